@@ -1,0 +1,694 @@
+/*
+ * RPC server. See server.h for the model; the notes here are about why.
+ *
+ * - A context's request is unpacked and its nng message freed before the
+ *   handler runs: protobuf-c copies bytes fields, so nothing points into it.
+ * - A BLOCKING call is recorded as in flight by its request id. REQ resends
+ *   a request when its timer fires or its pipe drops; a resend that arrives
+ *   while the first copy still runs is parked as a "waiter" of the first
+ *   call and gets a copy of its reply, so a slow call (a provision) never
+ *   runs twice because of a resend. A resend that arrives after the first
+ *   copy has answered (the reply crossed it on the wire, or the connection
+ *   dropped before the reply got through) finds that reply in a small ring
+ *   of recent BLOCKING replies and gets it again. Request id 0 is never
+ *   de-duplicated (raw clients that set no id).
+ * - Close: nng_close() fails every pending operation with NNG_ECLOSED; each
+ *   context then stops (state IDLE) without re-arming, and close waits for
+ *   all of them before freeing their aios, so no callback can touch freed
+ *   memory.
+ */
+#include "src/rpc/server.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "src/base/log.h"
+#include "src/base/time.h"
+#include "src/rpc/envelope.h"
+
+enum call_state {
+	CALL_IDLE, /* nothing pending: never started, or stopped by close */
+	CALL_RECV, /* waiting for a request */
+	CALL_WORK, /* handler queued or running on a worker */
+	CALL_WAIT, /* a resent duplicate waiting for the first copy's reply */
+	CALL_SEND, /* reply being sent */
+};
+
+struct orch_rpc_call {
+	orch_rpc_server *srv;
+	nng_ctx ctx;
+	nng_aio *aio;
+	enum call_state state;
+
+	/* The request being served. */
+	Orch__RequestEnvelope *env;
+	ProtobufCMessage *req;
+	const orch_rpc_method *method;
+	uint64_t request_id;
+	int64_t deadline_ms;
+	bool blocking; /* the method is BLOCKING */
+	bool inflight; /* a BLOCKING call others may attach to (srv->mtx) */
+	orch_rpc_call *waiter; /* a resent duplicate (srv->mtx) */
+
+	/* The answer, packed as soon as the handler gives it. */
+	bool replied;
+	nng_msg *reply;
+
+	orch_rpc_call *next; /* worker queue link (srv->mtx) */
+};
+
+/* Recent BLOCKING replies, for resends that arrive after the answer. */
+#define RECENT_MAX 64
+#define RECENT_TTL_MS 120000
+
+struct recent_reply {
+	uint64_t request_id;
+	int64_t at_ms;
+	nng_msg *reply;
+};
+
+struct orch_rpc_server {
+	const ProtobufCServiceDescriptor *service;
+	const orch_rpc_method **by_index; /* service method index -> row */
+	void *arg;
+	size_t max_frame;
+
+	nng_socket sock;
+	bool started;
+
+	int ncalls;
+	orch_rpc_call *calls;
+	int live; /* calls not IDLE (mtx) */
+
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;      /* queue non-empty, quit, or live changed */
+	orch_rpc_call *qhead;   /* BLOCKING calls waiting for a worker */
+	orch_rpc_call *qtail;
+	bool closing;           /* socket closed: workers answer nothing new */
+	bool quit;              /* workers exit when the queue is empty */
+	int nworkers;
+	pthread_t *workers;
+
+	nng_listener listeners[8];
+	int nlisteners;
+
+	struct recent_reply recent[RECENT_MAX]; /* ring (mtx) */
+	int recent_next;
+};
+
+/* ------------------------------------------------------------------------ */
+/* Reply packing. */
+
+struct msg_alloc {
+	nng_msg *msg;
+};
+
+static uint8_t *
+msg_alloc(void *actx, size_t n)
+{
+	struct msg_alloc *a = actx;
+
+	if (nng_msg_alloc(&a->msg, n) != 0) {
+		a->msg = NULL;
+		return NULL;
+	}
+	return nng_msg_body(a->msg);
+}
+
+/* Packs a reply envelope into call->reply (first answer wins). */
+static void
+set_reply(orch_rpc_call *c, orch_err status, const char *message,
+    const Orch__ErrorDetail *detail, const ProtobufCMessage *payload)
+{
+	Orch__ReplyEnvelope env = ORCH__REPLY_ENVELOPE__INIT;
+	struct msg_alloc a = {NULL};
+	size_t len;
+
+	if (c->replied) {
+		ORCH_WARN("rpc: %s answered twice; second answer dropped",
+		    c->method != NULL ? c->method->name : "?");
+		return;
+	}
+	c->replied = true;
+	env.request_id = c->request_id;
+	env.status = (Orch__StatusCode) orch_err_to_status(status);
+	env.message = (char *) message;
+	env.detail = (Orch__ErrorDetail *) detail;
+	if (orch_rpc_pack_reply(&env, payload, msg_alloc, &a, &len) != ORCH_OK) {
+		if (a.msg != NULL)
+			nng_msg_free(a.msg);
+		ORCH_ERROR("rpc: out of memory packing a reply");
+		return; /* the caller will see its deadline pass */
+	}
+	c->reply = a.msg;
+}
+
+static void
+vfail(orch_rpc_call *c, orch_err status, const Orch__ErrorDetail *detail,
+    const char *fmt, va_list ap)
+{
+	char msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	set_reply(c, status, msg, detail, NULL);
+}
+
+static void
+fail(orch_rpc_call *c, orch_err status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(c, status, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+orch_rpc_reply(orch_rpc_call *call, const ProtobufCMessage *reply)
+{
+	set_reply(call, ORCH_OK, NULL, NULL, reply);
+}
+
+void
+orch_rpc_fail(orch_rpc_call *call, orch_err status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(call, status, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void
+orch_rpc_fail_field(orch_rpc_call *call, const char *field, const char *fmt,
+    ...)
+{
+	Orch__ErrorDetail detail = ORCH__ERROR_DETAIL__INIT;
+	va_list ap;
+
+	detail.field = (char *) field;
+	va_start(ap, fmt);
+	vfail(call, ORCH_EINVAL, &detail, fmt, ap);
+	va_end(ap);
+}
+
+void
+orch_rpc_fail_detail(orch_rpc_call *call, orch_err status,
+    const Orch__ErrorDetail *detail, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vfail(call, status, detail, fmt, ap);
+	va_end(ap);
+}
+
+const char *
+orch_rpc_call_authorization(const orch_rpc_call *call)
+{
+	return call->env != NULL ? call->env->authorization : NULL;
+}
+
+const char *
+orch_rpc_call_method(const orch_rpc_call *call)
+{
+	return call->method != NULL ? call->method->name : "";
+}
+
+int64_t
+orch_rpc_call_deadline_ms(const orch_rpc_call *call)
+{
+	return call->deadline_ms;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The context state machine. */
+
+static void
+set_idle(orch_rpc_call *c)
+{
+	orch_rpc_server *srv = c->srv;
+
+	pthread_mutex_lock(&srv->mtx);
+	c->state = CALL_IDLE;
+	srv->live--;
+	pthread_cond_broadcast(&srv->cv);
+	pthread_mutex_unlock(&srv->mtx);
+}
+
+static void
+recv_next(orch_rpc_call *c)
+{
+	c->state = CALL_RECV;
+	nng_ctx_recv(c->ctx, c->aio);
+}
+
+static void
+release_request(orch_rpc_call *c)
+{
+	if (c->req != NULL) {
+		protobuf_c_message_free_unpacked(c->req, NULL);
+		c->req = NULL;
+	}
+	orch_rpc_request_free(c->env);
+	c->env = NULL;
+	c->method = NULL;
+}
+
+/* Sends the packed reply (and a copy to a parked duplicate), then re-arms. */
+static void
+send_reply(orch_rpc_call *c)
+{
+	orch_rpc_server *srv = c->srv;
+	orch_rpc_call *w;
+	nng_msg *msg = c->reply;
+
+	c->reply = NULL;
+	pthread_mutex_lock(&srv->mtx);
+	w = c->waiter;
+	c->waiter = NULL;
+	if (c->inflight && msg != NULL) {
+		struct recent_reply *r = &srv->recent[srv->recent_next];
+
+		if (r->reply != NULL)
+			nng_msg_free(r->reply);
+		r->reply = NULL;
+		if (nng_msg_dup(&r->reply, msg) == 0) {
+			r->request_id = c->request_id;
+			r->at_ms = orch_mono_ms();
+			srv->recent_next = (srv->recent_next + 1) % RECENT_MAX;
+		}
+	}
+	c->inflight = false;
+	pthread_mutex_unlock(&srv->mtx);
+
+	if (w != NULL) {
+		nng_msg *dup = NULL;
+
+		if (msg != NULL && nng_msg_dup(&dup, msg) == 0) {
+			w->state = CALL_SEND;
+			nng_aio_set_msg(w->aio, dup);
+			nng_ctx_send(w->ctx, w->aio);
+		} else {
+			recv_next(w);
+		}
+	}
+	if (msg == NULL) {
+		recv_next(c); /* nothing to say (out of memory) */
+		return;
+	}
+	c->state = CALL_SEND;
+	nng_aio_set_msg(c->aio, msg);
+	nng_ctx_send(c->ctx, c->aio);
+}
+
+static void
+run_handler(orch_rpc_call *c)
+{
+	orch_rpc_server *srv = c->srv;
+
+	c->method->fn(srv->arg, c, c->req);
+	if (!c->replied)
+		fail(c, ORCH_EINTERNAL, "%s: handler gave no answer",
+		    c->method->name);
+	release_request(c);
+}
+
+/*
+ * Records a BLOCKING call as in flight, or parks it behind the copy of the
+ * same request already in flight. Returns true when it was parked.
+ */
+static bool
+park_if_duplicate(orch_rpc_call *c)
+{
+	orch_rpc_server *srv = c->srv;
+	orch_rpc_call *old = NULL;
+	nng_msg *again = NULL;
+	bool parked = false;
+	int64_t now = orch_mono_ms();
+
+	pthread_mutex_lock(&srv->mtx);
+	for (int i = 0; c->request_id != 0 && i < RECENT_MAX; i++) {
+		struct recent_reply *r = &srv->recent[i];
+
+		if (r->reply != NULL && r->request_id == c->request_id &&
+		    now - r->at_ms < RECENT_TTL_MS) {
+			if (nng_msg_dup(&again, r->reply) != 0)
+				again = NULL;
+			parked = true;
+			break;
+		}
+	}
+	for (int i = 0; !parked && c->request_id != 0 && i < srv->ncalls;
+	     i++) {
+		orch_rpc_call *o = &srv->calls[i];
+
+		if (o != c && o->inflight && o->request_id == c->request_id) {
+			old = o->waiter;
+			o->waiter = c;
+			c->state = CALL_WAIT;
+			parked = true;
+			break;
+		}
+	}
+	if (!parked) {
+		c->inflight = true;
+		c->state = CALL_WORK;
+		c->next = NULL;
+		if (srv->qtail != NULL)
+			srv->qtail->next = c;
+		else
+			srv->qhead = c;
+		srv->qtail = c;
+		pthread_cond_signal(&srv->cv);
+	}
+	pthread_mutex_unlock(&srv->mtx);
+	if (parked) {
+		ORCH_DEBUG("rpc: request %llu resent; %s",
+		    (unsigned long long) c->request_id,
+		    c->state == CALL_WAIT ? "parked" : "answered again");
+		release_request(c);
+		if (old != NULL)
+			recv_next(old); /* an older duplicate: drop it */
+		if (c->state != CALL_WAIT) {
+			c->reply = again; /* NULL (no memory): just re-arm */
+			send_reply(c);
+		}
+	}
+	return parked;
+}
+
+static void
+handle_request(orch_rpc_call *c, nng_msg *msg)
+{
+	orch_rpc_server *srv = c->srv;
+	const ProtobufCMethodDescriptor *md;
+	const char *why = NULL;
+	size_t len = nng_msg_len(msg);
+	orch_err rv;
+
+	c->replied = false;
+	c->request_id = 0;
+	c->deadline_ms = 0;
+	if (len > srv->max_frame) {
+		/* Only inproc gets here: ipc/tcp drop it (NNG_OPT_RECVMAXSZ). */
+		nng_msg_free(msg);
+		fail(c, ORCH_EINVAL, "request frame of %zu bytes exceeds %zu",
+		    len, srv->max_frame);
+		send_reply(c);
+		return;
+	}
+	rv = orch_rpc_request_decode(nng_msg_body(msg), len, &c->env, &why);
+	nng_msg_free(msg);
+	if (rv != ORCH_OK) {
+		fail(c, ORCH_EINVAL, "%s", why);
+		send_reply(c);
+		return;
+	}
+	c->request_id = c->env->request_id;
+	if (c->env->has_timeout_ms && c->env->timeout_ms > 0)
+		c->deadline_ms = orch_mono_ms() + c->env->timeout_ms;
+	md = protobuf_c_service_descriptor_get_method_by_name(srv->service,
+	    c->env->method);
+	if (md == NULL || srv->by_index[md - srv->service->methods] == NULL) {
+		fail(c, ORCH_ENOTSUP, "unknown method \"%s\"", c->env->method);
+		release_request(c);
+		send_reply(c);
+		return;
+	}
+	c->method = srv->by_index[md - srv->service->methods];
+	c->req = protobuf_c_message_unpack(md->input, NULL,
+	    c->env->has_payload ? c->env->payload.len : 0,
+	    c->env->has_payload ? c->env->payload.data : NULL);
+	if (c->req == NULL) {
+		fail(c, ORCH_EINVAL, "payload is not a %s", md->input->name);
+		release_request(c);
+		send_reply(c);
+		return;
+	}
+	c->blocking = (c->method->flags & ORCH_RPC_BLOCKING) != 0;
+	if (!c->blocking) {
+		run_handler(c);
+		send_reply(c);
+		return;
+	}
+	park_if_duplicate(c);
+}
+
+/* The socket or context is gone (nng_ctx_* on a closed context fails with
+ * NNG_ENOENT rather than NNG_ECLOSED). */
+static bool
+stopped(orch_rpc_call *c, int rv)
+{
+	bool closing;
+
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED || rv == NNG_ENOENT)
+		return true;
+	if (rv == 0)
+		return false;
+	/* Any other error while closing: re-arming would keep a reference
+	 * on the context and hold nng_close() up. */
+	pthread_mutex_lock(&c->srv->mtx);
+	closing = c->srv->closing;
+	pthread_mutex_unlock(&c->srv->mtx);
+	return closing;
+}
+
+static void
+call_cb(void *arg)
+{
+	orch_rpc_call *c = arg;
+	int rv = nng_aio_result(c->aio);
+
+	switch (c->state) {
+	case CALL_RECV:
+		if (stopped(c, rv)) {
+			set_idle(c);
+			return;
+		}
+		if (rv != 0) {
+			recv_next(c);
+			return;
+		}
+		handle_request(c, nng_aio_get_msg(c->aio));
+		return;
+	case CALL_SEND:
+		if (rv != 0)
+			nng_msg_free(nng_aio_get_msg(c->aio));
+		if (stopped(c, rv)) {
+			set_idle(c);
+			return;
+		}
+		recv_next(c);
+		return;
+	default:
+		ORCH_ERROR("rpc: callback in unexpected state %d", c->state);
+		return;
+	}
+}
+
+/* ------------------------------------------------------------------------ */
+/* Workers. */
+
+static void *
+worker_main(void *arg)
+{
+	orch_rpc_server *srv = arg;
+	orch_rpc_call *c;
+	bool closing;
+
+	for (;;) {
+		pthread_mutex_lock(&srv->mtx);
+		while (srv->qhead == NULL && !srv->quit)
+			pthread_cond_wait(&srv->cv, &srv->mtx);
+		c = srv->qhead;
+		if (c == NULL) {
+			pthread_mutex_unlock(&srv->mtx);
+			break;
+		}
+		srv->qhead = c->next;
+		if (srv->qhead == NULL)
+			srv->qtail = NULL;
+		closing = srv->closing;
+		pthread_mutex_unlock(&srv->mtx);
+
+		if (closing) {
+			fail(c, ORCH_ECLOSED, "server shutting down");
+			release_request(c);
+		} else if (c->deadline_ms != 0 &&
+		    orch_mono_ms() >= c->deadline_ms) {
+			/* The caller has stopped waiting: don't do the work. */
+			fail(c, ORCH_ETIMEDOUT, "%s: deadline passed in queue",
+			    c->method->name);
+			release_request(c);
+		} else {
+			run_handler(c);
+		}
+		send_reply(c);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Life cycle. */
+
+orch_err
+orch_rpc_server_open(const orch_rpc_server_opts *opts, orch_rpc_server **out)
+{
+	orch_rpc_server *srv;
+	orch_err rv = ORCH_OK;
+
+	*out = NULL;
+	if (opts == NULL || opts->service == NULL || opts->methods == NULL)
+		return ORCH_EINVAL;
+	srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		return ORCH_ENOMEM;
+	pthread_mutex_init(&srv->mtx, NULL);
+	pthread_cond_init(&srv->cv, NULL);
+	srv->service = opts->service;
+	srv->arg = opts->arg;
+	srv->max_frame = opts->max_frame > 0 ? opts->max_frame
+	                                     : ORCH_RPC_MAX_FRAME;
+	srv->ncalls = opts->contexts > 0 ? opts->contexts : 64;
+	srv->nworkers = opts->workers > 0 ? opts->workers : 4;
+	srv->by_index = calloc(opts->service->n_methods, sizeof(*srv->by_index));
+	srv->calls = calloc((size_t) srv->ncalls, sizeof(*srv->calls));
+	srv->workers = calloc((size_t) srv->nworkers, sizeof(*srv->workers));
+	if (srv->by_index == NULL || srv->calls == NULL ||
+	    srv->workers == NULL) {
+		rv = ORCH_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < opts->n_methods; i++) {
+		const ProtobufCMethodDescriptor *md =
+		    protobuf_c_service_descriptor_get_method_by_name(
+		        opts->service, opts->methods[i].name);
+
+		if (md == NULL || opts->methods[i].fn == NULL) {
+			ORCH_ERROR("rpc: method \"%s\" is not in service %s",
+			    opts->methods[i].name, opts->service->name);
+			rv = ORCH_EINVAL;
+			goto out;
+		}
+		srv->by_index[md - opts->service->methods] = &opts->methods[i];
+	}
+	if (nng_rep0_open(&srv->sock) != 0) {
+		rv = ORCH_ESYS;
+		goto out;
+	}
+	srv->started = false;
+	nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, srv->max_frame);
+	for (int i = 0; i < srv->ncalls; i++) {
+		orch_rpc_call *c = &srv->calls[i];
+
+		c->srv = srv;
+		if (nng_aio_alloc(&c->aio, call_cb, c) != 0 ||
+		    nng_ctx_open(&c->ctx, srv->sock) != 0) {
+			rv = ORCH_ENOMEM;
+			goto out;
+		}
+	}
+	for (int i = 0; i < srv->nworkers; i++) {
+		if (pthread_create(&srv->workers[i], NULL, worker_main, srv)) {
+			srv->nworkers = i;
+			rv = ORCH_ESYS;
+			goto out;
+		}
+	}
+out:
+	if (rv != ORCH_OK) {
+		orch_rpc_server_close(srv);
+		return rv;
+	}
+	*out = srv;
+	return ORCH_OK;
+}
+
+orch_err
+orch_rpc_server_listen(orch_rpc_server *srv, const char *url)
+{
+	nng_listener l;
+	int rv;
+
+	if (srv->nlisteners >= 8)
+		return ORCH_EEXHAUSTED;
+	rv = nng_listen(srv->sock, url, &l, 0);
+
+	if (rv != 0) {
+		ORCH_ERROR("rpc: cannot listen on %s: %s", url,
+		    nng_strerror(rv));
+		return rv == NNG_EADDRINUSE ? ORCH_EEXIST
+		     : rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? ORCH_EINVAL
+		                                                 : ORCH_ESYS;
+	}
+	pthread_mutex_lock(&srv->mtx);
+	srv->listeners[srv->nlisteners++] = l;
+	if (srv->started) {
+		pthread_mutex_unlock(&srv->mtx);
+		return ORCH_OK;
+	}
+	srv->started = true;
+	srv->live = srv->ncalls;
+	pthread_mutex_unlock(&srv->mtx);
+	for (int i = 0; i < srv->ncalls; i++)
+		recv_next(&srv->calls[i]);
+	return ORCH_OK;
+}
+
+void
+orch_rpc_server_close(orch_rpc_server *srv)
+{
+	if (srv == NULL)
+		return;
+	pthread_mutex_lock(&srv->mtx);
+	srv->closing = true;
+	pthread_mutex_unlock(&srv->mtx);
+	/* Listeners first: nng 1.5.2 can miss a wake-up in nng_close() when
+	 * it races an endpoint's close (nng issue #1543). */
+	for (int i = 0; i < srv->nlisteners; i++)
+		nng_listener_close(srv->listeners[i]);
+	/* Fails every pending receive and send with NNG_ECLOSED. */
+	if (nng_socket_id(srv->sock) > 0)
+		nng_close(srv->sock);
+
+	pthread_mutex_lock(&srv->mtx);
+	srv->quit = true;
+	pthread_cond_broadcast(&srv->cv);
+	pthread_mutex_unlock(&srv->mtx);
+	for (int i = 0; i < srv->nworkers; i++)
+		pthread_join(srv->workers[i], NULL);
+
+	/* Every context reaches IDLE once its last operation has failed. */
+	pthread_mutex_lock(&srv->mtx);
+	while (srv->live > 0)
+		pthread_cond_wait(&srv->cv, &srv->mtx);
+	pthread_mutex_unlock(&srv->mtx);
+
+	for (int i = 0; srv->calls != NULL && i < srv->ncalls; i++) {
+		orch_rpc_call *c = &srv->calls[i];
+
+		if (c->aio != NULL)
+			nng_aio_free(c->aio);
+		release_request(c);
+		if (c->reply != NULL)
+			nng_msg_free(c->reply);
+	}
+	for (int i = 0; i < RECENT_MAX; i++) {
+		if (srv->recent[i].reply != NULL)
+			nng_msg_free(srv->recent[i].reply);
+	}
+	free(srv->calls);
+	free(srv->workers);
+	free(srv->by_index);
+	pthread_cond_destroy(&srv->cv);
+	pthread_mutex_destroy(&srv->mtx);
+	free(srv);
+}

@@ -1,0 +1,110 @@
+/*
+ * RPC server: an nng REP socket served by several contexts at once, a
+ * dispatch table of methods, and a worker pool for handlers that may block.
+ *
+ * Each context is a small state machine (receive -> dispatch -> send ->
+ * receive), after nng's demo/async/server.c. A FAST handler runs in the nng
+ * callback and must not block (it may take a short lock); a BLOCKING handler
+ * runs on a worker thread, and the reply is sent from that thread. The nng
+ * callback never blocks.
+ *
+ * The server knows nothing of the methods' meaning: it unpacks the request
+ * with the input type the service descriptor declares, calls the handler,
+ * and packs whatever reply message the handler gives. Auth is the handlers'
+ * business: the caller's Authorization value is available on the call.
+ */
+#ifndef ORCH_RPC_SERVER_H
+#define ORCH_RPC_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "proto/orchestrator.pb-c.h"
+#include "src/base/err.h"
+
+typedef struct orch_rpc_server orch_rpc_server;
+
+/* One in-flight request. Valid from the handler's call until it replies. */
+typedef struct orch_rpc_call orch_rpc_call;
+
+/*
+ * A method handler. req is the unpacked request (owned by the server, valid
+ * until the handler returns). The handler must answer with exactly one of
+ * orch_rpc_reply() / orch_rpc_fail*() before returning; if it answers
+ * nothing, the caller gets INTERNAL.
+ */
+typedef void (*orch_rpc_handler_fn)(void *arg, orch_rpc_call *call,
+    const ProtobufCMessage *req);
+
+enum orch_rpc_method_flags {
+	ORCH_RPC_FAST = 0,     /* runs in the nng callback: never blocks */
+	ORCH_RPC_BLOCKING = 1, /* runs on a worker thread */
+};
+
+/* One row of the dispatch table. */
+typedef struct orch_rpc_method {
+	const char *name; /* as declared in the service, e.g. "ListEngines" */
+	orch_rpc_handler_fn fn;
+	unsigned flags; /* enum orch_rpc_method_flags */
+} orch_rpc_method;
+
+typedef struct orch_rpc_server_opts {
+	const ProtobufCServiceDescriptor *service; /* required */
+	const orch_rpc_method *methods;            /* required, n_methods rows */
+	size_t n_methods;
+	void *arg;        /* passed to every handler */
+	int contexts;     /* requests served at once; default 64 */
+	int workers;      /* threads for BLOCKING handlers; default 4 */
+	size_t max_frame; /* bytes; default ORCH_RPC_MAX_FRAME */
+} orch_rpc_server_opts;
+
+/*
+ * Creates a server and starts its workers; no socket listens yet. Every
+ * method row must name a method of the service (else ORCH_EINVAL). The
+ * table and service must outlive the server. *out is the caller's, closed
+ * with orch_rpc_server_close().
+ */
+orch_err orch_rpc_server_open(const orch_rpc_server_opts *opts,
+    orch_rpc_server **out);
+
+/*
+ * Listens on an nng URL (inproc://, ipc://, tcp://). May be called several
+ * times for several URLs; the contexts start receiving on the first call.
+ */
+orch_err orch_rpc_server_listen(orch_rpc_server *srv, const char *url);
+
+/*
+ * Stops serving and frees everything. Calls in flight are abandoned (their
+ * callers see DEADLINE_EXCEEDED or a closed connection); handlers already
+ * running finish first. Safe with srv NULL.
+ */
+void orch_rpc_server_close(orch_rpc_server *srv);
+
+/* The caller's Authorization value, or NULL when it sent none. */
+const char *orch_rpc_call_authorization(const orch_rpc_call *call);
+
+/* The method being called. */
+const char *orch_rpc_call_method(const orch_rpc_call *call);
+
+/* Monotonic ms by which the caller stops waiting; 0 when it set none. */
+int64_t orch_rpc_call_deadline_ms(const orch_rpc_call *call);
+
+/* Replies OK with reply (packed at once: the caller keeps ownership). */
+void orch_rpc_reply(orch_rpc_call *call, const ProtobufCMessage *reply);
+
+/* Replies with an error status and a printf-style message. */
+void orch_rpc_fail(orch_rpc_call *call, orch_err status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* INVALID_ARGUMENT about one request field (named in the detail). */
+void orch_rpc_fail_field(orch_rpc_call *call, const char *field,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* An error with a structured detail (e.g. a provisioning refusal). */
+void orch_rpc_fail_detail(orch_rpc_call *call, orch_err status,
+    const Orch__ErrorDetail *detail, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif
