@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# orchestratord and orchctl as a user runs them: the daemon on an ipc URL,
+# orchctl in another process asking it over that URL.
+set -euo pipefail
+
+daemon="$1"
+ctl="$2"
+dir="$(mktemp -d /tmp/orch-e2e.XXXXXX)"
+url="ipc://$dir/rpc.sock"
+fails=0
+pid=""
+
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+check() { # name, then a command that must succeed
+	local name="$1"
+	shift
+	if "$@"; then
+		echo "ok   $name"
+	else
+		echo "FAIL $name"
+		fails=$((fails + 1))
+	fi
+}
+
+RPC_LISTEN="$url" "$daemon" >"$dir/daemon.log" 2>&1 &
+pid=$!
+
+# Wait (bounded) until the daemon answers.
+for _ in $(seq 1 100); do
+	"$ctl" --rpc "$url" --timeout 200 ping >/dev/null 2>&1 && break
+	sleep 0.05
+done
+
+check "ping answers" "$ctl" --rpc "$url" ping
+check "status table" bash -c "'$ctl' --rpc '$url' status | grep -q '^status '"
+check "engines --json is a JSON array" bash -c \
+	"'$ctl' --rpc '$url' --json engines | python3 -c 'import json,sys; assert isinstance(json.load(sys.stdin), list)'"
+check "status --json has the contract's sections" bash -c \
+	"'$ctl' --rpc '$url' --json status | python3 -c 'import json,sys; d=json.load(sys.stdin); assert set(d) >= {\"status\",\"engines\",\"streams\",\"capacity\",\"vpn\",\"provisioning\",\"config\"}; assert d[\"provisioning\"][\"last_failure\"] is None'"
+check "unknown engine is NOT_FOUND, exit 1" bash -c \
+	"'$ctl' --rpc '$url' engine nope 2>&1 | grep -q NOT_FOUND; test \${PIPESTATUS[0]} -eq 1"
+check "bad usage exits 2" bash -c "'$ctl' --rpc '$url' scale notanumber; test \$? -eq 2"
+check "no daemon: deadline exceeded, exit 1" bash -c \
+	"'$ctl' --rpc 'ipc://$dir/none.sock' --timeout 200 ping 2>&1 | grep -q DEADLINE_EXCEEDED"
+check "daemon stops on SIGTERM" bash -c "kill -TERM $pid; for i in \$(seq 1 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.05; done; exit 1"
+pid=""
+
+echo "$((8 - fails)) passed, $fails failed"
+[ "$fails" -eq 0 ]
