@@ -191,18 +191,47 @@ slot_send(struct slot *s)
 		slot_finish(s, NNG_ENOMEM, NULL);
 		return;
 	}
+	/* Operations start under the client's lock and never once it is
+	 * closing: nng 1.5.2 can use a freed mutex when an operation starts on
+	 * a context while nng_close() tears the socket down. */
+	pthread_mutex_lock(&s->cli->mtx);
+	if (s->cli->closing) {
+		pthread_mutex_unlock(&s->cli->mtx);
+		nng_msg_free(m);
+		slot_finish(s, NNG_ECLOSED, NULL);
+		return;
+	}
 	s->state = SLOT_SEND;
 	nng_aio_set_timeout(s->aio, remaining(s));
 	nng_aio_set_msg(s->aio, m);
 	nng_ctx_send(s->ctx, s->aio);
+	pthread_mutex_unlock(&s->cli->mtx);
+}
+
+static void
+slot_recv(struct slot *s)
+{
+	pthread_mutex_lock(&s->cli->mtx);
+	if (s->cli->closing) {
+		pthread_mutex_unlock(&s->cli->mtx);
+		slot_finish(s, NNG_ECLOSED, NULL);
+		return;
+	}
+	s->state = SLOT_RECV;
+	nng_aio_set_timeout(s->aio, remaining(s));
+	nng_ctx_recv(s->ctx, s->aio);
+	pthread_mutex_unlock(&s->cli->mtx);
 }
 
 /* The connection under the call went away: worth another try. */
 static bool
 retryable(int nrv)
 {
+	/* NNG_ESTATE: nng 1.5.2's REQ fails a receive that way when the
+	 * pipe under a resent request was reset. */
 	return nrv == NNG_ECONNRESET || nrv == NNG_ECONNSHUT ||
-	    nrv == NNG_ECONNREFUSED || nrv == NNG_ECONNABORTED;
+	    nrv == NNG_ECONNREFUSED || nrv == NNG_ECONNABORTED ||
+	    nrv == NNG_ESTATE;
 }
 
 static void
@@ -236,9 +265,7 @@ slot_cb(void *arg)
 			pause_or_finish(s, nrv);
 			return;
 		}
-		s->state = SLOT_RECV;
-		nng_aio_set_timeout(s->aio, remaining(s));
-		nng_ctx_recv(s->ctx, s->aio);
+		slot_recv(s);
 		return;
 	case SLOT_RECV:
 		if (nrv != 0) {

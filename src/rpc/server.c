@@ -231,23 +231,58 @@ orch_rpc_call_deadline_ms(const orch_rpc_call *call)
 /* ------------------------------------------------------------------------ */
 /* The context state machine. */
 
+/* Call with srv->mtx held. */
 static void
-set_idle(orch_rpc_call *c)
+set_idle_locked(orch_rpc_call *c)
 {
-	orch_rpc_server *srv = c->srv;
-
-	pthread_mutex_lock(&srv->mtx);
 	c->state = CALL_IDLE;
-	srv->live--;
-	pthread_cond_broadcast(&srv->cv);
-	pthread_mutex_unlock(&srv->mtx);
+	c->srv->live--;
+	pthread_cond_broadcast(&c->srv->cv);
 }
 
 static void
+set_idle(orch_rpc_call *c)
+{
+	pthread_mutex_lock(&c->srv->mtx);
+	set_idle_locked(c);
+	pthread_mutex_unlock(&c->srv->mtx);
+}
+
+/*
+ * Every operation is started under srv->mtx and only while the server is
+ * not closing: nng 1.5.2 can use a freed mutex when an operation is started
+ * on a context while nng_close() tears its socket down (seen as "panic:
+ * pthread_mutex_lock: Invalid argument"). Close sets `closing` under the
+ * same lock before calling nng_close(), so no start can race it. Starting an
+ * operation never runs its callback inline, so holding the lock is safe.
+ */
+static void
 recv_next(orch_rpc_call *c)
 {
-	c->state = CALL_RECV;
-	nng_ctx_recv(c->ctx, c->aio);
+	pthread_mutex_lock(&c->srv->mtx);
+	if (c->srv->closing) {
+		set_idle_locked(c);
+	} else {
+		c->state = CALL_RECV;
+		nng_ctx_recv(c->ctx, c->aio);
+	}
+	pthread_mutex_unlock(&c->srv->mtx);
+}
+
+/* Sends msg (taken) on c's context. */
+static void
+send_msg(orch_rpc_call *c, nng_msg *msg)
+{
+	pthread_mutex_lock(&c->srv->mtx);
+	if (c->srv->closing) {
+		nng_msg_free(msg);
+		set_idle_locked(c);
+	} else {
+		c->state = CALL_SEND;
+		nng_aio_set_msg(c->aio, msg);
+		nng_ctx_send(c->ctx, c->aio);
+	}
+	pthread_mutex_unlock(&c->srv->mtx);
 }
 
 static void
@@ -293,9 +328,7 @@ send_reply(orch_rpc_call *c)
 		nng_msg *dup = NULL;
 
 		if (msg != NULL && nng_msg_dup(&dup, msg) == 0) {
-			w->state = CALL_SEND;
-			nng_aio_set_msg(w->aio, dup);
-			nng_ctx_send(w->ctx, w->aio);
+			send_msg(w, dup);
 		} else {
 			recv_next(w);
 		}
@@ -304,9 +337,7 @@ send_reply(orch_rpc_call *c)
 		recv_next(c); /* nothing to say (out of memory) */
 		return;
 	}
-	c->state = CALL_SEND;
-	nng_aio_set_msg(c->aio, msg);
-	nng_ctx_send(c->ctx, c->aio);
+	send_msg(c, msg);
 }
 
 static void
