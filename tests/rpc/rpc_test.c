@@ -641,15 +641,45 @@ test_oversize_frame_ipc(void **state)
 	size_t rlen = 0;
 	orch_rpc_result res;
 
+	orch_err rv;
+
 	/* ipc: nng drops the frame (and the connection); the caller sees its
 	 * deadline pass, and the server goes on serving. */
-	assert_int_equal(orch_rpc_invoke_raw(fx->cli, f, len, 500, &reply, &rlen),
-	    ORCH_ETIMEDOUT);
+	rv = orch_rpc_invoke_raw(fx->cli, f, len, 500, &reply, &rlen);
+	printf("oversize call: %s\n", orch_err_status_name(rv));
+	assert_int_equal(rv, ORCH_ETIMEDOUT);
 	free(f);
 	free(reply);
 	assert_int_equal(echo(fx->cli, "still", NULL, 5000, &res), ORCH_OK);
 	orch_rpc_result_fini(&res);
 	scenario_ok = 1;
+}
+
+static void *
+socket_close_main(void *arg)
+{
+	nng_close(*(nng_socket *) arg);
+	free(arg);
+	return NULL;
+}
+
+/* nng_close() with the same 10 s bound as the fixture's teardown (nng
+ * 1.5.2 can hang in it after resends over ipc: issue #1543). */
+static void
+close_socket_bounded(nng_socket s)
+{
+	nng_socket *p = malloc(sizeof(*p));
+	pthread_t t;
+	struct timespec ts;
+
+	*p = s;
+	pthread_create(&t, NULL, socket_close_main, p);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 10;
+	if (pthread_timedjoin_np(t, NULL, &ts) != 0) {
+		printf("note: nng_close hung (nng #1543)\n");
+		pthread_detach(t);
+	}
 }
 
 static void
@@ -685,7 +715,7 @@ test_resent_slow_call_runs_once(void **state)
 	assert_non_null(rep);
 	assert_int_equal(rep->status, ORCH__STATUS_CODE__OK);
 	orch__reply_envelope__free_unpacked(rep, NULL);
-	nng_close(s);
+	close_socket_bounded(s);
 	assert_int_equal(atomic_load(&slow_calls), 1);
 }
 
