@@ -21,9 +21,10 @@
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/log.h"
 #include "src/cmd/stub_service.h"
+#include "src/core/config.h"
 #include "src/rpc/server.h"
 
-#define DEFAULT_RPC_LISTEN "tcp://127.0.0.1:7600"
+#define DEFAULT_RPC_LISTEN "tcp://127.0.0.1:7600" /* config default */
 #define INPROC_URL "inproc://orchestrator"
 #define MAX_URLS 8
 
@@ -37,24 +38,8 @@ usage(FILE *f)
 	    "                    default: $RPC_LISTEN, comma-separated, else\n"
 	    "                    " DEFAULT_RPC_LISTEN ")\n"
 	    "\n"
-	    "Environment: LOG_LEVEL (debug|info|warn|error), RPC_LISTEN, and the\n"
-	    "variables of CONTRACT.md's configuration table.\n");
-}
-
-/* Splits a comma-separated list into urls (pointers into s, modified). */
-static int
-split_urls(char *s, const char **urls, int n, int max)
-{
-	for (char *tok = strtok(s, ","); tok != NULL; tok = strtok(NULL, ",")) {
-		while (*tok == ' ')
-			tok++;
-		if (*tok == '\0')
-			continue;
-		if (n >= max)
-			return -1;
-		urls[n++] = tok;
-	}
-	return n;
+	    "Configuration: the environment, then ./.env for variables the\n"
+	    "environment does not set (CONTRACT.md's configuration table).\n");
 }
 
 static void *
@@ -67,26 +52,17 @@ close_main(void *arg)
 int
 main(int argc, char **argv)
 {
+	extern char **environ;
 	const char *urls[MAX_URLS];
-	char *env_copy = NULL;
 	int nurls = 0, sig = 0, rv = 1;
 	orch_rpc_server *srv = NULL;
 	orch_rpc_server_opts opts = {0};
-	orch_log_level lvl;
-	const char *level = getenv("LOG_LEVEL");
+	orch_config cfg = {0};
+	char err[512];
 	sigset_t set;
 	pthread_t closer;
 	struct timespec deadline;
 
-	if (level != NULL && *level != '\0') {
-		if (orch_log_parse_level(level, &lvl) != 0) {
-			fprintf(stderr, "LOG_LEVEL: expected debug, info, warn or "
-			                "error, got \"%s\"\n",
-			    level);
-			return 2;
-		}
-		orch_log_set_level(lvl);
-	}
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--rpc-listen") == 0 && i + 1 < argc) {
 			if (nurls >= MAX_URLS) {
@@ -106,20 +82,19 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/* A bad value stops the process with one line naming it. */
+	if (orch_config_load(&cfg, (const char *const *) environ, ".env", err,
+	        sizeof(err)) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: %s\n", err);
+		return 2;
+	}
+	orch_log_set_level(cfg.log_level);
+	if (cfg.api_key == NULL)
+		ORCH_WARN("API_KEY is not set: mutating calls are not "
+		          "authenticated");
 	if (nurls == 0) {
-		const char *env = getenv("RPC_LISTEN");
-
-		env_copy = strdup(env != NULL && *env != '\0' ? env
-		                                              : DEFAULT_RPC_LISTEN);
-		nurls = env_copy != NULL
-		    ? split_urls(env_copy, urls, 0, MAX_URLS)
-		    : -1;
-		if (nurls <= 0) {
-			fprintf(stderr, "RPC_LISTEN: expected 1 to %d "
-			                "comma-separated nng URLs\n",
-			    MAX_URLS);
-			goto out;
-		}
+		for (size_t i = 0; i < cfg.rpc_listen_n && i < MAX_URLS; i++)
+			urls[nurls++] = cfg.rpc_listen[i];
 	}
 
 	/* Block the signals before any thread starts, so that only sigwait()
@@ -131,12 +106,14 @@ main(int argc, char **argv)
 
 	opts.service = &orch__orchestrator__descriptor;
 	opts.methods = orch_stub_methods(&opts.n_methods);
+	opts.arg = &cfg;
 	if (orch_rpc_server_open(&opts, &srv) != ORCH_OK ||
 	    orch_rpc_server_listen(srv, INPROC_URL) != ORCH_OK)
 		goto out;
 	for (int i = 0; i < nurls; i++) {
 		if (orch_rpc_server_listen(srv, urls[i]) != ORCH_OK) {
-			fprintf(stderr, "RPC_LISTEN: cannot listen on %s\n",
+			fprintf(stderr, "orchestratord: cannot listen on %s "
+			                "(RPC_LISTEN / --rpc-listen)\n",
 			    urls[i]);
 			goto out;
 		}
@@ -161,6 +138,6 @@ out:
 			}
 		}
 	}
-	free(env_copy);
+	orch_config_fini(&cfg);
 	return rv;
 }

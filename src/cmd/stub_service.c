@@ -1,30 +1,8 @@
 #include "src/cmd/stub_service.h"
 
-#include <stdlib.h>
 
 #include "proto/orchestrator.pb-c.h"
-#include "src/base/time.h"
-
-static int
-env_int(const char *name, int def)
-{
-	const char *v = getenv(name);
-	char *end;
-	long n;
-
-	if (v == NULL || *v == '\0')
-		return def;
-	n = strtol(v, &end, 10);
-	return *end == '\0' ? (int) n : def;
-}
-
-static const char *
-env_str(const char *name, const char *def)
-{
-	const char *v = getenv(name);
-
-	return v != NULL && *v != '\0' ? v : def;
-}
+#include "src/core/config.h"
 
 static void
 h_ping(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
@@ -82,23 +60,21 @@ h_get_status(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
 	Orch__VpnSummary vpn = ORCH__VPN_SUMMARY__INIT;
 	Orch__ProvisioningState prov = ORCH__PROVISIONING_STATE__INIT;
 	Orch__ConfigSummary cfg = ORCH__CONFIG_SUMMARY__INIT;
-	const char *auto_delete = env_str("AUTO_DELETE", "true");
+	const orch_config *config = arg;
 
-	(void) arg;
 	(void) req;
 	/* No engines exist in the stub, so fewer than MIN_REPLICAS are
 	 * healthy: degraded, as CONTRACT.md's formula says. */
-	rep.status = env_int("MIN_REPLICAS", 1) > 0 ? "degraded" : "healthy";
-	cap.max_replicas = env_int("MAX_REPLICAS", 10);
-	cap.min_replicas = env_int("MIN_REPLICAS", 1);
+	rep.status = config->min_replicas > 0 ? "degraded" : "healthy";
+	cap.max_replicas = config->max_replicas;
+	cap.min_replicas = config->min_replicas;
 	vpn.health = "unknown";
 	prov.can_provision = 0;
 	prov.circuit_breaker_state = "closed";
 	prov.blocked_reason = "Docker unavailable";
-	cfg.auto_delete = auto_delete[0] == 't' || auto_delete[0] == '1';
-	cfg.grace_period_s = env_int("ENGINE_GRACE_PERIOD_S", 30);
-	cfg.target_image = (char *) env_str("TARGET_IMAGE",
-	    "ghcr.io/krinkuto11/acestream-http-proxy:latest");
+	cfg.auto_delete = config->auto_delete;
+	cfg.grace_period_s = config->engine_grace_period_s;
+	cfg.target_image = config->target_image;
 	rep.engines = &engines;
 	rep.streams = &streams;
 	rep.capacity = &cap;
@@ -111,11 +87,13 @@ h_get_status(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
 static void
 h_get_vpn_status(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
 {
+	const orch_config *config = arg;
 	Orch__VpnStatus rep = ORCH__VPN_STATUS__INIT;
 
-	(void) arg;
 	(void) req;
-	rep.status = "disabled";
+	rep.enabled = config->gluetun_container_name != NULL;
+	rep.status = rep.enabled ? "not_found" : "disabled";
+	rep.container = config->gluetun_container_name;
 	rep.health = "unknown";
 	orch_rpc_reply(call, &rep.base);
 }

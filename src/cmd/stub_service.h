@@ -12,7 +12,8 @@
 
 #include "src/rpc/server.h"
 
-/* The method table (static storage) and its length. */
+/* The method table (static storage) and its length. The handlers' arg
+ * (orch_rpc_server_opts.arg) must be the loaded `const orch_config *`. */
 const orch_rpc_method *orch_stub_methods(size_t *n);
 
 #endif
