@@ -15,10 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "proto/orchestrator.pb-c.h"
+#include "src/base/bounded.h"
 #include "src/base/log.h"
 #include "src/cmd/stub_service.h"
 #include "src/core/config.h"
@@ -42,11 +42,10 @@ usage(FILE *f)
 	    "environment does not set (CONTRACT.md's configuration table).\n");
 }
 
-static void *
-close_main(void *arg)
+static void
+close_server(void *srv)
 {
-	orch_rpc_server_close(arg);
-	return NULL;
+	orch_rpc_server_close(srv);
 }
 
 int
@@ -60,8 +59,6 @@ main(int argc, char **argv)
 	orch_config cfg = {0};
 	char err[512];
 	sigset_t set;
-	pthread_t closer;
-	struct timespec deadline;
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--rpc-listen") == 0 && i + 1 < argc) {
@@ -129,13 +126,9 @@ main(int argc, char **argv)
 out:
 	if (srv != NULL) {
 		/* nng #1543: give close 5 s, then leave it to process exit. */
-		if (pthread_create(&closer, NULL, close_main, srv) == 0) {
-			clock_gettime(CLOCK_REALTIME, &deadline);
-			deadline.tv_sec += 5;
-			if (pthread_timedjoin_np(closer, NULL, &deadline) != 0) {
-				ORCH_WARN("rpc: close timed out; exiting");
-				_exit(rv);
-			}
+		if (!orch_run_bounded(close_server, srv, 5000)) {
+			ORCH_WARN("rpc: close timed out; exiting");
+			_exit(rv);
 		}
 	}
 	orch_config_fini(&cfg);

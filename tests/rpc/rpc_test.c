@@ -20,6 +20,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
 
+#include "src/base/bounded.h"
 #include "src/base/log.h"
 #include "src/base/time.h"
 #include "src/rpc/client.h"
@@ -169,7 +170,7 @@ setup_ipc(void **state)
 	return fx_setup(state, "ipc");
 }
 
-static void *
+static void
 teardown_main(void *arg)
 {
 	struct fx *fx = arg;
@@ -177,7 +178,6 @@ teardown_main(void *arg)
 	orch_rpc_client_close(fx->cli);
 	orch_rpc_server_close(fx->srv);
 	free(fx);
-	return NULL;
 }
 
 /*
@@ -189,20 +189,10 @@ teardown_main(void *arg)
 static int
 teardown(void **state)
 {
-	pthread_t t;
-	struct timespec ts;
-
 #ifdef RPC_TEST_IPC
-	pthread_create(&t, NULL, teardown_main, *state);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 10;
-	if (pthread_timedjoin_np(t, NULL, &ts) != 0) {
+	if (!orch_run_bounded(teardown_main, *state, 10000))
 		printf("note: nng_close hung in teardown (nng #1543)\n");
-		pthread_detach(t);
-	}
 #else
-	(void) t;
-	(void) ts;
 	teardown_main(*state);
 #endif
 	return 0;
@@ -655,12 +645,11 @@ test_oversize_frame_ipc(void **state)
 	scenario_ok = 1;
 }
 
-static void *
+static void
 socket_close_main(void *arg)
 {
 	nng_close(*(nng_socket *) arg);
 	free(arg);
-	return NULL;
 }
 
 /* nng_close() with the same 10 s bound as the fixture's teardown (nng
@@ -669,17 +658,10 @@ static void
 close_socket_bounded(nng_socket s)
 {
 	nng_socket *p = malloc(sizeof(*p));
-	pthread_t t;
-	struct timespec ts;
 
 	*p = s;
-	pthread_create(&t, NULL, socket_close_main, p);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 10;
-	if (pthread_timedjoin_np(t, NULL, &ts) != 0) {
+	if (!orch_run_bounded(socket_close_main, p, 10000))
 		printf("note: nng_close hung (nng #1543)\n");
-		pthread_detach(t);
-	}
 }
 
 static void
@@ -719,27 +701,17 @@ test_resent_slow_call_runs_once(void **state)
 	assert_int_equal(atomic_load(&slow_calls), 1);
 }
 
-static void *
+static void
 close_main(void *arg)
 {
 	orch_rpc_server_close(arg);
-	return NULL;
 }
 
 /* Closes srv in a thread; true when it returned within 10 s. */
 static int
 close_with_watchdog(orch_rpc_server *srv)
 {
-	pthread_t t;
-	struct timespec ts;
-
-	pthread_create(&t, NULL, close_main, srv);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += 10;
-	if (pthread_timedjoin_np(t, NULL, &ts) == 0)
-		return 1;
-	pthread_detach(t);
-	return 0;
+	return orch_run_bounded(close_main, srv, 10000);
 }
 
 static void
