@@ -1,0 +1,197 @@
+#include "src/core/core.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define US_PER_S 1000000LL
+
+orch_err
+orch_core_init(orch_core *core, const orch_config *cfg, orch_clock clock,
+    const orch_core_opts *opts)
+{
+	orch_state_opts so;
+	orch_err rv;
+
+	memset(core, 0, sizeof(*core));
+	so.max_streams_per_engine = cfg->max_streams_per_engine;
+	so.stats_max = cfg->stats_history_max;
+	so.ended_max = (opts != NULL && opts->ended_max > 0) ? opts->ended_max
+	                                                    : ORCH_CORE_ENDED_MAX;
+	so.engine_host = cfg->engine_host;
+	rv = orch_state_init(&core->state, &so);
+	if (rv != ORCH_OK)
+		return rv;
+	rv = orch_ports_init(&core->http_ports, cfg->port_range_host.lo,
+	    cfg->port_range_host.hi);
+	if (rv == ORCH_OK) {
+		rv = orch_ports_init(&core->https_ports, cfg->ace_https_range.lo,
+		    cfg->ace_https_range.hi);
+		if (rv != ORCH_OK)
+			orch_ports_fini(&core->http_ports);
+	}
+	if (rv != ORCH_OK) {
+		orch_state_fini(&core->state);
+		return rv;
+	}
+	pthread_mutex_init(&core->mu, NULL);
+	core->cfg = cfg;
+	core->clock = clock;
+	orch_breaker_init(&core->general, cfg->cb_failure_threshold,
+	    cfg->cb_recovery_timeout_s);
+	orch_breaker_init(&core->replacement, cfg->cb_replacement_threshold,
+	    cfg->cb_replacement_timeout_s);
+	snprintf(core->env.vpn_status, sizeof(core->env.vpn_status), "%s",
+	    cfg->gluetun_container_name != NULL ? "not_found" : "disabled");
+	snprintf(core->env.vpn_health, sizeof(core->env.vpn_health), "unknown");
+	return ORCH_OK;
+}
+
+void
+orch_core_fini(orch_core *core)
+{
+	if (core->cfg == NULL)
+		return;
+	orch_state_fini(&core->state);
+	orch_ports_fini(&core->http_ports);
+	orch_ports_fini(&core->https_ports);
+	pthread_mutex_destroy(&core->mu);
+	memset(core, 0, sizeof(*core));
+}
+
+void
+orch_core_lock(orch_core *core)
+{
+	pthread_mutex_lock(&core->mu);
+}
+
+void
+orch_core_unlock(orch_core *core)
+{
+	pthread_mutex_unlock(&core->mu);
+}
+
+void
+orch_core_set_env(orch_core *core, const orch_env *env)
+{
+	orch_core_lock(core);
+	core->env = *env;
+	orch_core_unlock(core);
+}
+
+static bool
+in_pool(const orch_ports *p, int port)
+{
+	return port >= p->lo && port < p->lo + p->cap;
+}
+
+orch_err
+orch_core_engine_put_locked(orch_core *core, const orch_engine_spec *spec,
+    orch_engine **out)
+{
+	orch_engine *old = orch_state_engine_get(&core->state, spec->container_id);
+	int old_http = old != NULL ? old->host_http_port : 0;
+	int old_https = old != NULL ? old->host_https_port : 0;
+	orch_err rv = orch_state_engine_put(&core->state, spec,
+	    orch_core_now(core), out);
+
+	if (rv != ORCH_OK)
+		return rv;
+	/* Re-reserving a port the engine already held is harmless (EEXIST
+	 * ignored); a port it no longer holds goes back to its pool. */
+	if (old_http != 0 && old_http != spec->host_http_port &&
+	    in_pool(&core->http_ports, old_http))
+		orch_ports_release(&core->http_ports, old_http);
+	if (old_https != 0 && old_https != spec->host_https_port &&
+	    in_pool(&core->https_ports, old_https))
+		orch_ports_release(&core->https_ports, old_https);
+	if (in_pool(&core->http_ports, spec->host_http_port))
+		(void) orch_ports_reserve(&core->http_ports, spec->host_http_port);
+	if (in_pool(&core->https_ports, spec->host_https_port))
+		(void) orch_ports_reserve(&core->https_ports,
+		    spec->host_https_port);
+	return ORCH_OK;
+}
+
+void
+orch_core_engine_remove_locked(orch_core *core, orch_engine *e,
+    const char *reason)
+{
+	if (e->managed) {
+		if (in_pool(&core->http_ports, e->host_http_port))
+			orch_ports_release(&core->http_ports, e->host_http_port);
+		if (in_pool(&core->https_ports, e->host_https_port))
+			orch_ports_release(&core->https_ports,
+			    e->host_https_port);
+	}
+	orch_state_engine_remove(&core->state, e, orch_core_now(core), reason);
+}
+
+bool
+orch_core_can_provision_locked(orch_core *core, orch_refusal *out)
+{
+	return orch_policy_can_provision(&core->state.counts, core->cfg,
+	    &core->env, &core->general, orch_core_now(core), out);
+}
+
+/* A reservation id: 128 random bits in hex. getrandom() may fail only
+ * before the kernel's pool is ready; the sequence number then keeps ids
+ * unique within this process, which is all an id needs. */
+static void
+new_reservation_id(orch_core *core, char out[ORCH_RESERVATION_ID_LEN + 1])
+{
+	unsigned char r[16];
+	uint64_t seq = ++core->reservation_seq;
+
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t) sizeof(r)) {
+		memset(r, 0, sizeof(r));
+		memcpy(r, &seq, sizeof(seq));
+	}
+	for (size_t i = 0; i < sizeof(r); i++)
+		snprintf(out + 2 * i, 3, "%02x", r[i]);
+}
+
+orch_err
+orch_core_select_locked(orch_core *core, bool reserve, orch_engine **out,
+    char reservation_id[ORCH_RESERVATION_ID_LEN + 1])
+{
+	int64_t now = orch_core_now(core);
+	orch_engine *e = orch_state_select(&core->state, now);
+	orch_err rv = ORCH_OK;
+
+	*out = NULL;
+	reservation_id[0] = '\0';
+	if (e == NULL)
+		return ORCH_ENOTFOUND;
+	if (reserve) {
+		int64_t exp = now + (int64_t) core->cfg->reservation_ttl_s * US_PER_S;
+
+		do {
+			new_reservation_id(core, reservation_id);
+			rv = orch_state_reserve(&core->state, e, reservation_id,
+			    exp, NULL);
+		} while (rv == ORCH_EEXIST);
+		if (rv != ORCH_OK) {
+			reservation_id[0] = '\0';
+			return rv;
+		}
+	}
+	*out = e;
+	return ORCH_OK;
+}
+
+orch_err
+orch_core_reset_breaker_locked(orch_core *core, const char *which)
+{
+	if (which == NULL) {
+		orch_breaker_reset(&core->general);
+		orch_breaker_reset(&core->replacement);
+	} else if (strcmp(which, "general") == 0) {
+		orch_breaker_reset(&core->general);
+	} else if (strcmp(which, "replacement") == 0) {
+		orch_breaker_reset(&core->replacement);
+	} else {
+		return ORCH_EINVAL;
+	}
+	return ORCH_OK;
+}

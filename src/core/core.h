@@ -1,0 +1,107 @@
+/*
+ * The core object: the state, the configuration, the clock, the two
+ * circuit breakers, the port pools and what the controllers report about
+ * the outside world, behind one mutex.
+ *
+ * Every mutation of the state goes through this object under its lock;
+ * the lock is held only for in-memory work (never across Docker, HTTP or
+ * disk), so the RPC server's FAST handlers may take it in nng's callback.
+ * Readers that build a reply from the state take the lock with
+ * orch_core_lock(), read through orch_core_state(), reply, and unlock: the
+ * reply is packed while the strings it points at are still alive.
+ *
+ * Ownership: orch_core_open() copies nothing of cfg but keeps a pointer:
+ * cfg must outlive the core. The core owns its state, breakers and pools.
+ */
+#ifndef ORCH_CORE_CORE_H
+#define ORCH_CORE_CORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "src/base/err.h"
+#include "src/core/breaker.h"
+#include "src/core/clock.h"
+#include "src/core/config.h"
+#include "src/core/policy.h"
+#include "src/core/ports.h"
+#include "src/core/state.h"
+
+/* Ended streams kept in memory; the oldest ended stream goes first. The
+ * SQLite store keeps the full history (a later issue); this bounds the
+ * process. */
+#define ORCH_CORE_ENDED_MAX 100000
+
+typedef struct orch_core {
+	pthread_mutex_t mu;
+	const orch_config *cfg;
+	orch_clock clock;
+	orch_state state;
+	orch_breaker general;     /* provisioning failures */
+	orch_breaker replacement; /* failed health replacements */
+	orch_ports http_ports;    /* PORT_RANGE_HOST (the VPN pool in VPN mode) */
+	orch_ports https_ports;   /* ACE_HTTPS_RANGE */
+	orch_env env;
+	int64_t last_replacement_us;
+	bool replacement_in_progress;
+	uint64_t reservation_seq;
+} orch_core;
+
+typedef struct orch_core_opts {
+	int ended_max; /* 0 = ORCH_CORE_ENDED_MAX */
+} orch_core_opts;
+
+/*
+ * Initializes core over cfg (kept by pointer) and clock. opts may be NULL.
+ * Docker and the image start unknown (reported down) until a controller
+ * says otherwise with orch_core_set_env().
+ */
+orch_err orch_core_init(orch_core *core, const orch_config *cfg,
+    orch_clock clock, const orch_core_opts *opts);
+void orch_core_fini(orch_core *core);
+
+void orch_core_lock(orch_core *core);
+void orch_core_unlock(orch_core *core);
+
+static inline int64_t
+orch_core_now(const orch_core *core)
+{
+	return orch_clock_now(&core->clock);
+}
+
+/* Controllers report the outside world (takes the lock). */
+void orch_core_set_env(orch_core *core, const orch_env *env);
+
+/* ---- under the lock ----------------------------------------------------
+ * The functions below expect the caller to hold the lock. */
+
+/*
+ * Adds (or updates) a managed engine and reserves its published ports in
+ * the pools (adoption: ports come from the container's labels). A port
+ * outside the pools' ranges is recorded but not reserved.
+ */
+orch_err orch_core_engine_put_locked(orch_core *core,
+    const orch_engine_spec *spec, orch_engine **out);
+
+/* Removes an engine, ends its streams (reason, NULL = "engine_gone") and
+ * releases its ports on every path. */
+void orch_core_engine_remove_locked(orch_core *core, orch_engine *e,
+    const char *reason);
+
+/* Whether provisioning may start now; fills *out. */
+bool orch_core_can_provision_locked(orch_core *core, orch_refusal *out);
+
+/*
+ * SelectEngine: the best free engine, reserving it when reserve is true
+ * (then *reservation_id holds a fresh 32-hex id, valid RESERVATION_TTL_S).
+ * ORCH_ENOTFOUND when no engine is free.
+ */
+orch_err orch_core_select_locked(orch_core *core, bool reserve,
+    orch_engine **out, char reservation_id[ORCH_RESERVATION_ID_LEN + 1]);
+
+/* Resets "general", "replacement" or both (which NULL). ORCH_EINVAL for
+ * another name. */
+orch_err orch_core_reset_breaker_locked(orch_core *core, const char *which);
+
+#endif
