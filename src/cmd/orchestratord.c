@@ -1,8 +1,9 @@
 /*
  * orchestratord: the orchestrator's one binary. Today it runs the RPC server
  * (on inproc://orchestrator for an in-process gateway, and on every
- * RPC_LISTEN / --rpc-listen URL) with the stub handler set; the core,
- * runtime and gateway join it as their issues land.
+ * RPC_LISTEN / --rpc-listen URL) with the core's handler set
+ * (src/core/service.c); the runtime and gateway join it as their issues
+ * land.
  *
  * The main thread only waits for SIGINT/SIGTERM; all work happens on the
  * RPC server's threads. Shutdown has a watchdog because nng 1.5.2 can miss a
@@ -20,8 +21,9 @@
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/bounded.h"
 #include "src/base/log.h"
-#include "src/cmd/stub_service.h"
 #include "src/core/config.h"
+#include "src/core/core.h"
+#include "src/core/service.h"
 #include "src/rpc/server.h"
 
 #define DEFAULT_RPC_LISTEN "tcp://127.0.0.1:7600" /* config default */
@@ -57,6 +59,8 @@ main(int argc, char **argv)
 	orch_rpc_server *srv = NULL;
 	orch_rpc_server_opts opts = {0};
 	orch_config cfg = {0};
+	orch_core core;
+	bool core_up = false;
 	char err[512];
 	sigset_t set;
 
@@ -102,8 +106,15 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	opts.service = &orch__orchestrator__descriptor;
-	opts.methods = orch_stub_methods(&opts.n_methods);
-	opts.arg = &cfg;
+	if (orch_core_init(&core, &cfg, orch_clock_system(), NULL) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: out of memory\n");
+		goto out;
+	}
+	core_up = true;
+	opts.methods = orch_core_methods(&opts.n_methods);
+	opts.arg = &core;
+	if (cfg.api_key == NULL)
+		ORCH_WARN("API_KEY is not set: mutating calls need no token");
 	if (orch_rpc_server_open(&opts, &srv) != ORCH_OK ||
 	    orch_rpc_server_listen(srv, INPROC_URL) != ORCH_OK)
 		goto out;
@@ -116,7 +127,7 @@ main(int argc, char **argv)
 		}
 		ORCH_INFO("rpc: listening on %s", urls[i]);
 	}
-	ORCH_WARN("stub handler set: no engines are managed yet");
+	ORCH_WARN("no Docker runtime yet: engines are not provisioned");
 	ORCH_INFO("orchestratord ready (pid %d)", (int) getpid());
 
 	while (sigwait(&set, &sig) != 0)
@@ -131,6 +142,8 @@ out:
 			_exit(rv);
 		}
 	}
+	if (core_up)
+		orch_core_fini(&core);
 	orch_config_fini(&cfg);
 	return rv;
 }
