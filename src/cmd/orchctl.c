@@ -36,6 +36,7 @@ union request {
 	Orch__ResetCircuitBreakerRequest reset;
 	Orch__SelectEngineRequest select;
 	Orch__StreamEndedRequest ended;
+	Orch__StreamStartedRequest started;
 };
 
 /* Fills req from argv (after the command name); -1 on a usage error. */
@@ -205,6 +206,62 @@ b_select(union request *req, int argc, char **argv)
 	return 0;
 }
 
+/* The nested parts of a StreamStarted request: a command runs once per
+ * process, so static storage is enough. */
+static Orch__EngineAddress start_engine = ORCH__ENGINE_ADDRESS__INIT;
+static Orch__StreamKey start_key = ORCH__STREAM_KEY__INIT;
+static Orch__SessionInfo start_session = ORCH__SESSION_INFO__INIT;
+static Orch__StreamStartedRequest__LabelsEntry start_label =
+    ORCH__STREAM_STARTED_REQUEST__LABELS_ENTRY__INIT;
+static Orch__StreamStartedRequest__LabelsEntry *start_labels[1];
+
+static int
+b_start(union request *req, int argc, char **argv)
+{
+	const char *host = opt_value(argc, argv, "--host");
+	const char *port = opt_value(argc, argv, "--port");
+	const char *live = opt_value(argc, argv, "--live");
+	const char *rid = opt_value(argc, argv, "--reservation");
+
+	req->started =
+	    (Orch__StreamStartedRequest) ORCH__STREAM_STARTED_REQUEST__INIT;
+	if (argc < 2)
+		return -1;
+	start_key.key_type = argv[0];
+	start_key.key = argv[1];
+	req->started.stream = &start_key;
+	req->started.container_id =
+	    (char *) opt_value(argc, argv, "--container-id");
+	if (host != NULL || port != NULL) {
+		start_engine.host = (char *) host;
+		if (port != NULL) {
+			if (parse_int(port, &start_engine.port) != 0)
+				return -1;
+			start_engine.has_port = 1;
+		}
+		req->started.engine = &start_engine;
+	}
+	start_session.playback_session_id =
+	    (char *) opt_value(argc, argv, "--session");
+	start_session.stat_url = (char *) opt_value(argc, argv, "--stat-url");
+	start_session.command_url =
+	    (char *) opt_value(argc, argv, "--command-url");
+	if (live != NULL) {
+		if (parse_int(live, &start_session.is_live) != 0)
+			return -1;
+		start_session.has_is_live = 1;
+	}
+	req->started.session = &start_session;
+	if (rid != NULL) {
+		start_label.key = "reservation_id";
+		start_label.value = (char *) rid;
+		start_labels[0] = &start_label;
+		req->started.labels = start_labels;
+		req->started.n_labels = 1;
+	}
+	return 0;
+}
+
 static int
 b_end(union request *req, int argc, char **argv)
 {
@@ -351,6 +408,11 @@ static const struct command commands[] = {
 	    b_delete, s_json},
 	{"inspect", "InspectContainer", "ID", "Docker's view of a container",
 	    b_inspect, s_json},
+	{"start", "StreamStarted",
+	    "KEY_TYPE KEY [--host H --port P] [--container-id ID] "
+	    "[--session S] [--stat-url U] [--command-url U] [--live 0|1] "
+	    "[--reservation R]",
+	    "report a stream started (as a proxy does)", b_start, s_json},
 	{"end", "StreamEnded", "STREAM_ID [REASON]", "end a stream", b_end,
 	    s_json},
 	{"select", "SelectEngine", "[--reserve]", "the engine to use next",

@@ -54,6 +54,21 @@ check "status shows the configured image" bash -c \
 	"'$ctl' --rpc '$url' --json status | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"config\"][\"target_image\"] == \"example/engine:1\"'"
 check "unknown engine is NOT_FOUND, exit 1" bash -c \
 	"'$ctl' --rpc '$url' engine nope 2>&1 | grep -q NOT_FOUND; test \${PIPESTATUS[0]} -eq 1"
+# The real core: a proxy's stream event through orchctl, then the ledger.
+check "start records a stream on an unmanaged engine" bash -c \
+	"'$ctl' --rpc '$url' --json start content_id abc --host 10.9.9.9 --port 6878 --session s1 --stat-url http://10.9.9.9:6878/ace/stat/x --live 1 | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"id\"] == \"abc|s1\" and d[\"status\"] == \"started\" and d[\"is_live\"] is True and d[\"container_id\"] == \"10.9.9.9:6878\", d'"
+check "streams lists it" bash -c \
+	"'$ctl' --rpc '$url' --json streams | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [s[\"id\"] for s in d] == [\"abc|s1\"], d'"
+check "engines lists the unmanaged entry" bash -c \
+	"'$ctl' --rpc '$url' --json engines | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[0][\"labels\"] == {\"managed\": \"false\"} and d[0][\"streams\"] == [\"abc|s1\"], d'"
+check "status counts the active stream" bash -c \
+	"'$ctl' --rpc '$url' --json status | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"streams\"] == {\"active\": 1, \"total\": 1}, d'"
+check "bad key_type is INVALID_ARGUMENT naming the field" bash -c \
+	"'$ctl' --rpc '$url' start torrent abc --host h --port 1 --session s 2>&1 | grep -q 'stream.key_type'; test \${PIPESTATUS[0]} -eq 1"
+check "end ends it" bash -c \
+	"'$ctl' --rpc '$url' --json end 'abc|s1' gone | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"updated\"] is True and d[\"stream\"][\"end_reason\"] == \"gone\", d'"
+check "no active stream left" bash -c \
+	"test \"\$('$ctl' --rpc '$url' --json streams --status started)\" = '[]'"
 check "bad usage exits 2" bash -c "'$ctl' --rpc '$url' scale notanumber; test \$? -eq 2"
 check "no daemon: deadline exceeded, exit 1" bash -c \
 	"'$ctl' --rpc 'ipc://$dir/none.sock' --timeout 200 ping 2>&1 | grep -q DEADLINE_EXCEEDED"
