@@ -61,6 +61,13 @@ struct orch_rpc_call {
 	bool replied;
 	nng_msg *reply;
 
+	/* A direct (in-process) call: heap-allocated, no context; the answer
+	 * goes to direct_fn unpacked instead of into `reply`. */
+	orch_rpc_direct_fn direct_fn;
+	void *direct_arg;
+	char *direct_auth; /* owned copy of the Authorization value */
+	bool owns_req;     /* req is freed with the call */
+
 	orch_rpc_call *next; /* worker queue link (srv->mtx) */
 };
 
@@ -137,6 +144,13 @@ set_reply(orch_rpc_call *c, orch_err status, const char *message,
 		return;
 	}
 	c->replied = true;
+	if (c->direct_fn != NULL) {
+		/* In-process: the caller reads the message itself, while the
+		 * handler still holds what the message points into. */
+		c->direct_fn(c->direct_arg, status, message, detail,
+		    status == ORCH_OK ? payload : NULL);
+		return;
+	}
 	env.request_id = c->request_id;
 	env.status = (Orch__StatusCode) orch_err_to_status(status);
 	env.message = (char *) message;
@@ -213,6 +227,8 @@ orch_rpc_fail_detail(orch_rpc_call *call, orch_err status,
 const char *
 orch_rpc_call_authorization(const orch_rpc_call *call)
 {
+	if (call->direct_fn != NULL)
+		return call->direct_auth;
 	return call->env != NULL ? call->env->authorization : NULL;
 }
 
@@ -288,6 +304,8 @@ send_msg(orch_rpc_call *c, nng_msg *msg)
 static void
 release_request(orch_rpc_call *c)
 {
+	if (c->direct_fn != NULL && !c->owns_req)
+		c->req = NULL; /* the direct caller's */
 	if (c->req != NULL) {
 		protobuf_c_message_free_unpacked(c->req, NULL);
 		c->req = NULL;
@@ -526,6 +544,94 @@ call_cb(void *arg)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Direct (in-process) calls. */
+
+static void
+direct_free(orch_rpc_call *c)
+{
+	release_request(c);
+	free(c->direct_auth);
+	free(c);
+}
+
+orch_err
+orch_rpc_server_call(orch_rpc_server *srv, const char *method,
+    const char *authorization, uint32_t timeout_ms,
+    const ProtobufCMessage *req, orch_rpc_direct_fn done, void *arg)
+{
+	const ProtobufCMethodDescriptor *md;
+	orch_rpc_call *c;
+	orch_err rv = ORCH_OK;
+	bool closing;
+
+	md = protobuf_c_service_descriptor_get_method_by_name(srv->service,
+	    method);
+	if (md == NULL || srv->by_index[md - srv->service->methods] == NULL)
+		return ORCH_ENOTSUP;
+	if (req == NULL || req->descriptor != md->input)
+		return ORCH_EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return ORCH_ENOMEM;
+	c->srv = srv;
+	c->method = srv->by_index[md - srv->service->methods];
+	c->blocking = (c->method->flags & ORCH_RPC_BLOCKING) != 0;
+	c->direct_fn = done;
+	c->direct_arg = arg;
+	c->state = CALL_WORK;
+	if (timeout_ms > 0)
+		c->deadline_ms = orch_mono_ms() + timeout_ms;
+	if (authorization != NULL) {
+		c->direct_auth = strdup(authorization);
+		if (c->direct_auth == NULL) {
+			free(c);
+			return ORCH_ENOMEM;
+		}
+	}
+	if (!c->blocking) {
+		/* FAST: on the caller's thread, answered before we return. */
+		c->req = (ProtobufCMessage *) req;
+		run_handler(c);
+		direct_free(c);
+		return ORCH_OK;
+	}
+	/* BLOCKING: the worker may run after the caller's request is gone,
+	 * so it gets its own copy (a pack/unpack; these calls are rare). */
+	{
+		size_t len = protobuf_c_message_get_packed_size(req);
+		uint8_t *buf = malloc(len ? len : 1);
+
+		if (buf != NULL) {
+			protobuf_c_message_pack(req, buf);
+			c->req = protobuf_c_message_unpack(md->input, NULL, len, buf);
+			free(buf);
+		}
+		c->owns_req = true;
+		if (c->req == NULL) {
+			direct_free(c);
+			return ORCH_ENOMEM;
+		}
+	}
+	pthread_mutex_lock(&srv->mtx);
+	closing = srv->closing || srv->quit;
+	if (!closing) {
+		c->next = NULL;
+		if (srv->qtail != NULL)
+			srv->qtail->next = c;
+		else
+			srv->qhead = c;
+		srv->qtail = c;
+		pthread_cond_signal(&srv->cv);
+	}
+	pthread_mutex_unlock(&srv->mtx);
+	if (closing) {
+		direct_free(c);
+		rv = ORCH_ECLOSED;
+	}
+	return rv;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Workers. */
 
 static void *
@@ -562,7 +668,10 @@ worker_main(void *arg)
 		} else {
 			run_handler(c);
 		}
-		send_reply(c);
+		if (c->direct_fn != NULL)
+			direct_free(c);
+		else
+			send_reply(c);
 	}
 	return NULL;
 }

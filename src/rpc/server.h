@@ -82,6 +82,33 @@ orch_err orch_rpc_server_listen(orch_rpc_server *srv, const char *url);
  */
 void orch_rpc_server_close(orch_rpc_server *srv);
 
+/*
+ * Direct calls: the same dispatch table and handlers without a socket, for
+ * a client in the same process (the gateway). done runs exactly once with
+ * the handler's answer: status, message (NULL on OK), detail (may be NULL)
+ * and, on OK, the reply message *unpacked and borrowed*: it and everything
+ * it points into are valid only while done runs (the handler may still
+ * hold the core's lock), so done copies or serializes what it needs and
+ * must not block or call back into the server.
+ *
+ * A FAST method runs on the caller's thread and done has run when this
+ * returns; req stays the caller's. A BLOCKING method is queued to the
+ * worker pool with a private copy of req, and done runs on a worker
+ * thread (with ORCH_ECLOSED if the server closes first). Returns
+ * ORCH_ENOTSUP for a method not in the table, ORCH_EINVAL when req is not
+ * the method's input type, ORCH_ECLOSED when the server is closing,
+ * ORCH_ENOMEM; done never runs then. Must not race
+ * orch_rpc_server_close() for FAST methods (the caller owns that
+ * ordering, as it owns the server).
+ */
+typedef void (*orch_rpc_direct_fn)(void *arg, orch_err status,
+    const char *message, const Orch__ErrorDetail *detail,
+    const ProtobufCMessage *reply);
+
+orch_err orch_rpc_server_call(orch_rpc_server *srv, const char *method,
+    const char *authorization, uint32_t timeout_ms,
+    const ProtobufCMessage *req, orch_rpc_direct_fn done, void *arg);
+
 /* The caller's Authorization value, or NULL when it sent none. */
 const char *orch_rpc_call_authorization(const orch_rpc_call *call);
 
