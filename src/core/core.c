@@ -130,8 +130,11 @@ orch_core_engine_remove_locked(orch_core *core, orch_engine *e,
 bool
 orch_core_can_provision_locked(orch_core *core, orch_refusal *out)
 {
-	return orch_policy_can_provision(&core->state.counts, core->cfg,
-	    &core->env, &core->general, orch_core_now(core), out);
+	orch_state_counts c = core->state.counts;
+
+	c.engines += core->provisioning;
+	return orch_policy_can_provision(&c, core->cfg, &core->env,
+	    &core->general, orch_core_now(core), out);
 }
 
 /* A reservation id: 128 random bits in hex. getrandom() may fail only

@@ -46,6 +46,13 @@ typedef struct orch_core {
 	int64_t last_replacement_us;
 	bool replacement_in_progress;
 	uint64_t reservation_seq;
+	/* Provisions between "allowed" and "engine in state": they count
+	 * against MAX_REPLICAS so concurrent calls cannot overshoot it. */
+	int provisioning;
+	/* The engine manager (src/engines), set once before serving; NULL
+	 * when the process runs without Docker. Its RPC handlers take the
+	 * core as their argument and find themselves here. */
+	void *runtime;
 } orch_core;
 
 typedef struct orch_core_opts {

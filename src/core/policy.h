@@ -103,8 +103,8 @@ orch_scale_plan orch_policy_scale(const orch_state *st, const orch_config *cfg,
 size_t orch_policy_gc(const orch_state *st, const orch_config *cfg,
     int64_t now_us, bool forced, orch_engine **out, size_t cap);
 
-/* Engines started more than STARTUP_TIMEOUT_S ago that never answered a
- * probe: removed and counted against the general breaker. */
+/* Engines started at least STARTUP_TIMEOUT_S ago that never answered a
+ * probe: removed and counted against the general breaker. Unordered. */
 size_t orch_policy_startup_expired(const orch_state *st,
     const orch_config *cfg, int64_t now_us, orch_engine **out, size_t cap);
 

@@ -387,8 +387,18 @@ engine_unindex(orch_state *st, orch_engine *e)
 {
 	if (orch_strmap_get(&st->engines_by_id, e->container_id) == e)
 		orch_strmap_del(&st->engines_by_id, e->container_id);
-	if (orch_strmap_get(&st->engines_by_addr, e->addr_key) == e)
+	if (orch_strmap_get(&st->engines_by_addr, e->addr_key) == e) {
+		orch_engine *u;
+
 		orch_strmap_del(&st->engines_by_addr, e->addr_key);
+		/* An unmanaged entry that yielded this address to e gets it
+		 * back; else the next event there would make a second entry
+		 * under the same id. A put right after a delete cannot grow. */
+		u = orch_strmap_get(&st->engines_by_id, e->addr_key);
+		if (u != NULL && u != e && !u->managed)
+			(void) orch_strmap_put(&st->engines_by_addr, u->addr_key,
+			    u);
+	}
 	if (orch_strmap_get(&st->engines_by_name, e->container_name) == e)
 		orch_strmap_del(&st->engines_by_name, e->container_name);
 	if (e->host_http_port > 0 && st->by_host_port[e->host_http_port] == e)

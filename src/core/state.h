@@ -164,7 +164,7 @@ typedef struct orch_state_counts {
 typedef struct orch_state_opts {
 	int max_streams_per_engine; /* >= 1 */
 	int stats_max;              /* snapshots kept per stream, >= 1 */
-	int ended_max;              /* ended streams kept, >= 0 */
+	int ended_max;              /* ended streams kept, >= 1 */
 	const char *engine_host;    /* ENGINE_HOST or NULL; copied */
 } orch_state_opts;
 

@@ -45,8 +45,10 @@ find(const orch_strmap *m, const char *key, size_t len, uint64_t h)
 
 		if (s->key == NULL)
 			return NULL;
-		if (s->hash == h && strncmp(s->key, key, len) == 0 &&
-		    s->key[len] == '\0')
+		/* strnlen first: a stored key shorter than len (the probe
+		 * key may hold a NUL) must not be read past its end. */
+		if (s->hash == h && strnlen(s->key, len + 1) == len &&
+		    memcmp(s->key, key, len) == 0)
 			return s;
 	}
 }
