@@ -329,7 +329,6 @@ typedef struct pick {
 	size_t n;
 	size_t cap;
 	int status; /* 0 both, 1 started, 2 ended */
-	const char *container_id; /* filter for global walks, NULL = none */
 	size_t limit; /* stop after this many */
 	size_t active_seen;
 } pick;
@@ -341,10 +340,7 @@ pick_match(const pick *p, const orch_stream *s)
 {
 	if (p->status == 1 && !s->active)
 		return false;
-	if (p->status == 2 && s->active)
-		return false;
-	return p->container_id == NULL ||
-	    strcmp(s->container_id, p->container_id) == 0;
+	return !(p->status == 2 && s->active);
 }
 
 static void
@@ -385,6 +381,7 @@ h_list_streams(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	orch_arena a;
 	orch_state *st = &core->state;
 	orch_engine *e = NULL;
+	orch_stream_group *g = NULL;
 	pick p;
 	bool explicit_limit = req->has_limit;
 
@@ -418,16 +415,17 @@ h_list_streams(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	}
 	orch_arena_init(&a, stack, sizeof(stack));
 	orch_core_lock(core);
-	if (req->container_id != NULL)
-		e = orch_state_engine_get(st, req->container_id);
+	if (req->container_id != NULL) {
+		g = orch_state_group_get(st, req->container_id);
+		e = g != NULL ? g->engine : NULL;
+	}
 	p.limit = explicit_limit ? (size_t) req->limit
 	                         : ORCH_LIST_STREAMS_DEFAULT;
 	{
 		/* Room for everything this call can output. */
-		size_t active = e != NULL ? (size_t) e->n_active
-		                          : (req->container_id != NULL
-		                                    ? 0
-		                                    : (size_t) st->counts.streams_active);
+		size_t active = req->container_id == NULL
+		                    ? (size_t) st->counts.streams_active
+		                    : (e != NULL ? (size_t) e->n_active : 0);
 		size_t cap = p.limit + (explicit_limit ? 0 : active);
 
 		if (cap > (size_t) st->counts.streams_total)
@@ -441,21 +439,16 @@ h_list_streams(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	}
 	if (!explicit_limit && p.status == 1)
 		p.limit = p.cap; /* active streams are never cut by default */
-	if (req->container_id != NULL && e != NULL) {
-		if (p.status == 1)
+	if (req->container_id != NULL) {
+		/* The container id's stream group holds its whole history,
+		 * whether its engine is still in state or not. */
+		if (p.status == 1 && e != NULL)
 			pick_walk(&p, &e->active, offsetof(orch_stream, eng_active));
-		else
-			pick_walk(&p, &e->streams, offsetof(orch_stream, eng_all));
-		if (!explicit_limit && p.status == 0)
+		else if (p.status != 1 && g != NULL)
+			pick_walk(&p, &g->streams, offsetof(orch_stream, group_node));
+		if (!explicit_limit && p.status == 0 && e != NULL)
 			pick_tail(&p, &e->active, offsetof(orch_stream, eng_active),
 			    (size_t) e->n_active - p.active_seen);
-	} else if (req->container_id != NULL) {
-		/* No such engine now: only ended streams can name it (their
-		 * engine left the state). A scan, for this rare query only. */
-		p.container_id = req->container_id;
-		if (p.status != 1)
-			pick_walk(&p, &st->streams_ended,
-			    offsetof(orch_stream, by_status));
 	} else if (p.status == 1) {
 		pick_walk(&p, &st->streams_active, offsetof(orch_stream, by_status));
 	} else if (p.status == 2) {

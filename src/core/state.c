@@ -266,6 +266,45 @@ engine_free(orch_engine *e)
 	free(e);
 }
 
+/* ---- stream groups ---------------------------------------------------- */
+
+orch_stream_group *
+orch_state_group_get(const orch_state *st, const char *container_id)
+{
+	return orch_strmap_get(&st->groups, container_id);
+}
+
+static orch_stream_group *
+group_get_or_create(orch_state *st, const char *container_id)
+{
+	orch_stream_group *g = orch_strmap_get(&st->groups, container_id);
+
+	if (g != NULL)
+		return g;
+	g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return NULL;
+	g->container_id = strdup(container_id);
+	orch_list_init(&g->streams);
+	if (g->container_id == NULL ||
+	    orch_strmap_put(&st->groups, g->container_id, g) != ORCH_OK) {
+		free(g->container_id);
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+static void
+group_maybe_free(orch_state *st, orch_stream_group *g)
+{
+	if (g->n != 0 || g->engine != NULL)
+		return;
+	orch_strmap_del(&st->groups, g->container_id);
+	free(g->container_id);
+	free(g);
+}
+
 void
 orch_state_fini(orch_state *st)
 {
@@ -285,6 +324,15 @@ orch_state_fini(orch_state *st)
 		if (st->engines_by_id.slots[i].key != NULL)
 			engine_free(st->engines_by_id.slots[i].val);
 	}
+	for (size_t i = 0; i < st->groups.cap; i++) {
+		orch_stream_group *g = st->groups.slots[i].val;
+
+		if (st->groups.slots[i].key != NULL) {
+			free(g->container_id);
+			free(g);
+		}
+	}
+	orch_strmap_fini(&st->groups);
 	orch_strmap_fini(&st->engines_by_id);
 	orch_strmap_fini(&st->engines_by_addr);
 	orch_strmap_fini(&st->engines_by_name);
@@ -504,12 +552,15 @@ orch_state_engine_put(orch_state *st, const orch_engine_spec *spec,
 		e->started_us = now_us;
 		e->idle_since_us = now_us;
 		orch_list_init(&e->active);
-		orch_list_init(&e->streams);
-		rv = engine_index(st, e);
+		e->group = group_get_or_create(st, e->container_id);
+		rv = e->group != NULL ? engine_index(st, e) : ORCH_ENOMEM;
 		if (rv != ORCH_OK) {
+			if (e->group != NULL)
+				group_maybe_free(st, e->group);
 			engine_free(e);
 			return rv;
 		}
+		e->group->engine = e;
 		st->n_engines++;
 		st->sorted_dirty = true;
 		engine_changed(st, e);
@@ -580,13 +631,11 @@ engine_remove(orch_state *st, orch_engine *e, int64_t now_us,
 	orch_list *n, *next;
 
 	end_active(st, e, reason != NULL ? reason : "engine_gone", now_us);
-	while (!orch_list_empty(&e->streams)) {
-		orch_stream *s =
-		    ORCH_CONTAINER_OF(e->streams.next, orch_stream, eng_all);
-
-		orch_list_remove(&s->eng_all);
-		s->engine = NULL;
-	}
+	/* The history stays in the group (streams ended above hold no
+	 * engine pointer any more). */
+	e->group->engine = NULL;
+	group_maybe_free(st, e->group);
+	e->group = NULL;
 	for (n = st->reservations.next; n != &st->reservations; n = next) {
 		orch_reservation *r = ORCH_CONTAINER_OF(n, orch_reservation, node);
 
@@ -822,8 +871,12 @@ stream_destroy(orch_state *st, orch_stream *s, int64_t now_us)
 		st->counts.streams_active--;
 		engine_changed(st, e);
 	}
-	if (orch_list_linked(&s->eng_all))
-		orch_list_remove(&s->eng_all);
+	if (s->group != NULL) {
+		orch_list_remove(&s->group_node);
+		s->group->n--;
+		group_maybe_free(st, s->group);
+		s->group = NULL;
+	}
 	orch_list_remove(&s->all);
 	orch_list_remove(&s->by_status);
 	if (orch_strmap_get(&st->streams_by_id, s->id) == s)
@@ -867,6 +920,7 @@ stream_end(orch_state *st, orch_stream *s, const char *reason, int64_t now_us,
 	e->last_stream_usage_us = now_us;
 	if (e->n_active == 0)
 		e->idle_since_us = now_us;
+	s->engine = NULL;
 	engine_changed(st, e);
 	if (drop_unmanaged && !e->managed && e->n_active == 0)
 		engine_remove(st, e, now_us, NULL);
@@ -928,14 +982,20 @@ unmanaged_new(orch_state *st, const char *host, int port, int64_t now_us)
 	e->last_seen_us = now_us;
 	e->heap_idx = NOT_IN_HEAP;
 	orch_list_init(&e->active);
-	orch_list_init(&e->streams);
+	e->group = group_get_or_create(st, e->container_id);
 	/* An unmanaged entry is indexed by id and address only. */
-	if (orch_strmap_put(&st->engines_by_id, e->container_id, e) != ORCH_OK) {
+	if (e->group == NULL ||
+	    orch_strmap_put(&st->engines_by_id, e->container_id, e) != ORCH_OK) {
+		if (e->group != NULL)
+			group_maybe_free(st, e->group);
 		engine_free(e);
 		return NULL;
 	}
+	e->group->engine = e;
 	if (orch_strmap_put(&st->engines_by_addr, e->addr_key, e) != ORCH_OK) {
 		orch_strmap_del(&st->engines_by_id, e->container_id);
+		e->group->engine = NULL;
+		group_maybe_free(st, e->group);
 		engine_free(e);
 		return NULL;
 	}
@@ -1033,7 +1093,9 @@ orch_state_stream_start(orch_state *st, const orch_stream_start *ev,
 	orch_list_push_front(&st->streams_all, &s->all);
 	orch_list_push_front(&st->streams_active, &s->by_status);
 	orch_list_push_front(&e->active, &s->eng_active);
-	orch_list_push_front(&e->streams, &s->eng_all);
+	s->group = e->group;
+	orch_list_push_front(&e->group->streams, &s->group_node);
+	e->group->n++;
 	st->counts.streams_active++;
 	e->n_active++;
 	e->last_stream_usage_us = now_us;

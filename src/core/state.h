@@ -75,6 +75,20 @@ typedef struct orch_stat {
 typedef struct orch_engine orch_engine;
 typedef struct orch_stream orch_stream;
 
+/*
+ * Every stream recorded against one container id, newest first. It
+ * outlives the engine entry: a removed engine's history stays queryable
+ * by its id, and an entry that comes back under the same id (an unmanaged
+ * address used again, a re-adopted container) continues it. Freed when it
+ * holds no stream and no engine has its id.
+ */
+typedef struct orch_stream_group {
+	char *container_id;
+	orch_list streams;   /* orch_stream.group_node, newest first */
+	size_t n;
+	orch_engine *engine; /* NULL while no engine has this id */
+} orch_stream_group;
+
 struct orch_engine {
 	char *container_id;   /* key; "host:port" for an unmanaged entry */
 	char *container_name;
@@ -104,7 +118,7 @@ struct orch_engine {
 	int n_active;                 /* active streams */
 	int n_reserved;               /* pending reservations */
 	orch_list active;             /* orch_stream.eng_active */
-	orch_list streams;            /* orch_stream.eng_all, newest first */
+	orch_stream_group *group;     /* every stream of this id */
 
 	/* private to state.c */
 	size_t heap_idx;
@@ -124,7 +138,8 @@ struct orch_stream {
 	int64_t started_at_us;
 	int64_t ended_at_us; /* 0 while active */
 	char *end_reason;    /* NULL = null */
-	orch_engine *engine; /* NULL once that engine left the state */
+	orch_engine *engine; /* while active; NULL once ended */
+	orch_stream_group *group; /* of container_id */
 
 	/* stats ring: count entries starting at head, capacity cap */
 	orch_stat *stats;
@@ -133,7 +148,7 @@ struct orch_stream {
 	uint32_t stats_count;
 
 	orch_list eng_active; /* on engine->active while active */
-	orch_list eng_all;    /* on engine->streams while the engine exists */
+	orch_list group_node; /* on group->streams */
 	orch_list all;        /* global, newest first */
 	orch_list by_status;  /* active list, or ended list (newest end first) */
 };
@@ -184,6 +199,7 @@ typedef struct orch_state {
 	bool sorted_dirty;
 	size_t n_engines; /* managed + unmanaged */
 	orch_strmap streams_by_id;
+	orch_strmap groups; /* container id -> orch_stream_group */
 	orch_list streams_all;    /* newest first */
 	orch_list streams_active; /* newest first */
 	orch_list streams_ended;  /* newest end first */
@@ -231,8 +247,8 @@ orch_engine *orch_state_engine_by_host_port(const orch_state *st, int port);
 
 /*
  * Removes an engine: ends its active streams with `reason` (NULL =
- * "engine_gone"), drops its reservations, unlinks its history (the
- * streams keep its container id). The caller releases its ports first.
+ * "engine_gone"), drops its reservations; its history stays in its
+ * stream group. The caller releases its ports first.
  */
 void orch_state_engine_remove(orch_state *st, orch_engine *e, int64_t now_us,
     const char *reason);
@@ -331,6 +347,11 @@ orch_err orch_state_stream_end(orch_state *st, const char *stream_id,
     orch_stream **out);
 
 orch_stream *orch_state_stream_get(const orch_state *st, const char *id);
+
+/* The streams recorded against a container id (engine present or not),
+ * or NULL when none and no engine has that id. */
+orch_stream_group *orch_state_group_get(const orch_state *st,
+    const char *container_id);
 
 /* Appends a snapshot to s's ring (the oldest drops at stats_max). */
 orch_err orch_state_stream_add_stat(orch_state *st, orch_stream *s,

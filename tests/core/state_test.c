@@ -80,7 +80,7 @@ check_state(const orch_state *st)
 		assert_true(e->n_active >= 0);
 		assert_true(e->n_reserved >= 0);
 		assert_int_equal((size_t)e->n_active, list_len(&e->active));
-		assert_true(list_len(&e->streams) >= (size_t)e->n_active);
+		assert_true(list_len(&e->group->streams) >= (size_t)e->n_active);
 		c.streams_active += e->n_active;
 		c.reservations += e->n_reserved;
 		/* Busy engines are not idle; idle ones say since when. */
@@ -859,7 +859,7 @@ test_restart_same_id_overwrites(void **state)
 	assert_int_equal(st.counts.streams_active, 1);
 	assert_int_equal(st.counts.streams_total, 1);
 	assert_int_equal(a->n_active, 1);
-	assert_int_equal(list_len(&a->streams), 1);
+	assert_int_equal(list_len(&a->group->streams), 1);
 	assert_true(a->idle_since_us == 0);
 
 	/* Same id on another engine: moved. */
@@ -869,7 +869,7 @@ test_restart_same_id_overwrites(void **state)
 	assert_string_equal(s->container_id, "eng-02");
 	assert_int_equal(a->n_active, 0);
 	assert_int_equal(b->n_active, 1);
-	assert_int_equal(list_len(&a->streams), 0);
+	assert_int_equal(list_len(&a->group->streams), 0);
 	assert_true(a->idle_since_us == T0 + S(3));
 	assert_true(a->last_stream_usage_us == T0 + S(3));
 	assert_int_equal(st.counts.streams_total, 1);
@@ -930,7 +930,8 @@ test_stream_end_rules(void **state)
 	assert_false(s1->active);
 	assert_true(s1->ended_at_us == T0 + S(10));
 	assert_string_equal(s1->end_reason, "stopped");
-	assert_ptr_equal(s1->engine, a); /* engine still there */
+	assert_null(s1->engine); /* ended: history lives in the group */
+	assert_ptr_equal(s1->group, a->group);
 	assert_int_equal(a->n_active, 1);
 	assert_true(a->last_stream_usage_us == T0 + S(10));
 	assert_true(a->idle_since_us == 0); /* s2 still on it */
@@ -1076,7 +1077,9 @@ test_engine_remove_ends_streams_drops_reservations(void **state)
 	/* The freed address, name and port can be taken again. */
 	a = put_num(&st, 1, T0 + S(9));
 	assert_true(a->first_seen_us == T0 + S(9));
-	assert_int_equal(list_len(&a->streams), 0);
+	/* Same id again: the history of eng-01 continues (its group). */
+	assert_ptr_equal(orch_state_group_get(&st, "eng-01"), a->group);
+	assert_int_equal(list_len(&a->group->streams), 3);
 	orch_state_fini(&st);
 }
 
@@ -1101,7 +1104,8 @@ test_set_running_die_and_start(void **state)
 	assert_false(a->running);
 	assert_false(s->active);
 	assert_string_equal(s->end_reason, "engine_gone");
-	assert_ptr_equal(s->engine, a);
+	assert_null(s->engine);
+	assert_ptr_equal(s->group, a->group);
 	assert_int_equal(st.counts.engines, 1);
 	assert_int_equal(st.counts.running, 0);
 	assert_int_equal(st.counts.healthy, 0);
@@ -1467,8 +1471,9 @@ test_engine_update_keeps_first_seen_and_streams(void **state)
 	assert_int_equal(a->health, ORCH_HEALTH_HEALTHY);
 	assert_int_equal(a->n_active, 1);
 	assert_int_equal(a->n_reserved, 1);
-	assert_int_equal(list_len(&a->streams), 2);
-	assert_ptr_equal(s1->engine, a);
+	assert_int_equal(list_len(&a->group->streams), 2);
+	assert_null(s1->engine); /* ended */
+	assert_ptr_equal(s1->group, a->group);
 	assert_ptr_equal(s2->engine, a);
 	assert_true(s2->active);
 	assert_string_equal(a->container_name, "acestream-1b");
@@ -1499,7 +1504,7 @@ test_engine_update_keeps_first_seen_and_streams(void **state)
 	assert_int_equal(a->health, ORCH_HEALTH_UNKNOWN);
 	assert_true(a->started_us == T0 + S(13));
 	assert_true(a->first_seen_us == T0);
-	assert_int_equal(list_len(&a->streams), 2);
+	assert_int_equal(list_len(&a->group->streams), 2);
 	orch_state_fini(&st);
 }
 
@@ -1817,7 +1822,7 @@ test_ended_max_trims_oldest_ended(void **state)
 	assert_non_null(orch_state_stream_get(&st, "s0"));
 	assert_int_equal(st.counts.streams_total, 8);
 	assert_int_equal(st.counts.streams_active, 5);
-	assert_int_equal(list_len(&a->streams), 8);
+	assert_int_equal(list_len(&a->group->streams), 8);
 
 	/* Engine removal ends five at once: still at most 3 ended kept. */
 	orch_state_engine_remove(&st, a, T0 + S(200), NULL);
