@@ -24,6 +24,9 @@
 #include "src/core/config.h"
 #include "src/core/core.h"
 #include "src/core/service.h"
+#include "src/engines/manager.h"
+#include "src/engines/service.h"
+#include "src/runtime/docker.h"
 #include "src/rpc/server.h"
 
 #define DEFAULT_RPC_LISTEN "tcp://127.0.0.1:7600" /* config default */
@@ -34,11 +37,14 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: orchestratord [--rpc-listen URL]...\n"
+	    "usage: orchestratord [--rpc-listen URL]... [--cleanup-on-exit]\n"
 	    "\n"
-	    "  --rpc-listen URL  nng URL the RPC server listens on (repeatable;\n"
-	    "                    default: $RPC_LISTEN, comma-separated, else\n"
-	    "                    " DEFAULT_RPC_LISTEN ")\n"
+	    "  --rpc-listen URL   nng URL the RPC server listens on (repeatable;\n"
+	    "                     default: $RPC_LISTEN, comma-separated, else\n"
+	    "                     " DEFAULT_RPC_LISTEN ")\n"
+	    "  --cleanup-on-exit  stop and remove every managed engine on exit\n"
+	    "                     (by default engines outlive the orchestrator\n"
+	    "                     and are adopted at the next start)\n"
 	    "\n"
 	    "Configuration: the environment, then ./.env for variables the\n"
 	    "environment does not set (CONTRACT.md's configuration table).\n");
@@ -60,7 +66,10 @@ main(int argc, char **argv)
 	orch_rpc_server_opts opts = {0};
 	orch_config cfg = {0};
 	orch_core core;
-	bool core_up = false;
+	bool core_up = false, cleanup = false;
+	orch_docker *docker = NULL;
+	orch_mgr *mgr = NULL;
+	orch_rpc_method *methods = NULL;
 	char err[512];
 	sigset_t set;
 
@@ -72,6 +81,8 @@ main(int argc, char **argv)
 				return 2;
 			}
 			urls[nurls++] = argv[++i];
+		} else if (strcmp(argv[i], "--cleanup-on-exit") == 0) {
+			cleanup = true;
 		} else if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
@@ -111,10 +122,42 @@ main(int argc, char **argv)
 		goto out;
 	}
 	core_up = true;
-	opts.methods = orch_core_methods(&opts.n_methods);
+	/* Docker: the manager adopts the running engines before the RPC
+	 * server answers, so the first /engines already lists them. Docker
+	 * being down is not fatal: reads are answered and provisioning is
+	 * refused (docker_unavailable) until it comes back. */
+	if (orch_docker_open(cfg.docker_host, 0, &docker) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: DOCKER_HOST %s: cannot open\n",
+		    cfg.docker_host);
+		goto out;
+	}
+	{
+		orch_mgr_opts mo = {0};
+
+		mo.core = &core;
+		mo.docker = docker;
+		if (orch_mgr_open(&mo, &mgr) != ORCH_OK ||
+		    orch_mgr_start(mgr) != ORCH_OK) {
+			fprintf(stderr, "orchestratord: cannot start the engine "
+			                "manager\n");
+			goto out;
+		}
+		core.runtime = mgr;
+	}
+	{
+		size_t nc, ne;
+		const orch_rpc_method *cm = orch_core_methods(&nc);
+		const orch_rpc_method *em = orch_engines_methods(&ne);
+
+		methods = calloc(nc + ne, sizeof(*methods));
+		if (methods == NULL)
+			goto out;
+		memcpy(methods, cm, nc * sizeof(*methods));
+		memcpy(methods + nc, em, ne * sizeof(*methods));
+		opts.methods = methods;
+		opts.n_methods = nc + ne;
+	}
 	opts.arg = &core;
-	if (cfg.api_key == NULL)
-		ORCH_WARN("API_KEY is not set: mutating calls need no token");
 	if (orch_rpc_server_open(&opts, &srv) != ORCH_OK ||
 	    orch_rpc_server_listen(srv, INPROC_URL) != ORCH_OK)
 		goto out;
@@ -127,7 +170,6 @@ main(int argc, char **argv)
 		}
 		ORCH_INFO("rpc: listening on %s", urls[i]);
 	}
-	ORCH_WARN("no Docker runtime yet: engines are not provisioned");
 	ORCH_INFO("orchestratord ready (pid %d)", (int) getpid());
 
 	while (sigwait(&set, &sig) != 0)
@@ -142,6 +184,15 @@ out:
 			_exit(rv);
 		}
 	}
+	/* The server first (no handler runs after it), then the manager's
+	 * threads; engines keep running unless --cleanup-on-exit. */
+	if (mgr != NULL && cleanup) {
+		ORCH_INFO("--cleanup-on-exit: removing managed engines");
+		orch_mgr_cleanup(mgr);
+	}
+	orch_mgr_close(mgr);
+	orch_docker_close(docker);
+	free(methods);
 	if (core_up)
 		orch_core_fini(&core);
 	orch_config_fini(&cfg);

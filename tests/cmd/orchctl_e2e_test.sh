@@ -35,7 +35,10 @@ check "MIN_REPLICAS > MAX_REPLICAS refused" bash -c \
 check "non-number refused" bash -c \
 	"STARTUP_TIMEOUT_S=soon timeout 5 '$daemon' 2>&1 | grep -q 'STARTUP_TIMEOUT_S'"
 
-RPC_LISTEN="$url" TARGET_IMAGE=example/engine:1 "$daemon" >"$dir/daemon.log" 2>&1 &
+# No Docker here (a socket nobody listens on): the daemon must still answer
+# every read, and say why it cannot provision.
+RPC_LISTEN="$url" TARGET_IMAGE=example/engine:1 DOCKER_HOST="unix://$dir/no-docker.sock" \
+	"$daemon" >"$dir/daemon.log" 2>&1 &
 pid=$!
 
 # Wait (bounded) until the daemon answers.
@@ -52,6 +55,10 @@ check "status --json has the contract's sections" bash -c \
 	"'$ctl' --rpc '$url' --json status | python3 -c 'import json,sys; d=json.load(sys.stdin); assert set(d) >= {\"status\",\"engines\",\"streams\",\"capacity\",\"vpn\",\"provisioning\",\"config\"}; assert d[\"provisioning\"][\"last_failure\"] is None'"
 check "status shows the configured image" bash -c \
 	"'$ctl' --rpc '$url' --json status | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"config\"][\"target_image\"] == \"example/engine:1\"'"
+check "Docker down: status unavailable, docker_unavailable refusal" bash -c \
+	"'$ctl' --rpc '$url' --json status | python3 -c 'import json,sys; d=json.load(sys.stdin); p=d[\"provisioning\"]; assert d[\"status\"] == \"unavailable\" and p[\"can_provision\"] is False and p[\"blocked_reason\"] == \"Docker unavailable\" and p[\"blocked_reason_details\"][\"code\"] == \"docker_unavailable\", d'"
+check "Docker down: provision refused at once with the structured reason" bash -c \
+	"start=\$(date +%s%N); out=\$('$ctl' --rpc '$url' provision 2>&1); rc=\$?; end=\$(date +%s%N); echo \"\$out\" | grep -q docker_unavailable && test \$rc -eq 1 && test \$(( (end - start) / 1000000 )) -lt 3000"
 check "unknown engine is NOT_FOUND, exit 1" bash -c \
 	"'$ctl' --rpc '$url' engine nope 2>&1 | grep -q NOT_FOUND; test \${PIPESTATUS[0]} -eq 1"
 # The real core: a proxy's stream event through orchctl, then the ledger.

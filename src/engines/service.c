@@ -1,0 +1,556 @@
+#include "src/engines/service.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/orchestrator.pb-c.h"
+#include "src/base/arena.h"
+#include "src/core/auth.h"
+#include "src/core/core.h"
+#include "src/engines/manager.h"
+
+#define ARENA_STACK 8192
+#define GC_MAX 64
+
+static orch_mgr *
+authorize(orch_core *core, orch_rpc_call *call, orch_auth_class cls)
+{
+	const char *why = NULL;
+	orch_err rv = orch_auth_check(cls, orch_rpc_call_authorization(call),
+	    core->cfg->api_key, core->cfg->read_api_key, &why);
+
+	if (rv != ORCH_OK) {
+		orch_rpc_fail(call, rv, "%s", why != NULL ? why : "unauthorized");
+		return NULL;
+	}
+	if (core->runtime == NULL) {
+		orch_rpc_fail(call, ORCH_EUNAVAIL, "no Docker runtime");
+		return NULL;
+	}
+	return core->runtime;
+}
+
+static void
+refusal_pb(const orch_refusal *r, Orch__ProvisioningRefusal *m)
+{
+	orch__provisioning_refusal__init(m);
+	m->error = "provisioning_blocked";
+	m->code = (char *) orch_refusal_code_name(r->code);
+	m->message = (char *) orch_refusal_message(r->code);
+	m->has_recovery_eta_seconds = r->eta_s >= 0;
+	m->recovery_eta_seconds = r->eta_s;
+	m->can_retry = r->can_retry;
+	m->should_wait = r->should_wait;
+}
+
+static void
+fail_refusal(orch_rpc_call *call, const orch_refusal *r)
+{
+	Orch__ErrorDetail d = ORCH__ERROR_DETAIL__INIT;
+	Orch__ProvisioningRefusal m;
+
+	refusal_pb(r, &m);
+	d.refusal = &m;
+	orch_rpc_fail_detail(call, orch_refusal_status(r->code), &d,
+	    "provisioning blocked: %s", orch_refusal_reason(r->code));
+}
+
+/* Map entries (key/value strings) into orch_label views. */
+#define MAP_TO_LABELS(entries, n, out)                                        \
+	do {                                                                  \
+		for (size_t i_ = 0; i_ < (n); i_++) {                         \
+			(out)[i_].key = (entries)[i_]->key;                   \
+			(out)[i_].value = (entries)[i_]->value;               \
+		}                                                             \
+	} while (0)
+
+static bool
+check_map(orch_rpc_call *call, const char *field, const orch_label *l,
+    size_t n, bool env)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (l[i].key == NULL || l[i].key[0] == '\0' ||
+		    (env && strchr(l[i].key, '=') != NULL) || l[i].value == NULL) {
+			orch_rpc_fail_field(call, field,
+			    "%s: keys must be non-empty%s", field,
+			    env ? " and contain no '='" : "");
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+h_provision_engine(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+{
+	orch_core *core = arg;
+	const Orch__ProvisionEngineRequest *req = (const void *) msg;
+	Orch__ProvisionResult rep = ORCH__PROVISION_RESULT__INIT;
+	orch_mgr *m = authorize(core, call, ORCH_AUTH_MUTATE);
+	orch_label *labels = NULL, *env = NULL;
+	orch_engine_request er;
+	orch_provision_result res;
+	orch_refusal refusal;
+	char why[512];
+	orch_err rv;
+
+	if (m == NULL)
+		return;
+	if (req->has_host_port && (req->host_port < 1 || req->host_port > 65535)) {
+		orch_rpc_fail_field(call, "host_port",
+		    "host_port: expected a port from 1 to 65535");
+		return;
+	}
+	if (req->image != NULL && req->image[0] == '\0') {
+		orch_rpc_fail_field(call, "image",
+		    "image: must not be empty when given");
+		return;
+	}
+	labels = calloc(req->n_labels + 1, sizeof(*labels));
+	env = calloc(req->n_env + 1, sizeof(*env));
+	if (labels == NULL || env == NULL) {
+		orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
+		goto out;
+	}
+	MAP_TO_LABELS(req->labels, req->n_labels, labels);
+	MAP_TO_LABELS(req->env, req->n_env, env);
+	if (!check_map(call, "labels", labels, req->n_labels, false) ||
+	    !check_map(call, "env", env, req->n_env, true))
+		goto out;
+	er.labels = labels;
+	er.n_labels = req->n_labels;
+	er.env = env;
+	er.n_env = req->n_env;
+	er.image = req->image;
+	rv = orch_mgr_provision(m, &er, req->has_host_port ? req->host_port : 0,
+	    &res, &refusal, why, sizeof(why));
+	if (rv == ORCH_OK) {
+		rep.container_id = res.container_id;
+		rep.container_name = res.container_name;
+		rep.host_http_port = res.host_http_port;
+		rep.container_http_port = res.container_http_port;
+		rep.container_https_port = res.container_https_port;
+		orch_rpc_reply(call, &rep.base);
+	} else if (refusal.code != ORCH_REFUSE_NONE) {
+		fail_refusal(call, &refusal);
+	} else if (rv == ORCH_EEXIST) {
+		orch_rpc_fail_field(call, "host_port", "host_port: %s", why);
+	} else if (rv == ORCH_EINVAL) {
+		orch_rpc_fail_field(call, strncmp(why, "env", 3) == 0 ? "env"
+		                                                      : "labels",
+		    "%s", why);
+	} else {
+		orch_rpc_fail(call, ORCH_EINTERNAL,
+		    "Failed to provision engine: %s", why);
+	}
+out:
+	free(labels);
+	free(env);
+}
+
+/* "<port>/tcp" -> port, or 0. */
+static int
+parse_port_key(const char *k)
+{
+	char *end;
+	long p = strtol(k, &end, 10);
+
+	if (end == k || (strcmp(end, "/tcp") != 0 && *end != '\0') || p < 1 ||
+	    p > 65535)
+		return 0;
+	return (int) p;
+}
+
+static void
+h_provision_container(void *arg, orch_rpc_call *call,
+    const ProtobufCMessage *msg)
+{
+	orch_core *core = arg;
+	const Orch__ProvisionContainerRequest *req = (const void *) msg;
+	Orch__ProvisionContainerReply rep = ORCH__PROVISION_CONTAINER_REPLY__INIT;
+	orch_mgr *m = authorize(core, call, ORCH_AUTH_MUTATE);
+	orch_docker_create_spec cs;
+	orch_docker_publish *pub = NULL;
+	orch_docker_diag diag;
+	const char **env = NULL, **labels = NULL;
+	char **owned = NULL;
+	size_t n_owned = 0;
+	char name[160], suffix[9];
+	char *id = NULL;
+	orch_err rv;
+
+	if (m == NULL)
+		return;
+	if (req->image == NULL || req->image[0] == '\0') {
+		orch_rpc_fail_field(call, "image", "image: required");
+		return;
+	}
+	if (req->name_prefix != NULL &&
+	    (req->name_prefix[0] == '\0' || strlen(req->name_prefix) > 64 ||
+	        strspn(req->name_prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
+	                                 "KLMNOPQRSTUVWXYZ0123456789_.-") !=
+	            strlen(req->name_prefix))) {
+		orch_rpc_fail_field(call, "name_prefix",
+		    "name_prefix: 1 to 64 of [A-Za-z0-9_.-]");
+		return;
+	}
+	pub = calloc(req->n_ports + 1, sizeof(*pub));
+	env = calloc(req->n_env + 1, sizeof(*env));
+	labels = calloc(req->n_labels + 2, sizeof(*labels));
+	owned = calloc(req->n_env + req->n_labels + 2, sizeof(*owned));
+	if (pub == NULL || env == NULL || labels == NULL || owned == NULL) {
+		orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < req->n_ports; i++) {
+		int cp = parse_port_key(req->ports[i]->key);
+
+		if (cp == 0 || req->ports[i]->value < 0 ||
+		    req->ports[i]->value > 65535) {
+			orch_rpc_fail_field(call, "ports",
+			    "ports: expected {\"<port>/tcp\": <host port>}");
+			goto out;
+		}
+		pub[i].container_port = cp;
+		pub[i].host_port = req->ports[i]->value;
+		pub[i].proto = "tcp";
+	}
+	for (size_t i = 0; i < req->n_env; i++) {
+		const char *k = req->env[i]->key;
+
+		if (k == NULL || k[0] == '\0' || strchr(k, '=') != NULL) {
+			orch_rpc_fail_field(call, "env",
+			    "env: keys must be non-empty and contain no '='");
+			goto out;
+		}
+		if (asprintf(&owned[n_owned], "%s=%s", k, req->env[i]->value) < 0) {
+			orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
+			goto out;
+		}
+		env[i] = owned[n_owned++];
+	}
+	/* Marked managed, so DELETE /containers/{id} and /by-label find it;
+	 * the reconcile adopts only containers with engine labels. */
+	if (asprintf(&owned[n_owned], "%s=%s", core->cfg->container_label_key,
+	        core->cfg->container_label_value) < 0) {
+		orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
+		goto out;
+	}
+	labels[0] = owned[n_owned++];
+	for (size_t i = 0, k = 1; i < req->n_labels; i++) {
+		const char *key = req->labels[i]->key;
+
+		if (key == NULL || key[0] == '\0') {
+			orch_rpc_fail_field(call, "labels",
+			    "labels: keys must be non-empty");
+			goto out;
+		}
+		if (strcmp(key, core->cfg->container_label_key) == 0)
+			continue;
+		if (asprintf(&owned[n_owned], "%s=%s", key,
+		        req->labels[i]->value) < 0) {
+			orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
+			goto out;
+		}
+		labels[k++] = owned[n_owned++];
+	}
+	{
+		unsigned r = (unsigned) rand() ^ (unsigned) orch_core_now(core);
+
+		snprintf(suffix, sizeof(suffix), "%08x", r);
+		snprintf(name, sizeof(name), "%s-%s",
+		    req->name_prefix != NULL ? req->name_prefix : "container",
+		    suffix);
+	}
+	memset(&cs, 0, sizeof(cs));
+	cs.name = name;
+	cs.image = req->image;
+	cs.env = env;
+	cs.labels = labels;
+	cs.ports = pub;
+	cs.n_ports = req->n_ports;
+	cs.restart_policy = "unless-stopped";
+	rv = orch_docker_create(orch_mgr_docker(m), &cs, &id, &diag);
+	if (rv == ORCH_OK)
+		rv = orch_docker_start(orch_mgr_docker(m), id, &diag);
+	if (rv == ORCH_OK) {
+		rep.container_id = id;
+		rep.container_name = name;
+		orch_rpc_reply(call, &rep.base);
+	} else {
+		if (id != NULL)
+			(void) orch_docker_remove(orch_mgr_docker(m), id, true, NULL);
+		orch_rpc_fail(call, rv == ORCH_EUNAVAIL ? ORCH_EUNAVAIL
+		                                        : ORCH_EINTERNAL,
+		    "Failed to provision container: %s", diag.msg);
+	}
+out:
+	for (size_t i = 0; i < n_owned; i++)
+		free(owned[i]);
+	free(owned);
+	free(pub);
+	free(env);
+	free(labels);
+	free(id);
+}
+
+static void
+h_scale(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+{
+	orch_core *core = arg;
+	const Orch__ScaleRequest *req = (const void *) msg;
+	Orch__ScaleReply rep = ORCH__SCALE_REPLY__INIT;
+	orch_mgr *m = authorize(core, call, ORCH_AUTH_MUTATE);
+	char why[512] = "";
+	int scaled_to = 0;
+	orch_err rv;
+
+	if (m == NULL)
+		return;
+	if (!req->has_n || req->n < 0) {
+		orch_rpc_fail_field(call, "n", "n: expected an integer >= 0");
+		return;
+	}
+	rv = orch_mgr_scale(m, req->n, &scaled_to, why, sizeof(why));
+	if (rv != ORCH_OK && why[0] != '\0')
+		/* Engines started before the failure stay; the answer is
+		 * still the target (the autoscaler keeps trying). */
+		ORCH_WARN("scale to %d: %s", scaled_to, why);
+	rep.scaled_to = scaled_to;
+	orch_rpc_reply(call, &rep.base);
+}
+
+static void
+h_gc(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+{
+	orch_core *core = arg;
+	Orch__CollectGarbageReply rep = ORCH__COLLECT_GARBAGE_REPLY__INIT;
+	orch_mgr *m = authorize(core, call, ORCH_AUTH_MUTATE);
+	char ids[GC_MAX][80];
+	char *ptrs[GC_MAX];
+	size_t n;
+
+	(void) msg;
+	if (m == NULL)
+		return;
+	n = orch_mgr_gc(m, ids, GC_MAX);
+	for (size_t i = 0; i < n; i++)
+		ptrs[i] = ids[i];
+	rep.stopped = ptrs;
+	rep.n_stopped = n;
+	orch_rpc_reply(call, &rep.base);
+}
+
+static void
+h_delete(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+{
+	orch_core *core = arg;
+	const Orch__DeleteContainerRequest *req = (const void *) msg;
+	Orch__DeleteContainerReply rep = ORCH__DELETE_CONTAINER_REPLY__INIT;
+	orch_mgr *m = authorize(core, call, ORCH_AUTH_MUTATE);
+	char deleted[80], why[512];
+	orch_err rv;
+
+	if (m == NULL)
+		return;
+	if (req->id == NULL || req->id[0] == '\0') {
+		orch_rpc_fail_field(call, "id", "id: required");
+		return;
+	}
+	rv = orch_mgr_delete(m, req->id, deleted, sizeof(deleted), why,
+	    sizeof(why));
+	if (rv == ORCH_OK) {
+		rep.deleted = deleted;
+		orch_rpc_reply(call, &rep.base);
+	} else {
+		orch_rpc_fail(call, rv, "container %s: %s", req->id, why);
+	}
+}
+
+/* Docker's view of a container as the API's ContainerInfo (in a). */
+static bool
+container_pb(orch_arena *a, const orch_docker_container *c,
+    Orch__ContainerInfo *m)
+{
+	orch__container_info__init(m);
+	m->id = c->id;
+	m->name = c->name;
+	m->image = c->image;
+	m->created = c->created;
+	m->status = c->state;
+	if (c->n_labels > 0) {
+		Orch__ContainerInfo__LabelsEntry *e =
+		    orch_arena_alloc(a, c->n_labels * sizeof(*e));
+		Orch__ContainerInfo__LabelsEntry **pp =
+		    orch_arena_alloc(a, c->n_labels * sizeof(*pp));
+
+		if (e == NULL || pp == NULL)
+			return false;
+		for (size_t i = 0; i < c->n_labels; i++) {
+			orch__container_info__labels_entry__init(&e[i]);
+			e[i].key = c->labels[i].key;
+			e[i].value = c->labels[i].value;
+			pp[i] = &e[i];
+		}
+		m->labels = pp;
+		m->n_labels = c->n_labels;
+	}
+	if (c->n_ports > 0) {
+		Orch__ContainerInfo__PortsEntry *e =
+		    orch_arena_alloc(a, c->n_ports * sizeof(*e));
+		Orch__ContainerInfo__PortsEntry **pp =
+		    orch_arena_alloc(a, c->n_ports * sizeof(*pp));
+
+		if (e == NULL || pp == NULL)
+			return false;
+		for (size_t i = 0; i < c->n_ports; i++) {
+			const orch_docker_port *p = &c->ports[i];
+			Orch__PortBindingList *l = orch_arena_alloc(a, sizeof(*l));
+			Orch__PortBinding *b = orch_arena_alloc(a,
+			    (p->n_bindings + 1) * sizeof(*b));
+			Orch__PortBinding **bp = orch_arena_alloc(a,
+			    (p->n_bindings + 1) * sizeof(*bp));
+
+			if (l == NULL || b == NULL || bp == NULL)
+				return false;
+			orch__port_binding_list__init(l);
+			for (size_t j = 0; j < p->n_bindings; j++) {
+				orch__port_binding__init(&b[j]);
+				b[j].hostip = p->bindings[j].host_ip;
+				b[j].hostport = p->bindings[j].host_port;
+				bp[j] = &b[j];
+			}
+			l->bindings = bp;
+			l->n_bindings = p->n_bindings;
+			orch__container_info__ports_entry__init(&e[i]);
+			e[i].key = p->port;
+			e[i].value = l;
+			pp[i] = &e[i];
+		}
+		m->ports = pp;
+		m->n_ports = c->n_ports;
+	}
+	return true;
+}
+
+static bool
+is_managed(const orch_config *cfg, const orch_docker_container *c)
+{
+	const char *v = orch_docker_container_label(c, cfg->container_label_key);
+
+	return v != NULL && strcmp(v, cfg->container_label_value) == 0;
+}
+
+static void
+h_inspect(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+{
+	orch_core *core = arg;
+	const Orch__InspectContainerRequest *req = (const void *) msg;
+	orch_mgr *m = authorize(core, call, ORCH_AUTH_READ);
+	orch_docker_container c;
+	orch_docker_diag diag;
+	Orch__ContainerInfo rep;
+	char stack[ARENA_STACK];
+	orch_arena a;
+	orch_err rv;
+
+	if (m == NULL)
+		return;
+	if (req->id == NULL || req->id[0] == '\0') {
+		orch_rpc_fail_field(call, "id", "id: required");
+		return;
+	}
+	rv = orch_docker_inspect(orch_mgr_docker(m), req->id, &c, &diag);
+	if (rv == ORCH_ENOTFOUND || (rv == ORCH_OK && !is_managed(core->cfg, &c))) {
+		orch_rpc_fail(call, ORCH_ENOTFOUND, "container %s not found",
+		    req->id);
+	} else if (rv != ORCH_OK) {
+		orch_rpc_fail(call, rv, "%s", diag.msg);
+		return;
+	} else {
+		orch_arena_init(&a, stack, sizeof(stack));
+		if (container_pb(&a, &c, &rep))
+			orch_rpc_reply(call, &rep.base);
+		else
+			orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
+		orch_arena_fini(&a);
+	}
+	if (rv == ORCH_OK)
+		orch_docker_container_fini(&c);
+}
+
+static void
+h_find_by_label(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+{
+	orch_core *core = arg;
+	const Orch__FindByLabelRequest *req = (const void *) msg;
+	Orch__ContainerInfoList rep = ORCH__CONTAINER_INFO_LIST__INIT;
+	orch_mgr *m = authorize(core, call, ORCH_AUTH_MUTATE);
+	orch_docker_container *v = NULL;
+	orch_docker_diag diag;
+	char managed[512], wanted[1024];
+	const char *filter[3];
+	char stack[ARENA_STACK];
+	orch_arena a;
+	size_t n = 0;
+	orch_err rv;
+
+	if (m == NULL)
+		return;
+	if (req->key == NULL || req->key[0] == '\0' || strlen(req->key) > 256) {
+		orch_rpc_fail_field(call, "key", "key: required");
+		return;
+	}
+	if (req->value == NULL || strlen(req->value) > 512) {
+		orch_rpc_fail_field(call, "value", "value: required");
+		return;
+	}
+	snprintf(managed, sizeof(managed), "%s=%s", core->cfg->container_label_key,
+	    core->cfg->container_label_value);
+	snprintf(wanted, sizeof(wanted), "%s=%s", req->key, req->value);
+	filter[0] = managed;
+	filter[1] = wanted;
+	filter[2] = NULL;
+	rv = orch_docker_list(orch_mgr_docker(m), filter, &v, &n, &diag);
+	if (rv != ORCH_OK) {
+		orch_rpc_fail(call, rv, "%s", diag.msg);
+		return;
+	}
+	orch_arena_init(&a, stack, sizeof(stack));
+	{
+		Orch__ContainerInfo *ms = orch_arena_alloc(&a, (n + 1) * sizeof(*ms));
+		Orch__ContainerInfo **pp = orch_arena_alloc(&a, (n + 1) * sizeof(*pp));
+		bool ok = ms != NULL && pp != NULL;
+
+		for (size_t i = 0; ok && i < n; i++) {
+			ok = container_pb(&a, &v[i], &ms[i]);
+			pp[i] = &ms[i];
+		}
+		rep.containers = pp;
+		rep.n_containers = n;
+		if (ok)
+			orch_rpc_reply(call, &rep.base);
+		else
+			orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
+	}
+	orch_arena_fini(&a);
+	orch_docker_container_list_free(v, n);
+}
+
+static const orch_rpc_method engines_methods[] = {
+	{"ProvisionEngine", h_provision_engine, ORCH_RPC_BLOCKING},
+	{"ProvisionContainer", h_provision_container, ORCH_RPC_BLOCKING},
+	{"Scale", h_scale, ORCH_RPC_BLOCKING},
+	{"CollectGarbage", h_gc, ORCH_RPC_BLOCKING},
+	{"DeleteContainer", h_delete, ORCH_RPC_BLOCKING},
+	{"InspectContainer", h_inspect, ORCH_RPC_BLOCKING},
+	{"FindByLabel", h_find_by_label, ORCH_RPC_BLOCKING},
+};
+
+const orch_rpc_method *
+orch_engines_methods(size_t *n)
+{
+	*n = sizeof(engines_methods) / sizeof(engines_methods[0]);
+	return engines_methods;
+}
