@@ -1,0 +1,62 @@
+/*
+ * Internal: parsers of Docker Engine API replies, apart from the transport
+ * so that they can be fuzzed (tests/fuzz/docker_reply_fuzz.c) and tested
+ * without a daemon. Only src/runtime and the tests include this header.
+ *
+ * Every parser takes the raw bytes (not NUL-terminated) of one reply body
+ * or one line of a stream, accepts exactly what the API documents (null
+ * and absent optional fields are empty) and refuses anything else with
+ * ORCH_EINTERNAL and a reason in why (caller's buffer, may be NULL). On
+ * failure the out parameters hold nothing; ORCH_ENOMEM is possible
+ * anywhere.
+ */
+#ifndef ORCH_RUNTIME_DOCKER_PARSE_H
+#define ORCH_RUNTIME_DOCKER_PARSE_H
+
+#include <stddef.h>
+
+#include "src/runtime/docker.h"
+
+/* GET /containers/{id}/json -> *out (zeroed first). Id is required. */
+orch_err orch_docker_parse_inspect(const char *buf, size_t len,
+    orch_docker_container *out, char *why, size_t why_len);
+
+/* GET /containers/json -> *out, *n_out (NULL, 0 for "[]"). Every entry
+ * needs an Id. Free with orch_docker_container_list_free(). */
+orch_err orch_docker_parse_list(const char *buf, size_t len,
+    orch_docker_container **out, size_t *n_out, char *why, size_t why_len);
+
+/* One line of GET /events -> *out (zeroed first; orch_docker_event_fini).
+ * Needs Action (or the old "status"). */
+orch_err orch_docker_parse_event(const char *buf, size_t len,
+    orch_docker_event *out, char *why, size_t why_len);
+
+/* POST /containers/create's 201 body -> *id (malloc'd). */
+orch_err orch_docker_parse_create(const char *buf, size_t len, char **id,
+    char *why, size_t why_len);
+
+/*
+ * One line of the POST /images/create progress stream: ORCH_OK for a
+ * progress line (an empty line too), ORCH_EINTERNAL for an error line
+ * ({"error": …} or {"errorDetail": {"message": …}}: its text in why) and
+ * for a line that is not a JSON object.
+ */
+orch_err orch_docker_parse_pull_line(const char *buf, size_t len, char *why,
+    size_t why_len);
+
+/*
+ * An error reply's body ({"message": "…"}) -> msg; never fails: a body
+ * that is not such an object yields "" (msg_len >= 1).
+ */
+void orch_docker_parse_message(const char *buf, size_t len, char *msg,
+    size_t msg_len);
+
+/*
+ * The Api-Version header's value ("1.41", surrounding blanks allowed) ->
+ * *major, *minor. ORCH_EINTERNAL unless it is two decimal numbers of at
+ * most 4 digits separated by one dot.
+ */
+orch_err orch_docker_parse_api_version(const char *s, size_t len, int *major,
+    int *minor);
+
+#endif
