@@ -25,6 +25,7 @@
 #include "src/core/core.h"
 #include "src/core/service.h"
 #include "src/engines/manager.h"
+#include "src/engines/monitor.h"
 #include "src/engines/service.h"
 #include "src/runtime/docker.h"
 #include "src/rpc/server.h"
@@ -69,6 +70,7 @@ main(int argc, char **argv)
 	bool core_up = false, cleanup = false;
 	orch_docker *docker = NULL;
 	orch_mgr *mgr = NULL;
+	orch_monitor *mon = NULL;
 	orch_rpc_method *methods = NULL;
 	char err[512];
 	sigset_t set;
@@ -144,6 +146,12 @@ main(int argc, char **argv)
 		}
 		core.runtime = mgr;
 	}
+	if (orch_monitor_open(&core, &mon) != ORCH_OK ||
+	    orch_monitor_start(mon) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: cannot start the health "
+		                "monitor\n");
+		goto out;
+	}
 	{
 		size_t nc, ne;
 		const orch_rpc_method *cm = orch_core_methods(&nc);
@@ -190,6 +198,7 @@ out:
 		ORCH_INFO("--cleanup-on-exit: removing managed engines");
 		orch_mgr_cleanup(mgr);
 	}
+	orch_monitor_close(mon);
 	orch_mgr_close(mgr);
 	orch_docker_close(docker);
 	free(methods);

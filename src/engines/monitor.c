@@ -1,0 +1,395 @@
+#include "src/engines/monitor.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "src/base/log.h"
+#include "src/base/time.h"
+#include "src/probe/engine.h"
+#include "src/probe/http_multi.h"
+
+#define PROBE_TIMEOUT_MS 5000 /* CONTRACT.md "Health": within 5 s */
+#define URL_MAX 2400
+#define ID_MAX 512
+
+typedef struct target {
+	char id[ID_MAX]; /* engine container id, or stream id */
+	char url[URL_MAX];
+} target;
+
+struct orch_monitor {
+	orch_core *core;
+	orch_http_batch *probe_batch;
+	orch_http_batch *stat_batch;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stopping;
+	bool probe_running, stat_running;
+	pthread_t probe_thread, stat_thread;
+
+	atomic_uint_fast64_t probes, probe_failures, collections,
+	    collector_errors, sessions_gone;
+};
+
+/* The address the orchestrator itself reaches e at. */
+static void
+probe_base(const orch_engine *e, char *out, size_t len)
+{
+	if (e->host_http_port > 0)
+		snprintf(out, len, "http://127.0.0.1:%d", e->host_http_port);
+	else
+		snprintf(out, len, "http://%s:%d", e->host, e->port);
+}
+
+/* Round buffers: targets and requests, grown as needed. */
+typedef struct round {
+	target *t;
+	orch_http_req *r;
+	size_t n, cap;
+} round;
+
+static bool
+round_reserve(round *rd, size_t need)
+{
+	if (need <= rd->cap)
+		return true;
+	{
+		size_t ncap = rd->cap ? rd->cap * 2 : 64;
+		target *nt;
+		orch_http_req *nr;
+
+		while (ncap < need)
+			ncap *= 2;
+		nt = realloc(rd->t, ncap * sizeof(*nt));
+		if (nt == NULL)
+			return false;
+		rd->t = nt;
+		nr = realloc(rd->r, ncap * sizeof(*nr));
+		if (nr == NULL)
+			return false;
+		for (size_t i = rd->cap; i < ncap; i++) {
+			orch_http_req z = ORCH_HTTP_REQ_INIT;
+
+			nr[i] = z;
+		}
+		rd->r = nr;
+		rd->cap = ncap;
+	}
+	return true;
+}
+
+static void
+round_fini(round *rd)
+{
+	for (size_t i = 0; i < rd->cap; i++)
+		orch_http_req_fini(&rd->r[i]);
+	free(rd->r);
+	free(rd->t);
+	memset(rd, 0, sizeof(*rd));
+}
+
+static void
+round_set(round *rd, size_t i)
+{
+	orch_http_req *r = &rd->r[i];
+	orch_buf keep = r->body;
+
+	memset(r, 0, sizeof(*r));
+	r->body = keep;
+	r->url = rd->t[i].url;
+	r->timeout_ms = PROBE_TIMEOUT_MS;
+	r->connect_timeout_ms = 2000;
+}
+
+/* ---- health ----------------------------------------------------------- */
+
+static void
+probe_done(void *arg, orch_http_req *req, size_t index)
+{
+	orch_monitor *m = arg;
+	round *rd = req->user;
+	orch_core *core = m->core;
+	char why[128];
+	bool ok = req->err == ORCH_OK &&
+	    orch_probe_parse_health(req->status, req->body.data, req->body.len,
+	        why, sizeof(why));
+	orch_engine *e;
+
+	atomic_fetch_add(&m->probes, 1);
+	if (!ok)
+		atomic_fetch_add(&m->probe_failures, 1);
+	orch_core_lock(core);
+	e = orch_state_engine_get(&core->state, rd->t[index].id);
+	if (e != NULL && e->managed && e->running &&
+	    orch_state_engine_probe(&core->state, e, ok,
+	        core->cfg->health_failure_threshold, orch_core_now(core)))
+		ORCH_INFO("engine %s is %s%s%s", e->container_name,
+		    orch_health_name(e->health), ok ? "" : ": ",
+		    ok ? "" : (req->err != ORCH_OK ? req->error : why));
+	orch_core_unlock(core);
+}
+
+static size_t
+probe_round(orch_monitor *m, round *rd)
+{
+	orch_core *core = m->core;
+	orch_engine *e;
+	size_t cur = 0;
+
+	rd->n = 0;
+	orch_core_lock(core);
+	if (round_reserve(rd, core->state.n_engines)) {
+		while ((e = orch_state_engine_next(&core->state, &cur)) != NULL) {
+			char base[300];
+
+			if (!e->managed || !e->running)
+				continue;
+			probe_base(e, base, sizeof(base));
+			snprintf(rd->t[rd->n].id, ID_MAX, "%s", e->container_id);
+			snprintf(rd->t[rd->n].url, URL_MAX,
+			    "%s/server/api?api_version=3&method=get_status", base);
+			rd->n++;
+		}
+	}
+	orch_core_unlock(core);
+	for (size_t i = 0; i < rd->n; i++) {
+		round_set(rd, i);
+		rd->r[i].user = rd;
+	}
+	if (rd->n > 0)
+		(void) orch_http_batch_run(m->probe_batch, rd->r, rd->n, 0,
+		    probe_done, m);
+	return rd->n;
+}
+
+size_t
+orch_monitor_probe_once(orch_monitor *m)
+{
+	round rd;
+	size_t n;
+
+	memset(&rd, 0, sizeof(rd));
+	n = probe_round(m, &rd);
+	round_fini(&rd);
+	return n;
+}
+
+/* ---- stats ------------------------------------------------------------ */
+
+static void
+stat_done(void *arg, orch_http_req *req, size_t index)
+{
+	orch_monitor *m = arg;
+	round *rd = req->user;
+	orch_core *core = m->core;
+	orch_stat snap;
+	char why[128] = "";
+	orch_probe_result pr = ORCH_PROBE_FAIL;
+	orch_stream *s, *ended;
+
+	atomic_fetch_add(&m->collections, 1);
+	if (req->err == ORCH_OK)
+		pr = orch_probe_parse_stat(req->status, req->body.data,
+		    req->body.len, orch_core_now(core), &snap, why, sizeof(why));
+	if (pr == ORCH_PROBE_FAIL)
+		atomic_fetch_add(&m->collector_errors, 1);
+	orch_core_lock(core);
+	s = orch_state_stream_get(&core->state, rd->t[index].id);
+	if (s != NULL && s->active) {
+		if (pr == ORCH_PROBE_OK) {
+			(void) orch_state_stream_add_stat(&core->state, s, &snap);
+		} else if (pr == ORCH_PROBE_GONE) {
+			/* The engine itself says the session is over: no ghost
+			 * streams when a proxy never reports the end. */
+			atomic_fetch_add(&m->sessions_gone, 1);
+			(void) orch_state_stream_end(&core->state, s->id, NULL,
+			    "session_gone", orch_core_now(core), &ended);
+		}
+	}
+	orch_core_unlock(core);
+}
+
+static size_t
+stat_round(orch_monitor *m, round *rd)
+{
+	orch_core *core = m->core;
+	orch_state *st = &core->state;
+
+	rd->n = 0;
+	orch_core_lock(core);
+	if (round_reserve(rd, (size_t) st->counts.streams_active)) {
+		for (orch_list *n = st->streams_active.next;
+		     n != &st->streams_active; n = n->next) {
+			orch_stream *s = ORCH_CONTAINER_OF(n, orch_stream, by_status);
+			char base[300], path[ORCH_PROBE_URL_MAX + 1];
+
+			if (s->engine == NULL || !s->engine->managed ||
+			    !s->engine->running || s->stat_url == NULL ||
+			    strlen(s->id) >= ID_MAX ||
+			    orch_probe_stat_path(s->stat_url, path, sizeof(path)) !=
+			        ORCH_OK)
+				continue;
+			probe_base(s->engine, base, sizeof(base));
+			snprintf(rd->t[rd->n].id, ID_MAX, "%s", s->id);
+			snprintf(rd->t[rd->n].url, URL_MAX, "%s%s", base, path);
+			rd->n++;
+		}
+	}
+	orch_core_unlock(core);
+	for (size_t i = 0; i < rd->n; i++) {
+		round_set(rd, i);
+		rd->r[i].user = rd;
+	}
+	if (rd->n > 0)
+		(void) orch_http_batch_run(m->stat_batch, rd->r, rd->n, 0,
+		    stat_done, m);
+	return rd->n;
+}
+
+size_t
+orch_monitor_collect_once(orch_monitor *m)
+{
+	round rd;
+	size_t n;
+
+	memset(&rd, 0, sizeof(rd));
+	n = stat_round(m, &rd);
+	round_fini(&rd);
+	return n;
+}
+
+/* ---- threads ---------------------------------------------------------- */
+
+/* Sleeps until deadline_ms (monotonic); false when stopping. */
+static bool
+sleep_until(orch_monitor *m, int64_t deadline_ms)
+{
+	bool run;
+
+	pthread_mutex_lock(&m->mu);
+	while (!m->stopping) {
+		int64_t now = orch_mono_ms();
+		struct timespec ts;
+		int64_t wall_ms;
+
+		if (now >= deadline_ms)
+			break;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		wall_ms = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+		    (deadline_ms - now);
+		ts.tv_sec = (time_t) (wall_ms / 1000);
+		ts.tv_nsec = (long) (wall_ms % 1000) * 1000000L;
+		pthread_cond_timedwait(&m->cv, &m->mu, &ts);
+	}
+	run = !m->stopping;
+	pthread_mutex_unlock(&m->mu);
+	return run;
+}
+
+static void *
+probe_main(void *arg)
+{
+	orch_monitor *m = arg;
+	int64_t period = (int64_t) m->core->cfg->health_check_interval_s * 1000;
+	int64_t next = orch_mono_ms();
+	round rd;
+
+	memset(&rd, 0, sizeof(rd));
+	while (sleep_until(m, next)) {
+		next += period;
+		probe_round(m, &rd);
+		/* A round longer than the period: start the next one now
+		 * rather than piling rounds up. */
+		if (next < orch_mono_ms())
+			next = orch_mono_ms();
+	}
+	round_fini(&rd);
+	return NULL;
+}
+
+static void *
+stat_main(void *arg)
+{
+	orch_monitor *m = arg;
+	int64_t period = (int64_t) m->core->cfg->collect_interval_s * 1000;
+	int64_t next = orch_mono_ms() + period;
+	round rd;
+
+	memset(&rd, 0, sizeof(rd));
+	while (sleep_until(m, next)) {
+		next += period;
+		stat_round(m, &rd);
+		if (next < orch_mono_ms())
+			next = orch_mono_ms();
+	}
+	round_fini(&rd);
+	return NULL;
+}
+
+orch_err
+orch_monitor_open(orch_core *core, orch_monitor **out)
+{
+	orch_monitor *m = calloc(1, sizeof(*m));
+	orch_err rv;
+
+	*out = NULL;
+	if (m == NULL)
+		return ORCH_ENOMEM;
+	m->core = core;
+	rv = orch_http_batch_open(&m->probe_batch, NULL);
+	if (rv == ORCH_OK)
+		rv = orch_http_batch_open(&m->stat_batch, NULL);
+	if (rv != ORCH_OK) {
+		orch_http_batch_close(m->probe_batch);
+		free(m);
+		return rv;
+	}
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_cond_init(&m->cv, NULL);
+	*out = m;
+	return ORCH_OK;
+}
+
+orch_err
+orch_monitor_start(orch_monitor *m)
+{
+	m->probe_running =
+	    pthread_create(&m->probe_thread, NULL, probe_main, m) == 0;
+	m->stat_running = pthread_create(&m->stat_thread, NULL, stat_main, m) == 0;
+	return m->probe_running && m->stat_running ? ORCH_OK : ORCH_ESYS;
+}
+
+void
+orch_monitor_close(orch_monitor *m)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->mu);
+	m->stopping = true;
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+	if (m->probe_running)
+		pthread_join(m->probe_thread, NULL);
+	if (m->stat_running)
+		pthread_join(m->stat_thread, NULL);
+	orch_http_batch_close(m->probe_batch);
+	orch_http_batch_close(m->stat_batch);
+	pthread_mutex_destroy(&m->mu);
+	pthread_cond_destroy(&m->cv);
+	free(m);
+}
+
+void
+orch_monitor_get_stats(orch_monitor *m, orch_monitor_stats *out)
+{
+	out->probes = atomic_load(&m->probes);
+	out->probe_failures = atomic_load(&m->probe_failures);
+	out->collections = atomic_load(&m->collections);
+	out->collector_errors = atomic_load(&m->collector_errors);
+	out->sessions_gone = atomic_load(&m->sessions_gone);
+}
