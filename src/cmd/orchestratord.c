@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "proto/orchestrator.pb-c.h"
@@ -109,6 +110,18 @@ main(int argc, char **argv)
 	if (nurls == 0) {
 		for (size_t i = 0; i < cfg.rpc_listen_n && i < MAX_URLS; i++)
 			urls[nurls++] = cfg.rpc_listen[i];
+	}
+
+	/* The health prober keeps one connection per engine in flight
+	 * (docs/PROBE.md): 1,000 engines need more than the usual soft limit
+	 * of 1,024 descriptors. Raise it to the hard limit. */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			(void) setrlimit(RLIMIT_NOFILE, &rl);
+		}
 	}
 
 	/* Block the signals before any thread starts, so that only sigwait()

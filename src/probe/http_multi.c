@@ -8,6 +8,9 @@
 
 #include "src/base/time.h"
 
+/* The largest body cap a batch takes (fits curl_off_t everywhere). */
+#define MAX_BODY_LIMIT ((size_t) 1 << 30)
+
 /* One in-flight request: an easy handle and what its callbacks need. */
 typedef struct slot {
 	CURL *h;
@@ -69,7 +72,9 @@ orch_http_batch_open(orch_http_batch **out, const orch_http_opts *opts)
 	b->max_body = ORCH_HTTP_MAX_BODY;
 	if (opts != NULL) {
 		if (opts->max_body > 0)
-			b->max_body = opts->max_body;
+			b->max_body = opts->max_body < MAX_BODY_LIMIT ?
+			    opts->max_body :
+			    MAX_BODY_LIMIT;
 		if (opts->max_conns > 0)
 			max_conns = opts->max_conns;
 		if (opts->user_agent != NULL)

@@ -67,7 +67,9 @@ typedef struct orch_http_req {
 	                      connection failed; ORCH_EEXHAUSTED: body too
 	                      large; ORCH_EINVAL: bad url/method; other codes
 	                      for anything else */
-	long status;       /* HTTP status; 0 when no response */
+	long status;       /* HTTP status of the response line, when one
+	                      arrived (also when the transfer then failed,
+	                      e.g. body too large); 0 when none */
 	int curl_code;     /* libcurl's CURLcode, for logs; 0 on success */
 	char error[ORCH_HTTP_ERROR_MAX]; /* why, "" when err == ORCH_OK */
 	orch_buf body;     /* the response body (NUL-terminated when len>0) */
@@ -94,7 +96,7 @@ typedef void (*orch_http_done_fn)(void *arg, orch_http_req *req,
     size_t index);
 
 typedef struct orch_http_opts {
-	size_t max_body;     /* 0: ORCH_HTTP_MAX_BODY */
+	size_t max_body;     /* 0: ORCH_HTTP_MAX_BODY; at most 1 GiB */
 	int max_conns;       /* idle connections kept; 0: the default */
 	const char *user_agent; /* NULL: "orchestrator-probe" (copied) */
 } orch_http_opts;

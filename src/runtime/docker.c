@@ -699,7 +699,7 @@ create_body(const orch_docker_create_spec *s, const char **why)
 	json_t *root = json_object(), *labels = json_object(),
 	       *exposed = json_object(), *bindings = json_object(),
 	       *host = json_object();
-	char key[32], hp[8], *eq, *k, *body = NULL;
+	char key[32], hp[12], *eq, *k, *body = NULL;
 	const char *proto;
 	bool ok = root != NULL && labels != NULL && exposed != NULL &&
 	    bindings != NULL && host != NULL;
