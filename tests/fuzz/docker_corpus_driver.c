@@ -294,8 +294,8 @@ builtin(void)
 			run_nested('{', '}', depths[d], inners[i]); /* invalid */
 		}
 	}
-	/* A 4 MiB string value, and 100,000 labels. */
-	n = 4u << 20;
+	/* A 2 MiB string value, and 20,000 labels. */
+	n = 2u << 20;
 	big = malloc(n + 64);
 	if (big == NULL)
 		exit(2);
@@ -304,11 +304,11 @@ builtin(void)
 	strcpy(big + 7 + n, "\"}");
 	run_str(big);
 	free(big);
-	big = malloc(100000 * 16 + 64);
+	big = malloc(20000 * 16 + 64);
 	if (big == NULL)
 		exit(2);
 	n = (size_t) sprintf(big, "{\"Id\":\"x\",\"Config\":{\"Labels\":{");
-	for (int i = 0; i < 100000; i++)
+	for (int i = 0; i < 20000; i++)
 		n += (size_t) sprintf(big + n, "%s\"k%d\":\"v\"", i ? "," : "",
 		    i);
 	strcpy(big + n, "}}}");
