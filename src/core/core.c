@@ -91,7 +91,7 @@ orch_core_engine_put_locked(orch_core *core, const orch_engine_spec *spec,
 {
 	orch_engine *old = orch_state_engine_get(&core->state, spec->container_id);
 	int old_http = old != NULL ? old->host_http_port : 0;
-	int old_https = old != NULL ? old->host_https_port : 0;
+	int old_https = old != NULL ? old->container_https_port : 0;
 	orch_err rv = orch_state_engine_put(&core->state, spec,
 	    orch_core_now(core), out);
 
@@ -102,14 +102,17 @@ orch_core_engine_put_locked(orch_core *core, const orch_engine_spec *spec,
 	if (old_http != 0 && old_http != spec->host_http_port &&
 	    in_pool(&core->http_ports, old_http))
 		orch_ports_release(&core->http_ports, old_http);
-	if (old_https != 0 && old_https != spec->host_https_port &&
+	if (old_https != 0 && old_https != spec->container_https_port &&
 	    in_pool(&core->https_ports, old_https))
 		orch_ports_release(&core->https_ports, old_https);
 	if (in_pool(&core->http_ports, spec->host_http_port))
 		(void) orch_ports_reserve(&core->http_ports, spec->host_http_port);
-	if (in_pool(&core->https_ports, spec->host_https_port))
+	/* The HTTPS pool hands out the engine's HTTPS port whether or not
+	 * it is published (ACE_MAP_HTTPS): the container port is the one
+	 * allocated, in every mode. */
+	if (in_pool(&core->https_ports, spec->container_https_port))
 		(void) orch_ports_reserve(&core->https_ports,
-		    spec->host_https_port);
+		    spec->container_https_port);
 	return ORCH_OK;
 }
 
@@ -120,9 +123,9 @@ orch_core_engine_remove_locked(orch_core *core, orch_engine *e,
 	if (e->managed) {
 		if (in_pool(&core->http_ports, e->host_http_port))
 			orch_ports_release(&core->http_ports, e->host_http_port);
-		if (in_pool(&core->https_ports, e->host_https_port))
+		if (in_pool(&core->https_ports, e->container_https_port))
 			orch_ports_release(&core->https_ports,
-			    e->host_https_port);
+			    e->container_https_port);
 	}
 	orch_state_engine_remove(&core->state, e, orch_core_now(core), reason);
 }

@@ -84,9 +84,11 @@ void orch_core_set_env(orch_core *core, const orch_env *env);
  * The functions below expect the caller to hold the lock. */
 
 /*
- * Adds (or updates) a managed engine and reserves its published ports in
- * the pools (adoption: ports come from the container's labels). A port
- * outside the pools' ranges is recorded but not reserved.
+ * Adds (or updates) a managed engine and reserves its ports in the pools
+ * (adoption: ports come from the container's labels): host_http_port in
+ * the HTTP pool, container_https_port in the HTTPS pool (allocated there
+ * whether or not ACE_MAP_HTTPS publishes it). A port outside the pools'
+ * ranges is recorded but not reserved.
  */
 orch_err orch_core_engine_put_locked(orch_core *core,
     const orch_engine_spec *spec, orch_engine **out);

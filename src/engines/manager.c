@@ -684,6 +684,69 @@ on_events_state(void *arg, bool connected, orch_err err, const char *msg)
 
 /* ---- the control pass ------------------------------------------------- */
 
+/* Up to AUTOSCALE_PARALLEL provisions at a time: Docker creates and
+ * starts containers concurrently, and 50 engines one after the other
+ * would take 50 create+start round trips. */
+#define AUTOSCALE_PARALLEL 8
+
+typedef struct many {
+	orch_mgr *m;
+	pthread_mutex_t mu;
+	int left;     /* provisions still to start */
+	bool stop;    /* one failed: start no more */
+} many;
+
+static void *
+many_main(void *arg)
+{
+	many *w = arg;
+
+	for (;;) {
+		orch_engine_request req = {0};
+		orch_provision_result res;
+		orch_refusal refusal;
+		char why[256];
+		bool go;
+
+		pthread_mutex_lock(&w->mu);
+		go = !w->stop && w->left > 0;
+		if (go)
+			w->left--;
+		pthread_mutex_unlock(&w->mu);
+		if (!go)
+			break;
+		if (orch_mgr_provision(w->m, &req, 0, &res, &refusal, why,
+		        sizeof(why)) != ORCH_OK) {
+			ORCH_DEBUG("autoscale: %s", why);
+			pthread_mutex_lock(&w->mu);
+			w->stop = true;
+			pthread_mutex_unlock(&w->mu);
+		}
+	}
+	return NULL;
+}
+
+static void
+provision_many(orch_mgr *m, int n)
+{
+	pthread_t t[AUTOSCALE_PARALLEL];
+	int nt = n < AUTOSCALE_PARALLEL ? n : AUTOSCALE_PARALLEL, started = 0;
+	many w;
+
+	w.m = m;
+	w.left = n;
+	w.stop = false;
+	pthread_mutex_init(&w.mu, NULL);
+	for (int i = 1; i < nt; i++) {
+		if (pthread_create(&t[started], NULL, many_main, &w) == 0)
+			started++;
+	}
+	many_main(&w); /* this thread is a worker too */
+	for (int i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	pthread_mutex_destroy(&w.mu);
+}
+
 void
 orch_mgr_control_pass(orch_mgr *m)
 {
@@ -769,18 +832,8 @@ orch_mgr_control_pass(orch_mgr *m)
 		start = orch_policy_autoscale(&c, m->cfg);
 	}
 	orch_core_unlock(core);
-	for (int i = 0; i < start; i++) {
-		orch_engine_request req = {0};
-		orch_provision_result res;
-		orch_refusal refusal;
-		char why[256];
-
-		if (orch_mgr_provision(m, &req, 0, &res, &refusal, why,
-		        sizeof(why)) != ORCH_OK) {
-			ORCH_DEBUG("autoscale: %s", why);
-			break;
-		}
-	}
+	if (start > 0)
+		provision_many(m, start);
 
 	/* Idle engines past their grace period (AUTO_DELETE). */
 	orch_core_lock(core);
@@ -812,12 +865,21 @@ orch_mgr_scale(orch_mgr *m, int n, int *scaled_to, char *why, size_t whylen)
 	*scaled_to = plan.scaled_to;
 	for (size_t i = 0; i < plan.n_stop; i++)
 		(void) stop_engine(m, ids[i], "scaled_down");
-	for (int i = 0; i < plan.start && rv == ORCH_OK; i++) {
-		orch_engine_request req = {0};
-		orch_provision_result res;
-		orch_refusal refusal;
+	if (plan.start > 0) {
+		int before, after;
 
-		rv = orch_mgr_provision(m, &req, 0, &res, &refusal, why, whylen);
+		orch_core_lock(m->core);
+		before = m->core->state.counts.engines;
+		orch_core_unlock(m->core);
+		provision_many(m, plan.start);
+		orch_core_lock(m->core);
+		after = m->core->state.counts.engines;
+		orch_core_unlock(m->core);
+		if (after - before < plan.start) {
+			snprintf(why, whylen, "started %d of %d engines",
+			    after - before, plan.start);
+			rv = ORCH_EUNAVAIL;
+		}
 	}
 	return rv;
 }

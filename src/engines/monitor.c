@@ -93,8 +93,22 @@ round_fini(round *rd)
 	memset(rd, 0, sizeof(*rd));
 }
 
+/*
+ * A request's timeout: CONTRACT.md's 5 s, but never more than 90% of the
+ * round's period. A round waits for its slowest request, so this is what
+ * keeps a hung engine from pushing everyone's next probe back: rounds
+ * never overlap and start on schedule.
+ */
+static int
+request_timeout_ms(int period_s)
+{
+	int cap = period_s * 900;
+
+	return cap < PROBE_TIMEOUT_MS ? cap : PROBE_TIMEOUT_MS;
+}
+
 static void
-round_set(round *rd, size_t i)
+round_set(round *rd, size_t i, int timeout_ms)
 {
 	orch_http_req *r = &rd->r[i];
 	orch_buf keep = r->body;
@@ -102,8 +116,8 @@ round_set(round *rd, size_t i)
 	memset(r, 0, sizeof(*r));
 	r->body = keep;
 	r->url = rd->t[i].url;
-	r->timeout_ms = PROBE_TIMEOUT_MS;
-	r->connect_timeout_ms = 2000;
+	r->timeout_ms = timeout_ms;
+	r->connect_timeout_ms = timeout_ms < 2000 ? timeout_ms : 2000;
 }
 
 /* ---- health ----------------------------------------------------------- */
@@ -158,7 +172,8 @@ probe_round(orch_monitor *m, round *rd)
 	}
 	orch_core_unlock(core);
 	for (size_t i = 0; i < rd->n; i++) {
-		round_set(rd, i);
+		round_set(rd, i,
+		    request_timeout_ms(core->cfg->health_check_interval_s));
 		rd->r[i].user = rd;
 	}
 	if (rd->n > 0)
@@ -242,7 +257,8 @@ stat_round(orch_monitor *m, round *rd)
 	}
 	orch_core_unlock(core);
 	for (size_t i = 0; i < rd->n; i++) {
-		round_set(rd, i);
+		round_set(rd, i,
+		    request_timeout_ms(core->cfg->collect_interval_s));
 		rd->r[i].user = rd;
 	}
 	if (rd->n > 0)

@@ -2,7 +2,8 @@
  * Engine health probes and stream stats collection (CONTRACT.md "Health",
  * "Stats collection"), each on one thread with one libcurl multi batch
  * (src/probe): 1,000 engines cost one thread, and each request has its
- * own 5 s timeout, so a hung engine delays only its own probe. Results
+ * own timeout (5 s, capped at 90% of the period so rounds never overlap),
+ * so a hung engine delays only its own probe. Results
  * are applied as each request completes (a short critical section under
  * the core's lock), and rounds start on a fixed schedule (every
  * HEALTH_CHECK_INTERVAL_S / COLLECT_INTERVAL_S from the previous round's

@@ -54,7 +54,11 @@ typedef struct orch_docker orch_docker;
 
 /* What went wrong in one call. Caller-owned; filled by every call that
  * takes one (msg is "" and http_status the reply's status on success). */
-#define ORCH_DOCKER_MSG_MAX 256
+/* Long enough for Docker's longest one-line errors: a port conflict is
+ * "start <64-hex>: HTTP 500: driver failed programming external
+ * connectivity on endpoint <name> (<64-hex>): Bind for <ip>:<port>
+ * failed: port is already allocated", and the manager looks for its end. */
+#define ORCH_DOCKER_MSG_MAX 1024
 typedef struct orch_docker_diag {
 	long http_status;             /* 0 when no HTTP reply arrived */
 	char msg[ORCH_DOCKER_MSG_MAX]; /* "<call> <target>: <reason>" */

@@ -230,6 +230,18 @@ test_engine_put_and_remove_track_ports(void **state)
 	assert_false(orch_ports_in_use(&f->core.https_ports, 45007));
 	assert_int_equal(orch_ports_used(&f->core.http_ports), 1);
 
+	/* HTTPS not published (ACE_MAP_HTTPS=false): the engine's HTTPS
+	 * port still came from the pool, so it is reserved and released
+	 * (this once leaked: only the published port was accounted). */
+	sp = spec_of("cccc", "acestream-3", 19008, 45009);
+	sp.host_https_port = 0;
+	o = NULL;
+	assert_int_equal(orch_core_engine_put_locked(&f->core, &sp, &o),
+	    ORCH_OK);
+	assert_true(orch_ports_in_use(&f->core.https_ports, 45009));
+	orch_core_engine_remove_locked(&f->core, o, NULL);
+	assert_false(orch_ports_in_use(&f->core.https_ports, 45009));
+
 	/* Outside the ranges: recorded, not reserved, released harmlessly. */
 	b = put(f, "bbbb", "acestream-2", 8080, 443);
 	assert_int_equal(b->host_http_port, 8080);
