@@ -638,7 +638,10 @@ on_event(void *arg, const orch_docker_event *ev)
 	e = orch_state_engine_get(&core->state, ev->id);
 	if (strcmp(ev->action, "die") == 0) {
 		if (e != NULL && e->running) {
-			ORCH_INFO("engine %s died", e->container_name);
+			const char *code = orch_docker_event_attr(ev, "exitCode");
+
+			ORCH_INFO("engine %s died (exit code %s)", e->container_name,
+			    code != NULL ? code : "?");
 			orch_state_engine_set_running(&core->state, e, false,
 			    orch_core_now(core));
 		}
