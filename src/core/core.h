@@ -24,6 +24,7 @@
 #include "src/core/breaker.h"
 #include "src/core/clock.h"
 #include "src/core/config.h"
+#include "src/core/metrics.h"
 #include "src/core/policy.h"
 #include "src/core/ports.h"
 #include "src/core/state.h"
@@ -49,6 +50,7 @@ typedef struct orch_core {
 	/* Provisions between "allowed" and "engine in state": they count
 	 * against MAX_REPLICAS so concurrent calls cannot overshoot it. */
 	int provisioning;
+	orch_metrics metrics; /* counters for GetMetrics (under the lock) */
 	/* The engine manager (src/engines), set once before serving; NULL
 	 * when the process runs without Docker. Its RPC handlers take the
 	 * core as their argument and find themselves here. */

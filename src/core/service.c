@@ -668,8 +668,10 @@ h_stream_started(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 		    "no known engine");
 	else if (rv != ORCH_OK || !stream_pb(&a, s, &rep))
 		fail_nomem(call);
-	else
+	else {
+		core->metrics.events_started++;
 		orch_rpc_reply(call, &rep.base);
+	}
 	orch_core_unlock(core);
 	orch_arena_fini(&a);
 }
@@ -712,6 +714,8 @@ h_stream_ended(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	    req->reason != NULL && req->reason[0] != '\0' ? req->reason : NULL,
 	    orch_core_now(core), &s);
 	rep.updated = s != NULL;
+	if (s != NULL)
+		core->metrics.events_ended++;
 	if (s != NULL && !stream_pb(&a, s, &sm)) {
 		fail_nomem(call);
 	} else {
@@ -961,6 +965,27 @@ h_reset_breaker(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	orch_rpc_reply(call, &rep.base);
 }
 
+static void
+h_get_metrics(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
+{
+	orch_core *core = arg;
+	Orch__MetricsReply rep = ORCH__METRICS_REPLY__INIT;
+	orch_buf text = ORCH_BUF_INIT;
+
+	(void) req;
+	if (!authorize(core, call, ORCH_AUTH_READ))
+		return;
+	orch_core_lock(core);
+	orch_metrics_render_locked(core, &text);
+	orch_core_unlock(core);
+	rep.text = (char *) orch_buf_cstr(&text);
+	if (rep.text == NULL)
+		fail_nomem(call);
+	else
+		orch_rpc_reply(call, &rep.base);
+	orch_buf_fini(&text);
+}
+
 static const orch_rpc_method core_methods[] = {
 	{"Ping", h_ping, ORCH_RPC_FAST},
 	{"ListEngines", h_list_engines, ORCH_RPC_FAST},
@@ -974,6 +999,7 @@ static const orch_rpc_method core_methods[] = {
 	{"GetVpnStatus", h_get_vpn_status, ORCH_RPC_FAST},
 	{"GetHealth", h_get_health, ORCH_RPC_FAST},
 	{"ResetCircuitBreaker", h_reset_breaker, ORCH_RPC_FAST},
+	{"GetMetrics", h_get_metrics, ORCH_RPC_FAST},
 };
 
 const orch_rpc_method *

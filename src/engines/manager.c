@@ -252,6 +252,8 @@ orch_mgr_provision(orch_mgr *m, const orch_engine_request *req, int host_port,
 	orch_err rv = ORCH_OK;
 	int number;
 
+	int64_t t_start = orch_mono_ns();
+
 	memset(res, 0, sizeof(*res));
 	memset(&plan, 0, sizeof(plan));
 	memset(&diag, 0, sizeof(diag));
@@ -262,6 +264,7 @@ orch_mgr_provision(orch_mgr *m, const orch_engine_request *req, int host_port,
 	/* 1. Decide under the lock: allowed? which number and ports? */
 	orch_core_lock(core);
 	if (!orch_core_can_provision_locked(core, refusal)) {
+		core->metrics.provision_engine_refused++;
 		orch_core_unlock(core);
 		return orch_refusal_status(refusal->code);
 	}
@@ -369,6 +372,9 @@ orch_mgr_provision(orch_mgr *m, const orch_engine_request *req, int host_port,
 		(void) orch_engine_adopt(cfg, &view, &spec);
 		rv = orch_core_engine_put_locked(core, &spec, &e);
 		if (rv == ORCH_OK) {
+			core->metrics.provision_engine_ok++;
+			orch_metrics_provision_latency(&core->metrics,
+			    (double) (orch_mono_ns() - t_start) / 1e9);
 			orch_breaker_record_success(&core->general,
 			    orch_core_now(core));
 			core->env.docker_ok = true;
@@ -387,6 +393,10 @@ orch_mgr_provision(orch_mgr *m, const orch_engine_request *req, int host_port,
 	} else {
 		release_port_locked(&core->http_ports, slot.http_port);
 		release_port_locked(&core->https_ports, slot.https_port);
+		if (is_transport(rv) || (rv == ORCH_ENOTFOUND && id == NULL))
+			core->metrics.provision_engine_refused++;
+		else
+			core->metrics.provision_engine_failed++;
 		if (is_transport(rv)) {
 			/* Not the engine's fault: Docker is down. */
 			orch_breaker_release(&core->general);

@@ -138,6 +138,8 @@ probe_done(void *arg, orch_http_req *req, size_t index)
 	if (!ok)
 		atomic_fetch_add(&m->probe_failures, 1);
 	orch_core_lock(core);
+	if (!ok)
+		core->metrics.probe_failures++;
 	e = orch_state_engine_get(&core->state, rd->t[index].id);
 	if (e != NULL && e->managed && e->running &&
 	    orch_state_engine_probe(&core->state, e, ok,
@@ -214,6 +216,8 @@ stat_done(void *arg, orch_http_req *req, size_t index)
 	if (pr == ORCH_PROBE_FAIL)
 		atomic_fetch_add(&m->collector_errors, 1);
 	orch_core_lock(core);
+	if (pr == ORCH_PROBE_FAIL)
+		core->metrics.collector_errors++;
 	s = orch_state_stream_get(&core->state, rd->t[index].id);
 	if (s != NULL && s->active) {
 		if (pr == ORCH_PROBE_OK) {

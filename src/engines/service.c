@@ -274,6 +274,12 @@ h_provision_container(void *arg, orch_rpc_call *call,
 	rv = orch_docker_create(orch_mgr_docker(m), &cs, &id, &diag);
 	if (rv == ORCH_OK)
 		rv = orch_docker_start(orch_mgr_docker(m), id, &diag);
+	orch_core_lock(core);
+	if (rv == ORCH_OK)
+		core->metrics.provision_container_ok++;
+	else
+		core->metrics.provision_container_failed++;
+	orch_core_unlock(core);
 	if (rv == ORCH_OK) {
 		rep.container_id = id;
 		rep.container_name = name;

@@ -326,7 +326,7 @@ json_str(const char *body, const char *key, char *out, size_t len)
 static void
 test_stats_collected_from_the_engine(void **state)
 {
-	char id[80], url[256], body[4096], stat_url[512], cmd_url[512];
+	char id[80], url[1024], body[4096], stat_url[512], cmd_url[512];
 	char psid[128], hostile[600];
 	const char *path;
 	orch_stream_start ev;
