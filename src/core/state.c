@@ -763,7 +763,10 @@ orch_state_engines_sorted(orch_state *st, size_t *n)
 			if (st->engines_by_id.slots[i].key != NULL)
 				st->sorted[k++] = st->engines_by_id.slots[i].val;
 		}
-		qsort(st->sorted, k, sizeof(*st->sorted), cmp_port);
+		/* Not with k == 0: st->sorted may still be NULL, and qsort's
+		 * array is declared non-null (UBSan caught it). */
+		if (k > 1)
+			qsort(st->sorted, k, sizeof(*st->sorted), cmp_port);
 		st->sorted_len = k;
 		st->sorted_dirty = false;
 	}
