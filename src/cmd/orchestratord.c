@@ -28,6 +28,7 @@
 #include "src/engines/manager.h"
 #include "src/engines/monitor.h"
 #include "src/engines/service.h"
+#include "src/gateway/gateway.h"
 #include "src/runtime/docker.h"
 #include "src/rpc/server.h"
 
@@ -44,6 +45,9 @@ usage(FILE *f)
 	    "  --rpc-listen URL   nng URL the RPC server listens on (repeatable;\n"
 	    "                     default: $RPC_LISTEN, comma-separated, else\n"
 	    "                     " DEFAULT_RPC_LISTEN ")\n"
+	    "  --http-threads N   gateway event loops (default: one per CPU)\n"
+	    "  --port-file PATH   write the gateway's port there once it\n"
+	    "                     listens (APP_PORT=0 picks a free one)\n"
 	    "  --cleanup-on-exit  stop and remove every managed engine on exit\n"
 	    "                     (by default engines outlive the orchestrator\n"
 	    "                     and are adopted at the next start)\n"
@@ -72,6 +76,9 @@ main(int argc, char **argv)
 	orch_docker *docker = NULL;
 	orch_mgr *mgr = NULL;
 	orch_monitor *mon = NULL;
+	orch_gw *gw = NULL;
+	int gw_threads = 0;
+	const char *port_file = NULL;
 	orch_rpc_method *methods = NULL;
 	char err[512];
 	sigset_t set;
@@ -84,6 +91,10 @@ main(int argc, char **argv)
 				return 2;
 			}
 			urls[nurls++] = argv[++i];
+		} else if (strcmp(argv[i], "--http-threads") == 0 && i + 1 < argc) {
+			gw_threads = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--port-file") == 0 && i + 1 < argc) {
+			port_file = argv[++i];
 		} else if (strcmp(argv[i], "--cleanup-on-exit") == 0) {
 			cleanup = true;
 		} else if (strcmp(argv[i], "--help") == 0 ||
@@ -130,6 +141,8 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* A peer that closes its HTTP or RPC connection must not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 
 	opts.service = &orch__orchestrator__descriptor;
 	if (orch_core_init(&core, &cfg, orch_clock_system(), NULL) != ORCH_OK) {
@@ -191,6 +204,31 @@ main(int argc, char **argv)
 		}
 		ORCH_INFO("rpc: listening on %s", urls[i]);
 	}
+	{
+		/* The REST gateway, in this process: direct calls into the
+		 * same dispatch table, no socket hop (docs/GATEWAY.md). */
+		orch_gw_opts go = {0};
+
+		go.host = cfg.app_host;
+		go.port = cfg.app_port;
+		go.threads = gw_threads;
+		go.cors_origins = cfg.cors_origins;
+		go.direct = srv;
+		if (orch_gw_start(&go, &gw) != ORCH_OK) {
+			fprintf(stderr, "orchestratord: cannot listen on %s:%d "
+			                "(APP_HOST / APP_PORT)\n",
+			    cfg.app_host, cfg.app_port);
+			goto out;
+		}
+		if (port_file != NULL) {
+			FILE *f = fopen(port_file, "w");
+
+			if (f != NULL) {
+				fprintf(f, "%d\n", orch_gw_port(gw));
+				fclose(f);
+			}
+		}
+	}
 	ORCH_INFO("orchestratord ready (pid %d)", (int) getpid());
 
 	while (sigwait(&set, &sig) != 0)
@@ -198,6 +236,8 @@ main(int argc, char **argv)
 	ORCH_INFO("signal %d: shutting down", sig);
 	rv = 0;
 out:
+	/* The gateway first: no call may start once the server closes. */
+	orch_gw_stop(gw);
 	if (srv != NULL) {
 		/* nng #1543: give close 5 s, then leave it to process exit. */
 		if (!orch_run_bounded(close_server, srv, 5000)) {

@@ -42,7 +42,7 @@ struct spec {
 
 static const struct spec specs[] = {
     {"APP_HOST", K_STR, F(app_host), 0, 0, "0.0.0.0"},
-    {"APP_PORT", K_INT, F(app_port), 1, 65535, "8000"},
+    {"APP_PORT", K_INT, F(app_port), 0, 65535, "8000"}, /* 0: any free port */
     {"RPC_LISTEN", K_URLS, 0, 0, 0, "tcp://127.0.0.1:7600"},
     {"API_KEY", K_OPTSTR, F(api_key), 0, 0, NULL},
     {"READ_API_KEY", K_OPTSTR, F(read_api_key), 0, 0, NULL},

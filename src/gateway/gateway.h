@@ -1,0 +1,50 @@
+/*
+ * The REST gateway: h2o event loops (one per thread, each with its own
+ * SO_REUSEPORT listener) translating CONTRACT.md's HTTP/JSON surface into
+ * RPC calls through the route table (routes.h), the JSON transcoder
+ * (src/json: pbparse in, pbjson out) and the status table. It holds no
+ * orchestration state and judges nothing: the Authorization header goes
+ * to the core in the call.
+ *
+ * Backends: in-process (direct calls into the RPC server's dispatch
+ * table: FAST methods run on the loop thread under the core's short lock
+ * and answer before the handler returns; BLOCKING ones run on the RPC
+ * workers) or remote (an nng REQ client; `orchestrator-gateway
+ * --rpc-connect URL`). Either way a reply that arrives on another thread
+ * is serialized there and handed to the owning loop through h2o's
+ * multithread queue; the loop never waits for a reply. A client that
+ * leaves before its reply is detected through the request pool's dispose
+ * callback, and the late reply is dropped.
+ */
+#ifndef ORCH_GATEWAY_GATEWAY_H
+#define ORCH_GATEWAY_GATEWAY_H
+
+#include <stdint.h>
+
+#include "src/base/err.h"
+#include "src/rpc/client.h"
+#include "src/rpc/server.h"
+
+typedef struct orch_gw orch_gw;
+
+typedef struct orch_gw_opts {
+	const char *host;          /* APP_HOST */
+	int port;                  /* APP_PORT; 0 = kernel's choice */
+	int threads;               /* event loops; 0 = one per CPU */
+	const char *cors_origins;  /* CORS_ORIGINS ("*" or a comma list) */
+	/* Exactly one backend: */
+	orch_rpc_server *direct;   /* in-process */
+	const char *rpc_connect;   /* remote nng URL */
+	uint32_t timeout_ms;       /* per call; 0 = 30 s */
+} orch_gw_opts;
+
+/* Binds, starts the loops. *out is the caller's (orch_gw_stop). */
+orch_err orch_gw_start(const orch_gw_opts *opts, orch_gw **out);
+
+/* The port actually bound (useful with port 0). */
+int orch_gw_port(const orch_gw *gw);
+
+/* Stops the loops and frees everything. NULL no-op. */
+void orch_gw_stop(orch_gw *gw);
+
+#endif
