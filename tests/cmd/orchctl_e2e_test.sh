@@ -37,8 +37,8 @@ check "non-number refused" bash -c \
 
 # No Docker here (a socket nobody listens on): the daemon must still answer
 # every read, and say why it cannot provision.
-RPC_LISTEN="$url" TARGET_IMAGE=example/engine:1 DOCKER_HOST="unix://$dir/no-docker.sock" \
-	"$daemon" >"$dir/daemon.log" 2>&1 &
+APP_PORT=0 RPC_LISTEN="$url" TARGET_IMAGE=example/engine:1 DOCKER_HOST="unix://$dir/no-docker.sock" \
+	"$daemon" --port-file "$dir/http.port" >"$dir/daemon.log" 2>&1 &
 pid=$!
 
 # Wait (bounded) until the daemon answers.
@@ -48,6 +48,9 @@ for _ in $(seq 1 100); do
 done
 
 check "ping answers" "$ctl" --rpc "$url" ping
+# The REST gateway in the same process (APP_PORT=0: the port it picked).
+check "gateway: /healthz and /engines over HTTP" bash -c \
+	"for i in \$(seq 100); do test -s '$dir/http.port' && break; sleep 0.05; done; p=\$(cat '$dir/http.port') && curl -fsS http://127.0.0.1:\$p/healthz | grep -q '\"status\":\"ok\"' && test \"\$(curl -fsS http://127.0.0.1:\$p/engines)\" = '[]'"
 check "status table" bash -c "'$ctl' --rpc '$url' status | grep -q '^status '"
 check "engines --json is a JSON array" bash -c \
 	"'$ctl' --rpc '$url' --json engines | python3 -c 'import json,sys; assert isinstance(json.load(sys.stdin), list)'"
