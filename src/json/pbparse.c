@@ -60,9 +60,8 @@ err_clear(orch_pbparse_error *e)
 	e->message[0] = '\0';
 }
 
-static orch_err
-fail(pctx *c, orch_err rv, bool malformed, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+static orch_err fail(pctx *c, orch_err rv, bool malformed, const char *fmt,
+    ...) __attribute__((format(printf, 4, 5)));
 
 static orch_err
 fail(pctx *c, orch_err rv, bool malformed, const char *fmt, ...)
@@ -95,12 +94,12 @@ path_push(pctx *c, const char *sep, const char *name)
 {
 	size_t old = c->plen;
 	size_t room = sizeof(c->path) - old;
-	int n = snprintf(c->path + old, room, "%s%s", old > 0 ? sep : "",
-	    name);
+	int n =
+	    snprintf(c->path + old, room, "%s%s", old > 0 ? sep : "", name);
 
 	if (n > 0)
-		c->plen = (size_t) n < room ? old + (size_t) n
-		                            : sizeof(c->path) - 1;
+		c->plen =
+		    (size_t) n < room ? old + (size_t) n : sizeof(c->path) - 1;
 	return old;
 }
 
@@ -160,8 +159,8 @@ is_map_entry(const ProtobufCMessageDescriptor *d)
 	size_t n = strlen(d->name);
 
 	return n > 5 && strcmp(d->name + n - 5, "Entry") == 0 &&
-	    d->n_fields == 2 && strcmp(d->fields[0].name, "key") == 0 &&
-	    strcmp(d->fields[1].name, "value") == 0;
+	       d->n_fields == 2 && strcmp(d->fields[0].name, "key") == 0 &&
+	       strcmp(d->fields[1].name, "value") == 0;
 }
 
 static bool
@@ -170,14 +169,16 @@ is_list_wrapper(const ProtobufCMessageDescriptor *d)
 	size_t n = strlen(d->name);
 
 	return n > 4 && strcmp(d->name + n - 4, "List") == 0 &&
-	    d->n_fields == 1 && d->fields[0].label == PROTOBUF_C_LABEL_REPEATED;
+	       d->n_fields == 1 &&
+	       d->fields[0].label == PROTOBUF_C_LABEL_REPEATED;
 }
 
 static bool
 is_map_field(const ProtobufCFieldDescriptor *f)
 {
 	return f->label == PROTOBUF_C_LABEL_REPEATED &&
-	    f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry(f->descriptor);
+	       f->type == PROTOBUF_C_TYPE_MESSAGE &&
+	       is_map_entry(f->descriptor);
 }
 
 /* The JSON a message of type d is written as: object, array or string. */
@@ -282,7 +283,8 @@ set_has(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 	if (f->label == PROTOBUF_C_LABEL_OPTIONAL &&
 	    f->type != PROTOBUF_C_TYPE_STRING &&
 	    f->type != PROTOBUF_C_TYPE_MESSAGE)
-		*(protobuf_c_boolean *) ((char *) m + f->quantifier_offset) = 1;
+		*(protobuf_c_boolean *) ((char *) m + f->quantifier_offset) =
+		    1;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -328,7 +330,8 @@ utf8_valid(const unsigned char *s, size_t n)
 				ok = false;
 			cp = (cp << 6) | (s[i + j] & 0x3f);
 		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		if (cp < min || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
 			ok = false;
 		i += k + 1;
 	}
@@ -340,8 +343,8 @@ static bool
 parse_time(const char *s, size_t n, int64_t *us)
 {
 	int64_t v = 0;
-	bool ok = orch_rfc3339_parse(s, n, &v) == 0 && v >= TS_MIN &&
-	    v < TS_END;
+	bool ok =
+	    orch_rfc3339_parse(s, n, &v) == 0 && v >= TS_MIN && v < TS_END;
 
 	if (ok)
 		*us = v;
@@ -383,9 +386,10 @@ b64_decode(const char *s, size_t n, uint8_t *out)
 		uint32_t w;
 
 		for (int k = 0; k < 4; k++) {
-			v[k] = i + (size_t) k >= n - pad
-			    ? 0
-			    : b64_value((unsigned char) s[i + (size_t) k]);
+			v[k] =
+			    i + (size_t) k >= n - pad
+			        ? 0
+			        : b64_value((unsigned char) s[i + (size_t) k]);
 			if (v[k] < 0)
 				goto out;
 		}
@@ -527,7 +531,8 @@ parse_value(pctx *c, const ProtobufCFieldDescriptor *f, const json_t *j,
 			if (ev != NULL)
 				*(int *) slot = ev->value;
 			else
-				rv = type_error(c, "enum name", "unknown name");
+				rv =
+				    type_error(c, "enum name", "unknown name");
 		} else {
 			/* The writer writes a value with no name as its
 			 * number. */
@@ -545,8 +550,8 @@ parse_value(pctx *c, const ProtobufCFieldDescriptor *f, const json_t *j,
 			break;
 		}
 		/* jansson guarantees UTF-8 without NUL (no JSON_ALLOW_NUL). */
-		s = dup_string(c->alloc, json_string_value(j),
-		    json_string_length(j));
+		s = dup_string(
+		    c->alloc, json_string_value(j), json_string_length(j));
 		if (s == NULL) {
 			rv = fail(c, ORCH_ENOMEM, false, "out of memory");
 			break;
@@ -559,8 +564,8 @@ parse_value(pctx *c, const ProtobufCFieldDescriptor *f, const json_t *j,
 		long n = -1;
 
 		if (json_is_string(j))
-			n = b64_decode(json_string_value(j),
-			    json_string_length(j), NULL);
+			n = b64_decode(
+			    json_string_value(j), json_string_length(j), NULL);
 		if (n < 0) {
 			rv = type_error(c, "base64 string", json_type_name(j));
 			break;
@@ -568,11 +573,11 @@ parse_value(pctx *c, const ProtobufCFieldDescriptor *f, const json_t *j,
 		b->len = 0;
 		b->data = NULL;
 		if (n > 0) {
-			b->data = c->alloc->alloc(c->alloc->allocator_data,
-			    (size_t) n);
+			b->data = c->alloc->alloc(
+			    c->alloc->allocator_data, (size_t) n);
 			if (b->data == NULL) {
-				rv = fail(c, ORCH_ENOMEM, false,
-				    "out of memory");
+				rv = fail(
+				    c, ORCH_ENOMEM, false, "out of memory");
 				break;
 			}
 			b64_decode(json_string_value(j), json_string_length(j),
@@ -590,16 +595,15 @@ parse_value(pctx *c, const ProtobufCFieldDescriptor *f, const json_t *j,
 			if (!json_is_string(j) ||
 			    !parse_time(json_string_value(j),
 			        json_string_length(j), &us)) {
-				rv = type_error(c, message_expected(d),
-				    json_type_name(j));
+				rv = type_error(
+				    c, message_expected(d), json_type_name(j));
 				break;
 			}
-		} else if ((is_list_wrapper(d) &&
-		               !is_map_field(&d->fields[0]))
+		} else if ((is_list_wrapper(d) && !is_map_field(&d->fields[0]))
 		               ? !json_is_array(j)
 		               : !json_is_object(j)) {
-			rv = type_error(c, message_expected(d),
-			    json_type_name(j));
+			rv = type_error(
+			    c, message_expected(d), json_type_name(j));
 			break;
 		}
 		rv = new_message(c->alloc, d, &sub);
@@ -668,10 +672,9 @@ parse_repeated(pctx *c, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 	size_t *count = (size_t *) ((char *) m + f->quantifier_offset);
 	char **arrp = (char **) ((char *) m + f->offset);
 	bool map = is_map_field(f);
+	const ProtobufCMessageDescriptor *ed = f->descriptor; /* if map */
 	size_t sz = value_size(f), n;
 	orch_err rv = ORCH_OK;
-
-	const ProtobufCMessageDescriptor *ed = f->descriptor;
 
 	if (map && ed->fields[0].type != PROTOBUF_C_TYPE_STRING) {
 		rv = fail(c, ORCH_EINTERNAL, false,
@@ -680,8 +683,8 @@ parse_repeated(pctx *c, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 		goto out;
 	}
 	if (map ? !json_is_object(j) : !json_is_array(j)) {
-		rv = type_error(c, map ? "object" : "array",
-		    json_type_name(j));
+		rv =
+		    type_error(c, map ? "object" : "array", json_type_name(j));
 		goto out;
 	}
 	n = map ? json_object_size(j) : json_array_size(j);
@@ -700,9 +703,10 @@ parse_repeated(pctx *c, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 
 		/* jansson keeps insertion order: entries stay in the
 		 * order written. */
-		json_object_foreach ((json_t *) j, key, v) {
-			rv = parse_map_entry(c, f, key, v, *arrp + *count * sz,
-			    count);
+		json_object_foreach((json_t *) j, key, v)
+		{
+			rv = parse_map_entry(
+			    c, f, key, v, *arrp + *count * sz, count);
 			if (rv != ORCH_OK)
 				goto out;
 		}
@@ -714,8 +718,8 @@ parse_repeated(pctx *c, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f,
 			if (json_is_null(v))
 				rv = type_error(c, value_expected(f), "null");
 			else
-				rv = parse_value(c, f, v, *arrp + *count * sz,
-				    count);
+				rv = parse_value(
+				    c, f, v, *arrp + *count * sz, count);
 			path_pop(c, old);
 			if (rv != ORCH_OK)
 				goto out;
@@ -753,7 +757,8 @@ fill_message(pctx *c, ProtobufCMessage *m, const json_t *j)
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			rv = parse_repeated(c, m, f, v);
 		} else {
-			rv = parse_value(c, f, v, (char *) m + f->offset, NULL);
+			rv =
+			    parse_value(c, f, v, (char *) m + f->offset, NULL);
 			if (rv == ORCH_OK)
 				set_has(m, f);
 		}
@@ -793,9 +798,8 @@ depth_ok(const char *s, size_t n, int max)
 }
 
 orch_err
-orch_pbparse(const ProtobufCMessageDescriptor *d, const char *json,
-    size_t len, ProtobufCAllocator *alloc, ProtobufCMessage **out,
-    orch_pbparse_error *err)
+orch_pbparse(const ProtobufCMessageDescriptor *d, const char *json, size_t len,
+    ProtobufCAllocator *alloc, ProtobufCMessage **out, orch_pbparse_error *err)
 {
 	orch_pbparse_error scratch;
 	pctx c;
@@ -928,8 +932,8 @@ describe_text(const char *s, char *buf, size_t cap)
 	bool plain = n <= 40;
 
 	for (size_t i = 0; plain && i < n; i++)
-		plain = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' &&
-		    s[i] != '\\';
+		plain =
+		    s[i] >= 0x20 && s[i] < 0x7f && s[i] != '"' && s[i] != '\\';
 	if (plain)
 		snprintf(buf, cap, "\"%s\"", s);
 	else
@@ -940,7 +944,7 @@ static bool
 settable(const ProtobufCFieldDescriptor *f)
 {
 	bool ok = f != NULL && f->label != PROTOBUF_C_LABEL_REPEATED &&
-	    !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF);
+	          !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF);
 
 	if (ok) {
 		switch (f->type) {
@@ -973,8 +977,8 @@ orch_pbparse_set_field(ProtobufCMessage *msg, const char *field_name,
     const char *text, ProtobufCAllocator *alloc, orch_pbparse_error *err)
 {
 	const ProtobufCFieldDescriptor *f =
-	    protobuf_c_message_descriptor_get_field_by_name(msg->descriptor,
-	        field_name);
+	    protobuf_c_message_descriptor_get_field_by_name(
+	        msg->descriptor, field_name);
 	orch_pbparse_error scratch;
 	pctx c;
 	void *slot;
@@ -1032,8 +1036,8 @@ orch_pbparse_set_field(ProtobufCMessage *msg, const char *field_name,
 			break;
 		}
 		if (*tp == NULL) {
-			rv = new_message(c.alloc, &orch__timestamp__descriptor,
-			    &ts);
+			rv = new_message(
+			    c.alloc, &orch__timestamp__descriptor, &ts);
 			if (rv != ORCH_OK) {
 				rv = fail(&c, rv, false, "out of memory");
 				break;

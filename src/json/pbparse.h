@@ -27,8 +27,13 @@
  *   ORCH_PBPARSE_MAX_DEPTH, more than ORCH_PBPARSE_MAX_LEN bytes;
  * - a field of the wrong JSON type or out of range (HTTP 422): err->field
  *   is its dotted path ("session.is_live", "labels.team",
- *   "ports.6878/tcp", "engines[2].port") and err->message reads
- *   "<path>: expected <type>, got <json type>".
+ *   "ports.6878/tcp", "streams[2].is_live"; "[2].port" in a top-level
+ *   array) and err->message reads "<path>: expected <type>, got <json
+ *   type>" (json type: object, array, string, integer, number, boolean,
+ *   null; or "integer out of range").
+ *
+ * jansson refuses integers beyond int64 for the whole document, so such a
+ * number is malformed even under an unknown key.
  */
 #ifndef ORCH_JSON_PBPARSE_H
 #define ORCH_JSON_PBPARSE_H

@@ -58,7 +58,8 @@ utf8_valid(const unsigned char *s, size_t n)
 				ok = false;
 			cp = (cp << 6) | (s[i + j] & 0x3f);
 		}
-		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		if (cp < min || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
 			ok = false;
 		i += k + 1;
 	}
@@ -80,10 +81,11 @@ decode(const char *s, size_t n, bool plus_is_space, char *out, size_t cap,
 		unsigned char ch = (unsigned char) s[i];
 
 		if (ch == '%') {
-			int hi = i + 2 < n ? hex_value((unsigned char) s[i + 1])
-			                   : -1;
-			int lo = hi >= 0 ? hex_value((unsigned char) s[i + 2])
-			                 : -1;
+			int hi = i + 2 < n
+			             ? hex_value((unsigned char) s[i + 1])
+			             : -1;
+			int lo =
+			    hi >= 0 ? hex_value((unsigned char) s[i + 2]) : -1;
 
 			if (hi < 0 || lo < 0) {
 				why = "invalid percent escape";
@@ -142,8 +144,8 @@ orch_query_parse(const char *qs, size_t len, orch_query *out)
 		}
 		/* Decoding never grows: the store has room (see query.h). */
 		key = out->store + used;
-		why = decode(seg, klen, true, key,
-		    sizeof(out->store) - used, &kout);
+		why = decode(
+		    seg, klen, true, key, sizeof(out->store) - used, &kout);
 		if (why == NULL && kout == 0)
 			why = "empty parameter name";
 		else if (why == NULL && kout > ORCH_QUERY_MAX_KEY)
@@ -159,11 +161,10 @@ orch_query_parse(const char *qs, size_t len, orch_query *out)
 			goto out;
 		}
 		value = key + kout + 1;
-		why = eq != NULL ? decode(eq + 1, seg_len - klen - 1, true,
-		                       value,
-		                       sizeof(out->store) - used - kout - 1,
-		                       &vout)
-		                 : decode("", 0, true, value, 1, &vout);
+		why = eq != NULL
+		          ? decode(eq + 1, seg_len - klen - 1, true, value,
+		                sizeof(out->store) - used - kout - 1, &vout)
+		          : decode("", 0, true, value, 1, &vout);
 		if (why != NULL) {
 			snprintf(out->error, sizeof(out->error),
 			    "query parameter \"%s\": %s", key, why);
@@ -206,8 +207,8 @@ orch_query_value(const orch_query *q, size_t i)
 }
 
 orch_err
-orch_path_decode(const char *seg, size_t len, char *out, size_t cap,
-    const char **why)
+orch_path_decode(
+    const char *seg, size_t len, char *out, size_t cap, const char **why)
 {
 	const char *w;
 	size_t n = 0;

@@ -67,7 +67,7 @@ const char *orch_query_value(const orch_query *q, size_t i);
  * why is not NULL) a static description: a bad escape, a NUL byte, a raw
  * '/', invalid UTF-8, or a result that does not fit in cap - 1 bytes.
  */
-orch_err orch_path_decode(const char *seg, size_t len, char *out, size_t cap,
-    const char **why);
+orch_err orch_path_decode(
+    const char *seg, size_t len, char *out, size_t cap, const char **why);
 
 #endif
