@@ -50,7 +50,7 @@ typedef struct orch_port_range {
 typedef struct orch_config {
 	/* HTTP gateway */
 	char *app_host; /* APP_HOST, "0.0.0.0" */
-	int app_port;   /* APP_PORT, 8000 */
+	int app_port;   /* APP_PORT, 8000; 0 = any free port (tests) */
 	/* RPC_LISTEN, comma-separated nng URLs, "tcp://127.0.0.1:7600" */
 	char *rpc_listen[ORCH_CONFIG_MAX_RPC_LISTEN];
 	size_t rpc_listen_n;

@@ -126,6 +126,7 @@ static const struct int_case {
 	int want;
 } int_cases[] = {
     {"APP_PORT=8080", offsetof(orch_config, app_port), 8080},
+    {"APP_PORT=0", offsetof(orch_config, app_port), 0}, /* any free port */
     {"MIN_REPLICAS=0", offsetof(orch_config, min_replicas), 0},
     {"MAX_REPLICAS=40", offsetof(orch_config, max_replicas), 40},
     {"MAX_STREAMS_PER_ENGINE=4", offsetof(orch_config, max_streams_per_engine),
@@ -393,7 +394,7 @@ static const struct bad_case {
     {{"MAX_REPLICAS=0"}, "MAX_REPLICAS", ">= 1"},
     {{"MAX_REPLICAS=2147483648"}, "MAX_REPLICAS", NULL},
     {{"MAX_REPLICAS=99999999999999999999999"}, "MAX_REPLICAS", NULL},
-    {{"APP_PORT=0"}, "APP_PORT", "1..65535"},
+    {{"APP_PORT=-1"}, "APP_PORT", "0..65535"},
     {{"APP_PORT=65536"}, "APP_PORT", NULL},
     {{"APP_PORT=80x"}, "APP_PORT", NULL},
     {{"GLUETUN_API_PORT=-5"}, "GLUETUN_API_PORT", NULL},
