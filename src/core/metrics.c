@@ -71,7 +71,8 @@ orch_metrics_render_locked(const orch_core *core, orch_buf *out)
 	    "orch_engines{health=\"unhealthy\"} %d\n"
 	    "orch_engines{health=\"unknown\"} %d\n",
 	    c->healthy, c->unhealthy, c->running - c->healthy - c->unhealthy);
-	gauge(out, "orch_engines_total", "managed engines in state", c->engines);
+	gauge(out, "orch_engines_managed", "managed engines in state",
+	    c->engines);
 	gauge(out, "orch_engines_used",
 	    "engines at MAX_STREAMS_PER_ENGINE active streams", c->used);
 	orch_buf_printf(out,

@@ -24,6 +24,7 @@
 #include "src/json/query.h"
 
 #define MAX_THREADS 16
+#define STOP_DRAIN_MS 2000
 #define MAX_BODY (64 * 1024) /* CONTRACT.md: larger bodies get 413 */
 /* h2o refuses (with its own plain-text 413) only beyond this; between
  * the two we answer 413 ourselves, with the contract's JSON body. */
@@ -401,6 +402,14 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 		return 0;
 	}
 	if (path_len == 8 && memcmp(req->path.base, "/healthz", 8) == 0) {
+		if (!h2o_memis(req->method.base, req->method.len,
+		        H2O_STRLIT("GET")) &&
+		    !h2o_memis(req->method.base, req->method.len,
+		        H2O_STRLIT("HEAD"))) {
+			respond_detail(lp, req, (int) orch_n_routes, 405,
+			    "Method Not Allowed");
+			return 0;
+		}
 		count(gw, (int) orch_n_routes, 200);
 		respond(gw, req, 200, "application/json", "{\"status\":\"ok\"}", 15);
 		return 0;
@@ -572,6 +581,33 @@ open_listener(orch_gw *gw, int port)
 	return fd;
 }
 
+/* Whether anything in the context still waits on a timer: a live
+ * connection (idle keep-alive, a request being read or answered) always
+ * does, and h2o_context_dispose asserts that none does. Every
+ * h2o_timeout_t of h2o 2.2's h2o_context_t is listed. */
+static bool
+ctx_busy(h2o_context_t *c)
+{
+	h2o_timeout_t *t[] = {&c->zero_timeout, &c->one_sec_timeout,
+	    &c->hundred_ms_timeout, &c->handshake_timeout,
+	    &c->http1.req_timeout, &c->http2.idle_timeout,
+	    &c->http2.graceful_shutdown_timeout, &c->proxy.io_timeout};
+
+	if (!h2o_linklist_is_empty(&c->http1._conns) ||
+	    !h2o_linklist_is_empty(&c->http2._conns))
+		return true;
+	/* h2o_context_request_shutdown links HTTP/2's graceful-shutdown
+	 * timer into one_sec_timeout; with no HTTP/2 connection left it has
+	 * nothing to do, and only blocks the dispose. */
+	if (h2o_timeout_is_linked(&c->http2._graceful_shutdown_timeout))
+		h2o_timeout_unlink(&c->http2._graceful_shutdown_timeout);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (!h2o_linklist_is_empty(&t[i]->_entries))
+			return true;
+	}
+	return false;
+}
+
 /* Everything h2o of a loop is created in its own thread: an evloop socket
  * belongs to the allocator of the thread that created it. */
 static void *
@@ -603,11 +639,43 @@ loop_main(void *arg)
 		h2o_socket_read_stop(lp->listener);
 		h2o_socket_close(lp->listener);
 	}
-	/* Drain what the loop still owes, then take the context down. */
-	h2o_evloop_run(lp->evloop, 0);
+	/* Graceful: idle keep-alive connections close now, busy ones after
+	 * their response; give them STOP_DRAIN_MS. h2o asserts if the
+	 * context is disposed while connections live, so if one outlasts the
+	 * deadline (a client that stopped mid-request) the context is left
+	 * for the process exit to reclaim rather than crash. */
+	h2o_context_request_shutdown(&lp->ctx);
+	{
+		int64_t deadline = orch_mono_ms() + STOP_DRAIN_MS;
+
+		while (ctx_busy(&lp->ctx) && orch_mono_ms() < deadline) {
+			/* h2o 2.2 closes an idle keep-alive connection only when
+			 * its request timer fires: fire the request, idle and
+			 * handshake timers now ("a day later"), which closes
+			 * idle and half-sent connections; connections answering
+			 * a request finish first. */
+			uint64_t later = h2o_now(lp->evloop) + 86400000ULL;
+
+			h2o_timeout_run(lp->evloop, &lp->ctx.http1.req_timeout,
+			    later);
+			h2o_timeout_run(lp->evloop, &lp->ctx.http2.idle_timeout,
+			    later);
+			h2o_timeout_run(lp->evloop, &lp->ctx.handshake_timeout,
+			    later);
+			h2o_evloop_run(lp->evloop, 50);
+		}
+	}
 	h2o_multithread_unregister_receiver(lp->ctx.queue, &lp->replies);
 	h2o_multithread_unregister_receiver(lp->ctx.queue, &lp->stopper);
+	if (ctx_busy(&lp->ctx)) {
+		ORCH_WARN("gateway: connections still open after %d ms; "
+		          "leaving them to the process exit",
+		    STOP_DRAIN_MS);
+		return NULL;
+	}
 	h2o_context_dispose(&lp->ctx);
+	/* The queue's socket is freed by the loop: one more turn. */
+	h2o_evloop_run(lp->evloop, 0);
 	h2o_evloop_destroy(lp->evloop);
 	return NULL;
 }

@@ -1,0 +1,233 @@
+/*
+ * The server side of bench/http/run: the same in-process stack as
+ * orchestratord (the core, the RPC server with orch_core_methods() and
+ * orch_engines_methods(), the REST gateway calling the server's dispatch
+ * table directly) without Docker, the engine manager or the prober, and
+ * with engines put in state directly:
+ *
+ *   --engines N (default 10) managed engines, each with a 64-hex container
+ *   id, the name acestream-<i>, the labels a provisioned engine carries,
+ *   advertised and published on 127.0.0.1:<port-base + i>, and marked
+ *   healthy by one probe. Docker and the image are reported available.
+ *
+ * It listens on 127.0.0.1 (port 0: the kernel's choice), prints
+ * "port <n>" on stdout once the gateway answers, and serves until
+ * SIGTERM or SIGINT. A watchdog (--max-seconds, default 300) ends it if
+ * the script that started it never stops it.
+ *
+ *   bazel build -c opt //bench:http_server
+ *   http_server [--engines N] [--port-base P] [--http-threads N]
+ *               [--max-seconds S]
+ *
+ * See bench/README.md ("http").
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proto/orchestrator.pb-c.h"
+#include "src/core/clock.h"
+#include "src/core/config.h"
+#include "src/core/core.h"
+#include "src/core/service.h"
+#include "src/core/state.h"
+#include "src/engines/service.h"
+#include "src/gateway/gateway.h"
+#include "src/rpc/server.h"
+
+#define INPROC_URL "inproc://bench-http"
+#define CONTAINER_HTTP_PORT 6878
+#define CONTAINER_HTTPS_PORT 6879
+
+/* splitmix64's finalizer (as in core_events.c): distinct ids. */
+static uint64_t
+mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/* A Docker-like container id: 64 hex digits. */
+static void
+engine_id(int n, char out[65])
+{
+	uint64_t b = (uint64_t) n * 4;
+
+	snprintf(out, 65, "%016llx%016llx%016llx%016llx",
+	    (unsigned long long) mix64(b), (unsigned long long) mix64(b + 1),
+	    (unsigned long long) mix64(b + 2),
+	    (unsigned long long) mix64(b + 3));
+}
+
+static int
+put_engines(orch_core *core, const orch_config *cfg, int n, int port_base)
+{
+	orch_state *st = &core->state;
+	int64_t now;
+	int bad = 0;
+
+	orch_core_lock(core);
+	now = orch_core_now(core);
+	for (int i = 0; i < n && !bad; i++) {
+		char id[65], name[32], http[16], https[16], host_http[16];
+		/* The labels the engine manager gives a container it
+		 * provisions (src/engines/plan.c). */
+		orch_label labels[4] = {
+		    {cfg->container_label_key, cfg->container_label_value},
+		    {"acestream.http_port", http},
+		    {"acestream.https_port", https},
+		    {"host.http_port", host_http},
+		};
+		orch_engine_spec spec = {0};
+		orch_engine *e = NULL;
+
+		engine_id(i, id);
+		snprintf(name, sizeof(name), "acestream-%d", i + 1);
+		snprintf(http, sizeof(http), "%d", CONTAINER_HTTP_PORT);
+		snprintf(https, sizeof(https), "%d", CONTAINER_HTTPS_PORT);
+		snprintf(host_http, sizeof(host_http), "%d", port_base + i);
+		spec.container_id = id;
+		spec.container_name = name;
+		spec.host = "127.0.0.1";
+		spec.port = port_base + i;
+		spec.host_http_port = port_base + i;
+		spec.container_http_port = CONTAINER_HTTP_PORT;
+		spec.container_https_port = CONTAINER_HTTPS_PORT;
+		spec.labels = labels;
+		spec.n_labels = 4;
+		spec.running = true;
+		if (orch_core_engine_put_locked(core, &spec, &e) != ORCH_OK ||
+		    e == NULL)
+			bad = 1;
+		else
+			(void) orch_state_engine_probe(
+			    st, e, true, cfg->health_failure_threshold, now);
+	}
+	if (!bad && (st->counts.engines != n || st->counts.healthy != n))
+		bad = 1;
+	orch_core_unlock(core);
+	return bad ? -1 : 0;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: http_server [--engines N] [--port-base P] "
+	           "[--http-threads N] [--max-seconds S]\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	int n_engines = 10, port_base = 19000, threads = 2, max_s = 300;
+	orch_config cfg;
+	orch_core core;
+	bool core_up = false;
+	orch_rpc_server *srv = NULL;
+	orch_rpc_server_opts so = {0};
+	orch_rpc_method *methods = NULL;
+	orch_gw *gw = NULL;
+	orch_gw_opts go = {0};
+	orch_env env = {0};
+	sigset_t set;
+	int sig = 0, rv = 1;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--engines") == 0 && i + 1 < argc)
+			n_engines = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--port-base") == 0 && i + 1 < argc)
+			port_base = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--http-threads") == 0 &&
+		         i + 1 < argc)
+			threads = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--max-seconds") == 0 && i + 1 < argc)
+			max_s = atoi(argv[++i]);
+		else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (n_engines < 1 || n_engines > 1000 || port_base < 1 ||
+	    port_base + n_engines > 65535 || threads < 1 || max_s < 1) {
+		usage(stderr);
+		return 2;
+	}
+
+	/* Only sigwait() below takes these; the watchdog (SIGALRM) is left
+	 * to its default action. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	alarm((unsigned) max_s);
+
+	orch_config_defaults(&cfg);
+	cfg.max_replicas =
+	    n_engines > cfg.max_replicas ? n_engines : cfg.max_replicas;
+	cfg.port_range_host.lo = port_base;
+	cfg.port_range_host.hi = port_base + 999;
+	if (orch_core_init(&core, &cfg, orch_clock_system(), NULL) !=
+	    ORCH_OK) {
+		fprintf(stderr, "http_server: orch_core_init failed\n");
+		goto out;
+	}
+	core_up = true;
+	env.docker_ok = true;
+	env.image_ok = true;
+	orch_core_set_env(&core, &env);
+	if (put_engines(&core, &cfg, n_engines, port_base) != 0) {
+		fprintf(
+		    stderr, "http_server: cannot put %d engines\n", n_engines);
+		goto out;
+	}
+	{
+		size_t nc, ne;
+		const orch_rpc_method *cm = orch_core_methods(&nc);
+		const orch_rpc_method *em = orch_engines_methods(&ne);
+
+		methods = calloc(nc + ne, sizeof(*methods));
+		if (methods == NULL)
+			goto out;
+		memcpy(methods, cm, nc * sizeof(*methods));
+		memcpy(methods + nc, em, ne * sizeof(*methods));
+		so.methods = methods;
+		so.n_methods = nc + ne;
+	}
+	so.service = &orch__orchestrator__descriptor;
+	so.arg = &core;
+	if (orch_rpc_server_open(&so, &srv) != ORCH_OK ||
+	    orch_rpc_server_listen(srv, INPROC_URL) != ORCH_OK) {
+		fprintf(stderr, "http_server: cannot start the RPC server\n");
+		goto out;
+	}
+	go.host = "127.0.0.1";
+	go.port = 0;
+	go.threads = threads;
+	go.direct = srv;
+	if (orch_gw_start(&go, &gw) != ORCH_OK) {
+		fprintf(stderr, "http_server: cannot start the gateway\n");
+		goto out;
+	}
+	printf("port %d\n", orch_gw_port(gw));
+	fflush(stdout);
+
+	while (sigwait(&set, &sig) != 0)
+		;
+	rv = 0;
+out:
+	orch_gw_stop(gw);
+	orch_rpc_server_close(srv);
+	free(methods);
+	if (core_up)
+		orch_core_fini(&core);
+	orch_config_fini(&cfg);
+	return rv;
+}
