@@ -30,7 +30,7 @@ reserve(orch_buf *b, size_t extra)
 }
 
 void
-orch_buf_append(orch_buf *b, const void *p, size_t n)
+orch_buf_append_slow(orch_buf *b, const void *p, size_t n)
 {
 	if (!reserve(b, n))
 		return;
@@ -43,12 +43,6 @@ void
 orch_buf_puts(orch_buf *b, const char *s)
 {
 	orch_buf_append(b, s, strlen(s));
-}
-
-void
-orch_buf_putc(orch_buf *b, char c)
-{
-	orch_buf_append(b, &c, 1);
 }
 
 void

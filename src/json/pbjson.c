@@ -104,6 +104,30 @@ is_list_wrapper(const ProtobufCMessageDescriptor *d)
 	    d->n_fields == 1 && d->fields[0].label == PROTOBUF_C_LABEL_REPEATED;
 }
 
+static void
+write_u64(orch_buf *out, bool neg, unsigned long long v)
+{
+	char d[24];
+	int i = 24;
+
+	do {
+		d[--i] = (char) ('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	if (neg)
+		d[--i] = '-';
+	orch_buf_append(out, d + i, (size_t) (24 - i));
+}
+
+static void
+write_i64(orch_buf *out, long long v)
+{
+	if (v < 0)
+		write_u64(out, true, 0ULL - (unsigned long long) v);
+	else
+		write_u64(out, false, (unsigned long long) v);
+}
+
 /* Writes one value of field f stored at p. */
 static void
 write_value(orch_buf *out, const ProtobufCFieldDescriptor *f, const void *p)
@@ -112,21 +136,20 @@ write_value(orch_buf *out, const ProtobufCFieldDescriptor *f, const void *p)
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
-		orch_buf_printf(out, "%d", *(const int32_t *) p);
+		write_i64(out, *(const int32_t *) p);
 		break;
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		orch_buf_printf(out, "%u", *(const uint32_t *) p);
+		write_u64(out, false, *(const uint32_t *) p);
 		break;
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_SINT64:
 	case PROTOBUF_C_TYPE_SFIXED64:
-		orch_buf_printf(out, "%lld", (long long) *(const int64_t *) p);
+		write_i64(out, (long long) *(const int64_t *) p);
 		break;
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64:
-		orch_buf_printf(out, "%llu",
-		    (unsigned long long) *(const uint64_t *) p);
+		write_u64(out, false, (unsigned long long) *(const uint64_t *) p);
 		break;
 	case PROTOBUF_C_TYPE_FLOAT:
 	case PROTOBUF_C_TYPE_DOUBLE: {
@@ -265,11 +288,41 @@ write_message(orch_buf *out, const ProtobufCMessage *msg)
 	}
 	d = msg->descriptor;
 	if (d == &orch__timestamp__descriptor) {
-		char ts[ORCH_RFC3339_MAX];
-		size_t n = orch_rfc3339_format(
-		    ((const Orch__Timestamp *) msg)->unix_micros, ts);
+		/* The date and time to the second: formatted once per second
+		 * (per thread); the microseconds by hand. */
+		static _Thread_local long long last_sec = -1;
+		static _Thread_local char prefix[ORCH_RFC3339_MAX];
+		static _Thread_local size_t prefix_len;
+		int64_t us = ((const Orch__Timestamp *) msg)->unix_micros;
+		long long sec = us >= 0 ? us / 1000000 : -1;
 
-		orch_pbjson_write_string(out, ts, n);
+		if (us < 0) {
+			char ts[ORCH_RFC3339_MAX];
+			size_t n = orch_rfc3339_format(us, ts);
+
+			orch_pbjson_write_string(out, ts, n);
+			return;
+		}
+		if (sec != last_sec) {
+			size_t n = orch_rfc3339_format(sec * 1000000, prefix);
+
+			prefix_len = n - 1; /* without the Z */
+			last_sec = sec;
+		}
+		orch_buf_putc(out, '"');
+		orch_buf_append(out, prefix, prefix_len);
+		if (us % 1000000 != 0) {
+			char f[8];
+			long v = (long) (us % 1000000);
+
+			f[0] = '.';
+			for (int k = 6; k >= 1; k--) {
+				f[k] = (char) ('0' + v % 10);
+				v /= 10;
+			}
+			orch_buf_append(out, f, 7);
+		}
+		orch_buf_append(out, "Z\"", 2);
 		return;
 	}
 	if (is_list_wrapper(d)) {
@@ -282,8 +335,10 @@ write_message(orch_buf *out, const ProtobufCMessage *msg)
 
 		if (i > 0)
 			orch_buf_putc(out, ',');
-		orch_pbjson_write_string(out, f->name, strlen(f->name));
-		orch_buf_putc(out, ':');
+		/* Field names are identifiers: nothing to escape. */
+		orch_buf_putc(out, '"');
+		orch_buf_append(out, f->name, strlen(f->name));
+		orch_buf_append(out, "\":", 2);
 		if (f->label == PROTOBUF_C_LABEL_REPEATED)
 			write_repeated(out, f, msg);
 		else if (unset(f, msg))
