@@ -16,11 +16,12 @@
 
 #define ARENA_STACK 8192
 
-static bool
-authorize(orch_core *core, orch_rpc_call *call, orch_auth_class cls)
+bool
+orch_core_authorize(orch_core *core, orch_rpc_call *call, int cls)
 {
 	const char *why = NULL;
-	orch_err rv = orch_auth_check(cls, orch_rpc_call_authorization(call),
+	orch_err rv = orch_auth_check((orch_auth_class) cls,
+	    orch_rpc_call_authorization(call),
 	    core->cfg->api_key, core->cfg->read_api_key, &why);
 
 	if (rv != ORCH_OK)
@@ -168,8 +169,8 @@ streams_pb(orch_arena *a, orch_stream *const *v, size_t n)
 	return pp;
 }
 
-static void
-refusal_pb(const orch_refusal *r, Orch__ProvisioningRefusal *m)
+void
+orch_refusal_pb(const orch_refusal *r, Orch__ProvisioningRefusal *m)
 {
 	orch__provisioning_refusal__init(m);
 	m->error = "provisioning_blocked";
@@ -248,7 +249,7 @@ h_list_engines(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
 	bool ok = true;
 
 	(void) req;
-	if (!authorize(core, call, ORCH_AUTH_READ))
+	if (!orch_core_authorize(core, call, ORCH_AUTH_READ))
 		return;
 	orch_arena_init(&a, stack, sizeof(stack));
 	orch_core_lock(core);
@@ -285,7 +286,7 @@ h_get_engine(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	orch_engine *e;
 	bool ok;
 
-	if (!authorize(core, call, ORCH_AUTH_READ))
+	if (!orch_core_authorize(core, call, ORCH_AUTH_READ))
 		return;
 	if (req->container_id == NULL || req->container_id[0] == '\0') {
 		orch_rpc_fail_field(call, "container_id",
@@ -385,7 +386,7 @@ h_list_streams(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	pick p;
 	bool explicit_limit = req->has_limit;
 
-	if (!authorize(core, call, ORCH_AUTH_READ))
+	if (!orch_core_authorize(core, call, ORCH_AUTH_READ))
 		return;
 	memset(&p, 0, sizeof(p));
 	if (req->status != NULL) {
@@ -482,7 +483,7 @@ h_get_stream_stats(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	orch_stream *s;
 	int64_t since = req->since != NULL ? req->since->unix_micros : INT64_MIN;
 
-	if (!authorize(core, call, ORCH_AUTH_READ))
+	if (!orch_core_authorize(core, call, ORCH_AUTH_READ))
 		return;
 	if (req->stream_id == NULL || req->stream_id[0] == '\0') {
 		orch_rpc_fail_field(call, "stream_id", "stream_id: required");
@@ -654,7 +655,7 @@ h_stream_started(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	Orch__Stream rep;
 	orch_err rv;
 
-	if (!authorize(core, call, ORCH_AUTH_MUTATE))
+	if (!orch_core_authorize(core, call, ORCH_AUTH_MUTATE))
 		return;
 	if (!check_started(call, req, &ev))
 		return;
@@ -687,7 +688,7 @@ h_stream_ended(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	orch_arena a;
 	orch_stream *s = NULL;
 
-	if (!authorize(core, call, ORCH_AUTH_MUTATE))
+	if (!orch_core_authorize(core, call, ORCH_AUTH_MUTATE))
 		return;
 	if (req->stream_id != NULL &&
 	    (req->stream_id[0] == '\0' || too_long(req->stream_id, 2 * FIELD_MAX))) {
@@ -739,7 +740,7 @@ h_select_engine(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	orch_engine *e = NULL;
 	orch_err rv;
 
-	if (!authorize(core, call, ORCH_AUTH_MUTATE))
+	if (!orch_core_authorize(core, call, ORCH_AUTH_MUTATE))
 		return;
 	orch_arena_init(&a, stack, sizeof(stack));
 	orch_core_lock(core);
@@ -751,7 +752,7 @@ h_select_engine(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 		orch_refusal why;
 
 		if (!orch_core_can_provision_locked(core, &why)) {
-			refusal_pb(&why, &r);
+			orch_refusal_pb(&why, &r);
 			d.refusal = &r;
 			orch_rpc_fail_detail(call, orch_refusal_status(why.code),
 			    &d, "no free engine and provisioning is blocked: %s",
@@ -800,7 +801,7 @@ h_get_status(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
 	int64_t now;
 
 	(void) req;
-	if (!authorize(core, call, ORCH_AUTH_READ))
+	if (!orch_core_authorize(core, call, ORCH_AUTH_READ))
 		return;
 	orch_core_lock(core);
 	now = orch_core_now(core);
@@ -833,7 +834,7 @@ h_get_status(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
 		prov.last_failure = &last_failure;
 	}
 	if (!allowed) {
-		refusal_pb(&why, &refusal);
+		orch_refusal_pb(&why, &refusal);
 		prov.blocked_reason = (char *) orch_refusal_reason(why.code);
 		prov.blocked_reason_details = &refusal;
 	}
@@ -859,7 +860,7 @@ h_get_vpn_status(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
 	Orch__Timestamp last = ORCH__TIMESTAMP__INIT;
 
 	(void) req;
-	if (!authorize(core, call, ORCH_AUTH_READ))
+	if (!orch_core_authorize(core, call, ORCH_AUTH_READ))
 		return;
 	orch_core_lock(core);
 	rep.enabled = cfg->gluetun_container_name != NULL;
@@ -915,7 +916,7 @@ h_get_health(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
 	int64_t now;
 
 	(void) req;
-	if (!authorize(core, call, ORCH_AUTH_READ))
+	if (!orch_core_authorize(core, call, ORCH_AUTH_READ))
 		return;
 	orch_core_lock(core);
 	now = orch_core_now(core);
@@ -945,7 +946,7 @@ h_reset_breaker(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	char text[96];
 	orch_err rv;
 
-	if (!authorize(core, call, ORCH_AUTH_MUTATE))
+	if (!orch_core_authorize(core, call, ORCH_AUTH_MUTATE))
 		return;
 	if (which != NULL && which[0] == '\0')
 		which = NULL;
@@ -973,7 +974,7 @@ h_get_metrics(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
 	orch_buf text = ORCH_BUF_INIT;
 
 	(void) req;
-	if (!authorize(core, call, ORCH_AUTH_READ))
+	if (!orch_core_authorize(core, call, ORCH_AUTH_READ))
 		return;
 	orch_core_lock(core);
 	orch_metrics_render_locked(core, &text);

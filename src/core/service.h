@@ -15,12 +15,30 @@
 #ifndef ORCH_CORE_SERVICE_H
 #define ORCH_CORE_SERVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "src/rpc/server.h"
 
+struct orch_core;
+struct orch_refusal;
+
 /* The method table; rows valid for the program's life. */
 const orch_rpc_method *orch_core_methods(size_t *n);
+
+/*
+ * Judges the caller's Authorization for a method of class cls (an
+ * orch_auth_class) against the core's API keys; on refusal replies
+ * UNAUTHENTICATED or PERMISSION_DENIED and returns false. Shared with the
+ * runtime's handlers (src/engines/service.c).
+ */
+bool orch_core_authorize(struct orch_core *core, orch_rpc_call *call,
+    int cls);
+
+/* The structured provisioning refusal as its protobuf message (m's
+ * strings are static). */
+void orch_refusal_pb(const struct orch_refusal *r,
+    Orch__ProvisioningRefusal *m);
 
 /* Default `limit` of ListStreams (active streams are never cut by it). */
 #define ORCH_LIST_STREAMS_DEFAULT 1000

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "src/base/cond.h"
 #include "src/base/log.h"
 #include "src/base/time.h"
 
@@ -931,20 +932,9 @@ wait_until(orch_mgr *m, int64_t deadline_ms)
 	bool running;
 
 	pthread_mutex_lock(&m->mu);
-	while (!m->stopping && !m->kick_reconcile) {
-		int64_t now = orch_mono_ms();
-		struct timespec ts;
-		int64_t wall_ms;
-
-		if (now >= deadline_ms)
-			break;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		wall_ms = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-		    (deadline_ms - now);
-		ts.tv_sec = (time_t) (wall_ms / 1000);
-		ts.tv_nsec = (long) (wall_ms % 1000) * 1000000L;
-		pthread_cond_timedwait(&m->cv, &m->mu, &ts);
-	}
+	while (!m->stopping && !m->kick_reconcile &&
+	    orch_cond_wait_until(&m->cv, &m->mu, deadline_ms) == 0)
+		;
 	running = !m->stopping;
 	pthread_mutex_unlock(&m->mu);
 	return running;
@@ -1030,7 +1020,7 @@ orch_mgr_open(const orch_mgr_opts *opts, orch_mgr **out)
 	m->probe_arg = opts->port_probe_arg;
 	m->no_loops = opts->no_loops;
 	pthread_mutex_init(&m->mu, NULL);
-	pthread_cond_init(&m->cv, NULL);
+	orch_cond_init_mono(&m->cv);
 	*out = m;
 	return ORCH_OK;
 }

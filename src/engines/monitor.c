@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "src/base/cond.h"
 #include "src/base/log.h"
 #include "src/base/time.h"
 #include "src/probe/engine.h"
@@ -292,20 +293,9 @@ sleep_until(orch_monitor *m, int64_t deadline_ms)
 	bool run;
 
 	pthread_mutex_lock(&m->mu);
-	while (!m->stopping) {
-		int64_t now = orch_mono_ms();
-		struct timespec ts;
-		int64_t wall_ms;
-
-		if (now >= deadline_ms)
-			break;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		wall_ms = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
-		    (deadline_ms - now);
-		ts.tv_sec = (time_t) (wall_ms / 1000);
-		ts.tv_nsec = (long) (wall_ms % 1000) * 1000000L;
-		pthread_cond_timedwait(&m->cv, &m->mu, &ts);
-	}
+	while (!m->stopping &&
+	    orch_cond_wait_until(&m->cv, &m->mu, deadline_ms) == 0)
+		;
 	run = !m->stopping;
 	pthread_mutex_unlock(&m->mu);
 	return run;
@@ -370,7 +360,7 @@ orch_monitor_open(orch_core *core, orch_monitor **out)
 		return rv;
 	}
 	pthread_mutex_init(&m->mu, NULL);
-	pthread_cond_init(&m->cv, NULL);
+	orch_cond_init_mono(&m->cv);
 	*out = m;
 	return ORCH_OK;
 }

@@ -8,22 +8,18 @@
 #include "src/base/arena.h"
 #include "src/core/auth.h"
 #include "src/core/core.h"
+#include "src/core/service.h"
 #include "src/engines/manager.h"
 
 #define ARENA_STACK 8192
 #define GC_MAX 64
 
+/* Auth first (the core's rule), then a runtime must exist. */
 static orch_mgr *
 authorize(orch_core *core, orch_rpc_call *call, orch_auth_class cls)
 {
-	const char *why = NULL;
-	orch_err rv = orch_auth_check(cls, orch_rpc_call_authorization(call),
-	    core->cfg->api_key, core->cfg->read_api_key, &why);
-
-	if (rv != ORCH_OK) {
-		orch_rpc_fail(call, rv, "%s", why != NULL ? why : "unauthorized");
+	if (!orch_core_authorize(core, call, cls))
 		return NULL;
-	}
 	if (core->runtime == NULL) {
 		orch_rpc_fail(call, ORCH_EUNAVAIL, "no Docker runtime");
 		return NULL;
@@ -32,25 +28,12 @@ authorize(orch_core *core, orch_rpc_call *call, orch_auth_class cls)
 }
 
 static void
-refusal_pb(const orch_refusal *r, Orch__ProvisioningRefusal *m)
-{
-	orch__provisioning_refusal__init(m);
-	m->error = "provisioning_blocked";
-	m->code = (char *) orch_refusal_code_name(r->code);
-	m->message = (char *) orch_refusal_message(r->code);
-	m->has_recovery_eta_seconds = r->eta_s >= 0;
-	m->recovery_eta_seconds = r->eta_s;
-	m->can_retry = r->can_retry;
-	m->should_wait = r->should_wait;
-}
-
-static void
 fail_refusal(orch_rpc_call *call, const orch_refusal *r)
 {
 	Orch__ErrorDetail d = ORCH__ERROR_DETAIL__INIT;
 	Orch__ProvisioningRefusal m;
 
-	refusal_pb(r, &m);
+	orch_refusal_pb(r, &m);
 	d.refusal = &m;
 	orch_rpc_fail_detail(call, orch_refusal_status(r->code), &d,
 	    "provisioning blocked: %s", orch_refusal_reason(r->code));

@@ -1,4 +1,5 @@
 #include "src/json/pbparse.h"
+#include "src/base/utf8.h"
 
 #include <float.h>
 #include <stdarg.h>
@@ -289,54 +290,6 @@ set_has(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 
 /* ------------------------------------------------------------------------ */
 /* Small parsers shared by the JSON and the text paths. */
-
-static bool
-utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	bool ok = true;
-
-	while (ok && i < n) {
-		unsigned char b = s[i];
-		size_t k = 0;
-		uint32_t cp = 0, min = 0;
-
-		if (b < 0x80) {
-			i++;
-			continue;
-		}
-		if (b >= 0xc2 && b <= 0xdf) {
-			k = 1;
-			cp = b & 0x1f;
-			min = 0x80;
-		} else if (b >= 0xe0 && b <= 0xef) {
-			k = 2;
-			cp = b & 0x0f;
-			min = 0x800;
-		} else if (b >= 0xf0 && b <= 0xf4) {
-			k = 3;
-			cp = b & 0x07;
-			min = 0x10000;
-		} else {
-			ok = false;
-			break;
-		}
-		if (n - i <= k) {
-			ok = false;
-			break;
-		}
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				ok = false;
-			cp = (cp << 6) | (s[i + j] & 0x3f);
-		}
-		if (cp < min || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			ok = false;
-		i += k + 1;
-	}
-	return ok;
-}
 
 /* An RFC 3339 time with a zone, in the range the writer can write back. */
 static bool
@@ -1004,7 +957,7 @@ orch_pbparse_set_field(ProtobufCMessage *msg, const char *field_name,
 		size_t n = strlen(text);
 		char *s, **sp = slot;
 
-		if (!utf8_valid((const unsigned char *) text, n)) {
+		if (!orch_utf8_valid((const unsigned char *) text, n)) {
 			expected = "UTF-8 text";
 			break;
 		}
