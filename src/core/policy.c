@@ -81,47 +81,64 @@ orch_refusal_status(orch_refusal_code c)
 	}
 }
 
+void
+orch_policy_refusal(orch_refusal_code code, const orch_config *cfg,
+    const orch_env *env, const orch_breaker *general, int64_t now_us,
+    orch_refusal *out)
+{
+	out->code = code;
+	out->eta_s = -1;
+	out->can_retry = true;
+	out->should_wait = code != ORCH_REFUSE_NONE;
+	switch (code) {
+	case ORCH_REFUSE_DOCKER:
+		/* The monitor re-checks Docker every MONITOR_INTERVAL_S. */
+		out->eta_s = cfg->monitor_interval_s;
+		break;
+	case ORCH_REFUSE_VPN:
+		out->eta_s = cfg->gluetun_health_check_interval_s;
+		break;
+	case ORCH_REFUSE_IMAGE:
+		/* Only a pull under way brings the image back by itself. */
+		out->can_retry = env->image_pulling;
+		out->should_wait = env->image_pulling;
+		break;
+	case ORCH_REFUSE_BREAKER: {
+		int64_t eta = orch_breaker_retry_after_s(general, now_us);
+
+		/* Half-open with its trial taken: the trial's outcome is due
+		 * within a startup timeout. */
+		out->eta_s = (int) (eta > 0 ? eta : cfg->startup_timeout_s);
+		break;
+	}
+	default:
+		/* MAX: a slot frees when a stream ends and the idle engine is
+		 * collected; no time can be promised. */
+		break;
+	}
+}
+
 bool
 orch_policy_can_provision(const orch_state_counts *c, const orch_config *cfg,
     const orch_env *env, const orch_breaker *general, int64_t now_us,
     orch_refusal *out)
 {
 	orch_breaker_state bs = orch_breaker_state_at(general, now_us);
+	orch_refusal_code code = ORCH_REFUSE_NONE;
 
-	out->code = ORCH_REFUSE_NONE;
-	out->eta_s = -1;
-	out->can_retry = true;
-	out->should_wait = false;
-	if (!env->docker_ok) {
-		/* The monitor re-checks Docker every MONITOR_INTERVAL_S. */
-		out->code = ORCH_REFUSE_DOCKER;
-		out->eta_s = cfg->monitor_interval_s;
-		out->should_wait = true;
-	} else if (cfg->gluetun_container_name != NULL && !env->vpn_connected) {
-		out->code = ORCH_REFUSE_VPN;
-		out->eta_s = cfg->gluetun_health_check_interval_s;
-		out->should_wait = true;
-	} else if (!env->image_ok) {
-		/* Only a pull under way brings the image back by itself. */
-		out->code = ORCH_REFUSE_IMAGE;
-		out->can_retry = env->image_pulling;
-		out->should_wait = env->image_pulling;
-	} else if (bs == ORCH_BREAKER_OPEN ||
-	    (bs == ORCH_BREAKER_HALF_OPEN && general->trial_in_flight)) {
-		int64_t eta = orch_breaker_retry_after_s(general, now_us);
-
-		out->code = ORCH_REFUSE_BREAKER;
-		/* Half-open with its trial taken: the trial's outcome is due
-		 * within a startup timeout. */
-		out->eta_s = (int) (eta > 0 ? eta : cfg->startup_timeout_s);
-		out->should_wait = true;
-	} else if (c->engines >= cfg->max_replicas) {
-		/* A slot frees when a stream ends and the idle engine is
-		 * collected: no time can be promised. */
-		out->code = ORCH_REFUSE_MAX;
-		out->should_wait = true;
-	}
-	return out->code == ORCH_REFUSE_NONE;
+	if (!env->docker_ok)
+		code = ORCH_REFUSE_DOCKER;
+	else if (cfg->gluetun_container_name != NULL && !env->vpn_connected)
+		code = ORCH_REFUSE_VPN;
+	else if (!env->image_ok)
+		code = ORCH_REFUSE_IMAGE;
+	else if (bs == ORCH_BREAKER_OPEN ||
+	    (bs == ORCH_BREAKER_HALF_OPEN && general->trial_in_flight))
+		code = ORCH_REFUSE_BREAKER;
+	else if (c->engines >= cfg->max_replicas)
+		code = ORCH_REFUSE_MAX;
+	orch_policy_refusal(code, cfg, env, general, now_us, out);
+	return code == ORCH_REFUSE_NONE;
 }
 
 const char *

@@ -56,6 +56,17 @@ const char *orch_refusal_message(orch_refusal_code c);
 orch_err orch_refusal_status(orch_refusal_code c);
 
 /*
+ * The refusal for one reason, with its recovery_eta_seconds, can_retry and
+ * should_wait (docs/CORE.md's table). Used by orch_policy_can_provision,
+ * and by the provisioner when Docker itself reports the reason mid-way
+ * (unreachable, image missing, the breaker's trial taken). NONE gives
+ * eta -1, can_retry true, should_wait false.
+ */
+void orch_policy_refusal(orch_refusal_code code, const orch_config *cfg,
+    const orch_env *env, const orch_breaker *general, int64_t now_us,
+    orch_refusal *out);
+
+/*
  * Whether a provision may start now (CONTRACT.md "Structured provisioning
  * refusal"). Checked in this order, the first that applies wins: Docker
  * unreachable, VPN enabled and down, image missing, general breaker open

@@ -227,13 +227,12 @@ port_conflict(const orch_docker_diag *d)
 	    strstr(d->msg, "address already in use") != NULL;
 }
 
+/* The policy's refusal for a reason found mid-way (core lock held). */
 static void
-refuse(orch_refusal *r, orch_refusal_code code, const orch_config *cfg)
+refuse_locked(orch_mgr *m, orch_refusal *r, orch_refusal_code code)
 {
-	r->code = code;
-	r->eta_s = code == ORCH_REFUSE_DOCKER ? cfg->monitor_interval_s : -1;
-	r->can_retry = true;
-	r->should_wait = true;
+	orch_policy_refusal(code, m->cfg, &m->core->env, &m->core->general,
+	    orch_core_now(m->core), r);
 }
 
 /* ---- provisioning ----------------------------------------------------- */
@@ -270,9 +269,8 @@ orch_mgr_provision(orch_mgr *m, const orch_engine_request *req, int host_port,
 		return orch_refusal_status(refusal->code);
 	}
 	if (!orch_breaker_try_acquire(&core->general, orch_core_now(core))) {
+		refuse_locked(m, refusal, ORCH_REFUSE_BREAKER);
 		orch_core_unlock(core);
-		refuse(refusal, ORCH_REFUSE_BREAKER, cfg);
-		refusal->eta_s = cfg->startup_timeout_s;
 		return ORCH_EPRECOND;
 	}
 	memset(&slot, 0, sizeof(slot));
@@ -402,16 +400,14 @@ orch_mgr_provision(orch_mgr *m, const orch_engine_request *req, int host_port,
 			/* Not the engine's fault: Docker is down. */
 			orch_breaker_release(&core->general);
 			core->env.docker_ok = false;
-			refuse(refusal, ORCH_REFUSE_DOCKER, cfg);
+			refuse_locked(m, refusal, ORCH_REFUSE_DOCKER);
 			rv = ORCH_EUNAVAIL;
 		} else if (rv == ORCH_ENOTFOUND && id == NULL) {
 			/* No such image. */
 			orch_breaker_release(&core->general);
 			if (req->image == NULL)
 				core->env.image_ok = false;
-			refuse(refusal, ORCH_REFUSE_IMAGE, cfg);
-			refusal->can_retry = core->env.image_pulling;
-			refusal->should_wait = core->env.image_pulling;
+			refuse_locked(m, refusal, ORCH_REFUSE_IMAGE);
 			rv = ORCH_EPRECOND;
 		} else if (rv == ORCH_EINVAL) {
 			orch_breaker_release(&core->general);

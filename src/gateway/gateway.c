@@ -25,6 +25,8 @@
 
 #define MAX_THREADS 16
 #define STOP_DRAIN_MS 2000
+/* Routes the metrics keep slots for, plus /healthz and "unmatched". */
+#define MAX_ROUTES 62
 #define MAX_BODY (64 * 1024) /* CONTRACT.md: larger bodies get 413 */
 /* h2o refuses (with its own plain-text 413) only beyond this; between
  * the two we answer 413 ourselves, with the contract's JSON body. */
@@ -48,8 +50,10 @@ struct orch_gw {
 	int nloops;
 	loop *loops;
 	orch_rpc_client *client;
+	/* Each route's method, resolved once at start. */
+	const ProtobufCMethodDescriptor *route_md[MAX_ROUTES];
 	/* metrics: [route + 2 (healthz, unmatched)][status] */
-	atomic_uint_fast64_t requests[64][N_STATUS];
+	atomic_uint_fast64_t requests[MAX_ROUTES + 2][N_STATUS];
 	atomic_uint_fast64_t lat[N_LAT + 1];
 	atomic_uint_fast64_t lat_count;
 	atomic_uint_fast64_t lat_sum_us;
@@ -111,7 +115,7 @@ status_slot(int http)
 static void
 count(orch_gw *gw, int route_idx, int http)
 {
-	if (route_idx >= 0 && route_idx < 64)
+	if (route_idx >= 0 && route_idx < MAX_ROUTES + 2)
 		atomic_fetch_add_explicit(&gw->requests[route_idx][status_slot(http)],
 		    1, memory_order_relaxed);
 }
@@ -254,6 +258,52 @@ pending_unref(pending *p)
 	}
 }
 
+/* The gateway's own metrics, appended after the core's exposition. */
+static void
+render_gateway_metrics(orch_gw *gw, orch_buf *out)
+{
+	orch_buf_printf(out,
+	    "# HELP orch_http_requests_total HTTP requests by "
+	    "route and status\n# TYPE orch_http_requests_total "
+	    "counter\n");
+	for (size_t r = 0; r < orch_n_routes + 2; r++) {
+		const char *name = r < orch_n_routes
+		                       ? orch_routes[r].pattern
+		                   : r == orch_n_routes ? "/healthz"
+		                                        : "unmatched";
+		const char *meth = r < orch_n_routes
+		                       ? orch_routes[r].method
+		                       : "GET";
+
+		for (int s = 0; s < N_STATUS; s++) {
+			uint64_t v = atomic_load(&gw->requests[r][s]);
+
+			if (v == 0)
+				continue;
+			orch_buf_printf(out,
+			    "orch_http_requests_total{method=\"%s\","
+			    "route=\"%s\",status=\"%d\"} %llu\n",
+			    meth, name, status_codes[s],
+			    (unsigned long long) v);
+		}
+	}
+	orch_buf_printf(out,
+	    "# HELP orch_rpc_seconds RPC call latency as the "
+	    "gateway sees it\n# TYPE orch_rpc_seconds histogram\n");
+	for (int i = 0; i < N_LAT; i++)
+		orch_buf_printf(out,
+		    "orch_rpc_seconds_bucket{le=\"%g\"} %llu\n",
+		    lat_bounds_ms[i] / 1000.0,
+		    (unsigned long long) atomic_load(&gw->lat[i]));
+	orch_buf_printf(out,
+	    "orch_rpc_seconds_bucket{le=\"+Inf\"} %llu\n"
+	    "orch_rpc_seconds_sum %.6f\n"
+	    "orch_rpc_seconds_count %llu\n",
+	    (unsigned long long) atomic_load(&gw->lat[N_LAT]),
+	    (double) atomic_load(&gw->lat_sum_us) / 1e6,
+	    (unsigned long long) atomic_load(&gw->lat_count));
+}
+
 static void
 finish(pending *p)
 {
@@ -262,51 +312,9 @@ finish(pending *p)
 	observe_latency(lp->gw, orch_mono_ns() - p->t0_ns);
 	if (!p->gone) {
 		count(lp->gw, p->route_idx, p->http);
-		if (p->route_idx >= 0 && p->http == 200 && p->text) {
+		if (p->route_idx >= 0 && p->http == 200 && p->text)
 			/* /metrics: the core's text, then the gateway's. */
-			orch_gw *gw = lp->gw;
-
-			orch_buf_printf(&p->body,
-			    "# HELP orch_http_requests_total HTTP requests by "
-			    "route and status\n# TYPE orch_http_requests_total "
-			    "counter\n");
-			for (size_t r = 0; r < orch_n_routes + 2; r++) {
-				const char *name = r < orch_n_routes
-				                       ? orch_routes[r].pattern
-				                   : r == orch_n_routes ? "/healthz"
-				                                        : "unmatched";
-				const char *meth = r < orch_n_routes
-				                       ? orch_routes[r].method
-				                       : "GET";
-
-				for (int s = 0; s < N_STATUS; s++) {
-					uint64_t v = atomic_load(&gw->requests[r][s]);
-
-					if (v == 0)
-						continue;
-					orch_buf_printf(&p->body,
-					    "orch_http_requests_total{method=\"%s\","
-					    "route=\"%s\",status=\"%d\"} %llu\n",
-					    meth, name, status_codes[s],
-					    (unsigned long long) v);
-				}
-			}
-			orch_buf_printf(&p->body,
-			    "# HELP orch_rpc_seconds RPC call latency as the "
-			    "gateway sees it\n# TYPE orch_rpc_seconds histogram\n");
-			for (int i = 0; i < N_LAT; i++)
-				orch_buf_printf(&p->body,
-				    "orch_rpc_seconds_bucket{le=\"%g\"} %llu\n",
-				    lat_bounds_ms[i] / 1000.0,
-				    (unsigned long long) atomic_load(&gw->lat[i]));
-			orch_buf_printf(&p->body,
-			    "orch_rpc_seconds_bucket{le=\"+Inf\"} %llu\n"
-			    "orch_rpc_seconds_sum %.6f\n"
-			    "orch_rpc_seconds_count %llu\n",
-			    (unsigned long long) atomic_load(&gw->lat[N_LAT]),
-			    (double) atomic_load(&gw->lat_sum_us) / 1e6,
-			    (unsigned long long) atomic_load(&gw->lat_count));
-		}
+			render_gateway_metrics(lp->gw, &p->body);
 		ORCH_DEBUG("%.*s %.*s -> %d (%.2f ms)", (int) p->req->method.len,
 		    p->req->method.base, (int) p->req->path.len,
 		    p->req->path.base, p->http,
@@ -427,13 +435,12 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 		break;
 	}
 	route_idx = (int) (route - orch_routes);
+	md = gw->route_md[route_idx];
 	if (req->entity.base != NULL && req->entity.len > MAX_BODY) {
 		respond_detail(lp, req, route_idx, 413,
 		    "request body larger than 64 KiB");
 		return 0;
 	}
-	md = protobuf_c_service_descriptor_get_method_by_name(
-	    &orch__orchestrator__descriptor, route->rpc);
 	if (route->body && req->entity.base != NULL && req->entity.len > 0) {
 		rv = orch_pbparse(md->input, req->entity.base, req->entity.len,
 		    NULL, &msg, &perr);
@@ -709,6 +716,19 @@ orch_gw_start(const orch_gw_opts *opts, orch_gw **out)
 		free(gw->cors);
 		free(gw);
 		return ORCH_EUNAVAIL;
+	}
+	for (size_t i = 0; i < orch_n_routes; i++) {
+		gw->route_md[i] = protobuf_c_service_descriptor_get_method_by_name(
+		    &orch__orchestrator__descriptor, orch_routes[i].rpc);
+		if (i >= MAX_ROUTES || gw->route_md[i] == NULL) {
+			/* A route table naming no method: a build mistake. */
+			ORCH_ERROR("gateway: route %s names no RPC method %s",
+			    orch_routes[i].pattern, orch_routes[i].rpc);
+			orch_rpc_client_close(gw->client);
+			free(gw->cors);
+			free(gw);
+			return ORCH_EINVAL;
+		}
 	}
 	h2o_config_init(&gw->config);
 	gw->config.max_request_entity_size = H2O_MAX_BODY;
