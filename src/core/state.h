@@ -32,8 +32,8 @@
 #include <stdint.h>
 
 #include "src/base/err.h"
-#include "src/core/list.h"
-#include "src/core/strmap.h"
+#include "src/base/list.h"
+#include "src/base/strmap.h"
 
 typedef enum orch_health {
 	ORCH_HEALTH_UNKNOWN = 0, /* no probe answered yet */

@@ -21,7 +21,7 @@
 #include "src/gateway/routes.h"
 #include "src/json/pbjson.h"
 #include "src/json/pbparse.h"
-#include "src/json/query.h"
+#include "src/gateway/query.h"
 
 #define MAX_THREADS 16
 #define STOP_DRAIN_MS 2000

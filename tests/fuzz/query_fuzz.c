@@ -1,6 +1,6 @@
 /*
  * libFuzzer target for query strings and path segments
- * (src/json/query.h), and for what the gateway does with their values:
+ * (src/gateway/query.h), and for what the gateway does with their values:
  * orch_pbparse_set_field() on the request fields that come from a URL.
  *
  * Every input is used whole, three ways:
@@ -29,7 +29,7 @@
 #include "src/base/buf.h"
 #include "src/json/pbjson.h"
 #include "src/json/pbparse.h"
-#include "src/json/query.h"
+#include "src/gateway/query.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

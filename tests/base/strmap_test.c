@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "src/core/strmap.h"
+#include "src/base/strmap.h"
 
 /* splitmix64: a fixed-seed generator, so a failure reproduces. */
 static uint64_t

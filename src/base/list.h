@@ -4,8 +4,8 @@
  * allocates and unlinking is O(1). An empty list is a head pointing at
  * itself; a node not on any list is zeroed or self-linked (orch_list_init).
  */
-#ifndef ORCH_CORE_LIST_H
-#define ORCH_CORE_LIST_H
+#ifndef ORCH_BASE_LIST_H
+#define ORCH_BASE_LIST_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * Query strings and path segments (src/json/query.h), table-driven: each
+ * Query strings and path segments (src/gateway/query.h), table-driven: each
  * row is an input and either the pairs it yields or the error it gets.
  */
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "src/json/query.h"
+#include "src/gateway/query.h"
 
 #define MAXP 4
 

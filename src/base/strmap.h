@@ -8,8 +8,8 @@
  * Lookups, inserts and removals are O(1) expected. Not thread-safe: the
  * core's lock guards it.
  */
-#ifndef ORCH_CORE_STRMAP_H
-#define ORCH_CORE_STRMAP_H
+#ifndef ORCH_BASE_STRMAP_H
+#define ORCH_BASE_STRMAP_H
 
 #include <stddef.h>
 #include <stdint.h>

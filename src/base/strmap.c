@@ -1,4 +1,4 @@
-#include "src/core/strmap.h"
+#include "src/base/strmap.h"
 
 #include <stdlib.h>
 #include <string.h>

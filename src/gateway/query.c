@@ -1,4 +1,4 @@
-#include "src/json/query.h"
+#include "src/gateway/query.h"
 #include "src/base/utf8.h"
 
 #include <stdbool.h>

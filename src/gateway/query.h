@@ -8,8 +8,8 @@
  * (raw or %00) or a result that is not valid UTF-8 is refused, as are
  * oversized inputs. Nothing here allocates.
  */
-#ifndef ORCH_JSON_QUERY_H
-#define ORCH_JSON_QUERY_H
+#ifndef ORCH_GATEWAY_QUERY_H
+#define ORCH_GATEWAY_QUERY_H
 
 #include <stddef.h>
 #include <stdint.h>
