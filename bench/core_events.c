@@ -43,7 +43,7 @@
 #include "src/core/clock.h"
 #include "src/core/config.h"
 #include "src/core/core.h"
-#include "src/core/service.h"
+#include "src/service/service.h"
 #include "src/core/state.h"
 #include "src/rpc/client.h"
 #include "src/rpc/server.h"
@@ -212,6 +212,7 @@ run_result(struct run *r, double seconds)
 /* A scenario: a core of a given size, served on its own inproc:// URL. */
 
 struct scenario {
+	orch_service svc;
 	const char *name; /* "small" | "large" */
 	int n_engines;
 	int history; /* ended streams put in before measuring */
@@ -302,7 +303,8 @@ scenario_open(struct scenario *sc, const char *name, int n_engines,
 	orch_core_opts copts = {0};
 	orch_rpc_server_opts so = {
 		.service = &orch__orchestrator__descriptor,
-		.arg = &sc->core,
+		.arg = &sc->svc,
+		.authorize = orch_service_authorize,
 		.contexts = MAX_INFLIGHT, /* the default, said out loud */
 	};
 	orch_state *st = &sc->core.state;
@@ -397,7 +399,8 @@ scenario_open(struct scenario *sc, const char *name, int n_engines,
 
 	snprintf(sc->url, sizeof(sc->url), "inproc://bench-core-%s-%08x", name,
 	    url_tag);
-	so.methods = orch_core_methods(&so.n_methods);
+	sc->svc.core = &sc->core;
+	so.methods = orch_service_methods(&so.n_methods);
 	if (orch_rpc_server_open(&so, &sc->srv) != ORCH_OK ||
 	    orch_rpc_server_listen(sc->srv, sc->url) != ORCH_OK) {
 		fprintf(stderr, "%s: rpc server: cannot start on %s\n", name,

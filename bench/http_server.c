@@ -1,7 +1,7 @@
 /*
  * The server side of bench/http/run: the same in-process stack as
- * orchestratord (the core, the RPC server with orch_core_methods() and
- * orch_engines_methods(), the REST gateway calling the server's dispatch
+ * orchestratord (the core, the RPC server with orch_service_methods(), the
+ * REST gateway calling the server's dispatch
  * table directly) without Docker, the engine manager or the prober, and
  * with engines put in state directly:
  *
@@ -34,9 +34,8 @@
 #include "src/core/clock.h"
 #include "src/core/config.h"
 #include "src/core/core.h"
-#include "src/core/service.h"
 #include "src/core/state.h"
-#include "src/engines/service.h"
+#include "src/service/service.h"
 #include "src/gateway/gateway.h"
 #include "src/rpc/server.h"
 
@@ -132,7 +131,7 @@ main(int argc, char **argv)
 	bool core_up = false;
 	orch_rpc_server *srv = NULL;
 	orch_rpc_server_opts so = {0};
-	orch_rpc_method *methods = NULL;
+	orch_service svc = {0};
 	orch_gw *gw = NULL;
 	orch_gw_opts go = {0};
 	orch_env env = {0};
@@ -188,21 +187,11 @@ main(int argc, char **argv)
 		    stderr, "http_server: cannot put %d engines\n", n_engines);
 		goto out;
 	}
-	{
-		size_t nc, ne;
-		const orch_rpc_method *cm = orch_core_methods(&nc);
-		const orch_rpc_method *em = orch_engines_methods(&ne);
-
-		methods = calloc(nc + ne, sizeof(*methods));
-		if (methods == NULL)
-			goto out;
-		memcpy(methods, cm, nc * sizeof(*methods));
-		memcpy(methods + nc, em, ne * sizeof(*methods));
-		so.methods = methods;
-		so.n_methods = nc + ne;
-	}
+	svc.core = &core; /* no runtime: its methods answer UNAVAILABLE */
+	so.methods = orch_service_methods(&so.n_methods);
+	so.authorize = orch_service_authorize;
 	so.service = &orch__orchestrator__descriptor;
-	so.arg = &core;
+	so.arg = &svc;
 	if (orch_rpc_server_open(&so, &srv) != ORCH_OK ||
 	    orch_rpc_server_listen(srv, INPROC_URL) != ORCH_OK) {
 		fprintf(stderr, "http_server: cannot start the RPC server\n");
@@ -225,7 +214,6 @@ main(int argc, char **argv)
 out:
 	orch_gw_stop(gw);
 	orch_rpc_server_close(srv);
-	free(methods);
 	if (core_up)
 		orch_core_fini(&core);
 	orch_config_fini(&cfg);

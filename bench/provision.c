@@ -27,10 +27,9 @@
 #include "src/base/log.h"
 #include "src/base/time.h"
 #include "src/core/core.h"
-#include "src/core/service.h"
 #include "src/engines/manager.h"
 #include "src/engines/monitor.h"
-#include "src/engines/service.h"
+#include "src/service/service.h"
 #include "src/rpc/client.h"
 #include "src/rpc/server.h"
 #include "src/runtime/docker.h"
@@ -145,12 +144,10 @@ main(int argc, char **argv)
 	orch_monitor *mon = NULL;
 	orch_rpc_server *srv = NULL;
 	orch_rpc_client *cli = NULL;
-	orch_rpc_method methods[64];
+	orch_service svc = {&core, NULL};
 	orch_rpc_server_opts so = {0};
 	int64_t prov[MAX_N], raw[MAX_N], kill_ms[MAX_N];
 	char url[64];
-	size_t nc, ne;
-	const orch_rpc_method *cm, *em;
 	int errors = 0;
 
 	for (int i = 1; i + 1 < argc; i += 2) {
@@ -185,16 +182,12 @@ main(int argc, char **argv)
 		if (orch_mgr_open(&mo, &mgr) != ORCH_OK ||
 		    orch_mgr_start(mgr) != ORCH_OK)
 			return 1;
-		core.runtime = mgr;
+		svc.mgr = mgr;
 	}
-	cm = orch_core_methods(&nc);
-	em = orch_engines_methods(&ne);
-	memcpy(methods, cm, nc * sizeof(*methods));
-	memcpy(methods + nc, em, ne * sizeof(*methods));
 	so.service = &orch__orchestrator__descriptor;
-	so.methods = methods;
-	so.n_methods = nc + ne;
-	so.arg = &core;
+	so.methods = orch_service_methods(&so.n_methods);
+	so.authorize = orch_service_authorize;
+	so.arg = &svc;
 	snprintf(url, sizeof(url), "inproc://bench-provision-%d", (int) getpid());
 	if (orch_rpc_server_open(&so, &srv) != ORCH_OK ||
 	    orch_rpc_server_listen(srv, url) != ORCH_OK ||
@@ -229,7 +222,7 @@ main(int argc, char **argv)
 
 	/* 2. docker kill -> the engine leaves the running set. Events on. */
 	orch_mgr_close(mgr);
-	core.runtime = NULL;
+	svc.mgr = NULL;
 	{
 		orch_mgr_opts mo = {0};
 
@@ -238,7 +231,7 @@ main(int argc, char **argv)
 		if (orch_mgr_open(&mo, &mgr) != ORCH_OK ||
 		    orch_mgr_start(mgr) != ORCH_OK)
 			return 1;
-		core.runtime = mgr;
+		svc.mgr = mgr;
 	}
 	{
 		int k = 0;
@@ -281,7 +274,7 @@ main(int argc, char **argv)
 	orch_rpc_client_close(cli);
 	orch_rpc_server_close(srv);
 	orch_mgr_close(mgr);
-	core.runtime = NULL;
+	svc.mgr = NULL;
 	orch_core_fini(&core);
 	remove_all(d);
 
@@ -302,7 +295,7 @@ main(int argc, char **argv)
 		    orch_monitor_open(&core, &mon) != ORCH_OK ||
 		    orch_mgr_start(mgr) != ORCH_OK || orch_monitor_start(mon) != ORCH_OK)
 			return 1;
-		core.runtime = mgr;
+		svc.mgr = mgr;
 		while (orch_mono_ns() - t0 < 300000000000LL) {
 			int healthy;
 
@@ -323,7 +316,7 @@ main(int argc, char **argv)
 	}
 	orch_monitor_close(mon);
 	orch_mgr_close(mgr);
-	core.runtime = NULL;
+	svc.mgr = NULL;
 	orch_core_fini(&core);
 	remove_all(d);
 	orch_config_fini(&cfg);

@@ -172,18 +172,18 @@ run_wait(struct run *r, double seconds)
 /* Ours: the RPC server with a Ping handler, the client library. */
 
 static void
-h_ping(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
+h_ping(void *arg, orch_call *call, const ProtobufCMessage *req)
 {
 	Orch__PingReply rep = ORCH__PING_REPLY__INIT;
 
 	(void) arg;
 	(void) req;
 	rep.status = "ok";
-	orch_rpc_reply(call, &rep.base);
+	orch_call_reply(call, &rep.base);
 }
 
-static const orch_rpc_method bench_methods[] = {
-	{"Ping", h_ping, ORCH_RPC_FAST},
+static const orch_method bench_methods[] = {
+	{"Ping", h_ping, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
 };
 
 struct rpc_lane {

@@ -24,13 +24,12 @@
 #include "src/base/log.h"
 #include "src/core/config.h"
 #include "src/core/core.h"
-#include "src/core/service.h"
 #include "src/engines/manager.h"
 #include "src/engines/monitor.h"
-#include "src/engines/service.h"
 #include "src/gateway/gateway.h"
 #include "src/runtime/docker.h"
 #include "src/rpc/server.h"
+#include "src/service/service.h"
 
 #define DEFAULT_RPC_LISTEN "tcp://127.0.0.1:7600" /* config default */
 #define INPROC_URL "inproc://orchestrator"
@@ -93,7 +92,7 @@ main(int argc, char **argv)
 	orch_gw *gw = NULL;
 	int gw_threads = 0;
 	const char *port_file = NULL;
-	orch_rpc_method *methods = NULL;
+	orch_service svc = {0};
 	char err[512];
 	sigset_t set;
 
@@ -184,7 +183,6 @@ main(int argc, char **argv)
 			                "manager\n");
 			goto out;
 		}
-		core.runtime = mgr;
 	}
 	if (orch_monitor_open(&core, &mon) != ORCH_OK ||
 	    orch_monitor_start(mon) != ORCH_OK) {
@@ -192,20 +190,11 @@ main(int argc, char **argv)
 		                "monitor\n");
 		goto out;
 	}
-	{
-		size_t nc, ne;
-		const orch_rpc_method *cm = orch_core_methods(&nc);
-		const orch_rpc_method *em = orch_engines_methods(&ne);
-
-		methods = calloc(nc + ne, sizeof(*methods));
-		if (methods == NULL)
-			goto out;
-		memcpy(methods, cm, nc * sizeof(*methods));
-		memcpy(methods + nc, em, ne * sizeof(*methods));
-		opts.methods = methods;
-		opts.n_methods = nc + ne;
-	}
-	opts.arg = &core;
+	svc.core = &core;
+	svc.mgr = mgr;
+	opts.methods = orch_service_methods(&opts.n_methods);
+	opts.arg = &svc;
+	opts.authorize = orch_service_authorize;
 	if (orch_rpc_server_open(&opts, &srv) != ORCH_OK ||
 	    orch_rpc_server_listen(srv, INPROC_URL) != ORCH_OK)
 		goto out;
@@ -268,7 +257,6 @@ out:
 	orch_monitor_close(mon);
 	orch_mgr_close(mgr);
 	orch_docker_close(docker);
-	free(methods);
 	if (core_up)
 		orch_core_fini(&core);
 	orch_config_fini(&cfg);

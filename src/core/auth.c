@@ -27,23 +27,21 @@ orch_auth_equal(const char *a, const char *b)
 }
 
 static orch_err
-refuse(orch_err code, const char **why)
+refuse(orch_err code, orch_diag *why)
 {
-	if (why != NULL)
-		*why = code == ORCH_EUNAUTH ? "missing bearer token"
-		                            : "invalid token";
+	orch_diag_set(why, "%s",
+	    code == ORCH_EUNAUTH ? "missing bearer token" : "invalid token");
 	return code;
 }
 
 orch_err
 orch_auth_check(orch_auth_class cls, const char *authorization,
-    const char *api_key, const char *read_api_key, const char **why)
+    const char *api_key, const char *read_api_key, orch_diag *why)
 {
 	static const char bearer[] = "Bearer ";
 	const char *token;
 
-	if (why != NULL)
-		*why = NULL;
+	orch_diag_clear(why);
 	if (cls == ORCH_AUTH_OPEN)
 		return ORCH_OK;
 	if (cls == ORCH_AUTH_MUTATE && api_key == NULL)

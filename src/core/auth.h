@@ -14,6 +14,7 @@
 #ifndef ORCH_CORE_AUTH_H
 #define ORCH_CORE_AUTH_H
 
+#include "src/base/diag.h"
 #include "src/base/err.h"
 
 typedef enum orch_auth_class {
@@ -24,13 +25,13 @@ typedef enum orch_auth_class {
 
 /*
  * Judges `authorization` (the header value, NULL when absent) for a method
- * of class cls, given the configured keys (NULL = unset). Returns ORCH_OK,
- * ORCH_EUNAUTH (missing or not a Bearer token; *why = "missing bearer
- * token") or ORCH_EPERM (wrong key; *why = "invalid token"). why may be
- * NULL; the strings are static.
+ * of class cls, given the configured keys (NULL = unset). Returns ORCH_OK
+ * (why cleared), ORCH_EUNAUTH (missing or not a Bearer token; why's
+ * message "missing bearer token") or ORCH_EPERM (wrong key; "invalid
+ * token"). why may be NULL.
  */
 orch_err orch_auth_check(orch_auth_class cls, const char *authorization,
-    const char *api_key, const char *read_api_key, const char **why);
+    const char *api_key, const char *read_api_key, orch_diag *why);
 
 /* Constant-time equality of two NUL-terminated strings (NULL never equal). */
 int orch_auth_equal(const char *a, const char *b);

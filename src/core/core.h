@@ -51,10 +51,6 @@ typedef struct orch_core {
 	 * against MAX_REPLICAS so concurrent calls cannot overshoot it. */
 	int provisioning;
 	orch_metrics metrics; /* counters for GetMetrics (under the lock) */
-	/* The engine manager (src/engines), set once before serving; NULL
-	 * when the process runs without Docker. Its RPC handlers take the
-	 * core as their argument and find themselves here. */
-	void *runtime;
 } orch_core;
 
 typedef struct orch_core_opts {

@@ -41,7 +41,11 @@ enum call_state {
 	CALL_SEND, /* reply being sent */
 };
 
+/* A call's state; `base` first, so the handler's orch_call * is ours. */
+typedef struct orch_rpc_call orch_rpc_call;
+
 struct orch_rpc_call {
+	orch_call base;
 	orch_rpc_server *srv;
 	nng_ctx ctx;
 	nng_aio *aio;
@@ -50,15 +54,13 @@ struct orch_rpc_call {
 	/* The request being served. */
 	Orch__RequestEnvelope *env;
 	ProtobufCMessage *req;
-	const orch_rpc_method *method;
+	const orch_method *method;
 	uint64_t request_id;
-	int64_t deadline_ms;
 	bool blocking; /* the method is BLOCKING */
 	bool inflight; /* a BLOCKING call others may attach to (srv->mtx) */
 	orch_rpc_call *waiter; /* a resent duplicate (srv->mtx) */
 
 	/* The answer, packed as soon as the handler gives it. */
-	bool replied;
 	nng_msg *reply;
 
 	/* A direct (in-process) call: heap-allocated, no context; the answer
@@ -83,8 +85,9 @@ struct recent_reply {
 
 struct orch_rpc_server {
 	const ProtobufCServiceDescriptor *service;
-	const orch_rpc_method **by_index; /* service method index -> row */
+	const orch_method **by_index; /* service method index -> row */
 	void *arg;
+	orch_authorize_fn authorize;
 	size_t max_frame;
 
 	nng_socket sock;
@@ -129,21 +132,18 @@ msg_alloc(void *actx, size_t n)
 	return nng_msg_body(a->msg);
 }
 
-/* Packs a reply envelope into call->reply (first answer wins). */
+/* The orch_call answer operation: packs the reply envelope into
+ * c->reply, or hands a direct call's answer to its caller. orch_call
+ * keeps only the first answer. */
 static void
-set_reply(orch_rpc_call *c, orch_err status, const char *message,
+set_reply(orch_call *call, orch_err status, const char *message,
     const Orch__ErrorDetail *detail, const ProtobufCMessage *payload)
 {
+	orch_rpc_call *c = (orch_rpc_call *) call;
 	Orch__ReplyEnvelope env = ORCH__REPLY_ENVELOPE__INIT;
 	struct msg_alloc a = {NULL};
 	size_t len;
 
-	if (c->replied) {
-		ORCH_WARN("rpc: %s answered twice; second answer dropped",
-		    c->method != NULL ? c->method->name : "?");
-		return;
-	}
-	c->replied = true;
 	if (c->direct_fn != NULL) {
 		/* In-process: the caller reads the message itself, while the
 		 * handler still holds what the message points into. */
@@ -164,84 +164,33 @@ set_reply(orch_rpc_call *c, orch_err status, const char *message,
 	c->reply = a.msg;
 }
 
+/* Readies c's orch_call for a new request. */
 static void
-vfail(orch_rpc_call *c, orch_err status, const Orch__ErrorDetail *detail,
-    const char *fmt, va_list ap)
+call_reset(orch_rpc_call *c)
 {
-	char msg[512];
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	set_reply(c, status, msg, detail, NULL);
+	c->base.answer = set_reply;
+	c->base.method = NULL;
+	c->base.authorization = NULL;
+	c->base.deadline_ms = 0;
+	c->base.answered = false;
 }
 
-static void
-fail(orch_rpc_call *c, orch_err status, const char *fmt, ...)
+/* Judges the caller's Authorization for c's method; on refusal answers
+ * and returns false. */
+static bool
+authorized(orch_rpc_call *c)
 {
-	va_list ap;
+	orch_diag why;
+	orch_err rv;
 
-	va_start(ap, fmt);
-	vfail(c, status, NULL, fmt, ap);
-	va_end(ap);
-}
-
-void
-orch_rpc_reply(orch_rpc_call *call, const ProtobufCMessage *reply)
-{
-	set_reply(call, ORCH_OK, NULL, NULL, reply);
-}
-
-void
-orch_rpc_fail(orch_rpc_call *call, orch_err status, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfail(call, status, NULL, fmt, ap);
-	va_end(ap);
-}
-
-void
-orch_rpc_fail_field(orch_rpc_call *call, const char *field, const char *fmt,
-    ...)
-{
-	Orch__ErrorDetail detail = ORCH__ERROR_DETAIL__INIT;
-	va_list ap;
-
-	detail.field = (char *) field;
-	va_start(ap, fmt);
-	vfail(call, ORCH_EINVAL, &detail, fmt, ap);
-	va_end(ap);
-}
-
-void
-orch_rpc_fail_detail(orch_rpc_call *call, orch_err status,
-    const Orch__ErrorDetail *detail, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfail(call, status, detail, fmt, ap);
-	va_end(ap);
-}
-
-const char *
-orch_rpc_call_authorization(const orch_rpc_call *call)
-{
-	if (call->direct_fn != NULL)
-		return call->direct_auth;
-	return call->env != NULL ? call->env->authorization : NULL;
-}
-
-const char *
-orch_rpc_call_method(const orch_rpc_call *call)
-{
-	return call->method != NULL ? call->method->name : "";
-}
-
-int64_t
-orch_rpc_call_deadline_ms(const orch_rpc_call *call)
-{
-	return call->deadline_ms;
+	if (c->method->auth == ORCH_AUTH_OPEN)
+		return true;
+	rv = c->srv->authorize(c->srv->arg, c->method->auth,
+	    c->base.authorization, &why);
+	if (rv != ORCH_OK)
+		orch_call_fail(&c->base, rv, "%s",
+		    orch_diag_msg(&why, "unauthorized"));
+	return rv == ORCH_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -363,10 +312,10 @@ run_handler(orch_rpc_call *c)
 {
 	orch_rpc_server *srv = c->srv;
 
-	c->method->fn(srv->arg, c, c->req);
-	if (!c->replied)
-		fail(c, ORCH_EINTERNAL, "%s: handler gave no answer",
-		    c->method->name);
+	c->method->fn(srv->arg, &c->base, c->req);
+	if (!c->base.answered)
+		orch_call_fail(&c->base, ORCH_EINTERNAL,
+		    "%s: handler gave no answer", c->method->name);
 	release_request(c);
 }
 
@@ -443,13 +392,12 @@ handle_request(orch_rpc_call *c, nng_msg *msg)
 	size_t len = nng_msg_len(msg);
 	orch_err rv;
 
-	c->replied = false;
+	call_reset(c);
 	c->request_id = 0;
-	c->deadline_ms = 0;
 	if (len > srv->max_frame) {
 		/* Only inproc gets here: ipc/tcp drop it (NNG_OPT_RECVMAXSZ). */
 		nng_msg_free(msg);
-		fail(c, ORCH_EINVAL, "request frame of %zu bytes exceeds %zu",
+		orch_call_fail(&c->base, ORCH_EINVAL, "request frame of %zu bytes exceeds %zu",
 		    len, srv->max_frame);
 		send_reply(c);
 		return;
@@ -457,32 +405,41 @@ handle_request(orch_rpc_call *c, nng_msg *msg)
 	rv = orch_rpc_request_decode(nng_msg_body(msg), len, &c->env, &why);
 	nng_msg_free(msg);
 	if (rv != ORCH_OK) {
-		fail(c, ORCH_EINVAL, "%s", why);
+		orch_call_fail(&c->base, ORCH_EINVAL, "%s", why);
 		send_reply(c);
 		return;
 	}
 	c->request_id = c->env->request_id;
+	c->base.authorization = c->env->authorization;
 	if (c->env->has_timeout_ms && c->env->timeout_ms > 0)
-		c->deadline_ms = orch_mono_ms() + c->env->timeout_ms;
+		c->base.deadline_ms = orch_mono_ms() + c->env->timeout_ms;
 	md = protobuf_c_service_descriptor_get_method_by_name(srv->service,
 	    c->env->method);
 	if (md == NULL || srv->by_index[md - srv->service->methods] == NULL) {
-		fail(c, ORCH_ENOTSUP, "unknown method \"%s\"", c->env->method);
+		orch_call_fail(&c->base, ORCH_ENOTSUP, "unknown method \"%s\"", c->env->method);
 		release_request(c);
 		send_reply(c);
 		return;
 	}
 	c->method = srv->by_index[md - srv->service->methods];
+	c->base.method = c->method->name;
 	c->req = protobuf_c_message_unpack(md->input, NULL,
 	    c->env->has_payload ? c->env->payload.len : 0,
 	    c->env->has_payload ? c->env->payload.data : NULL);
 	if (c->req == NULL) {
-		fail(c, ORCH_EINVAL, "payload is not a %s", md->input->name);
+		orch_call_fail(&c->base, ORCH_EINVAL, "payload is not a %s", md->input->name);
 		release_request(c);
 		send_reply(c);
 		return;
 	}
-	c->blocking = (c->method->flags & ORCH_RPC_BLOCKING) != 0;
+	/* Judged before dispatch: a refused call never reaches a handler,
+	 * nor the worker queue. */
+	if (!authorized(c)) {
+		release_request(c);
+		send_reply(c);
+		return;
+	}
+	c->blocking = c->method->lane == ORCH_LANE_BLOCKING;
 	if (!c->blocking) {
 		run_handler(c);
 		send_reply(c);
@@ -554,64 +511,30 @@ direct_free(orch_rpc_call *c)
 	free(c);
 }
 
-orch_err
-orch_rpc_server_call(orch_rpc_server *srv, const char *method,
-    const char *authorization, uint32_t timeout_ms,
-    const ProtobufCMessage *req, orch_rpc_direct_fn done, void *arg)
+/* A private copy of req for a worker that may run after the caller's
+ * request is gone (a pack/unpack; BLOCKING calls are rare). */
+static ProtobufCMessage *
+copy_request(const ProtobufCMessageDescriptor *d, const ProtobufCMessage *req)
 {
-	const ProtobufCMethodDescriptor *md;
-	orch_rpc_call *c;
-	orch_err rv = ORCH_OK;
+	size_t len = protobuf_c_message_get_packed_size(req);
+	uint8_t *buf = malloc(len ? len : 1);
+	ProtobufCMessage *copy = NULL;
+
+	if (buf != NULL) {
+		protobuf_c_message_pack(req, buf);
+		copy = protobuf_c_message_unpack(d, NULL, len, buf);
+		free(buf);
+	}
+	return copy;
+}
+
+/* Queues a BLOCKING direct call; false when the server is closing. */
+static bool
+enqueue_direct(orch_rpc_call *c)
+{
+	orch_rpc_server *srv = c->srv;
 	bool closing;
 
-	md = protobuf_c_service_descriptor_get_method_by_name(srv->service,
-	    method);
-	if (md == NULL || srv->by_index[md - srv->service->methods] == NULL)
-		return ORCH_ENOTSUP;
-	if (req == NULL || req->descriptor != md->input)
-		return ORCH_EINVAL;
-	c = calloc(1, sizeof(*c));
-	if (c == NULL)
-		return ORCH_ENOMEM;
-	c->srv = srv;
-	c->method = srv->by_index[md - srv->service->methods];
-	c->blocking = (c->method->flags & ORCH_RPC_BLOCKING) != 0;
-	c->direct_fn = done;
-	c->direct_arg = arg;
-	c->state = CALL_WORK;
-	if (timeout_ms > 0)
-		c->deadline_ms = orch_mono_ms() + timeout_ms;
-	if (authorization != NULL) {
-		c->direct_auth = strdup(authorization);
-		if (c->direct_auth == NULL) {
-			free(c);
-			return ORCH_ENOMEM;
-		}
-	}
-	if (!c->blocking) {
-		/* FAST: on the caller's thread, answered before we return. */
-		c->req = (ProtobufCMessage *) req;
-		run_handler(c);
-		direct_free(c);
-		return ORCH_OK;
-	}
-	/* BLOCKING: the worker may run after the caller's request is gone,
-	 * so it gets its own copy (a pack/unpack; these calls are rare). */
-	{
-		size_t len = protobuf_c_message_get_packed_size(req);
-		uint8_t *buf = malloc(len ? len : 1);
-
-		if (buf != NULL) {
-			protobuf_c_message_pack(req, buf);
-			c->req = protobuf_c_message_unpack(md->input, NULL, len, buf);
-			free(buf);
-		}
-		c->owns_req = true;
-		if (c->req == NULL) {
-			direct_free(c);
-			return ORCH_ENOMEM;
-		}
-	}
 	pthread_mutex_lock(&srv->mtx);
 	closing = srv->closing || srv->quit;
 	if (!closing) {
@@ -624,10 +547,63 @@ orch_rpc_server_call(orch_rpc_server *srv, const char *method,
 		pthread_cond_signal(&srv->cv);
 	}
 	pthread_mutex_unlock(&srv->mtx);
-	if (closing) {
-		direct_free(c);
-		rv = ORCH_ECLOSED;
+	return !closing;
+}
+
+orch_err
+orch_rpc_server_call(orch_rpc_server *srv, const char *method,
+    const char *authorization, uint32_t timeout_ms,
+    const ProtobufCMessage *req, orch_rpc_direct_fn done, void *arg)
+{
+	const ProtobufCMethodDescriptor *md;
+	orch_rpc_call *c;
+	orch_err rv = ORCH_OK;
+
+	md = protobuf_c_service_descriptor_get_method_by_name(srv->service,
+	    method);
+	if (md == NULL || srv->by_index[md - srv->service->methods] == NULL)
+		return ORCH_ENOTSUP;
+	if (req == NULL || req->descriptor != md->input)
+		return ORCH_EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return ORCH_ENOMEM;
+	c->srv = srv;
+	call_reset(c);
+	c->method = srv->by_index[md - srv->service->methods];
+	c->base.method = c->method->name;
+	c->blocking = c->method->lane == ORCH_LANE_BLOCKING;
+	c->direct_fn = done;
+	c->direct_arg = arg;
+	c->state = CALL_WORK;
+	if (timeout_ms > 0)
+		c->base.deadline_ms = orch_mono_ms() + timeout_ms;
+	if (authorization != NULL) {
+		c->direct_auth = strdup(authorization);
+		if (c->direct_auth == NULL) {
+			rv = ORCH_ENOMEM;
+			goto out;
+		}
+		c->base.authorization = c->direct_auth;
 	}
+	if (!authorized(c) || !c->blocking) {
+		/* Refused, or FAST: answered on the caller's thread. */
+		c->req = (ProtobufCMessage *) req;
+		if (!c->base.answered)
+			run_handler(c);
+		goto out;
+	}
+	c->req = copy_request(md->input, req);
+	c->owns_req = true;
+	if (c->req == NULL)
+		rv = ORCH_ENOMEM;
+	else if (!enqueue_direct(c))
+		rv = ORCH_ECLOSED;
+	else
+		c = NULL; /* the worker's now */
+out:
+	if (c != NULL)
+		direct_free(c);
 	return rv;
 }
 
@@ -657,12 +633,14 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&srv->mtx);
 
 		if (closing) {
-			fail(c, ORCH_ECLOSED, "server shutting down");
+			orch_call_fail(&c->base, ORCH_ECLOSED,
+			    "server shutting down");
 			release_request(c);
-		} else if (c->deadline_ms != 0 &&
-		    orch_mono_ms() >= c->deadline_ms) {
+		} else if (c->base.deadline_ms != 0 &&
+		    orch_mono_ms() >= c->base.deadline_ms) {
 			/* The caller has stopped waiting: don't do the work. */
-			fail(c, ORCH_ETIMEDOUT, "%s: deadline passed in queue",
+			orch_call_fail(&c->base, ORCH_ETIMEDOUT,
+			    "%s: deadline passed in queue",
 			    c->method->name);
 			release_request(c);
 		} else {
@@ -695,6 +673,7 @@ orch_rpc_server_open(const orch_rpc_server_opts *opts, orch_rpc_server **out)
 	pthread_cond_init(&srv->cv, NULL);
 	srv->service = opts->service;
 	srv->arg = opts->arg;
+	srv->authorize = opts->authorize;
 	srv->max_frame = opts->max_frame > 0 ? opts->max_frame
 	                                     : ORCH_RPC_MAX_FRAME;
 	srv->ncalls = opts->contexts > 0 ? opts->contexts : 64;
@@ -715,6 +694,14 @@ orch_rpc_server_open(const orch_rpc_server_opts *opts, orch_rpc_server **out)
 		if (md == NULL || opts->methods[i].fn == NULL) {
 			ORCH_ERROR("rpc: method \"%s\" is not in service %s",
 			    opts->methods[i].name, opts->service->name);
+			rv = ORCH_EINVAL;
+			goto out;
+		}
+		if (opts->methods[i].auth != ORCH_AUTH_OPEN &&
+		    opts->authorize == NULL) {
+			ORCH_ERROR("rpc: method \"%s\" needs auth and the "
+			           "server has no authorize function",
+			    opts->methods[i].name);
 			rv = ORCH_EINVAL;
 			goto out;
 		}

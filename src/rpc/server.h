@@ -9,9 +9,11 @@
  * callback never blocks.
  *
  * The server knows nothing of the methods' meaning: it unpacks the request
- * with the input type the service descriptor declares, calls the handler,
- * and packs whatever reply message the handler gives. Auth is the handlers'
- * business: the caller's Authorization value is available on the call.
+ * with the input type the service descriptor declares, judges the caller's
+ * Authorization against the row's auth class (opts.authorize), calls the
+ * handler, and packs whatever reply message the handler gives. Handlers
+ * see only src/service/call.h's interface: each call's state embeds an
+ * orch_call whose `answer` packs the reply envelope.
  */
 #ifndef ORCH_RPC_SERVER_H
 #define ORCH_RPC_SERVER_H
@@ -23,38 +25,19 @@
 
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/err.h"
+#include "src/service/call.h"
 
 typedef struct orch_rpc_server orch_rpc_server;
 
-/* One in-flight request. Valid from the handler's call until it replies. */
-typedef struct orch_rpc_call orch_rpc_call;
-
-/*
- * A method handler. req is the unpacked request (owned by the server, valid
- * until the handler returns). The handler must answer with exactly one of
- * orch_rpc_reply() / orch_rpc_fail*() before returning; if it answers
- * nothing, the caller gets INTERNAL.
- */
-typedef void (*orch_rpc_handler_fn)(void *arg, orch_rpc_call *call,
-    const ProtobufCMessage *req);
-
-enum orch_rpc_method_flags {
-	ORCH_RPC_FAST = 0,     /* runs in the nng callback: never blocks */
-	ORCH_RPC_BLOCKING = 1, /* runs on a worker thread */
-};
-
-/* One row of the dispatch table. */
-typedef struct orch_rpc_method {
-	const char *name; /* as declared in the service, e.g. "ListEngines" */
-	orch_rpc_handler_fn fn;
-	unsigned flags; /* enum orch_rpc_method_flags */
-} orch_rpc_method;
-
 typedef struct orch_rpc_server_opts {
 	const ProtobufCServiceDescriptor *service; /* required */
-	const orch_rpc_method *methods;            /* required, n_methods rows */
+	const orch_method *methods;                /* required, n_methods rows */
 	size_t n_methods;
-	void *arg;        /* passed to every handler */
+	void *arg;        /* passed to every handler and to authorize */
+	/* Judges a call before dispatch (and before a BLOCKING call is
+	 * queued); required when a row's auth class is not OPEN. A refused
+	 * call is answered with its status and never reaches a handler. */
+	orch_authorize_fn authorize;
 	int contexts;     /* requests served at once; default 64 */
 	int workers;      /* threads for BLOCKING handlers; default 4 */
 	size_t max_frame; /* bytes; default ORCH_RPC_MAX_FRAME */
@@ -62,7 +45,8 @@ typedef struct orch_rpc_server_opts {
 
 /*
  * Creates a server and starts its workers; no socket listens yet. Every
- * method row must name a method of the service (else ORCH_EINVAL). The
+ * method row must name a method of the service, and authorize must be set
+ * when a row needs auth (else ORCH_EINVAL). The
  * table and service must outlive the server. *out is the caller's, closed
  * with orch_rpc_server_close().
  */
@@ -83,16 +67,17 @@ orch_err orch_rpc_server_listen(orch_rpc_server *srv, const char *url);
 void orch_rpc_server_close(orch_rpc_server *srv);
 
 /*
- * Direct calls: the same dispatch table and handlers without a socket, for
- * a client in the same process (the gateway). done runs exactly once with
+ * Direct calls: the same dispatch table, auth check and handlers without a
+ * socket, for a client in the same process (the gateway). done runs
+ * exactly once with
  * the handler's answer: status, message (NULL on OK), detail (may be NULL)
  * and, on OK, the reply message *unpacked and borrowed*: it and everything
  * it points into are valid only while done runs (the handler may still
  * hold the core's lock), so done copies or serializes what it needs and
  * must not block or call back into the server.
  *
- * A FAST method runs on the caller's thread and done has run when this
- * returns; req stays the caller's. A BLOCKING method is queued to the
+ * A call the auth check refuses, and a FAST method, are answered on the
+ * caller's thread: done has run when this returns; req stays the caller's. A BLOCKING method is queued to the
  * worker pool with a private copy of req, and done runs on a worker
  * thread (with ORCH_ECLOSED if the server closes first). Returns
  * ORCH_ENOTSUP for a method not in the table, ORCH_EINVAL when req is not
@@ -108,30 +93,5 @@ typedef void (*orch_rpc_direct_fn)(void *arg, orch_err status,
 orch_err orch_rpc_server_call(orch_rpc_server *srv, const char *method,
     const char *authorization, uint32_t timeout_ms,
     const ProtobufCMessage *req, orch_rpc_direct_fn done, void *arg);
-
-/* The caller's Authorization value, or NULL when it sent none. */
-const char *orch_rpc_call_authorization(const orch_rpc_call *call);
-
-/* The method being called. */
-const char *orch_rpc_call_method(const orch_rpc_call *call);
-
-/* Monotonic ms by which the caller stops waiting; 0 when it set none. */
-int64_t orch_rpc_call_deadline_ms(const orch_rpc_call *call);
-
-/* Replies OK with reply (packed at once: the caller keeps ownership). */
-void orch_rpc_reply(orch_rpc_call *call, const ProtobufCMessage *reply);
-
-/* Replies with an error status and a printf-style message. */
-void orch_rpc_fail(orch_rpc_call *call, orch_err status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* INVALID_ARGUMENT about one request field (named in the detail). */
-void orch_rpc_fail_field(orch_rpc_call *call, const char *field,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* An error with a structured detail (e.g. a provisioning refusal). */
-void orch_rpc_fail_detail(orch_rpc_call *call, orch_err status,
-    const Orch__ErrorDetail *detail, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -60,8 +60,11 @@ test_table(void **state)
 	(void) state;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		const struct row *r = &rows[i];
-		const char *why = "unset";
-		orch_err got = orch_auth_check(r->cls, r->header, r->api_key,
+		orch_diag why;
+		orch_err got;
+
+		orch_diag_set(&why, "unset");
+		got = orch_auth_check(r->cls, r->header, r->api_key,
 		    r->read_key, &why);
 
 		if (got != r->want)
@@ -70,11 +73,11 @@ test_table(void **state)
 			    i, r->cls, r->header != NULL ? r->header : "(none)",
 			    got, r->want);
 		if (got == ORCH_EUNAUTH)
-			assert_string_equal(why, "missing bearer token");
+			assert_string_equal(why.msg, "missing bearer token");
 		else if (got == ORCH_EPERM)
-			assert_string_equal(why, "invalid token");
+			assert_string_equal(why.msg, "invalid token");
 		else
-			assert_null(why);
+			assert_string_equal(why.msg, "");
 	}
 }
 

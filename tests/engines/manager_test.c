@@ -758,7 +758,6 @@ fx_start(fx *f, bool no_loops)
 	if (f->probe_all_free)
 		o.port_probe = probe_all_free;
 	assert_int_equal(orch_mgr_open(&o, &f->mgr), ORCH_OK);
-	f->core.runtime = f->mgr;
 	assert_int_equal(orch_mgr_start(f->mgr), ORCH_OK);
 }
 

@@ -102,7 +102,6 @@ setup(void **state)
 	mo.no_loops = true;
 	if (orch_mgr_open(&mo, &mgr) != ORCH_OK || orch_mgr_start(mgr) != ORCH_OK)
 		return -1;
-	core.runtime = mgr;
 	return orch_monitor_open(&core, &mon) == ORCH_OK ? 0 : -1;
 }
 

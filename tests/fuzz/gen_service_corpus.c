@@ -1,7 +1,8 @@
 /*
  * Writes the seed corpus of service_fuzz (checked in under
- * corpus/service/): one valid request per method of the core's table, in
- * the target's format (method byte, auth byte, clock byte, payload).
+ * corpus/service/): one valid request per FAST method of the service's
+ * table, in the target's format (method byte = index among the FAST rows,
+ * auth byte, clock byte, payload).
  *
  *   bazel run //tests/fuzz:gen_service_corpus -- $PWD/tests/fuzz/corpus/service
  */
@@ -10,22 +11,22 @@
 #include <string.h>
 
 #include "proto/orchestrator.pb-c.h"
-#include "src/core/service.h"
+#include "src/service/service.h"
 
 static void
 emit(const char *dir, const char *method, int auth, int clock,
     const ProtobufCMessage *m)
 {
 	size_t n, len = protobuf_c_message_get_packed_size(m);
-	const orch_rpc_method *table = orch_core_methods(&n);
+	const orch_method *table = orch_service_methods(&n);
 	unsigned char *buf = malloc(len + 3);
 	char path[1024];
 	FILE *f;
-	size_t idx = 0;
+	size_t i = 0, idx = 0;
 
-	while (idx < n && strcmp(table[idx].name, method) != 0)
-		idx++;
-	if (idx == n || buf == NULL)
+	for (; i < n && strcmp(table[i].name, method) != 0; i++)
+		idx += table[i].lane == ORCH_LANE_FAST;
+	if (i == n || table[i].lane != ORCH_LANE_FAST || buf == NULL)
 		exit(1);
 	buf[0] = (unsigned char) idx;
 	buf[1] = (unsigned char) auth;

@@ -53,8 +53,7 @@
 #include "src/core/breaker.h"
 #include "src/core/config.h"
 #include "src/core/core.h"
-#include "src/core/service.h"
-#include "src/engines/service.h"
+#include "src/service/service.h"
 #include "src/gateway/gateway.h"
 #include "src/rpc/envelope.h"
 #include "src/rpc/server.h"
@@ -73,7 +72,7 @@ typedef struct fx_opts {
 	const char *api_key;
 	const char *read_key;
 	const char *cors;     /* NULL: the default ("*") */
-	bool core_only;       /* no engines' methods: they are UNIMPLEMENTED */
+	bool core_only;       /* no BLOCKING methods: they are UNIMPLEMENTED */
 	int max_replicas;     /* 0: default */
 	bool remote;          /* also a remote gateway over ipc:// */
 } fx_opts;
@@ -84,7 +83,8 @@ struct fx {
 	int64_t now; /* the manual clock, moved under the core's lock */
 	orch_core core;
 	bool core_ok;
-	orch_rpc_method *methods;
+	orch_service svc;      /* no runtime: its methods answer UNAVAILABLE */
+	orch_method *methods; /* core_only: the table without BLOCKING rows */
 	orch_rpc_server *srv;
 	orch_gw *gw;
 	gwt_client c;
@@ -130,9 +130,8 @@ static int
 fx_open(void **state, const fx_opts *o)
 {
 	struct fx *fx = calloc(1, sizeof(*fx));
-	size_t nc = 0, ne = 0;
-	const orch_rpc_method *cm = orch_core_methods(&nc);
-	const orch_rpc_method *em = orch_engines_methods(&ne);
+	size_t n = 0, k = 0;
+	const orch_method *table = orch_service_methods(&n);
 	orch_rpc_server_opts so = {0};
 	orch_gw_opts go = {0};
 
@@ -154,17 +153,20 @@ fx_open(void **state, const fx_opts *o)
 	        NULL) != ORCH_OK)
 		return -1;
 	fx->core_ok = true;
-	/* core.runtime stays NULL: the runtime's methods answer UNAVAILABLE. */
-	fx->methods = calloc(nc + ne, sizeof(*fx->methods));
+	/* svc.mgr stays NULL: the runtime's methods answer UNAVAILABLE. */
+	fx->svc.core = &fx->core;
+	fx->methods = calloc(n, sizeof(*fx->methods));
 	if (fx->methods == NULL)
 		return -1;
-	memcpy(fx->methods, cm, nc * sizeof(*cm));
-	if (!o->core_only)
-		memcpy(fx->methods + nc, em, ne * sizeof(*em));
+	for (size_t i = 0; i < n; i++) {
+		if (!o->core_only || table[i].lane == ORCH_LANE_FAST)
+			fx->methods[k++] = table[i];
+	}
 	so.service = &orch__orchestrator__descriptor;
 	so.methods = fx->methods;
-	so.n_methods = nc + (o->core_only ? 0 : ne);
-	so.arg = &fx->core;
+	so.n_methods = k;
+	so.authorize = orch_service_authorize;
+	so.arg = &fx->svc;
 	so.contexts = 16;
 	so.workers = 2;
 	if (orch_rpc_server_open(&so, &fx->srv) != ORCH_OK)
@@ -2823,7 +2825,7 @@ typedef struct hold {
 } hold;
 
 static void
-h_hold(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
+h_hold(void *arg, orch_call *call, const ProtobufCMessage *req)
 {
 	hold *h = arg;
 	Orch__EngineList rep = ORCH__ENGINE_LIST__INIT;
@@ -2839,7 +2841,7 @@ h_hold(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
 		if (pthread_cond_timedwait(&h->cv, &h->mu, &ts) != 0)
 			break;
 	pthread_mutex_unlock(&h->mu);
-	orch_rpc_reply(call, &rep.base);
+	orch_call_reply(call, &rep.base);
 	pthread_mutex_lock(&h->mu);
 	h->done++;
 	pthread_cond_broadcast(&h->cv);
@@ -2847,7 +2849,7 @@ h_hold(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
 }
 
 static void
-h_vpn_fast(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
+h_vpn_fast(void *arg, orch_call *call, const ProtobufCMessage *req)
 {
 	Orch__VpnStatus rep = ORCH__VPN_STATUS__INIT;
 
@@ -2855,7 +2857,7 @@ h_vpn_fast(void *arg, orch_rpc_call *call, const ProtobufCMessage *req)
 	(void) req;
 	rep.status = "fast";
 	rep.health = "unknown";
-	orch_rpc_reply(call, &rep.base);
+	orch_call_reply(call, &rep.base);
 }
 
 static bool
@@ -2878,9 +2880,9 @@ hold_wait(hold *h, int *counter, int n, int ms)
 static void
 test_direct_client_leaves_blocking(void **state)
 {
-	static const orch_rpc_method table[] = {
-	    {"ListEngines", h_hold, ORCH_RPC_BLOCKING},
-	    {"GetVpnStatus", h_vpn_fast, ORCH_RPC_FAST},
+	static const orch_method table[] = {
+	    {"ListEngines", h_hold, ORCH_LANE_BLOCKING, ORCH_AUTH_OPEN},
+	    {"GetVpnStatus", h_vpn_fast, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
 	};
 	enum { N = 8 };
 	hold h;
@@ -2994,8 +2996,7 @@ stop_child(const char *mode)
 	orch_config cfg;
 	int64_t now = T0;
 	orch_core core;
-	size_t nc = 0;
-	const orch_rpc_method *cm = orch_core_methods(&nc);
+	orch_service svc = {0};
 	orch_rpc_server_opts so = {0};
 	orch_rpc_server *srv = NULL;
 	orch_gw_opts go = {0};
@@ -3007,10 +3008,11 @@ stop_child(const char *mode)
 	orch_config_defaults(&cfg);
 	if (orch_core_init(&core, &cfg, orch_clock_manual(&now), NULL) != ORCH_OK)
 		return 2;
+	svc.core = &core;
 	so.service = &orch__orchestrator__descriptor;
-	so.methods = cm;
-	so.n_methods = nc;
-	so.arg = &core;
+	so.methods = orch_service_methods(&so.n_methods);
+	so.authorize = orch_service_authorize;
+	so.arg = &svc;
 	if (orch_rpc_server_open(&so, &srv) != ORCH_OK)
 		return 3;
 	go.host = "127.0.0.1";

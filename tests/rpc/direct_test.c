@@ -26,27 +26,27 @@ static int slow_running;  /* handlers inside h_slow (slow_mu) */
 
 /* GetEngine: echoes container_id and the Authorization value. */
 static void
-h_echo(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+h_echo(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
 	const Orch__GetEngineRequest *req = (const void *) msg;
 	Orch__GetEngineReply rep = ORCH__GET_ENGINE_REPLY__INIT;
 	Orch__Engine e = ORCH__ENGINE__INIT;
-	const char *auth = orch_rpc_call_authorization(call);
+	const char *auth = call->authorization;
 
 	(void) arg;
 	if (req->container_id == NULL) {
-		orch_rpc_fail_field(call, "container_id", "container_id: required");
+		orch_call_fail_field(call, "container_id", "container_id: required");
 		return;
 	}
 	e.container_id = req->container_id;
 	e.container_name = (char *) (auth != NULL ? auth : "");
 	rep.engine = &e;
-	orch_rpc_reply(call, &rep.base);
+	orch_call_reply(call, &rep.base);
 }
 
 /* ProvisionEngine (BLOCKING): waits until released, echoes host_port. */
 static void
-h_slow(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+h_slow(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
 	const Orch__ProvisionEngineRequest *req = (const void *) msg;
 	Orch__ProvisionResult rep = ORCH__PROVISION_RESULT__INIT;
@@ -62,22 +62,22 @@ h_slow(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	rep.container_id = "slow";
 	rep.container_name = "slow-1";
 	rep.host_http_port = req->host_port;
-	orch_rpc_reply(call, &rep.base);
+	orch_call_reply(call, &rep.base);
 }
 
 /* Ping: answers nothing (the server must cover it). */
 static void
-h_silent(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+h_silent(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
 	(void) arg;
 	(void) call;
 	(void) msg;
 }
 
-static const orch_rpc_method methods[] = {
-	{"GetEngine", h_echo, ORCH_RPC_FAST},
-	{"ProvisionEngine", h_slow, ORCH_RPC_BLOCKING},
-	{"Ping", h_silent, ORCH_RPC_FAST},
+static const orch_method methods[] = {
+	{"GetEngine", h_echo, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
+	{"ProvisionEngine", h_slow, ORCH_LANE_BLOCKING, ORCH_AUTH_OPEN},
+	{"Ping", h_silent, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
 };
 
 /* One answer, copied out of the borrowed reply. */

@@ -35,27 +35,27 @@ static atomic_int slow_running;  /* ... currently running */
 
 /* GetEngine: echoes container_id (and the caller's Authorization). */
 static void
-h_echo(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+h_echo(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
 	const Orch__GetEngineRequest *req = (const void *) msg;
 	Orch__GetEngineReply rep = ORCH__GET_ENGINE_REPLY__INIT;
 	Orch__Engine e = ORCH__ENGINE__INIT;
-	const char *auth = orch_rpc_call_authorization(call);
+	const char *auth = call->authorization;
 
 	(void) arg;
 	if (req->container_id == NULL) {
-		orch_rpc_fail_field(call, "container_id", "container_id: required");
+		orch_call_fail_field(call, "container_id", "container_id: required");
 		return;
 	}
 	e.container_id = req->container_id;
 	e.container_name = (char *) (auth != NULL ? auth : "");
 	rep.engine = &e;
-	orch_rpc_reply(call, &rep.base);
+	orch_call_reply(call, &rep.base);
 }
 
 /* ProvisionEngine (BLOCKING): sleeps host_port ms, then answers. */
 static void
-h_slow(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+h_slow(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
 	const Orch__ProvisionEngineRequest *req = (const void *) msg;
 	Orch__ProvisionResult rep = ORCH__PROVISION_RESULT__INIT;
@@ -69,12 +69,12 @@ h_slow(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	rep.container_name = "slow-1";
 	rep.host_http_port = req->host_port;
 	atomic_fetch_sub(&slow_running, 1);
-	orch_rpc_reply(call, &rep.base);
+	orch_call_reply(call, &rep.base);
 }
 
 /* Ping: answers nothing at all (a handler bug the server must cover). */
 static void
-h_silent(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+h_silent(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
 	(void) arg;
 	(void) call;
@@ -84,7 +84,7 @@ h_silent(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 /* ListEngines: a reply bigger than the request frame limit, to check that
  * only requests are bounded. */
 static void
-h_big(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+h_big(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
 	Orch__EngineList rep = ORCH__ENGINE_LIST__INIT;
 	Orch__Engine *ptrs[1];
@@ -100,15 +100,15 @@ h_big(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	ptrs[0] = &e;
 	rep.n_engines = 1;
 	rep.engines = ptrs;
-	orch_rpc_reply(call, &rep.base);
+	orch_call_reply(call, &rep.base);
 	free(big);
 }
 
-static const orch_rpc_method test_methods[] = {
-	{"GetEngine", h_echo, ORCH_RPC_FAST},
-	{"ProvisionEngine", h_slow, ORCH_RPC_BLOCKING},
-	{"Ping", h_silent, ORCH_RPC_FAST},
-	{"ListEngines", h_big, ORCH_RPC_FAST},
+static const orch_method test_methods[] = {
+	{"GetEngine", h_echo, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
+	{"ProvisionEngine", h_slow, ORCH_LANE_BLOCKING, ORCH_AUTH_OPEN},
+	{"Ping", h_silent, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
+	{"ListEngines", h_big, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -855,7 +855,7 @@ test_server_starts_after_client(void **state)
 static void
 test_bad_table_refused(void **state)
 {
-	static const orch_rpc_method bad[] = {{"NotAMethod", h_echo, 0}};
+	static const orch_method bad[] = {{"NotAMethod", h_echo, ORCH_LANE_FAST, ORCH_AUTH_OPEN}};
 	orch_rpc_server_opts o = {
 		.service = &orch__orchestrator__descriptor,
 		.methods = bad,

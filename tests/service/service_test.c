@@ -1,5 +1,5 @@
 /*
- * The core's RPC service (src/core/service.c) over a real server and client
+ * The RPC service's core handlers (src/service) over a real server and client
  * on inproc://, judged against CONTRACT.md: every handler's reply field by
  * field, authentication, validation that names the field and leaves the
  * state alone, and a race for the last free slot.
@@ -32,9 +32,9 @@
 #include "src/core/breaker.h"
 #include "src/core/config.h"
 #include "src/core/core.h"
-#include "src/core/service.h"
 #include "src/rpc/client.h"
 #include "src/rpc/server.h"
+#include "src/service/service.h"
 
 #define T0 1704110400000000LL /* 2024-01-01T12:00:00Z */
 #define SEC 1000000LL
@@ -49,6 +49,7 @@ struct fx {
 	int64_t now; /* the manual clock; written under the core's lock */
 	orch_core core;
 	bool core_ok;
+	orch_service svc; /* core only: no runtime */
 	orch_rpc_server *srv;
 	orch_rpc_client *cli;
 	char url[64];
@@ -69,11 +70,12 @@ fx_open(void **state, tweak_fn tweak)
 	static atomic_int seq;
 	struct fx *fx = calloc(1, sizeof(*fx));
 	size_t n = 0;
-	const orch_rpc_method *m = orch_core_methods(&n);
+	const orch_method *m = orch_service_methods(&n);
 	orch_rpc_server_opts o = {
 	    .service = &orch__orchestrator__descriptor,
 	    .methods = m,
 	    .n_methods = n,
+	    .authorize = orch_service_authorize,
 	    .contexts = 64,
 	    .workers = 2,
 	};
@@ -88,7 +90,8 @@ fx_open(void **state, tweak_fn tweak)
 	                     orch_clock_manual(&fx->now), NULL),
 	    ORCH_OK);
 	fx->core_ok = true;
-	o.arg = &fx->core;
+	fx->svc.core = &fx->core;
+	o.arg = &fx->svc;
 	snprintf(fx->url, sizeof(fx->url), "inproc://service-test-%d",
 	    atomic_fetch_add(&seq, 1));
 	assert_int_equal(orch_rpc_server_open(&o, &fx->srv), ORCH_OK);

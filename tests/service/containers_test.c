@@ -1,5 +1,5 @@
 /*
- * The runtime's RPC handlers (src/engines/service.c: ProvisionEngine,
+ * The runtime's RPC handlers (src/service/containers.c: ProvisionEngine,
  * ProvisionContainer, Scale, CollectGarbage, DeleteContainer,
  * InspectContainer, FindByLabel) over a real inproc nng server and client,
  * against the real Docker daemon and acestream-sim:latest
@@ -8,10 +8,9 @@
  * provisioning refusal, NOT_FOUND for what is not managed, authentication.
  * Every case skips unless ORCH_TEST_DOCKER is set.
  *
- * The server's table is orch_core_methods() followed by
- * orch_engines_methods(), its arg the orch_core whose runtime is the
- * orch_mgr (no_loops: no control thread, no events stream; the tests
- * drive everything through the RPCs).
+ * The server's table is orch_service_methods(), its arg an orch_service
+ * over the core and the orch_mgr (no_loops: no control thread, no events
+ * stream; the tests drive everything through the RPCs).
  *
  * Isolation (Bazel runs test targets in parallel against one daemon): a
  * run is <pid>-<random> (the sandbox's pid namespace makes the pid alone
@@ -52,10 +51,9 @@
 #include "src/base/time.h"
 #include "src/core/config.h"
 #include "src/core/core.h"
-#include "src/core/service.h"
 #include "src/engines/manager.h"
 #include "src/engines/plan.h"
-#include "src/engines/service.h"
+#include "src/service/service.h"
 #include "src/rpc/client.h"
 #include "src/rpc/server.h"
 #include "src/runtime/docker.h"
@@ -241,7 +239,7 @@ typedef struct fx {
 	bool core_ok;
 	orch_docker *docker; /* the manager's handle */
 	orch_mgr *mgr;
-	orch_rpc_method *methods;
+	orch_service svc;
 	orch_rpc_server *srv;
 	orch_rpc_client *cli;
 	char url[64];
@@ -284,7 +282,6 @@ teardown(void **state)
 	/* The server first: its workers call into the manager. */
 	orch_rpc_client_close(f->cli);
 	orch_rpc_server_close(f->srv);
-	free(f->methods);
 	orch_mgr_close(f->mgr);
 	if (f->core_ok)
 		orch_core_fini(&f->core);
@@ -339,9 +336,6 @@ static void
 fx_start(fx *f, bool no_runtime)
 {
 	static atomic_int seq;
-	size_t nc = 0, ne = 0;
-	const orch_rpc_method *mc = orch_core_methods(&nc);
-	const orch_rpc_method *me = orch_engines_methods(&ne);
 	orch_rpc_server_opts so;
 
 	assert_int_equal(orch_core_init(&f->core, &f->cfg, orch_clock_system(),
@@ -359,7 +353,6 @@ fx_start(fx *f, bool no_runtime)
 		o.docker = f->docker;
 		o.no_loops = true;
 		assert_int_equal(orch_mgr_open(&o, &f->mgr), ORCH_OK);
-		f->core.runtime = f->mgr;
 		assert_int_equal(orch_mgr_start(f->mgr), ORCH_OK);
 	} else {
 		orch_env e;
@@ -371,15 +364,13 @@ fx_start(fx *f, bool no_runtime)
 		snprintf(e.vpn_health, sizeof(e.vpn_health), "unknown");
 		orch_core_set_env(&f->core, &e);
 	}
-	f->methods = calloc(nc + ne, sizeof(*f->methods));
-	assert_non_null(f->methods);
-	memcpy(f->methods, mc, nc * sizeof(*mc));
-	memcpy(f->methods + nc, me, ne * sizeof(*me));
+	f->svc.core = &f->core;
+	f->svc.mgr = f->mgr; /* NULL with no_runtime */
 	memset(&so, 0, sizeof(so));
 	so.service = &orch__orchestrator__descriptor;
-	so.methods = f->methods;
-	so.n_methods = nc + ne;
-	so.arg = &f->core;
+	so.methods = orch_service_methods(&so.n_methods);
+	so.authorize = orch_service_authorize;
+	so.arg = &f->svc;
 	so.contexts = 32;
 	so.workers = 4;
 	snprintf(f->url, sizeof(f->url), "inproc://esvc-test-%d",

@@ -1,41 +1,41 @@
-#include "src/engines/service.h"
-
+/*
+ * ProvisionEngine, ProvisionContainer, Scale, CollectGarbage,
+ * DeleteContainer, InspectContainer, FindByLabel: the methods that need
+ * the runtime (all BLOCKING: they run on the RPC workers). With no
+ * manager they answer UNAVAILABLE.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/arena.h"
-#include "src/core/auth.h"
 #include "src/core/core.h"
-#include "src/core/service.h"
+#include "src/service/handlers.h"
+#include "src/service/pb.h"
+#include "src/service/service.h"
 #include "src/engines/manager.h"
 
-#define ARENA_STACK 8192
 #define GC_MAX 64
 
-/* Auth first (the core's rule), then a runtime must exist. */
+/* The manager, or NULL after answering UNAVAILABLE. */
 static orch_mgr *
-authorize(orch_core *core, orch_rpc_call *call, orch_auth_class cls)
+runtime(const orch_service *svc, orch_call *call)
 {
-	if (!orch_core_authorize(core, call, cls))
-		return NULL;
-	if (core->runtime == NULL) {
-		orch_rpc_fail(call, ORCH_EUNAVAIL, "no Docker runtime");
-		return NULL;
-	}
-	return core->runtime;
+	if (svc->mgr == NULL)
+		orch_call_fail(call, ORCH_EUNAVAIL, "no Docker runtime");
+	return svc->mgr;
 }
 
 static void
-fail_refusal(orch_rpc_call *call, const orch_refusal *r)
+fail_refusal(orch_call *call, const orch_refusal *r)
 {
 	Orch__ErrorDetail d = ORCH__ERROR_DETAIL__INIT;
 	Orch__ProvisioningRefusal m;
 
-	orch_refusal_pb(r, &m);
+	orch_pb_refusal(r, &m);
 	d.refusal = &m;
-	orch_rpc_fail_detail(call, orch_refusal_status(r->code), &d,
+	orch_call_fail_detail(call, orch_refusal_status(r->code), &d,
 	    "provisioning blocked: %s", orch_refusal_reason(r->code));
 }
 
@@ -49,13 +49,13 @@ fail_refusal(orch_rpc_call *call, const orch_refusal *r)
 	} while (0)
 
 static bool
-check_map(orch_rpc_call *call, const char *field, const orch_label *l,
+check_map(orch_call *call, const char *field, const orch_label *l,
     size_t n, bool env)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (l[i].key == NULL || l[i].key[0] == '\0' ||
 		    (env && strchr(l[i].key, '=') != NULL) || l[i].value == NULL) {
-			orch_rpc_fail_field(call, field,
+			orch_call_fail_field(call, field,
 			    "%s: keys must be non-empty%s", field,
 			    env ? " and contain no '='" : "");
 			return false;
@@ -64,13 +64,13 @@ check_map(orch_rpc_call *call, const char *field, const orch_label *l,
 	return true;
 }
 
-static void
-h_provision_engine(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+void
+orch_svc_provision_engine(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
-	orch_core *core = arg;
+	orch_service *svc = arg;
 	const Orch__ProvisionEngineRequest *req = (const void *) msg;
 	Orch__ProvisionResult rep = ORCH__PROVISION_RESULT__INIT;
-	orch_mgr *m = authorize(core, call, ORCH_AUTH_MUTATE);
+	orch_mgr *m = runtime(svc, call);
 	orch_label *labels = NULL, *env = NULL;
 	orch_engine_request er;
 	orch_provision_result res;
@@ -81,19 +81,19 @@ h_provision_engine(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	if (m == NULL)
 		return;
 	if (req->has_host_port && (req->host_port < 1 || req->host_port > 65535)) {
-		orch_rpc_fail_field(call, "host_port",
+		orch_call_fail_field(call, "host_port",
 		    "host_port: expected a port from 1 to 65535");
 		return;
 	}
 	if (req->image != NULL && req->image[0] == '\0') {
-		orch_rpc_fail_field(call, "image",
+		orch_call_fail_field(call, "image",
 		    "image: must not be empty when given");
 		return;
 	}
 	labels = calloc(req->n_labels + 1, sizeof(*labels));
 	env = calloc(req->n_env + 1, sizeof(*env));
 	if (labels == NULL || env == NULL) {
-		orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
+		orch_call_fail(call, ORCH_EINTERNAL, "out of memory");
 		goto out;
 	}
 	MAP_TO_LABELS(req->labels, req->n_labels, labels);
@@ -114,17 +114,17 @@ h_provision_engine(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 		rep.host_http_port = res.host_http_port;
 		rep.container_http_port = res.container_http_port;
 		rep.container_https_port = res.container_https_port;
-		orch_rpc_reply(call, &rep.base);
+		orch_call_reply(call, &rep.base);
 	} else if (refusal.code != ORCH_REFUSE_NONE) {
 		fail_refusal(call, &refusal);
 	} else if (rv == ORCH_EEXIST) {
-		orch_rpc_fail_field(call, "host_port", "host_port: %s", why);
+		orch_call_fail_field(call, "host_port", "host_port: %s", why);
 	} else if (rv == ORCH_EINVAL) {
-		orch_rpc_fail_field(call, strncmp(why, "env", 3) == 0 ? "env"
+		orch_call_fail_field(call, strncmp(why, "env", 3) == 0 ? "env"
 		                                                      : "labels",
 		    "%s", why);
 	} else {
-		orch_rpc_fail(call, ORCH_EINTERNAL,
+		orch_call_fail(call, ORCH_EINTERNAL,
 		    "Failed to provision engine: %s", why);
 	}
 out:
@@ -145,14 +145,15 @@ parse_port_key(const char *k)
 	return (int) p;
 }
 
-static void
-h_provision_container(void *arg, orch_rpc_call *call,
+void
+orch_svc_provision_container(void *arg, orch_call *call,
     const ProtobufCMessage *msg)
 {
-	orch_core *core = arg;
+	orch_service *svc = arg;
+	orch_core *core = svc->core;
 	const Orch__ProvisionContainerRequest *req = (const void *) msg;
 	Orch__ProvisionContainerReply rep = ORCH__PROVISION_CONTAINER_REPLY__INIT;
-	orch_mgr *m = authorize(core, call, ORCH_AUTH_MUTATE);
+	orch_mgr *m = runtime(svc, call);
 	orch_docker_create_spec cs;
 	orch_docker_publish *pub = NULL;
 	orch_docker_diag diag;
@@ -166,7 +167,7 @@ h_provision_container(void *arg, orch_rpc_call *call,
 	if (m == NULL)
 		return;
 	if (req->image == NULL || req->image[0] == '\0') {
-		orch_rpc_fail_field(call, "image", "image: required");
+		orch_call_fail_field(call, "image", "image: required");
 		return;
 	}
 	if (req->name_prefix != NULL &&
@@ -174,7 +175,7 @@ h_provision_container(void *arg, orch_rpc_call *call,
 	        strspn(req->name_prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"
 	                                 "KLMNOPQRSTUVWXYZ0123456789_.-") !=
 	            strlen(req->name_prefix))) {
-		orch_rpc_fail_field(call, "name_prefix",
+		orch_call_fail_field(call, "name_prefix",
 		    "name_prefix: 1 to 64 of [A-Za-z0-9_.-]");
 		return;
 	}
@@ -183,7 +184,7 @@ h_provision_container(void *arg, orch_rpc_call *call,
 	labels = calloc(req->n_labels + 2, sizeof(*labels));
 	owned = calloc(req->n_env + req->n_labels + 2, sizeof(*owned));
 	if (pub == NULL || env == NULL || labels == NULL || owned == NULL) {
-		orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
+		orch_call_fail(call, ORCH_EINTERNAL, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < req->n_ports; i++) {
@@ -191,7 +192,7 @@ h_provision_container(void *arg, orch_rpc_call *call,
 
 		if (cp == 0 || req->ports[i]->value < 0 ||
 		    req->ports[i]->value > 65535) {
-			orch_rpc_fail_field(call, "ports",
+			orch_call_fail_field(call, "ports",
 			    "ports: expected {\"<port>/tcp\": <host port>}");
 			goto out;
 		}
@@ -203,12 +204,12 @@ h_provision_container(void *arg, orch_rpc_call *call,
 		const char *k = req->env[i]->key;
 
 		if (k == NULL || k[0] == '\0' || strchr(k, '=') != NULL) {
-			orch_rpc_fail_field(call, "env",
+			orch_call_fail_field(call, "env",
 			    "env: keys must be non-empty and contain no '='");
 			goto out;
 		}
 		if (asprintf(&owned[n_owned], "%s=%s", k, req->env[i]->value) < 0) {
-			orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
+			orch_call_fail(call, ORCH_EINTERNAL, "out of memory");
 			goto out;
 		}
 		env[i] = owned[n_owned++];
@@ -217,7 +218,7 @@ h_provision_container(void *arg, orch_rpc_call *call,
 	 * the reconcile adopts only containers with engine labels. */
 	if (asprintf(&owned[n_owned], "%s=%s", core->cfg->container_label_key,
 	        core->cfg->container_label_value) < 0) {
-		orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
+		orch_call_fail(call, ORCH_EINTERNAL, "out of memory");
 		goto out;
 	}
 	labels[0] = owned[n_owned++];
@@ -225,7 +226,7 @@ h_provision_container(void *arg, orch_rpc_call *call,
 		const char *key = req->labels[i]->key;
 
 		if (key == NULL || key[0] == '\0') {
-			orch_rpc_fail_field(call, "labels",
+			orch_call_fail_field(call, "labels",
 			    "labels: keys must be non-empty");
 			goto out;
 		}
@@ -233,7 +234,7 @@ h_provision_container(void *arg, orch_rpc_call *call,
 			continue;
 		if (asprintf(&owned[n_owned], "%s=%s", key,
 		        req->labels[i]->value) < 0) {
-			orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
+			orch_call_fail(call, ORCH_EINTERNAL, "out of memory");
 			goto out;
 		}
 		labels[k++] = owned[n_owned++];
@@ -266,11 +267,11 @@ h_provision_container(void *arg, orch_rpc_call *call,
 	if (rv == ORCH_OK) {
 		rep.container_id = id;
 		rep.container_name = name;
-		orch_rpc_reply(call, &rep.base);
+		orch_call_reply(call, &rep.base);
 	} else {
 		if (id != NULL)
 			(void) orch_docker_remove(orch_mgr_docker(m), id, true, NULL);
-		orch_rpc_fail(call, rv == ORCH_EUNAVAIL ? ORCH_EUNAVAIL
+		orch_call_fail(call, rv == ORCH_EUNAVAIL ? ORCH_EUNAVAIL
 		                                        : ORCH_EINTERNAL,
 		    "Failed to provision container: %s", diag.msg);
 	}
@@ -284,13 +285,13 @@ out:
 	free(id);
 }
 
-static void
-h_scale(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+void
+orch_svc_scale(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
-	orch_core *core = arg;
+	orch_service *svc = arg;
 	const Orch__ScaleRequest *req = (const void *) msg;
 	Orch__ScaleReply rep = ORCH__SCALE_REPLY__INIT;
-	orch_mgr *m = authorize(core, call, ORCH_AUTH_MUTATE);
+	orch_mgr *m = runtime(svc, call);
 	char why[512] = "";
 	int scaled_to = 0;
 	orch_err rv;
@@ -298,7 +299,7 @@ h_scale(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	if (m == NULL)
 		return;
 	if (!req->has_n || req->n < 0) {
-		orch_rpc_fail_field(call, "n", "n: expected an integer >= 0");
+		orch_call_fail_field(call, "n", "n: expected an integer >= 0");
 		return;
 	}
 	rv = orch_mgr_scale(m, req->n, &scaled_to, why, sizeof(why));
@@ -307,15 +308,15 @@ h_scale(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 		 * still the target (the autoscaler keeps trying). */
 		ORCH_WARN("scale to %d: %s", scaled_to, why);
 	rep.scaled_to = scaled_to;
-	orch_rpc_reply(call, &rep.base);
+	orch_call_reply(call, &rep.base);
 }
 
-static void
-h_gc(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+void
+orch_svc_gc(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
-	orch_core *core = arg;
+	orch_service *svc = arg;
 	Orch__CollectGarbageReply rep = ORCH__COLLECT_GARBAGE_REPLY__INIT;
-	orch_mgr *m = authorize(core, call, ORCH_AUTH_MUTATE);
+	orch_mgr *m = runtime(svc, call);
 	char ids[GC_MAX][80];
 	char *ptrs[GC_MAX];
 	size_t n;
@@ -328,32 +329,32 @@ h_gc(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 		ptrs[i] = ids[i];
 	rep.stopped = ptrs;
 	rep.n_stopped = n;
-	orch_rpc_reply(call, &rep.base);
+	orch_call_reply(call, &rep.base);
 }
 
-static void
-h_delete(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+void
+orch_svc_delete(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
-	orch_core *core = arg;
+	orch_service *svc = arg;
 	const Orch__DeleteContainerRequest *req = (const void *) msg;
 	Orch__DeleteContainerReply rep = ORCH__DELETE_CONTAINER_REPLY__INIT;
-	orch_mgr *m = authorize(core, call, ORCH_AUTH_MUTATE);
+	orch_mgr *m = runtime(svc, call);
 	char deleted[80], why[512];
 	orch_err rv;
 
 	if (m == NULL)
 		return;
 	if (req->id == NULL || req->id[0] == '\0') {
-		orch_rpc_fail_field(call, "id", "id: required");
+		orch_call_fail_field(call, "id", "id: required");
 		return;
 	}
 	rv = orch_mgr_delete(m, req->id, deleted, sizeof(deleted), why,
 	    sizeof(why));
 	if (rv == ORCH_OK) {
 		rep.deleted = deleted;
-		orch_rpc_reply(call, &rep.base);
+		orch_call_reply(call, &rep.base);
 	} else {
-		orch_rpc_fail(call, rv, "container %s: %s", req->id, why);
+		orch_call_fail(call, rv, "container %s: %s", req->id, why);
 	}
 }
 
@@ -431,56 +432,58 @@ is_managed(const orch_config *cfg, const orch_docker_container *c)
 	return v != NULL && strcmp(v, cfg->container_label_value) == 0;
 }
 
-static void
-h_inspect(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+void
+orch_svc_inspect(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
-	orch_core *core = arg;
+	orch_service *svc = arg;
+	orch_core *core = svc->core;
 	const Orch__InspectContainerRequest *req = (const void *) msg;
-	orch_mgr *m = authorize(core, call, ORCH_AUTH_READ);
+	orch_mgr *m = runtime(svc, call);
 	orch_docker_container c;
 	orch_docker_diag diag;
 	Orch__ContainerInfo rep;
-	char stack[ARENA_STACK];
+	char stack[ORCH_PB_ARENA_STACK];
 	orch_arena a;
 	orch_err rv;
 
 	if (m == NULL)
 		return;
 	if (req->id == NULL || req->id[0] == '\0') {
-		orch_rpc_fail_field(call, "id", "id: required");
+		orch_call_fail_field(call, "id", "id: required");
 		return;
 	}
 	rv = orch_docker_inspect(orch_mgr_docker(m), req->id, &c, &diag);
 	if (rv == ORCH_ENOTFOUND || (rv == ORCH_OK && !is_managed(core->cfg, &c))) {
-		orch_rpc_fail(call, ORCH_ENOTFOUND, "container %s not found",
+		orch_call_fail(call, ORCH_ENOTFOUND, "container %s not found",
 		    req->id);
 	} else if (rv != ORCH_OK) {
-		orch_rpc_fail(call, rv, "%s", diag.msg);
+		orch_call_fail(call, rv, "%s", diag.msg);
 		return;
 	} else {
 		orch_arena_init(&a, stack, sizeof(stack));
 		if (container_pb(&a, &c, &rep))
-			orch_rpc_reply(call, &rep.base);
+			orch_call_reply(call, &rep.base);
 		else
-			orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
+			orch_call_fail(call, ORCH_EINTERNAL, "out of memory");
 		orch_arena_fini(&a);
 	}
 	if (rv == ORCH_OK)
 		orch_docker_container_fini(&c);
 }
 
-static void
-h_find_by_label(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
+void
+orch_svc_find_by_label(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
-	orch_core *core = arg;
+	orch_service *svc = arg;
+	orch_core *core = svc->core;
 	const Orch__FindByLabelRequest *req = (const void *) msg;
 	Orch__ContainerInfoList rep = ORCH__CONTAINER_INFO_LIST__INIT;
-	orch_mgr *m = authorize(core, call, ORCH_AUTH_MUTATE);
+	orch_mgr *m = runtime(svc, call);
 	orch_docker_container *v = NULL;
 	orch_docker_diag diag;
 	char managed[512], wanted[1024];
 	const char *filter[3];
-	char stack[ARENA_STACK];
+	char stack[ORCH_PB_ARENA_STACK];
 	orch_arena a;
 	size_t n = 0;
 	orch_err rv;
@@ -488,11 +491,11 @@ h_find_by_label(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	if (m == NULL)
 		return;
 	if (req->key == NULL || req->key[0] == '\0' || strlen(req->key) > 256) {
-		orch_rpc_fail_field(call, "key", "key: required");
+		orch_call_fail_field(call, "key", "key: required");
 		return;
 	}
 	if (req->value == NULL || strlen(req->value) > 512) {
-		orch_rpc_fail_field(call, "value", "value: required");
+		orch_call_fail_field(call, "value", "value: required");
 		return;
 	}
 	snprintf(managed, sizeof(managed), "%s=%s", core->cfg->container_label_key,
@@ -503,7 +506,7 @@ h_find_by_label(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	filter[2] = NULL;
 	rv = orch_docker_list(orch_mgr_docker(m), filter, &v, &n, &diag);
 	if (rv != ORCH_OK) {
-		orch_rpc_fail(call, rv, "%s", diag.msg);
+		orch_call_fail(call, rv, "%s", diag.msg);
 		return;
 	}
 	orch_arena_init(&a, stack, sizeof(stack));
@@ -519,27 +522,10 @@ h_find_by_label(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 		rep.containers = pp;
 		rep.n_containers = n;
 		if (ok)
-			orch_rpc_reply(call, &rep.base);
+			orch_call_reply(call, &rep.base);
 		else
-			orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
+			orch_call_fail(call, ORCH_EINTERNAL, "out of memory");
 	}
 	orch_arena_fini(&a);
 	orch_docker_container_list_free(v, n);
-}
-
-static const orch_rpc_method engines_methods[] = {
-	{"ProvisionEngine", h_provision_engine, ORCH_RPC_BLOCKING},
-	{"ProvisionContainer", h_provision_container, ORCH_RPC_BLOCKING},
-	{"Scale", h_scale, ORCH_RPC_BLOCKING},
-	{"CollectGarbage", h_gc, ORCH_RPC_BLOCKING},
-	{"DeleteContainer", h_delete, ORCH_RPC_BLOCKING},
-	{"InspectContainer", h_inspect, ORCH_RPC_BLOCKING},
-	{"FindByLabel", h_find_by_label, ORCH_RPC_BLOCKING},
-};
-
-const orch_rpc_method *
-orch_engines_methods(size_t *n)
-{
-	*n = sizeof(engines_methods) / sizeof(engines_methods[0]);
-	return engines_methods;
 }

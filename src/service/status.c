@@ -1,0 +1,203 @@
+/* Ping, GetStatus, GetVpnStatus, GetHealth, ResetCircuitBreaker,
+ * GetMetrics: what the orchestrator says about itself. */
+#include <stdio.h>
+#include <string.h>
+
+#include "src/base/buf.h"
+#include "proto/orchestrator.pb-c.h"
+#include "src/base/arena.h"
+#include "src/core/core.h"
+#include "src/service/handlers.h"
+#include "src/service/pb.h"
+#include "src/service/service.h"
+
+void
+orch_svc_ping(void *arg, orch_call *call, const ProtobufCMessage *req)
+{
+	Orch__PingReply rep = ORCH__PING_REPLY__INIT;
+
+	(void) arg;
+	(void) req;
+	rep.status = "ok";
+	orch_call_reply(call, &rep.base);
+}
+
+void
+orch_svc_get_status(void *arg, orch_call *call, const ProtobufCMessage *req)
+{
+	orch_service *svc = arg;
+	orch_core *core = svc->core;
+	const orch_config *cfg = core->cfg;
+	Orch__OrchestratorStatus rep = ORCH__ORCHESTRATOR_STATUS__INIT;
+	Orch__EngineCounts engines = ORCH__ENGINE_COUNTS__INIT;
+	Orch__StreamCounts streams = ORCH__STREAM_COUNTS__INIT;
+	Orch__Capacity cap = ORCH__CAPACITY__INIT;
+	Orch__VpnSummary vpn = ORCH__VPN_SUMMARY__INIT;
+	Orch__ProvisioningState prov = ORCH__PROVISIONING_STATE__INIT;
+	Orch__ConfigSummary cs = ORCH__CONFIG_SUMMARY__INIT;
+	Orch__ProvisioningRefusal refusal;
+	Orch__Timestamp last_failure = ORCH__TIMESTAMP__INIT;
+	orch_refusal why;
+	const orch_state_counts *c;
+	bool allowed;
+	int64_t now;
+
+	(void) req;
+	orch_core_lock(core);
+	now = orch_core_now(core);
+	c = &core->state.counts;
+	allowed = orch_core_can_provision_locked(core, &why);
+	rep.status = (char *) orch_policy_status(c, cfg, core->env.docker_ok,
+	    !allowed);
+	engines.total = c->engines;
+	engines.running = c->running;
+	engines.healthy = c->healthy;
+	engines.unhealthy = c->unhealthy;
+	streams.active = c->streams_active;
+	streams.total = c->streams_total;
+	cap.total = c->engines;
+	cap.used = c->used;
+	cap.available = c->engines - c->used;
+	cap.max_replicas = cfg->max_replicas;
+	cap.min_replicas = cfg->min_replicas;
+	vpn.enabled = cfg->gluetun_container_name != NULL;
+	vpn.connected = vpn.enabled && core->env.vpn_connected;
+	vpn.health = vpn.enabled ? core->env.vpn_health : "unknown";
+	vpn.container = cfg->gluetun_container_name;
+	vpn.has_forwarded_port = vpn.enabled && core->env.vpn_forwarded_port != 0;
+	vpn.forwarded_port = core->env.vpn_forwarded_port;
+	prov.can_provision = allowed;
+	prov.circuit_breaker_state = (char *) orch_breaker_state_name(
+	    orch_breaker_state_at(&core->general, now));
+	if (core->general.last_failure_us != 0) {
+		last_failure.unix_micros = core->general.last_failure_us;
+		prov.last_failure = &last_failure;
+	}
+	if (!allowed) {
+		orch_pb_refusal(&why, &refusal);
+		prov.blocked_reason = (char *) orch_refusal_reason(why.code);
+		prov.blocked_reason_details = &refusal;
+	}
+	cs.auto_delete = cfg->auto_delete;
+	cs.grace_period_s = cfg->engine_grace_period_s;
+	cs.target_image = cfg->target_image;
+	rep.engines = &engines;
+	rep.streams = &streams;
+	rep.capacity = &cap;
+	rep.vpn = &vpn;
+	rep.provisioning = &prov;
+	rep.config = &cs;
+	orch_call_reply(call, &rep.base);
+	orch_core_unlock(core);
+}
+
+void
+orch_svc_get_vpn_status(void *arg, orch_call *call, const ProtobufCMessage *req)
+{
+	orch_service *svc = arg;
+	orch_core *core = svc->core;
+	const orch_config *cfg = core->cfg;
+	Orch__VpnStatus rep = ORCH__VPN_STATUS__INIT;
+	Orch__Timestamp last = ORCH__TIMESTAMP__INIT;
+
+	(void) req;
+	orch_core_lock(core);
+	rep.enabled = cfg->gluetun_container_name != NULL;
+	rep.container = cfg->gluetun_container_name;
+	if (!rep.enabled) {
+		rep.status = "disabled";
+		rep.health = "unknown";
+	} else {
+		rep.status = core->env.vpn_status;
+		rep.health = core->env.vpn_health;
+		rep.connected = core->env.vpn_connected;
+		rep.has_forwarded_port = core->env.vpn_forwarded_port != 0;
+		rep.forwarded_port = core->env.vpn_forwarded_port;
+		if (core->env.vpn_last_check_us != 0) {
+			last.unix_micros = core->env.vpn_last_check_us;
+			rep.last_check_at = &last;
+		}
+	}
+	orch_call_reply(call, &rep.base);
+	orch_core_unlock(core);
+}
+
+void
+orch_svc_get_health(void *arg, orch_call *call, const ProtobufCMessage *req)
+{
+	orch_service *svc = arg;
+	orch_core *core = svc->core;
+	Orch__HealthSummary rep = ORCH__HEALTH_SUMMARY__INIT;
+	Orch__CircuitBreakers cbs = ORCH__CIRCUIT_BREAKERS__INIT;
+	Orch__Breaker g, r;
+	Orch__Timestamp t[4];
+	const orch_state_counts *c;
+	int64_t now;
+
+	(void) req;
+	orch_core_lock(core);
+	now = orch_core_now(core);
+	c = &core->state.counts;
+	rep.total_engines = c->engines;
+	rep.healthy_engines = c->healthy;
+	rep.unhealthy_engines = c->unhealthy;
+	rep.marked_for_replacement = c->marked;
+	rep.minimum_required = core->cfg->min_replicas;
+	rep.health_check_interval = core->cfg->health_check_interval_s;
+	orch_pb_breaker(&core->general, now, &g, &t[0], &t[1]);
+	orch_pb_breaker(&core->replacement, now, &r, &t[2], &t[3]);
+	cbs.general = &g;
+	cbs.replacement = &r;
+	rep.circuit_breakers = &cbs;
+	orch_call_reply(call, &rep.base);
+	orch_core_unlock(core);
+}
+
+void
+orch_svc_reset_breaker(void *arg, orch_call *call, const ProtobufCMessage *msg)
+{
+	orch_service *svc = arg;
+	orch_core *core = svc->core;
+	const Orch__ResetCircuitBreakerRequest *req = (const void *) msg;
+	Orch__MessageReply rep = ORCH__MESSAGE_REPLY__INIT;
+	const char *which = req->operation_type;
+	char text[96];
+	orch_err rv;
+
+	if (which != NULL && which[0] == '\0')
+		which = NULL;
+	orch_core_lock(core);
+	rv = orch_core_reset_breaker_locked(core, which);
+	orch_core_unlock(core);
+	if (rv != ORCH_OK) {
+		orch_call_fail_field(call, "operation_type",
+		    "operation_type: expected \"general\" or \"replacement\"");
+		return;
+	}
+	if (which != NULL)
+		snprintf(text, sizeof(text), "Circuit breaker '%s' reset", which);
+	else
+		snprintf(text, sizeof(text), "All circuit breakers reset");
+	rep.message = text;
+	orch_call_reply(call, &rep.base);
+}
+
+void
+orch_svc_get_metrics(void *arg, orch_call *call, const ProtobufCMessage *req)
+{
+	orch_service *svc = arg;
+	orch_core *core = svc->core;
+	Orch__MetricsReply rep = ORCH__METRICS_REPLY__INIT;
+	orch_buf text = ORCH_BUF_INIT;
+
+	(void) req;
+	orch_core_lock(core);
+	orch_metrics_render_locked(core, &text);
+	orch_core_unlock(core);
+	rep.text = (char *) orch_buf_cstr(&text);
+	if (rep.text == NULL)
+		orch_svc_fail_nomem(call);
+	else
+		orch_call_reply(call, &rep.base);
+	orch_buf_fini(&text);
+}
