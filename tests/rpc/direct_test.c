@@ -363,6 +363,89 @@ test_close_answers_queued_calls(void **state)
 	}
 }
 
+/* The auth column, judged before a BLOCKING call is queued. */
+static orch_err
+key_k(void *arg, orch_auth_class cls, const char *authorization,
+    orch_diag *why)
+{
+	(void) arg;
+	(void) cls;
+	if (authorization == NULL) {
+		orch_diag_set(why, "missing bearer token");
+		return ORCH_EUNAUTH;
+	}
+	if (strcmp(authorization, "Bearer k") != 0) {
+		orch_diag_set(why, "invalid token");
+		return ORCH_EPERM;
+	}
+	return ORCH_OK;
+}
+
+static void
+test_refused_call_answered_before_queue(void **state)
+{
+	static const orch_method guarded[] = {
+		{"ProvisionEngine", h_slow, ORCH_LANE_BLOCKING, ORCH_AUTH_MUTATE},
+		{"GetEngine", h_echo, ORCH_LANE_FAST, ORCH_AUTH_READ},
+	};
+	orch_rpc_server_opts o = {
+		.service = &orch__orchestrator__descriptor,
+		.methods = guarded,
+		.n_methods = 2,
+		.authorize = key_k,
+		.workers = 1,
+	};
+	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	Orch__GetEngineRequest get = ORCH__GET_ENGINE_REQUEST__INIT;
+	orch_rpc_server *srv = NULL;
+	struct answer a, b, c;
+
+	(void) state;
+	assert_int_equal(orch_rpc_server_open(&o, &srv), ORCH_OK);
+	pthread_mutex_lock(&slow_mu);
+	slow_release = false;
+	pthread_mutex_unlock(&slow_mu);
+	answer_init(&a);
+	answer_init(&b);
+	answer_init(&c);
+	/* No key, a wrong key: answered on this thread before the call
+	 * returns; the handler never runs. */
+	assert_int_equal(orch_rpc_server_call(srv, "ProvisionEngine", NULL, 0,
+	                     &req.base, on_done, &a),
+	    ORCH_OK);
+	assert_int_equal(a.calls, 1);
+	assert_true(pthread_equal(a.thread, pthread_self()));
+	assert_int_equal(a.status, ORCH_EUNAUTH);
+	assert_string_equal(a.message, "missing bearer token");
+	assert_int_equal(orch_rpc_server_call(srv, "ProvisionEngine",
+	                     "Bearer x", 0, &req.base, on_done, &b),
+	    ORCH_OK);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.status, ORCH_EPERM);
+	assert_int_equal(orch_rpc_server_call(srv, "GetEngine", NULL, 0,
+	                     &get.base, on_done, &c),
+	    ORCH_OK);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.status, ORCH_EUNAUTH);
+	pthread_mutex_lock(&slow_mu);
+	assert_int_equal(slow_running, 0);
+	slow_release = true;
+	pthread_cond_broadcast(&slow_cv);
+	pthread_mutex_unlock(&slow_mu);
+	/* The right key goes through to the worker. */
+	answer_init(&a);
+	req.has_host_port = 1;
+	req.host_port = 7;
+	assert_int_equal(orch_rpc_server_call(srv, "ProvisionEngine",
+	                     "Bearer k", 0, &req.base, on_done, &a),
+	    ORCH_OK);
+	assert_true(answer_wait(&a));
+	assert_int_equal(a.status, ORCH_OK);
+	assert_int_equal(a.port, 7);
+	assert_false(pthread_equal(a.thread, pthread_self()));
+	orch_rpc_server_close(srv);
+}
+
 int
 main(void)
 {
@@ -372,6 +455,7 @@ main(void)
 		cmocka_unit_test(test_refusals_do_not_call_back),
 		cmocka_unit_test(test_blocking_call_runs_on_worker_with_own_copy),
 		cmocka_unit_test(test_close_answers_queued_calls),
+		cmocka_unit_test(test_refused_call_answered_before_queue),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -852,6 +852,118 @@ test_server_starts_after_client(void **state)
 	orch_rpc_server_close(srv);
 }
 
+/* The table's auth column: judged by the server before dispatch and
+ * before a BLOCKING call is queued. */
+static orch_err
+test_authorize(void *arg, orch_auth_class cls, const char *authorization,
+    orch_diag *why)
+{
+	(void) arg;
+	(void) cls;
+	if (authorization == NULL || strncmp(authorization, "Bearer ", 7) != 0) {
+		orch_diag_set(why, "missing bearer token");
+		return ORCH_EUNAUTH;
+	}
+	if (strcmp(authorization + 7, "k") != 0) {
+		orch_diag_set(why, "invalid token");
+		return ORCH_EPERM;
+	}
+	return ORCH_OK;
+}
+
+static const orch_method auth_methods[] = {
+	{"GetEngine", h_echo, ORCH_LANE_FAST, ORCH_AUTH_READ},
+	{"ProvisionEngine", h_slow, ORCH_LANE_BLOCKING, ORCH_AUTH_MUTATE},
+	{"Ping", h_echo, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
+};
+
+static int
+one_running(void)
+{
+	return atomic_load(&slow_running) == 1;
+}
+
+static void __attribute__((unused))
+test_auth_judged_before_queue(void **state)
+{
+	orch_rpc_server_opts o = {
+		.service = &orch__orchestrator__descriptor,
+		.methods = auth_methods,
+		.n_methods = sizeof(auth_methods) / sizeof(auth_methods[0]),
+		.authorize = test_authorize,
+		.contexts = 8,
+		.workers = 1,
+	};
+	struct async_state s = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
+	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	orch_rpc_call_opts keyed = {.authorization = "Bearer k",
+	    .timeout_ms = 10000};
+	orch_rpc_call_opts none = {.timeout_ms = 400};
+	orch_rpc_call_opts wrong = {.authorization = "Bearer x",
+	    .timeout_ms = 400};
+	orch_rpc_server *srv = NULL;
+	orch_rpc_client *cli = NULL;
+	orch_rpc_result res;
+	int64_t t0;
+
+	(void) state;
+	atomic_store(&slow_calls, 0);
+	assert_int_equal(orch_rpc_server_open(&o, &srv), ORCH_OK);
+	assert_int_equal(orch_rpc_server_listen(srv, "inproc://rpc-auth"),
+	    ORCH_OK);
+	assert_int_equal(orch_rpc_client_open("inproc://rpc-auth", &cli),
+	    ORCH_OK);
+
+	/* The only worker is busy for 1.5 s. */
+	req.has_host_port = 1;
+	req.host_port = 1500;
+	assert_int_equal(orch_rpc_invoke_async(cli, "ProvisionEngine",
+	                     &req.base, &keyed, async_cb, &s),
+	    ORCH_OK);
+	assert_true(wait_until(one_running, 5000));
+
+	/* Refused at once: a queued call would wait behind the busy worker
+	 * and time out after 400 ms instead. */
+	req.host_port = 1;
+	t0 = orch_mono_ms();
+	assert_int_equal(orch_rpc_invoke(cli, "ProvisionEngine", &req.base,
+	                     &none, &res),
+	    ORCH_EUNAUTH);
+	assert_string_equal(res.message, "missing bearer token");
+	orch_rpc_result_fini(&res);
+	assert_int_equal(orch_rpc_invoke(cli, "ProvisionEngine", &req.base,
+	                     &wrong, &res),
+	    ORCH_EPERM);
+	assert_string_equal(res.message, "invalid token");
+	orch_rpc_result_fini(&res);
+	assert_true(orch_mono_ms() - t0 < 400);
+	assert_int_equal(atomic_load(&slow_calls), 1);
+
+	/* FAST rows likewise; OPEN rows need nothing. */
+	assert_int_equal(echo(cli, "x", NULL, 2000, &res), ORCH_EUNAUTH);
+	orch_rpc_result_fini(&res);
+	assert_int_equal(echo(cli, "x", "Bearer k", 2000, &res), ORCH_OK);
+	orch_rpc_result_fini(&res);
+	{
+		Orch__GetEngineRequest g = ORCH__GET_ENGINE_REQUEST__INIT;
+		orch_rpc_call_opts po = {.timeout_ms = 2000};
+
+		g.container_id = "p";
+		assert_int_equal(orch_rpc_invoke(cli, "Ping", &g.base, &po,
+		                     &res),
+		    ORCH_EINVAL); /* a GetEngineRequest is no PingRequest */
+		orch_rpc_result_fini(&res);
+	}
+
+	async_watch = &s;
+	async_target = 1;
+	assert_true(wait_until(async_all_done, 10000));
+	assert_int_equal(s.ok, 1);
+	assert_int_equal(atomic_load(&slow_calls), 1);
+	orch_rpc_client_close(cli);
+	orch_rpc_server_close(srv);
+}
+
 static void
 test_bad_table_refused(void **state)
 {
@@ -864,6 +976,11 @@ test_bad_table_refused(void **state)
 	orch_rpc_server *srv = NULL;
 
 	(void) state;
+	assert_int_equal(orch_rpc_server_open(&o, &srv), ORCH_EINVAL);
+	assert_null(srv);
+	/* A row that needs auth, and no authorize function. */
+	o.methods = auth_methods;
+	o.n_methods = 2;
 	assert_int_equal(orch_rpc_server_open(&o, &srv), ORCH_EINVAL);
 	assert_null(srv);
 }
@@ -930,6 +1047,9 @@ main(int argc, char **argv)
 		BOTH(test_client_close_with_calls_in_flight),
 		cmocka_unit_test(test_server_starts_after_client),
 		cmocka_unit_test(test_bad_table_refused),
+#ifndef RPC_TEST_IPC
+		cmocka_unit_test(test_auth_judged_before_queue),
+#endif
 	};
 
 	if (getenv("RPC_TEST_FILTER") != NULL)
