@@ -19,19 +19,19 @@ method_name_ok(const char *m)
 
 orch_err
 orch_rpc_request_decode(const uint8_t *buf, size_t len,
-    Orch__RequestEnvelope **out, const char **why)
+    Orch__RequestEnvelope **out, orch_diag *why)
 {
 	Orch__RequestEnvelope *env;
 
 	*out = NULL;
 	env = orch__request_envelope__unpack(NULL, len, buf);
 	if (env == NULL) {
-		*why = "request frame is not a RequestEnvelope";
+		orch_diag_set(why, "request frame is not a RequestEnvelope");
 		return ORCH_EINVAL;
 	}
 	if (!method_name_ok(env->method)) {
 		orch__request_envelope__free_unpacked(env, NULL);
-		*why = "request envelope has no valid method name";
+		orch_diag_set(why, "request envelope has no valid method name");
 		return ORCH_EINVAL;
 	}
 	*out = env;

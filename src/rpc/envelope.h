@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "proto/orchestrator.pb-c.h"
+#include "src/base/diag.h"
 #include "src/base/err.h"
 
 /* Frames larger than this are refused by the server (1 MiB). */
@@ -18,11 +19,11 @@
 /*
  * Decodes a request envelope and checks it is usable: a method name of
  * 1..64 printable characters. On success *out is the caller's to free with
- * orch_rpc_request_free(). On failure returns ORCH_EINVAL and sets *why to a
- * static description.
+ * orch_rpc_request_free(). On failure returns ORCH_EINVAL and says why in
+ * *why (may be NULL).
  */
 orch_err orch_rpc_request_decode(const uint8_t *buf, size_t len,
-    Orch__RequestEnvelope **out, const char **why);
+    Orch__RequestEnvelope **out, orch_diag *why);
 void orch_rpc_request_free(Orch__RequestEnvelope *env);
 
 /* As above for replies (no extra checks beyond the wire format). */

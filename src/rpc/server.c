@@ -388,7 +388,7 @@ handle_request(orch_rpc_call *c, nng_msg *msg)
 {
 	orch_rpc_server *srv = c->srv;
 	const ProtobufCMethodDescriptor *md;
-	const char *why = NULL;
+	orch_diag why;
 	size_t len = nng_msg_len(msg);
 	orch_err rv;
 
@@ -405,7 +405,7 @@ handle_request(orch_rpc_call *c, nng_msg *msg)
 	rv = orch_rpc_request_decode(nng_msg_body(msg), len, &c->env, &why);
 	nng_msg_free(msg);
 	if (rv != ORCH_OK) {
-		orch_call_fail(&c->base, ORCH_EINVAL, "%s", why);
+		orch_call_fail(&c->base, ORCH_EINVAL, "%s", why.msg);
 		send_reply(c);
 		return;
 	}

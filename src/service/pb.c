@@ -61,8 +61,11 @@ orch_pb_str_map(orch_arena *a, const ProtobufCMessageDescriptor *entry,
 		const struct pair *p =
 		    (const void *) ((const char *) pairs + i * stride);
 
-		memcpy((char *) pp[i] + k->offset, &p->key, sizeof(char *));
-		memcpy((char *) pp[i] + v->offset, &p->value, sizeof(char *));
+		char **key = (char **) (void *) ((char *) pp[i] + k->offset);
+		char **value = (char **) (void *) ((char *) pp[i] + v->offset);
+
+		*key = p->key;
+		*value = p->value;
 	}
 	return pp;
 }

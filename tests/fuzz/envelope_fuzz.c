@@ -93,7 +93,7 @@ request_roundtrip(const Orch__RequestEnvelope *env,
 	ProtobufCMessage *req;
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	const char *why = NULL;
+	orch_diag why;
 	orch_err rv;
 
 	rv = orch_rpc_pack_request(&copy, payload, orch_rpc_malloc_alloc, &buf,
@@ -128,11 +128,12 @@ fuzz_request(const uint8_t *data, size_t size)
 	Orch__RequestEnvelope *env = NULL;
 	const ProtobufCMethodDescriptor *md;
 	ProtobufCMessage *req;
-	const char *why = NULL;
+	orch_diag why;
 
+	orch_diag_clear(&why);
 	if (orch_rpc_request_decode(data, size, &env, &why) != ORCH_OK) {
 		FUZZ_CHECK(env == NULL);
-		FUZZ_CHECK(why != NULL && why[0] != '\0');
+		FUZZ_CHECK(why.msg[0] != '\0');
 		return;
 	}
 	FUZZ_CHECK(env != NULL && env->method != NULL);

@@ -2460,7 +2460,7 @@ stub_main(void *arg)
 		Orch__ErrorDetail det = ORCH__ERROR_DETAIL__INIT;
 		Orch__ProvisioningRefusal ref = ORCH__PROVISIONING_REFUSAL__INIT;
 		Orch__VpnStatus vpn = ORCH__VPN_STATUS__INIT;
-		const char *why = NULL;
+		orch_diag why;
 		uint8_t *buf = NULL;
 		size_t len = 0;
 		int rv;
