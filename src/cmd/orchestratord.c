@@ -1,12 +1,12 @@
 /*
- * orchestratord: the orchestrator's one binary. Today it runs the RPC server
- * (on inproc://orchestrator for an in-process gateway, and on every
- * RPC_LISTEN / --rpc-listen URL) with the core's handler set
- * (src/core/service.c); the runtime and gateway join it as their issues
- * land.
+ * orchestratord: the orchestrator's one binary. It runs the core, the engine
+ * manager over Docker (adoption, events, control loop), the health monitor,
+ * the RPC server with the service's method table (src/service; on
+ * inproc://orchestrator and every RPC_LISTEN / --rpc-listen URL) and the
+ * REST gateway, which calls the same table in-process.
  *
- * The main thread only waits for SIGINT/SIGTERM; all work happens on the
- * RPC server's threads. Shutdown has a watchdog because nng 1.5.2 can miss a
+ * The main thread only starts the parts in order and waits for
+ * SIGINT/SIGTERM; all work happens on their threads. Shutdown has a watchdog because nng 1.5.2 can miss a
  * wake-up in nng_close() (nng issue #1543): a stuck close must not keep a
  * stopped service alive.
  */
@@ -75,41 +75,46 @@ __lsan_default_suppressions(void)
 	return "leak:h2o_mem_alloc_recycle\nleak:h2o_multithread_create_queue\n";
 }
 
-int
-main(int argc, char **argv)
-{
-	extern char **environ;
+/* What the command line says. */
+struct args {
 	const char *urls[MAX_URLS];
-	int nurls = 0, sig = 0, rv = 1;
-	orch_rpc_server *srv = NULL;
-	orch_rpc_server_opts opts = {0};
-	orch_config cfg = {0};
-	orch_core core;
-	bool core_up = false, cleanup = false;
-	orch_docker *docker = NULL;
-	orch_mgr *mgr = NULL;
-	orch_monitor *mon = NULL;
-	orch_gw *gw = NULL;
-	int gw_threads = 0;
-	const char *port_file = NULL;
-	orch_service svc = {0};
-	char err[512];
-	sigset_t set;
+	int nurls;
+	int gw_threads;
+	const char *port_file;
+	bool cleanup;
+};
 
+/* Everything main starts, in start order; stopped in reverse. */
+struct daemon {
+	orch_config cfg;
+	orch_core core;
+	bool core_up;
+	orch_docker *docker;
+	orch_mgr *mgr;
+	orch_monitor *mon;
+	orch_service svc;
+	orch_rpc_server *srv;
+	orch_gw *gw;
+};
+
+/* Returns -1 to go on, else the exit code. */
+static int
+parse_args(int argc, char **argv, struct args *a)
+{
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--rpc-listen") == 0 && i + 1 < argc) {
-			if (nurls >= MAX_URLS) {
+			if (a->nurls >= MAX_URLS) {
 				fprintf(stderr, "--rpc-listen: at most %d\n",
 				    MAX_URLS);
 				return 2;
 			}
-			urls[nurls++] = argv[++i];
+			a->urls[a->nurls++] = argv[++i];
 		} else if (strcmp(argv[i], "--http-threads") == 0 && i + 1 < argc) {
-			gw_threads = atoi(argv[++i]);
+			a->gw_threads = atoi(argv[++i]);
 		} else if (strcmp(argv[i], "--port-file") == 0 && i + 1 < argc) {
-			port_file = argv[++i];
+			a->port_file = argv[++i];
 		} else if (strcmp(argv[i], "--cleanup-on-exit") == 0) {
-			cleanup = true;
+			a->cleanup = true;
 		} else if (strcmp(argv[i], "--help") == 0 ||
 		    strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
@@ -121,33 +126,163 @@ main(int argc, char **argv)
 			return 2;
 		}
 	}
+	return -1;
+}
+
+/* The health prober keeps one connection per engine in flight
+ * (docs/PROBE.md): 1,000 engines need more than the usual soft limit of
+ * 1,024 descriptors. Raise it to the hard limit. */
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void) setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/* Docker, the manager and the monitor. The manager adopts the running
+ * engines before the RPC server answers, so the first /engines already
+ * lists them. Docker being down is not fatal: reads are answered and
+ * provisioning is refused (docker_unavailable) until it comes back. */
+static bool
+start_engines(struct daemon *d)
+{
+	orch_mgr_opts mo = {0};
+
+	if (orch_docker_open(d->cfg.docker_host, 0, &d->docker) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: DOCKER_HOST %s: cannot open\n",
+		    d->cfg.docker_host);
+		return false;
+	}
+	mo.core = &d->core;
+	mo.docker = d->docker;
+	if (orch_mgr_open(&mo, &d->mgr) != ORCH_OK ||
+	    orch_mgr_start(d->mgr) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: cannot start the engine "
+		                "manager\n");
+		return false;
+	}
+	if (orch_monitor_open(&d->core, &d->mon) != ORCH_OK ||
+	    orch_monitor_start(d->mon) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: cannot start the health "
+		                "monitor\n");
+		return false;
+	}
+	return true;
+}
+
+/* The RPC server over the service's table, on inproc and every URL. */
+static bool
+start_rpc(struct daemon *d, const struct args *a)
+{
+	orch_rpc_server_opts opts = {0};
+
+	d->svc.core = &d->core;
+	d->svc.mgr = d->mgr;
+	opts.service = &orch__orchestrator__descriptor;
+	opts.methods = orch_service_methods(&opts.n_methods);
+	opts.arg = &d->svc;
+	opts.authorize = orch_service_authorize;
+	if (orch_rpc_server_open(&opts, &d->srv) != ORCH_OK ||
+	    orch_rpc_server_listen(d->srv, INPROC_URL) != ORCH_OK)
+		return false;
+	for (int i = 0; i < a->nurls; i++) {
+		if (orch_rpc_server_listen(d->srv, a->urls[i]) != ORCH_OK) {
+			fprintf(stderr, "orchestratord: cannot listen on %s "
+			                "(RPC_LISTEN / --rpc-listen)\n",
+			    a->urls[i]);
+			return false;
+		}
+		ORCH_INFO("rpc: listening on %s", a->urls[i]);
+	}
+	return true;
+}
+
+/* The REST gateway, in this process: direct calls into the same dispatch
+ * table, no socket hop (docs/GATEWAY.md). */
+static bool
+start_gateway(struct daemon *d, const struct args *a)
+{
+	orch_gw_opts go = {0};
+
+	go.host = d->cfg.app_host;
+	go.port = d->cfg.app_port;
+	go.threads = a->gw_threads;
+	go.cors_origins = d->cfg.cors_origins;
+	go.direct = d->srv;
+	if (orch_gw_start(&go, &d->gw) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: cannot listen on %s:%d "
+		                "(APP_HOST / APP_PORT)\n",
+		    d->cfg.app_host, d->cfg.app_port);
+		return false;
+	}
+	if (a->port_file != NULL) {
+		FILE *f = fopen(a->port_file, "w");
+
+		if (f != NULL) {
+			fprintf(f, "%d\n", orch_gw_port(d->gw));
+			fclose(f);
+		}
+	}
+	return true;
+}
+
+/* Stops what started, in reverse; exits at once (rv) when nng's close
+ * hangs. */
+static void
+stop_all(struct daemon *d, const struct args *a, int rv)
+{
+	/* The gateway first: no call may start once the server closes. */
+	orch_gw_stop(d->gw);
+	/* nng #1543: give close 5 s, then leave it to process exit. */
+	if (d->srv != NULL && !orch_run_bounded(close_server, d->srv, 5000)) {
+		ORCH_WARN("rpc: close timed out; exiting");
+		_exit(rv);
+	}
+	/* The server first (no handler runs after it), then the manager's
+	 * threads; engines keep running unless --cleanup-on-exit. */
+	if (d->mgr != NULL && a->cleanup) {
+		ORCH_INFO("--cleanup-on-exit: removing managed engines");
+		orch_mgr_cleanup(d->mgr);
+	}
+	orch_monitor_close(d->mon);
+	orch_mgr_close(d->mgr);
+	orch_docker_close(d->docker);
+	if (d->core_up)
+		orch_core_fini(&d->core);
+	orch_config_fini(&d->cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+	extern char **environ;
+	struct args a = {0};
+	struct daemon d = {0};
+	int sig = 0, rv;
+	char err[512];
+	sigset_t set;
+
+	if ((rv = parse_args(argc, argv, &a)) >= 0)
+		return rv;
 	/* A bad value stops the process with one line naming it. */
-	if (orch_config_load(&cfg, (const char *const *) environ, ".env", err,
+	if (orch_config_load(&d.cfg, (const char *const *) environ, ".env", err,
 	        sizeof(err)) != ORCH_OK) {
 		fprintf(stderr, "orchestratord: %s\n", err);
 		return 2;
 	}
-	orch_log_set_level(cfg.log_level);
-	if (cfg.api_key == NULL)
+	orch_log_set_level(d.cfg.log_level);
+	if (d.cfg.api_key == NULL)
 		ORCH_WARN("API_KEY is not set: mutating calls are not "
 		          "authenticated");
-	if (nurls == 0) {
-		for (size_t i = 0; i < cfg.rpc_listen_n && i < MAX_URLS; i++)
-			urls[nurls++] = cfg.rpc_listen[i];
+	if (a.nurls == 0) {
+		for (size_t i = 0; i < d.cfg.rpc_listen_n && i < MAX_URLS; i++)
+			a.urls[a.nurls++] = d.cfg.rpc_listen[i];
 	}
-
-	/* The health prober keeps one connection per engine in flight
-	 * (docs/PROBE.md): 1,000 engines need more than the usual soft limit
-	 * of 1,024 descriptors. Raise it to the hard limit. */
-	{
-		struct rlimit rl;
-
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-			rl.rlim_cur = rl.rlim_max;
-			(void) setrlimit(RLIMIT_NOFILE, &rl);
-		}
-	}
-
+	raise_nofile();
 	/* Block the signals before any thread starts, so that only sigwait()
 	 * below receives them. */
 	sigemptyset(&set);
@@ -157,108 +292,21 @@ main(int argc, char **argv)
 	/* A peer that closes its HTTP or RPC connection must not kill us. */
 	signal(SIGPIPE, SIG_IGN);
 
-	opts.service = &orch__orchestrator__descriptor;
-	if (orch_core_init(&core, &cfg, orch_clock_system(), NULL) != ORCH_OK) {
+	rv = 1;
+	if (orch_core_init(&d.core, &d.cfg, orch_clock_system(), NULL) !=
+	    ORCH_OK) {
 		fprintf(stderr, "orchestratord: out of memory\n");
 		goto out;
 	}
-	core_up = true;
-	/* Docker: the manager adopts the running engines before the RPC
-	 * server answers, so the first /engines already lists them. Docker
-	 * being down is not fatal: reads are answered and provisioning is
-	 * refused (docker_unavailable) until it comes back. */
-	if (orch_docker_open(cfg.docker_host, 0, &docker) != ORCH_OK) {
-		fprintf(stderr, "orchestratord: DOCKER_HOST %s: cannot open\n",
-		    cfg.docker_host);
+	d.core_up = true;
+	if (!start_engines(&d) || !start_rpc(&d, &a) || !start_gateway(&d, &a))
 		goto out;
-	}
-	{
-		orch_mgr_opts mo = {0};
-
-		mo.core = &core;
-		mo.docker = docker;
-		if (orch_mgr_open(&mo, &mgr) != ORCH_OK ||
-		    orch_mgr_start(mgr) != ORCH_OK) {
-			fprintf(stderr, "orchestratord: cannot start the engine "
-			                "manager\n");
-			goto out;
-		}
-	}
-	if (orch_monitor_open(&core, &mon) != ORCH_OK ||
-	    orch_monitor_start(mon) != ORCH_OK) {
-		fprintf(stderr, "orchestratord: cannot start the health "
-		                "monitor\n");
-		goto out;
-	}
-	svc.core = &core;
-	svc.mgr = mgr;
-	opts.methods = orch_service_methods(&opts.n_methods);
-	opts.arg = &svc;
-	opts.authorize = orch_service_authorize;
-	if (orch_rpc_server_open(&opts, &srv) != ORCH_OK ||
-	    orch_rpc_server_listen(srv, INPROC_URL) != ORCH_OK)
-		goto out;
-	for (int i = 0; i < nurls; i++) {
-		if (orch_rpc_server_listen(srv, urls[i]) != ORCH_OK) {
-			fprintf(stderr, "orchestratord: cannot listen on %s "
-			                "(RPC_LISTEN / --rpc-listen)\n",
-			    urls[i]);
-			goto out;
-		}
-		ORCH_INFO("rpc: listening on %s", urls[i]);
-	}
-	{
-		/* The REST gateway, in this process: direct calls into the
-		 * same dispatch table, no socket hop (docs/GATEWAY.md). */
-		orch_gw_opts go = {0};
-
-		go.host = cfg.app_host;
-		go.port = cfg.app_port;
-		go.threads = gw_threads;
-		go.cors_origins = cfg.cors_origins;
-		go.direct = srv;
-		if (orch_gw_start(&go, &gw) != ORCH_OK) {
-			fprintf(stderr, "orchestratord: cannot listen on %s:%d "
-			                "(APP_HOST / APP_PORT)\n",
-			    cfg.app_host, cfg.app_port);
-			goto out;
-		}
-		if (port_file != NULL) {
-			FILE *f = fopen(port_file, "w");
-
-			if (f != NULL) {
-				fprintf(f, "%d\n", orch_gw_port(gw));
-				fclose(f);
-			}
-		}
-	}
 	ORCH_INFO("orchestratord ready (pid %d)", (int) getpid());
-
 	while (sigwait(&set, &sig) != 0)
 		;
 	ORCH_INFO("signal %d: shutting down", sig);
 	rv = 0;
 out:
-	/* The gateway first: no call may start once the server closes. */
-	orch_gw_stop(gw);
-	if (srv != NULL) {
-		/* nng #1543: give close 5 s, then leave it to process exit. */
-		if (!orch_run_bounded(close_server, srv, 5000)) {
-			ORCH_WARN("rpc: close timed out; exiting");
-			_exit(rv);
-		}
-	}
-	/* The server first (no handler runs after it), then the manager's
-	 * threads; engines keep running unless --cleanup-on-exit. */
-	if (mgr != NULL && cleanup) {
-		ORCH_INFO("--cleanup-on-exit: removing managed engines");
-		orch_mgr_cleanup(mgr);
-	}
-	orch_monitor_close(mon);
-	orch_mgr_close(mgr);
-	orch_docker_close(docker);
-	if (core_up)
-		orch_core_fini(&core);
-	orch_config_fini(&cfg);
+	stop_all(&d, &a, rv);
 	return rv;
 }
