@@ -12,6 +12,13 @@
  *   dropped before the reply got through) finds that reply in a small ring
  *   of recent BLOCKING replies and gets it again. Request id 0 is never
  *   de-duplicated (raw clients that set no id).
+ * - A duplicate is the *same request*: same id and the same digest of
+ *   method, Authorization and payload. The id alone let two callers that
+ *   picked the same id share one answer (the second never ran, and got
+ *   the first's reply). Keying by the connection instead would break the
+ *   case the cache is for: a client resends after its connection dropped,
+ *   on a new pipe. With the digest, a stranger who reuses an id gets his
+ *   own call run; only a byte-identical request is answered again.
  * - Close: nng_close() fails every pending operation with NNG_ECLOSED; each
  *   context then stops (state IDLE) without re-arming, and close waits for
  *   all of them before freeing their aios, so no callback can touch freed
@@ -56,6 +63,7 @@ struct orch_rpc_call {
 	ProtobufCMessage *req;
 	const orch_method *method;
 	uint64_t request_id;
+	uint64_t digest; /* of method, Authorization and payload */
 	bool blocking; /* the method is BLOCKING */
 	bool inflight; /* a BLOCKING call others may attach to (srv->mtx) */
 	orch_rpc_call *waiter; /* a resent duplicate (srv->mtx) */
@@ -79,6 +87,7 @@ struct orch_rpc_call {
 
 struct recent_reply {
 	uint64_t request_id;
+	uint64_t digest;
 	int64_t at_ms;
 	nng_msg *reply;
 };
@@ -112,6 +121,33 @@ struct orch_rpc_server {
 	struct recent_reply recent[RECENT_MAX]; /* ring (mtx) */
 	int recent_next;
 };
+
+/* FNV-1a, 64 bits, continued from h. */
+static uint64_t
+fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* What makes two envelopes the same request (besides the id). */
+static uint64_t
+request_digest(const Orch__RequestEnvelope *env)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	const char *auth = env->authorization != NULL ? env->authorization : "";
+
+	h = fnv1a(h, env->method, strlen(env->method) + 1);
+	h = fnv1a(h, auth, strlen(auth) + 1);
+	if (env->has_payload)
+		h = fnv1a(h, env->payload.data, env->payload.len);
+	return h;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Reply packing. */
@@ -284,6 +320,7 @@ send_reply(orch_rpc_call *c)
 		r->reply = NULL;
 		if (nng_msg_dup(&r->reply, msg) == 0) {
 			r->request_id = c->request_id;
+			r->digest = c->digest;
 			r->at_ms = orch_mono_ms();
 			srv->recent_next = (srv->recent_next + 1) % RECENT_MAX;
 		}
@@ -337,7 +374,7 @@ park_if_duplicate(orch_rpc_call *c)
 		struct recent_reply *r = &srv->recent[i];
 
 		if (r->reply != NULL && r->request_id == c->request_id &&
-		    now - r->at_ms < RECENT_TTL_MS) {
+		    r->digest == c->digest && now - r->at_ms < RECENT_TTL_MS) {
 			if (nng_msg_dup(&again, r->reply) != 0)
 				again = NULL;
 			parked = true;
@@ -348,7 +385,8 @@ park_if_duplicate(orch_rpc_call *c)
 	     i++) {
 		orch_rpc_call *o = &srv->calls[i];
 
-		if (o != c && o->inflight && o->request_id == c->request_id) {
+		if (o != c && o->inflight && o->request_id == c->request_id &&
+		    o->digest == c->digest) {
 			old = o->waiter;
 			o->waiter = c;
 			c->state = CALL_WAIT;
@@ -410,6 +448,7 @@ handle_request(orch_rpc_call *c, nng_msg *msg)
 		return;
 	}
 	c->request_id = c->env->request_id;
+	c->digest = request_digest(c->env);
 	c->base.authorization = c->env->authorization;
 	if (c->env->has_timeout_ms && c->env->timeout_ms > 0)
 		c->base.deadline_ms = orch_mono_ms() + c->env->timeout_ms;

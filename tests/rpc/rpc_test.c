@@ -964,6 +964,101 @@ test_auth_judged_before_queue(void **state)
 	orch_rpc_server_close(srv);
 }
 
+static int one_running(void);
+
+/* Sends a ProvisionEngine envelope with request id 77 (pack_env) on a
+ * fresh REQ socket and returns the answer's host_http_port, or -1. */
+static int
+raw_provision(const char *url, int ms, const char *auth)
+{
+	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	Orch__RequestEnvelope env = ORCH__REQUEST_ENVELOPE__INIT;
+	Orch__ReplyEnvelope *rep;
+	Orch__ProvisionResult *res;
+	uint8_t payload[64];
+	nng_socket s;
+	nng_msg *m;
+	int port = -1;
+
+	req.has_host_port = 1;
+	req.host_port = ms;
+	env.method = "ProvisionEngine";
+	env.request_id = 77;
+	env.authorization = (char *) auth;
+	env.has_payload = 1;
+	env.payload.data = payload;
+	env.payload.len = orch__provision_engine_request__pack(&req, payload);
+	if (nng_req0_open(&s) != 0)
+		return -1;
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
+	if (nng_dial(s, url, NULL, 0) == 0 &&
+	    nng_msg_alloc(&m, orch__request_envelope__get_packed_size(&env)) == 0) {
+		orch__request_envelope__pack(&env, nng_msg_body(m));
+		if (nng_sendmsg(s, m, 0) != 0)
+			nng_msg_free(m);
+		else if (nng_recvmsg(s, &m, 0) == 0) {
+			rep = orch__reply_envelope__unpack(NULL, nng_msg_len(m),
+			    nng_msg_body(m));
+			nng_msg_free(m);
+			if (rep != NULL && rep->status == ORCH__STATUS_CODE__OK &&
+			    rep->has_payload) {
+				res = orch__provision_result__unpack(NULL,
+				    rep->payload.len, rep->payload.data);
+				if (res != NULL)
+					port = res->host_http_port;
+				orch__provision_result__free_unpacked(res, NULL);
+			}
+			orch__reply_envelope__free_unpacked(rep, NULL);
+		}
+	}
+	close_socket_bounded(s);
+	return port;
+}
+
+struct raw_arg {
+	const char *url;
+	int ms;
+	int port;
+};
+
+static void *
+raw_provision_main(void *arg)
+{
+	struct raw_arg *a = arg;
+
+	a->port = raw_provision(a->url, a->ms, NULL);
+	return NULL;
+}
+
+/*
+ * Regression (issue 10, item 9): the de-duplication of BLOCKING calls
+ * matched on the request id alone, so two callers that happen to use the
+ * same id got one answer: the second was parked behind the first (or
+ * served the first's cached reply) and never ran. A duplicate is the same
+ * request: same id, method, payload and Authorization.
+ */
+static void
+test_same_id_other_request_runs(void **state)
+{
+	struct fx *fx = *state;
+	struct raw_arg a = {fx->url, 400, 0};
+	pthread_t t;
+
+	/* Concurrently: the first still runs when the second arrives. */
+	assert_int_equal(pthread_create(&t, NULL, raw_provision_main, &a), 0);
+	assert_true(wait_until(one_running, 5000));
+	assert_int_equal(raw_provision(fx->url, 401, NULL), 401);
+	pthread_join(t, NULL);
+	assert_int_equal(a.port, 400);
+	/* Afterwards: the cached reply is for the first request only. */
+	assert_int_equal(raw_provision(fx->url, 402, NULL), 402);
+	assert_int_equal(raw_provision(fx->url, 402, "Bearer other"), 402);
+	assert_int_equal(atomic_load(&slow_calls), 4);
+	/* The very same request again is a resend: answered, not run. */
+	assert_int_equal(raw_provision(fx->url, 402, NULL), 402);
+	assert_int_equal(atomic_load(&slow_calls), 4);
+}
+
 static void
 test_bad_table_refused(void **state)
 {
@@ -1041,6 +1136,7 @@ main(int argc, char **argv)
 		BOTH(test_oversize_frame_inproc),
 #endif
 		BOTH(test_resent_slow_call_runs_once),
+		BOTH(test_same_id_other_request_runs),
 #ifndef RPC_TEST_IPC
 		BOTH(test_close_with_calls_in_flight),
 #endif
