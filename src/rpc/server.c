@@ -92,6 +92,23 @@ struct recent_reply {
 	nng_msg *reply;
 };
 
+/* A blocking lane: calls waiting for one of its workers. */
+struct lane {
+	orch_rpc_call *head;
+	orch_rpc_call *tail;
+	int len;
+	int max;
+	pthread_cond_t cv; /* queue non-empty, or quit */
+	int nworkers;
+	pthread_t *workers;
+	struct worker_arg *args;
+};
+
+struct worker_arg {
+	orch_rpc_server *srv;
+	struct lane *lane;
+};
+
 struct orch_rpc_server {
 	const ProtobufCServiceDescriptor *service;
 	const orch_method **by_index; /* service method index -> row */
@@ -107,13 +124,11 @@ struct orch_rpc_server {
 	int live; /* calls not IDLE (mtx) */
 
 	pthread_mutex_t mtx;
-	pthread_cond_t cv;      /* queue non-empty, quit, or live changed */
-	orch_rpc_call *qhead;   /* BLOCKING calls waiting for a worker */
-	orch_rpc_call *qtail;
+	pthread_cond_t cv;      /* live changed */
+	/* One queue and worker set per blocking lane (index lane - 1). */
+	struct lane lanes[ORCH_LANE_COUNT - 1];
 	bool closing;           /* socket closed: workers answer nothing new */
-	bool quit;              /* workers exit when the queue is empty */
-	int nworkers;
-	pthread_t *workers;
+	bool quit;              /* workers exit when their queue is empty */
 
 	nng_listener listeners[8];
 	int nlisteners;
@@ -356,9 +371,37 @@ run_handler(orch_rpc_call *c)
 	release_request(c);
 }
 
+/* Queues c on its lane (srv->mtx held); false when the lane is full. */
+static bool
+enqueue_locked(orch_rpc_server *srv, orch_rpc_call *c)
+{
+	struct lane *l = &srv->lanes[c->method->lane - 1];
+
+	if (l->len >= l->max)
+		return false;
+	c->next = NULL;
+	if (l->tail != NULL)
+		l->tail->next = c;
+	else
+		l->head = c;
+	l->tail = c;
+	l->len++;
+	pthread_cond_signal(&l->cv);
+	return true;
+}
+
+static void
+fail_busy(orch_rpc_call *c)
+{
+	orch_call_fail(&c->base, ORCH_EEXHAUSTED,
+	    "%s: server busy (%d calls waiting on its lane)", c->method->name,
+	    c->srv->lanes[c->method->lane - 1].max);
+}
+
 /*
- * Records a BLOCKING call as in flight, or parks it behind the copy of the
- * same request already in flight. Returns true when it was parked.
+ * Records a BLOCKING call as in flight and queues it, or parks it behind
+ * the copy of the same request already in flight, or refuses it when its
+ * lane is full. Returns true when it was parked or refused.
  */
 static bool
 park_if_duplicate(orch_rpc_call *c)
@@ -366,7 +409,7 @@ park_if_duplicate(orch_rpc_call *c)
 	orch_rpc_server *srv = c->srv;
 	orch_rpc_call *old = NULL;
 	nng_msg *again = NULL;
-	bool parked = false;
+	bool parked = false, busy = false;
 	int64_t now = orch_mono_ms();
 
 	pthread_mutex_lock(&srv->mtx);
@@ -395,17 +438,17 @@ park_if_duplicate(orch_rpc_call *c)
 		}
 	}
 	if (!parked) {
-		c->inflight = true;
 		c->state = CALL_WORK;
-		c->next = NULL;
-		if (srv->qtail != NULL)
-			srv->qtail->next = c;
-		else
-			srv->qhead = c;
-		srv->qtail = c;
-		pthread_cond_signal(&srv->cv);
+		c->inflight = enqueue_locked(srv, c);
+		busy = !c->inflight;
 	}
 	pthread_mutex_unlock(&srv->mtx);
+	if (busy) {
+		fail_busy(c);
+		release_request(c);
+		send_reply(c);
+		return true;
+	}
 	if (parked) {
 		ORCH_DEBUG("rpc: request %llu resent; %s",
 		    (unsigned long long) c->request_id,
@@ -478,7 +521,7 @@ handle_request(orch_rpc_call *c, nng_msg *msg)
 		send_reply(c);
 		return;
 	}
-	c->blocking = c->method->lane == ORCH_LANE_BLOCKING;
+	c->blocking = c->method->lane != ORCH_LANE_FAST;
 	if (!c->blocking) {
 		run_handler(c);
 		send_reply(c);
@@ -567,26 +610,21 @@ copy_request(const ProtobufCMessageDescriptor *d, const ProtobufCMessage *req)
 	return copy;
 }
 
-/* Queues a BLOCKING direct call; false when the server is closing. */
-static bool
+/* Queues a BLOCKING direct call: ORCH_OK, ORCH_ECLOSED when the server
+ * is closing, ORCH_EEXHAUSTED when the lane is full. */
+static orch_err
 enqueue_direct(orch_rpc_call *c)
 {
 	orch_rpc_server *srv = c->srv;
-	bool closing;
+	orch_err rv = ORCH_OK;
 
 	pthread_mutex_lock(&srv->mtx);
-	closing = srv->closing || srv->quit;
-	if (!closing) {
-		c->next = NULL;
-		if (srv->qtail != NULL)
-			srv->qtail->next = c;
-		else
-			srv->qhead = c;
-		srv->qtail = c;
-		pthread_cond_signal(&srv->cv);
-	}
+	if (srv->closing || srv->quit)
+		rv = ORCH_ECLOSED;
+	else if (!enqueue_locked(srv, c))
+		rv = ORCH_EEXHAUSTED;
 	pthread_mutex_unlock(&srv->mtx);
-	return !closing;
+	return rv;
 }
 
 orch_err
@@ -611,7 +649,7 @@ orch_rpc_server_call(orch_rpc_server *srv, const char *method,
 	call_reset(c);
 	c->method = srv->by_index[md - srv->service->methods];
 	c->base.method = c->method->name;
-	c->blocking = c->method->lane == ORCH_LANE_BLOCKING;
+	c->blocking = c->method->lane != ORCH_LANE_FAST;
 	c->direct_fn = done;
 	c->direct_arg = arg;
 	c->state = CALL_WORK;
@@ -636,9 +674,10 @@ orch_rpc_server_call(orch_rpc_server *srv, const char *method,
 	c->owns_req = true;
 	if (c->req == NULL)
 		rv = ORCH_ENOMEM;
-	else if (!enqueue_direct(c))
-		rv = ORCH_ECLOSED;
-	else
+	else if ((rv = enqueue_direct(c)) == ORCH_EEXHAUSTED) {
+		fail_busy(c); /* answered here, like a refusal */
+		rv = ORCH_OK;
+	} else if (rv == ORCH_OK)
 		c = NULL; /* the worker's now */
 out:
 	if (c != NULL)
@@ -652,22 +691,25 @@ out:
 static void *
 worker_main(void *arg)
 {
-	orch_rpc_server *srv = arg;
+	struct worker_arg *wa = arg;
+	orch_rpc_server *srv = wa->srv;
+	struct lane *l = wa->lane;
 	orch_rpc_call *c;
 	bool closing;
 
 	for (;;) {
 		pthread_mutex_lock(&srv->mtx);
-		while (srv->qhead == NULL && !srv->quit)
-			pthread_cond_wait(&srv->cv, &srv->mtx);
-		c = srv->qhead;
+		while (l->head == NULL && !srv->quit)
+			pthread_cond_wait(&l->cv, &srv->mtx);
+		c = l->head;
 		if (c == NULL) {
 			pthread_mutex_unlock(&srv->mtx);
 			break;
 		}
-		srv->qhead = c->next;
-		if (srv->qhead == NULL)
-			srv->qtail = NULL;
+		l->head = c->next;
+		if (l->head == NULL)
+			l->tail = NULL;
+		l->len--;
 		closing = srv->closing;
 		pthread_mutex_unlock(&srv->mtx);
 
@@ -696,6 +738,24 @@ worker_main(void *arg)
 /* ------------------------------------------------------------------------ */
 /* Life cycle. */
 
+static orch_err
+start_workers(orch_rpc_server *srv, struct lane *l, int n)
+{
+	l->workers = calloc((size_t) n, sizeof(*l->workers));
+	l->args = calloc((size_t) n, sizeof(*l->args));
+	if (l->workers == NULL || l->args == NULL)
+		return ORCH_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		l->args[i].srv = srv;
+		l->args[i].lane = l;
+		if (pthread_create(&l->workers[i], NULL, worker_main,
+		        &l->args[i]) != 0)
+			return ORCH_ESYS;
+		l->nworkers = i + 1;
+	}
+	return ORCH_OK;
+}
+
 orch_err
 orch_rpc_server_open(const orch_rpc_server_opts *opts, orch_rpc_server **out)
 {
@@ -710,27 +770,31 @@ orch_rpc_server_open(const orch_rpc_server_opts *opts, orch_rpc_server **out)
 		return ORCH_ENOMEM;
 	pthread_mutex_init(&srv->mtx, NULL);
 	pthread_cond_init(&srv->cv, NULL);
+	for (int i = 0; i < ORCH_LANE_COUNT - 1; i++) {
+		pthread_cond_init(&srv->lanes[i].cv, NULL);
+		srv->lanes[i].max = opts->queue_max > 0 ? opts->queue_max
+		                                        : ORCH_RPC_QUEUE_MAX;
+	}
 	srv->service = opts->service;
 	srv->arg = opts->arg;
 	srv->authorize = opts->authorize;
 	srv->max_frame = opts->max_frame > 0 ? opts->max_frame
 	                                     : ORCH_RPC_MAX_FRAME;
 	srv->ncalls = opts->contexts > 0 ? opts->contexts : 64;
-	srv->nworkers = opts->workers > 0 ? opts->workers : 4;
 	srv->by_index = calloc(opts->service->n_methods, sizeof(*srv->by_index));
 	srv->calls = calloc((size_t) srv->ncalls, sizeof(*srv->calls));
-	srv->workers = calloc((size_t) srv->nworkers, sizeof(*srv->workers));
-	if (srv->by_index == NULL || srv->calls == NULL ||
-	    srv->workers == NULL) {
+	if (srv->by_index == NULL || srv->calls == NULL) {
 		rv = ORCH_ENOMEM;
 		goto out;
 	}
+
 	for (size_t i = 0; i < opts->n_methods; i++) {
 		const ProtobufCMethodDescriptor *md =
 		    protobuf_c_service_descriptor_get_method_by_name(
 		        opts->service, opts->methods[i].name);
 
-		if (md == NULL || opts->methods[i].fn == NULL) {
+		if (md == NULL || opts->methods[i].fn == NULL ||
+		    (unsigned) opts->methods[i].lane >= ORCH_LANE_COUNT) {
 			ORCH_ERROR("rpc: method \"%s\" is not in service %s",
 			    opts->methods[i].name, opts->service->name);
 			rv = ORCH_EINVAL;
@@ -762,13 +826,11 @@ orch_rpc_server_open(const orch_rpc_server_opts *opts, orch_rpc_server **out)
 			goto out;
 		}
 	}
-	for (int i = 0; i < srv->nworkers; i++) {
-		if (pthread_create(&srv->workers[i], NULL, worker_main, srv)) {
-			srv->nworkers = i;
-			rv = ORCH_ESYS;
-			goto out;
-		}
-	}
+	rv = start_workers(srv, &srv->lanes[ORCH_LANE_BLOCKING - 1],
+	    opts->workers > 0 ? opts->workers : 4);
+	if (rv == ORCH_OK)
+		rv = start_workers(srv, &srv->lanes[ORCH_LANE_PROVISION - 1],
+		    opts->provision_workers > 0 ? opts->provision_workers : 4);
 out:
 	if (rv != ORCH_OK) {
 		orch_rpc_server_close(srv);
@@ -827,10 +889,13 @@ orch_rpc_server_close(orch_rpc_server *srv)
 
 	pthread_mutex_lock(&srv->mtx);
 	srv->quit = true;
-	pthread_cond_broadcast(&srv->cv);
+	for (int i = 0; i < ORCH_LANE_COUNT - 1; i++)
+		pthread_cond_broadcast(&srv->lanes[i].cv);
 	pthread_mutex_unlock(&srv->mtx);
-	for (int i = 0; i < srv->nworkers; i++)
-		pthread_join(srv->workers[i], NULL);
+	for (int i = 0; i < ORCH_LANE_COUNT - 1; i++) {
+		for (int j = 0; j < srv->lanes[i].nworkers; j++)
+			pthread_join(srv->lanes[i].workers[j], NULL);
+	}
 
 	/* Every context reaches IDLE once its last operation has failed. */
 	pthread_mutex_lock(&srv->mtx);
@@ -852,7 +917,11 @@ orch_rpc_server_close(orch_rpc_server *srv)
 			nng_msg_free(srv->recent[i].reply);
 	}
 	free(srv->calls);
-	free(srv->workers);
+	for (int i = 0; i < ORCH_LANE_COUNT - 1; i++) {
+		free(srv->lanes[i].workers);
+		free(srv->lanes[i].args);
+		pthread_cond_destroy(&srv->lanes[i].cv);
+	}
 	free(srv->by_index);
 	pthread_cond_destroy(&srv->cv);
 	pthread_mutex_destroy(&srv->mtx);

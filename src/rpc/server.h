@@ -29,6 +29,8 @@
 
 typedef struct orch_rpc_server orch_rpc_server;
 
+#define ORCH_RPC_QUEUE_MAX 64
+
 typedef struct orch_rpc_server_opts {
 	const ProtobufCServiceDescriptor *service; /* required */
 	const orch_method *methods;                /* required, n_methods rows */
@@ -40,6 +42,10 @@ typedef struct orch_rpc_server_opts {
 	orch_authorize_fn authorize;
 	int contexts;     /* requests served at once; default 64 */
 	int workers;      /* threads for BLOCKING handlers; default 4 */
+	int provision_workers; /* threads for PROVISION handlers; default 4 */
+	/* Calls waiting for a worker, per lane; beyond it a call is answered
+	 * RESOURCE_EXHAUSTED at once. Default ORCH_RPC_QUEUE_MAX. */
+	int queue_max;
 	size_t max_frame; /* bytes; default ORCH_RPC_MAX_FRAME */
 } orch_rpc_server_opts;
 

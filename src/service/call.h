@@ -10,8 +10,8 @@
  * or h2o header and a new transport needs no handler change.
  *
  * The method row carries the method's lane (FAST: runs on the caller's
- * thread, may take the core's short lock, never blocks; BLOCKING: runs on
- * a worker) and its auth class. The transport judges the caller's
+ * thread, may take the core's short lock, never blocks; BLOCKING and
+ * PROVISION: run on a worker of that lane) and its auth class. The transport judges the caller's
  * Authorization against the class *before* it dispatches and before a
  * BLOCKING call is queued (orch_authorize_fn), so no handler begins with
  * an auth check and a key-less call never reaches a worker.
@@ -61,10 +61,19 @@ struct orch_call {
 typedef void (*orch_method_fn)(void *arg, orch_call *call,
     const ProtobufCMessage *req);
 
+/*
+ * Where a method runs. The two blocking lanes have their own workers and
+ * their own bounded queues, so slow reads of Docker (inspections, label
+ * searches) can never hold a provision up, and a flood of either is
+ * refused (RESOURCE_EXHAUSTED) instead of queueing without end.
+ */
 typedef enum orch_lane {
-	ORCH_LANE_FAST = 0,     /* on the caller's thread: never blocks */
-	ORCH_LANE_BLOCKING = 1, /* on a worker thread */
+	ORCH_LANE_FAST = 0,      /* on the caller's thread: never blocks */
+	ORCH_LANE_BLOCKING = 1,  /* on a worker thread */
+	ORCH_LANE_PROVISION = 2, /* on a provisioning worker thread */
 } orch_lane;
+
+#define ORCH_LANE_COUNT 3
 
 /* One row of a method table. */
 typedef struct orch_method {

@@ -1,6 +1,8 @@
 /*
  * The one method table: every method of the service, its handler, its
- * lane and who may call it (CONTRACT.md "Authentication": Ping is open;
+ * lane (FAST on the caller's thread; BLOCKING on the workers; PROVISION on
+ * workers of their own, so slow inspections never hold a provision up)
+ * and who may call it (CONTRACT.md "Authentication": Ping is open;
  * reads need READ_API_KEY or API_KEY when READ_API_KEY is set; the rest
  * need API_KEY when it is set). Read top to bottom, it is the API.
  */
@@ -13,6 +15,7 @@
 
 #define FAST ORCH_LANE_FAST
 #define BLOCKING ORCH_LANE_BLOCKING
+#define PROVISION ORCH_LANE_PROVISION
 #define OPEN ORCH_AUTH_OPEN
 #define READ ORCH_AUTH_READ
 #define MUTATE ORCH_AUTH_MUTATE
@@ -32,9 +35,9 @@ static const orch_method methods[] = {
 	{"GetHealth",            orch_svc_get_health,       FAST,     READ},
 	{"ResetCircuitBreaker",  orch_svc_reset_breaker,    FAST,     MUTATE},
 	{"GetMetrics",           orch_svc_get_metrics,      FAST,     READ},
-	{"ProvisionEngine",      orch_svc_provision_engine, BLOCKING, MUTATE},
-	{"ProvisionContainer",   orch_svc_provision_container, BLOCKING, MUTATE},
-	{"Scale",                orch_svc_scale,            BLOCKING, MUTATE},
+	{"ProvisionEngine",      orch_svc_provision_engine, PROVISION, MUTATE},
+	{"ProvisionContainer",   orch_svc_provision_container, PROVISION, MUTATE},
+	{"Scale",                orch_svc_scale,            PROVISION, MUTATE},
 	{"CollectGarbage",       orch_svc_gc,               BLOCKING, MUTATE},
 	{"DeleteContainer",      orch_svc_delete,           BLOCKING, MUTATE},
 	{"InspectContainer",     orch_svc_inspect,          BLOCKING, READ},

@@ -446,6 +446,94 @@ test_refused_call_answered_before_queue(void **state)
 	orch_rpc_server_close(srv);
 }
 
+/*
+ * Regression (issue 10, item 9): the BLOCKING queue was unbounded, and
+ * provisioning shared it with every other slow call. Now each blocking
+ * lane has its own workers and a bound: beyond it a call is refused at
+ * once with RESOURCE_EXHAUSTED, and a full BLOCKING lane (slow container
+ * inspections) does not hold up the PROVISION lane.
+ */
+static void
+h_quick(void *arg, orch_call *call, const ProtobufCMessage *msg)
+{
+	Orch__ProvisionResult rep = ORCH__PROVISION_RESULT__INIT;
+
+	(void) arg;
+	(void) msg;
+	rep.container_id = "quick";
+	rep.container_name = "quick-1";
+	rep.host_http_port = 1;
+	orch_call_reply(call, &rep.base);
+}
+
+static void
+test_lanes_bounded_and_apart(void **state)
+{
+	static const orch_method lanes[] = {
+		{"InspectContainer", h_slow, ORCH_LANE_BLOCKING, ORCH_AUTH_OPEN},
+		{"ProvisionEngine", h_quick, ORCH_LANE_PROVISION, ORCH_AUTH_OPEN},
+	};
+	orch_rpc_server_opts o = {
+		.service = &orch__orchestrator__descriptor,
+		.methods = lanes,
+		.n_methods = 2,
+		.workers = 1,
+		.provision_workers = 1,
+		.queue_max = 2,
+	};
+	Orch__InspectContainerRequest ins = ORCH__INSPECT_CONTAINER_REQUEST__INIT;
+	Orch__ProvisionEngineRequest prov = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	orch_rpc_server *srv = NULL;
+	struct answer a[4], p;
+	int running;
+
+	(void) state;
+	assert_int_equal(orch_rpc_server_open(&o, &srv), ORCH_OK);
+	pthread_mutex_lock(&slow_mu);
+	slow_release = false;
+	pthread_mutex_unlock(&slow_mu);
+	ins.id = "x";
+	/* One running on the lane's only worker, two queued: the bound. */
+	for (int i = 0; i < 3; i++) {
+		answer_init(&a[i]);
+		assert_int_equal(orch_rpc_server_call(srv, "InspectContainer",
+		                     NULL, 0, &ins.base, on_done, &a[i]),
+		    ORCH_OK);
+		if (i == 0) {
+			pthread_mutex_lock(&slow_mu);
+			while (slow_running == 0)
+				pthread_cond_wait(&slow_cv, &slow_mu);
+			pthread_mutex_unlock(&slow_mu);
+		}
+	}
+	/* The fourth is refused on this thread, at once. */
+	answer_init(&a[3]);
+	assert_int_equal(orch_rpc_server_call(srv, "InspectContainer", NULL, 0,
+	                     &ins.base, on_done, &a[3]),
+	    ORCH_OK);
+	assert_int_equal(a[3].calls, 1);
+	assert_int_equal(a[3].status, ORCH_EEXHAUSTED);
+	/* Provisioning has its own lane: answered while the other waits. */
+	answer_init(&p);
+	assert_int_equal(orch_rpc_server_call(srv, "ProvisionEngine", NULL, 0,
+	                     &prov.base, on_done, &p),
+	    ORCH_OK);
+	assert_true(answer_wait(&p));
+	assert_int_equal(p.status, ORCH_OK);
+	assert_string_equal(p.id, "quick");
+	pthread_mutex_lock(&slow_mu);
+	running = slow_running;
+	slow_release = true;
+	pthread_cond_broadcast(&slow_cv);
+	pthread_mutex_unlock(&slow_mu);
+	assert_int_equal(running, 1);
+	for (int i = 0; i < 3; i++) {
+		assert_true(answer_wait(&a[i]));
+		assert_int_equal(a[i].status, ORCH_OK);
+	}
+	orch_rpc_server_close(srv);
+}
+
 int
 main(void)
 {
@@ -456,6 +544,7 @@ main(void)
 		cmocka_unit_test(test_blocking_call_runs_on_worker_with_own_copy),
 		cmocka_unit_test(test_close_answers_queued_calls),
 		cmocka_unit_test(test_refused_call_answered_before_queue),
+		cmocka_unit_test(test_lanes_bounded_and_apart),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1059,6 +1059,57 @@ test_same_id_other_request_runs(void **state)
 	assert_int_equal(atomic_load(&slow_calls), 4);
 }
 
+/* The nng path of the bounded lanes (direct_test covers the direct one):
+ * beyond queue_max waiting calls, RESOURCE_EXHAUSTED at once. */
+static void __attribute__((unused))
+test_full_lane_refuses(void **state)
+{
+	orch_rpc_server_opts o = {
+		.service = &orch__orchestrator__descriptor,
+		.methods = test_methods,
+		.n_methods = sizeof(test_methods) / sizeof(test_methods[0]),
+		.contexts = 8,
+		.workers = 1,
+		.queue_max = 1,
+	};
+	struct async_state s = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
+	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	orch_rpc_call_opts o10 = {.timeout_ms = 10000};
+	orch_rpc_server *srv = NULL;
+	orch_rpc_client *cli = NULL;
+
+	(void) state;
+	atomic_store(&slow_calls, 0);
+	assert_int_equal(orch_rpc_server_open(&o, &srv), ORCH_OK);
+	assert_int_equal(orch_rpc_server_listen(srv, "inproc://rpc-lanes"),
+	    ORCH_OK);
+	assert_int_equal(orch_rpc_client_open("inproc://rpc-lanes", &cli),
+	    ORCH_OK);
+	req.has_host_port = 1;
+	req.host_port = 1000;
+	assert_int_equal(orch_rpc_invoke_async(cli, "ProvisionEngine",
+	                     &req.base, &o10, async_cb, &s),
+	    ORCH_OK);
+	assert_true(wait_until(one_running, 5000));
+	/* Two more, while the only worker is busy for 1 s: one takes the
+	 * lane's one queue slot, the other is refused at once (which one
+	 * depends on arrival order). */
+	for (int i = 2; i <= 3; i++) {
+		req.host_port = i;
+		assert_int_equal(orch_rpc_invoke_async(cli, "ProvisionEngine",
+		                     &req.base, &o10, async_cb, &s),
+		    ORCH_OK);
+	}
+	async_watch = &s;
+	async_target = 3;
+	assert_true(wait_until(async_all_done, 10000));
+	assert_int_equal(s.ok, 2);
+	assert_int_equal(s.done - s.ok - s.timeouts - s.closed, 1);
+	assert_int_equal(atomic_load(&slow_calls), 2);
+	orch_rpc_client_close(cli);
+	orch_rpc_server_close(srv);
+}
+
 static void
 test_bad_table_refused(void **state)
 {
@@ -1145,6 +1196,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_bad_table_refused),
 #ifndef RPC_TEST_IPC
 		cmocka_unit_test(test_auth_judged_before_queue),
+		cmocka_unit_test(test_full_lane_refuses),
 #endif
 	};
 

@@ -11,8 +11,9 @@
  *   (FindByLabel included: the contract protects GET /by-label);
  * - the REST routes agree: a route that is not a GET is backed by a
  *   MUTATE method, a GET route by a READ or OPEN one except /by-label;
- * - the lane column: with no runtime, exactly the BLOCKING rows answer
- *   UNAVAILABLE "no Docker runtime" (they are the ones that need Docker),
+ * - the lane column: with no runtime, exactly the rows off the FAST lane
+ *   answer UNAVAILABLE "no Docker runtime" (they are the ones that need
+ *   Docker), and the rows that start containers run on the PROVISION lane,
  *   called through the direct path with the right key.
  */
 #include <setjmp.h>
@@ -186,10 +187,14 @@ test_lane_column(void **state)
 		assert_int_equal(a.calls, 1);
 		no_runtime = a.status == ORCH_EUNAVAIL &&
 		             strcmp(a.message, "no Docker runtime") == 0;
-		if (no_runtime != (t[i].lane == ORCH_LANE_BLOCKING))
+		if (no_runtime != (t[i].lane != ORCH_LANE_FAST))
 			fail_msg("%s: lane %d, answered %d \"%s\"", t[i].name,
 			    (int) t[i].lane, (int) a.status, a.message);
 		free(req);
+		if ((strncmp(t[i].name, "Provision", 9) == 0 ||
+		        strcmp(t[i].name, "Scale") == 0) !=
+		    (t[i].lane == ORCH_LANE_PROVISION))
+			fail_msg("%s: lane %d", t[i].name, (int) t[i].lane);
 	}
 	orch_rpc_server_close(srv);
 	orch_core_fini(&core);
