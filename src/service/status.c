@@ -164,8 +164,7 @@ orch_svc_reset_breaker(void *arg, orch_call *call, const ProtobufCMessage *msg)
 	char text[96];
 	orch_err rv;
 
-	if (which != NULL && which[0] == '\0')
-		which = NULL;
+	/* Absent means both; empty is a bad name, not "both". */
 	orch_core_lock(core);
 	rv = orch_core_reset_breaker_locked(core, which);
 	orch_core_unlock(core);

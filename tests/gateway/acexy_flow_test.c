@@ -847,9 +847,10 @@ test_select_reserve(void **state)
 	snprintf(body, sizeof(body),
 	    "{\"engine\":{\"host\":\"127.0.0.1\",\"port\":%d},"
 	    "\"stream\":{\"key_type\":\"infohash\",\"key\":\"%s\"},"
-	    "\"session\":{\"playback_session_id\":\"r1\",\"is_live\":0},"
+	    "\"session\":{\"playback_session_id\":\"r1\",\"is_live\":0,"
+	    "\"stat_url\":\"http://127.0.0.1:%d/ace/stat/x/r1\"},"
 	    "\"labels\":{\"reservation_id\":\"%s\"}}",
-	    F.engine_port, F.run, rid);
+	    F.engine_port, F.run, F.engine_port, rid);
 	xpost("POST /events/stream_started",
 	    "A start carrying the reservation from /engines/select (found by "
 	    "127.0.0.1 and the published port)",
@@ -1067,8 +1068,9 @@ test_delete_and_metrics(void **state)
 		fail_msg("needs the engine of test_provision");
 	snprintf(body, sizeof(body),
 	    "{\"container_id\":\"%s\",\"stream\":{\"key_type\":\"content_id\","
-	    "\"key\":\"del-%s\"},\"session\":{\"playback_session_id\":\"d1\"}}",
-	    F.engine_id, F.run);
+	    "\"key\":\"del-%s\"},\"session\":{\"playback_session_id\":\"d1\","
+	    "\"stat_url\":\"http://127.0.0.1:%d/ace/stat/x/d1\"}}",
+	    F.engine_id, F.run, F.engine_port);
 	xpost(NULL, NULL, "/events/stream_started", body, &r);
 	gwt_expect_status(&r, 200);
 	snprintf(sid, sizeof(sid), "%s", gwt_str(r.json, "id"));

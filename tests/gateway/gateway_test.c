@@ -1106,6 +1106,7 @@ test_stream_started(void **state)
 	         "\"engine\":{\"host\":\"127.0.0.1\",\"port\":19001,\"tls\":false},"
 	         "\"stream\":{\"key_type\":\"content_id\",\"key\":\"k2\",\"x\":1},"
 	         "\"session\":{\"playback_session_id\":\"p2\",\"is_live\":0,"
+	         "\"stat_url\":\"http://127.0.0.1:19001/ace/stat/k2/p2\","
 	         "\"client_session_id\":-1},\"labels\":{\"source\":\"acexy\"}}";
 	xdo(&fx->c, "POST /events/stream_started",
 	    "Unknown fields ignored; a container_id that names no engine is "
@@ -1115,7 +1116,8 @@ test_stream_started(void **state)
 	expect_str(r.json, "id", "k2|p2");
 	expect_str(r.json, "container_id", "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
 	assert_true(json_is_false(json_object_get(r.json, "is_live")));
-	expect_null(r.json, "stat_url");
+	expect_str(r.json, "stat_url", "http://127.0.0.1:19001/ace/stat/k2/p2");
+	expect_null(r.json, "command_url");
 	gwt_resp_fini(&r);
 	assert_int_equal(streams_total(fx), 2);
 
@@ -1159,8 +1161,22 @@ test_stream_started(void **state)
 	    422, "session.stat_url");
 	refused(fx, NULL,
 	    "{\"stream\":{\"key_type\":\"infohash\",\"key\":\"x\"},"
-	    "\"session\":{\"playback_session_id\":\"p\"}}",
+	    "\"session\":{\"playback_session_id\":\"p\","
+	    "\"stat_url\":\"http://h/ace/stat/x/p\"}}",
 	    422, "engine");
+	/* A session says where its stats are; control characters have no
+	 * place in an id (issue 10, item 16). */
+	refused(fx, NULL,
+	    "{\"engine\":{\"host\":\"127.0.0.1\",\"port\":19001},"
+	    "\"stream\":{\"key_type\":\"infohash\",\"key\":\"x\"},"
+	    "\"session\":{\"playback_session_id\":\"p\",\"stat_url\":null}}",
+	    422, "session.stat_url");
+	refused(fx, NULL,
+	    "{\"engine\":{\"host\":\"127.0.0.1\",\"port\":19001},"
+	    "\"stream\":{\"key_type\":\"infohash\",\"key\":\"x\"},"
+	    "\"labels\":{\"stream_id\":\"a\\r\\nb\"}}",
+	    422, "labels.stream_id");
+	refused(fx, NULL, "{\"a\":1}{\"b\":2}", 400, NULL);
 	/* 400: not JSON, or not an object. */
 	refused(fx, "Malformed JSON", "{\"stream\":", 400, NULL);
 	refused(fx, "A body that is not an object", "[1,2]", 400, NULL);
@@ -1449,6 +1465,11 @@ test_breaker_reset(void **state)
 	    "An unknown operation_type", &q, &r);
 	gwt_expect_detail(&r, 422, "operation_type");
 	gwt_resp_fini(&r);
+	/* Empty is not "both" (issue 10, item 16): leave the key out. */
+	q.path = "/health/circuit-breaker/reset?operation_type=";
+	gwt_do(&fx->c, &q, &r);
+	gwt_expect_detail(&r, 422, "operation_type");
+	gwt_resp_fini(&r);
 }
 
 /* ======================================================================= */
@@ -1545,7 +1566,8 @@ static const ep mutating[] = {
     {"POST", "/events/stream_started",
         "{\"engine\":{\"host\":\"10.0.0.9\",\"port\":6878},"
         "\"stream\":{\"key_type\":\"content_id\",\"key\":\"k\"},"
-        "\"session\":{\"playback_session_id\":\"p\"}}"},
+        "\"session\":{\"playback_session_id\":\"p\","
+        "\"stat_url\":\"http://10.0.0.9:6878/ace/stat/k/p\"}}"},
     {"POST", "/events/stream_ended", "{\"stream_id\":\"k|p\"}"},
     {"POST", "/engines/select", "{}"},
     {"GET", "/by-label?key=a&value=b", NULL},

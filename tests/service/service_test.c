@@ -2324,6 +2324,10 @@ test_reset_circuit_breaker(void **state)
 	orch_rpc_result_fini(&res);
 	reset_breaker(fx, "General", NULL, &res, ORCH_EINVAL);
 	orch_rpc_result_fini(&res);
+	/* Regression (issue 10, item 16): an empty name reset both. */
+	reset_breaker(fx, "", NULL, &res, ORCH_EINVAL);
+	expect_field(res.status, &res, "operation_type");
+	orch_rpc_result_fini(&res);
 	expect_breakers(fx, "open", "open");
 }
 
@@ -2676,6 +2680,33 @@ sp_empty_stream_id_label(struct started *s)
 	started_label(s, "stream_id", "");
 }
 
+/* Regressions (issue 10, item 16): accepted before. */
+static void
+sp_stream_id_crlf(struct started *s)
+{
+	started_label(s, "stream_id", "abc\r\nX-Injected: 1");
+}
+static void
+sp_stream_id_nul_like(struct started *s)
+{
+	started_label(s, "stream_id", "a\tb");
+}
+static void
+sp_key_lf(struct started *s)
+{
+	s->key.key = "abc\ndef";
+}
+static void
+sp_psid_cr(struct started *s)
+{
+	s->ses.playback_session_id = "p\r";
+}
+static void
+sp_stat_null(struct started *s)
+{
+	s->ses.stat_url = NULL;
+}
+
 static const struct {
 	spoil_fn spoil;
 	const char *field;
@@ -2704,6 +2735,11 @@ static const struct {
     {sp_no_engine_unknown_cid, "engine"},
     {sp_no_engine, "engine"},
     {sp_empty_stream_id_label, "labels.stream_id"},
+    {sp_stream_id_crlf, "labels.stream_id"},
+    {sp_stream_id_nul_like, "labels.stream_id"},
+    {sp_key_lf, "stream.key"},
+    {sp_psid_cr, "session.playback_session_id"},
+    {sp_stat_null, "session.stat_url"},
     {sp_key_long, "stream.key"},
     {sp_host_long, "engine.host"},
     {sp_stat_long, "session.stat_url"},
