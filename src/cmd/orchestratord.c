@@ -235,13 +235,18 @@ start_gateway(struct daemon *d, const struct args *a)
 static void
 stop_all(struct daemon *d, const struct args *a, int rv)
 {
-	/* The gateway first: no call may start once the server closes. */
-	orch_gw_stop(d->gw);
-	/* nng #1543: give close 5 s, then leave it to process exit. */
+	/* No new HTTP request calls in; then the server closes: queued
+	 * calls are answered at once (ECLOSED), running ones finish and its
+	 * workers are joined, every answer reaching a gateway loop that
+	 * still runs; only then are the loops freed. (The other order let a
+	 * slow DELETE answer into freed loops.) nng #1543: give the close
+	 * 5 s, then leave it to process exit. */
+	orch_gw_quiesce(d->gw);
 	if (d->srv != NULL && !orch_run_bounded(close_server, d->srv, 5000)) {
 		ORCH_WARN("rpc: close timed out; exiting");
 		_exit(rv);
 	}
+	orch_gw_stop(d->gw);
 	/* The server first (no handler runs after it), then the manager's
 	 * threads; engines keep running unless --cleanup-on-exit. */
 	if (d->mgr != NULL && a->cleanup) {

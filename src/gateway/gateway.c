@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,8 @@
 
 #define MAX_THREADS 16
 #define STOP_DRAIN_MS 2000
+/* How long a stop waits for the calls in flight to be answered. */
+#define STOP_CALLS_MS 10000
 /* Routes the metrics keep slots for, plus /healthz and "unmatched". */
 #define MAX_ROUTES 62
 #define MAX_BODY (64 * 1024) /* CONTRACT.md: larger bodies get 413 */
@@ -57,6 +60,14 @@ struct orch_gw {
 	atomic_uint_fast64_t lat[N_LAT + 1];
 	atomic_uint_fast64_t lat_count;
 	atomic_uint_fast64_t lat_sum_us;
+	/* Calls started and not yet finished on their loop: a stop waits
+	 * for them with the loops running, so that no answer ever reaches
+	 * a loop that is gone. */
+	atomic_int inflight;
+	atomic_bool stopping; /* new requests get 503 */
+	/* Loop threads inside the request handler: quiesce waits for none,
+	 * so that no direct call into the server races its close. */
+	atomic_int in_handler;
 };
 
 struct loop {
@@ -323,6 +334,7 @@ finish(pending *p)
 		    p->body.len);
 	}
 	pending_unref(p);
+	atomic_fetch_sub(&lp->gw->inflight, 1);
 }
 
 /* The answer of a call, on whatever thread it completes. */
@@ -378,9 +390,8 @@ on_req_disposed(void *slot)
 }
 
 static int
-on_req(h2o_handler_t *self, h2o_req_t *req)
+handle_req(h2o_req_t *req)
 {
-	(void) self;
 	/* The handler is shared by every loop; the context is the loop's. */
 	loop *lp = H2O_STRUCT_FROM_MEMBER(loop, ctx, req->conn->ctx);
 	orch_gw *gw = lp->gw;
@@ -515,6 +526,7 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 	p->loop_thread = pthread_self();
 	slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_req_disposed);
 	*slot = p;
+	atomic_fetch_add(&gw->inflight, 1); /* until finish() */
 	if (gw->opts.direct != NULL) {
 		p->inline_call = true;
 		rv = orch_rpc_server_call(gw->opts.direct, route->rpc, auth,
@@ -538,6 +550,26 @@ invalid:
 	protobuf_c_message_free_unpacked(msg, NULL);
 	respond_detail(lp, req, route_idx, 422, perr.message);
 	return 0;
+}
+
+/* Counts the loop thread in while it handles a request (see in_handler)
+ * and refuses new requests once the gateway is stopping. */
+static int
+on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+	loop *lp = H2O_STRUCT_FROM_MEMBER(loop, ctx, req->conn->ctx);
+	orch_gw *gw = lp->gw;
+	int rv = 0;
+
+	(void) self;
+	atomic_fetch_add(&gw->in_handler, 1);
+	if (atomic_load(&gw->stopping))
+		respond_detail(lp, req, (int) orch_n_routes + 1, 503,
+		    "shutting down");
+	else
+		rv = handle_req(req);
+	atomic_fetch_sub(&gw->in_handler, 1);
+	return rv;
 }
 
 /* ---- loops ------------------------------------------------------------ */
@@ -808,10 +840,49 @@ orch_gw_port(const orch_gw *gw)
 }
 
 void
+orch_gw_quiesce(orch_gw *gw)
+{
+	if (gw == NULL)
+		return;
+	atomic_store(&gw->stopping, true);
+	/* A handler never blocks: this wait is a few microseconds. */
+	while (atomic_load(&gw->in_handler) > 0)
+		sched_yield();
+}
+
+/* Waits, with the loops running, until every call started has been
+ * answered and finished on its loop; false after STOP_CALLS_MS. */
+static bool
+wait_calls(orch_gw *gw)
+{
+	int64_t deadline = orch_mono_ms() + STOP_CALLS_MS;
+
+	while (atomic_load(&gw->inflight) > 0) {
+		if (orch_mono_ms() >= deadline)
+			return false;
+		usleep(5000);
+	}
+	return true;
+}
+
+void
 orch_gw_stop(orch_gw *gw)
 {
 	if (gw == NULL)
 		return;
+	orch_gw_quiesce(gw);
+	/* Remote calls in flight fail with ECLOSED here; their callbacks
+	 * post to loops that still run. */
+	orch_rpc_client_close(gw->client);
+	gw->client = NULL;
+	if (!wait_calls(gw)) {
+		/* A call outlives the wait: its answer would reach freed
+		 * loops. Leave everything to the process exit instead. */
+		ORCH_WARN("gateway: %d call(s) still running after %d ms; "
+		          "not freeing the loops",
+		    atomic_load(&gw->inflight), STOP_CALLS_MS);
+		return;
+	}
 	for (int i = 0; i < gw->nloops; i++) {
 		loop *lp = &gw->loops[i];
 
@@ -823,7 +894,6 @@ orch_gw_stop(orch_gw *gw)
 		}
 		orch_buf_fini(&lp->scratch);
 	}
-	orch_rpc_client_close(gw->client);
 	h2o_config_dispose(&gw->config);
 	free(gw->loops);
 	free(gw->cors);

@@ -44,7 +44,23 @@ orch_err orch_gw_start(const orch_gw_opts *opts, orch_gw **out);
 /* The port actually bound (useful with port 0). */
 int orch_gw_port(const orch_gw *gw);
 
-/* Stops the loops and frees everything. NULL no-op. */
+/*
+ * Stop, step one (optional): new requests are answered 503 "shutting
+ * down"; requests already calling keep their call. Returns once no loop
+ * thread is inside a direct call into the server, so the process may
+ * close its RPC server next (which answers queued calls at once) before
+ * orch_gw_stop() waits for their answers. NULL no-op.
+ */
+void orch_gw_quiesce(orch_gw *gw);
+
+/*
+ * Quiesces, closes the remote client (its calls in flight fail), waits up
+ * to 10 s with the loops running until every call started has been
+ * answered to its client (or dropped, for a client gone), then stops the
+ * loops and frees everything. A call still running after the wait would
+ * answer into freed memory: the gateway is then left allocated for the
+ * process exit. NULL no-op.
+ */
 void orch_gw_stop(orch_gw *gw);
 
 #endif

@@ -2899,6 +2899,97 @@ hold_wait(hold *h, int *counter, int n, int ms)
 	return ok;
 }
 
+struct get_arg {
+	int port;
+	gwt_resp r;
+};
+
+static void *
+get_engines_main(void *arg)
+{
+	struct get_arg *g = arg;
+	gwt_client c;
+	gwt_req q = {.method = "GET", .path = "/engines", .timeout_ms = 20000};
+
+	gwt_client_init(&c, g->port);
+	gwt_do(&c, &q, &g->r);
+	gwt_client_fini(&c);
+	return NULL;
+}
+
+struct release_arg {
+	hold *h;
+	int after_ms;
+};
+
+static void *
+release_main(void *arg)
+{
+	struct release_arg *ra = arg;
+
+	usleep((useconds_t) ra->after_ms * 1000u);
+	pthread_mutex_lock(&ra->h->mu);
+	ra->h->release = true;
+	pthread_cond_broadcast(&ra->h->cv);
+	pthread_mutex_unlock(&ra->h->mu);
+	return NULL;
+}
+
+/*
+ * Regression (issue 10, item 4): the gateway was stopped (its loops freed
+ * after a 2 s drain) while a BLOCKING call still ran, and that call then
+ * answered into the freed loop (a use-after-free under ASan; the client
+ * never got its answer). Stopping now waits for the calls in flight, with
+ * the loops still running, so the answer reaches the client; the server
+ * closes after.
+ */
+static void
+test_stop_with_blocking_call_in_flight(void **state)
+{
+	static const orch_method table[] = {
+	    {"ListEngines", h_hold, ORCH_LANE_BLOCKING, ORCH_AUTH_OPEN},
+	};
+	hold h;
+	orch_rpc_server_opts so = {0};
+	orch_rpc_server *srv = NULL;
+	orch_gw_opts go = {0};
+	orch_gw *gw = NULL;
+	struct get_arg g;
+	struct release_arg ra;
+	pthread_t client, releaser;
+
+	(void) state;
+	memset(&h, 0, sizeof(h));
+	memset(&g, 0, sizeof(g));
+	pthread_mutex_init(&h.mu, NULL);
+	pthread_cond_init(&h.cv, NULL);
+	so.service = &orch__orchestrator__descriptor;
+	so.methods = table;
+	so.n_methods = 1;
+	so.arg = &h;
+	assert_int_equal(orch_rpc_server_open(&so, &srv), ORCH_OK);
+	go.host = "127.0.0.1";
+	go.threads = 2;
+	go.direct = srv;
+	assert_int_equal(orch_gw_start(&go, &gw), ORCH_OK);
+	g.port = orch_gw_port(gw);
+	assert_int_equal(pthread_create(&client, NULL, get_engines_main, &g), 0);
+	assert_true(hold_wait(&h, &h.entered, 1, 10000));
+	/* The handler answers well after the gateway's 2 s drain. */
+	ra.h = &h;
+	ra.after_ms = 2500;
+	assert_int_equal(pthread_create(&releaser, NULL, release_main, &ra), 0);
+	orch_gw_stop(gw);
+	pthread_join(releaser, NULL);
+	pthread_join(client, NULL);
+	gwt_expect_status(&g.r, 200);
+	assert_string_equal(g.r.body, "[]");
+	gwt_resp_fini(&g.r);
+	orch_rpc_server_close(srv);
+	pthread_cond_destroy(&h.cv);
+	pthread_mutex_destroy(&h.mu);
+}
+
 static void
 test_direct_client_leaves_blocking(void **state)
 {
@@ -3218,6 +3309,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_remote_client_leaves,
 	        setup_stub, teardown_stub),
 	    cmocka_unit_test(test_direct_client_leaves_blocking),
+	    cmocka_unit_test(test_stop_with_blocking_call_in_flight),
 	    cmocka_unit_test(test_stop_with_idle_keepalive_client),
 	    cmocka_unit_test(test_stop_with_partial_request),
 	};
