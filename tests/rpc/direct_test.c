@@ -453,6 +453,27 @@ test_refused_call_answered_before_queue(void **state)
  * once with RESOURCE_EXHAUSTED, and a full BLOCKING lane (slow container
  * inspections) does not hold up the PROVISION lane.
  */
+/* Any BLOCKING method: waits until released (reads nothing of its
+ * request, whatever its type). */
+static void
+h_wait(void *arg, orch_call *call, const ProtobufCMessage *msg)
+{
+	Orch__ProvisionResult rep = ORCH__PROVISION_RESULT__INIT;
+
+	(void) arg;
+	(void) msg;
+	pthread_mutex_lock(&slow_mu);
+	slow_running++;
+	pthread_cond_broadcast(&slow_cv);
+	while (!slow_release)
+		pthread_cond_wait(&slow_cv, &slow_mu);
+	slow_running--;
+	pthread_mutex_unlock(&slow_mu);
+	rep.container_id = "waited";
+	rep.container_name = "waited-1";
+	orch_call_reply(call, &rep.base);
+}
+
 static void
 h_quick(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
@@ -470,7 +491,7 @@ static void
 test_lanes_bounded_and_apart(void **state)
 {
 	static const orch_method lanes[] = {
-		{"InspectContainer", h_slow, ORCH_LANE_BLOCKING, ORCH_AUTH_OPEN},
+		{"InspectContainer", h_wait, ORCH_LANE_BLOCKING, ORCH_AUTH_OPEN},
 		{"ProvisionEngine", h_quick, ORCH_LANE_PROVISION, ORCH_AUTH_OPEN},
 	};
 	orch_rpc_server_opts o = {
