@@ -94,7 +94,7 @@ main(int argc, char **argv)
 	int gw_threads = 0;
 	const char *port_file = NULL;
 	orch_rpc_method *methods = NULL;
-	char err[512];
+	orch_diag diag;
 	sigset_t set;
 
 	for (int i = 1; i < argc; i++) {
@@ -123,9 +123,9 @@ main(int argc, char **argv)
 		}
 	}
 	/* A bad value stops the process with one line naming it. */
-	if (orch_config_load(&cfg, (const char *const *) environ, ".env", err,
-	        sizeof(err)) != ORCH_OK) {
-		fprintf(stderr, "orchestratord: %s\n", err);
+	if (orch_config_load(&cfg, (const char *const *) environ, ".env",
+	        &diag) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: %s\n", diag.msg);
 		return 2;
 	}
 	orch_log_set_level(cfg.log_level);
