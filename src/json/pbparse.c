@@ -1037,6 +1037,17 @@ text_type_ok(const ProtobufCFieldDescriptor *f)
 	return ok;
 }
 
+const char *
+orch_pbparse_text_type(const ProtobufCFieldDescriptor *f)
+{
+	const char *t = NULL;
+
+	if (text_type_ok(f))
+		t = f->type == PROTOBUF_C_TYPE_MESSAGE ? "RFC 3339 time"
+		                                       : value_expected(f);
+	return t;
+}
+
 static bool
 settable(const ProtobufCFieldDescriptor *f)
 {

@@ -129,4 +129,13 @@ orch_err orch_pbparse_set_field(ProtobufCMessage *msg, const char *field_name,
 orch_err orch_pbparse_set_path(ProtobufCMessage *msg, const char *path,
     const char *text, ProtobufCAllocator *alloc, orch_diag *diag);
 
+/*
+ * What text a value of f's type is given as ("string", "int32", "uint64",
+ * "bool", "RFC 3339 time", ...), or NULL when its type cannot be set from
+ * text at all (bytes, enums, floats, messages other than Timestamp): for
+ * listing a request's fields as orchctl does. Says nothing of f's label;
+ * static storage.
+ */
+const char *orch_pbparse_text_type(const ProtobufCFieldDescriptor *f);
+
 #endif
