@@ -489,7 +489,11 @@ main(int argc, char **argv)
 		    argv[i]);
 		goto out;
 	}
-	if (cmd == NULL && nargs == 1 && strcmp(argv[i + 1], "--help") == 0) {
+	if (nargs == 1 && strcmp(argv[i + 1], "--help") == 0) {
+		if (cmd != NULL)
+			printf("usage: orchctl %s%s%s\n  %s\n\n", cmd->name,
+			    cmd->args[0] != '\0' ? " " : "", cmd->args,
+			    cmd->help);
 		rv = list_methods(md->name);
 		goto out;
 	}
