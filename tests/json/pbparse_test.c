@@ -1474,8 +1474,15 @@ test_allocator_and_oom(void **state)
 		    orch_pbparse_new(&orch__scale_request__descriptor, &a, &m),
 		    ORCH_ENOMEM);
 		assert_null(m);
-	} /* set_path: every allocation failed in turn leaves the message as
-	   * it was (what it created on the way is gone again). */
+	}
+}
+
+/* set_path: every allocation failed in turn leaves the message as it was
+ * (what it created on the way is gone again). */
+static void
+test_set_path_oom(void **state)
+{
+	(void) state;
 	{
 		static const char *const paths[][2] = {
 		    {"engine.host", "h"}, {"session.stat_url", "http://x/"},
@@ -1562,6 +1569,7 @@ main(void)
 	    cmocka_unit_test(test_set_path),
 	    cmocka_unit_test(test_set_path_sequence),
 	    cmocka_unit_test(test_allocator_and_oom),
+	    cmocka_unit_test(test_set_path_oom),
 	};
 
 	return cmocka_run_group_tests_name("pbparse", tests, NULL, NULL);
