@@ -20,7 +20,7 @@ typedef struct assign {
 
 /* What the scan of the arguments found. */
 typedef struct scan {
-	assign *set; /* argc entries at most */
+	assign *set; /* the defaults, then one per argument at most */
 	size_t n_set;
 	const char *body; /* --json's argument, or NULL */
 	int n_positional;
