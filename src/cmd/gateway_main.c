@@ -41,7 +41,7 @@ main(int argc, char **argv)
 	orch_config cfg = {0};
 	orch_gw_opts go = {0};
 	orch_gw *gw = NULL;
-	char err[512];
+	orch_diag diag;
 	sigset_t set;
 
 	for (int i = 1; i < argc; i++) {
@@ -60,9 +60,9 @@ main(int argc, char **argv)
 		                "required\n");
 		return 2;
 	}
-	if (orch_config_load(&cfg, (const char *const *) environ, ".env", err,
-	        sizeof(err)) != ORCH_OK) {
-		fprintf(stderr, "orchestrator-gateway: %s\n", err);
+	if (orch_config_load(&cfg, (const char *const *) environ, ".env",
+	        &diag) != ORCH_OK) {
+		fprintf(stderr, "orchestrator-gateway: %s\n", diag.msg);
 		return 2;
 	}
 	orch_log_set_level(cfg.log_level);

@@ -1,46 +1,34 @@
 /*
  * orchctl: the command-line RPC client, and the proof that the RPC API is
- * complete on its own. One row per command in `commands` below: the RPC
- * method, how its request is built from the arguments, and how its reply is
- * shown as a table (JSON with --json, from the same descriptor-driven
- * writer the gateway uses).
+ * complete on its own.
+ *
+ * Every method of the service is a command by its own name, its request
+ * built from `--FIELD VALUE` arguments and `--json BODY` by the schema's
+ * descriptors with the gateway's transcoder (ctl_args.h), its reply
+ * written as JSON by the gateway's writer; `orchctl methods` lists them
+ * from the same descriptors, so a method added to the .proto needs no
+ * line here. The human commands in `commands` below are shorthands over
+ * the same path: a syntax (positionals and flags naming fields) and a
+ * table for people (JSON with --json).
+ *
+ * Exit status: 0 answered OK; 1 the orchestrator refused or did not
+ * answer; 2 the command line was wrong (nothing was sent).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/buf.h"
+#include "src/base/diag.h"
 #include "src/base/time.h"
+#include "src/cmd/ctl_args.h"
 #include "src/json/pbjson.h"
 #include "src/rpc/client.h"
 
 #define DEFAULT_RPC "tcp://127.0.0.1:7600"
 
-/* Request storage for every command; one is used per run. */
-union request {
-	ProtobufCMessage base;
-	Orch__PingRequest ping;
-	Orch__ListEnginesRequest list_engines;
-	Orch__GetEngineRequest get_engine;
-	Orch__ListStreamsRequest list_streams;
-	Orch__GetStreamStatsRequest stats;
-	Orch__ProvisionEngineRequest provision;
-	Orch__ScaleRequest scale;
-	Orch__CollectGarbageRequest gc;
-	Orch__DeleteContainerRequest del;
-	Orch__InspectContainerRequest inspect;
-	Orch__GetStatusRequest status;
-	Orch__GetVpnStatusRequest vpn;
-	Orch__GetHealthRequest health;
-	Orch__ResetCircuitBreakerRequest reset;
-	Orch__SelectEngineRequest select;
-	Orch__StreamEndedRequest ended;
-	Orch__StreamStartedRequest started;
-};
-
-/* Fills req from argv (after the command name); -1 on a usage error. */
-typedef int (*build_fn)(union request *req, int argc, char **argv);
 /* Prints a reply for people. */
 typedef void (*show_fn)(const ProtobufCMessage *rep);
 
@@ -49,19 +37,17 @@ struct command {
 	const char *method;
 	const char *args;
 	const char *help;
-	build_fn build;
+	orch_ctl_syntax syn;
 	show_fn show;
 };
 
-static const char *
-opt_value(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i + 1 < argc; i++) {
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	}
-	return NULL;
-}
+/* Global options, before the command. */
+struct globals {
+	const char *url;
+	const char *key;
+	bool json;
+	int32_t timeout_ms;
+};
 
 static int
 parse_int(const char *s, int32_t *out)
@@ -75,201 +61,6 @@ parse_int(const char *s, int32_t *out)
 	if (*end != '\0' || v < INT32_MIN || v > INT32_MAX)
 		return -1;
 	*out = (int32_t) v;
-	return 0;
-}
-
-/* ---- request builders ---- */
-
-#define EMPTY_BUILDER(fn, type, INIT)                                      \
-	static int fn(union request *req, int argc, char **argv)           \
-	{                                                                  \
-		(void) argc;                                               \
-		(void) argv;                                               \
-		*(type *) req = (type) INIT;                               \
-		return 0;                                                  \
-	}
-
-EMPTY_BUILDER(b_ping, Orch__PingRequest, ORCH__PING_REQUEST__INIT)
-EMPTY_BUILDER(b_engines, Orch__ListEnginesRequest,
-    ORCH__LIST_ENGINES_REQUEST__INIT)
-EMPTY_BUILDER(b_gc, Orch__CollectGarbageRequest,
-    ORCH__COLLECT_GARBAGE_REQUEST__INIT)
-EMPTY_BUILDER(b_status, Orch__GetStatusRequest, ORCH__GET_STATUS_REQUEST__INIT)
-EMPTY_BUILDER(b_vpn, Orch__GetVpnStatusRequest,
-    ORCH__GET_VPN_STATUS_REQUEST__INIT)
-EMPTY_BUILDER(b_health, Orch__GetHealthRequest, ORCH__GET_HEALTH_REQUEST__INIT)
-
-static int
-b_engine(union request *req, int argc, char **argv)
-{
-	req->get_engine = (Orch__GetEngineRequest) ORCH__GET_ENGINE_REQUEST__INIT;
-	if (argc < 1)
-		return -1;
-	req->get_engine.container_id = argv[0];
-	return 0;
-}
-
-static int
-b_streams(union request *req, int argc, char **argv)
-{
-	const char *limit = opt_value(argc, argv, "--limit");
-
-	req->list_streams =
-	    (Orch__ListStreamsRequest) ORCH__LIST_STREAMS_REQUEST__INIT;
-	req->list_streams.container_id =
-	    (char *) opt_value(argc, argv, "--container-id");
-	req->list_streams.status = (char *) opt_value(argc, argv, "--status");
-	if (limit != NULL) {
-		if (parse_int(limit, &req->list_streams.limit) != 0)
-			return -1;
-		req->list_streams.has_limit = 1;
-	}
-	return 0;
-}
-
-static int
-b_stats(union request *req, int argc, char **argv)
-{
-	req->stats = (Orch__GetStreamStatsRequest)
-	    ORCH__GET_STREAM_STATS_REQUEST__INIT;
-	if (argc < 1)
-		return -1;
-	req->stats.stream_id = argv[0];
-	return 0;
-}
-
-static int
-b_provision(union request *req, int argc, char **argv)
-{
-	const char *port = opt_value(argc, argv, "--host-port");
-
-	req->provision =
-	    (Orch__ProvisionEngineRequest) ORCH__PROVISION_ENGINE_REQUEST__INIT;
-	req->provision.image = (char *) opt_value(argc, argv, "--image");
-	if (port != NULL) {
-		if (parse_int(port, &req->provision.host_port) != 0)
-			return -1;
-		req->provision.has_host_port = 1;
-	}
-	return 0;
-}
-
-static int
-b_scale(union request *req, int argc, char **argv)
-{
-	req->scale = (Orch__ScaleRequest) ORCH__SCALE_REQUEST__INIT;
-	if (argc < 1 || parse_int(argv[0], &req->scale.n) != 0)
-		return -1;
-	req->scale.has_n = 1;
-	return 0;
-}
-
-static int
-b_delete(union request *req, int argc, char **argv)
-{
-	req->del = (Orch__DeleteContainerRequest)
-	    ORCH__DELETE_CONTAINER_REQUEST__INIT;
-	if (argc < 1)
-		return -1;
-	req->del.id = argv[0];
-	return 0;
-}
-
-static int
-b_inspect(union request *req, int argc, char **argv)
-{
-	req->inspect = (Orch__InspectContainerRequest)
-	    ORCH__INSPECT_CONTAINER_REQUEST__INIT;
-	if (argc < 1)
-		return -1;
-	req->inspect.id = argv[0];
-	return 0;
-}
-
-static int
-b_reset(union request *req, int argc, char **argv)
-{
-	req->reset = (Orch__ResetCircuitBreakerRequest)
-	    ORCH__RESET_CIRCUIT_BREAKER_REQUEST__INIT;
-	req->reset.operation_type = argc > 0 ? argv[0] : NULL;
-	return 0;
-}
-
-static int
-b_select(union request *req, int argc, char **argv)
-{
-	req->select = (Orch__SelectEngineRequest) ORCH__SELECT_ENGINE_REQUEST__INIT;
-	if (argc > 0 && strcmp(argv[0], "--reserve") == 0) {
-		req->select.has_reserve = 1;
-		req->select.reserve = 1;
-	}
-	return 0;
-}
-
-/* The nested parts of a StreamStarted request: a command runs once per
- * process, so static storage is enough. */
-static Orch__EngineAddress start_engine = ORCH__ENGINE_ADDRESS__INIT;
-static Orch__StreamKey start_key = ORCH__STREAM_KEY__INIT;
-static Orch__SessionInfo start_session = ORCH__SESSION_INFO__INIT;
-static Orch__StreamStartedRequest__LabelsEntry start_label =
-    ORCH__STREAM_STARTED_REQUEST__LABELS_ENTRY__INIT;
-static Orch__StreamStartedRequest__LabelsEntry *start_labels[1];
-
-static int
-b_start(union request *req, int argc, char **argv)
-{
-	const char *host = opt_value(argc, argv, "--host");
-	const char *port = opt_value(argc, argv, "--port");
-	const char *live = opt_value(argc, argv, "--live");
-	const char *rid = opt_value(argc, argv, "--reservation");
-
-	req->started =
-	    (Orch__StreamStartedRequest) ORCH__STREAM_STARTED_REQUEST__INIT;
-	if (argc < 2)
-		return -1;
-	start_key.key_type = argv[0];
-	start_key.key = argv[1];
-	req->started.stream = &start_key;
-	req->started.container_id =
-	    (char *) opt_value(argc, argv, "--container-id");
-	if (host != NULL || port != NULL) {
-		start_engine.host = (char *) host;
-		if (port != NULL) {
-			if (parse_int(port, &start_engine.port) != 0)
-				return -1;
-			start_engine.has_port = 1;
-		}
-		req->started.engine = &start_engine;
-	}
-	start_session.playback_session_id =
-	    (char *) opt_value(argc, argv, "--session");
-	start_session.stat_url = (char *) opt_value(argc, argv, "--stat-url");
-	start_session.command_url =
-	    (char *) opt_value(argc, argv, "--command-url");
-	if (live != NULL) {
-		if (parse_int(live, &start_session.is_live) != 0)
-			return -1;
-		start_session.has_is_live = 1;
-	}
-	req->started.session = &start_session;
-	if (rid != NULL) {
-		start_label.key = "reservation_id";
-		start_label.value = (char *) rid;
-		start_labels[0] = &start_label;
-		req->started.labels = start_labels;
-		req->started.n_labels = 1;
-	}
-	return 0;
-}
-
-static int
-b_end(union request *req, int argc, char **argv)
-{
-	req->ended = (Orch__StreamEndedRequest) ORCH__STREAM_ENDED_REQUEST__INIT;
-	if (argc < 1)
-		return -1;
-	req->ended.stream_id = argv[0];
-	req->ended.reason = argc > 1 ? argv[1] : "orchctl";
 	return 0;
 }
 
@@ -351,11 +142,11 @@ s_status(const ProtobufCMessage *m)
 	if (r->engines != NULL)
 		printf("engines       %d total, %d running, %d healthy, "
 		       "%d unhealthy\n",
-		    r->engines->total, r->engines->running, r->engines->healthy,
-		    r->engines->unhealthy);
+		    r->engines->total, r->engines->running,
+		    r->engines->healthy, r->engines->unhealthy);
 	if (r->streams != NULL)
-		printf("streams       %d active, %d total\n", r->streams->active,
-		    r->streams->total);
+		printf("streams       %d active, %d total\n",
+		    r->streams->active, r->streams->total);
 	if (r->capacity != NULL)
 		printf("capacity      %d used of %d (%d available; replicas "
 		       "%d..%d)\n",
@@ -364,8 +155,9 @@ s_status(const ProtobufCMessage *m)
 		    r->capacity->max_replicas);
 	if (r->vpn != NULL)
 		printf("vpn           %s\n", !r->vpn->enabled ? "disabled"
-		        : r->vpn->connected                 ? "connected"
-		                                            : "disconnected");
+		                             : r->vpn->connected
+		                                 ? "connected"
+		                                 : "disconnected");
 	if (r->provisioning != NULL)
 		printf("provisioning  %s (breaker %s)%s%s\n",
 		    r->provisioning->can_provision ? "allowed" : "blocked",
@@ -379,6 +171,32 @@ s_status(const ProtobufCMessage *m)
 }
 
 static void
+s_containers(const ProtobufCMessage *m)
+{
+	const Orch__ContainerInfoList *r = (const void *) m;
+
+	printf(
+	    "%-14s %-30s %-40s %s\n", "CONTAINER", "NAME", "IMAGE", "STATUS");
+	for (size_t i = 0; i < r->n_containers; i++) {
+		const Orch__ContainerInfo *c = r->containers[i];
+
+		printf("%-14.12s %-30s %-40s %s\n", c->id, c->name, c->image,
+		    c->status);
+	}
+	printf("%zu container(s)\n", r->n_containers);
+}
+
+/* The exposition as it is: what a Prometheus scrape of /metrics gets
+ * first. */
+static void
+s_metrics(const ProtobufCMessage *m)
+{
+	const Orch__MetricsReply *r = (const void *) m;
+
+	fputs(r->text, stdout);
+}
+
+static void
 s_json(const ProtobufCMessage *m)
 {
 	orch_buf b = ORCH_BUF_INIT;
@@ -389,39 +207,74 @@ s_json(const ProtobufCMessage *m)
 	orch_buf_fini(&b);
 }
 
+#define NONE                                                                  \
+	{                                                                     \
+		{NULL}, 0, {{NULL}},                                          \
+		{                                                             \
+			{                                                     \
+				NULL                                          \
+			}                                                     \
+		}                                                             \
+	}
+
 static const struct command commands[] = {
-	{"ping", "Ping", "", "check the orchestrator answers", b_ping, s_json},
-	{"status", "GetStatus", "", "orchestrator status", b_status, s_status},
-	{"engines", "ListEngines", "", "list engines", b_engines, s_engines},
-	{"engine", "GetEngine", "ID", "one engine and its streams", b_engine,
-	    s_engine},
-	{"streams", "ListStreams",
-	    "[--container-id ID] [--status started|ended] [--limit N]",
-	    "list streams", b_streams, s_streams},
-	{"stats", "GetStreamStats", "STREAM_ID", "a stream's stat history",
-	    b_stats, s_json},
-	{"provision", "ProvisionEngine", "[--image IMG] [--host-port P]",
-	    "start a new engine", b_provision, s_json},
-	{"scale", "Scale", "N", "set the engine count", b_scale, s_json},
-	{"gc", "CollectGarbage", "", "stop idle engines now", b_gc, s_json},
-	{"delete", "DeleteContainer", "ID", "stop and remove a container",
-	    b_delete, s_json},
-	{"inspect", "InspectContainer", "ID", "Docker's view of a container",
-	    b_inspect, s_json},
-	{"start", "StreamStarted",
-	    "KEY_TYPE KEY [--host H --port P] [--container-id ID] "
-	    "[--session S] [--stat-url U] [--command-url U] [--live 0|1] "
-	    "[--reservation R]",
-	    "report a stream started (as a proxy does)", b_start, s_json},
-	{"end", "StreamEnded", "STREAM_ID [REASON]", "end a stream", b_end,
-	    s_json},
-	{"select", "SelectEngine", "[--reserve]", "the engine to use next",
-	    b_select, s_json},
-	{"vpn", "GetVpnStatus", "", "VPN status", b_vpn, s_json},
-	{"health", "GetHealth", "", "health summary and breakers", b_health,
-	    s_json},
-	{"reset-breaker", "ResetCircuitBreaker", "[general|replacement]",
-	    "reset circuit breakers", b_reset, s_json},
+    {"ping", "Ping", "", "check the orchestrator answers", NONE, s_json},
+    {"status", "GetStatus", "", "orchestrator status", NONE, s_status},
+    {"engines", "ListEngines", "", "list engines", NONE, s_engines},
+    {"engine", "GetEngine", "ID", "one engine and its streams",
+        {{"container_id"}, 1, {{NULL}}, {{NULL}}}, s_engine},
+    {"streams", "ListStreams",
+        "[--container-id ID] [--status started|ended] [--limit N]",
+        "list streams",
+        {{NULL}, 0,
+            {{"--container-id", "container_id", NULL},
+                {"--status", "status", NULL}, {"--limit", "limit", NULL}},
+            {{NULL}}},
+        s_streams},
+    {"stats", "GetStreamStats", "STREAM_ID", "a stream's stat history",
+        {{"stream_id"}, 1, {{NULL}}, {{NULL}}}, s_json},
+    {"provision", "ProvisionEngine", "[--image IMG] [--host-port P]",
+        "start a new engine",
+        {{NULL}, 0,
+            {{"--image", "image", NULL}, {"--host-port", "host_port", NULL}},
+            {{NULL}}},
+        s_json},
+    {"scale", "Scale", "N", "set the engine count",
+        {{"n"}, 1, {{NULL}}, {{NULL}}}, s_json},
+    {"gc", "CollectGarbage", "", "stop idle engines now", NONE, s_json},
+    {"delete", "DeleteContainer", "ID", "stop and remove a container",
+        {{"id"}, 1, {{NULL}}, {{NULL}}}, s_json},
+    {"inspect", "InspectContainer", "ID", "Docker's view of a container",
+        {{"id"}, 1, {{NULL}}, {{NULL}}}, s_json},
+    {"by-label", "FindByLabel", "KEY VALUE", "managed containers with a label",
+        {{"key", "value"}, 2, {{NULL}}, {{NULL}}}, s_containers},
+    {"start", "StreamStarted",
+        "KEY_TYPE KEY [--host H --port P] [--container-id ID] "
+        "[--session S] [--stat-url U] [--command-url U] [--live 0|1] "
+        "[--reservation R]",
+        "report a stream started (as a proxy does)",
+        {{"stream.key_type", "stream.key"}, 2,
+            {{"--host", "engine.host", NULL}, {"--port", "engine.port", NULL},
+                {"--container-id", "container_id", NULL},
+                {"--session", "session.playback_session_id", NULL},
+                {"--stat-url", "session.stat_url", NULL},
+                {"--command-url", "session.command_url", NULL},
+                {"--live", "session.is_live", NULL},
+                {"--reservation", "labels.reservation_id", NULL}},
+            {{NULL}}},
+        s_json},
+    {"end", "StreamEnded", "STREAM_ID [REASON]", "end a stream",
+        {{"stream_id", "reason"}, 1, {{NULL}}, {{"reason", "orchctl"}}},
+        s_json},
+    {"select", "SelectEngine", "[--reserve]", "the engine to use next",
+        {{NULL}, 0, {{"--reserve", "reserve", "true"}}, {{NULL}}}, s_json},
+    {"vpn", "GetVpnStatus", "", "VPN status", NONE, s_json},
+    {"health", "GetHealth", "", "health summary and breakers", NONE, s_json},
+    {"reset-breaker", "ResetCircuitBreaker", "[general|replacement]",
+        "reset circuit breakers", {{"operation_type"}, 0, {{NULL}}, {{NULL}}},
+        s_json},
+    {"metrics", "GetMetrics", "", "the core's metrics (Prometheus text)", NONE,
+        s_metrics},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -437,96 +290,224 @@ usage(FILE *f)
 	           "  --api-key KEY  sent as \"Bearer KEY\" (default: "
 	           "$API_KEY)\n"
 	           "  --timeout MS   deadline of the call (default 10000)\n\n"
+	           "any method of the service, by its name:\n"
+	           "  METHOD [--FIELD VALUE]... [--json BODY|@FILE|-]\n"
+	           "                 FIELD a dotted path (engine.port, "
+	           "labels.KEY); --json the whole\n"
+	           "                 request as JSON, then the --FIELDs "
+	           "over it; the reply as JSON\n"
+	           "  methods [METHOD]  the methods and their fields\n\n"
 	           "commands:\n");
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(f, "  %-14s %-44s %s\n", commands[i].name,
 		    commands[i].args, commands[i].help);
 }
 
-int
-main(int argc, char **argv)
+static const struct command *
+find_command(const char *name)
 {
-	const char *url = getenv("ORCH_RPC"), *key = getenv("API_KEY");
 	const struct command *cmd = NULL;
-	orch_rpc_call_opts opts = {0};
-	orch_rpc_client *cli = NULL;
-	orch_rpc_result res = {0};
-	union request req;
-	char auth[512];
-	int json = 0, i, rv = 2;
-	int32_t timeout = 0;
+
+	for (size_t k = 0; cmd == NULL && k < NCOMMANDS; k++) {
+		if (strcmp(name, commands[k].name) == 0)
+			cmd = &commands[k];
+	}
+	return cmd;
+}
+
+/* `orchctl methods [METHOD]`: every method (or one), its types, the
+ * command-line form of its request's fields, and its shorthand. */
+static int
+list_methods(const char *only)
+{
+	const ProtobufCServiceDescriptor *svc =
+	    &orch__orchestrator__descriptor;
+	orch_buf b = ORCH_BUF_INIT;
+	int found = 0, rv = 0;
+
+	for (unsigned i = 0; i < svc->n_methods; i++) {
+		const ProtobufCMethodDescriptor *m = &svc->methods[i];
+		const char *alias = NULL;
+
+		if (only != NULL && strcmp(only, m->name) != 0)
+			continue;
+		for (size_t k = 0; alias == NULL && k < NCOMMANDS; k++) {
+			if (strcmp(commands[k].method, m->name) == 0)
+				alias = commands[k].name;
+		}
+		orch_buf_printf(&b, "%s (%s) -> %s", m->name,
+		    m->input->short_name, m->output->short_name);
+		if (alias != NULL)
+			orch_buf_printf(&b, "  [orchctl %s]", alias);
+		orch_buf_putc(&b, '\n');
+		orch_ctl_describe(m->input, &b);
+		found++;
+	}
+	if (orch_buf_cstr(&b) == NULL) {
+		fprintf(stderr, "orchctl: out of memory\n");
+		rv = 2;
+	} else if (found == 0) {
+		fprintf(stderr, "orchctl: no method %s\n", only);
+		rv = 2;
+	} else {
+		fputs(orch_buf_cstr(&b), stdout);
+	}
+	orch_buf_fini(&b);
+	return rv;
+}
+
+/* The orchestrator's refusal, or why no answer came: one line with the
+ * status and message (and the field, when the message does not start
+ * with it), then the structured refusal as JSON. */
+static void
+report_error(const orch_rpc_result *res, const char *url)
+{
+	const char *msg =
+	    res->message != NULL ? res->message : orch_strerror(res->status);
+	const char *field = res->detail != NULL ? res->detail->field : NULL;
+	size_t fl = field != NULL ? strlen(field) : 0;
+
+	if (fl > 0 && !(strncmp(msg, field, fl) == 0 && msg[fl] == ':'))
+		fprintf(stderr, "orchctl: %s: %s (field %s)\n",
+		    orch_err_status_name(res->status), msg, field);
+	else
+		fprintf(stderr, "orchctl: %s: %s\n",
+		    orch_err_status_name(res->status), msg);
+	if (res->status == ORCH_ETIMEDOUT)
+		fprintf(stderr,
+		    "orchctl: no answer from %s (is "
+		    "orchestratord running?)\n",
+		    url);
+	if (res->detail != NULL && res->detail->refusal != NULL)
+		s_json(&res->detail->refusal->base);
+}
+
+/* Reads the global options; returns the index of the command, or -1 with
+ * *exit_code set (--help: 0; a bad option: 2). */
+static int
+parse_globals(int argc, char **argv, struct globals *g, int *exit_code)
+{
+	int i;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--json") == 0) {
-			json = 1;
+			g->json = true;
 		} else if (strcmp(argv[i], "--rpc") == 0 && i + 1 < argc) {
-			url = argv[++i];
+			g->url = argv[++i];
 		} else if (strcmp(argv[i], "--api-key") == 0 && i + 1 < argc) {
-			key = argv[++i];
+			g->key = argv[++i];
 		} else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
-			if (parse_int(argv[++i], &timeout) != 0 || timeout <= 0) {
+			if (parse_int(argv[++i], &g->timeout_ms) != 0 ||
+			    g->timeout_ms <= 0) {
 				fprintf(stderr, "orchctl: --timeout: expected "
 				                "milliseconds > 0\n");
-				return 2;
+				*exit_code = 2;
+				return -1;
 			}
 		} else if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0) {
+		           strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
-			return 0;
+			*exit_code = 0;
+			return -1;
 		} else {
-			fprintf(stderr, "orchctl: unknown option %s\n", argv[i]);
+			fprintf(
+			    stderr, "orchctl: unknown option %s\n", argv[i]);
 			usage(stderr);
-			return 2;
+			*exit_code = 2;
+			return -1;
 		}
 	}
 	if (i >= argc) {
 		usage(stderr);
-		return 2;
+		*exit_code = 2;
+		i = -1;
 	}
-	for (size_t k = 0; k < NCOMMANDS; k++) {
-		if (strcmp(argv[i], commands[k].name) == 0)
-			cmd = &commands[k];
-	}
-	if (cmd == NULL) {
-		fprintf(stderr, "orchctl: unknown command %s\n", argv[i]);
-		usage(stderr);
-		return 2;
-	}
-	if (cmd->build(&req, argc - i - 1, argv + i + 1) != 0) {
-		fprintf(stderr, "usage: orchctl %s %s\n", cmd->name, cmd->args);
-		return 2;
-	}
-	if (url == NULL || *url == '\0')
-		url = DEFAULT_RPC;
-	if (key != NULL && *key != '\0') {
-		snprintf(auth, sizeof(auth), "Bearer %s", key);
+	return i;
+}
+
+/* Sends req to md and shows the answer; returns the exit status. */
+static int
+call(const struct globals *g, const ProtobufCMethodDescriptor *md,
+    const ProtobufCMessage *req, show_fn show)
+{
+	const char *url =
+	    g->url != NULL && *g->url != '\0' ? g->url : DEFAULT_RPC;
+	orch_rpc_call_opts opts = {NULL, (uint32_t) g->timeout_ms};
+	orch_rpc_client *cli = NULL;
+	orch_rpc_result res = {0};
+	char auth[512];
+	int rv = 1;
+
+	if (g->key != NULL && *g->key != '\0') {
+		snprintf(auth, sizeof(auth), "Bearer %s", g->key);
 		opts.authorization = auth;
 	}
-	opts.timeout_ms = (uint32_t) timeout;
 	if (orch_rpc_client_open(url, &cli) != ORCH_OK) {
 		fprintf(stderr, "orchctl: cannot use RPC URL %s\n", url);
-		return 1;
+		goto out;
 	}
-	if (orch_rpc_invoke(cli, cmd->method, &req.base, &opts, &res) ==
-	    ORCH_OK) {
-		if (json)
-			s_json(res.reply);
-		else
-			cmd->show(res.reply);
+	if (orch_rpc_invoke(cli, md->name, req, &opts, &res) == ORCH_OK) {
+		show(res.reply);
 		rv = 0;
 	} else {
-		fprintf(stderr, "orchctl: %s: %s\n",
-		    orch_err_status_name(res.status),
-		    res.message != NULL ? res.message : orch_strerror(res.status));
-		if (res.status == ORCH_ETIMEDOUT)
-			fprintf(stderr, "orchctl: no answer from %s (is "
-			                "orchestratord running?)\n",
-			    url);
-		if (res.detail != NULL && res.detail->refusal != NULL)
-			s_json(&res.detail->refusal->base);
-		rv = 1;
+		report_error(&res, url);
 	}
+out:
 	orch_rpc_result_fini(&res);
 	orch_rpc_client_close(cli);
+	return rv;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct globals g = {getenv("ORCH_RPC"), getenv("API_KEY"), false, 0};
+	const struct command *cmd;
+	const ProtobufCMethodDescriptor *md;
+	ProtobufCMessage *req = NULL;
+	orch_diag diag;
+	bool bad_usage;
+	int i, nargs, rv = 2;
+
+	i = parse_globals(argc, argv, &g, &rv);
+	if (i < 0)
+		goto out;
+	nargs = argc - i - 1;
+	if (strcmp(argv[i], "methods") == 0) {
+		rv = nargs <= 1 ? list_methods(nargs == 1 ? argv[i + 1] : NULL)
+		                : 2;
+		goto out;
+	}
+	cmd = find_command(argv[i]);
+	md = protobuf_c_service_descriptor_get_method_by_name(
+	    &orch__orchestrator__descriptor,
+	    cmd != NULL ? cmd->method : argv[i]);
+	if (md == NULL) {
+		fprintf(stderr,
+		    "orchctl: unknown command or method %s (orchctl --help "
+		    "lists the commands, orchctl methods the methods)\n",
+		    argv[i]);
+		goto out;
+	}
+	if (nargs == 1 && strcmp(argv[i + 1], "--help") == 0) {
+		if (cmd != NULL)
+			printf("usage: orchctl %s%s%s\n  %s\n\n", cmd->name,
+			    cmd->args[0] != '\0' ? " " : "", cmd->args,
+			    cmd->help);
+		rv = list_methods(md->name);
+		goto out;
+	}
+	if (orch_ctl_build(md->input, cmd != NULL ? &cmd->syn : NULL, nargs,
+	        argv + i + 1, stdin, &req, &bad_usage, &diag) != ORCH_OK) {
+		fprintf(stderr, "orchctl: %s\n", diag.msg);
+		if (bad_usage && cmd != NULL)
+			fprintf(stderr, "usage: orchctl %s%s%s\n", cmd->name,
+			    cmd->args[0] != '\0' ? " " : "", cmd->args);
+		goto out;
+	}
+	rv = call(&g, md, req, g.json || cmd == NULL ? s_json : cmd->show);
+out:
+	if (req != NULL)
+		protobuf_c_message_free_unpacked(req, NULL);
 	return rv;
 }

@@ -268,15 +268,15 @@ main(int argc, char **argv)
 	struct args a = {0};
 	struct daemon d = {0};
 	int sig = 0, rv;
-	char err[512];
+	orch_diag diag;
 	sigset_t set;
 
 	if ((rv = parse_args(argc, argv, &a)) >= 0)
 		return rv;
 	/* A bad value stops the process with one line naming it. */
-	if (orch_config_load(&d.cfg, (const char *const *) environ, ".env", err,
-	        sizeof(err)) != ORCH_OK) {
-		fprintf(stderr, "orchestratord: %s\n", err);
+	if (orch_config_load(&d.cfg, (const char *const *) environ, ".env",
+	        &diag) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: %s\n", diag.msg);
 		return 2;
 	}
 	orch_log_set_level(d.cfg.log_level);

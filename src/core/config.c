@@ -47,17 +47,17 @@ static const struct spec specs[] = {
     {"API_KEY", K_OPTSTR, F(api_key), 0, 0, NULL},
     {"READ_API_KEY", K_OPTSTR, F(read_api_key), 0, 0, NULL},
     {"TARGET_IMAGE", K_STR, F(target_image), 0, 0,
-	"ghcr.io/krinkuto11/acestream-http-proxy:latest"},
+        "ghcr.io/krinkuto11/acestream-http-proxy:latest"},
     {"IMAGE_PULL", K_PULL, F(image_pull), 0, 0, "missing"},
     {"MIN_REPLICAS", K_INT, F(min_replicas), 0, INT_MAX, "1"},
     {"MAX_REPLICAS", K_INT, F(max_replicas), 1, INT_MAX, "10"},
     {"MAX_STREAMS_PER_ENGINE", K_INT, F(max_streams_per_engine), 1, INT_MAX,
-	"1"},
+        "1"},
     {"CONTAINER_LABEL", K_LABEL, 0, 0, 0, "orchestrator.managed=acestream"},
     {"ENGINE_NAME_PREFIX", K_NAME, F(engine_name_prefix), 0, 0, "acestream"},
     {"ENGINE_HOST", K_OPTSTR, F(engine_host), 0, 0, NULL},
     {"DOCKER_HOST", K_DOCKER, F(docker_host), 0, 0,
-	"unix:///var/run/docker.sock"},
+        "unix:///var/run/docker.sock"},
     {"DOCKER_NETWORK", K_OPTSTR, F(docker_network), 0, 0, NULL},
     {"PORT_RANGE_HOST", K_RANGE, F(port_range_host), 0, 0, "19000-19999"},
     {"ACE_HTTPS_RANGE", K_RANGE, F(ace_https_range), 0, 0, "45000-49999"},
@@ -65,38 +65,37 @@ static const struct spec specs[] = {
     {"STARTUP_TIMEOUT_S", K_INT, F(startup_timeout_s), 1, INT_MAX, "25"},
     {"AUTO_DELETE", K_BOOL, F(auto_delete), 0, 0, "true"},
     {"ENGINE_GRACE_PERIOD_S", K_INT, F(engine_grace_period_s), 0, INT_MAX,
-	"30"},
-    {"AUTOSCALE_INTERVAL_S", K_INT, F(autoscale_interval_s), 1, INT_MAX,
-	"5"},
+        "30"},
+    {"AUTOSCALE_INTERVAL_S", K_INT, F(autoscale_interval_s), 1, INT_MAX, "5"},
     {"MONITOR_INTERVAL_S", K_INT, F(monitor_interval_s), 1, INT_MAX, "10"},
-    {"HEALTH_CHECK_INTERVAL_S", K_INT, F(health_check_interval_s), 1,
-	INT_MAX, "10"},
+    {"HEALTH_CHECK_INTERVAL_S", K_INT, F(health_check_interval_s), 1, INT_MAX,
+        "10"},
     {"HEALTH_FAILURE_THRESHOLD", K_INT, F(health_failure_threshold), 1,
-	INT_MAX, "3"},
+        INT_MAX, "3"},
     {"HEALTH_UNHEALTHY_GRACE_PERIOD_S", K_INT,
-	F(health_unhealthy_grace_period_s), 0, INT_MAX, "30"},
-    {"HEALTH_REPLACEMENT_COOLDOWN_S", K_INT,
-	F(health_replacement_cooldown_s), 0, INT_MAX, "30"},
+        F(health_unhealthy_grace_period_s), 0, INT_MAX, "30"},
+    {"HEALTH_REPLACEMENT_COOLDOWN_S", K_INT, F(health_replacement_cooldown_s),
+        0, INT_MAX, "30"},
     {"CIRCUIT_BREAKER_FAILURE_THRESHOLD", K_INT, F(cb_failure_threshold), 1,
-	INT_MAX, "5"},
-    {"CIRCUIT_BREAKER_RECOVERY_TIMEOUT_S", K_INT, F(cb_recovery_timeout_s),
-	1, INT_MAX, "300"},
+        INT_MAX, "5"},
+    {"CIRCUIT_BREAKER_RECOVERY_TIMEOUT_S", K_INT, F(cb_recovery_timeout_s), 1,
+        INT_MAX, "300"},
     {"CIRCUIT_BREAKER_REPLACEMENT_THRESHOLD", K_INT,
-	F(cb_replacement_threshold), 1, INT_MAX, "3"},
+        F(cb_replacement_threshold), 1, INT_MAX, "3"},
     {"CIRCUIT_BREAKER_REPLACEMENT_TIMEOUT_S", K_INT,
-	F(cb_replacement_timeout_s), 1, INT_MAX, "180"},
+        F(cb_replacement_timeout_s), 1, INT_MAX, "180"},
     {"RESERVATION_TTL_S", K_INT, F(reservation_ttl_s), 1, INT_MAX, "15"},
     {"COLLECT_INTERVAL_S", K_INT, F(collect_interval_s), 1, INT_MAX, "5"},
     {"STATS_HISTORY_MAX", K_INT, F(stats_history_max), 1, INT_MAX, "720"},
     {"GLUETUN_CONTAINER_NAME", K_OPTSTR, F(gluetun_container_name), 0, 0,
-	NULL},
+        NULL},
     {"GLUETUN_API_PORT", K_INT, F(gluetun_api_port), 1, 65535, "8000"},
     {"GLUETUN_HEALTH_CHECK_INTERVAL_S", K_INT,
-	F(gluetun_health_check_interval_s), 1, INT_MAX, "5"},
+        F(gluetun_health_check_interval_s), 1, INT_MAX, "5"},
     {"GLUETUN_PORT_CACHE_TTL_S", K_INT, F(gluetun_port_cache_ttl_s), 0,
-	INT_MAX, "60"},
+        INT_MAX, "60"},
     {"VPN_RESTART_ENGINES_ON_RECONNECT", K_BOOL,
-	F(vpn_restart_engines_on_reconnect), 0, 0, "true"},
+        F(vpn_restart_engines_on_reconnect), 0, 0, "true"},
     {"CORS_ORIGINS", K_STR, F(cors_origins), 0, 0, "*"},
     {"DB_PATH", K_DB_PATH, F(db_path), 0, 0, "./orchestrator.db"},
     {"LOG_LEVEL", K_LOG_LEVEL, F(log_level), 0, 0, "info"},
@@ -106,19 +105,21 @@ static const struct spec specs[] = {
 
 /* ---- error text ---------------------------------------------------- */
 
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* A problem not tied to one variable (a .env line, out of memory):
+ * diag.field "". */
+static void set_err(orch_diag *d, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
+set_err(orch_diag *d, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (err == NULL || errlen == 0)
+	if (d == NULL)
 		return;
+	d->field[0] = '\0';
 	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
+	orch_diag_vset(d, fmt, ap);
 	va_end(ap);
 }
 
@@ -144,8 +145,8 @@ show(const char *v)
 			out.s[n++] = '\\';
 			out.s[n++] = (char) c;
 		} else if (c < 0x20 || c == 0x7f) {
-			n += (size_t) snprintf(out.s + n, sizeof(out.s) - n,
-			    "\\x%02x", c);
+			n += (size_t) snprintf(
+			    out.s + n, sizeof(out.s) - n, "\\x%02x", c);
 		} else {
 			out.s[n++] = (char) c;
 		}
@@ -156,6 +157,27 @@ show(const char *v)
 	}
 	out.s[n] = '\0';
 	return out;
+}
+
+/*
+ * Variable `name` has a bad value v: diag.field = name, and the one line
+ * "<name>: <what was expected>, got "<v>"". Returns ORCH_EINVAL.
+ */
+static orch_err bad_value(orch_diag *d, const char *name, const char *v,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static orch_err
+bad_value(orch_diag *d, const char *name, const char *v, const char *fmt, ...)
+{
+	char expected[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(expected, sizeof(expected), fmt, ap);
+	va_end(ap);
+	orch_diag_field(
+	    d, name, "%s: %s, got \"%s\"", name, expected, show(v).s);
+	return ORCH_EINVAL;
 }
 
 /* ---- value parsers --------------------------------------------------- */
@@ -296,12 +318,12 @@ free_urls(orch_config *cfg)
 }
 
 static orch_err
-apply_urls(orch_config *cfg, const char *name, const char *v, char *err,
-    size_t errlen)
+apply_urls(orch_config *cfg, const char *name, const char *v, orch_diag *d)
 {
 	char *urls[ORCH_CONFIG_MAX_RPC_LISTEN];
 	size_t n = 0;
 	const char *p = v;
+	orch_err rc = ORCH_OK;
 
 	for (;;) {
 		const char *end = strchr(p, ',');
@@ -314,19 +336,17 @@ apply_urls(orch_config *cfg, const char *name, const char *v, char *err,
 		}
 		while (len > 0 && isspace((unsigned char) b[len - 1]))
 			len--;
-		if (n == ORCH_CONFIG_MAX_RPC_LISTEN || valid_url(b, len) != 0) {
-			for (size_t i = 0; i < n; i++)
-				free(urls[i]);
-			set_err(err, errlen,
-			    "%s: expected 1 to %d comma-separated URLs "
-			    "scheme://address, got \"%s\"",
-			    name, ORCH_CONFIG_MAX_RPC_LISTEN, show(v).s);
-			return ORCH_EINVAL;
+		if (n == ORCH_CONFIG_MAX_RPC_LISTEN ||
+		    valid_url(b, len) != 0) {
+			rc = bad_value(d, name, v,
+			    "expected 1 to %d comma-separated URLs "
+			    "scheme://address",
+			    ORCH_CONFIG_MAX_RPC_LISTEN);
+			goto out;
 		}
 		if ((urls[n] = dup_n(b, len)) == NULL) {
-			for (size_t i = 0; i < n; i++)
-				free(urls[i]);
-			return ORCH_ENOMEM;
+			rc = ORCH_ENOMEM;
+			goto out;
 		}
 		n++;
 		if (end == NULL)
@@ -336,157 +356,179 @@ apply_urls(orch_config *cfg, const char *name, const char *v, char *err,
 	free_urls(cfg);
 	memcpy(cfg->rpc_listen, urls, n * sizeof(urls[0]));
 	cfg->rpc_listen_n = n;
-	return ORCH_OK;
+	n = 0; /* the config owns them now */
+out:
+	for (size_t i = 0; i < n; i++)
+		free(urls[i]);
+	return rc;
 }
 
 static orch_err
-apply_label(orch_config *cfg, const char *name, const char *v, char *err,
-    size_t errlen)
+apply_label(orch_config *cfg, const char *name, const char *v, orch_diag *d)
 {
 	const char *eq = strchr(v, '=');
-	char *key, *val;
+	char *key = NULL, *val = NULL;
+	orch_err rc = ORCH_OK;
 
 	if (eq == NULL || eq == v) {
-		set_err(err, errlen,
-		    "%s: expected key=value with a non-empty key, got \"%s\"",
-		    name, show(v).s);
-		return ORCH_EINVAL;
+		rc = bad_value(
+		    d, name, v, "expected key=value with a non-empty key");
+		goto out;
 	}
 	key = dup_n(v, (size_t) (eq - v));
 	val = strdup(eq + 1);
 	if (key == NULL || val == NULL) {
-		free(key);
-		free(val);
-		return ORCH_ENOMEM;
+		rc = ORCH_ENOMEM;
+		goto out;
 	}
 	set_str(cfg, F(container_label_key), key);
 	set_str(cfg, F(container_label_value), val);
-	return ORCH_OK;
+	key = val = NULL;
+out:
+	free(key);
+	free(val);
+	return rc;
+}
+
+static orch_err
+apply_int(const struct spec *sp, const char *name, const char *v, int *field,
+    orch_diag *d)
+{
+	long long n;
+	orch_err rc = ORCH_OK;
+
+	if (parse_int(v, &n) != 0 || n < sp->min || n > sp->max) {
+		if (sp->max == INT_MAX)
+			rc = bad_value(
+			    d, name, v, "expected an integer >= %d", sp->min);
+		else
+			rc = bad_value(d, name, v,
+			    "expected an integer in %d..%d", sp->min, sp->max);
+	} else {
+		*field = (int) n;
+	}
+	return rc;
+}
+
+/* LOG_LEVEL: case-insensitive, "warning" for "warn". */
+static orch_err
+apply_log_level(
+    const char *name, const char *v, orch_log_level *field, orch_diag *d)
+{
+	char low[16];
+	size_t i;
+	orch_err rc = ORCH_OK;
+
+	for (i = 0; v[i] != '\0' && i < sizeof(low) - 1; i++)
+		low[i] = (char) tolower((unsigned char) v[i]);
+	low[i] = '\0';
+	if (v[i] == '\0' && strcmp(low, "warning") == 0)
+		strcpy(low, "warn");
+	if (v[i] != '\0' || orch_log_parse_level(low, field) != 0)
+		rc = bad_value(
+		    d, name, v, "expected debug, info, warn or error");
+	return rc;
+}
+
+static orch_err
+apply_pull(
+    const char *name, const char *v, orch_image_pull *field, orch_diag *d)
+{
+	orch_err rc = ORCH_EINVAL;
+
+	for (int p = 0; rc != ORCH_OK && p < 3; p++) {
+		if (strcasecmp(v, orch_image_pull_name((orch_image_pull) p)) ==
+		    0) {
+			*field = (orch_image_pull) p;
+			rc = ORCH_OK;
+		}
+	}
+	if (rc != ORCH_OK)
+		rc =
+		    bad_value(d, name, v, "expected missing, never or always");
+	return rc;
+}
+
+/*
+ * The string kinds: checks v as the kind says, then stores a copy (NULL
+ * for an unset K_OPTSTR). DB_URL's sqlite:/// prefix is not stored.
+ */
+static orch_err
+apply_string(orch_config *cfg, const struct spec *sp, const char *name,
+    const char *v, orch_diag *d)
+{
+	char *s = NULL;
+	orch_err rc = ORCH_OK;
+
+	if (sp->kind == K_NAME && valid_name_prefix(v) != 0) {
+		rc = bad_value(d, name, v,
+		    "expected a container name prefix "
+		    "[a-zA-Z0-9][a-zA-Z0-9_.-]*");
+	} else if (sp->kind == K_DOCKER &&
+	           (strncmp(v, "unix://", 7) != 0 || v[7] == '\0') &&
+	           (strncmp(v, "tcp://", 6) != 0 || v[6] == '\0')) {
+		rc = bad_value(
+		    d, name, v, "expected unix://<path> or tcp://<host:port>");
+	} else if (sp->kind == K_DB_PATH && strcmp(name, "DB_URL") == 0) {
+		if (strncmp(v, "sqlite:///", 10) != 0 || v[10] == '\0')
+			rc =
+			    bad_value(d, name, v, "expected sqlite:///<path>");
+		else
+			v += 10;
+	}
+	if (rc == ORCH_OK && v != NULL && (s = strdup(v)) == NULL)
+		rc = ORCH_ENOMEM;
+	if (rc == ORCH_OK)
+		set_str(cfg, sp->off, s);
+	return rc;
 }
 
 /*
  * Parses v (non-empty, or NULL for an unset K_OPTSTR) as the spec says and
- * stores it. `name` is what the error line names (DB_URL for DB_PATH).
+ * stores it. `name` is what the error line and diag.field name (DB_URL
+ * for DB_PATH).
  */
 static orch_err
-apply(orch_config *cfg, const struct spec *sp, const char *name,
-    const char *v, char *err, size_t errlen)
+apply(orch_config *cfg, const struct spec *sp, const char *name, const char *v,
+    orch_diag *d)
 {
 	void *field = (char *) cfg + sp->off;
-	long long n;
-	char *s;
+	orch_err rc;
 
 	switch (sp->kind) {
 	case K_INT:
-		if (parse_int(v, &n) != 0 || n < sp->min || n > sp->max) {
-			if (sp->max == INT_MAX)
-				set_err(err, errlen,
-				    "%s: expected an integer >= %d, got \"%s\"",
-				    name, sp->min, show(v).s);
-			else
-				set_err(err, errlen,
-				    "%s: expected an integer in %d..%d, "
-				    "got \"%s\"",
-				    name, sp->min, sp->max, show(v).s);
-			return ORCH_EINVAL;
-		}
-		*(int *) field = (int) n;
-		return ORCH_OK;
+		rc = apply_int(sp, name, v, field, d);
+		break;
 	case K_BOOL:
-		if (parse_bool(v, (bool *) field) != 0) {
-			set_err(err, errlen,
-			    "%s: expected true/false/1/0/yes/no, got \"%s\"",
-			    name, show(v).s);
-			return ORCH_EINVAL;
-		}
-		return ORCH_OK;
+		rc = parse_bool(v, field) == 0
+		         ? ORCH_OK
+		         : bad_value(
+		               d, name, v, "expected true/false/1/0/yes/no");
+		break;
 	case K_RANGE:
-		if (parse_range(v, (orch_port_range *) field) != 0) {
-			set_err(err, errlen,
-			    "%s: expected a port range lo-hi with "
-			    "1 <= lo <= hi <= 65535, got \"%s\"",
-			    name, show(v).s);
-			return ORCH_EINVAL;
-		}
-		return ORCH_OK;
-	case K_LOG_LEVEL: {
-		char low[16];
-		size_t i;
-
-		for (i = 0; v[i] != '\0' && i < sizeof(low) - 1; i++)
-			low[i] = (char) tolower((unsigned char) v[i]);
-		low[i] = '\0';
-		if (v[i] == '\0' && strcmp(low, "warning") == 0)
-			strcpy(low, "warn");
-		if (v[i] != '\0' ||
-		    orch_log_parse_level(low, (orch_log_level *) field) != 0) {
-			set_err(err, errlen,
-			    "%s: expected debug, info, warn or error, "
-			    "got \"%s\"",
-			    name, show(v).s);
-			return ORCH_EINVAL;
-		}
-		return ORCH_OK;
-	}
+		rc = parse_range(v, field) == 0
+		         ? ORCH_OK
+		         : bad_value(d, name, v,
+		               "expected a port range lo-hi with "
+		               "1 <= lo <= hi <= 65535");
+		break;
+	case K_LOG_LEVEL:
+		rc = apply_log_level(name, v, field, d);
+		break;
 	case K_PULL:
-		for (int p = 0; p < 3; p++) {
-			if (strcasecmp(v, orch_image_pull_name(
-			                      (orch_image_pull) p)) == 0) {
-				*(orch_image_pull *) field =
-				    (orch_image_pull) p;
-				return ORCH_OK;
-			}
-		}
-		set_err(err, errlen,
-		    "%s: expected missing, never or always, got \"%s\"", name,
-		    show(v).s);
-		return ORCH_EINVAL;
+		rc = apply_pull(name, v, field, d);
+		break;
 	case K_URLS:
-		return apply_urls(cfg, name, v, err, errlen);
+		rc = apply_urls(cfg, name, v, d);
+		break;
 	case K_LABEL:
-		return apply_label(cfg, name, v, err, errlen);
-	case K_NAME:
-		if (valid_name_prefix(v) != 0) {
-			set_err(err, errlen,
-			    "%s: expected a container name prefix "
-			    "[a-zA-Z0-9][a-zA-Z0-9_.-]*, got \"%s\"",
-			    name, show(v).s);
-			return ORCH_EINVAL;
-		}
+		rc = apply_label(cfg, name, v, d);
 		break;
-	case K_DOCKER:
-		if ((strncmp(v, "unix://", 7) != 0 || v[7] == '\0') &&
-		    (strncmp(v, "tcp://", 6) != 0 || v[6] == '\0')) {
-			set_err(err, errlen,
-			    "%s: expected unix://<path> or tcp://<host:port>, "
-			    "got \"%s\"",
-			    name, show(v).s);
-			return ORCH_EINVAL;
-		}
-		break;
-	case K_DB_PATH:
-		if (strcmp(name, "DB_URL") == 0) {
-			if (strncmp(v, "sqlite:///", 10) != 0 ||
-			    v[10] == '\0') {
-				set_err(err, errlen,
-				    "%s: expected sqlite:///<path>, "
-				    "got \"%s\"",
-				    name, show(v).s);
-				return ORCH_EINVAL;
-			}
-			v += 10;
-		}
-		break;
-	case K_STR:
-	case K_OPTSTR:
+	default: /* K_STR, K_OPTSTR, K_NAME, K_DOCKER, K_DB_PATH */
+		rc = apply_string(cfg, sp, name, v, d);
 		break;
 	}
-	/* string kinds */
-	s = NULL;
-	if (v != NULL && (s = strdup(v)) == NULL)
-		return ORCH_ENOMEM;
-	set_str(cfg, sp->off, s);
-	return ORCH_OK;
+	return rc;
 }
 
 static orch_err
@@ -498,8 +540,7 @@ config_defaults(orch_config *cfg)
 	for (size_t i = 0; i < NSPECS; i++) {
 		if (specs[i].def == NULL)
 			continue;
-		rc = apply(cfg, &specs[i], specs[i].name, specs[i].def, NULL,
-		    0);
+		rc = apply(cfg, &specs[i], specs[i].name, specs[i].def, NULL);
 		if (rc != ORCH_OK) {
 			orch_config_fini(cfg);
 			return rc;
@@ -659,10 +700,10 @@ dotenv_line(const char *line, char **name, char **value)
 				break;
 			if (q == '"' && *p == '\\' && p[1] != '\0') {
 				p++;
-				out[n++] = *p == 'n' ? '\n'
-				    : *p == 't'      ? '\t'
-				    : *p == 'r'      ? '\r'
-				                     : *p;
+				out[n++] = *p == 'n'   ? '\n'
+				           : *p == 't' ? '\t'
+				           : *p == 'r' ? '\r'
+				                       : *p;
 				continue;
 			}
 			out[n++] = *p;
@@ -692,7 +733,7 @@ bad:
 }
 
 static orch_err
-dotenv_read(struct dotenv *d, const char *path, char *err, size_t errlen)
+dotenv_read(struct dotenv *d, const char *path, orch_diag *err)
 {
 	FILE *f;
 	char *line = NULL;
@@ -706,8 +747,7 @@ dotenv_read(struct dotenv *d, const char *path, char *err, size_t errlen)
 	if ((f = fopen(path, "r")) == NULL) {
 		if (errno == ENOENT)
 			return ORCH_OK;
-		set_err(err, errlen, "%s: cannot open: %s", path,
-		    strerror(errno));
+		set_err(err, "%s: cannot open: %s", path, strerror(errno));
 		return ORCH_ESYS;
 	}
 	errno = 0;
@@ -715,7 +755,8 @@ dotenv_read(struct dotenv *d, const char *path, char *err, size_t errlen)
 		char *name, *value;
 
 		lineno++;
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		while (len > 0 &&
+		       (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
 		if ((size_t) len != strlen(line)) {
 			rc = ORCH_EINVAL; /* embedded NUL */
@@ -723,19 +764,19 @@ dotenv_read(struct dotenv *d, const char *path, char *err, size_t errlen)
 			rc = dotenv_line(line, &name, &value);
 		}
 		if (rc == ORCH_EINVAL) {
-			set_err(err, errlen,
-			    "%s:%u: expected NAME=value, got \"%s\"", path,
-			    lineno, show(line).s);
+			set_err(err, "%s:%u: expected NAME=value, got \"%s\"",
+			    path, lineno, show(line).s);
 			break;
 		}
 		if (rc != ORCH_OK)
 			break;
-		if (name != NULL && (rc = dotenv_put(d, name, value)) != ORCH_OK)
+		if (name != NULL &&
+		    (rc = dotenv_put(d, name, value)) != ORCH_OK)
 			break;
 		errno = 0;
 	}
 	if (rc == ORCH_OK && ferror(f)) {
-		set_err(err, errlen, "%s: cannot read: %s", path,
+		set_err(err, "%s: cannot read: %s", path,
 		    strerror(errno ? errno : EIO));
 		rc = ORCH_ESYS;
 	}
@@ -775,15 +816,15 @@ lookup(const char *const *env, const struct dotenv *d, const char *name)
 
 orch_err
 orch_config_load(orch_config *cfg, const char *const *env,
-    const char *dotenv_path, char *err, size_t errlen)
+    const char *dotenv_path, orch_diag *diag)
 {
 	struct dotenv d = {0};
 	orch_err rc;
 
-	set_err(err, errlen, "%s", "");
+	orch_diag_clear(diag);
 	if ((rc = config_defaults(cfg)) != ORCH_OK)
 		goto out;
-	if ((rc = dotenv_read(&d, dotenv_path, err, errlen)) != ORCH_OK)
+	if ((rc = dotenv_read(&d, dotenv_path, diag)) != ORCH_OK)
 		goto out;
 	for (size_t i = 0; i < NSPECS; i++) {
 		const struct spec *sp = &specs[i];
@@ -799,11 +840,11 @@ orch_config_load(orch_config *cfg, const char *const *env,
 				continue;
 			v = NULL; /* empty optional string: unset */
 		}
-		if ((rc = apply(cfg, sp, name, v, err, errlen)) != ORCH_OK)
+		if ((rc = apply(cfg, sp, name, v, diag)) != ORCH_OK)
 			goto out;
 	}
 	if (cfg->min_replicas > cfg->max_replicas) {
-		set_err(err, errlen,
+		orch_diag_field(diag, "MIN_REPLICAS",
 		    "MIN_REPLICAS (%d) must not exceed MAX_REPLICAS (%d)",
 		    cfg->min_replicas, cfg->max_replicas);
 		rc = ORCH_EINVAL;
@@ -812,7 +853,7 @@ out:
 	dotenv_fini(&d);
 	if (rc != ORCH_OK) {
 		if (rc == ORCH_ENOMEM)
-			set_err(err, errlen, "configuration: out of memory");
+			set_err(diag, "configuration: out of memory");
 		orch_config_fini(cfg);
 	}
 	return rc;

@@ -30,6 +30,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "src/base/diag.h"
 #include "src/base/err.h"
 #include "src/base/log.h"
 
@@ -98,10 +99,10 @@ typedef struct orch_config {
 	int stats_history_max;  /* STATS_HISTORY_MAX, 720, >= 1 */
 
 	/* VPN */
-	char *gluetun_container_name;         /* NULL = VPN disabled */
-	int gluetun_api_port;                 /* GLUETUN_API_PORT, 8000 */
-	int gluetun_health_check_interval_s;  /* 5, >= 1 */
-	int gluetun_port_cache_ttl_s;         /* 60, >= 0 */
+	char *gluetun_container_name;          /* NULL = VPN disabled */
+	int gluetun_api_port;                  /* GLUETUN_API_PORT, 8000 */
+	int gluetun_health_check_interval_s;   /* 5, >= 1 */
+	int gluetun_port_cache_ttl_s;          /* 60, >= 0 */
 	bool vpn_restart_engines_on_reconnect; /* true */
 
 	char *db_path;            /* DB_PATH or DB_URL, "./orchestrator.db" */
@@ -121,16 +122,19 @@ void orch_config_defaults(orch_config *cfg);
  * env may be NULL (empty); dotenv_path may be NULL or name a missing file.
  *
  * Returns ORCH_OK (release cfg with orch_config_fini()), or:
- *   ORCH_EINVAL  a bad value or a malformed .env line; err holds one line
- *                naming the variable (or file:line), what was expected
- *                and what was found;
+ *   ORCH_EINVAL  a bad value or a malformed .env line; diag->msg is one
+ *                line naming the variable (or file:line), what was
+ *                expected and what was found, and diag->field is the
+ *                variable's name (DB_URL when that is what was read;
+ *                MIN_REPLICAS when it exceeds MAX_REPLICAS; "" for a
+ *                .env line);
  *   ORCH_ESYS    the .env file exists but could not be read;
  *   ORCH_ENOMEM  out of memory.
- * On failure cfg holds nothing to free (it is zeroed). err may be NULL or
- * errlen 0; otherwise it is always NUL-terminated ("" on success).
+ * On failure cfg holds nothing to free (it is zeroed). diag may be NULL;
+ * otherwise it is cleared first and filled on every failure.
  */
 orch_err orch_config_load(orch_config *cfg, const char *const *env,
-    const char *dotenv_path, char *err, size_t errlen);
+    const char *dotenv_path, orch_diag *diag);
 
 /* Frees every owned string and zeroes cfg; safe to call twice. */
 void orch_config_fini(orch_config *cfg);

@@ -17,6 +17,7 @@
 
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/buf.h"
+#include "src/base/diag.h"
 #include "src/base/log.h"
 #include "src/base/time.h"
 #include "src/gateway/routes.h"
@@ -402,7 +403,7 @@ handle_req(h2o_req_t *req)
 	size_t path_len = req->query_at != SIZE_MAX ? req->query_at
 	                                            : req->path.len;
 	ProtobufCMessage *msg = NULL;
-	orch_pbparse_error perr;
+	orch_diag diag, part;
 	const char *auth = NULL;
 	char *auth_copy = NULL;
 	pending *p, **slot;
@@ -454,10 +455,12 @@ handle_req(h2o_req_t *req)
 	}
 	if (route->body && req->entity.base != NULL && req->entity.len > 0) {
 		rv = orch_pbparse(md->input, req->entity.base, req->entity.len,
-		    NULL, &msg, &perr);
+		    NULL, &msg, &diag);
 		if (rv != ORCH_OK) {
+			/* Malformed (no field) is 400; a field's fault 422. */
 			respond_detail(lp, req, route_idx,
-			    perr.malformed ? 400 : 422, perr.message);
+			    rv == ORCH_EINVAL && diag.field[0] == '\0' ? 400 : 422,
+			    diag.msg);
 			return 0;
 		}
 	} else if (orch_pbparse_new(md->input, NULL, &msg) != ORCH_OK) {
@@ -467,33 +470,31 @@ handle_req(h2o_req_t *req)
 	for (size_t i = 0; i < n_params; i++) {
 		char name[64];
 		char *value = h2o_mem_alloc_pool(&req->pool, params[i].value_len + 1);
-		const char *why = NULL;
 
 		snprintf(name, sizeof(name), "%.*s", (int) params[i].name_len,
 		    params[i].name);
 		if (orch_path_decode(params[i].value, params[i].value_len, value,
-		        params[i].value_len + 1, &why) != ORCH_OK) {
-			snprintf(perr.message, sizeof(perr.message), "%s: %s", name,
-			    why != NULL ? why : "bad percent-encoding");
+		        params[i].value_len + 1, &part) != ORCH_OK) {
+			orch_diag_field(&diag, name, "%s: %s", name,
+			    orch_diag_msg(&part, "bad percent-encoding"));
 			goto invalid;
 		}
-		if (orch_pbparse_set_field(msg, name, value, NULL, &perr) != ORCH_OK)
+		if (orch_pbparse_set_field(msg, name, value, NULL, &diag) != ORCH_OK)
 			goto invalid;
 	}
 	if (route->query[0] != NULL && req->query_at != SIZE_MAX) {
 		orch_query q;
 
 		if (orch_query_parse(req->path.base + req->query_at + 1,
-		        req->path.len - req->query_at - 1, &q) != ORCH_OK) {
-			snprintf(perr.message, sizeof(perr.message),
-			    "query: %s", q.error);
+		        req->path.len - req->query_at - 1, &q, &part) != ORCH_OK) {
+			orch_diag_set(&diag, "query: %s", part.msg);
 			goto invalid;
 		}
 		for (int i = 0; i < ORCH_ROUTE_MAX_QUERY && route->query[i]; i++) {
 			const char *v = orch_query_get(&q, route->query[i]);
 
 			if (v != NULL && orch_pbparse_set_field(msg, route->query[i],
-			                     v, NULL, &perr) != ORCH_OK)
+			                     v, NULL, &diag) != ORCH_OK)
 				goto invalid;
 		}
 	}
@@ -548,7 +549,7 @@ handle_req(h2o_req_t *req)
 	return 0;
 invalid:
 	protobuf_c_message_free_unpacked(msg, NULL);
-	respond_detail(lp, req, route_idx, 422, perr.message);
+	respond_detail(lp, req, route_idx, 422, diag.msg);
 	return 0;
 }
 

@@ -65,16 +65,16 @@ decode(const char *s, size_t n, bool plus_is_space, char *out, size_t cap,
 }
 
 orch_err
-orch_query_parse(const char *qs, size_t len, orch_query *out)
+orch_query_parse(const char *qs, size_t len, orch_query *out, orch_diag *diag)
 {
 	size_t used = 0, i = 0;
 	orch_err rv = ORCH_EINVAL;
 
 	out->n = 0;
-	out->error[0] = '\0';
+	orch_diag_clear(diag);
 	if (len > ORCH_QUERY_MAX_LEN) {
-		snprintf(out->error, sizeof(out->error),
-		    "query string longer than %d bytes", ORCH_QUERY_MAX_LEN);
+		orch_diag_set(diag, "query string longer than %d bytes",
+		    ORCH_QUERY_MAX_LEN);
 		goto out;
 	}
 	while (i < len) {
@@ -90,8 +90,7 @@ orch_query_parse(const char *qs, size_t len, orch_query *out)
 		if (seg_len == 0)
 			continue;
 		if (out->n == ORCH_QUERY_MAX_PAIRS) {
-			snprintf(out->error, sizeof(out->error),
-			    "more than %d query parameters",
+			orch_diag_set(diag, "more than %d query parameters",
 			    ORCH_QUERY_MAX_PAIRS);
 			goto out;
 		}
@@ -104,13 +103,12 @@ orch_query_parse(const char *qs, size_t len, orch_query *out)
 		else if (why == NULL && kout > ORCH_QUERY_MAX_KEY)
 			why = "parameter name too long";
 		if (why != NULL) {
-			snprintf(out->error, sizeof(out->error),
-			    "query parameter name: %s", why);
+			orch_diag_set(diag, "query parameter name: %s", why);
 			goto out;
 		}
 		if (orch_query_get(out, key) != NULL) {
-			snprintf(out->error, sizeof(out->error),
-			    "query parameter \"%s\" given twice", key);
+			orch_diag_set(
+			    diag, "query parameter \"%s\" given twice", key);
 			goto out;
 		}
 		value = key + kout + 1;
@@ -119,8 +117,8 @@ orch_query_parse(const char *qs, size_t len, orch_query *out)
 		                sizeof(out->store) - used - kout - 1, &vout)
 		          : decode("", 0, true, value, 1, &vout);
 		if (why != NULL) {
-			snprintf(out->error, sizeof(out->error),
-			    "query parameter \"%s\": %s", key, why);
+			orch_diag_set(
+			    diag, "query parameter \"%s\": %s", key, why);
 			goto out;
 		}
 		out->pairs[out->n].key = (uint16_t) used;
@@ -161,7 +159,7 @@ orch_query_value(const orch_query *q, size_t i)
 
 orch_err
 orch_path_decode(
-    const char *seg, size_t len, char *out, size_t cap, const char **why)
+    const char *seg, size_t len, char *out, size_t cap, orch_diag *diag)
 {
 	const char *w;
 	size_t n = 0;
@@ -174,7 +172,8 @@ orch_path_decode(
 		w = decode(seg, len, false, out, cap, &n);
 	if (w != NULL && cap > 0)
 		out[0] = '\0';
-	if (why != NULL)
-		*why = w;
+	orch_diag_clear(diag);
+	if (w != NULL)
+		orch_diag_set(diag, "%s", w);
 	return w == NULL ? ORCH_OK : ORCH_EINVAL;
 }

@@ -14,12 +14,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "src/base/diag.h"
 #include "src/base/err.h"
 
 #define ORCH_QUERY_MAX_PAIRS 32 /* key=value pairs */
 #define ORCH_QUERY_MAX_LEN 4096 /* bytes of the query string, encoded */
 #define ORCH_QUERY_MAX_KEY 64   /* bytes of one key, decoded */
-#define ORCH_QUERY_ERROR_MAX 128
 
 /*
  * A parsed query string. Self-contained (offsets, no pointers into
@@ -31,7 +31,6 @@ typedef struct orch_query {
 		uint16_t key; /* offsets into store, NUL-terminated */
 		uint16_t value;
 	} pairs[ORCH_QUERY_MAX_PAIRS];
-	char error[ORCH_QUERY_ERROR_MAX]; /* why parsing failed, or "" */
 	char store[ORCH_QUERY_MAX_LEN + 2 * ORCH_QUERY_MAX_PAIRS];
 } orch_query;
 
@@ -40,13 +39,16 @@ typedef struct orch_query {
  * pairs split on '&' (empty pieces skipped), key and value split on the
  * first '=' (no '=': the value is ""), '+' read as a space, %XX decoded.
  *
- * Returns ORCH_OK, or ORCH_EINVAL with out->n = 0 and out->error saying
+ * Returns ORCH_OK, or ORCH_EINVAL with out->n = 0 and diag->msg saying
  * why: longer than ORCH_QUERY_MAX_LEN, more than ORCH_QUERY_MAX_PAIRS
  * pairs, an empty key or one longer than ORCH_QUERY_MAX_KEY, the same key
  * twice (one value per key: which one would win is ambiguous), a bad
- * escape, a NUL byte, invalid UTF-8. An empty qs is OK with no pairs.
+ * escape, a NUL byte, invalid UTF-8. diag->field is "" (the query string
+ * as a whole is at fault). An empty qs is OK with no pairs. diag may be
+ * NULL; otherwise it is cleared first.
  */
-orch_err orch_query_parse(const char *qs, size_t len, orch_query *out);
+orch_err orch_query_parse(
+    const char *qs, size_t len, orch_query *out, orch_diag *diag);
 
 /* The value of key (decoded; "" when given without '='), or NULL when the
  * query has no such key. Points into q: valid while q is. */
@@ -63,11 +65,13 @@ const char *orch_query_value(const orch_query *q, size_t i);
  * escaped one (%2F) decodes to '/', since ids may hold one (a stream id
  * built from a URL key).
  *
- * Returns ORCH_OK, or ORCH_EINVAL with out "" (when cap > 0) and *why (if
- * why is not NULL) a static description: a bad escape, a NUL byte, a raw
- * '/', invalid UTF-8, or a result that does not fit in cap - 1 bytes.
+ * Returns ORCH_OK, or ORCH_EINVAL with out "" (when cap > 0) and diag->msg
+ * saying why: a bad escape, a NUL byte, a raw '/', invalid UTF-8, or a
+ * result that does not fit in cap - 1 bytes. diag->field is "": only the
+ * caller knows which parameter the segment is. diag may be NULL;
+ * otherwise it is cleared first.
  */
 orch_err orch_path_decode(
-    const char *seg, size_t len, char *out, size_t cap, const char **why);
+    const char *seg, size_t len, char *out, size_t cap, orch_diag *diag);
 
 #endif

@@ -79,6 +79,69 @@ check "end ends it" bash -c \
 	"'$ctl' --rpc '$url' --json end 'abc|s1' gone | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"updated\"] is True and d[\"stream\"][\"end_reason\"] == \"gone\", d'"
 check "no active stream left" bash -c \
 	"test \"\$('$ctl' --rpc '$url' --json streams --status started)\" = '[]'"
+
+# Every method of the service by its name, as `orchctl methods` lists them
+# from the descriptors (no list kept here): each answers, OK with JSON or a
+# status of the core's own (never UNIMPLEMENTED, never a lost call).
+check "methods lists the three that had no command" bash -c \
+	"'$ctl' methods >'$dir/methods' && grep -q '^FindByLabel ' '$dir/methods' && grep -q '^ProvisionContainer ' '$dir/methods' && grep -q '^GetMetrics ' '$dir/methods' && grep -q '^    --engine.port int32' '$dir/methods' && grep -q '^    --labels.<key> string' '$dir/methods'"
+methods=$("$ctl" methods | awk '!/^ / {print $1}')
+n_methods=0
+for m in $methods; do
+	n_methods=$((n_methods + 1))
+	check "method $m answers by name" bash -c \
+		"'$ctl' --rpc '$url' --timeout 5000 $m >'$dir/out' 2>'$dir/err'; rc=\$?; if [ \$rc -eq 0 ]; then python3 -c 'import json,sys; json.load(open(sys.argv[1]))' '$dir/out'; else test \$rc -eq 1 && grep -Eq '^orchctl: (INVALID_ARGUMENT|NOT_FOUND|UNAVAILABLE|FAILED_PRECONDITION|RESOURCE_EXHAUSTED|PERMISSION_DENIED|UNAUTHENTICATED|INTERNAL): ' '$dir/err' && ! grep -q 'UNIMPLEMENTED\\|DEADLINE_EXCEEDED' '$dir/err'; fi"
+done
+check "methods: $n_methods listed, all called" test "$n_methods" -gt 0
+check "--json output for any method is the writer's JSON" bash -c \
+	"'$ctl' --rpc '$url' --json GetVpnStatus | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"enabled\"] is False and d[\"status\"] == \"disabled\", d'"
+check "GetEngine without its id: INVALID_ARGUMENT naming the field, exit 1" bash -c \
+	"'$ctl' --rpc '$url' GetEngine 2>'$dir/err'; test \$? -eq 1 && grep -q '^orchctl: INVALID_ARGUMENT: container_id: ' '$dir/err'"
+# FindByLabel: the core's own checks, then Docker's absence.
+check "FindByLabel without key: INVALID_ARGUMENT key" bash -c \
+	"'$ctl' --rpc '$url' FindByLabel --value v 2>'$dir/err'; test \$? -eq 1 && grep -q '^orchctl: INVALID_ARGUMENT: key: required' '$dir/err'"
+check "FindByLabel, Docker down: UNAVAILABLE, exit 1" bash -c \
+	"'$ctl' --rpc '$url' FindByLabel --key team --value a 2>'$dir/err'; test \$? -eq 1 && grep -q '^orchctl: UNAVAILABLE: ' '$dir/err'"
+check "by-label needs KEY VALUE: usage, exit 2" bash -c \
+	"'$ctl' --rpc '$url' by-label team 2>'$dir/err'; test \$? -eq 2 && grep -q '^usage: orchctl by-label KEY VALUE' '$dir/err'"
+# ProvisionContainer's refusals, without Docker.
+check "ProvisionContainer without image: INVALID_ARGUMENT image" bash -c \
+	"'$ctl' --rpc '$url' ProvisionContainer 2>'$dir/err'; test \$? -eq 1 && grep -q '^orchctl: INVALID_ARGUMENT: image: required' '$dir/err'"
+check "ProvisionContainer bad port key (map field): INVALID_ARGUMENT ports" bash -c \
+	"'$ctl' --rpc '$url' ProvisionContainer --image img:1 --ports.http 19000 2>'$dir/err'; test \$? -eq 1 && grep -q '^orchctl: INVALID_ARGUMENT: ports: ' '$dir/err'"
+check "ProvisionContainer bad name_prefix: INVALID_ARGUMENT name_prefix" bash -c \
+	"'$ctl' --rpc '$url' ProvisionContainer --image img:1 --name_prefix 'a b' 2>'$dir/err'; test \$? -eq 1 && grep -q '^orchctl: INVALID_ARGUMENT: name_prefix: ' '$dir/err'"
+check "ProvisionContainer, Docker down: UNAVAILABLE at once" bash -c \
+	"start=\$(date +%s%N); '$ctl' --rpc '$url' ProvisionContainer --image img:1 --ports.6878/tcp 19000 --labels.team a --env.A 1 2>'$dir/err'; rc=\$?; end=\$(date +%s%N); test \$rc -eq 1 && grep -q '^orchctl: UNAVAILABLE: Failed to provision container' '$dir/err' && test \$(( (end - start) / 1000000 )) -lt 3000"
+# GetMetrics, as JSON by name and as text by its shorthand.
+check "GetMetrics by name: the exposition in JSON" bash -c \
+	"'$ctl' --rpc '$url' GetMetrics | python3 -c 'import json,sys; t=json.load(sys.stdin)[\"text\"]; assert \"orch_events_started_total 1\" in t, t'"
+check "metrics: the exposition as text" bash -c \
+	"'$ctl' --rpc '$url' metrics | grep -q '^# TYPE orch_events_started_total counter'"
+# Nested and map fields by path, --json bodies, and the ledger after.
+check "nested fields: --engine.host/--engine.port" bash -c \
+	"'$ctl' --rpc '$url' StreamStarted --stream.key_type infohash --stream.key n1 --engine.host 10.9.9.8 --engine.port 6879 --session.playback_session_id p1 --session.stat_url http://10.9.9.8:6879/ace/stat/n1/p1 --session.is_live 0 | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"id\"] == \"n1|p1\" and d[\"container_id\"] == \"10.9.9.8:6879\" and d[\"is_live\"] is False, d'"
+check "map field: --labels.stream_id names the stream" bash -c \
+	"'$ctl' --rpc '$url' StreamStarted --stream.key_type url --stream.key http://x/m --engine.host 10.9.9.8 --engine.port 6879 --labels.stream_id e2e-map | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"id\"] == \"e2e-map\", d'"
+check "--json body, fields over it" bash -c \
+	"'$ctl' --rpc '$url' ListStreams --json '{\"status\":\"started\",\"limit\":1}' --limit 10 | python3 -c 'import json,sys; d=json.load(sys.stdin); assert sorted(s[\"id\"] for s in d) == [\"e2e-map\", \"n1|p1\"], d'"
+check "--json - reads stdin, --json @FILE a file" bash -c \
+	"echo '{\"stream_id\":\"e2e-map\",\"reason\":\"stdin\"}' | '$ctl' --rpc '$url' StreamEnded --json - | grep -q '\"end_reason\":\"stdin\"' && echo '{\"stream_id\":\"n1|p1\"}' >'$dir/body.json' && '$ctl' --rpc '$url' StreamEnded --json @'$dir/body.json' --reason file | grep -q '\"end_reason\":\"file\"'"
+check "no active stream left after the by-name calls" bash -c \
+	"test \"\$('$ctl' --rpc '$url' --json streams --status started)\" = '[]'"
+# Local refusals: one line naming the field, exit 2, nothing sent.
+check "unknown field: one line naming it, exit 2" bash -c \
+	"'$ctl' --rpc '$url' StreamStarted --engine.hots h 2>'$dir/err'; test \$? -eq 2 && test \$(wc -l <'$dir/err') -eq 1 && grep -q '^orchctl: engine.hots: no such field in EngineAddress' '$dir/err'"
+check "bad value: one line naming the field, exit 2" bash -c \
+	"'$ctl' --rpc '$url' ListStreams --limit ten 2>'$dir/err'; test \$? -eq 2 && test \$(wc -l <'$dir/err') -eq 1 && grep -q '^orchctl: limit: expected int32, got \"ten\"' '$dir/err'"
+check "bad value in a map: named by its key, exit 2" bash -c \
+	"'$ctl' --rpc '$url' ProvisionContainer --image i --ports.6878/tcp x 2>'$dir/err'; test \$? -eq 2 && grep -q '^orchctl: ports.6878/tcp: expected int32' '$dir/err'"
+check "bad --json body: one line naming the field, exit 2" bash -c \
+	"'$ctl' --rpc '$url' Scale --json '{\"n\":\"x\"}' 2>'$dir/err'; test \$? -eq 2 && test \$(wc -l <'$dir/err') -eq 1 && grep -q '^orchctl: --json: n: expected int32, got string' '$dir/err'"
+check "malformed --json body, exit 2" bash -c \
+	"'$ctl' --rpc '$url' Scale --json '{' 2>'$dir/err'; test \$? -eq 2 && grep -q '^orchctl: --json: malformed JSON' '$dir/err'"
+check "unknown method, exit 2" bash -c \
+	"'$ctl' --rpc '$url' NoSuchMethod 2>'$dir/err'; test \$? -eq 2 && grep -q 'unknown command or method NoSuchMethod' '$dir/err'"
 check "bad usage exits 2" bash -c "'$ctl' --rpc '$url' scale notanumber; test \$? -eq 2"
 check "no daemon: deadline exceeded, exit 1" bash -c \
 	"'$ctl' --rpc 'ipc://$dir/none.sock' --timeout 200 ping 2>&1 | grep -q DEADLINE_EXCEEDED"

@@ -19,13 +19,15 @@
 
 #define ENV(...) ((const char *const[]){__VA_ARGS__, NULL})
 
-static char errbuf[512];
+/* The last load's diagnostics: msg is the line the daemon prints, field
+ * the variable at fault. */
+static orch_diag diag;
 
 static orch_err
 load(orch_config *cfg, const char *const *env, const char *dotenv)
 {
-	memset(errbuf, 'x', sizeof(errbuf));
-	return orch_config_load(cfg, env, dotenv, errbuf, sizeof(errbuf));
+	memset(&diag, 'x', sizeof(diag)); /* cleared by every load */
+	return orch_config_load(cfg, env, dotenv, &diag);
 }
 
 static void
@@ -92,7 +94,8 @@ test_defaults(void **state)
 	orch_config_fini(&c); /* twice is safe */
 
 	assert_int_equal(load(&c, NULL, NULL), ORCH_OK);
-	assert_string_equal(errbuf, "");
+	assert_string_equal(diag.msg, "");
+	assert_string_equal(diag.field, "");
 	check_defaults(&c);
 	orch_config_fini(&c);
 
@@ -175,7 +178,7 @@ test_ints(void **state)
 		orch_config c;
 
 		if (load(&c, ENV(tc->env), NULL) != ORCH_OK)
-			fail_msg("%s: %s", tc->env, errbuf);
+			fail_msg("%s: %s", tc->env, diag.msg);
 		if (*(int *) ((char *) &c + tc->off) != tc->want)
 			fail_msg("%s: got %d", tc->env,
 			    *(int *) ((char *) &c + tc->off));
@@ -224,7 +227,7 @@ test_strings(void **state)
 		const char *got;
 
 		if (load(&c, ENV(tc->env), NULL) != ORCH_OK)
-			fail_msg("%s: %s", tc->env, errbuf);
+			fail_msg("%s: %s", tc->env, diag.msg);
 		got = *(char **) ((char *) &c + tc->off);
 		if (got == NULL || strcmp(got, tc->want) != 0)
 			fail_msg("%s: got %s", tc->env, got ? got : "(null)");
@@ -278,7 +281,7 @@ test_bools(void **state)
 			snprintf(e, sizeof(e), "%s=%s", vars[j].name,
 			    cases[i].v);
 			if (load(&c, ENV(e), NULL) != ORCH_OK)
-				fail_msg("%s: %s", e, errbuf);
+				fail_msg("%s: %s", e, diag.msg);
 			if (*(bool *) ((char *) &c + vars[j].off) !=
 			    cases[i].want)
 				fail_msg("%s: wrong value", e);
@@ -382,7 +385,7 @@ test_env_first_wins(void **state)
 
 static const struct bad_case {
 	const char *env[3];
-	const char *var;  /* must appear in err */
+	const char *var;  /* must appear in err, and be diag.field */
 	const char *also; /* and this too, if set */
 } bad_cases[] = {
     {{"MIN_REPLICAS=abc"}, "MIN_REPLICAS",
@@ -451,34 +454,44 @@ test_bad_values(void **state)
 
 		if (rc != ORCH_EINVAL)
 			fail_msg("%s: rc %d, want EINVAL", tc->env[0], rc);
-		if (strstr(errbuf, tc->var) == NULL)
-			fail_msg("%s: err \"%s\" lacks %s", tc->env[0], errbuf,
+		if (strstr(diag.msg, tc->var) == NULL)
+			fail_msg("%s: err \"%s\" lacks %s", tc->env[0], diag.msg,
 			    tc->var);
-		if (tc->also != NULL && strstr(errbuf, tc->also) == NULL)
+		if (tc->also != NULL && strstr(diag.msg, tc->also) == NULL)
 			fail_msg("%s: err \"%s\" lacks \"%s\"", tc->env[0],
-			    errbuf, tc->also);
-		if (strchr(errbuf, '\n') != NULL)
+			    diag.msg, tc->also);
+		if (strchr(diag.msg, '\n') != NULL)
 			fail_msg("%s: err is not one line", tc->env[0]);
+		if (strcmp(diag.field, tc->var) != 0)
+			fail_msg("%s: field \"%s\", want %s", tc->env[0],
+			    diag.field, tc->var);
 		/* cfg holds nothing after a failure; fini is harmless */
 		assert_null(c.target_image);
 		orch_config_fini(&c);
 	}
 }
 
-/* A small err buffer is truncated, still NUL-terminated; NULL is fine. */
+/* diag may be NULL; a later good load clears what a bad one left. */
 static void
-test_err_buffers(void **state)
+test_diag(void **state)
 {
 	orch_config c;
-	char small[8];
 	(void) state;
 
-	assert_int_equal(orch_config_load(&c, ENV("APP_PORT=x"), NULL, small,
-	                     sizeof(small)),
-	    ORCH_EINVAL);
-	assert_string_equal(small, "APP_POR");
-	assert_int_equal(orch_config_load(&c, ENV("APP_PORT=x"), NULL, NULL, 0),
-	    ORCH_EINVAL);
+	assert_int_equal(
+	    orch_config_load(&c, ENV("APP_PORT=x"), NULL, NULL), ORCH_EINVAL);
+	assert_int_equal(load(&c, ENV("DB_URL=mysql://x"), NULL), ORCH_EINVAL);
+	assert_string_equal(diag.field, "DB_URL");
+	assert_string_equal(
+	    diag.msg, "DB_URL: expected sqlite:///<path>, got \"mysql://x\"");
+	assert_int_equal(diag.status, 0);
+	assert_int_equal(
+	    orch_config_load(&c, ENV("DB_URL=sqlite:///x.db"), NULL, &diag),
+	    ORCH_OK);
+	assert_string_equal(diag.msg, "");
+	assert_string_equal(diag.field, "");
+	assert_string_equal(c.db_path, "x.db");
+	orch_config_fini(&c);
 }
 
 /* ---- .env -------------------------------------------------------------- */
@@ -567,7 +580,8 @@ test_dotenv_bad_value(void **state)
 	(void) state;
 
 	assert_int_equal(load(&c, NULL, path), ORCH_EINVAL);
-	assert_non_null(strstr(errbuf, "APP_PORT"));
+	assert_non_null(strstr(diag.msg, "APP_PORT"));
+	assert_string_equal(diag.field, "APP_PORT"); /* from .env: named too */
 	/* but the environment overrides the bad .env value */
 	assert_int_equal(load(&c, ENV("APP_PORT=1234"), path), ORCH_OK);
 	assert_int_equal(c.app_port, 1234);
@@ -599,12 +613,14 @@ test_dotenv_malformed(void **state)
 
 		if (load(&c, NULL, path) != ORCH_EINVAL)
 			fail_msg("case %zu: not refused", i);
-		if (strstr(errbuf, path) == NULL ||
-		    strstr(errbuf, cases[i].where) == NULL)
-			fail_msg("case %zu: err \"%s\" lacks %s%s", i, errbuf,
+		if (strstr(diag.msg, path) == NULL ||
+		    strstr(diag.msg, cases[i].where) == NULL)
+			fail_msg("case %zu: err \"%s\" lacks %s%s", i, diag.msg,
 			    path, cases[i].where);
-		if (strchr(errbuf, '\n') != NULL)
+		if (strchr(diag.msg, '\n') != NULL)
 			fail_msg("case %zu: err not one line", i);
+		/* A line of the file, not one variable. */
+		assert_string_equal(diag.field, "");
 		unlink(path);
 		free(path);
 	}
@@ -619,7 +635,8 @@ test_dotenv_unreadable(void **state)
 	(void) state;
 
 	assert_int_equal(load(&c, NULL, dir != NULL ? dir : "/tmp"), ORCH_ESYS);
-	assert_true(strlen(errbuf) > 0);
+	assert_true(strlen(diag.msg) > 0);
+	assert_string_equal(diag.field, "");
 }
 
 int
@@ -636,7 +653,7 @@ main(void)
 	    cmocka_unit_test(test_rpc_listen),
 	    cmocka_unit_test(test_env_first_wins),
 	    cmocka_unit_test(test_bad_values),
-	    cmocka_unit_test(test_err_buffers),
+	    cmocka_unit_test(test_diag),
 	    cmocka_unit_test(test_dotenv),
 	    cmocka_unit_test(test_dotenv_missing),
 	    cmocka_unit_test(test_dotenv_bad_value),

@@ -11,8 +11,10 @@
  *
  * Invariants (abort when broken):
  * - the answer is ORCH_OK or ORCH_EINVAL, with *out set exactly on OK;
- * - a refusal says why: malformed with no field, or a field path that the
- *   message starts with ("<path>: expected ...");
+ * - a refusal (ORCH_EINVAL with an orch_diag) says why: malformed with no
+ *   field, or a field path that the message starts with ("<path>:
+ *   expected ..."), within the 256 bytes the gateway's detail had before
+ *   orch_diag (so the bytes it answers cannot have changed);
  * - what was accepted writes (orch_pbjson_write) as JSON that parses again
  *   and writes again to the same bytes;
  * - a request also survives protobuf: packed, unpacked and written, it is
@@ -51,23 +53,20 @@ write_to(orch_buf *b, const ProtobufCMessage *m)
 }
 
 static void
-check_refusal(
-    orch_err rv, const ProtobufCMessage *m, const orch_pbparse_error *err)
+check_refusal(orch_err rv, const ProtobufCMessage *m, const orch_diag *err)
 {
 	size_t fl = strnlen(err->field, sizeof(err->field));
-	size_t ml = strnlen(err->message, sizeof(err->message));
+	size_t ml = strnlen(err->msg, sizeof(err->msg));
 
 	FUZZ_CHECK(rv == ORCH_EINVAL);
 	FUZZ_CHECK(m == NULL);
-	FUZZ_CHECK(fl < sizeof(err->field) && ml < sizeof(err->message));
+	FUZZ_CHECK(fl < sizeof(err->field) && ml < 256);
 	FUZZ_CHECK(ml > 0);
-	if (err->malformed) {
-		FUZZ_CHECK(fl == 0);
-	} else {
-		FUZZ_CHECK(fl > 0);
-		FUZZ_CHECK(strncmp(err->message, err->field, fl) == 0);
-		FUZZ_CHECK(strstr(err->message + fl, ": expected ") ==
-		           err->message + fl);
+	FUZZ_CHECK(err->status == 0);
+	if (fl > 0) { /* a field's fault: 422 */
+		FUZZ_CHECK(strncmp(err->msg, err->field, fl) == 0);
+		FUZZ_CHECK(
+		    strstr(err->msg + fl, ": expected ") == err->msg + fl);
 	}
 }
 
@@ -99,7 +98,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const ProtobufCMethodDescriptor *md;
 	const ProtobufCMessageDescriptor *d;
 	ProtobufCMessage *m = (ProtobufCMessage *) 1, *again = NULL;
-	orch_pbparse_error err;
+	orch_diag err;
 	orch_buf w1 = ORCH_BUF_INIT, w2 = ORCH_BUF_INIT;
 	bool request;
 	orch_err rv;
@@ -116,7 +115,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 	FUZZ_CHECK(m != NULL && m->descriptor == d);
-	FUZZ_CHECK(!err.malformed && err.field[0] == '\0');
+	FUZZ_CHECK(err.msg[0] == '\0' && err.field[0] == '\0');
 	write_to(&w1, m);
 	rv = orch_pbparse(d, orch_buf_cstr(&w1), w1.len, NULL, &again, &err);
 	FUZZ_CHECK(rv == ORCH_OK);

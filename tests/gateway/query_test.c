@@ -96,17 +96,19 @@ check_qcase(size_t i, const struct qcase *tc)
 {
 	orch_query *q = calloc(1, sizeof(*q));
 	size_t len = tc->len > 0 ? tc->len : strlen(tc->qs);
+	orch_diag d;
 	orch_err rv;
 
 	assert_non_null(q);
 	q->n = 99;
-	rv = orch_query_parse(tc->qs, len, q);
+	memset(&d, 'x', sizeof(d));
+	rv = orch_query_parse(tc->qs, len, q, &d);
 	if (rv != tc->rv)
-		fail_msg(
-		    "case %zu (%s): got %d (%s)", i, tc->qs, rv, q->error);
+		fail_msg("case %zu (%s): got %d (%s)", i, tc->qs, rv, d.msg);
+	assert_string_equal(d.field, ""); /* never about one field */
 	if (rv == ORCH_OK) {
 		assert_int_equal(q->n, tc->n);
-		assert_string_equal(q->error, "");
+		assert_string_equal(d.msg, "");
 		for (size_t k = 0; k < tc->n; k++) {
 			assert_string_equal(
 			    orch_query_key(q, k), tc->kv[2 * k]);
@@ -117,8 +119,10 @@ check_qcase(size_t i, const struct qcase *tc)
 		}
 	} else {
 		assert_int_equal(q->n, 0);
-		assert_string_equal(q->error, tc->error);
+		assert_string_equal(d.msg, tc->error);
 	}
+	/* diag may be NULL. */
+	assert_int_equal(orch_query_parse(tc->qs, len, q, NULL), tc->rv);
 	assert_null(orch_query_get(q, "missing"));
 	free(q);
 }
@@ -136,6 +140,7 @@ static void
 test_query_limits(void **state)
 {
 	orch_query q, copy;
+	orch_diag d;
 	char buf[ORCH_QUERY_MAX_LEN + 16];
 	size_t n = 0;
 
@@ -143,7 +148,7 @@ test_query_limits(void **state)
 	for (int i = 0; i < ORCH_QUERY_MAX_PAIRS; i++)
 		n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%sk%d=%d",
 		    i > 0 ? "&" : "", i, i);
-	assert_int_equal(orch_query_parse(buf, n, &q), ORCH_OK);
+	assert_int_equal(orch_query_parse(buf, n, &q, &d), ORCH_OK);
 	assert_int_equal(q.n, ORCH_QUERY_MAX_PAIRS);
 	assert_string_equal(orch_query_get(&q, "k31"), "31");
 	/* The struct holds offsets, not pointers: a copy works alone. */
@@ -152,38 +157,38 @@ test_query_limits(void **state)
 	assert_string_equal(orch_query_get(&copy, "k0"), "0");
 	assert_string_equal(orch_query_get(&copy, "k31"), "31");
 	n += (size_t) snprintf(buf + n, sizeof(buf) - n, "&k32=32");
-	assert_int_equal(orch_query_parse(buf, n, &q), ORCH_EINVAL);
-	assert_string_equal(q.error, "more than 32 query parameters");
+	assert_int_equal(orch_query_parse(buf, n, &q, &d), ORCH_EINVAL);
+	assert_string_equal(d.msg, "more than 32 query parameters");
 
 	/* A key of ORCH_QUERY_MAX_KEY bytes, then one more (decoded). */
 	memset(buf, 'k', ORCH_QUERY_MAX_KEY);
 	memcpy(buf + ORCH_QUERY_MAX_KEY, "=v", 2);
 	assert_int_equal(
-	    orch_query_parse(buf, ORCH_QUERY_MAX_KEY + 2, &q), ORCH_OK);
+	    orch_query_parse(buf, ORCH_QUERY_MAX_KEY + 2, &q, &d), ORCH_OK);
 	assert_int_equal(strlen(orch_query_key(&q, 0)), ORCH_QUERY_MAX_KEY);
 	memset(buf, 'k', ORCH_QUERY_MAX_KEY + 1);
 	memcpy(buf + ORCH_QUERY_MAX_KEY + 1, "=v", 2);
-	assert_int_equal(
-	    orch_query_parse(buf, ORCH_QUERY_MAX_KEY + 3, &q), ORCH_EINVAL);
+	assert_int_equal(orch_query_parse(buf, ORCH_QUERY_MAX_KEY + 3, &q, &d),
+	    ORCH_EINVAL);
 	assert_string_equal(
-	    q.error, "query parameter name: parameter name too long");
+	    d.msg, "query parameter name: parameter name too long");
 	/* Escaped, 3 bytes of input per byte of key: the decoded length
 	 * counts. */
 	n = 0;
 	for (int i = 0; i < ORCH_QUERY_MAX_KEY; i++)
 		n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%%6B");
-	assert_int_equal(orch_query_parse(buf, n, &q), ORCH_OK);
+	assert_int_equal(orch_query_parse(buf, n, &q, &d), ORCH_OK);
 
 	/* ORCH_QUERY_MAX_LEN bytes, then one more. */
 	memset(buf, 'x', sizeof(buf));
 	memcpy(buf, "a=", 2);
 	assert_int_equal(
-	    orch_query_parse(buf, ORCH_QUERY_MAX_LEN, &q), ORCH_OK);
+	    orch_query_parse(buf, ORCH_QUERY_MAX_LEN, &q, &d), ORCH_OK);
 	assert_int_equal(
 	    strlen(orch_query_get(&q, "a")), ORCH_QUERY_MAX_LEN - 2);
-	assert_int_equal(
-	    orch_query_parse(buf, ORCH_QUERY_MAX_LEN + 1, &q), ORCH_EINVAL);
-	assert_string_equal(q.error, "query string longer than 4096 bytes");
+	assert_int_equal(orch_query_parse(buf, ORCH_QUERY_MAX_LEN + 1, &q, &d),
+	    ORCH_EINVAL);
+	assert_string_equal(d.msg, "query string longer than 4096 bytes");
 	/* The worst case for the store: 32 keys with no '=' and the rest in
 	 * one value. */
 	n = 0;
@@ -193,12 +198,12 @@ test_query_limits(void **state)
 	memcpy(buf + n, "z=", 2);
 	memset(buf + n + 2, 'y', ORCH_QUERY_MAX_LEN - n - 2);
 	assert_int_equal(
-	    orch_query_parse(buf, ORCH_QUERY_MAX_LEN, &q), ORCH_OK);
+	    orch_query_parse(buf, ORCH_QUERY_MAX_LEN, &q, &d), ORCH_OK);
 	assert_int_equal(q.n, ORCH_QUERY_MAX_PAIRS);
 	assert_int_equal(
 	    strlen(orch_query_get(&q, "z")), ORCH_QUERY_MAX_LEN - n - 2);
 	/* NULL with length 0 is an empty query. */
-	assert_int_equal(orch_query_parse(NULL, 0, &q), ORCH_OK);
+	assert_int_equal(orch_query_parse(NULL, 0, &q, &d), ORCH_OK);
 	assert_int_equal(q.n, 0);
 }
 
@@ -241,20 +246,22 @@ test_path_table(void **state)
 	for (size_t i = 0; i < sizeof(pcases) / sizeof(pcases[0]); i++) {
 		const struct pcase *tc = &pcases[i];
 		char out[64];
-		const char *why = "unset";
+		orch_diag d;
 		size_t len = tc->len > 0 ? tc->len : strlen(tc->seg);
 		orch_err rv;
 
 		memset(out, 'Z', sizeof(out));
-		rv = orch_path_decode(tc->seg, len, out, tc->cap, &why);
+		memset(&d, 'x', sizeof(d));
+		rv = orch_path_decode(tc->seg, len, out, tc->cap, &d);
 		if (rv != tc->rv)
 			fail_msg("case %zu (%s): got %d (%s)", i, tc->seg, rv,
-			    why != NULL ? why : "-");
+			    d.msg);
+		assert_string_equal(d.field, "");
 		if (rv == ORCH_OK) {
-			assert_null(why);
+			assert_string_equal(d.msg, "");
 			assert_string_equal(out, tc->out);
 		} else {
-			assert_string_equal(why, tc->out);
+			assert_string_equal(d.msg, tc->out);
 			if (tc->cap > 0)
 				assert_string_equal(out, "");
 			else
@@ -263,7 +270,7 @@ test_path_table(void **state)
 		/* Nothing written past cap. */
 		for (size_t k = tc->cap; k < sizeof(out); k++)
 			assert_int_equal(out[k], 'Z');
-		/* why may be NULL. */
+		/* diag may be NULL. */
 		assert_int_equal(
 		    orch_path_decode(tc->seg, len, out, tc->cap, NULL),
 		    tc->rv);

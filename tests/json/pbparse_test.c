@@ -44,14 +44,14 @@ static ProtobufCMessage *
 parse_ok(const ProtobufCMessageDescriptor *d, const char *json)
 {
 	ProtobufCMessage *m = NULL;
-	orch_pbparse_error err;
+	orch_diag err;
 	orch_err rv = orch_pbparse(d, json, strlen(json), NULL, &m, &err);
 
 	if (rv != ORCH_OK)
-		fail_msg("%s: %s refused: %s", d->name, json, err.message);
+		fail_msg("%s: %s refused: %s", d->name, json, err.msg);
 	assert_non_null(m);
 	assert_ptr_equal(m->descriptor, d);
-	assert_false(err.malformed);
+	assert_string_equal(err.msg, "");
 	assert_string_equal(err.field, "");
 	return m;
 }
@@ -653,7 +653,7 @@ test_wrong_types(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct type_case *tc = &cases[i];
 		ProtobufCMessage *m = (ProtobufCMessage *) 1;
-		orch_pbparse_error err;
+		orch_diag err;
 		orch_err rv;
 
 		rv = orch_pbparse(
@@ -661,9 +661,8 @@ test_wrong_types(void **state)
 		if (rv != ORCH_EINVAL)
 			fail_msg("case %zu (%s) accepted", i, tc->json);
 		assert_null(m);
-		assert_false(err.malformed);
-		assert_string_equal(err.field, tc->field);
-		assert_string_equal(err.message, tc->message);
+		assert_string_equal(err.field, tc->field); /* 422, not 400 */
+		assert_string_equal(err.msg, tc->message);
 	}
 }
 
@@ -674,7 +673,7 @@ test_long_path_truncated(void **state)
 	char json[512];
 	char key[300];
 	ProtobufCMessage *m = NULL;
-	orch_pbparse_error err;
+	orch_diag err;
 
 	(void) state;
 	memset(key, 'k', sizeof(key) - 1);
@@ -684,10 +683,12 @@ test_long_path_truncated(void **state)
 	    orch_pbparse(&orch__provision_engine_request__descriptor, json,
 	        strlen(json), NULL, &m, &err),
 	    ORCH_EINVAL);
-	assert_int_equal(strlen(err.field), ORCH_PBPARSE_FIELD_MAX - 1);
+	assert_int_equal(strlen(err.field), ORCH_DIAG_FIELD_MAX - 1);
 	assert_memory_equal(err.field, "labels.kkk", 10);
-	assert_memory_equal(err.message, err.field, strlen(err.field));
-	assert_true(strlen(err.message) < ORCH_PBPARSE_MESSAGE_MAX);
+	assert_memory_equal(err.msg, err.field, strlen(err.field));
+	/* Within the 256 bytes the message had before orch_diag: what the
+	 * gateway answers is unchanged. */
+	assert_true(strlen(err.msg) < 256);
 	/* And err may be NULL. */
 	assert_int_equal(
 	    orch_pbparse(&orch__provision_engine_request__descriptor, json,
@@ -724,16 +725,16 @@ expect_malformed(
     const ProtobufCMessageDescriptor *d, const char *json, size_t len)
 {
 	ProtobufCMessage *m = (ProtobufCMessage *) 1;
-	orch_pbparse_error err;
+	orch_diag err;
 
 	if (orch_pbparse(d, json, len, NULL, &m, &err) != ORCH_EINVAL)
 		fail_msg("accepted: %.*s", (int) (len > 80 ? 80 : len), json);
 	assert_null(m);
-	if (!err.malformed)
+	/* Malformed (400) is ORCH_EINVAL with no field. */
+	if (err.field[0] != '\0')
 		fail_msg("not malformed: %.*s: %s",
-		    (int) (len > 80 ? 80 : len), json, err.message);
-	assert_string_equal(err.field, "");
-	assert_true(err.message[0] != '\0');
+		    (int) (len > 80 ? 80 : len), json, err.msg);
+	assert_true(err.msg[0] != '\0');
 }
 
 static void
@@ -1082,7 +1083,7 @@ test_set_field(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct set_case *tc = &cases[i];
 		ProtobufCMessage *m = NULL;
-		orch_pbparse_error err;
+		orch_diag err;
 		char *before, *after;
 		orch_err rv;
 
@@ -1092,21 +1093,20 @@ test_set_field(void **state)
 		    orch_pbparse_set_field(m, tc->field, tc->text, NULL, &err);
 		if (rv != tc->rv)
 			fail_msg("case %zu (%s=%s): %d, %s", i, tc->field,
-			    tc->text, rv, err.message);
+			    tc->text, rv, err.msg);
 		after = write_json(m);
 		if (rv == ORCH_OK) {
 			if (tc->json != NULL)
 				assert_string_equal(after, tc->json);
-			assert_string_equal(err.message, "");
+			assert_string_equal(err.msg, "");
 		} else {
 			assert_string_equal(after, before); /* unchanged */
-			assert_false(err.malformed);
 			if (rv == ORCH_EINVAL) {
 				assert_string_equal(err.field, tc->field);
-				assert_string_equal(err.message, tc->json);
+				assert_string_equal(err.msg, tc->json);
 			} else {
 				assert_string_equal(err.field, "");
-				assert_true(err.message[0] != '\0');
+				assert_true(err.msg[0] != '\0');
 			}
 		}
 		free(before);
@@ -1137,6 +1137,214 @@ test_set_field_replaces(void **state)
 	j = write_json(m);
 	assert_string_equal(j, "{\"stream_id\":\"from-path\",\"since\":\"2024-"
 	                       "01-01T12:00:00Z\"}");
+	free(j);
+	protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Dotted paths: orchctl's --engine.port 6878. */
+
+struct path_case {
+	const ProtobufCMessageDescriptor *d;
+	const char *path;
+	const char *text;
+	orch_err rv;
+	const char *want;  /* OK: a substring of the JSON; else the message */
+	const char *field; /* not OK: diag.field */
+};
+
+static void
+test_set_path(void **state)
+{
+	static const struct path_case cases[] = {
+	    /* Nested messages, created on the way. */
+	    {&orch__stream_started_request__descriptor, "engine.host", "h",
+	        ORCH_OK, "\"engine\":{\"host\":\"h\",\"port\":null}", NULL},
+	    {&orch__stream_started_request__descriptor, "engine.port", "6878",
+	        ORCH_OK, "\"engine\":{\"host\":null,\"port\":6878}", NULL},
+	    {&orch__stream_started_request__descriptor, "session.is_live", "1",
+	        ORCH_OK, "\"is_live\":1}", NULL},
+	    {&orch__stream_started_request__descriptor, "stream.key_type",
+	        "url", ORCH_OK,
+	        "\"stream\":{\"key_type\":\"url\",\"key\":null}", NULL},
+	    {&orch__stream_started_request__descriptor, "container_id", "c",
+	        ORCH_OK, "{\"container_id\":\"c\",", NULL},
+	    /* Maps: the rest of the path, dots included, is the key. */
+	    {&orch__stream_started_request__descriptor,
+	        "labels.reservation_id", "r1", ORCH_OK,
+	        "\"labels\":{\"reservation_id\":\"r1\"}", NULL},
+	    {&orch__stream_started_request__descriptor,
+	        "labels.com.example.team", "a", ORCH_OK,
+	        "\"labels\":{\"com.example.team\":\"a\"}", NULL},
+	    {&orch__stream_started_request__descriptor, "labels.", "e",
+	        ORCH_OK, "\"labels\":{\"\":\"e\"}", NULL},
+	    {&orch__provision_container_request__descriptor, "ports.6878/tcp",
+	        "19000", ORCH_OK, "\"ports\":{\"6878/tcp\":19000}", NULL},
+	    {&orch__get_stream_stats_request__descriptor, "since",
+	        "2024-01-01T12:00:00+02:00", ORCH_OK,
+	        "\"since\":\"2024-01-01T10:00:00Z\"", NULL},
+	    /* A repeated scalar appends. */
+	    {&orch__engine__descriptor, "streams", "s1", ORCH_OK,
+	        "\"streams\":[\"s1\"]", NULL},
+	    /* Values: the same messages as orch_pbparse_set_field, whole path
+	     * for the name; nothing created on the way is left behind. */
+	    {&orch__stream_started_request__descriptor, "engine.port", "x",
+	        ORCH_EINVAL, "engine.port: expected int32, got \"x\"",
+	        "engine.port"},
+	    {&orch__stream_started_request__descriptor, "engine.port",
+	        "99999999999", ORCH_EINVAL,
+	        "engine.port: expected int32, got \"99999999999\" (out of "
+	        "range)",
+	        "engine.port"},
+	    {&orch__provision_container_request__descriptor, "ports.6878/tcp",
+	        "x", ORCH_EINVAL, "ports.6878/tcp: expected int32, got \"x\"",
+	        "ports.6878/tcp"},
+	    {&orch__stream_started_request__descriptor, "labels.a", "\xff",
+	        ORCH_EINVAL, "labels.a: expected UTF-8 text, got other text",
+	        "labels.a"},
+	    {&orch__select_engine_request__descriptor, "reserve", "yes",
+	        ORCH_EINVAL,
+	        "reserve: expected bool (true, false, 1, 0), got \"yes\"",
+	        "reserve"},
+	    /* Paths that lead nowhere. */
+	    {&orch__stream_started_request__descriptor, "nope", "x",
+	        ORCH_EINVAL, "nope: no such field in StreamStartedRequest",
+	        "nope"},
+	    {&orch__stream_started_request__descriptor, "engine.hots", "h",
+	        ORCH_EINVAL, "engine.hots: no such field in EngineAddress",
+	        "engine.hots"},
+	    {&orch__stream_started_request__descriptor, "engine..host", "h",
+	        ORCH_EINVAL, "engine..host: empty field name", "engine..host"},
+	    {&orch__stream_started_request__descriptor, ".host", "h",
+	        ORCH_EINVAL, ".host: empty field name", ".host"},
+	    {&orch__stream_started_request__descriptor, "", "h", ORCH_EINVAL,
+	        "empty field name", ""},
+	    {&orch__stream_started_request__descriptor, "engine", "h",
+	        ORCH_EINVAL,
+	        "engine: a message: set its fields as "
+	        "engine.<field>",
+	        "engine"},
+	    {&orch__stream_started_request__descriptor, "labels", "h",
+	        ORCH_EINVAL, "labels: a map: set its entries as labels.<key>",
+	        "labels"},
+	    {&orch__stream_started_request__descriptor, "container_id.x", "h",
+	        ORCH_EINVAL,
+	        "container_id: not a message, so it has no field \"x\"",
+	        "container_id"},
+	    {&orch__get_stream_stats_request__descriptor, "since.unix_micros",
+	        "1", ORCH_EINVAL,
+	        "since: not a message, so it has no field \"unix_micros\"",
+	        "since"},
+	    /* Types text cannot carry: JSON can. */
+	    {&orch__request_envelope__descriptor, "payload", "AAEC",
+	        ORCH_EINVAL,
+	        "payload: cannot be set from text (expected base64 string); "
+	        "give the request as JSON",
+	        "payload"},
+	    {&orch__reply_envelope__descriptor, "status", "OK", ORCH_EINVAL,
+	        "status: cannot be set from text (expected enum name); give "
+	        "the request as JSON",
+	        "status"},
+	    {&orch__engine_list__descriptor, "engines", "e", ORCH_EINVAL,
+	        "engines: cannot be set from text (expected repeated object); "
+	        "give the request as JSON",
+	        "engines"},
+	    {&orch__container_info__descriptor, "ports.80/tcp", "1",
+	        ORCH_EINVAL,
+	        "ports.80/tcp: cannot be set from text (expected array); give "
+	        "the request as JSON",
+	        "ports.80/tcp"},
+	};
+
+	(void) state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct path_case *tc = &cases[i];
+		ProtobufCMessage *m = NULL;
+		orch_diag err;
+		char *before, *after;
+		orch_err rv;
+
+		assert_int_equal(orch_pbparse_new(tc->d, NULL, &m), ORCH_OK);
+		before = write_json(m);
+		rv = orch_pbparse_set_path(m, tc->path, tc->text, NULL, &err);
+		if (rv != tc->rv)
+			fail_msg("case %zu (%s=%s): %d, %s", i, tc->path,
+			    tc->text, rv, err.msg);
+		after = write_json(m);
+		if (rv == ORCH_OK) {
+			if (strstr(after, tc->want) == NULL)
+				fail_msg("case %zu: %s lacks %s", i, after,
+				    tc->want);
+			assert_string_equal(err.msg, "");
+			assert_string_equal(err.field, "");
+			free(before);
+			before = after;
+			after = NULL;
+			/* What was set parses back from its JSON. */
+			protobuf_c_message_free_unpacked(m, NULL);
+			m = parse_ok(tc->d, before);
+		} else {
+			assert_string_equal(after, before); /* unchanged */
+			assert_string_equal(err.msg, tc->want);
+			assert_string_equal(err.field, tc->field);
+		}
+		free(before);
+		free(after);
+		protobuf_c_message_free_unpacked(m, NULL);
+	}
+}
+
+/* Setting again replaces a field or a map entry and appends to a list;
+ * a JSON body and paths combine, as orchctl's --json and --field do. */
+static void
+test_set_path_sequence(void **state)
+{
+	ProtobufCMessage *m;
+	char *j;
+
+	(void) state;
+	m = parse_ok(&orch__stream_started_request__descriptor,
+	    "{\"engine\":{\"host\":\"a\"},\"labels\":{\"x\":\"1\"}}");
+	assert_int_equal(
+	    orch_pbparse_set_path(m, "engine.port", "1", NULL, NULL), ORCH_OK);
+	assert_int_equal(
+	    orch_pbparse_set_path(m, "engine.host", "b", NULL, NULL), ORCH_OK);
+	assert_int_equal(
+	    orch_pbparse_set_path(m, "labels.y", "2", NULL, NULL), ORCH_OK);
+	assert_int_equal(
+	    orch_pbparse_set_path(m, "labels.x", "3", NULL, NULL), ORCH_OK);
+	/* A failure in an existing message leaves it there, unchanged. */
+	assert_int_equal(
+	    orch_pbparse_set_path(m, "engine.port", "p", NULL, NULL),
+	    ORCH_EINVAL);
+	assert_int_equal(
+	    orch_pbparse_set_path(m, "labels.x", "\xc3", NULL, NULL),
+	    ORCH_EINVAL);
+	j = write_json(m);
+	assert_string_equal(j,
+	    "{\"container_id\":null,\"engine\":{\"host\":\"b\",\"port\":1},"
+	    "\"stream\":null,\"session\":null,\"labels\":{\"x\":\"3\","
+	    "\"y\":\"2\"}}");
+	free(j);
+	protobuf_c_message_free_unpacked(m, NULL);
+
+	m = NULL;
+	assert_int_equal(
+	    orch_pbparse_new(&orch__engine__descriptor, NULL, &m), ORCH_OK);
+	for (int i = 0; i < 3; i++) {
+		char v[8];
+
+		snprintf(v, sizeof(v), "s%d", i);
+		assert_int_equal(
+		    orch_pbparse_set_path(m, "streams", v, NULL, NULL),
+		    ORCH_OK);
+	}
+	assert_int_equal(orch_pbparse_set_path(m, "first_seen",
+	                     "2024-01-01T00:00:00Z", NULL, NULL),
+	    ORCH_OK);
+	j = write_json(m);
+	assert_non_null(strstr(j, "\"streams\":[\"s0\",\"s1\",\"s2\"]"));
+	assert_non_null(strstr(j, "\"first_seen\":\"2024-01-01T00:00:00Z\""));
 	free(j);
 	protobuf_c_message_free_unpacked(m, NULL);
 }
@@ -1217,7 +1425,7 @@ test_allocator_and_oom(void **state)
 		assert_int_equal(c.allocs, c.frees);
 		/* Every allocation, failed in turn. */
 		for (long k = 0; k < total; k++) {
-			orch_pbparse_error err;
+			orch_diag err;
 			orch_err rv;
 
 			c.allocs = c.frees = 0;
@@ -1227,9 +1435,8 @@ test_allocator_and_oom(void **state)
 			    bodies[b].d, json, strlen(json), &a, &m, &err);
 			if (want == ORCH_OK || rv != want) {
 				assert_int_equal(rv, ORCH_ENOMEM);
-				assert_string_equal(
-				    err.message, "out of memory");
-				assert_false(err.malformed);
+				assert_string_equal(err.msg, "out of memory");
+				assert_string_equal(err.field, "");
 			}
 			assert_null(m);
 			assert_int_equal(c.allocs, c.frees);
@@ -1270,6 +1477,77 @@ test_allocator_and_oom(void **state)
 	}
 }
 
+/* set_path: every allocation failed in turn leaves the message as it was
+ * (what it created on the way is gone again). */
+static void
+test_set_path_oom(void **state)
+{
+	(void) state;
+	{
+		static const char *const paths[][2] = {
+		    {"engine.host", "h"}, {"session.stat_url", "http://x/"},
+		    {"labels.k", "v"},
+		    {"labels.k", "w"}, /* replaces: the entry exists */
+		};
+		struct counting c = {0, 0, -1};
+		ProtobufCAllocator a = {count_alloc, count_free, &c};
+		ProtobufCMessage *m = NULL;
+
+		assert_int_equal(
+		    orch_pbparse_new(
+		        &orch__stream_started_request__descriptor, &a, &m),
+		    ORCH_OK);
+		for (size_t p = 0; p < sizeof(paths) / sizeof(paths[0]); p++) {
+			char *before = write_json(m), *after;
+			long start = c.allocs;
+
+			for (long k = 0;; k++) {
+				orch_diag err;
+				orch_err rv;
+
+				c.fail_at = start + k;
+				rv = orch_pbparse_set_path(
+				    m, paths[p][0], paths[p][1], &a, &err);
+				if (rv == ORCH_OK)
+					break;
+				assert_int_equal(rv, ORCH_ENOMEM);
+				assert_string_equal(err.msg, "out of memory");
+				assert_string_equal(err.field, "");
+				after = write_json(m);
+				assert_string_equal(after, before);
+				free(after);
+				start = c.allocs;
+			}
+			free(before);
+		}
+		c.fail_at = -1;
+		protobuf_c_message_free_unpacked(m, &a);
+		assert_int_equal(c.allocs, c.frees);
+	}
+	/* Appends to a list, failed the same way. */
+	{
+		struct counting c = {0, 0, -1};
+		ProtobufCAllocator a = {count_alloc, count_free, &c};
+		ProtobufCMessage *m = NULL;
+
+		assert_int_equal(
+		    orch_pbparse_new(&orch__engine__descriptor, &a, &m),
+		    ORCH_OK);
+		for (int i = 0; i < 3; i++) {
+			for (long k = 0;; k++) {
+				c.fail_at = c.allocs + k;
+				if (orch_pbparse_set_path(m, "streams", "s",
+				        &a, NULL) == ORCH_OK)
+					break;
+			}
+		}
+		assert_int_equal(((Orch__Engine *) m)->n_streams, 3);
+		c.fail_at = -1;
+		protobuf_c_message_free_unpacked(m, &a);
+		assert_int_equal(c.allocs, c.frees);
+	}
+}
+
 int
 main(void)
 {
@@ -1288,7 +1566,10 @@ main(void)
 	    cmocka_unit_test(test_timestamps),
 	    cmocka_unit_test(test_set_field),
 	    cmocka_unit_test(test_set_field_replaces),
+	    cmocka_unit_test(test_set_path),
+	    cmocka_unit_test(test_set_path_sequence),
 	    cmocka_unit_test(test_allocator_and_oom),
+	    cmocka_unit_test(test_set_path_oom),
 	};
 
 	return cmocka_run_group_tests_name("pbparse", tests, NULL, NULL);
