@@ -29,8 +29,10 @@
 #define STOP_DRAIN_MS 2000
 /* How long a stop waits for the calls in flight to be answered. */
 #define STOP_CALLS_MS 10000
-/* Routes the metrics keep slots for, plus /healthz and "unmatched". */
+/* Routes the metrics keep slots for, plus "unmatched". */
 #define MAX_ROUTES 62
+/* The metrics slot of requests no route matched (404, 405, 503). */
+#define UNMATCHED ((int) orch_n_routes)
 #define MAX_BODY (64 * 1024) /* CONTRACT.md: larger bodies get 413 */
 /* h2o refuses (with its own plain-text 413) only beyond this; between
  * the two we answer 413 ourselves, with the contract's JSON body. */
@@ -56,8 +58,8 @@ struct orch_gw {
 	orch_rpc_client *client;
 	/* Each route's method, resolved once at start. */
 	const ProtobufCMethodDescriptor *route_md[MAX_ROUTES];
-	/* metrics: [route + 2 (healthz, unmatched)][status] */
-	atomic_uint_fast64_t requests[MAX_ROUTES + 2][N_STATUS];
+	/* metrics: [route, or UNMATCHED][status] */
+	atomic_uint_fast64_t requests[MAX_ROUTES + 1][N_STATUS];
 	atomic_uint_fast64_t lat[N_LAT + 1];
 	atomic_uint_fast64_t lat_count;
 	atomic_uint_fast64_t lat_sum_us;
@@ -127,7 +129,7 @@ status_slot(int http)
 static void
 count(orch_gw *gw, int route_idx, int http)
 {
-	if (route_idx >= 0 && route_idx < MAX_ROUTES + 2)
+	if (route_idx >= 0 && route_idx <= UNMATCHED)
 		atomic_fetch_add_explicit(&gw->requests[route_idx][status_slot(http)],
 		    1, memory_order_relaxed);
 }
@@ -278,14 +280,11 @@ render_gateway_metrics(orch_gw *gw, orch_buf *out)
 	    "# HELP orch_http_requests_total HTTP requests by "
 	    "route and status\n# TYPE orch_http_requests_total "
 	    "counter\n");
-	for (size_t r = 0; r < orch_n_routes + 2; r++) {
-		const char *name = r < orch_n_routes
-		                       ? orch_routes[r].pattern
-		                   : r == orch_n_routes ? "/healthz"
-		                                        : "unmatched";
-		const char *meth = r < orch_n_routes
-		                       ? orch_routes[r].method
-		                       : "GET";
+	for (size_t r = 0; r <= orch_n_routes; r++) {
+		const char *name = r < orch_n_routes ? orch_routes[r].pattern
+		                                     : "unmatched";
+		const char *meth = r < orch_n_routes ? orch_routes[r].method
+		                                     : "GET";
 
 		for (int s = 0; s < N_STATUS; s++) {
 			uint64_t v = atomic_load(&gw->requests[r][s]);
@@ -390,83 +389,26 @@ on_req_disposed(void *slot)
 	pending_unref(p);
 }
 
-static int
-handle_req(h2o_req_t *req)
+/* CORS preflight: what the API allows, for any path. */
+static void
+respond_preflight(orch_gw *gw, h2o_req_t *req)
 {
-	/* The handler is shared by every loop; the context is the loop's. */
-	loop *lp = H2O_STRUCT_FROM_MEMBER(loop, ctx, req->conn->ctx);
-	orch_gw *gw = lp->gw;
-	const ProtobufCMethodDescriptor *md;
-	const orch_route *route;
-	orch_route_param params[ORCH_ROUTE_MAX_PARAMS];
-	size_t n_params = 0;
-	size_t path_len = req->query_at != SIZE_MAX ? req->query_at
-	                                            : req->path.len;
-	ProtobufCMessage *msg = NULL;
-	orch_diag diag, part;
-	const char *auth = NULL;
-	char *auth_copy = NULL;
-	pending *p, **slot;
-	int route_idx;
-	orch_err rv;
+	h2o_add_header_by_str(&req->pool, &req->res.headers,
+	    H2O_STRLIT("access-control-allow-methods"), 0, NULL,
+	    H2O_STRLIT("GET, POST, DELETE, OPTIONS"));
+	h2o_add_header_by_str(&req->pool, &req->res.headers,
+	    H2O_STRLIT("access-control-allow-headers"), 0, NULL,
+	    H2O_STRLIT("Authorization, Content-Type"));
+	respond(gw, req, 200, "application/json", "{}", 2);
+}
 
-	if (req->method.len == 7 && memcmp(req->method.base, "OPTIONS", 7) == 0) {
-		/* CORS preflight. */
-		h2o_add_header_by_str(&req->pool, &req->res.headers,
-		    H2O_STRLIT("access-control-allow-methods"), 0, NULL,
-		    H2O_STRLIT("GET, POST, DELETE, OPTIONS"));
-		h2o_add_header_by_str(&req->pool, &req->res.headers,
-		    H2O_STRLIT("access-control-allow-headers"), 0, NULL,
-		    H2O_STRLIT("Authorization, Content-Type"));
-		respond(gw, req, 200, "application/json", "{}", 2);
-		return 0;
-	}
-	if (path_len == 8 && memcmp(req->path.base, "/healthz", 8) == 0) {
-		if (!h2o_memis(req->method.base, req->method.len,
-		        H2O_STRLIT("GET")) &&
-		    !h2o_memis(req->method.base, req->method.len,
-		        H2O_STRLIT("HEAD"))) {
-			respond_detail(lp, req, (int) orch_n_routes, 405,
-			    "Method Not Allowed");
-			return 0;
-		}
-		count(gw, (int) orch_n_routes, 200);
-		respond(gw, req, 200, "application/json", "{\"status\":\"ok\"}", 15);
-		return 0;
-	}
-	switch (orch_route_match(req->method.base, req->method.len,
-	    req->path.base, path_len, &route, params, &n_params)) {
-	case ORCH_ROUTE_NO_PATH:
-		respond_detail(lp, req, (int) orch_n_routes + 1, 404, "Not Found");
-		return 0;
-	case ORCH_ROUTE_NO_METHOD:
-		respond_detail(lp, req, (int) orch_n_routes + 1, 405,
-		    "Method Not Allowed");
-		return 0;
-	default:
-		break;
-	}
-	route_idx = (int) (route - orch_routes);
-	md = gw->route_md[route_idx];
-	if (req->entity.base != NULL && req->entity.len > MAX_BODY) {
-		respond_detail(lp, req, route_idx, 413,
-		    "request body larger than 64 KiB");
-		return 0;
-	}
-	if (route->body && req->entity.base != NULL && req->entity.len > 0) {
-		rv = orch_pbparse(md->input, req->entity.base, req->entity.len,
-		    NULL, &msg, &diag);
-		if (rv != ORCH_OK) {
-			/* Malformed (no field) is 400; a field's fault 422. */
-			respond_detail(lp, req, route_idx,
-			    rv == ORCH_EINVAL && diag.field[0] == '\0' ? 400 : 422,
-			    diag.msg);
-			return 0;
-		}
-	} else if (orch_pbparse_new(md->input, NULL, &msg) != ORCH_OK) {
-		respond_detail(lp, req, route_idx, 500, "out of memory");
-		return 0;
-	}
+/* Path parameters into their request fields. ORCH_EINVAL with d. */
+static orch_err
+set_params(h2o_req_t *req, ProtobufCMessage *msg,
+    const orch_route_param *params, size_t n_params, orch_diag *d)
+{
+	orch_diag part;
+
 	for (size_t i = 0; i < n_params; i++) {
 		char name[64];
 		char *value = h2o_mem_alloc_pool(&req->pool, params[i].value_len + 1);
@@ -475,48 +417,112 @@ handle_req(h2o_req_t *req)
 		    params[i].name);
 		if (orch_path_decode(params[i].value, params[i].value_len, value,
 		        params[i].value_len + 1, &part) != ORCH_OK) {
-			orch_diag_field(&diag, name, "%s: %s", name,
+			orch_diag_field(d, name, "%s: %s", name,
 			    orch_diag_msg(&part, "bad percent-encoding"));
-			goto invalid;
+			return ORCH_EINVAL;
 		}
-		if (orch_pbparse_set_field(msg, name, value, NULL, &diag) != ORCH_OK)
-			goto invalid;
+		if (orch_pbparse_set_field(msg, name, value, NULL, d) != ORCH_OK)
+			return ORCH_EINVAL;
 	}
-	if (route->query[0] != NULL && req->query_at != SIZE_MAX) {
-		orch_query q;
+	return ORCH_OK;
+}
 
-		if (orch_query_parse(req->path.base + req->query_at + 1,
-		        req->path.len - req->query_at - 1, &q, &part) != ORCH_OK) {
-			orch_diag_set(&diag, "query: %s", part.msg);
-			goto invalid;
-		}
-		for (int i = 0; i < ORCH_ROUTE_MAX_QUERY && route->query[i]; i++) {
-			const char *v = orch_query_get(&q, route->query[i]);
+/* The route's query keys into their request fields. ORCH_EINVAL with d. */
+static orch_err
+set_query(h2o_req_t *req, const orch_route *route, ProtobufCMessage *msg,
+    orch_diag *d)
+{
+	orch_diag part;
+	orch_query q;
 
-			if (v != NULL && orch_pbparse_set_field(msg, route->query[i],
-			                     v, NULL, &diag) != ORCH_OK)
-				goto invalid;
-		}
+	if (route->query[0] == NULL || req->query_at == SIZE_MAX)
+		return ORCH_OK;
+	if (orch_query_parse(req->path.base + req->query_at + 1,
+	        req->path.len - req->query_at - 1, &q, &part) != ORCH_OK) {
+		orch_diag_set(d, "query: %s", part.msg);
+		return ORCH_EINVAL;
 	}
-	{
-		ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION,
-		    -1);
+	for (int i = 0; i < ORCH_ROUTE_MAX_QUERY && route->query[i]; i++) {
+		const char *v = orch_query_get(&q, route->query[i]);
 
-		if (i >= 0) {
-			auth_copy = h2o_mem_alloc_pool(&req->pool,
-			    req->headers.entries[i].value.len + 1);
-			memcpy(auth_copy, req->headers.entries[i].value.base,
-			    req->headers.entries[i].value.len);
-			auth_copy[req->headers.entries[i].value.len] = '\0';
-			auth = auth_copy;
-		}
+		if (v != NULL && orch_pbparse_set_field(msg, route->query[i], v,
+		                     NULL, d) != ORCH_OK)
+			return ORCH_EINVAL;
 	}
+	return ORCH_OK;
+}
 
-	p = calloc(1, sizeof(*p));
-	if (p == NULL) {
+/*
+ * The route's request message from the body, the path and the query.
+ * Returns 0 with *out (the caller frees it), or the HTTP status of the
+ * refusal with d saying why: 413 (body too large), 400 (malformed body:
+ * no field), 422 (a field's fault), 500 (out of memory).
+ */
+static int
+build_request(h2o_req_t *req, const orch_route *route,
+    const ProtobufCMethodDescriptor *md, const orch_route_param *params,
+    size_t n_params, ProtobufCMessage **out, orch_diag *d)
+{
+	ProtobufCMessage *msg = NULL;
+	orch_err rv;
+
+	*out = NULL;
+	orch_diag_clear(d);
+	if (req->entity.base != NULL && req->entity.len > MAX_BODY) {
+		orch_diag_set(d, "request body larger than 64 KiB");
+		return 413;
+	}
+	if (route->body && req->entity.base != NULL && req->entity.len > 0) {
+		rv = orch_pbparse(md->input, req->entity.base, req->entity.len,
+		    NULL, &msg, d);
+		if (rv != ORCH_OK)
+			return rv == ORCH_EINVAL && d->field[0] == '\0' ? 400
+			     : rv == ORCH_EINVAL                       ? 422
+			                                               : 500;
+	} else if (orch_pbparse_new(md->input, NULL, &msg) != ORCH_OK) {
+		orch_diag_set(d, "out of memory");
+		return 500;
+	}
+	if (set_params(req, msg, params, n_params, d) != ORCH_OK ||
+	    set_query(req, route, msg, d) != ORCH_OK) {
 		protobuf_c_message_free_unpacked(msg, NULL);
+		return 422;
+	}
+	*out = msg;
+	return 0;
+}
+
+/* The Authorization header's value as a string in the request's pool,
+ * or NULL when there is none. */
+static const char *
+request_auth(h2o_req_t *req)
+{
+	ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+	char *auth;
+
+	if (i < 0)
+		return NULL;
+	auth = h2o_mem_alloc_pool(&req->pool, req->headers.entries[i].value.len + 1);
+	memcpy(auth, req->headers.entries[i].value.base,
+	    req->headers.entries[i].value.len);
+	auth[req->headers.entries[i].value.len] = '\0';
+	return auth;
+}
+
+/* Calls the route's RPC with msg (borrowed); the answer reaches the
+ * client through finish(), inline or from another thread. */
+static void
+start_call(loop *lp, h2o_req_t *req, int route_idx, ProtobufCMessage *msg,
+    const char *auth)
+{
+	orch_gw *gw = lp->gw;
+	const orch_route *route = &orch_routes[route_idx];
+	pending *p = calloc(1, sizeof(*p)), **slot;
+	orch_err rv;
+
+	if (p == NULL) {
 		respond_detail(lp, req, route_idx, 500, "out of memory");
-		return 0;
+		return;
 	}
 	p->lp = lp;
 	p->req = req;
@@ -539,17 +545,60 @@ handle_req(h2o_req_t *req)
 		rv = orch_rpc_invoke_async(gw->client, route->rpc, msg, &co,
 		    on_remote_done, p);
 	}
-	protobuf_c_message_free_unpacked(msg, NULL);
 	if (rv != ORCH_OK) {
 		/* Never called back: answer here and drop the call's ref. */
 		render(p, rv == ORCH_ENOTSUP ? ORCH_ENOTSUP : ORCH_EUNAVAIL,
 		    "backend unavailable", NULL, NULL);
 		finish(p);
 	}
-	return 0;
-invalid:
+}
+
+static int
+handle_req(h2o_req_t *req)
+{
+	/* The handler is shared by every loop; the context is the loop's. */
+	loop *lp = H2O_STRUCT_FROM_MEMBER(loop, ctx, req->conn->ctx);
+	orch_gw *gw = lp->gw;
+	const orch_route *route;
+	orch_route_param params[ORCH_ROUTE_MAX_PARAMS];
+	size_t n_params = 0;
+	size_t path_len = req->query_at != SIZE_MAX ? req->query_at
+	                                            : req->path.len;
+	ProtobufCMessage *msg = NULL;
+	orch_diag diag;
+	int route_idx, http;
+
+	if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS"))) {
+		respond_preflight(gw, req);
+		return 0;
+	}
+	switch (orch_route_match(req->method.base, req->method.len,
+	    req->path.base, path_len, &route, params, &n_params)) {
+	case ORCH_ROUTE_NO_PATH:
+		respond_detail(lp, req, UNMATCHED, 404, "Not Found");
+		return 0;
+	case ORCH_ROUTE_NO_METHOD:
+		respond_detail(lp, req, UNMATCHED, 405, "Method Not Allowed");
+		return 0;
+	default:
+		break;
+	}
+	route_idx = (int) (route - orch_routes);
+	if (route->fixed != NULL) {
+		/* Answered by the gateway itself (/healthz): no call. */
+		count(gw, route_idx, 200);
+		respond(gw, req, 200, "application/json", route->fixed,
+		    strlen(route->fixed));
+		return 0;
+	}
+	http = build_request(req, route, gw->route_md[route_idx], params,
+	    n_params, &msg, &diag);
+	if (http != 0) {
+		respond_detail(lp, req, route_idx, http, diag.msg);
+		return 0;
+	}
+	start_call(lp, req, route_idx, msg, request_auth(req));
 	protobuf_c_message_free_unpacked(msg, NULL);
-	respond_detail(lp, req, route_idx, 422, diag.msg);
 	return 0;
 }
 
@@ -565,8 +614,7 @@ on_req(h2o_handler_t *self, h2o_req_t *req)
 	(void) self;
 	atomic_fetch_add(&gw->in_handler, 1);
 	if (atomic_load(&gw->stopping))
-		respond_detail(lp, req, (int) orch_n_routes + 1, 503,
-		    "shutting down");
+		respond_detail(lp, req, UNMATCHED, 503, "shutting down");
 	else
 		rv = handle_req(req);
 	atomic_fetch_sub(&gw->in_handler, 1);
@@ -751,8 +799,11 @@ orch_gw_start(const orch_gw_opts *opts, orch_gw **out)
 		return ORCH_EUNAVAIL;
 	}
 	for (size_t i = 0; i < orch_n_routes; i++) {
-		gw->route_md[i] = protobuf_c_service_descriptor_get_method_by_name(
-		    &orch__orchestrator__descriptor, orch_routes[i].rpc);
+		if (i < MAX_ROUTES && orch_routes[i].fixed != NULL)
+			continue; /* answered by the gateway itself */
+		gw->route_md[i] = i >= MAX_ROUTES ? NULL
+		    : protobuf_c_service_descriptor_get_method_by_name(
+		          &orch__orchestrator__descriptor, orch_routes[i].rpc);
 		if (i >= MAX_ROUTES || gw->route_md[i] == NULL) {
 			/* A route table naming no method: a build mistake. */
 			ORCH_ERROR("gateway: route %s names no RPC method %s",

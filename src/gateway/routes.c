@@ -2,29 +2,34 @@
 
 #include <string.h>
 
+/* While the process serves; CONTRACT.md: always open. */
+#define HEALTHZ "{\"status\":\"ok\"}"
+
 const orch_route orch_routes[] = {
-	{"GET", "/engines", "ListEngines", false, false, {NULL}},
-	{"GET", "/engines/{container_id}", "GetEngine", false, false, {NULL}},
-	{"POST", "/engines/select", "SelectEngine", true, false, {NULL}},
+	{"GET", "/engines", "ListEngines", false, false, {NULL}, NULL},
+	{"GET", "/engines/{container_id}", "GetEngine", false, false, {NULL}, NULL},
+	{"POST", "/engines/select", "SelectEngine", true, false, {NULL}, NULL},
 	{"GET", "/streams", "ListStreams", false, false,
-	    {"container_id", "status", "limit", NULL}},
+	    {"container_id", "status", "limit", NULL}, NULL},
 	{"GET", "/streams/{stream_id}/stats", "GetStreamStats", false, false,
-	    {"since", NULL}},
-	{"POST", "/provision/acestream", "ProvisionEngine", true, false, {NULL}},
-	{"POST", "/provision", "ProvisionContainer", true, false, {NULL}},
-	{"POST", "/scale/{n}", "Scale", false, false, {NULL}},
-	{"POST", "/gc", "CollectGarbage", false, false, {NULL}},
-	{"DELETE", "/containers/{id}", "DeleteContainer", false, false, {NULL}},
-	{"GET", "/containers/{id}", "InspectContainer", false, false, {NULL}},
-	{"GET", "/by-label", "FindByLabel", false, false, {"key", "value", NULL}},
-	{"POST", "/events/stream_started", "StreamStarted", true, false, {NULL}},
-	{"POST", "/events/stream_ended", "StreamEnded", true, false, {NULL}},
-	{"GET", "/orchestrator/status", "GetStatus", false, false, {NULL}},
-	{"GET", "/vpn/status", "GetVpnStatus", false, false, {NULL}},
-	{"GET", "/health/status", "GetHealth", false, false, {NULL}},
+	    {"since", NULL}, NULL},
+	{"POST", "/provision/acestream", "ProvisionEngine", true, false, {NULL}, NULL},
+	{"POST", "/provision", "ProvisionContainer", true, false, {NULL}, NULL},
+	{"POST", "/scale/{n}", "Scale", false, false, {NULL}, NULL},
+	{"POST", "/gc", "CollectGarbage", false, false, {NULL}, NULL},
+	{"DELETE", "/containers/{id}", "DeleteContainer", false, false, {NULL}, NULL},
+	{"GET", "/containers/{id}", "InspectContainer", false, false, {NULL}, NULL},
+	{"GET", "/by-label", "FindByLabel", false, false, {"key", "value", NULL}, NULL},
+	{"POST", "/events/stream_started", "StreamStarted", true, false, {NULL}, NULL},
+	{"POST", "/events/stream_ended", "StreamEnded", true, false, {NULL}, NULL},
+	{"GET", "/orchestrator/status", "GetStatus", false, false, {NULL}, NULL},
+	{"GET", "/vpn/status", "GetVpnStatus", false, false, {NULL}, NULL},
+	{"GET", "/health/status", "GetHealth", false, false, {NULL}, NULL},
 	{"POST", "/health/circuit-breaker/reset", "ResetCircuitBreaker", false,
-	    false, {"operation_type", NULL}},
-	{"GET", "/metrics", "GetMetrics", false, true, {NULL}},
+	    false, {"operation_type", NULL}, NULL},
+	{"GET", "/metrics", "GetMetrics", false, true, {NULL}, NULL},
+	{"GET", "/healthz", NULL, false, false, {NULL}, HEALTHZ},
+	{"HEAD", "/healthz", NULL, false, false, {NULL}, HEALTHZ},
 };
 
 const size_t orch_n_routes = sizeof(orch_routes) / sizeof(orch_routes[0]);

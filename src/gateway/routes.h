@@ -11,7 +11,9 @@
  *                     ignored; an empty body is {});
  *   query             query keys copied into the same-named fields;
  *   text              the reply's `text` field is the body (text/plain),
- *                     not the reply as JSON.
+ *                     not the reply as JSON;
+ *   fixed             a body the gateway answers itself, 200, with no
+ *                     call (rpc NULL): /healthz says the process serves.
  *
  * And the one table mapping RPC statuses to HTTP (CONTRACT.md).
  */
@@ -33,6 +35,7 @@ typedef struct orch_route {
 	bool body;
 	bool text;
 	const char *query[ORCH_ROUTE_MAX_QUERY];
+	const char *fixed;
 } orch_route;
 
 extern const orch_route orch_routes[];
