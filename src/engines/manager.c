@@ -179,10 +179,10 @@ strings_free(char **v)
  * once the container exists, even when the start then fails. */
 static orch_err
 create_and_start(orch_mgr *m, const orch_engine_plan *p, char **id_out,
-    orch_docker_diag *diag)
+    orch_diag *diag)
 {
-	orch_docker_create_spec cs;
-	orch_docker_publish pub[2];
+	orch_rt_create_spec cs;
+	orch_rt_publish pub[2];
 	char **labels = label_strings(p);
 	char **env = calloc(p->n_env + 1, sizeof(*env));
 	orch_err rv;
@@ -221,7 +221,7 @@ create_and_start(orch_mgr *m, const orch_engine_plan *p, char **id_out,
 }
 
 static bool
-port_conflict(const orch_docker_diag *d)
+port_conflict(const orch_diag *d)
 {
 	return strstr(d->msg, "port is already allocated") != NULL ||
 	    strstr(d->msg, "address already in use") != NULL;
@@ -246,7 +246,7 @@ orch_mgr_provision(orch_mgr *m, const orch_engine_request *req, int host_port,
 	const orch_config *cfg = m->cfg;
 	orch_engine_slot slot;
 	orch_engine_plan plan;
-	orch_docker_diag diag;
+	orch_diag diag;
 	char *id = NULL;
 	bool vpn = cfg->gluetun_container_name != NULL;
 	orch_err rv = ORCH_OK;
@@ -435,7 +435,7 @@ orch_mgr_provision(orch_mgr *m, const orch_engine_request *req, int host_port,
 static orch_err
 stop_engine(orch_mgr *m, const char *id, const char *reason)
 {
-	orch_docker_diag diag;
+	orch_diag diag;
 	orch_err rv;
 	orch_engine *e;
 
@@ -473,8 +473,8 @@ orch_mgr_delete(orch_mgr *m, const char *id, char *deleted,
 	if (full[0] == '\0') {
 		/* Not an engine in state: maybe a managed container that is
 		 * not (a stopped one, a generic one). */
-		orch_docker_container c;
-		orch_docker_diag diag;
+		orch_rt_container c;
+		orch_diag diag;
 		const char *v;
 
 		rv = orch_docker_inspect(m->docker, id, &c, &diag);
@@ -483,10 +483,10 @@ orch_mgr_delete(orch_mgr *m, const char *id, char *deleted,
 			    rv == ORCH_ENOTFOUND ? "no such container" : diag.msg);
 			return rv;
 		}
-		v = orch_docker_container_label(&c, m->cfg->container_label_key);
+		v = orch_rt_container_label(&c, m->cfg->container_label_key);
 		if (v != NULL && strcmp(v, m->cfg->container_label_value) == 0)
 			snprintf(full, sizeof(full), "%s", c.id);
-		orch_docker_container_fini(&c);
+		orch_rt_container_fini(&c);
 		if (full[0] == '\0') {
 			snprintf(why, whylen, "container %s is not managed", id);
 			return ORCH_ENOTFOUND;
@@ -505,7 +505,7 @@ orch_mgr_cleanup(orch_mgr *m)
 {
 	const char *filter[2] = {NULL, NULL};
 	char label[512];
-	orch_docker_container *v = NULL;
+	orch_rt_container *v = NULL;
 	size_t n = 0;
 
 	snprintf(label, sizeof(label), "%s=%s", m->cfg->container_label_key,
@@ -515,13 +515,13 @@ orch_mgr_cleanup(orch_mgr *m)
 		return;
 	for (size_t i = 0; i < n; i++)
 		(void) stop_engine(m, v[i].id, "orchestrator_exit");
-	orch_docker_container_list_free(v, n);
+	orch_rt_container_list_free(v, n);
 }
 
 /* ---- reconcile -------------------------------------------------------- */
 
 static void
-kv_to_labels(const orch_docker_container *c, orch_label *out)
+kv_to_labels(const orch_rt_container *c, orch_label *out)
 {
 	for (size_t i = 0; i < c->n_labels; i++) {
 		out[i].key = c->labels[i].key;
@@ -531,7 +531,7 @@ kv_to_labels(const orch_docker_container *c, orch_label *out)
 
 /* Adopts (or refreshes) one container; called without the lock. */
 static void
-adopt_one(orch_mgr *m, const orch_docker_container *c)
+adopt_one(orch_mgr *m, const orch_rt_container *c)
 {
 	orch_label *labels = calloc(c->n_labels + 1, sizeof(*labels));
 	orch_container_view view;
@@ -568,8 +568,8 @@ orch_mgr_reconcile(orch_mgr *m)
 {
 	const char *filter[2] = {NULL, NULL};
 	char label[512];
-	orch_docker_container *v = NULL;
-	orch_docker_diag diag;
+	orch_rt_container *v = NULL;
+	orch_diag diag;
 	size_t n = 0, cur = 0, ngone = 0;
 	char (*gone)[80] = NULL;
 	orch_engine *e;
@@ -622,7 +622,7 @@ orch_mgr_reconcile(orch_mgr *m)
 	}
 	orch_core_unlock(m->core);
 	free(gone);
-	orch_docker_container_list_free(v, n);
+	orch_rt_container_list_free(v, n);
 
 	rv = orch_docker_image_inspect(m->docker, m->cfg->target_image, NULL);
 	if (rv == ORCH_OK || rv == ORCH_ENOTFOUND)
@@ -632,7 +632,7 @@ orch_mgr_reconcile(orch_mgr *m)
 /* ---- events ----------------------------------------------------------- */
 
 static void
-on_event(void *arg, const orch_docker_event *ev)
+on_event(void *arg, const orch_rt_event *ev)
 {
 	orch_mgr *m = arg;
 	orch_core *core = m->core;
@@ -645,7 +645,7 @@ on_event(void *arg, const orch_docker_event *ev)
 	e = orch_state_engine_get(&core->state, ev->id);
 	if (strcmp(ev->action, "die") == 0) {
 		if (e != NULL && e->running) {
-			const char *code = orch_docker_event_attr(ev, "exitCode");
+			const char *code = orch_rt_event_attr(ev, "exitCode");
 
 			ORCH_INFO("engine %s died (exit code %s)", e->container_name,
 			    code != NULL ? code : "?");
@@ -666,11 +666,11 @@ on_event(void *arg, const orch_docker_event *ev)
 	if (inspect) {
 		/* A managed container we do not know started: a Docker
 		 * restart of an engine that left, or another tool. */
-		orch_docker_container c;
+		orch_rt_container c;
 
 		if (orch_docker_inspect(m->docker, ev->id, &c, NULL) == ORCH_OK) {
 			adopt_one(m, &c);
-			orch_docker_container_fini(&c);
+			orch_rt_container_fini(&c);
 		}
 	}
 }
@@ -976,7 +976,7 @@ image_main(void *arg)
 {
 	orch_mgr *m = arg;
 	const char *image = m->cfg->target_image;
-	orch_docker_diag diag;
+	orch_diag diag;
 	orch_err rv = orch_docker_image_inspect(m->docker, image, &diag);
 	bool present = rv == ORCH_OK;
 
@@ -1024,7 +1024,7 @@ orch_mgr_open(const orch_mgr_opts *opts, orch_mgr **out)
 orch_err
 orch_mgr_start(orch_mgr *m)
 {
-	orch_docker_events_opts eo;
+	orch_rt_events_opts eo;
 	const char *filter[2] = {NULL, NULL};
 	char label[512];
 	orch_err rv = ORCH_OK;

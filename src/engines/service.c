@@ -153,9 +153,9 @@ h_provision_container(void *arg, orch_rpc_call *call,
 	const Orch__ProvisionContainerRequest *req = (const void *) msg;
 	Orch__ProvisionContainerReply rep = ORCH__PROVISION_CONTAINER_REPLY__INIT;
 	orch_mgr *m = authorize(core, call, ORCH_AUTH_MUTATE);
-	orch_docker_create_spec cs;
-	orch_docker_publish *pub = NULL;
-	orch_docker_diag diag;
+	orch_rt_create_spec cs;
+	orch_rt_publish *pub = NULL;
+	orch_diag diag;
 	const char **env = NULL, **labels = NULL;
 	char **owned = NULL;
 	size_t n_owned = 0;
@@ -359,7 +359,7 @@ h_delete(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 
 /* Docker's view of a container as the API's ContainerInfo (in a). */
 static bool
-container_pb(orch_arena *a, const orch_docker_container *c,
+container_pb(orch_arena *a, const orch_rt_container *c,
     Orch__ContainerInfo *m)
 {
 	orch__container_info__init(m);
@@ -394,7 +394,7 @@ container_pb(orch_arena *a, const orch_docker_container *c,
 		if (e == NULL || pp == NULL)
 			return false;
 		for (size_t i = 0; i < c->n_ports; i++) {
-			const orch_docker_port *p = &c->ports[i];
+			const orch_rt_port *p = &c->ports[i];
 			Orch__PortBindingList *l = orch_arena_alloc(a, sizeof(*l));
 			Orch__PortBinding *b = orch_arena_alloc(a,
 			    (p->n_bindings + 1) * sizeof(*b));
@@ -424,9 +424,9 @@ container_pb(orch_arena *a, const orch_docker_container *c,
 }
 
 static bool
-is_managed(const orch_config *cfg, const orch_docker_container *c)
+is_managed(const orch_config *cfg, const orch_rt_container *c)
 {
-	const char *v = orch_docker_container_label(c, cfg->container_label_key);
+	const char *v = orch_rt_container_label(c, cfg->container_label_key);
 
 	return v != NULL && strcmp(v, cfg->container_label_value) == 0;
 }
@@ -437,8 +437,8 @@ h_inspect(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	orch_core *core = arg;
 	const Orch__InspectContainerRequest *req = (const void *) msg;
 	orch_mgr *m = authorize(core, call, ORCH_AUTH_READ);
-	orch_docker_container c;
-	orch_docker_diag diag;
+	orch_rt_container c;
+	orch_diag diag;
 	Orch__ContainerInfo rep;
 	char stack[ARENA_STACK];
 	orch_arena a;
@@ -466,7 +466,7 @@ h_inspect(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 		orch_arena_fini(&a);
 	}
 	if (rv == ORCH_OK)
-		orch_docker_container_fini(&c);
+		orch_rt_container_fini(&c);
 }
 
 static void
@@ -476,8 +476,8 @@ h_find_by_label(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 	const Orch__FindByLabelRequest *req = (const void *) msg;
 	Orch__ContainerInfoList rep = ORCH__CONTAINER_INFO_LIST__INIT;
 	orch_mgr *m = authorize(core, call, ORCH_AUTH_MUTATE);
-	orch_docker_container *v = NULL;
-	orch_docker_diag diag;
+	orch_rt_container *v = NULL;
+	orch_diag diag;
 	char managed[512], wanted[1024];
 	const char *filter[3];
 	char stack[ARENA_STACK];
@@ -524,7 +524,7 @@ h_find_by_label(void *arg, orch_rpc_call *call, const ProtobufCMessage *msg)
 			orch_rpc_fail(call, ORCH_EINTERNAL, "out of memory");
 	}
 	orch_arena_fini(&a);
-	orch_docker_container_list_free(v, n);
+	orch_rt_container_list_free(v, n);
 }
 
 static const orch_rpc_method engines_methods[] = {

@@ -77,7 +77,6 @@ static char docker_host[256];
 static char run_id[32];     /* <pid>-<random>: this run */
 static char label_val[64];  /* CONTAINER_LABEL's value: mgr-<run> */
 static char left_val[64];   /* the test's own containers: mgr-<run>-x */
-static char left_label[128];
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -170,7 +169,7 @@ collect_body(char *p, size_t size, size_t nmemb, void *arg)
 }
 
 /* GET <path> from the Docker API on the real socket (raw JSON, for the
- * fields orch_docker_container does not carry). NULL unless 200. */
+ * fields orch_rt_container does not carry). NULL unless 200. */
 static char *
 docker_raw_get(const char *path)
 {
@@ -249,7 +248,7 @@ started_at(const char *id, char *out, size_t len)
 static int
 docker_running(const char *id)
 {
-	orch_docker_container c;
+	orch_rt_container c;
 	orch_err rv = orch_docker_inspect(dk, id, &c, NULL);
 	int r;
 
@@ -258,12 +257,12 @@ docker_running(const char *id)
 	if (rv != ORCH_OK)
 		return -2;
 	r = c.running ? 1 : 0;
-	orch_docker_container_fini(&c);
+	orch_rt_container_fini(&c);
 	return r;
 }
 
 static const char *
-env_value(const orch_docker_container *c, const char *name)
+env_value(const orch_rt_container *c, const char *name)
 {
 	size_t n = strlen(name);
 
@@ -278,15 +277,13 @@ env_value(const orch_docker_container *c, const char *name)
 static int
 count_labelled(const char *v)
 {
-	char l[128];
-	const char *labels[] = {l, NULL};
-	orch_docker_container *cv = NULL;
+	orch_rt_kv labels[] = {{LABEL_KEY, (char *) v}};
+	orch_rt_container *cv = NULL;
 	size_t n = 0;
 
-	snprintf(l, sizeof(l), "%s=%s", LABEL_KEY, v);
-	if (orch_docker_list(dk, labels, &cv, &n, NULL) != ORCH_OK)
+	if (orch_docker_list(dk, labels, 1, &cv, &n, NULL) != ORCH_OK)
 		return -1;
-	orch_docker_container_list_free(cv, n);
+	orch_rt_container_list_free(cv, n);
 	return (int) n;
 }
 
@@ -294,22 +291,20 @@ count_labelled(const char *v)
 static int
 remove_labelled(const char *v)
 {
-	char l[128];
-	const char *labels[] = {l, NULL};
-	orch_docker_container *cv = NULL;
+	orch_rt_kv labels[] = {{LABEL_KEY, (char *) v}};
+	orch_rt_container *cv = NULL;
 	size_t n = 0;
 	int removed = 0;
 
 	if (dk == NULL)
 		return 0;
-	snprintf(l, sizeof(l), "%s=%s", LABEL_KEY, v);
-	if (orch_docker_list(dk, labels, &cv, &n, NULL) != ORCH_OK)
+	if (orch_docker_list(dk, labels, 1, &cv, &n, NULL) != ORCH_OK)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (orch_docker_remove(dk, cv[i].id, true, NULL) == ORCH_OK)
 			removed++;
 	}
-	orch_docker_container_list_free(cv, n);
+	orch_rt_container_list_free(cv, n);
 	return removed;
 }
 
@@ -332,19 +327,20 @@ make_leftover(const char *name, int port, bool start)
 {
 	char envp[32];
 	const char *env[] = {envp, NULL};
-	const char *labels[] = {left_label, NULL};
-	orch_docker_publish pub = {port, port, "tcp"};
-	orch_docker_create_spec spec = {
+	orch_rt_kv labels[] = {{LABEL_KEY, left_val}};
+	orch_rt_publish pub = {port, port, "tcp"};
+	orch_rt_create_spec spec = {
 		.name = name,
 		.image = IMAGE,
 		.env = env,
 		.labels = labels,
+		.n_labels = 1,
 		.ports = &pub,
 		.n_ports = port > 0 ? 1 : 0,
 		.host_ip = "127.0.0.1",
 		.restart_policy = "no",
 	};
-	orch_docker_diag diag;
+	orch_diag diag;
 	char *id = NULL;
 	orch_err rv;
 
@@ -979,9 +975,9 @@ test_provision(void **state)
 {
 	fx *f = *state;
 	orch_provision_result r, r2;
-	orch_docker_container c;
-	orch_docker_diag diag;
-	const orch_docker_port *dp;
+	orch_rt_container c;
+	orch_diag diag;
+	const orch_rt_port *dp;
 	char name[96], buf[256], pstr[16];
 	int64_t ms, ms2;
 	esnap s;
@@ -1026,16 +1022,16 @@ test_provision(void **state)
 	assert_true(c.running);
 	assert_string_equal(c.name, name);
 	assert_string_equal(c.image, IMAGE);
-	assert_string_equal(orch_docker_container_label(&c, LABEL_KEY),
+	assert_string_equal(orch_rt_container_label(&c, LABEL_KEY),
 	    label_val);
 	snprintf(pstr, sizeof(pstr), "%d", p);
-	assert_string_equal(orch_docker_container_label(&c,
+	assert_string_equal(orch_rt_container_label(&c,
 	                        ORCH_LABEL_HTTP_PORT), pstr);
-	assert_string_equal(orch_docker_container_label(&c,
+	assert_string_equal(orch_rt_container_label(&c,
 	                        ORCH_LABEL_HOST_HTTP_PORT), pstr);
-	assert_null(orch_docker_container_label(&c, ORCH_LABEL_HOST_HTTPS_PORT));
+	assert_null(orch_rt_container_label(&c, ORCH_LABEL_HOST_HTTPS_PORT));
 	snprintf(buf, sizeof(buf), "%d", sp);
-	assert_string_equal(orch_docker_container_label(&c,
+	assert_string_equal(orch_rt_container_label(&c,
 	                        ORCH_LABEL_HTTPS_PORT), buf);
 	snprintf(buf, sizeof(buf), "--http-port=%d\n--https-port=%d\n--bind-all",
 	    p, sp);
@@ -1047,12 +1043,12 @@ test_provision(void **state)
 	assert_string_equal(env_value(&c, "BIND_ALL"), "true");
 	assert_null(env_value(&c, "P2P_PORT"));
 	snprintf(buf, sizeof(buf), "%d/tcp", p);
-	dp = orch_docker_container_port(&c, buf);
+	dp = orch_rt_container_port(&c, buf);
 	assert_non_null(dp);
 	assert_int_equal(dp->n_bindings, 1);
 	assert_string_equal(dp->bindings[0].host_ip, "127.0.0.1");
 	assert_string_equal(dp->bindings[0].host_port, pstr);
-	orch_docker_container_fini(&c);
+	orch_rt_container_fini(&c);
 	restart_policy(r.container_id, buf, sizeof(buf));
 	assert_string_equal(buf, "unless-stopped");
 
@@ -1081,16 +1077,16 @@ test_provision(void **state)
 		                     &diag),
 		    ORCH_OK);
 		snprintf(pstr, sizeof(pstr), "%d", r2.host_http_port);
-		assert_string_equal(orch_docker_container_label(&c, "x.custom"),
+		assert_string_equal(orch_rt_container_label(&c, "x.custom"),
 		    "v1");
-		assert_string_equal(orch_docker_container_label(&c,
+		assert_string_equal(orch_rt_container_label(&c,
 		                        ORCH_LABEL_HTTP_PORT), pstr);
-		assert_string_equal(orch_docker_container_label(&c, LABEL_KEY),
+		assert_string_equal(orch_rt_container_label(&c, LABEL_KEY),
 		    label_val);
 		assert_string_equal(env_value(&c, "CONF"), "--custom-conf");
 		assert_string_equal(env_value(&c, "HTTP_PORT"), pstr);
 		assert_string_equal(env_value(&c, "EXTRA"), "e=1");
-		orch_docker_container_fini(&c);
+		orch_rt_container_fini(&c);
 		WAIT_FOR(ok, get_status(r2.host_http_port) == 200, 20000);
 		assert_true(ok);
 	}
@@ -1309,7 +1305,7 @@ test_leftovers(void **state)
 		    sizeof(why));
 
 		/* Regression: manager.c port_conflict() finds "port is
-		 * already allocated" in orch_docker_diag.msg; the message was
+		 * already allocated" in orch_diag.msg; the message was
 		 * once cut at 255 bytes before Docker's text got there, so the
 		 * retry never happened. */
 		if (rv != ORCH_OK)
@@ -1357,7 +1353,7 @@ test_kill(void **state)
 {
 	fx *f = *state;
 	char id[80] = "", path_name[128];
-	orch_docker_diag diag;
+	orch_diag diag;
 	orch_state_counts c;
 	int64_t t0, dt;
 	esnap s, killed;
@@ -1912,7 +1908,7 @@ static int
 group_setup(void **state)
 {
 	const char *host = getenv("DOCKER_HOST");
-	orch_docker_diag diag;
+	orch_diag diag;
 
 	(void) state;
 	/* In Bazel's sandbox the pid is the same on every run (a PID
@@ -1927,7 +1923,6 @@ group_setup(void **state)
 	}
 	snprintf(label_val, sizeof(label_val), "mgr-%s", run_id);
 	snprintf(left_val, sizeof(left_val), "mgr-%s-x", run_id);
-	snprintf(left_label, sizeof(left_label), "%s=%s", LABEL_KEY, left_val);
 	if (getenv("ORCH_TEST_DOCKER") == NULL)
 		return 0;
 	snprintf(docker_host, sizeof(docker_host), "%s",

@@ -36,15 +36,16 @@ static orch_monitor *mon;
 static void
 remove_ours(void)
 {
-	const char *filter[2] = {label_kv, NULL};
-	orch_docker_container *v = NULL;
+	orch_rt_kv filter[] = {{cfg.container_label_key,
+		cfg.container_label_value}};
+	orch_rt_container *v = NULL;
 	size_t n = 0;
 
-	if (orch_docker_list(docker, filter, &v, &n, NULL) != ORCH_OK)
+	if (orch_docker_list(docker, filter, 1, &v, &n, NULL) != ORCH_OK)
 		return;
 	for (size_t i = 0; i < n; i++)
 		(void) orch_docker_remove(docker, v[i].id, true, NULL);
-	orch_docker_container_list_free(v, n);
+	orch_rt_container_list_free(v, n);
 }
 
 static void
@@ -260,7 +261,7 @@ test_unhealthy_marked_and_replaced(void **state)
 	}
 	/* The sick containers are gone from Docker too. */
 	{
-		orch_docker_container c;
+		orch_rt_container c;
 
 		assert_int_equal(orch_docker_inspect(docker, sick, &c, NULL),
 		    ORCH_ENOTFOUND);
