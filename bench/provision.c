@@ -180,9 +180,11 @@ main(int argc, char **argv)
 		return 1;
 	{
 		orch_mgr_opts mo = {0};
+		orch_runtime rt;
 
 		mo.core = &core;
-		mo.docker = d;
+		orch_docker_runtime(d, &rt);
+		mo.rt = &rt;
 		mo.no_loops = true;
 		if (orch_mgr_open(&mo, &mgr) != ORCH_OK ||
 		    orch_mgr_start(mgr) != ORCH_OK)
@@ -234,9 +236,11 @@ main(int argc, char **argv)
 	core.runtime = NULL;
 	{
 		orch_mgr_opts mo = {0};
+		orch_runtime rt;
 
 		mo.core = &core;
-		mo.docker = d;
+		orch_docker_runtime(d, &rt);
+		mo.rt = &rt;
 		if (orch_mgr_open(&mo, &mgr) != ORCH_OK ||
 		    orch_mgr_start(mgr) != ORCH_OK)
 			return 1;
@@ -296,10 +300,12 @@ main(int argc, char **argv)
 		return 1;
 	{
 		orch_mgr_opts mo = {0};
+		orch_runtime rt;
 		int64_t t0 = orch_mono_ns();
 
 		mo.core = &core;
-		mo.docker = d;
+		orch_docker_runtime(d, &rt);
+		mo.rt = &rt;
 		if (orch_mgr_open(&mo, &mgr) != ORCH_OK ||
 		    orch_monitor_open(&core, &mon) != ORCH_OK ||
 		    orch_mgr_start(mgr) != ORCH_OK || orch_monitor_start(mon) != ORCH_OK)

@@ -175,9 +175,12 @@ main(int argc, char **argv)
 	}
 	{
 		orch_mgr_opts mo = {0};
+		orch_runtime rt;
 
+		/* The manager sees Docker only as a runtime ops table. */
+		orch_docker_runtime(docker, &rt);
 		mo.core = &core;
-		mo.docker = docker;
+		mo.rt = &rt;
 		if (orch_mgr_open(&mo, &mgr) != ORCH_OK ||
 		    orch_mgr_start(mgr) != ORCH_OK) {
 			fprintf(stderr, "orchestratord: cannot start the engine "

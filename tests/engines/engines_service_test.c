@@ -346,13 +346,15 @@ fx_start(fx *f, bool no_runtime)
 	f->core_ok = true;
 	if (!no_runtime) {
 		orch_mgr_opts o;
+		orch_runtime rt;
 
 		assert_int_equal(orch_docker_open(f->cfg.docker_host,
 		                     DOCKER_TIMEOUT_MS, &f->docker),
 		    ORCH_OK);
 		memset(&o, 0, sizeof(o));
+		orch_docker_runtime(f->docker, &rt);
 		o.core = &f->core;
-		o.docker = f->docker;
+		o.rt = &rt;
 		o.no_loops = true;
 		assert_int_equal(orch_mgr_open(&o, &f->mgr), ORCH_OK);
 		f->core.runtime = f->mgr;

@@ -739,6 +739,7 @@ fx_start(fx *f, bool no_loops)
 	orch_mgr_opts o;
 	orch_clock clk = f->manual ? orch_clock_manual(&f->manual_now)
 	                           : orch_clock_system();
+	orch_runtime rt;
 
 	if (f->docker == NULL)
 		assert_int_equal(orch_docker_open(f->cfg.docker_host,
@@ -748,8 +749,9 @@ fx_start(fx *f, bool no_loops)
 	assert_int_equal(orch_core_init(&f->core, &f->cfg, clk, NULL), ORCH_OK);
 	f->core_ok = true;
 	memset(&o, 0, sizeof(o));
+	orch_docker_runtime(f->docker, &rt);
 	o.core = &f->core;
-	o.docker = f->docker;
+	o.rt = &rt;
 	o.no_loops = no_loops;
 	if (f->probe_all_free)
 		o.port_probe = probe_all_free;
@@ -870,15 +872,15 @@ provision_ok(fx *f, const orch_engine_request *req, int64_t *ms)
 	orch_engine_request dflt = {0};
 	orch_provision_result res;
 	orch_refusal ref;
-	char why[512];
+	orch_diag why;
 	int64_t t0 = orch_mono_ms();
 	orch_err rv = orch_mgr_provision(f->mgr, req != NULL ? req : &dflt, 0,
-	    &res, &ref, why, sizeof(why));
+	    &res, &ref, &why);
 
 	if (ms != NULL)
 		*ms = orch_mono_ms() - t0;
 	if (rv != ORCH_OK)
-		fail_msg("provision: %s (%s), refusal %s", orch_strerror(rv), why,
+		fail_msg("provision: %s (%s), refusal %s", orch_strerror(rv), why.msg,
 		    orch_refusal_code_name(ref.code));
 	assert_int_equal(ref.code, ORCH_REFUSE_NONE);
 	return res;
@@ -1102,6 +1104,7 @@ test_delete(void **state)
 	fx *f = *state;
 	orch_provision_result r, r2;
 	char deleted[80], why[256], lname[96];
+	orch_diag diag;
 	char *left;
 	int p, sp;
 
@@ -1117,7 +1120,7 @@ test_delete(void **state)
 	stream_on(f, r.container_id, "del-stream");
 
 	assert_int_equal(orch_mgr_delete(f->mgr, r.container_id, deleted,
-	                     sizeof(deleted), why, sizeof(why)),
+	                     sizeof(deleted), &diag),
 	    ORCH_OK);
 	assert_string_equal(deleted, r.container_id);
 	/* Gone from Docker and from state at once; its stream ended. */
@@ -1130,7 +1133,7 @@ test_delete(void **state)
 	/* By name, short of the full id. */
 	r2 = provision_ok(f, NULL, NULL);
 	assert_int_equal(orch_mgr_delete(f->mgr, r2.container_name, deleted,
-	                     sizeof(deleted), why, sizeof(why)),
+	                     sizeof(deleted), &diag),
 	    ORCH_OK);
 	assert_string_equal(deleted, r2.container_id);
 	assert_int_equal(docker_running(r2.container_id), -1);
@@ -1138,12 +1141,12 @@ test_delete(void **state)
 
 	/* Unknown id; and a container that exists but is not managed. */
 	assert_int_equal(orch_mgr_delete(f->mgr, "no-such-container-xyz",
-	                     deleted, sizeof(deleted), why, sizeof(why)),
+	                     deleted, sizeof(deleted), &diag),
 	    ORCH_ENOTFOUND);
 	snprintf(lname, sizeof(lname), "%s-unmanaged", f->prefix);
 	left = owned(f, make_leftover(lname, 0, false));
 	assert_int_equal(orch_mgr_delete(f->mgr, left, deleted, sizeof(deleted),
-	                     why, sizeof(why)),
+	                     &diag),
 	    ORCH_ENOTFOUND);
 	assert_int_equal(docker_running(left), 0); /* untouched */
 
@@ -1170,7 +1173,7 @@ typedef struct conc_arg {
 	orch_err rv;
 	orch_provision_result res;
 	orch_refusal ref;
-	char why[256];
+	orch_diag why;
 	int64_t ms;
 } conc_arg;
 
@@ -1181,8 +1184,8 @@ conc_main(void *arg)
 	orch_engine_request req = {0};
 	int64_t t0 = orch_mono_ms();
 
-	a->rv = orch_mgr_provision(a->f->mgr, &req, 0, &a->res, &a->ref, a->why,
-	    sizeof(a->why));
+	a->rv = orch_mgr_provision(a->f->mgr, &req, 0, &a->res, &a->ref, &a->why);
+	
 	a->ms = orch_mono_ms() - t0;
 	return NULL;
 }
@@ -1212,7 +1215,7 @@ test_concurrent(void **state)
 
 		if (a[i].rv != ORCH_OK)
 			fail_msg("provision %d: %s (%s)", i,
-			    orch_strerror(a[i].rv), a[i].why);
+			    orch_strerror(a[i].rv), a[i].why.msg);
 		if (a[i].ms > worst)
 			worst = a[i].ms;
 		n = orch_engine_name_number(f->prefix, a[i].res.container_name);
@@ -1300,9 +1303,8 @@ test_leftovers(void **state)
 		orch_engine_request req = {0};
 		orch_provision_result r2;
 		orch_refusal ref;
-		char why[512];
-		orch_err rv = orch_mgr_provision(f->mgr, &req, 0, &r2, &ref, why,
-		    sizeof(why));
+		orch_diag why;
+		orch_err rv = orch_mgr_provision(f->mgr, &req, 0, &r2, &ref, &why);
 
 		/* Regression: manager.c port_conflict() finds "port is
 		 * already allocated" in orch_diag.msg; the message was
@@ -1311,7 +1313,7 @@ test_leftovers(void **state)
 		if (rv != ORCH_OK)
 			fail_msg("provision with port %d bound by another "
 			         "container: %s (%s); want the next port",
-			    lo, orch_strerror(rv), why);
+			    lo, orch_strerror(rv), why.msg);
 		assert_int_not_equal(r2.host_http_port, lo);
 		assert_int_not_equal(r2.host_http_port, r.host_http_port);
 		assert_int_equal(docker_running(r2.container_id), 1);
@@ -1605,7 +1607,8 @@ test_docker_down(void **state)
 	orch_engine_request req = {0};
 	orch_provision_result r, res;
 	orch_refusal ref;
-	char why[256], host[160];
+	char host[160];
+	orch_diag why;
 	int64_t t0, ms;
 	orch_err rv;
 	esnap s;
@@ -1631,11 +1634,11 @@ test_docker_down(void **state)
 	/* Docker goes away. */
 	proxy_off(f->px);
 	t0 = orch_mono_ms();
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, why, sizeof(why));
+	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
 	ms = orch_mono_ms() - t0;
 	printf("provision with Docker down: %lld ms -> %s / %s (%s)\n",
 	    (long long) ms, orch_strerror(rv), orch_refusal_code_name(ref.code),
-	    why);
+	    why.msg);
 	assert_int_equal(ref.code, ORCH_REFUSE_DOCKER);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_DOCKER));
 	assert_true(ms < 3000);
@@ -1657,7 +1660,7 @@ test_docker_down(void **state)
 		assert_int_equal(n, 1);
 	}
 	t0 = orch_mono_ms();
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, why, sizeof(why));
+	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
 	ms = orch_mono_ms() - t0;
 	assert_int_equal(ref.code, ORCH_REFUSE_DOCKER);
 	assert_int_equal(rv, ORCH_EUNAVAIL);
@@ -1684,14 +1687,14 @@ test_image_missing_request(void **state)
 	orch_engine_request req = {0};
 	orch_provision_result res;
 	orch_refusal ref;
-	char why[256];
+	orch_diag why;
 	orch_err rv;
 
 	need_docker();
 	fx_config(f, G_IMAGE_REQ);
 	fx_start(f, true);
 	req.image = MISSING_IMAGE;
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, why, sizeof(why));
+	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
 	assert_int_equal(ref.code, ORCH_REFUSE_IMAGE);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_IMAGE));
 	assert_int_equal(count_labelled(label_val), 0);
@@ -1710,7 +1713,7 @@ test_image_missing_target(void **state)
 	orch_engine_request req = {0};
 	orch_provision_result res;
 	orch_refusal ref;
-	char why[256];
+	orch_diag why;
 	orch_err rv;
 
 	need_docker();
@@ -1718,7 +1721,7 @@ test_image_missing_target(void **state)
 	set_str(&f->cfg.target_image, MISSING_IMAGE);
 	f->cfg.min_replicas = 0;
 	fx_start(f, true);
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, why, sizeof(why));
+	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
 	assert_int_equal(ref.code, ORCH_REFUSE_IMAGE);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_IMAGE));
 	assert_false(ref.can_retry); /* IMAGE_PULL=never: nothing comes */
@@ -1750,7 +1753,7 @@ test_startup_timeout(void **state)
 	orch_engine_request dflt = {0};
 	orch_provision_result r, res;
 	orch_refusal ref;
-	char why[256];
+	orch_diag why;
 	orch_err rv;
 
 	need_docker();
@@ -1783,7 +1786,7 @@ test_startup_timeout(void **state)
 	    ORCH_BREAKER_OPEN);
 
 	/* Threshold 1: the breaker is open; the next provision is refused. */
-	rv = orch_mgr_provision(f->mgr, &dflt, 0, &res, &ref, why, sizeof(why));
+	rv = orch_mgr_provision(f->mgr, &dflt, 0, &res, &ref, &why);
 	assert_int_equal(ref.code, ORCH_REFUSE_BREAKER);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_BREAKER));
 	assert_true(ref.eta_s > 0);
@@ -1800,7 +1803,8 @@ test_max_scale_gc(void **state)
 	orch_engine_request req = {0};
 	orch_provision_result a, b, res;
 	orch_refusal ref;
-	char why[256], ids[8][80], keep[80], other[80];
+	char ids[8][80], keep[80], other[80];
+	orch_diag why;
 	int to = -1;
 	size_t n;
 	orch_err rv;
@@ -1814,14 +1818,14 @@ test_max_scale_gc(void **state)
 
 	a = provision_ok(f, NULL, NULL);
 	b = provision_ok(f, NULL, NULL);
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, why, sizeof(why));
+	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
 	assert_int_equal(ref.code, ORCH_REFUSE_MAX);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_MAX));
 	assert_int_equal(count_labelled(label_val), 2);
 	assert_int_equal(http_used(f), 2);
 
 	/* Scale(5): clamped to MAX_REPLICAS, nothing more started. */
-	assert_int_equal(orch_mgr_scale(f->mgr, 5, &to, why, sizeof(why)),
+	assert_int_equal(orch_mgr_scale(f->mgr, 5, &to, &why),
 	    ORCH_OK);
 	assert_int_equal(to, 2);
 	assert_int_equal(counts(f).engines, 2);
@@ -1844,7 +1848,7 @@ test_max_scale_gc(void **state)
 	assert_int_equal(orch_mgr_gc(f->mgr, ids, 8), 0);
 
 	/* Scale(2) starts one engine now. */
-	assert_int_equal(orch_mgr_scale(f->mgr, 2, &to, why, sizeof(why)),
+	assert_int_equal(orch_mgr_scale(f->mgr, 2, &to, &why),
 	    ORCH_OK);
 	assert_int_equal(to, 2);
 	assert_int_equal(counts(f).engines, 2);
@@ -1868,7 +1872,7 @@ test_max_scale_gc(void **state)
 	/* Scale(0) with MIN_REPLICAS=0: idle engines stop, a busy one stays. */
 	stream_on(f, keep, "busy-stream");
 	f->cfg.min_replicas = 0;
-	assert_int_equal(orch_mgr_scale(f->mgr, 0, &to, why, sizeof(why)),
+	assert_int_equal(orch_mgr_scale(f->mgr, 0, &to, &why),
 	    ORCH_OK);
 	assert_int_equal(to, 0);
 	assert_false(eget(f, other).found);
@@ -1889,7 +1893,7 @@ test_max_scale_gc(void **state)
 		assert_int_equal(rv, ORCH_OK);
 		assert_non_null(s);
 	}
-	assert_int_equal(orch_mgr_scale(f->mgr, 0, &to, why, sizeof(why)),
+	assert_int_equal(orch_mgr_scale(f->mgr, 0, &to, &why),
 	    ORCH_OK);
 	assert_int_equal(counts(f).engines, 0);
 	assert_int_equal(count_labelled(label_val), 0);
