@@ -191,6 +191,14 @@ sleep_ms(int ms)
 		;
 }
 
+/* A success's status, as Docker answers it (201, 204, 304). */
+static void
+ok_status(orch_diag *d, long status)
+{
+	if (d != NULL)
+		d->status = status;
+}
+
 static void diag_status(orch_diag *d, long status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -572,6 +580,7 @@ create_locked(orch_fake_rt *f, const orch_rt_create_spec *s, char **id_out,
 	}
 	c = cont_new_locked(f, s);
 	publish_locked(f, c, "create", NULL);
+	ok_status(diag, 201);
 	if (id_out != NULL)
 		*id_out = xstrdup(c->id);
 	return ORCH_OK;
@@ -626,8 +635,10 @@ static orch_err
 start_locked(orch_fake_rt *f, fcont *c, orch_diag *diag)
 {
 	if (strcmp(c->state, "running") == 0 ||
-	    strcmp(c->state, "paused") == 0)
-		return ORCH_OK; /* 304 */
+	    strcmp(c->state, "paused") == 0) {
+		ok_status(diag, 304);
+		return ORCH_OK;
+	}
 	if (c->network != NULL && strncmp(c->network, "container:", 10) == 0) {
 		fcont *host = find_locked(f, c->network + 10);
 
@@ -658,6 +669,7 @@ start_locked(orch_fake_rt *f, fcont *c, orch_diag *diag)
 	}
 	c->state = "running";
 	publish_locked(f, c, "start", NULL);
+	ok_status(diag, 204);
 	return ORCH_OK;
 }
 
@@ -732,6 +744,9 @@ fk_stop(void *impl, const char *id, int timeout_s, orch_diag *diag)
 		publish_locked(f, c, "kill", NULL);
 		exit_locked(f, c, 143, true, false);
 		publish_locked(f, c, "stop", NULL);
+		ok_status(diag, 204);
+	} else {
+		ok_status(diag, 304);
 	}
 	pthread_mutex_unlock(&f->mu);
 	return rv;
@@ -759,6 +774,7 @@ fk_kill(void *impl, const char *id, const char *sig, orch_diag *diag)
 	} else {
 		publish_locked(f, c, "kill", NULL);
 		exit_locked(f, c, 137, true, false);
+		ok_status(diag, 204);
 	}
 	pthread_mutex_unlock(&f->mu);
 	return rv;
@@ -805,6 +821,7 @@ fk_remove(void *impl, const char *id, bool force, orch_diag *diag)
 		rv = ORCH_EPRECOND;
 	} else {
 		remove_locked(f, c);
+		ok_status(diag, 204);
 	}
 	pthread_mutex_unlock(&f->mu);
 	return rv;
