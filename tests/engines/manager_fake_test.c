@@ -1250,10 +1250,13 @@ test_slow_runtime_off_lock(void **state)
 {
 	fx *f = *state;
 	pthread_t t;
-	par p = {f, ORCH_EINTERNAL, {0}, {{0}}};
+	par p;
 	int64_t t0, took;
 	bool ok;
 
+	memset(&p, 0, sizeof(p));
+	p.f = f;
+	p.rv = ORCH_EINTERNAL;
 	fx_start(f, false);
 	orch_fake_rt_delay(f->fake, ORCH_FAKE_CREATE, 800);
 	assert_int_equal(pthread_create(&t, NULL, par_main, &p), 0);
