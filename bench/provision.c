@@ -59,15 +59,15 @@ pct(int64_t *v, int n, double p)
 static void
 remove_all(orch_docker *d)
 {
-	const char *filter[2] = {label_kv, NULL};
-	orch_docker_container *v = NULL;
+	orch_rt_kv filter[] = {{"orchestrator.test", strchr(label_kv, '=') + 1}};
+	orch_rt_container *v = NULL;
 	size_t n = 0;
 
-	if (orch_docker_list(d, filter, &v, &n, NULL) != ORCH_OK)
+	if (orch_docker_list(d, filter, 1, &v, &n, NULL) != ORCH_OK)
 		return;
 	for (size_t i = 0; i < n; i++)
 		(void) orch_docker_remove(d, v[i].id, true, NULL);
-	orch_docker_container_list_free(v, n);
+	orch_rt_container_list_free(v, n);
 }
 
 static void
@@ -102,11 +102,12 @@ config(orch_config *cfg, int min)
 static int64_t
 raw_create_start(orch_docker *d, int i, int port)
 {
-	char name[64], env1[64], env2[64], env3[64], lab2[64];
+	char name[64], env1[64], env2[64], env3[64], lab2[16];
 	const char *env[] = {env1, env2, env3, "BIND_ALL=true", NULL};
-	const char *labels[] = {label_kv, lab2, NULL};
-	orch_docker_publish pub = {port, port, "tcp"};
-	orch_docker_create_spec cs;
+	orch_rt_kv labels[] = {{"orchestrator.test", strchr(label_kv, '=') + 1},
+		{"bench.raw", lab2}};
+	orch_rt_publish pub = {port, port, "tcp"};
+	orch_rt_create_spec cs;
 	char *id = NULL;
 	int64_t t0, t1;
 	orch_err rv;
@@ -115,12 +116,13 @@ raw_create_start(orch_docker *d, int i, int port)
 	snprintf(env1, sizeof(env1), "CONF=--http-port=%d", port);
 	snprintf(env2, sizeof(env2), "HTTP_PORT=%d", port);
 	snprintf(env3, sizeof(env3), "HTTPS_PORT=%d", port + 17000);
-	snprintf(lab2, sizeof(lab2), "bench.raw=%d", i);
+	snprintf(lab2, sizeof(lab2), "%d", i);
 	memset(&cs, 0, sizeof(cs));
 	cs.name = name;
 	cs.image = "acestream-sim:latest";
 	cs.env = env;
 	cs.labels = labels;
+	cs.n_labels = 2;
 	cs.ports = &pub;
 	cs.n_ports = 1;
 	cs.restart_policy = "unless-stopped";
@@ -175,9 +177,11 @@ main(int argc, char **argv)
 		return 1;
 	{
 		orch_mgr_opts mo = {0};
+		orch_runtime rt;
 
 		mo.core = &core;
-		mo.docker = d;
+		orch_docker_runtime(d, &rt);
+		mo.rt = &rt;
 		mo.no_loops = true;
 		if (orch_mgr_open(&mo, &mgr) != ORCH_OK ||
 		    orch_mgr_start(mgr) != ORCH_OK)
@@ -225,9 +229,11 @@ main(int argc, char **argv)
 	svc.mgr = NULL;
 	{
 		orch_mgr_opts mo = {0};
+		orch_runtime rt;
 
 		mo.core = &core;
-		mo.docker = d;
+		orch_docker_runtime(d, &rt);
+		mo.rt = &rt;
 		if (orch_mgr_open(&mo, &mgr) != ORCH_OK ||
 		    orch_mgr_start(mgr) != ORCH_OK)
 			return 1;
@@ -287,10 +293,12 @@ main(int argc, char **argv)
 		return 1;
 	{
 		orch_mgr_opts mo = {0};
+		orch_runtime rt;
 		int64_t t0 = orch_mono_ns();
 
 		mo.core = &core;
-		mo.docker = d;
+		orch_docker_runtime(d, &rt);
+		mo.rt = &rt;
 		if (orch_mgr_open(&mo, &mgr) != ORCH_OK ||
 		    orch_monitor_open(&core, &mon) != ORCH_OK ||
 		    orch_mgr_start(mgr) != ORCH_OK || orch_monitor_start(mon) != ORCH_OK)

@@ -151,14 +151,17 @@ static bool
 start_engines(struct daemon *d)
 {
 	orch_mgr_opts mo = {0};
+	orch_runtime rt;
 
 	if (orch_docker_open(d->cfg.docker_host, 0, &d->docker) != ORCH_OK) {
 		fprintf(stderr, "orchestratord: DOCKER_HOST %s: cannot open\n",
 		    d->cfg.docker_host);
 		return false;
 	}
+	/* The manager sees Docker only as a runtime ops table (copied). */
+	orch_docker_runtime(d->docker, &rt);
 	mo.core = &d->core;
-	mo.docker = d->docker;
+	mo.rt = &rt;
 	if (orch_mgr_open(&mo, &d->mgr) != ORCH_OK ||
 	    orch_mgr_start(d->mgr) != ORCH_OK) {
 		fprintf(stderr, "orchestratord: cannot start the engine "

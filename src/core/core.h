@@ -34,6 +34,13 @@
  * process. */
 #define ORCH_CORE_ENDED_MAX 100000
 
+/* Name numbers of provisions in flight remembered (provision.h). */
+#define ORCH_CORE_INFLIGHT_MAX 64
+/* Buffers for a container id and an engine's name copied out of the
+ * state (ids are 64 hex digits; names are <prefix>-N). */
+#define ORCH_CORE_ID_MAX 80
+#define ORCH_CORE_NAME_MAX 160
+
 typedef struct orch_core {
 	pthread_mutex_t mu;
 	const orch_config *cfg;
@@ -48,8 +55,11 @@ typedef struct orch_core {
 	bool replacement_in_progress;
 	uint64_t reservation_seq;
 	/* Provisions between "allowed" and "engine in state": they count
-	 * against MAX_REPLICAS so concurrent calls cannot overshoot it. */
+	 * against MAX_REPLICAS so concurrent calls cannot overshoot it.
+	 * Their name numbers are taken too (provision.h). */
 	int provisioning;
+	int inflight[ORCH_CORE_INFLIGHT_MAX];
+	int n_inflight;
 	orch_metrics metrics; /* counters for GetMetrics (under the lock) */
 } orch_core;
 
@@ -75,7 +85,16 @@ orch_core_now(const orch_core *core)
 	return orch_clock_now(&core->clock);
 }
 
-/* Controllers report the outside world (takes the lock). */
+/* The configuration the core was opened over (never changes). */
+static inline const orch_config *
+orch_core_config(const orch_core *core)
+{
+	return core->cfg;
+}
+
+/* Controllers report the outside world (takes the lock). The finer
+ * setters and the controllers' other operations are in control.h and
+ * provision.h. */
 void orch_core_set_env(orch_core *core, const orch_env *env);
 
 /* ---- under the lock ----------------------------------------------------

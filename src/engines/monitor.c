@@ -10,6 +10,7 @@
 #include "src/base/cond.h"
 #include "src/base/log.h"
 #include "src/base/time.h"
+#include "src/core/control.h"
 #include "src/probe/engine.h"
 #include "src/probe/http_multi.h"
 
@@ -24,6 +25,7 @@ typedef struct target {
 
 struct orch_monitor {
 	orch_core *core;
+	const orch_config *cfg;
 	orch_http_batch *probe_batch;
 	orch_http_batch *stat_batch;
 
@@ -128,55 +130,45 @@ probe_done(void *arg, orch_http_req *req, size_t index)
 {
 	orch_monitor *m = arg;
 	round *rd = req->user;
-	orch_core *core = m->core;
-	char why[128];
+	char why[128], name[ORCH_CORE_NAME_MAX];
+	orch_health health;
 	bool ok = req->err == ORCH_OK &&
 	    orch_probe_parse_health(req->status, req->body.data, req->body.len,
 	        why, sizeof(why));
-	orch_engine *e;
 
 	atomic_fetch_add(&m->probes, 1);
 	if (!ok)
 		atomic_fetch_add(&m->probe_failures, 1);
-	orch_core_lock(core);
-	if (!ok)
-		core->metrics.probe_failures++;
-	e = orch_state_engine_get(&core->state, rd->t[index].id);
-	if (e != NULL && e->managed && e->running &&
-	    orch_state_engine_probe(&core->state, e, ok,
-	        core->cfg->health_failure_threshold, orch_core_now(core)))
-		ORCH_INFO("engine %s is %s%s%s", e->container_name,
-		    orch_health_name(e->health), ok ? "" : ": ",
+	if (orch_core_apply_probe(m->core, rd->t[index].id, ok, name,
+	        sizeof(name), &health))
+		ORCH_INFO("engine %s is %s%s%s", name, orch_health_name(health),
+		    ok ? "" : ": ",
 		    ok ? "" : (req->err != ORCH_OK ? req->error : why));
-	orch_core_unlock(core);
+}
+
+/* Adds e's probe to the round (under the core's lock: memory only). */
+static void
+probe_target(void *arg, const orch_engine *e)
+{
+	round *rd = arg;
+	char base[300];
+
+	if (!round_reserve(rd, rd->n + 1))
+		return;
+	probe_base(e, base, sizeof(base));
+	snprintf(rd->t[rd->n].id, ID_MAX, "%s", e->container_id);
+	snprintf(rd->t[rd->n].url, URL_MAX,
+	    "%s/server/api?api_version=3&method=get_status", base);
+	rd->n++;
 }
 
 static size_t
 probe_round(orch_monitor *m, round *rd)
 {
-	orch_core *core = m->core;
-	orch_engine *e;
-	size_t cur = 0;
-
 	rd->n = 0;
-	orch_core_lock(core);
-	if (round_reserve(rd, core->state.n_engines)) {
-		while ((e = orch_state_engine_next(&core->state, &cur)) != NULL) {
-			char base[300];
-
-			if (!e->managed || !e->running)
-				continue;
-			probe_base(e, base, sizeof(base));
-			snprintf(rd->t[rd->n].id, ID_MAX, "%s", e->container_id);
-			snprintf(rd->t[rd->n].url, URL_MAX,
-			    "%s/server/api?api_version=3&method=get_status", base);
-			rd->n++;
-		}
-	}
-	orch_core_unlock(core);
+	(void) orch_core_visit_probe_targets(m->core, probe_target, rd);
 	for (size_t i = 0; i < rd->n; i++) {
-		round_set(rd, i,
-		    request_timeout_ms(core->cfg->health_check_interval_s));
+		round_set(rd, i, request_timeout_ms(m->cfg->health_check_interval_s));
 		rd->r[i].user = rd;
 	}
 	if (rd->n > 0)
@@ -204,66 +196,52 @@ stat_done(void *arg, orch_http_req *req, size_t index)
 {
 	orch_monitor *m = arg;
 	round *rd = req->user;
-	orch_core *core = m->core;
 	orch_stat snap;
 	char why[128] = "";
 	orch_probe_result pr = ORCH_PROBE_FAIL;
-	orch_stream *s, *ended;
 
 	atomic_fetch_add(&m->collections, 1);
 	if (req->err == ORCH_OK)
 		pr = orch_probe_parse_stat(req->status, req->body.data,
-		    req->body.len, orch_core_now(core), &snap, why, sizeof(why));
-	if (pr == ORCH_PROBE_FAIL)
+		    req->body.len, orch_core_now(m->core), &snap, why,
+		    sizeof(why));
+	if (pr == ORCH_PROBE_FAIL) {
 		atomic_fetch_add(&m->collector_errors, 1);
-	orch_core_lock(core);
-	if (pr == ORCH_PROBE_FAIL)
-		core->metrics.collector_errors++;
-	s = orch_state_stream_get(&core->state, rd->t[index].id);
-	if (s != NULL && s->active) {
-		if (pr == ORCH_PROBE_OK) {
-			(void) orch_state_stream_add_stat(&core->state, s, &snap);
-		} else if (pr == ORCH_PROBE_GONE) {
-			/* The engine itself says the session is over: no ghost
-			 * streams when a proxy never reports the end. */
-			atomic_fetch_add(&m->sessions_gone, 1);
-			(void) orch_state_stream_end(&core->state, s->id, NULL,
-			    "session_gone", orch_core_now(core), &ended);
-		}
+		orch_core_count(m->core, ORCH_COUNT_COLLECTOR_ERROR);
+	} else if (pr == ORCH_PROBE_OK) {
+		(void) orch_core_apply_stat(m->core, rd->t[index].id, &snap);
+	} else if (pr == ORCH_PROBE_GONE &&
+	    orch_core_stream_session_gone(m->core, rd->t[index].id)) {
+		/* The engine itself says the session is over: no ghost
+		 * streams when a proxy never reports the end. */
+		atomic_fetch_add(&m->sessions_gone, 1);
 	}
-	orch_core_unlock(core);
+}
+
+/* Adds s's stats fetch to the round (under the core's lock). */
+static void
+stat_target(void *arg, const orch_stream *s)
+{
+	round *rd = arg;
+	char base[300], path[ORCH_PROBE_URL_MAX + 1];
+
+	if (strlen(s->id) >= ID_MAX ||
+	    orch_probe_stat_path(s->stat_url, path, sizeof(path)) != ORCH_OK ||
+	    !round_reserve(rd, rd->n + 1))
+		return;
+	probe_base(s->engine, base, sizeof(base));
+	snprintf(rd->t[rd->n].id, ID_MAX, "%s", s->id);
+	snprintf(rd->t[rd->n].url, URL_MAX, "%s%s", base, path);
+	rd->n++;
 }
 
 static size_t
 stat_round(orch_monitor *m, round *rd)
 {
-	orch_core *core = m->core;
-	orch_state *st = &core->state;
-
 	rd->n = 0;
-	orch_core_lock(core);
-	if (round_reserve(rd, (size_t) st->counts.streams_active)) {
-		for (orch_list *n = st->streams_active.next;
-		     n != &st->streams_active; n = n->next) {
-			orch_stream *s = ORCH_CONTAINER_OF(n, orch_stream, by_status);
-			char base[300], path[ORCH_PROBE_URL_MAX + 1];
-
-			if (s->engine == NULL || !s->engine->managed ||
-			    !s->engine->running || s->stat_url == NULL ||
-			    strlen(s->id) >= ID_MAX ||
-			    orch_probe_stat_path(s->stat_url, path, sizeof(path)) !=
-			        ORCH_OK)
-				continue;
-			probe_base(s->engine, base, sizeof(base));
-			snprintf(rd->t[rd->n].id, ID_MAX, "%s", s->id);
-			snprintf(rd->t[rd->n].url, URL_MAX, "%s%s", base, path);
-			rd->n++;
-		}
-	}
-	orch_core_unlock(core);
+	(void) orch_core_visit_polled_streams(m->core, stat_target, rd);
 	for (size_t i = 0; i < rd->n; i++) {
-		round_set(rd, i,
-		    request_timeout_ms(core->cfg->collect_interval_s));
+		round_set(rd, i, request_timeout_ms(m->cfg->collect_interval_s));
 		rd->r[i].user = rd;
 	}
 	if (rd->n > 0)
@@ -305,7 +283,7 @@ static void *
 probe_main(void *arg)
 {
 	orch_monitor *m = arg;
-	int64_t period = (int64_t) m->core->cfg->health_check_interval_s * 1000;
+	int64_t period = (int64_t) m->cfg->health_check_interval_s * 1000;
 	int64_t next = orch_mono_ms();
 	round rd;
 
@@ -326,7 +304,7 @@ static void *
 stat_main(void *arg)
 {
 	orch_monitor *m = arg;
-	int64_t period = (int64_t) m->core->cfg->collect_interval_s * 1000;
+	int64_t period = (int64_t) m->cfg->collect_interval_s * 1000;
 	int64_t next = orch_mono_ms() + period;
 	round rd;
 
@@ -351,6 +329,7 @@ orch_monitor_open(orch_core *core, orch_monitor **out)
 	if (m == NULL)
 		return ORCH_ENOMEM;
 	m->core = core;
+	m->cfg = orch_core_config(core);
 	rv = orch_http_batch_open(&m->probe_batch, NULL);
 	if (rv == ORCH_OK)
 		rv = orch_http_batch_open(&m->stat_batch, NULL);

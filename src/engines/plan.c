@@ -85,20 +85,18 @@ bad_name(const char *n)
 
 orch_err
 orch_engine_plan_build(const orch_config *cfg, const orch_engine_request *req,
-    const orch_engine_slot *slot, orch_engine_plan *p, char *why,
-    size_t whylen)
+    const orch_engine_slot *slot, orch_engine_plan *p, orch_diag *diag)
 {
 	bool vpn = cfg->gluetun_container_name != NULL;
 	bool ok = true;
 	bool caller_conf = false;
 
 	memset(p, 0, sizeof(*p));
-	if (whylen > 0)
-		why[0] = '\0';
+	orch_diag_clear(diag);
 	for (size_t i = 0; i < req->n_env; i++) {
 		if (bad_name(req->env[i].key) || req->env[i].value == NULL) {
-			snprintf(why, whylen, "env: a variable name must be "
-			                      "non-empty and contain no '='");
+			orch_diag_field(diag, "env", "env: a variable name must "
+			    "be non-empty and contain no '='");
 			return ORCH_EINVAL;
 		}
 		caller_conf |= strcmp(req->env[i].key, "CONF") == 0;
@@ -106,8 +104,8 @@ orch_engine_plan_build(const orch_config *cfg, const orch_engine_request *req,
 	for (size_t i = 0; i < req->n_labels; i++) {
 		if (req->labels[i].key == NULL || req->labels[i].key[0] == '\0' ||
 		    req->labels[i].value == NULL) {
-			snprintf(why, whylen, "labels: a label key must be "
-			                      "non-empty");
+			orch_diag_field(diag, "labels", "labels: a label key "
+			    "must be non-empty");
 			return ORCH_EINVAL;
 		}
 	}
@@ -171,7 +169,7 @@ orch_engine_plan_build(const orch_config *cfg, const orch_engine_request *req,
 	}
 	if (!ok) {
 		orch_engine_plan_fini(p);
-		snprintf(why, whylen, "out of memory");
+		orch_diag_set(diag, "out of memory");
 		return ORCH_ENOMEM;
 	}
 	return ORCH_OK;

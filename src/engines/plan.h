@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "src/base/diag.h"
 #include "src/base/err.h"
 #include "src/core/config.h"
 #include "src/core/state.h"
@@ -64,13 +65,14 @@ typedef struct orch_engine_plan {
 } orch_engine_plan;
 
 /*
- * Builds the plan. ORCH_EINVAL when the caller's env or labels hold an
- * empty or '='-containing name (the message names it in why); ORCH_ENOMEM.
- * plan is zeroed on failure.
+ * Builds the plan. ORCH_EINVAL when the caller's env holds an empty or
+ * '='-containing name or its labels an empty key (diag's field is "env"
+ * or "labels"; diag may be NULL); ORCH_ENOMEM. plan is zeroed on failure.
+ * A label key may contain '=': labels travel as pairs.
  */
 orch_err orch_engine_plan_build(const orch_config *cfg,
     const orch_engine_request *req, const orch_engine_slot *slot,
-    orch_engine_plan *plan, char *why, size_t whylen);
+    orch_engine_plan *plan, orch_diag *diag);
 
 void orch_engine_plan_fini(orch_engine_plan *plan);
 

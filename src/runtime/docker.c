@@ -85,31 +85,6 @@ typedef struct req {
 	char curl_err[CURL_ERROR_SIZE];
 } req;
 
-static void
-diag_set(orch_docker_diag *diag, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-diag_set(orch_docker_diag *diag, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (diag == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(diag->msg, sizeof(diag->msg), fmt, ap);
-	va_end(ap);
-}
-
-static void
-diag_clear(orch_docker_diag *diag)
-{
-	if (diag != NULL) {
-		diag->http_status = 0;
-		diag->msg[0] = '\0';
-	}
-}
-
 /* An id or a name: what may go into a URL path unescaped. */
 static bool
 valid_ref(const char *s)
@@ -436,7 +411,7 @@ curl_err(CURLcode cc, bool sent)
  * error, described in diag.
  */
 static orch_err
-perform(orch_docker *d, req *r, orch_docker_diag *diag)
+perform(orch_docker *d, req *r, orch_diag *diag)
 {
 	struct curl_slist *hdrs = NULL, *h;
 	orch_buf url = ORCH_BUF_INIT;
@@ -463,7 +438,7 @@ perform(orch_docker *d, req *r, orch_docker_diag *diag)
 	}
 	if (url.oom || hdrs == NULL || (r->easy = borrow(d)) == NULL) {
 		rv = ORCH_ENOMEM;
-		diag_set(diag, "%s: out of memory", r->what);
+		orch_diag_set(diag, "%s: out of memory", r->what);
 		goto out;
 	}
 	curl_easy_setopt(r->easy, CURLOPT_URL, orch_buf_cstr(&url));
@@ -508,17 +483,17 @@ perform(orch_docker *d, req *r, orch_docker_diag *diag)
 		goto out;
 	if (cc == CURLE_WRITE_ERROR && r->too_large) {
 		rv = ORCH_EINTERNAL;
-		diag_set(diag, "%s: reply larger than %u bytes", r->what,
+		orch_diag_set(diag, "%s: reply larger than %u bytes", r->what,
 		    ORCH_DOCKER_MAX_REPLY);
 	} else if (cc == CURLE_WRITE_ERROR && r->lines != NULL &&
 	    r->lines->overflow) {
 		rv = ORCH_EINTERNAL;
-		diag_set(diag, "%s: a line of the reply is over %u bytes",
+		orch_diag_set(diag, "%s: a line of the reply is over %u bytes",
 		    r->what, MAX_LINE);
 	} else {
 		rv = cc == CURLE_WRITE_ERROR ? ORCH_ENOMEM : curl_err(cc,
 		    sent > 0);
-		diag_set(diag, "%s: %s (%s)", r->what,
+		orch_diag_set(diag, "%s: %s (%s)", r->what,
 		    r->curl_err[0] != '\0' ? r->curl_err :
 		    curl_easy_strerror(cc), d->host);
 	}
@@ -532,14 +507,14 @@ out:
 
 /* The error for an HTTP status, with Docker's message in diag. */
 static orch_err
-http_result(req *r, orch_docker_diag *diag)
+http_result(req *r, orch_diag *diag)
 {
-	char m[ORCH_DOCKER_MSG_MAX];
+	char m[ORCH_DIAG_MSG_MAX];
 
 	if ((r->status >= 200 && r->status < 300) || r->status == 304)
 		return ORCH_OK;
 	orch_docker_parse_message(r->reply.data, r->reply.len, m, sizeof(m));
-	diag_set(diag, "%s: HTTP %ld: %s", r->what, r->status,
+	orch_diag_set(diag, "%s: HTTP %ld: %s", r->what, r->status,
 	    m[0] != '\0' ? m : "(no message)");
 	switch (r->status) {
 	case 404:
@@ -559,7 +534,7 @@ http_result(req *r, orch_docker_diag *diag)
 /* /_ping: takes the version it offers (capped) when none is set yet or
  * when force; ORCH_OK when Docker answered 200. */
 static orch_err
-ping(orch_docker *d, cancel *cx, bool force, orch_docker_diag *diag)
+ping(orch_docker *d, cancel *cx, bool force, orch_diag *diag)
 {
 	req r;
 	orch_err rv = ORCH_OK;
@@ -584,7 +559,7 @@ ping(orch_docker *d, cancel *cx, bool force, orch_docker_diag *diag)
 	if (!r.has_version) {
 		rv = r.status == 200 ? ORCH_EINTERNAL : http_result(&r, diag);
 		if (rv == ORCH_EINTERNAL)
-			diag_set(diag, "ping: HTTP %ld without an Api-Version "
+			orch_diag_set(diag, "ping: HTTP %ld without an Api-Version "
 			    "header: is %s a Docker daemon?", r.status, d->host);
 		goto out;
 	}
@@ -597,7 +572,7 @@ ping(orch_docker *d, cancel *cx, bool force, orch_docker_diag *diag)
 	}
 	if (ma < 1 || (ma == 1 && mi < ORCH_DOCKER_API_MIN_MINOR)) {
 		rv = ORCH_EPRECOND;
-		diag_set(diag, "ping: Docker API %d.%d is older than 1.%d",
+		orch_diag_set(diag, "ping: Docker API %d.%d is older than 1.%d",
 		    r.api_major, r.api_minor, ORCH_DOCKER_API_MIN_MINOR);
 		goto out;
 	}
@@ -610,15 +585,15 @@ ping(orch_docker *d, cancel *cx, bool force, orch_docker_diag *diag)
 	rv = http_result(&r, diag);
 out:
 	if (diag != NULL)
-		diag->http_status = r.status;
+		diag->status = r.status;
 	orch_buf_fini(&r.reply);
 	return rv;
 }
 
 orch_err
-orch_docker_ping(orch_docker *d, orch_docker_diag *diag)
+orch_docker_ping(orch_docker *d, orch_diag *diag)
 {
-	diag_clear(diag);
+	orch_diag_clear(diag);
 	if (d == NULL)
 		return ORCH_EINVAL;
 	return ping(d, NULL, true, diag);
@@ -626,7 +601,7 @@ orch_docker_ping(orch_docker *d, orch_docker_diag *diag)
 
 /* Negotiates when needed, then runs r; ORCH_OK only for a 2xx/304. */
 static orch_err
-call(orch_docker *d, req *r, orch_docker_diag *diag)
+call(orch_docker *d, req *r, orch_diag *diag)
 {
 	orch_err rv;
 
@@ -639,14 +614,14 @@ call(orch_docker *d, req *r, orch_docker_diag *diag)
 	rv = http_result(r, diag);
 out:
 	if (diag != NULL)
-		diag->http_status = r->status;
+		diag->status = r->status;
 	return rv;
 }
 
 /* A call without a reply body worth keeping. */
 static orch_err
 simple(orch_docker *d, const char *what, const char *method, const char *path,
-    long timeout_ms, orch_docker_diag *diag)
+    long timeout_ms, orch_diag *diag)
 {
 	req r;
 	orch_err rv;
@@ -694,35 +669,34 @@ static const char why_oom[] = "out of memory";
 /* The create body; NULL with *why set when the spec is wrong (why_oom
  * when memory ran out). */
 static char *
-create_body(const orch_docker_create_spec *s, const char **why)
+create_body(const orch_rt_create_spec *s, const char **why)
 {
 	json_t *root = json_object(), *labels = json_object(),
 	       *exposed = json_object(), *bindings = json_object(),
 	       *host = json_object();
-	char key[32], hp[12], *eq, *k, *body = NULL;
+	char key[32], hp[12], *body = NULL;
 	const char *proto;
 	bool ok = root != NULL && labels != NULL && exposed != NULL &&
 	    bindings != NULL && host != NULL;
 
 	*why = why_oom;
-	for (size_t i = 0; ok && s->labels != NULL && s->labels[i]; i++) {
-		if ((eq = strchr(s->labels[i], '=')) == NULL ||
-		    eq == s->labels[i]) {
-			*why = "a label is not key=value";
+	for (size_t i = 0; ok && i < s->n_labels; i++) {
+		const orch_rt_kv *l = &s->labels[i];
+
+		if (l->key == NULL || l->key[0] == '\0' || l->value == NULL) {
+			*why = "a label has an empty key or no value";
 			ok = false;
 			break;
 		}
-		if ((k = strndup(s->labels[i], (size_t) (eq - s->labels[i]))) ==
-		    NULL) {
-			ok = false;
-			break;
-		}
+		/* The first value of a key stands: whoever lists a key first
+		 * (the orchestrator puts its own first) keeps it. */
+		if (json_object_get(labels, l->key) != NULL)
+			continue;
 		*why = "a label is not valid UTF-8";
-		put(labels, k, json_string(eq + 1), &ok);
-		free(k);
+		put(labels, l->key, json_string(l->value), &ok);
 	}
 	for (size_t i = 0; ok && i < s->n_ports; i++) {
-		const orch_docker_publish *p = &s->ports[i];
+		const orch_rt_publish *p = &s->ports[i];
 		json_t *list, *b;
 
 		proto = p->proto != NULL ? p->proto : "tcp";
@@ -778,17 +752,18 @@ create_body(const orch_docker_create_spec *s, const char **why)
 }
 
 orch_err
-orch_docker_create(orch_docker *d, const orch_docker_create_spec *spec,
-    char **id_out, orch_docker_diag *diag)
+orch_docker_create(orch_docker *d, const orch_rt_create_spec *spec,
+    char **id_out, orch_diag *diag)
 {
 	req r;
 	orch_buf path = ORCH_BUF_INIT;
-	char what[160], why[128], *body = NULL, *esc = NULL;
+	char what[160], *body = NULL, *esc = NULL;
+	orch_diag pd;
 	const char *bad = NULL;
 	orch_err rv = ORCH_EINVAL;
 
 	memset(&r, 0, sizeof(r));
-	diag_clear(diag);
+	orch_diag_clear(diag);
 	if (id_out != NULL)
 		*id_out = NULL;
 	if (d == NULL || spec == NULL || id_out == NULL)
@@ -797,13 +772,14 @@ orch_docker_create(orch_docker *d, const orch_docker_create_spec *spec,
 	    spec->name != NULL ? spec->name : "(unnamed)");
 	if (!valid_image(spec->image) ||
 	    (spec->name != NULL && !valid_ref(spec->name)) ||
-	    (spec->n_ports > 0 && spec->ports == NULL)) {
-		diag_set(diag, "%s: bad image, name or ports", what);
+	    (spec->n_ports > 0 && spec->ports == NULL) ||
+	    (spec->n_labels > 0 && spec->labels == NULL)) {
+		orch_diag_set(diag, "%s: bad image, name or ports", what);
 		goto out;
 	}
 	if ((body = create_body(spec, &bad)) == NULL) {
 		rv = bad == why_oom ? ORCH_ENOMEM : ORCH_EINVAL;
-		diag_set(diag, "%s: %s", what, bad);
+		orch_diag_set(diag, "%s: %s", what, bad);
 		goto out;
 	}
 	orch_buf_puts(&path, "/containers/create");
@@ -822,10 +798,9 @@ orch_docker_create(orch_docker *d, const orch_docker_create_spec *spec,
 	r.create = true;
 	if ((rv = call(d, &r, diag)) != ORCH_OK)
 		goto out;
-	rv = orch_docker_parse_create(r.reply.data, r.reply.len, id_out, why,
-	    sizeof(why));
+	rv = orch_docker_parse_create(r.reply.data, r.reply.len, id_out, &pd);
 	if (rv == ORCH_EINTERNAL)
-		diag_set(diag, "%s: malformed reply: %s", what, why);
+		orch_diag_set(diag, "%s: malformed reply: %s", what, pd.msg);
 out:
 	curl_free(esc);
 	free(body);
@@ -838,13 +813,13 @@ out:
 static orch_err
 container_call(orch_docker *d, const char *verb, const char *id,
     const char *method, const char *suffix, long timeout_ms,
-    orch_docker_diag *diag)
+    orch_diag *diag)
 {
 	char what[192], path[320];
 
-	diag_clear(diag);
+	orch_diag_clear(diag);
 	if (d == NULL || !valid_ref(id)) {
-		diag_set(diag, "%s: bad container id", verb);
+		orch_diag_set(diag, "%s: bad container id", verb);
 		return ORCH_EINVAL;
 	}
 	snprintf(what, sizeof(what), "%s %s", verb, id);
@@ -853,20 +828,20 @@ container_call(orch_docker *d, const char *verb, const char *id,
 }
 
 orch_err
-orch_docker_start(orch_docker *d, const char *id, orch_docker_diag *diag)
+orch_docker_start(orch_docker *d, const char *id, orch_diag *diag)
 {
 	return container_call(d, "start", id, "POST", "/start", 0, diag);
 }
 
 orch_err
 orch_docker_stop(orch_docker *d, const char *id, int timeout_s,
-    orch_docker_diag *diag)
+    orch_diag *diag)
 {
 	char suffix[48];
 
 	if (timeout_s < 0 || timeout_s > 86400) {
-		diag_clear(diag);
-		diag_set(diag, "stop: timeout_s out of range");
+		orch_diag_clear(diag);
+		orch_diag_set(diag, "stop: timeout_s out of range");
 		return ORCH_EINVAL;
 	}
 	snprintf(suffix, sizeof(suffix), "/stop?t=%d", timeout_s);
@@ -876,13 +851,13 @@ orch_docker_stop(orch_docker *d, const char *id, int timeout_s,
 
 orch_err
 orch_docker_kill(orch_docker *d, const char *id, const char *sig,
-    orch_docker_diag *diag)
+    orch_diag *diag)
 {
 	char suffix[64];
 
 	if (sig != NULL && (strlen(sig) > 16 || !valid_ref(sig))) {
-		diag_clear(diag);
-		diag_set(diag, "kill: bad signal");
+		orch_diag_clear(diag);
+		orch_diag_set(diag, "kill: bad signal");
 		return ORCH_EINVAL;
 	}
 	snprintf(suffix, sizeof(suffix), "/kill?signal=%s",
@@ -892,7 +867,7 @@ orch_docker_kill(orch_docker *d, const char *id, const char *sig,
 
 orch_err
 orch_docker_remove(orch_docker *d, const char *id, bool force,
-    orch_docker_diag *diag)
+    orch_diag *diag)
 {
 	return container_call(d, "remove", id, "DELETE",
 	    force ? "?force=true&v=false" : "?force=false&v=false", 0, diag);
@@ -900,18 +875,19 @@ orch_docker_remove(orch_docker *d, const char *id, bool force,
 
 orch_err
 orch_docker_inspect(orch_docker *d, const char *id,
-    orch_docker_container *out, orch_docker_diag *diag)
+    orch_rt_container *out, orch_diag *diag)
 {
 	req r;
-	char what[192], path[320], why[160];
+	char what[192], path[320];
+	orch_diag pd;
 	orch_err rv = ORCH_EINVAL;
 
 	memset(&r, 0, sizeof(r));
-	diag_clear(diag);
+	orch_diag_clear(diag);
 	if (out != NULL)
 		memset(out, 0, sizeof(*out));
 	if (d == NULL || out == NULL || !valid_ref(id)) {
-		diag_set(diag, "inspect: bad container id");
+		orch_diag_set(diag, "inspect: bad container id");
 		goto out;
 	}
 	snprintf(what, sizeof(what), "inspect %s", id);
@@ -921,58 +897,108 @@ orch_docker_inspect(orch_docker *d, const char *id,
 	r.path = path;
 	if ((rv = call(d, &r, diag)) != ORCH_OK)
 		goto out;
-	rv = orch_docker_parse_inspect(r.reply.data, r.reply.len, out, why,
-	    sizeof(why));
+	rv = orch_docker_parse_inspect(r.reply.data, r.reply.len, out, &pd);
 	if (rv == ORCH_EINTERNAL)
-		diag_set(diag, "%s: malformed reply: %s", what, why);
+		orch_diag_set(diag, "%s: malformed reply: %s", what, pd.msg);
 out:
 	orch_buf_fini(&r.reply);
 	return rv;
 }
 
-/* ?filters= for label filters (and a type): escaped JSON, or NULL with
- * *rv set. */
-static char *
-filters_query(const char *const *labels, const char *type, orch_err *rv)
+/* Whether Docker's "key=value" filter syntax can say pair p. */
+static bool
+filter_sayable(const orch_rt_kv *p)
 {
-	json_t *f = json_object(), *l = NULL;
-	char *s = NULL, *esc = NULL;
-	bool ok = f != NULL;
+	return strchr(p->key, '=') == NULL;
+}
+
+/* ?filters= for label filter pairs (those Docker's syntax can say) and a
+ * type: escaped JSON, or NULL with *rv set. */
+static char *
+filters_query(const orch_rt_kv *match, size_t n_match, const char *type,
+    orch_err *rv)
+{
+	json_t *f = json_object(), *l = json_array();
+	char *s = NULL, *esc = NULL, *one;
+	bool ok = f != NULL && l != NULL, utf8 = true;
 
 	*rv = ORCH_ENOMEM;
-	if (ok && labels != NULL && labels[0] != NULL)
-		put(f, "label", (l = strv_json(labels, &ok)), &ok);
+	for (size_t i = 0; ok && i < n_match; i++) {
+		if (match[i].key == NULL || match[i].key[0] == '\0') {
+			*rv = ORCH_EINVAL;
+			ok = false;
+			break;
+		}
+		if (!filter_sayable(&match[i]))
+			continue;
+		if (match[i].value != NULL)
+			ok = asprintf(&one, "%s=%s", match[i].key,
+			         match[i].value) >= 0;
+		else
+			ok = (one = strdup(match[i].key)) != NULL;
+		if (!ok)
+			break;
+		if (json_array_append_new(l, json_string(one)) != 0)
+			ok = utf8 = false; /* not UTF-8 */
+		free(one);
+	}
+	if (ok && json_array_size(l) > 0)
+		put(f, "label", json_incref(l), &ok);
 	if (ok && type != NULL)
 		put(f, "type", json_pack("[s]", type), &ok);
-	if (!ok && l != NULL)
+	if (!utf8)
 		*rv = ORCH_EINVAL; /* a label that is not UTF-8 */
 	if (ok && (s = json_dumps(f, JSON_COMPACT)) != NULL &&
 	    (esc = curl_easy_escape(NULL, s, 0)) != NULL)
 		*rv = ORCH_OK;
 	free(s);
+	json_decref(l);
 	json_decref(f);
 	return esc;
 }
 
+/* Keeps the containers of v whose labels match every pair (the ones
+ * Docker could not filter on: keys containing '='). */
+static void
+list_keep_matching(const orch_rt_kv *match, size_t n_match,
+    orch_rt_container *v, size_t *n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < *n; i++) {
+		if (orch_rt_labels_match(v[i].labels, v[i].n_labels, match,
+		        n_match)) {
+			if (k != i)
+				v[k] = v[i];
+			k++;
+		} else {
+			orch_rt_container_fini(&v[i]);
+		}
+	}
+	*n = k;
+}
+
 orch_err
-orch_docker_list(orch_docker *d, const char *const *labels,
-    orch_docker_container **out, size_t *n_out, orch_docker_diag *diag)
+orch_docker_list(orch_docker *d, const orch_rt_kv *match, size_t n_match,
+    orch_rt_container **out, size_t *n_out, orch_diag *diag)
 {
 	req r;
 	orch_buf path = ORCH_BUF_INIT;
-	char why[160], *filters = NULL;
+	char *filters = NULL;
+	orch_diag pd;
 	orch_err rv = ORCH_EINVAL;
 
 	memset(&r, 0, sizeof(r));
-	diag_clear(diag);
+	orch_diag_clear(diag);
 	if (out != NULL)
 		*out = NULL;
 	if (n_out != NULL)
 		*n_out = 0;
-	if (d == NULL || out == NULL || n_out == NULL)
+	if (d == NULL || out == NULL || n_out == NULL ||
+	    (n_match > 0 && match == NULL))
 		goto out;
-	if ((filters = filters_query(labels, NULL, &rv)) == NULL) {
-		diag_set(diag, "list: bad label filter");
+	if ((filters = filters_query(match, n_match, NULL, &rv)) == NULL) {
+		orch_diag_set(diag, "list: bad label filter");
 		goto out;
 	}
 	orch_buf_printf(&path, "/containers/json?all=true&filters=%s", filters);
@@ -985,10 +1011,15 @@ orch_docker_list(orch_docker *d, const char *const *labels,
 	r.path = orch_buf_cstr(&path);
 	if ((rv = call(d, &r, diag)) != ORCH_OK)
 		goto out;
-	rv = orch_docker_parse_list(r.reply.data, r.reply.len, out, n_out, why,
-	    sizeof(why));
+	rv = orch_docker_parse_list(r.reply.data, r.reply.len, out, n_out, &pd);
 	if (rv == ORCH_EINTERNAL)
-		diag_set(diag, "list: malformed reply: %s", why);
+		orch_diag_set(diag, "list: malformed reply: %s", pd.msg);
+	if (rv == ORCH_OK)
+		list_keep_matching(match, n_match, *out, n_out);
+	if (rv == ORCH_OK && *n_out == 0) {
+		free(*out);
+		*out = NULL;
+	}
 out:
 	curl_free(filters);
 	orch_buf_fini(&path);
@@ -1001,13 +1032,13 @@ out:
 
 orch_err
 orch_docker_image_inspect(orch_docker *d, const char *image,
-    orch_docker_diag *diag)
+    orch_diag *diag)
 {
 	char what[300], path[320];
 
-	diag_clear(diag);
+	orch_diag_clear(diag);
 	if (d == NULL || !valid_image(image)) {
-		diag_set(diag, "image inspect: bad image name");
+		orch_diag_set(diag, "image inspect: bad image name");
 		return ORCH_EINVAL;
 	}
 	snprintf(what, sizeof(what), "image inspect %s", image);
@@ -1016,7 +1047,7 @@ orch_docker_image_inspect(orch_docker *d, const char *image,
 }
 
 typedef struct pull_ctx {
-	char err[ORCH_DOCKER_MSG_MAX]; /* the first error line's text */
+	char err[ORCH_DIAG_MSG_MAX]; /* the first error line's text */
 	bool failed;
 } pull_ctx;
 
@@ -1024,19 +1055,18 @@ static int
 pull_line(void *arg, const char *s, size_t n)
 {
 	pull_ctx *p = arg;
-	char why[ORCH_DOCKER_MSG_MAX];
+	orch_diag pd;
 
-	if (!p->failed && orch_docker_parse_pull_line(s, n, why, sizeof(why)) !=
-	    ORCH_OK) {
+	if (!p->failed && orch_docker_parse_pull_line(s, n, &pd) != ORCH_OK) {
 		p->failed = true;
-		snprintf(p->err, sizeof(p->err), "%s", why);
+		snprintf(p->err, sizeof(p->err), "%s", pd.msg);
 	}
 	return 0; /* read to the end: Docker closes the stream itself */
 }
 
 orch_err
 orch_docker_image_pull(orch_docker *d, const char *image, int timeout_ms,
-    orch_docker_diag *diag)
+    orch_diag *diag)
 {
 	req r;
 	lines l;
@@ -1049,9 +1079,9 @@ orch_docker_image_pull(orch_docker *d, const char *image, int timeout_ms,
 	memset(&r, 0, sizeof(r));
 	memset(&l, 0, sizeof(l));
 	memset(&pc, 0, sizeof(pc));
-	diag_clear(diag);
+	orch_diag_clear(diag);
 	if (d == NULL || !valid_image(image) || timeout_ms < 0) {
-		diag_set(diag, "pull: bad image name or timeout");
+		orch_diag_set(diag, "pull: bad image name or timeout");
 		goto out;
 	}
 	snprintf(what, sizeof(what), "pull %s", image);
@@ -1091,7 +1121,7 @@ orch_docker_image_pull(orch_docker *d, const char *image, int timeout_ms,
 		pull_line(&pc, l.part.data, l.part.len);
 	if (pc.failed) {
 		rv = ORCH_EINTERNAL;
-		diag_set(diag, "%s: %s", what, pc.err);
+		orch_diag_set(diag, "%s: %s", what, pc.err);
 	}
 out:
 	free(name);
@@ -1108,8 +1138,8 @@ out:
 
 struct orch_docker_events {
 	orch_docker *d;
-	orch_docker_event_fn on_event;
-	orch_docker_events_state_fn on_state;
+	orch_rt_event_fn on_event;
+	orch_rt_events_state_fn on_state;
 	void *arg;
 	int backoff_min_ms, backoff_max_ms;
 	char *filters; /* escaped ?filters= value */
@@ -1143,15 +1173,16 @@ static int
 event_line(void *arg, const char *s, size_t n)
 {
 	orch_docker_events *ev = arg;
-	orch_docker_event e;
-	char why[160];
+	orch_rt_event e;
+	orch_diag pd;
 	uint64_t h;
 	size_t i, lim;
 
 	if (n == 0 || (n == 1 && s[0] == '\r'))
 		return 0;
-	if (orch_docker_parse_event(s, n, &e, why, sizeof(why)) != ORCH_OK) {
-		ORCH_WARN("docker events: skipping a malformed event: %s", why);
+	if (orch_docker_parse_event(s, n, &e, &pd) != ORCH_OK) {
+		ORCH_WARN("docker events: skipping a malformed event: %s",
+		    pd.msg);
 		return 0;
 	}
 	/* A replay after a reconnect repeats what was delivered already. */
@@ -1169,7 +1200,7 @@ event_line(void *arg, const char *s, size_t n)
 			ev->cover_ns = e.time_ns;
 		ev->on_event(ev->arg, &e);
 	}
-	orch_docker_event_fini(&e);
+	orch_rt_event_fini(&e);
 	return 0;
 }
 
@@ -1190,7 +1221,7 @@ events_headers(void *arg, long status)
 
 /* One connection, followed until it ends or the stream is stopped. */
 static orch_err
-events_once(orch_docker_events *ev, orch_docker_diag *diag)
+events_once(orch_docker_events *ev, orch_diag *diag)
 {
 	req r;
 	orch_buf path = ORCH_BUF_INIT;
@@ -1198,7 +1229,7 @@ events_once(orch_docker_events *ev, orch_docker_diag *diag)
 	orch_err rv;
 
 	memset(&r, 0, sizeof(r));
-	diag_clear(diag);
+	orch_diag_clear(diag);
 	ev->connected = false;
 	ev->lines.part.len = 0;
 	ev->lines.overflow = false;
@@ -1224,7 +1255,7 @@ events_once(orch_docker_events *ev, orch_docker_diag *diag)
 	rv = call(ev->d, &r, diag);
 	if (rv == ORCH_OK) {
 		rv = ORCH_EUNAVAIL;
-		diag_set(diag, "events: Docker ended the stream");
+		orch_diag_set(diag, "events: Docker ended the stream");
 	}
 out:
 	orch_buf_fini(&path);
@@ -1259,7 +1290,7 @@ static void *
 events_main(void *arg)
 {
 	orch_docker_events *ev = arg;
-	orch_docker_diag diag;
+	orch_diag diag;
 	int backoff = ev->backoff_min_ms;
 	bool was_up = true;
 	orch_err rv;
@@ -1297,7 +1328,7 @@ events_free(orch_docker_events *ev)
 }
 
 orch_err
-orch_docker_events_open(orch_docker *d, const orch_docker_events_opts *opts,
+orch_docker_events_open(orch_docker *d, const orch_rt_events_opts *opts,
     orch_docker_events **out)
 {
 	orch_docker_events *ev = NULL;
@@ -1309,7 +1340,8 @@ orch_docker_events_open(orch_docker *d, const orch_docker_events_opts *opts,
 		return ORCH_EINVAL;
 	*out = NULL;
 	if (d == NULL || opts == NULL || opts->on_event == NULL ||
-	    opts->backoff_min_ms < 0 || opts->backoff_max_ms < 0)
+	    opts->backoff_min_ms < 0 || opts->backoff_max_ms < 0 ||
+	    (opts->n_labels > 0 && opts->labels == NULL))
 		goto out;
 	if ((ev = calloc(1, sizeof(*ev))) == NULL) {
 		rv = ORCH_ENOMEM;
@@ -1328,8 +1360,13 @@ orch_docker_events_open(orch_docker *d, const orch_docker_events_opts *opts,
 	atomic_init(&ev->stop, false);
 	ev->lines.fn = event_line;
 	ev->lines.arg = ev;
-	if ((ev->filters = filters_query(opts->labels, opts->type, &rv)) ==
-	    NULL)
+	for (size_t i = 0; i < opts->n_labels; i++) {
+		if (opts->labels[i].key == NULL ||
+		    !filter_sayable(&opts->labels[i]))
+			goto out; /* ORCH_EINVAL */
+	}
+	if ((ev->filters = filters_query(opts->labels, opts->n_labels,
+	         opts->type, &rv)) == NULL)
 		goto out;
 	rv = ORCH_ENOMEM;
 	if ((ev->multi = curl_multi_init()) == NULL)
@@ -1380,4 +1417,112 @@ orch_docker_events_close(orch_docker_events *ev)
 	pthread_cond_destroy(&ev->cv);
 	pthread_mutex_destroy(&ev->mu);
 	events_free(ev);
+}
+
+/* ------------------------------------------------------------------------ */
+/* As a runtime: the ops table over an orch_docker. */
+
+static orch_err
+rt_ping(void *impl, orch_diag *diag)
+{
+	return orch_docker_ping(impl, diag);
+}
+
+static orch_err
+rt_create(void *impl, const orch_rt_create_spec *spec, char **id_out,
+    orch_diag *diag)
+{
+	return orch_docker_create(impl, spec, id_out, diag);
+}
+
+static orch_err
+rt_start(void *impl, const char *id, orch_diag *diag)
+{
+	return orch_docker_start(impl, id, diag);
+}
+
+static orch_err
+rt_stop(void *impl, const char *id, int timeout_s, orch_diag *diag)
+{
+	return orch_docker_stop(impl, id, timeout_s, diag);
+}
+
+static orch_err
+rt_kill(void *impl, const char *id, const char *sig, orch_diag *diag)
+{
+	return orch_docker_kill(impl, id, sig, diag);
+}
+
+static orch_err
+rt_remove(void *impl, const char *id, bool force, orch_diag *diag)
+{
+	return orch_docker_remove(impl, id, force, diag);
+}
+
+static orch_err
+rt_inspect(void *impl, const char *id, orch_rt_container *out,
+    orch_diag *diag)
+{
+	return orch_docker_inspect(impl, id, out, diag);
+}
+
+static orch_err
+rt_list(void *impl, const orch_rt_kv *match, size_t n_match,
+    orch_rt_container **out, size_t *n_out, orch_diag *diag)
+{
+	return orch_docker_list(impl, match, n_match, out, n_out, diag);
+}
+
+static orch_err
+rt_image_inspect(void *impl, const char *image, orch_diag *diag)
+{
+	return orch_docker_image_inspect(impl, image, diag);
+}
+
+static orch_err
+rt_image_pull(void *impl, const char *image, int timeout_ms, orch_diag *diag)
+{
+	return orch_docker_image_pull(impl, image, timeout_ms, diag);
+}
+
+static orch_err
+rt_events_open(void *impl, const orch_rt_events_opts *opts,
+    orch_rt_events **out)
+{
+	orch_docker_events *ev = NULL;
+	orch_err rv = orch_docker_events_open(impl, opts, &ev);
+
+	/* The runtime's handle type is opaque: it is this stream. */
+	*out = (orch_rt_events *) ev;
+	return rv;
+}
+
+static void
+rt_events_close(void *impl, orch_rt_events *ev)
+{
+	(void) impl;
+	orch_docker_events_close((orch_docker_events *) ev);
+}
+
+static const orch_runtime_ops docker_ops = {
+	.name = "docker",
+	.ping = rt_ping,
+	.create = rt_create,
+	.start = rt_start,
+	.stop = rt_stop,
+	.kill = rt_kill,
+	.remove = rt_remove,
+	.inspect = rt_inspect,
+	.list = rt_list,
+	.image_inspect = rt_image_inspect,
+	.image_pull = rt_image_pull,
+	.events_open = rt_events_open,
+	.events_close = rt_events_close,
+};
+
+void
+orch_docker_runtime(orch_docker *d, orch_runtime *out)
+{
+	out->ops = &docker_ops;
+	out->impl = d;
 }

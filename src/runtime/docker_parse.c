@@ -14,22 +14,6 @@
 /* Largest "time" in seconds that still fits in nanoseconds. */
 #define MAX_EVENT_S 9000000000LL
 
-static void
-why_set(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-why_set(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || why_len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, why_len, fmt, ap);
-	va_end(ap);
-}
-
 /* Copies s into out (truncating), control characters made blanks, so a
  * message from the wire is safe in one log line. */
 static void
@@ -44,25 +28,8 @@ copy_text(char *out, size_t out_len, const char *s)
 	out[i] = '\0';
 }
 
-/* ------------------------------------------------------------------------ */
-/* Releasing and looking up. */
-
 static void
-ports_free(orch_docker_port *ports, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		for (size_t j = 0; j < ports[i].n_bindings; j++) {
-			free(ports[i].bindings[j].host_ip);
-			free(ports[i].bindings[j].host_port);
-		}
-		free(ports[i].bindings);
-		free(ports[i].port);
-	}
-	free(ports);
-}
-
-static void
-kv_free(orch_docker_kv *kv, size_t n)
+kv_free(orch_rt_kv *kv, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free(kv[i].key);
@@ -71,85 +38,8 @@ kv_free(orch_docker_kv *kv, size_t n)
 	free(kv);
 }
 
-void
-orch_docker_container_fini(orch_docker_container *c)
-{
-	if (c == NULL)
-		return;
-	free(c->id);
-	free(c->name);
-	free(c->image);
-	free(c->created);
-	free(c->state);
-	kv_free(c->labels, c->n_labels);
-	ports_free(c->ports, c->n_ports);
-	for (size_t i = 0; i < c->n_env; i++)
-		free(c->env[i]);
-	free(c->env);
-	memset(c, 0, sizeof(*c));
-}
-
-void
-orch_docker_container_list_free(orch_docker_container *v, size_t n)
-{
-	if (v == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		orch_docker_container_fini(&v[i]);
-	free(v);
-}
-
-const char *
-orch_docker_container_label(const orch_docker_container *c, const char *key)
-{
-	if (c == NULL || key == NULL)
-		return NULL;
-	for (size_t i = 0; i < c->n_labels; i++) {
-		if (strcmp(c->labels[i].key, key) == 0)
-			return c->labels[i].value;
-	}
-	return NULL;
-}
-
-const orch_docker_port *
-orch_docker_container_port(const orch_docker_container *c, const char *port)
-{
-	if (c == NULL || port == NULL)
-		return NULL;
-	for (size_t i = 0; i < c->n_ports; i++) {
-		if (strcmp(c->ports[i].port, port) == 0)
-			return &c->ports[i];
-	}
-	return NULL;
-}
-
-void
-orch_docker_event_fini(orch_docker_event *ev)
-{
-	if (ev == NULL)
-		return;
-	free(ev->type);
-	free(ev->action);
-	free(ev->id);
-	free(ev->name);
-	kv_free(ev->attrs, ev->n_attrs);
-	memset(ev, 0, sizeof(*ev));
-}
-
-const char *
-orch_docker_event_attr(const orch_docker_event *ev, const char *key)
-{
-	if (ev == NULL || key == NULL)
-		return NULL;
-	for (size_t i = 0; i < ev->n_attrs; i++) {
-		if (strcmp(ev->attrs[i].key, key) == 0)
-			return ev->attrs[i].value;
-	}
-	return NULL;
-}
-
 /* ------------------------------------------------------------------------ */
-/* Field readers. Each returns ORCH_OK, ORCH_EINTERNAL (why set) or
+/* Field readers. Each returns ORCH_OK, ORCH_EINTERNAL (diag set) or
  * ORCH_ENOMEM; what they store is owned by the caller's struct. */
 
 /* A JSON value that is absent or null counts as absent. */
@@ -170,20 +60,19 @@ dup_cstr(const char *s, char **out)
 
 /* A string field; absent or null -> "" unless required. */
 static orch_err
-get_str(json_t *obj, const char *key, bool required, char **out, char *why,
-    size_t why_len)
+get_str(json_t *obj, const char *key, bool required, char **out, orch_diag *diag)
 {
 	json_t *v = field(obj, key);
 
 	if (v == NULL) {
 		if (required) {
-			why_set(why, why_len, "%s missing", key);
+			orch_diag_set(diag, "%s missing", key);
 			return ORCH_EINTERNAL;
 		}
 		return dup_cstr("", out);
 	}
 	if (!json_is_string(v)) {
-		why_set(why, why_len, "%s is not a string", key);
+		orch_diag_set(diag, "%s is not a string", key);
 		return ORCH_EINTERNAL;
 	}
 	return dup_cstr(json_string_value(v), out);
@@ -191,12 +80,12 @@ get_str(json_t *obj, const char *key, bool required, char **out, char *why,
 
 /* An object of strings -> key/value array (labels, attributes). */
 static orch_err
-get_kv(json_t *obj, const char *key, orch_docker_kv **out, size_t *n_out,
-    char *why, size_t why_len)
+get_kv(json_t *obj, const char *key, orch_rt_kv **out, size_t *n_out,
+    orch_diag *diag)
 {
 	json_t *v = field(obj, key), *val;
 	const char *k;
-	orch_docker_kv *kv = NULL;
+	orch_rt_kv *kv = NULL;
 	size_t n = 0;
 	orch_err rv = ORCH_OK;
 
@@ -205,7 +94,7 @@ get_kv(json_t *obj, const char *key, orch_docker_kv **out, size_t *n_out,
 	if (v == NULL)
 		goto out;
 	if (!json_is_object(v)) {
-		why_set(why, why_len, "%s is not an object", key);
+		orch_diag_set(diag, "%s is not an object", key);
 		rv = ORCH_EINTERNAL;
 		goto out;
 	}
@@ -218,7 +107,7 @@ get_kv(json_t *obj, const char *key, orch_docker_kv **out, size_t *n_out,
 	}
 	json_object_foreach(v, k, val) {
 		if (!json_is_string(val)) {
-			why_set(why, why_len, "%s.%s is not a string", key, k);
+			orch_diag_set(diag, "%s.%s is not a string", key, k);
 			rv = ORCH_EINTERNAL;
 			goto out;
 		}
@@ -242,8 +131,7 @@ out:
 
 /* An array of strings (Env). */
 static orch_err
-get_strv(json_t *obj, const char *key, char ***out, size_t *n_out, char *why,
-    size_t why_len)
+get_strv(json_t *obj, const char *key, char ***out, size_t *n_out, orch_diag *diag)
 {
 	json_t *v = field(obj, key), *s;
 	char **sv = NULL;
@@ -255,7 +143,7 @@ get_strv(json_t *obj, const char *key, char ***out, size_t *n_out, char *why,
 	if (v == NULL)
 		goto out;
 	if (!json_is_array(v)) {
-		why_set(why, why_len, "%s is not an array", key);
+		orch_diag_set(diag, "%s is not an array", key);
 		rv = ORCH_EINTERNAL;
 		goto out;
 	}
@@ -268,7 +156,7 @@ get_strv(json_t *obj, const char *key, char ***out, size_t *n_out, char *why,
 	}
 	json_array_foreach(v, i, s) {
 		if (!json_is_string(s)) {
-			why_set(why, why_len, "%s[%zu] is not a string", key, i);
+			orch_diag_set(diag, "%s[%zu] is not a string", key, i);
 			rv = ORCH_EINTERNAL;
 			goto out;
 		}
@@ -299,9 +187,9 @@ dup_name(const char *s, char **out)
 
 /* Appends a binding to port p. Takes neither string on failure. */
 static orch_err
-port_add_binding(orch_docker_port *p, const char *ip, const char *hp)
+port_add_binding(orch_rt_port *p, const char *ip, const char *hp)
 {
-	orch_docker_binding *b;
+	orch_rt_binding *b;
 
 	b = realloc(p->bindings, (p->n_bindings + 1) * sizeof(*b));
 	if (b == NULL)
@@ -317,10 +205,10 @@ port_add_binding(orch_docker_port *p, const char *ip, const char *hp)
 }
 
 /* The entry for port name in c, added when absent; NULL on ENOMEM. */
-static orch_docker_port *
-port_get(orch_docker_container *c, const char *name)
+static orch_rt_port *
+port_get(orch_rt_container *c, const char *name)
 {
-	orch_docker_port *p;
+	orch_rt_port *p;
 
 	for (size_t i = 0; i < c->n_ports; i++) {
 		if (strcmp(c->ports[i].port, name) == 0)
@@ -344,24 +232,24 @@ port_get(orch_docker_container *c, const char *name)
  * where names the field for messages.
  */
 static orch_err
-get_port_map(json_t *map, const char *where, orch_docker_container *c,
-    char *why, size_t why_len)
+get_port_map(json_t *map, const char *where, orch_rt_container *c,
+    orch_diag *diag)
 {
 	const char *name;
 	json_t *list, *b;
-	orch_docker_port *p;
+	orch_rt_port *p;
 	size_t i;
 	orch_err rv = ORCH_OK;
 
 	if (map == NULL)
 		return ORCH_OK;
 	if (!json_is_object(map)) {
-		why_set(why, why_len, "%s is not an object", where);
+		orch_diag_set(diag, "%s is not an object", where);
 		return ORCH_EINTERNAL;
 	}
 	json_object_foreach(map, name, list) {
 		if (!json_is_null(list) && !json_is_array(list)) {
-			why_set(why, why_len, "%s[%s] is not an array", where,
+			orch_diag_set(diag, "%s[%s] is not an array", where,
 			    name);
 			return ORCH_EINTERNAL;
 		}
@@ -373,7 +261,7 @@ get_port_map(json_t *map, const char *where, orch_docker_container *c,
 			if (!json_is_object(b) ||
 			    (ip != NULL && !json_is_string(ip)) ||
 			    (hp != NULL && !json_is_string(hp))) {
-				why_set(why, why_len, "%s[%s][%zu] is malformed",
+				orch_diag_set(diag, "%s[%s][%zu] is malformed",
 				    where, name, i);
 				return ORCH_EINTERNAL;
 			}
@@ -390,7 +278,7 @@ get_port_map(json_t *map, const char *where, orch_docker_container *c,
 /* An integer field in [lo, hi]; absent -> *present false. */
 static orch_err
 get_int(json_t *obj, const char *key, long long lo, long long hi,
-    long long *out, bool *present, char *why, size_t why_len)
+    long long *out, bool *present, orch_diag *diag)
 {
 	json_t *v = field(obj, key);
 
@@ -399,7 +287,7 @@ get_int(json_t *obj, const char *key, long long lo, long long hi,
 		return ORCH_OK;
 	if (!json_is_integer(v) || json_integer_value(v) < lo ||
 	    json_integer_value(v) > hi) {
-		why_set(why, why_len, "%s is not an integer in [%lld, %lld]",
+		orch_diag_set(diag, "%s is not an integer in [%lld, %lld]",
 		    key, lo, hi);
 		return ORCH_EINTERNAL;
 	}
@@ -411,8 +299,7 @@ get_int(json_t *obj, const char *key, long long lo, long long hi,
 /* List's Ports: [{"IP": s, "PrivatePort": n, "PublicPort": n, "Type": s}],
  * grouped per "PrivatePort/Type" (Docker lists IPv4 and IPv6 apart). */
 static orch_err
-get_port_list(json_t *obj, orch_docker_container *c, char *why,
-    size_t why_len)
+get_port_list(json_t *obj, orch_rt_container *c, orch_diag *diag)
 {
 	json_t *list = field(obj, "Ports"), *e;
 	size_t i;
@@ -421,7 +308,7 @@ get_port_list(json_t *obj, orch_docker_container *c, char *why,
 	if (list == NULL)
 		return ORCH_OK;
 	if (!json_is_array(list)) {
-		why_set(why, why_len, "Ports is not an array");
+		orch_diag_set(diag, "Ports is not an array");
 		return ORCH_EINTERNAL;
 	}
 	json_array_foreach(list, i, e) {
@@ -429,22 +316,21 @@ get_port_list(json_t *obj, orch_docker_container *c, char *why,
 		bool has_priv, has_pub;
 		json_t *type = field(e, "Type"), *ip = field(e, "IP");
 		char name[32], hp[16];
-		orch_docker_port *p;
+		orch_rt_port *p;
 
 		if (!json_is_object(e) || !json_is_string(type) ||
 		    (ip != NULL && !json_is_string(ip))) {
-			why_set(why, why_len, "Ports[%zu] is malformed", i);
+			orch_diag_set(diag, "Ports[%zu] is malformed", i);
 			return ORCH_EINTERNAL;
 		}
-		rv = get_int(e, "PrivatePort", 0, 65535, &priv, &has_priv, why,
-		    why_len);
+		rv = get_int(e, "PrivatePort", 0, 65535, &priv, &has_priv, diag);
 		if (rv == ORCH_OK)
 			rv = get_int(e, "PublicPort", 0, 65535, &pub, &has_pub,
-			    why, why_len);
+			    diag);
 		if (rv != ORCH_OK)
 			return rv;
 		if (!has_priv) {
-			why_set(why, why_len, "Ports[%zu].PrivatePort missing",
+			orch_diag_set(diag, "Ports[%zu].PrivatePort missing",
 			    i);
 			return ORCH_EINTERNAL;
 		}
@@ -463,20 +349,20 @@ get_port_list(json_t *obj, orch_docker_container *c, char *why,
 	return ORCH_OK;
 }
 
-/* Parses buf as one JSON value; NULL (why set) when it is not one. */
+/* Parses buf as one JSON value; NULL (diag set) when it is not one. */
 static json_t *
-load(const char *buf, size_t len, char *why, size_t why_len)
+load(const char *buf, size_t len, orch_diag *diag)
 {
 	json_error_t jerr;
 	json_t *root;
 
 	if (buf == NULL) {
-		why_set(why, why_len, "no body");
+		orch_diag_set(diag, "no body");
 		return NULL;
 	}
 	root = json_loadb(buf, len, 0, &jerr);
 	if (root == NULL)
-		why_set(why, why_len, "bad JSON at byte %d: %s", jerr.position,
+		orch_diag_set(diag, "bad JSON at byte %d: %s", jerr.position,
 		    jerr.text);
 	return root;
 }
@@ -486,21 +372,22 @@ load(const char *buf, size_t len, char *why, size_t why_len)
 
 orch_err
 orch_docker_parse_inspect(const char *buf, size_t len,
-    orch_docker_container *out, char *why, size_t why_len)
+    orch_rt_container *out, orch_diag *diag)
 {
-	orch_docker_container c;
+	orch_rt_container c;
 	json_t *root = NULL, *state, *config, *hostcfg, *netset, *ports, *image;
 	orch_err rv = ORCH_EINTERNAL;
 	char *name = NULL;
 
+	orch_diag_clear(diag);
 	memset(&c, 0, sizeof(c));
 	if (out == NULL)
 		return ORCH_EINVAL;
 	memset(out, 0, sizeof(*out));
-	if ((root = load(buf, len, why, why_len)) == NULL)
+	if ((root = load(buf, len, diag)) == NULL)
 		goto out;
 	if (!json_is_object(root)) {
-		why_set(why, why_len, "not an object");
+		orch_diag_set(diag, "not an object");
 		goto out;
 	}
 	state = field(root, "State");
@@ -511,32 +398,31 @@ orch_docker_parse_inspect(const char *buf, size_t len,
 	    (config != NULL && !json_is_object(config)) ||
 	    (hostcfg != NULL && !json_is_object(hostcfg)) ||
 	    (netset != NULL && !json_is_object(netset))) {
-		why_set(why, why_len, "State, Config, HostConfig or "
+		orch_diag_set(diag, "State, Config, HostConfig or "
 		    "NetworkSettings is not an object");
 		goto out;
 	}
-	if ((rv = get_str(root, "Id", true, &c.id, why, why_len)) != ORCH_OK ||
-	    (rv = get_str(root, "Name", false, &name, why, why_len)) !=
+	if ((rv = get_str(root, "Id", true, &c.id, diag)) != ORCH_OK ||
+	    (rv = get_str(root, "Name", false, &name, diag)) !=
 		ORCH_OK ||
 	    (rv = dup_name(name, &c.name)) != ORCH_OK ||
-	    (rv = get_str(root, "Created", false, &c.created, why, why_len)) !=
+	    (rv = get_str(root, "Created", false, &c.created, diag)) !=
 		ORCH_OK ||
-	    (rv = get_str(state, "Status", false, &c.state, why, why_len)) !=
+	    (rv = get_str(state, "Status", false, &c.state, diag)) !=
 		ORCH_OK ||
-	    (rv = get_kv(config, "Labels", &c.labels, &c.n_labels, why,
-		 why_len)) != ORCH_OK ||
-	    (rv = get_strv(config, "Env", &c.env, &c.n_env, why, why_len)) !=
+	    (rv = get_kv(config, "Labels", &c.labels, &c.n_labels, diag)) != ORCH_OK ||
+	    (rv = get_strv(config, "Env", &c.env, &c.n_env, diag)) !=
 		ORCH_OK)
 		goto out;
 	/* The name it was created from; the top-level Image is an id. */
 	image = field(config, "Image");
 	rv = get_str(image != NULL ? config : root, "Image", false, &c.image,
-	    why, why_len);
+	    diag);
 	if (rv != ORCH_OK)
 		goto out;
 	if (field(state, "Running") != NULL) {
 		if (!json_is_boolean(field(state, "Running"))) {
-			why_set(why, why_len, "State.Running is not a boolean");
+			orch_diag_set(diag, "State.Running is not a boolean");
 			rv = ORCH_EINTERNAL;
 			goto out;
 		}
@@ -548,20 +434,19 @@ orch_docker_parse_inspect(const char *buf, size_t len,
 	/* Live bindings while it runs, the configured ones otherwise. */
 	ports = field(netset, "Ports");
 	if (ports != NULL && !json_is_object(ports)) {
-		why_set(why, why_len, "NetworkSettings.Ports is not an object");
+		orch_diag_set(diag, "NetworkSettings.Ports is not an object");
 		rv = ORCH_EINTERNAL;
 	} else if (ports != NULL && json_object_size(ports) > 0) {
-		rv = get_port_map(ports, "NetworkSettings.Ports", &c, why,
-		    why_len);
+		rv = get_port_map(ports, "NetworkSettings.Ports", &c, diag);
 	} else {
 		rv = get_port_map(field(hostcfg, "PortBindings"),
-		    "HostConfig.PortBindings", &c, why, why_len);
+		    "HostConfig.PortBindings", &c, diag);
 	}
 out:
 	if (rv == ORCH_OK)
 		*out = c;
 	else
-		orch_docker_container_fini(&c);
+		orch_rt_container_fini(&c);
 	free(name);
 	json_decref(root);
 	return rv;
@@ -569,8 +454,7 @@ out:
 
 /* One entry of GET /containers/json. */
 static orch_err
-parse_list_entry(json_t *e, orch_docker_container *c, char *why,
-    size_t why_len)
+parse_list_entry(json_t *e, orch_rt_container *c, orch_diag *diag)
 {
 	json_t *names = field(e, "Names"), *first;
 	long long created = 0;
@@ -579,27 +463,26 @@ parse_list_entry(json_t *e, orch_docker_container *c, char *why,
 	orch_err rv;
 
 	if (!json_is_object(e)) {
-		why_set(why, why_len, "not an object");
+		orch_diag_set(diag, "not an object");
 		return ORCH_EINTERNAL;
 	}
-	if ((rv = get_str(e, "Id", true, &c->id, why, why_len)) != ORCH_OK ||
-	    (rv = get_str(e, "Image", false, &c->image, why, why_len)) !=
+	if ((rv = get_str(e, "Id", true, &c->id, diag)) != ORCH_OK ||
+	    (rv = get_str(e, "Image", false, &c->image, diag)) !=
 		ORCH_OK ||
-	    (rv = get_str(e, "State", false, &c->state, why, why_len)) !=
+	    (rv = get_str(e, "State", false, &c->state, diag)) !=
 		ORCH_OK ||
-	    (rv = get_kv(e, "Labels", &c->labels, &c->n_labels, why,
-		 why_len)) != ORCH_OK ||
+	    (rv = get_kv(e, "Labels", &c->labels, &c->n_labels, diag)) != ORCH_OK ||
 	    (rv = get_int(e, "Created", 0, MAX_EPOCH_S, &created, &has_created,
-		 why, why_len)) != ORCH_OK ||
-	    (rv = get_port_list(e, c, why, why_len)) != ORCH_OK)
+		 diag)) != ORCH_OK ||
+	    (rv = get_port_list(e, c, diag)) != ORCH_OK)
 		return rv;
 	if (names != NULL && !json_is_array(names)) {
-		why_set(why, why_len, "Names is not an array");
+		orch_diag_set(diag, "Names is not an array");
 		return ORCH_EINTERNAL;
 	}
 	first = json_array_get(names, 0);
 	if (first != NULL && !json_is_string(first)) {
-		why_set(why, why_len, "Names[0] is not a string");
+		orch_diag_set(diag, "Names[0] is not a string");
 		return ORCH_EINTERNAL;
 	}
 	rv = dup_name(first != NULL ? json_string_value(first) : "", &c->name);
@@ -616,22 +499,23 @@ parse_list_entry(json_t *e, orch_docker_container *c, char *why,
 
 orch_err
 orch_docker_parse_list(const char *buf, size_t len,
-    orch_docker_container **out, size_t *n_out, char *why, size_t why_len)
+    orch_rt_container **out, size_t *n_out, orch_diag *diag)
 {
 	json_t *root = NULL, *e;
-	orch_docker_container *v = NULL;
+	orch_rt_container *v = NULL;
 	size_t n = 0, i;
 	orch_err rv = ORCH_EINTERNAL;
-	char sub[160];
+	orch_diag sub;
 
+	orch_diag_clear(diag);
 	if (out == NULL || n_out == NULL)
 		return ORCH_EINVAL;
 	*out = NULL;
 	*n_out = 0;
-	if ((root = load(buf, len, why, why_len)) == NULL)
+	if ((root = load(buf, len, diag)) == NULL)
 		goto out;
 	if (!json_is_array(root)) {
-		why_set(why, why_len, "not an array");
+		orch_diag_set(diag, "not an array");
 		goto out;
 	}
 	rv = ORCH_OK;
@@ -643,10 +527,10 @@ orch_docker_parse_list(const char *buf, size_t len,
 		goto out;
 	}
 	json_array_foreach(root, i, e) {
-		sub[0] = '\0';
-		rv = parse_list_entry(e, &v[n++], sub, sizeof(sub));
+		orch_diag_clear(&sub);
+		rv = parse_list_entry(e, &v[n++], &sub);
 		if (rv != ORCH_OK) {
-			why_set(why, why_len, "[%zu]: %s", i, sub);
+			orch_diag_set(diag, "[%zu]: %s", i, sub.msg);
 			goto out;
 		}
 	}
@@ -655,85 +539,83 @@ out:
 		*out = v;
 		*n_out = n;
 	} else {
-		orch_docker_container_list_free(v, n);
+		orch_rt_container_list_free(v, n);
 	}
 	json_decref(root);
 	return rv;
 }
 
 orch_err
-orch_docker_parse_event(const char *buf, size_t len, orch_docker_event *out,
-    char *why, size_t why_len)
+orch_docker_parse_event(const char *buf, size_t len, orch_rt_event *out,
+    orch_diag *diag)
 {
-	orch_docker_event ev;
+	orch_rt_event ev;
 	json_t *root = NULL, *actor;
 	const char *name;
 	long long t = 0, tn = 0;
 	bool has_t, has_tn;
 	orch_err rv = ORCH_EINTERNAL;
 
+	orch_diag_clear(diag);
 	memset(&ev, 0, sizeof(ev));
 	if (out == NULL)
 		return ORCH_EINVAL;
 	memset(out, 0, sizeof(*out));
-	if ((root = load(buf, len, why, why_len)) == NULL)
+	if ((root = load(buf, len, diag)) == NULL)
 		goto out;
 	if (!json_is_object(root)) {
-		why_set(why, why_len, "not an object");
+		orch_diag_set(diag, "not an object");
 		goto out;
 	}
 	actor = field(root, "Actor");
 	if (actor != NULL && !json_is_object(actor)) {
-		why_set(why, why_len, "Actor is not an object");
+		orch_diag_set(diag, "Actor is not an object");
 		goto out;
 	}
 	/* API < 1.22 had only "status" and "id"; they are still sent. */
-	if ((rv = get_str(root, "Type", false, &ev.type, why, why_len)) !=
+	if ((rv = get_str(root, "Type", false, &ev.type, diag)) !=
 		ORCH_OK ||
 	    (rv = get_str(root, field(root, "Action") != NULL ? "Action" :
-		 "status", true, &ev.action, why, why_len)) != ORCH_OK ||
+		 "status", true, &ev.action, diag)) != ORCH_OK ||
 	    (rv = get_str(actor != NULL ? actor : root,
-		 actor != NULL ? "ID" : "id", false, &ev.id, why, why_len)) !=
+		 actor != NULL ? "ID" : "id", false, &ev.id, diag)) !=
 		ORCH_OK ||
-	    (rv = get_kv(actor, "Attributes", &ev.attrs, &ev.n_attrs, why,
-		 why_len)) != ORCH_OK ||
-	    (rv = get_int(root, "time", 0, MAX_EVENT_S, &t, &has_t, why,
-		 why_len)) != ORCH_OK ||
-	    (rv = get_int(root, "timeNano", 0, INT64_MAX, &tn, &has_tn, why,
-		 why_len)) != ORCH_OK)
+	    (rv = get_kv(actor, "Attributes", &ev.attrs, &ev.n_attrs, diag)) != ORCH_OK ||
+	    (rv = get_int(root, "time", 0, MAX_EVENT_S, &t, &has_t, diag)) != ORCH_OK ||
+	    (rv = get_int(root, "timeNano", 0, INT64_MAX, &tn, &has_tn, diag)) != ORCH_OK)
 		goto out;
 	ev.time_ns = has_tn ? tn : (has_t ? t * 1000000000LL : 0);
-	if ((name = orch_docker_event_attr(&ev, "name")) != NULL &&
+	if ((name = orch_rt_event_attr(&ev, "name")) != NULL &&
 	    (ev.name = strdup(name)) == NULL)
 		rv = ORCH_ENOMEM;
 out:
 	if (rv == ORCH_OK)
 		*out = ev;
 	else
-		orch_docker_event_fini(&ev);
+		orch_rt_event_fini(&ev);
 	json_decref(root);
 	return rv;
 }
 
 orch_err
-orch_docker_parse_create(const char *buf, size_t len, char **id, char *why,
-    size_t why_len)
+orch_docker_parse_create(const char *buf, size_t len, char **id, orch_diag *diag)
 {
 	json_t *root = NULL;
 	orch_err rv = ORCH_EINTERNAL;
 
+	orch_diag_clear(diag);
 	if (id == NULL)
 		return ORCH_EINVAL;
 	*id = NULL;
-	if ((root = load(buf, len, why, why_len)) == NULL)
+	if ((root = load(buf, len, diag)) == NULL)
 		goto out;
 	if (!json_is_object(root)) {
-		why_set(why, why_len, "not an object");
+		orch_diag_set(diag, "not an object");
 		goto out;
 	}
-	rv = get_str(root, "Id", true, id, why, why_len);
+	rv = get_str(root, "Id", true, id, diag);
 	if (rv == ORCH_OK && (*id)[0] == '\0') {
-		why_set(why, why_len, "Id is empty");
+		orch_diag_set(diag, "Id is empty");
 		free(*id);
 		*id = NULL;
 		rv = ORCH_EINTERNAL;
@@ -744,33 +626,35 @@ out:
 }
 
 orch_err
-orch_docker_parse_pull_line(const char *buf, size_t len, char *why,
-    size_t why_len)
+orch_docker_parse_pull_line(const char *buf, size_t len, orch_diag *diag)
 {
 	json_t *root = NULL, *err, *detail;
 	size_t i;
 	orch_err rv = ORCH_EINTERNAL;
 
+	orch_diag_clear(diag);
 	for (i = 0; i < len; i++) {
 		if (buf[i] != ' ' && buf[i] != '\t' && buf[i] != '\r')
 			break;
 	}
 	if (i == len)
 		return ORCH_OK;
-	if ((root = load(buf, len, why, why_len)) == NULL)
+	if ((root = load(buf, len, diag)) == NULL)
 		goto out;
 	if (!json_is_object(root)) {
-		why_set(why, why_len, "progress line is not an object");
+		orch_diag_set(diag, "progress line is not an object");
 		goto out;
 	}
 	err = field(root, "error");
 	detail = field(field(root, "errorDetail"), "message");
 	if (json_is_string(err))
-		copy_text(why, why_len, json_string_value(err));
+		copy_text(diag != NULL ? diag->msg : NULL, ORCH_DIAG_MSG_MAX,
+		    json_string_value(err));
 	else if (json_is_string(detail))
-		copy_text(why, why_len, json_string_value(detail));
+		copy_text(diag != NULL ? diag->msg : NULL, ORCH_DIAG_MSG_MAX,
+		    json_string_value(detail));
 	else if (err != NULL || field(root, "errorDetail") != NULL)
-		why_set(why, why_len, "pull failed (no message)");
+		orch_diag_set(diag, "pull failed (no message)");
 	else
 		rv = ORCH_OK;
 out:

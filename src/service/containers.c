@@ -1,9 +1,10 @@
 /*
  * ProvisionEngine, ProvisionContainer, Scale, CollectGarbage,
  * DeleteContainer, InspectContainer, FindByLabel: the methods that need
- * the runtime (all BLOCKING: they run on the RPC workers). With no
- * manager they answer UNAVAILABLE.
+ * the runtime (they run on the RPC workers: PROVISION and BLOCKING lanes).
+ * With no manager they answer UNAVAILABLE.
  */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +76,7 @@ orch_svc_provision_engine(void *arg, orch_call *call, const ProtobufCMessage *ms
 	orch_engine_request er;
 	orch_provision_result res;
 	orch_refusal refusal;
-	char why[512];
+	orch_diag diag;
 	orch_err rv;
 
 	if (m == NULL)
@@ -107,7 +108,7 @@ orch_svc_provision_engine(void *arg, orch_call *call, const ProtobufCMessage *ms
 	er.n_env = req->n_env;
 	er.image = req->image;
 	rv = orch_mgr_provision(m, &er, req->has_host_port ? req->host_port : 0,
-	    &res, &refusal, why, sizeof(why));
+	    &res, &refusal, &diag);
 	if (rv == ORCH_OK) {
 		rep.container_id = res.container_id;
 		rep.container_name = res.container_name;
@@ -118,14 +119,15 @@ orch_svc_provision_engine(void *arg, orch_call *call, const ProtobufCMessage *ms
 	} else if (refusal.code != ORCH_REFUSE_NONE) {
 		fail_refusal(call, &refusal);
 	} else if (rv == ORCH_EEXIST) {
-		orch_call_fail_field(call, "host_port", "host_port: %s", why);
+		orch_call_fail_field(call, "host_port", "host_port: %s",
+		    diag.msg);
 	} else if (rv == ORCH_EINVAL) {
-		orch_call_fail_field(call, strncmp(why, "env", 3) == 0 ? "env"
-		                                                      : "labels",
-		    "%s", why);
+		orch_call_fail_field(call,
+		    diag.field[0] != '\0' ? diag.field : "labels", "%s",
+		    diag.msg);
 	} else {
 		orch_call_fail(call, ORCH_EINTERNAL,
-		    "Failed to provision engine: %s", why);
+		    "Failed to provision engine: %s", diag.msg);
 	}
 out:
 	free(labels);
@@ -150,18 +152,14 @@ orch_svc_provision_container(void *arg, orch_call *call,
     const ProtobufCMessage *msg)
 {
 	orch_service *svc = arg;
-	orch_core *core = svc->core;
 	const Orch__ProvisionContainerRequest *req = (const void *) msg;
 	Orch__ProvisionContainerReply rep = ORCH__PROVISION_CONTAINER_REPLY__INIT;
 	orch_mgr *m = runtime(svc, call);
-	orch_docker_create_spec cs;
-	orch_docker_publish *pub = NULL;
-	orch_docker_diag diag;
-	const char **env = NULL, **labels = NULL;
-	char **owned = NULL;
-	size_t n_owned = 0;
-	char name[160], suffix[9];
-	char *id = NULL;
+	orch_container_request cr;
+	orch_container_result res;
+	orch_port_publish *pub = NULL;
+	orch_label *env = NULL, *labels = NULL;
+	orch_diag diag;
 	orch_err rv;
 
 	if (m == NULL)
@@ -181,9 +179,8 @@ orch_svc_provision_container(void *arg, orch_call *call,
 	}
 	pub = calloc(req->n_ports + 1, sizeof(*pub));
 	env = calloc(req->n_env + 1, sizeof(*env));
-	labels = calloc(req->n_labels + 2, sizeof(*labels));
-	owned = calloc(req->n_env + req->n_labels + 2, sizeof(*owned));
-	if (pub == NULL || env == NULL || labels == NULL || owned == NULL) {
+	labels = calloc(req->n_labels + 1, sizeof(*labels));
+	if (pub == NULL || env == NULL || labels == NULL) {
 		orch_call_fail(call, ORCH_EINTERNAL, "out of memory");
 		goto out;
 	}
@@ -198,7 +195,6 @@ orch_svc_provision_container(void *arg, orch_call *call,
 		}
 		pub[i].container_port = cp;
 		pub[i].host_port = req->ports[i]->value;
-		pub[i].proto = "tcp";
 	}
 	for (size_t i = 0; i < req->n_env; i++) {
 		const char *k = req->env[i]->key;
@@ -208,21 +204,8 @@ orch_svc_provision_container(void *arg, orch_call *call,
 			    "env: keys must be non-empty and contain no '='");
 			goto out;
 		}
-		if (asprintf(&owned[n_owned], "%s=%s", k, req->env[i]->value) < 0) {
-			orch_call_fail(call, ORCH_EINTERNAL, "out of memory");
-			goto out;
-		}
-		env[i] = owned[n_owned++];
 	}
-	/* Marked managed, so DELETE /containers/{id} and /by-label find it;
-	 * the reconcile adopts only containers with engine labels. */
-	if (asprintf(&owned[n_owned], "%s=%s", core->cfg->container_label_key,
-	        core->cfg->container_label_value) < 0) {
-		orch_call_fail(call, ORCH_EINTERNAL, "out of memory");
-		goto out;
-	}
-	labels[0] = owned[n_owned++];
-	for (size_t i = 0, k = 1; i < req->n_labels; i++) {
+	for (size_t i = 0; i < req->n_labels; i++) {
 		const char *key = req->labels[i]->key;
 
 		if (key == NULL || key[0] == '\0') {
@@ -230,59 +213,32 @@ orch_svc_provision_container(void *arg, orch_call *call,
 			    "labels: keys must be non-empty");
 			goto out;
 		}
-		if (strcmp(key, core->cfg->container_label_key) == 0)
-			continue;
-		if (asprintf(&owned[n_owned], "%s=%s", key,
-		        req->labels[i]->value) < 0) {
-			orch_call_fail(call, ORCH_EINTERNAL, "out of memory");
-			goto out;
-		}
-		labels[k++] = owned[n_owned++];
 	}
-	{
-		unsigned r = (unsigned) rand() ^ (unsigned) orch_core_now(core);
-
-		snprintf(suffix, sizeof(suffix), "%08x", r);
-		snprintf(name, sizeof(name), "%s-%s",
-		    req->name_prefix != NULL ? req->name_prefix : "container",
-		    suffix);
-	}
-	memset(&cs, 0, sizeof(cs));
-	cs.name = name;
-	cs.image = req->image;
-	cs.env = env;
-	cs.labels = labels;
-	cs.ports = pub;
-	cs.n_ports = req->n_ports;
-	cs.restart_policy = "unless-stopped";
-	rv = orch_docker_create(orch_mgr_docker(m), &cs, &id, &diag);
-	if (rv == ORCH_OK)
-		rv = orch_docker_start(orch_mgr_docker(m), id, &diag);
-	orch_core_lock(core);
-	if (rv == ORCH_OK)
-		core->metrics.provision_container_ok++;
-	else
-		core->metrics.provision_container_failed++;
-	orch_core_unlock(core);
+	MAP_TO_LABELS(req->env, req->n_env, env);
+	MAP_TO_LABELS(req->labels, req->n_labels, labels);
+	memset(&cr, 0, sizeof(cr));
+	cr.image = req->image;
+	cr.name_prefix = req->name_prefix;
+	cr.env = env;
+	cr.n_env = req->n_env;
+	cr.labels = labels;
+	cr.n_labels = req->n_labels;
+	cr.ports = pub;
+	cr.n_ports = req->n_ports;
+	rv = orch_mgr_provision_container(m, &cr, &res, &diag);
 	if (rv == ORCH_OK) {
-		rep.container_id = id;
-		rep.container_name = name;
+		rep.container_id = res.container_id;
+		rep.container_name = res.container_name;
 		orch_call_reply(call, &rep.base);
 	} else {
-		if (id != NULL)
-			(void) orch_docker_remove(orch_mgr_docker(m), id, true, NULL);
 		orch_call_fail(call, rv == ORCH_EUNAVAIL ? ORCH_EUNAVAIL
 		                                        : ORCH_EINTERNAL,
 		    "Failed to provision container: %s", diag.msg);
 	}
 out:
-	for (size_t i = 0; i < n_owned; i++)
-		free(owned[i]);
-	free(owned);
 	free(pub);
 	free(env);
 	free(labels);
-	free(id);
 }
 
 void
@@ -292,7 +248,7 @@ orch_svc_scale(void *arg, orch_call *call, const ProtobufCMessage *msg)
 	const Orch__ScaleRequest *req = (const void *) msg;
 	Orch__ScaleReply rep = ORCH__SCALE_REPLY__INIT;
 	orch_mgr *m = runtime(svc, call);
-	char why[512] = "";
+	orch_diag diag;
 	int scaled_to = 0;
 	orch_err rv;
 
@@ -302,11 +258,11 @@ orch_svc_scale(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		orch_call_fail_field(call, "n", "n: expected an integer >= 0");
 		return;
 	}
-	rv = orch_mgr_scale(m, req->n, &scaled_to, why, sizeof(why));
-	if (rv != ORCH_OK && why[0] != '\0')
+	rv = orch_mgr_scale(m, req->n, &scaled_to, &diag);
+	if (rv != ORCH_OK && diag.msg[0] != '\0')
 		/* Engines started before the failure stay; the answer is
 		 * still the target (the autoscaler keeps trying). */
-		ORCH_WARN("scale to %d: %s", scaled_to, why);
+		ORCH_WARN("scale to %d: %s", scaled_to, diag.msg);
 	rep.scaled_to = scaled_to;
 	orch_call_reply(call, &rep.base);
 }
@@ -339,7 +295,8 @@ orch_svc_delete(void *arg, orch_call *call, const ProtobufCMessage *msg)
 	const Orch__DeleteContainerRequest *req = (const void *) msg;
 	Orch__DeleteContainerReply rep = ORCH__DELETE_CONTAINER_REPLY__INIT;
 	orch_mgr *m = runtime(svc, call);
-	char deleted[80], why[512];
+	char deleted[80];
+	orch_diag diag;
 	orch_err rv;
 
 	if (m == NULL)
@@ -348,19 +305,18 @@ orch_svc_delete(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		orch_call_fail_field(call, "id", "id: required");
 		return;
 	}
-	rv = orch_mgr_delete(m, req->id, deleted, sizeof(deleted), why,
-	    sizeof(why));
+	rv = orch_mgr_delete(m, req->id, deleted, sizeof(deleted), &diag);
 	if (rv == ORCH_OK) {
 		rep.deleted = deleted;
 		orch_call_reply(call, &rep.base);
 	} else {
-		orch_call_fail(call, rv, "container %s: %s", req->id, why);
+		orch_call_fail(call, rv, "container %s: %s", req->id, diag.msg);
 	}
 }
 
 /* Docker's view of a container as the API's ContainerInfo (in a). */
 static bool
-container_pb(orch_arena *a, const orch_docker_container *c,
+container_pb(orch_arena *a, const orch_rt_container *c,
     Orch__ContainerInfo *m)
 {
 	orch__container_info__init(m);
@@ -395,7 +351,7 @@ container_pb(orch_arena *a, const orch_docker_container *c,
 		if (e == NULL || pp == NULL)
 			return false;
 		for (size_t i = 0; i < c->n_ports; i++) {
-			const orch_docker_port *p = &c->ports[i];
+			const orch_rt_port *p = &c->ports[i];
 			Orch__PortBindingList *l = orch_arena_alloc(a, sizeof(*l));
 			Orch__PortBinding *b = orch_arena_alloc(a,
 			    (p->n_bindings + 1) * sizeof(*b));
@@ -424,23 +380,14 @@ container_pb(orch_arena *a, const orch_docker_container *c,
 	return true;
 }
 
-static bool
-is_managed(const orch_config *cfg, const orch_docker_container *c)
-{
-	const char *v = orch_docker_container_label(c, cfg->container_label_key);
-
-	return v != NULL && strcmp(v, cfg->container_label_value) == 0;
-}
-
 void
 orch_svc_inspect(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
 	orch_service *svc = arg;
-	orch_core *core = svc->core;
 	const Orch__InspectContainerRequest *req = (const void *) msg;
 	orch_mgr *m = runtime(svc, call);
-	orch_docker_container c;
-	orch_docker_diag diag;
+	orch_rt_container c;
+	orch_diag diag;
 	Orch__ContainerInfo rep;
 	char stack[ORCH_PB_ARENA_STACK];
 	orch_arena a;
@@ -452,8 +399,8 @@ orch_svc_inspect(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		orch_call_fail_field(call, "id", "id: required");
 		return;
 	}
-	rv = orch_docker_inspect(orch_mgr_docker(m), req->id, &c, &diag);
-	if (rv == ORCH_ENOTFOUND || (rv == ORCH_OK && !is_managed(core->cfg, &c))) {
+	rv = orch_mgr_inspect(m, req->id, &c, &diag);
+	if (rv == ORCH_ENOTFOUND) {
 		orch_call_fail(call, ORCH_ENOTFOUND, "container %s not found",
 		    req->id);
 	} else if (rv != ORCH_OK) {
@@ -468,21 +415,18 @@ orch_svc_inspect(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		orch_arena_fini(&a);
 	}
 	if (rv == ORCH_OK)
-		orch_docker_container_fini(&c);
+		orch_rt_container_fini(&c);
 }
 
 void
 orch_svc_find_by_label(void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
 	orch_service *svc = arg;
-	orch_core *core = svc->core;
 	const Orch__FindByLabelRequest *req = (const void *) msg;
 	Orch__ContainerInfoList rep = ORCH__CONTAINER_INFO_LIST__INIT;
 	orch_mgr *m = runtime(svc, call);
-	orch_docker_container *v = NULL;
-	orch_docker_diag diag;
-	char managed[512], wanted[1024];
-	const char *filter[3];
+	orch_rt_container *v = NULL;
+	orch_diag diag;
 	char stack[ORCH_PB_ARENA_STACK];
 	orch_arena a;
 	size_t n = 0;
@@ -498,13 +442,7 @@ orch_svc_find_by_label(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		orch_call_fail_field(call, "value", "value: required");
 		return;
 	}
-	snprintf(managed, sizeof(managed), "%s=%s", core->cfg->container_label_key,
-	    core->cfg->container_label_value);
-	snprintf(wanted, sizeof(wanted), "%s=%s", req->key, req->value);
-	filter[0] = managed;
-	filter[1] = wanted;
-	filter[2] = NULL;
-	rv = orch_docker_list(orch_mgr_docker(m), filter, &v, &n, &diag);
+	rv = orch_mgr_find_by_label(m, req->key, req->value, &v, &n, &diag);
 	if (rv != ORCH_OK) {
 		orch_call_fail(call, rv, "%s", diag.msg);
 		return;
@@ -527,5 +465,5 @@ orch_svc_find_by_label(void *arg, orch_call *call, const ProtobufCMessage *msg)
 			orch_call_fail(call, ORCH_EINTERNAL, "out of memory");
 	}
 	orch_arena_fini(&a);
-	orch_docker_container_list_free(v, n);
+	orch_rt_container_list_free(v, n);
 }

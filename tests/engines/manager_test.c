@@ -77,7 +77,6 @@ static char docker_host[256];
 static char run_id[32];     /* <pid>-<random>: this run */
 static char label_val[64];  /* CONTAINER_LABEL's value: mgr-<run> */
 static char left_val[64];   /* the test's own containers: mgr-<run>-x */
-static char left_label[128];
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -170,7 +169,7 @@ collect_body(char *p, size_t size, size_t nmemb, void *arg)
 }
 
 /* GET <path> from the Docker API on the real socket (raw JSON, for the
- * fields orch_docker_container does not carry). NULL unless 200. */
+ * fields orch_rt_container does not carry). NULL unless 200. */
 static char *
 docker_raw_get(const char *path)
 {
@@ -249,7 +248,7 @@ started_at(const char *id, char *out, size_t len)
 static int
 docker_running(const char *id)
 {
-	orch_docker_container c;
+	orch_rt_container c;
 	orch_err rv = orch_docker_inspect(dk, id, &c, NULL);
 	int r;
 
@@ -258,12 +257,12 @@ docker_running(const char *id)
 	if (rv != ORCH_OK)
 		return -2;
 	r = c.running ? 1 : 0;
-	orch_docker_container_fini(&c);
+	orch_rt_container_fini(&c);
 	return r;
 }
 
 static const char *
-env_value(const orch_docker_container *c, const char *name)
+env_value(const orch_rt_container *c, const char *name)
 {
 	size_t n = strlen(name);
 
@@ -278,15 +277,13 @@ env_value(const orch_docker_container *c, const char *name)
 static int
 count_labelled(const char *v)
 {
-	char l[128];
-	const char *labels[] = {l, NULL};
-	orch_docker_container *cv = NULL;
+	orch_rt_kv labels[] = {{LABEL_KEY, (char *) v}};
+	orch_rt_container *cv = NULL;
 	size_t n = 0;
 
-	snprintf(l, sizeof(l), "%s=%s", LABEL_KEY, v);
-	if (orch_docker_list(dk, labels, &cv, &n, NULL) != ORCH_OK)
+	if (orch_docker_list(dk, labels, 1, &cv, &n, NULL) != ORCH_OK)
 		return -1;
-	orch_docker_container_list_free(cv, n);
+	orch_rt_container_list_free(cv, n);
 	return (int) n;
 }
 
@@ -294,22 +291,20 @@ count_labelled(const char *v)
 static int
 remove_labelled(const char *v)
 {
-	char l[128];
-	const char *labels[] = {l, NULL};
-	orch_docker_container *cv = NULL;
+	orch_rt_kv labels[] = {{LABEL_KEY, (char *) v}};
+	orch_rt_container *cv = NULL;
 	size_t n = 0;
 	int removed = 0;
 
 	if (dk == NULL)
 		return 0;
-	snprintf(l, sizeof(l), "%s=%s", LABEL_KEY, v);
-	if (orch_docker_list(dk, labels, &cv, &n, NULL) != ORCH_OK)
+	if (orch_docker_list(dk, labels, 1, &cv, &n, NULL) != ORCH_OK)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (orch_docker_remove(dk, cv[i].id, true, NULL) == ORCH_OK)
 			removed++;
 	}
-	orch_docker_container_list_free(cv, n);
+	orch_rt_container_list_free(cv, n);
 	return removed;
 }
 
@@ -332,19 +327,20 @@ make_leftover(const char *name, int port, bool start)
 {
 	char envp[32];
 	const char *env[] = {envp, NULL};
-	const char *labels[] = {left_label, NULL};
-	orch_docker_publish pub = {port, port, "tcp"};
-	orch_docker_create_spec spec = {
+	orch_rt_kv labels[] = {{LABEL_KEY, left_val}};
+	orch_rt_publish pub = {port, port, "tcp"};
+	orch_rt_create_spec spec = {
 		.name = name,
 		.image = IMAGE,
 		.env = env,
 		.labels = labels,
+		.n_labels = 1,
 		.ports = &pub,
 		.n_ports = port > 0 ? 1 : 0,
 		.host_ip = "127.0.0.1",
 		.restart_policy = "no",
 	};
-	orch_docker_diag diag;
+	orch_diag diag;
 	char *id = NULL;
 	orch_err rv;
 
@@ -743,6 +739,7 @@ fx_start(fx *f, bool no_loops)
 	orch_mgr_opts o;
 	orch_clock clk = f->manual ? orch_clock_manual(&f->manual_now)
 	                           : orch_clock_system();
+	orch_runtime rt;
 
 	if (f->docker == NULL)
 		assert_int_equal(orch_docker_open(f->cfg.docker_host,
@@ -752,8 +749,9 @@ fx_start(fx *f, bool no_loops)
 	assert_int_equal(orch_core_init(&f->core, &f->cfg, clk, NULL), ORCH_OK);
 	f->core_ok = true;
 	memset(&o, 0, sizeof(o));
+	orch_docker_runtime(f->docker, &rt);
 	o.core = &f->core;
-	o.docker = f->docker;
+	o.rt = &rt;
 	o.no_loops = no_loops;
 	if (f->probe_all_free)
 		o.port_probe = probe_all_free;
@@ -873,15 +871,15 @@ provision_ok(fx *f, const orch_engine_request *req, int64_t *ms)
 	orch_engine_request dflt = {0};
 	orch_provision_result res;
 	orch_refusal ref;
-	char why[512];
+	orch_diag why;
 	int64_t t0 = orch_mono_ms();
 	orch_err rv = orch_mgr_provision(f->mgr, req != NULL ? req : &dflt, 0,
-	    &res, &ref, why, sizeof(why));
+	    &res, &ref, &why);
 
 	if (ms != NULL)
 		*ms = orch_mono_ms() - t0;
 	if (rv != ORCH_OK)
-		fail_msg("provision: %s (%s), refusal %s", orch_strerror(rv), why,
+		fail_msg("provision: %s (%s), refusal %s", orch_strerror(rv), why.msg,
 		    orch_refusal_code_name(ref.code));
 	assert_int_equal(ref.code, ORCH_REFUSE_NONE);
 	return res;
@@ -978,9 +976,9 @@ test_provision(void **state)
 {
 	fx *f = *state;
 	orch_provision_result r, r2;
-	orch_docker_container c;
-	orch_docker_diag diag;
-	const orch_docker_port *dp;
+	orch_rt_container c;
+	orch_diag diag;
+	const orch_rt_port *dp;
 	char name[96], buf[256], pstr[16];
 	int64_t ms, ms2;
 	esnap s;
@@ -1025,16 +1023,16 @@ test_provision(void **state)
 	assert_true(c.running);
 	assert_string_equal(c.name, name);
 	assert_string_equal(c.image, IMAGE);
-	assert_string_equal(orch_docker_container_label(&c, LABEL_KEY),
+	assert_string_equal(orch_rt_container_label(&c, LABEL_KEY),
 	    label_val);
 	snprintf(pstr, sizeof(pstr), "%d", p);
-	assert_string_equal(orch_docker_container_label(&c,
+	assert_string_equal(orch_rt_container_label(&c,
 	                        ORCH_LABEL_HTTP_PORT), pstr);
-	assert_string_equal(orch_docker_container_label(&c,
+	assert_string_equal(orch_rt_container_label(&c,
 	                        ORCH_LABEL_HOST_HTTP_PORT), pstr);
-	assert_null(orch_docker_container_label(&c, ORCH_LABEL_HOST_HTTPS_PORT));
+	assert_null(orch_rt_container_label(&c, ORCH_LABEL_HOST_HTTPS_PORT));
 	snprintf(buf, sizeof(buf), "%d", sp);
-	assert_string_equal(orch_docker_container_label(&c,
+	assert_string_equal(orch_rt_container_label(&c,
 	                        ORCH_LABEL_HTTPS_PORT), buf);
 	snprintf(buf, sizeof(buf), "--http-port=%d\n--https-port=%d\n--bind-all",
 	    p, sp);
@@ -1046,12 +1044,12 @@ test_provision(void **state)
 	assert_string_equal(env_value(&c, "BIND_ALL"), "true");
 	assert_null(env_value(&c, "P2P_PORT"));
 	snprintf(buf, sizeof(buf), "%d/tcp", p);
-	dp = orch_docker_container_port(&c, buf);
+	dp = orch_rt_container_port(&c, buf);
 	assert_non_null(dp);
 	assert_int_equal(dp->n_bindings, 1);
 	assert_string_equal(dp->bindings[0].host_ip, "127.0.0.1");
 	assert_string_equal(dp->bindings[0].host_port, pstr);
-	orch_docker_container_fini(&c);
+	orch_rt_container_fini(&c);
 	restart_policy(r.container_id, buf, sizeof(buf));
 	assert_string_equal(buf, "unless-stopped");
 
@@ -1080,16 +1078,16 @@ test_provision(void **state)
 		                     &diag),
 		    ORCH_OK);
 		snprintf(pstr, sizeof(pstr), "%d", r2.host_http_port);
-		assert_string_equal(orch_docker_container_label(&c, "x.custom"),
+		assert_string_equal(orch_rt_container_label(&c, "x.custom"),
 		    "v1");
-		assert_string_equal(orch_docker_container_label(&c,
+		assert_string_equal(orch_rt_container_label(&c,
 		                        ORCH_LABEL_HTTP_PORT), pstr);
-		assert_string_equal(orch_docker_container_label(&c, LABEL_KEY),
+		assert_string_equal(orch_rt_container_label(&c, LABEL_KEY),
 		    label_val);
 		assert_string_equal(env_value(&c, "CONF"), "--custom-conf");
 		assert_string_equal(env_value(&c, "HTTP_PORT"), pstr);
 		assert_string_equal(env_value(&c, "EXTRA"), "e=1");
-		orch_docker_container_fini(&c);
+		orch_rt_container_fini(&c);
 		WAIT_FOR(ok, get_status(r2.host_http_port) == 200, 20000);
 		assert_true(ok);
 	}
@@ -1105,6 +1103,7 @@ test_delete(void **state)
 	fx *f = *state;
 	orch_provision_result r, r2;
 	char deleted[80], why[256], lname[96];
+	orch_diag diag;
 	char *left;
 	int p, sp;
 
@@ -1120,7 +1119,7 @@ test_delete(void **state)
 	stream_on(f, r.container_id, "del-stream");
 
 	assert_int_equal(orch_mgr_delete(f->mgr, r.container_id, deleted,
-	                     sizeof(deleted), why, sizeof(why)),
+	                     sizeof(deleted), &diag),
 	    ORCH_OK);
 	assert_string_equal(deleted, r.container_id);
 	/* Gone from Docker and from state at once; its stream ended. */
@@ -1133,7 +1132,7 @@ test_delete(void **state)
 	/* By name, short of the full id. */
 	r2 = provision_ok(f, NULL, NULL);
 	assert_int_equal(orch_mgr_delete(f->mgr, r2.container_name, deleted,
-	                     sizeof(deleted), why, sizeof(why)),
+	                     sizeof(deleted), &diag),
 	    ORCH_OK);
 	assert_string_equal(deleted, r2.container_id);
 	assert_int_equal(docker_running(r2.container_id), -1);
@@ -1141,12 +1140,12 @@ test_delete(void **state)
 
 	/* Unknown id; and a container that exists but is not managed. */
 	assert_int_equal(orch_mgr_delete(f->mgr, "no-such-container-xyz",
-	                     deleted, sizeof(deleted), why, sizeof(why)),
+	                     deleted, sizeof(deleted), &diag),
 	    ORCH_ENOTFOUND);
 	snprintf(lname, sizeof(lname), "%s-unmanaged", f->prefix);
 	left = owned(f, make_leftover(lname, 0, false));
 	assert_int_equal(orch_mgr_delete(f->mgr, left, deleted, sizeof(deleted),
-	                     why, sizeof(why)),
+	                     &diag),
 	    ORCH_ENOTFOUND);
 	assert_int_equal(docker_running(left), 0); /* untouched */
 
@@ -1173,7 +1172,7 @@ typedef struct conc_arg {
 	orch_err rv;
 	orch_provision_result res;
 	orch_refusal ref;
-	char why[256];
+	orch_diag why;
 	int64_t ms;
 } conc_arg;
 
@@ -1184,8 +1183,8 @@ conc_main(void *arg)
 	orch_engine_request req = {0};
 	int64_t t0 = orch_mono_ms();
 
-	a->rv = orch_mgr_provision(a->f->mgr, &req, 0, &a->res, &a->ref, a->why,
-	    sizeof(a->why));
+	a->rv = orch_mgr_provision(a->f->mgr, &req, 0, &a->res, &a->ref, &a->why);
+	
 	a->ms = orch_mono_ms() - t0;
 	return NULL;
 }
@@ -1215,7 +1214,7 @@ test_concurrent(void **state)
 
 		if (a[i].rv != ORCH_OK)
 			fail_msg("provision %d: %s (%s)", i,
-			    orch_strerror(a[i].rv), a[i].why);
+			    orch_strerror(a[i].rv), a[i].why.msg);
 		if (a[i].ms > worst)
 			worst = a[i].ms;
 		n = orch_engine_name_number(f->prefix, a[i].res.container_name);
@@ -1303,18 +1302,17 @@ test_leftovers(void **state)
 		orch_engine_request req = {0};
 		orch_provision_result r2;
 		orch_refusal ref;
-		char why[512];
-		orch_err rv = orch_mgr_provision(f->mgr, &req, 0, &r2, &ref, why,
-		    sizeof(why));
+		orch_diag why;
+		orch_err rv = orch_mgr_provision(f->mgr, &req, 0, &r2, &ref, &why);
 
 		/* Regression: manager.c port_conflict() finds "port is
-		 * already allocated" in orch_docker_diag.msg; the message was
+		 * already allocated" in orch_diag.msg; the message was
 		 * once cut at 255 bytes before Docker's text got there, so the
 		 * retry never happened. */
 		if (rv != ORCH_OK)
 			fail_msg("provision with port %d bound by another "
 			         "container: %s (%s); want the next port",
-			    lo, orch_strerror(rv), why);
+			    lo, orch_strerror(rv), why.msg);
 		assert_int_not_equal(r2.host_http_port, lo);
 		assert_int_not_equal(r2.host_http_port, r.host_http_port);
 		assert_int_equal(docker_running(r2.container_id), 1);
@@ -1356,7 +1354,7 @@ test_kill(void **state)
 {
 	fx *f = *state;
 	char id[80] = "", path_name[128];
-	orch_docker_diag diag;
+	orch_diag diag;
 	orch_state_counts c;
 	int64_t t0, dt;
 	esnap s, killed;
@@ -1608,7 +1606,8 @@ test_docker_down(void **state)
 	orch_engine_request req = {0};
 	orch_provision_result r, res;
 	orch_refusal ref;
-	char why[256], host[160];
+	char host[160];
+	orch_diag why;
 	int64_t t0, ms;
 	orch_err rv;
 	esnap s;
@@ -1634,11 +1633,11 @@ test_docker_down(void **state)
 	/* Docker goes away. */
 	proxy_off(f->px);
 	t0 = orch_mono_ms();
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, why, sizeof(why));
+	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
 	ms = orch_mono_ms() - t0;
 	printf("provision with Docker down: %lld ms -> %s / %s (%s)\n",
 	    (long long) ms, orch_strerror(rv), orch_refusal_code_name(ref.code),
-	    why);
+	    why.msg);
 	assert_int_equal(ref.code, ORCH_REFUSE_DOCKER);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_DOCKER));
 	assert_true(ms < 3000);
@@ -1660,7 +1659,7 @@ test_docker_down(void **state)
 		assert_int_equal(n, 1);
 	}
 	t0 = orch_mono_ms();
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, why, sizeof(why));
+	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
 	ms = orch_mono_ms() - t0;
 	assert_int_equal(ref.code, ORCH_REFUSE_DOCKER);
 	assert_int_equal(rv, ORCH_EUNAVAIL);
@@ -1687,14 +1686,14 @@ test_image_missing_request(void **state)
 	orch_engine_request req = {0};
 	orch_provision_result res;
 	orch_refusal ref;
-	char why[256];
+	orch_diag why;
 	orch_err rv;
 
 	need_docker();
 	fx_config(f, G_IMAGE_REQ);
 	fx_start(f, true);
 	req.image = MISSING_IMAGE;
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, why, sizeof(why));
+	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
 	assert_int_equal(ref.code, ORCH_REFUSE_IMAGE);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_IMAGE));
 	assert_int_equal(count_labelled(label_val), 0);
@@ -1713,7 +1712,7 @@ test_image_missing_target(void **state)
 	orch_engine_request req = {0};
 	orch_provision_result res;
 	orch_refusal ref;
-	char why[256];
+	orch_diag why;
 	orch_err rv;
 
 	need_docker();
@@ -1721,7 +1720,7 @@ test_image_missing_target(void **state)
 	set_str(&f->cfg.target_image, MISSING_IMAGE);
 	f->cfg.min_replicas = 0;
 	fx_start(f, true);
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, why, sizeof(why));
+	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
 	assert_int_equal(ref.code, ORCH_REFUSE_IMAGE);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_IMAGE));
 	assert_false(ref.can_retry); /* IMAGE_PULL=never: nothing comes */
@@ -1753,7 +1752,7 @@ test_startup_timeout(void **state)
 	orch_engine_request dflt = {0};
 	orch_provision_result r, res;
 	orch_refusal ref;
-	char why[256];
+	orch_diag why;
 	orch_err rv;
 
 	need_docker();
@@ -1786,7 +1785,7 @@ test_startup_timeout(void **state)
 	    ORCH_BREAKER_OPEN);
 
 	/* Threshold 1: the breaker is open; the next provision is refused. */
-	rv = orch_mgr_provision(f->mgr, &dflt, 0, &res, &ref, why, sizeof(why));
+	rv = orch_mgr_provision(f->mgr, &dflt, 0, &res, &ref, &why);
 	assert_int_equal(ref.code, ORCH_REFUSE_BREAKER);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_BREAKER));
 	assert_true(ref.eta_s > 0);
@@ -1803,7 +1802,8 @@ test_max_scale_gc(void **state)
 	orch_engine_request req = {0};
 	orch_provision_result a, b, res;
 	orch_refusal ref;
-	char why[256], ids[8][80], keep[80], other[80];
+	char ids[8][80], keep[80], other[80];
+	orch_diag why;
 	int to = -1;
 	size_t n;
 	orch_err rv;
@@ -1817,14 +1817,14 @@ test_max_scale_gc(void **state)
 
 	a = provision_ok(f, NULL, NULL);
 	b = provision_ok(f, NULL, NULL);
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, why, sizeof(why));
+	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
 	assert_int_equal(ref.code, ORCH_REFUSE_MAX);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_MAX));
 	assert_int_equal(count_labelled(label_val), 2);
 	assert_int_equal(http_used(f), 2);
 
 	/* Scale(5): clamped to MAX_REPLICAS, nothing more started. */
-	assert_int_equal(orch_mgr_scale(f->mgr, 5, &to, why, sizeof(why)),
+	assert_int_equal(orch_mgr_scale(f->mgr, 5, &to, &why),
 	    ORCH_OK);
 	assert_int_equal(to, 2);
 	assert_int_equal(counts(f).engines, 2);
@@ -1847,7 +1847,7 @@ test_max_scale_gc(void **state)
 	assert_int_equal(orch_mgr_gc(f->mgr, ids, 8), 0);
 
 	/* Scale(2) starts one engine now. */
-	assert_int_equal(orch_mgr_scale(f->mgr, 2, &to, why, sizeof(why)),
+	assert_int_equal(orch_mgr_scale(f->mgr, 2, &to, &why),
 	    ORCH_OK);
 	assert_int_equal(to, 2);
 	assert_int_equal(counts(f).engines, 2);
@@ -1871,7 +1871,7 @@ test_max_scale_gc(void **state)
 	/* Scale(0) with MIN_REPLICAS=0: idle engines stop, a busy one stays. */
 	stream_on(f, keep, "busy-stream");
 	f->cfg.min_replicas = 0;
-	assert_int_equal(orch_mgr_scale(f->mgr, 0, &to, why, sizeof(why)),
+	assert_int_equal(orch_mgr_scale(f->mgr, 0, &to, &why),
 	    ORCH_OK);
 	assert_int_equal(to, 0);
 	assert_false(eget(f, other).found);
@@ -1892,7 +1892,7 @@ test_max_scale_gc(void **state)
 		assert_int_equal(rv, ORCH_OK);
 		assert_non_null(s);
 	}
-	assert_int_equal(orch_mgr_scale(f->mgr, 0, &to, why, sizeof(why)),
+	assert_int_equal(orch_mgr_scale(f->mgr, 0, &to, &why),
 	    ORCH_OK);
 	assert_int_equal(counts(f).engines, 0);
 	assert_int_equal(count_labelled(label_val), 0);
@@ -1911,7 +1911,7 @@ static int
 group_setup(void **state)
 {
 	const char *host = getenv("DOCKER_HOST");
-	orch_docker_diag diag;
+	orch_diag diag;
 
 	(void) state;
 	/* In Bazel's sandbox the pid is the same on every run (a PID
@@ -1926,7 +1926,6 @@ group_setup(void **state)
 	}
 	snprintf(label_val, sizeof(label_val), "mgr-%s", run_id);
 	snprintf(left_val, sizeof(left_val), "mgr-%s-x", run_id);
-	snprintf(left_label, sizeof(left_label), "%s=%s", LABEL_KEY, left_val);
 	if (getenv("ORCH_TEST_DOCKER") == NULL)
 		return 0;
 	snprintf(docker_host, sizeof(docker_host), "%s",

@@ -36,15 +36,16 @@ static orch_monitor *mon;
 static void
 remove_ours(void)
 {
-	const char *filter[2] = {label_kv, NULL};
-	orch_docker_container *v = NULL;
+	orch_rt_kv filter[] = {{cfg.container_label_key,
+		cfg.container_label_value}};
+	orch_rt_container *v = NULL;
 	size_t n = 0;
 
-	if (orch_docker_list(docker, filter, &v, &n, NULL) != ORCH_OK)
+	if (orch_docker_list(docker, filter, 1, &v, &n, NULL) != ORCH_OK)
 		return;
 	for (size_t i = 0; i < n; i++)
 		(void) orch_docker_remove(docker, v[i].id, true, NULL);
-	orch_docker_container_list_free(v, n);
+	orch_rt_container_list_free(v, n);
 }
 
 static void
@@ -58,6 +59,7 @@ static int
 setup(void **state)
 {
 	orch_mgr_opts mo = {0};
+	orch_runtime rt;
 
 	(void) state;
 	if (getenv("ORCH_TEST_DOCKER") == NULL)
@@ -97,8 +99,9 @@ setup(void **state)
 	remove_ours();
 	if (orch_core_init(&core, &cfg, orch_clock_system(), NULL) != ORCH_OK)
 		return -1;
+	orch_docker_runtime(docker, &rt);
 	mo.core = &core;
-	mo.docker = docker;
+	mo.rt = &rt;
 	mo.no_loops = true;
 	if (orch_mgr_open(&mo, &mgr) != ORCH_OK || orch_mgr_start(mgr) != ORCH_OK)
 		return -1;
@@ -135,10 +138,9 @@ provision(const char *env_key, const char *env_val, char id[80], int *port)
 	orch_engine_request req = {NULL, 0, &env, env_key != NULL, NULL};
 	orch_provision_result res;
 	orch_refusal refusal;
-	char why[256];
+	orch_diag why;
 
-	assert_int_equal(orch_mgr_provision(mgr, &req, 0, &res, &refusal, why,
-	                     sizeof(why)),
+	assert_int_equal(orch_mgr_provision(mgr, &req, 0, &res, &refusal, &why),
 	    ORCH_OK);
 	snprintf(id, 80, "%s", res.container_id);
 	if (port != NULL)
@@ -259,7 +261,7 @@ test_unhealthy_marked_and_replaced(void **state)
 	}
 	/* The sick containers are gone from Docker too. */
 	{
-		orch_docker_container c;
+		orch_rt_container c;
 
 		assert_int_equal(orch_docker_inspect(docker, sick, &c, NULL),
 		    ORCH_ENOTFOUND);
@@ -418,7 +420,7 @@ test_stats_collected_from_the_engine(void **state)
 		assert_false(active);
 		assert_string_equal(reason, "session_gone");
 	}
-	(void) orch_mgr_delete(mgr, id, body, 80, url, sizeof(url));
+	(void) orch_mgr_delete(mgr, id, body, 80, NULL);
 }
 
 int

@@ -68,11 +68,10 @@ test_default_plan(void **state)
 	orch_engine_request req = {0};
 	orch_engine_slot slot = {3, 19003, 45003, false, 0};
 	orch_engine_plan p;
-	char why[128];
+	orch_diag why;
 
 	(void) state;
-	assert_int_equal(orch_engine_plan_build(&cfg, &req, &slot, &p, why,
-	                     sizeof(why)),
+	assert_int_equal(orch_engine_plan_build(&cfg, &req, &slot, &p, &why),
 	    ORCH_OK);
 	assert_string_equal(p.name, "acestream-3");
 	assert_string_equal(p.image, cfg.target_image);
@@ -120,11 +119,10 @@ test_caller_parts(void **state)
 	orch_engine_request req = {labels, 3, env, 3, "my/engine:2"};
 	orch_engine_slot slot = {1, 19001, 45001, false, 0};
 	orch_engine_plan p;
-	char why[128];
+	orch_diag why;
 
 	(void) state;
-	assert_int_equal(orch_engine_plan_build(&cfg, &req, &slot, &p, why,
-	                     sizeof(why)),
+	assert_int_equal(orch_engine_plan_build(&cfg, &req, &slot, &p, &why),
 	    ORCH_OK);
 	assert_string_equal(p.image, "my/engine:2");
 	assert_string_equal(orch_label_get(p.labels, p.n_labels,
@@ -153,21 +151,20 @@ test_bad_caller_names(void **state)
 	orch_engine_request r2 = {NULL, 0, empty_env, 1, NULL};
 	orch_engine_request r3 = {bad_label, 1, NULL, 0, NULL};
 	orch_engine_plan p;
-	char why[128];
+	orch_diag why;
 
 	(void) state;
-	assert_int_equal(orch_engine_plan_build(&cfg, &r1, &slot, &p, why,
-	                     sizeof(why)),
+	assert_int_equal(orch_engine_plan_build(&cfg, &r1, &slot, &p, &why),
 	    ORCH_EINVAL);
-	assert_non_null(strstr(why, "env"));
+	assert_non_null(strstr(why.msg, "env"));
+	assert_string_equal(why.field, "env");
 	assert_null(p.name);
-	assert_int_equal(orch_engine_plan_build(&cfg, &r2, &slot, &p, why,
-	                     sizeof(why)),
+	assert_int_equal(orch_engine_plan_build(&cfg, &r2, &slot, &p, &why),
 	    ORCH_EINVAL);
-	assert_int_equal(orch_engine_plan_build(&cfg, &r3, &slot, &p, why,
-	                     sizeof(why)),
+	assert_int_equal(orch_engine_plan_build(&cfg, &r3, &slot, &p, &why),
 	    ORCH_EINVAL);
-	assert_non_null(strstr(why, "labels"));
+	assert_non_null(strstr(why.msg, "labels"));
+	assert_string_equal(why.field, "labels");
 }
 
 static void
@@ -176,13 +173,12 @@ test_https_network_and_vpn(void **state)
 	orch_engine_request req = {0};
 	orch_engine_slot slot = {2, 19002, 45002, true, 54321};
 	orch_engine_plan p;
-	char why[128];
+	orch_diag why;
 
 	(void) state;
 	cfg.ace_map_https = true;
 	set_str(&cfg.docker_network, "acenet");
-	assert_int_equal(orch_engine_plan_build(&cfg, &req, &slot, &p, why,
-	                     sizeof(why)),
+	assert_int_equal(orch_engine_plan_build(&cfg, &req, &slot, &p, &why),
 	    ORCH_OK);
 	assert_int_equal(p.n_publish, 2);
 	assert_int_equal(p.publish[1].container_port, 45002);
@@ -195,8 +191,7 @@ test_https_network_and_vpn(void **state)
 
 	/* VPN: the engine lives in Gluetun's network namespace. */
 	set_str(&cfg.gluetun_container_name, "gluetun");
-	assert_int_equal(orch_engine_plan_build(&cfg, &req, &slot, &p, why,
-	                     sizeof(why)),
+	assert_int_equal(orch_engine_plan_build(&cfg, &req, &slot, &p, &why),
 	    ORCH_OK);
 	assert_int_equal(p.n_publish, 0);
 	assert_string_equal(p.network_mode, "container:gluetun");

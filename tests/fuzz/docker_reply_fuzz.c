@@ -29,15 +29,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* A refusal is ORCH_EINTERNAL with a reason (NUL-terminated, not empty),
  * or ORCH_ENOMEM (only under libFuzzer's -malloc_limit_mb). */
 static void
-check_why(orch_err rv, const char *why, size_t len)
+check_why(orch_err rv, const orch_diag *why)
 {
 	FUZZ_CHECK(rv == ORCH_EINTERNAL || rv == ORCH_ENOMEM);
-	FUZZ_CHECK(memchr(why, '\0', len) != NULL);
-	FUZZ_CHECK(rv == ORCH_ENOMEM || why[0] != '\0');
+	FUZZ_CHECK(memchr(why->msg, '\0', sizeof(why->msg)) != NULL);
+	FUZZ_CHECK(rv == ORCH_ENOMEM || why->msg[0] != '\0');
 }
 
 static void
-check_kv(const orch_docker_kv *kv, size_t n)
+check_kv(const orch_rt_kv *kv, size_t n)
 {
 	FUZZ_CHECK((n == 0) == (kv == NULL));
 	for (size_t i = 0; i < n; i++)
@@ -45,7 +45,7 @@ check_kv(const orch_docker_kv *kv, size_t n)
 }
 
 static void
-check_container(const orch_docker_container *c, bool from_list)
+check_container(const orch_rt_container *c, bool from_list)
 {
 	FUZZ_CHECK(c->id != NULL && c->name != NULL && c->image != NULL &&
 	    c->created != NULL && c->state != NULL);
@@ -57,11 +57,11 @@ check_container(const orch_docker_container *c, bool from_list)
 	check_kv(c->labels, c->n_labels);
 	FUZZ_CHECK((c->n_ports == 0) == (c->ports == NULL));
 	for (size_t i = 0; i < c->n_ports; i++) {
-		const orch_docker_port *p = &c->ports[i];
+		const orch_rt_port *p = &c->ports[i];
 
 		FUZZ_CHECK(p->port != NULL);
 		/* Lookups are linear: check a few, not n^2 of them. */
-		FUZZ_CHECK(i >= 64 || orch_docker_container_port(c, p->port) ==
+		FUZZ_CHECK(i >= 64 || orch_rt_container_port(c, p->port) ==
 		    p);
 		FUZZ_CHECK((p->n_bindings == 0) == (p->bindings == NULL));
 		for (size_t j = 0; j < p->n_bindings; j++)
@@ -72,97 +72,98 @@ check_container(const orch_docker_container *c, bool from_list)
 	for (size_t i = 0; i < c->n_env; i++)
 		FUZZ_CHECK(c->env[i] != NULL);
 	for (size_t i = 0; i < c->n_labels && i < 64; i++)
-		FUZZ_CHECK(orch_docker_container_label(c, c->labels[i].key) !=
+		FUZZ_CHECK(orch_rt_container_label(c, c->labels[i].key) !=
 		    NULL);
 }
 
 static void
 fuzz_inspect(const char *buf, size_t len)
 {
-	orch_docker_container c;
-	char why[128];
+	orch_rt_container c;
+	orch_diag why;
 	orch_err rv;
 
-	why[0] = '\0';
-	rv = orch_docker_parse_inspect(buf, len, &c, why, sizeof(why));
+	orch_diag_set(&why, "stale");
+	rv = orch_docker_parse_inspect(buf, len, &c, &why);
 	if (rv != ORCH_OK) {
 		FUZZ_CHECK(c.id == NULL && c.labels == NULL && c.ports == NULL &&
 		    c.env == NULL);
-		check_why(rv, why, sizeof(why));
+		check_why(rv, &why);
 		return;
 	}
 	check_container(&c, false);
-	orch_docker_container_fini(&c);
+	orch_rt_container_fini(&c);
 	FUZZ_CHECK(c.id == NULL && c.n_ports == 0);
 }
 
 static void
 fuzz_list(const char *buf, size_t len)
 {
-	orch_docker_container *v = NULL;
+	orch_rt_container *v = NULL;
 	size_t n = 99;
-	char why[128];
+	orch_diag why;
 	orch_err rv;
 
-	why[0] = '\0';
-	rv = orch_docker_parse_list(buf, len, &v, &n, why, sizeof(why));
+	orch_diag_set(&why, "stale");
+	rv = orch_docker_parse_list(buf, len, &v, &n, &why);
 	if (rv != ORCH_OK) {
 		FUZZ_CHECK(v == NULL && n == 0);
-		check_why(rv, why, sizeof(why));
+		check_why(rv, &why);
 		return;
 	}
 	FUZZ_CHECK((n == 0) == (v == NULL));
 	for (size_t i = 0; i < n; i++)
 		check_container(&v[i], true);
-	orch_docker_container_list_free(v, n);
+	orch_rt_container_list_free(v, n);
 }
 
 static void
 fuzz_event(const char *buf, size_t len)
 {
-	orch_docker_event ev;
+	orch_rt_event ev;
 	const char *name;
-	char why[128];
+	orch_diag why;
 	orch_err rv;
 
-	why[0] = '\0';
-	rv = orch_docker_parse_event(buf, len, &ev, why, sizeof(why));
+	orch_diag_set(&why, "stale");
+	rv = orch_docker_parse_event(buf, len, &ev, &why);
 	if (rv != ORCH_OK) {
 		FUZZ_CHECK(ev.action == NULL && ev.attrs == NULL);
-		check_why(rv, why, sizeof(why));
+		check_why(rv, &why);
 		return;
 	}
 	FUZZ_CHECK(ev.type != NULL && ev.action != NULL && ev.id != NULL);
 	FUZZ_CHECK(ev.time_ns >= 0);
 	check_kv(ev.attrs, ev.n_attrs);
-	name = orch_docker_event_attr(&ev, "name");
+	name = orch_rt_event_attr(&ev, "name");
 	FUZZ_CHECK((name == NULL) == (ev.name == NULL));
 	FUZZ_CHECK(name == NULL || strcmp(name, ev.name) == 0);
-	orch_docker_event_fini(&ev);
+	orch_rt_event_fini(&ev);
 }
 
 static void
 fuzz_small_ones(const char *buf, size_t len)
 {
-	char why[128], msg[ORCH_DOCKER_MSG_MAX], *id = (char *) 1;
+	orch_diag why;
+	char msg[ORCH_DIAG_MSG_MAX], *id = (char *) 1;
 	int major = -1, minor = -1;
 	orch_err rv;
 
-	why[0] = '\0';
-	rv = orch_docker_parse_create(buf, len, &id, why, sizeof(why));
+	orch_diag_set(&why, "stale");
+	rv = orch_docker_parse_create(buf, len, &id, &why);
 	if (rv == ORCH_OK) {
 		FUZZ_CHECK(id != NULL && id[0] != '\0');
 		free(id);
 	} else {
 		FUZZ_CHECK(id == NULL);
-		check_why(rv, why, sizeof(why));
+		check_why(rv, &why);
 	}
 
-	why[0] = '\0';
-	rv = orch_docker_parse_pull_line(buf, len, why, sizeof(why));
+	orch_diag_set(&why, "stale");
+	rv = orch_docker_parse_pull_line(buf, len, &why);
 	FUZZ_CHECK(rv == ORCH_OK || rv == ORCH_EINTERNAL || rv == ORCH_ENOMEM);
 	if (rv == ORCH_EINTERNAL)
-		FUZZ_CHECK(memchr(why, '\0', sizeof(why)) != NULL);
+		FUZZ_CHECK(memchr(why.msg, '\0', sizeof(why.msg)) != NULL);
 
 	orch_docker_parse_message(buf, len, msg, sizeof(msg));
 	FUZZ_CHECK(memchr(msg, '\0', sizeof(msg)) != NULL);

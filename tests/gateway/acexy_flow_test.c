@@ -120,31 +120,31 @@ print_log_tail(void)
 static int
 count_ours(void)
 {
-	const char *labels[] = {F.label, NULL};
-	orch_docker_container *v = NULL;
+	orch_rt_kv labels[] = {{LABEL_KEY, F.label_val}};
+	orch_rt_container *v = NULL;
 	size_t n = 0;
 
-	if (F.dk == NULL || orch_docker_list(F.dk, labels, &v, &n, NULL) != ORCH_OK)
+	if (F.dk == NULL || orch_docker_list(F.dk, labels, 1, &v, &n, NULL) != ORCH_OK)
 		return -1;
-	orch_docker_container_list_free(v, n);
+	orch_rt_container_list_free(v, n);
 	return (int) n;
 }
 
 static int
 remove_ours(void)
 {
-	const char *labels[] = {F.label, NULL};
-	orch_docker_container *v = NULL;
+	orch_rt_kv labels[] = {{LABEL_KEY, F.label_val}};
+	orch_rt_container *v = NULL;
 	size_t n = 0;
 	int removed = 0;
 
-	if (F.dk == NULL || orch_docker_list(F.dk, labels, &v, &n, NULL) != ORCH_OK)
+	if (F.dk == NULL || orch_docker_list(F.dk, labels, 1, &v, &n, NULL) != ORCH_OK)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (orch_docker_remove(F.dk, v[i].id, true, NULL) == ORCH_OK)
 			removed++;
 	}
-	orch_docker_container_list_free(v, n);
+	orch_rt_container_list_free(v, n);
 	return removed;
 }
 
@@ -245,7 +245,7 @@ group_setup(void **state)
 	const char *host = getenv("DOCKER_HOST");
 	unsigned r = 0;
 	int64_t deadline;
-	orch_docker_diag diag;
+	orch_diag diag;
 
 	(void) state;
 	if (getenv("ORCH_TEST_DOCKER") == NULL)

@@ -10,7 +10,8 @@
  * BLOCKING reply, the remote backend (nng ipc) answering as the direct
  * one, and /metrics parsed by a strict text-format parser (and promtool
  * when installed). No Docker: the runtime's methods are in the table with
- * core.runtime NULL, so they answer UNAVAILABLE ("no Docker runtime").
+ * no manager in the service, so they answer UNAVAILABLE ("no Docker
+ * runtime").
  *
  * Fixture: orch_core on a manual clock + orch_rpc_server (core methods,
  * then the engines' methods) + orch_gw_start(direct = server, port 0, two

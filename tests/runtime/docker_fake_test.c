@@ -128,7 +128,7 @@ test_open_good_tcp_forms(void **state)
 /* Docker is not there. */
 
 static void
-check_unavail(orch_err rv, int64_t t0, const orch_docker_diag *diag,
+check_unavail(orch_err rv, int64_t t0, const orch_diag *diag,
     const char *call)
 {
 	int64_t ms = orch_mono_ms() - t0;
@@ -136,7 +136,7 @@ check_unavail(orch_err rv, int64_t t0, const orch_docker_diag *diag,
 	if (rv != ORCH_EUNAVAIL || ms >= 3000 || strstr(diag->msg, call) == NULL)
 		fail_msg("%s: rv %d after %lld ms, msg \"%s\"", call, rv,
 		    (long long) ms, diag->msg);
-	assert_int_equal(diag->http_status, 0);
+	assert_int_equal(diag->status, 0);
 }
 
 static void
@@ -144,10 +144,10 @@ test_unreachable_fails_fast(void **state)
 {
 	char dir[64], path[128];
 	orch_docker *d;
-	orch_docker_diag diag;
-	orch_docker_container c, *list = NULL;
-	orch_docker_create_spec spec = {.image = "acestream-sim:latest"};
-	const char *labels[] = {"orchestrator.test=x", NULL};
+	orch_diag diag;
+	orch_rt_container c, *list = NULL;
+	orch_rt_create_spec spec = {.image = "acestream-sim:latest"};
+	orch_rt_kv labels[] = {{"orchestrator.test", "x"}};
 	char *id = (char *) 1;
 	size_t n = 7;
 	int64_t t0, total;
@@ -179,7 +179,7 @@ test_unreachable_fails_fast(void **state)
 	    "ping");
 	assert_null(c.id);
 	t0 = orch_mono_ms();
-	check_unavail(orch_docker_list(d, labels, &list, &n, &diag), t0, &diag,
+	check_unavail(orch_docker_list(d, labels, 1, &list, &n, &diag), t0, &diag,
 	    "ping");
 	assert_null(list);
 	assert_int_equal(n, 0);
@@ -211,7 +211,7 @@ check_version(const char *offered, const char *want_prefix)
 {
 	struct fake f;
 	orch_docker *d;
-	orch_docker_container c;
+	orch_rt_container c;
 	char *reply = fake_http("200 OK", INSPECT_OK), req[8192], v[16];
 
 	fake_start(&f, NULL);
@@ -219,7 +219,7 @@ check_version(const char *offered, const char *want_prefix)
 	fake_reply(&f, reply, 0);
 	d = open_unix(f.path, 2000);
 	assert_int_equal(orch_docker_inspect(d, "abc", &c, NULL), ORCH_OK);
-	orch_docker_container_fini(&c);
+	orch_rt_container_fini(&c);
 	fake_last(&f, req, sizeof(req), NULL);
 	if (strncmp(req, want_prefix, strlen(want_prefix)) != 0)
 		fail_msg("offered %s: request \"%.60s\", want \"%s\"", offered,
@@ -257,7 +257,7 @@ test_version_refused(void **state)
 	};
 	struct fake f;
 	orch_docker *d;
-	orch_docker_diag diag;
+	orch_diag diag;
 	char v[16];
 
 	(void) state;
@@ -286,7 +286,7 @@ test_version_negotiated_later(void **state)
 	struct fake f;
 	char dir[64], path[128], v[16];
 	orch_docker *d;
-	orch_docker_container c;
+	orch_rt_container c;
 	char *reply = fake_http("200 OK", INSPECT_OK);
 
 	(void) state;
@@ -303,7 +303,7 @@ test_version_negotiated_later(void **state)
 	fake_reply(&f, reply, 0);
 	assert_int_equal(orch_docker_inspect(d, "abc", &c, NULL), ORCH_OK);
 	assert_string_equal(c.id, "abc");
-	orch_docker_container_fini(&c);
+	orch_rt_container_fini(&c);
 	assert_int_equal(orch_docker_api_version(d, v, sizeof(v)), ORCH_OK);
 	assert_string_equal(v, "1.40");
 	orch_docker_close(d);
@@ -318,10 +318,10 @@ test_version_negotiated_later(void **state)
 enum op { OP_CREATE, OP_START, OP_STOP, OP_REMOVE, OP_INSPECT, OP_IMAGE };
 
 static orch_err
-run_op(orch_docker *d, enum op op, orch_docker_diag *diag)
+run_op(orch_docker *d, enum op op, orch_diag *diag)
 {
-	orch_docker_create_spec spec = {.image = "img:1", .name = "n"};
-	orch_docker_container c;
+	orch_rt_create_spec spec = {.image = "img:1", .name = "n"};
+	orch_rt_container c;
 	char *id = NULL;
 	orch_err rv = ORCH_EUNKNOWN;
 
@@ -340,7 +340,7 @@ run_op(orch_docker *d, enum op op, orch_docker_diag *diag)
 		break;
 	case OP_INSPECT:
 		rv = orch_docker_inspect(d, "abc", &c, diag);
-		orch_docker_container_fini(&c);
+		orch_rt_container_fini(&c);
 		break;
 	case OP_IMAGE:
 		rv = orch_docker_image_inspect(d, "img:1", diag);
@@ -397,7 +397,7 @@ test_status_mapping(void **state)
 	};
 	struct fake f;
 	orch_docker *d;
-	orch_docker_diag diag;
+	orch_diag diag;
 	char *reply, want_status[4];
 
 	(void) state;
@@ -413,7 +413,7 @@ test_status_mapping(void **state)
 		if (rv != cases[i].want || strstr(diag.msg, cases[i].msg) == NULL)
 			fail_msg("case %zu: rv %d, msg \"%s\"", i, rv, diag.msg);
 		snprintf(want_status, sizeof(want_status), "%s", cases[i].status);
-		assert_int_equal(diag.http_status, atol(want_status));
+		assert_int_equal(diag.status, atol(want_status));
 		if (rv == ORCH_OK)
 			assert_string_equal(diag.msg, "");
 	}
@@ -428,15 +428,18 @@ static void
 test_create_request(void **state)
 {
 	const char *env[] = {"HTTP_PORT=29001", "CONF=--a b", NULL};
-	const char *labels[] = {"orchestrator.managed=true", "k=v=w", "e=",
-		NULL};
+	/* Pairs: "a=b" is a key (it must not turn into a=("b=c")), and a key
+	 * given twice keeps its first value. */
+	orch_rt_kv labels[] = {{"orchestrator.managed", "true"}, {"k", "v=w"},
+		{"e", ""}, {"a=b", "c"}, {"k", "later"}};
 	const char *cmd[] = {"/sim", "engine", NULL};
-	orch_docker_publish ports[] = {{6878, 29001, NULL}, {8621, 0, "udp"}};
-	orch_docker_create_spec spec = {
+	orch_rt_publish ports[] = {{6878, 29001, NULL}, {8621, 0, "udp"}};
+	orch_rt_create_spec spec = {
 		.name = "acestream-1",
 		.image = "acestream-sim:latest",
 		.env = env,
 		.labels = labels,
+		.n_labels = 5,
 		.cmd = cmd,
 		.ports = ports,
 		.n_ports = 2,
@@ -476,6 +479,10 @@ test_create_request(void **state)
 	    json_object_get(j, "Labels"), "k")), "v=w");
 	assert_string_equal(json_string_value(json_object_get(
 	    json_object_get(j, "Labels"), "e")), "");
+	assert_string_equal(json_string_value(json_object_get(
+	    json_object_get(j, "Labels"), "a=b")), "c");
+	assert_null(json_object_get(json_object_get(j, "Labels"), "a"));
+	assert_int_equal(json_object_size(json_object_get(j, "Labels")), 4);
 	assert_non_null(json_object_get(json_object_get(j, "ExposedPorts"),
 	    "6878/tcp"));
 	assert_non_null(json_object_get(json_object_get(j, "ExposedPorts"),
@@ -499,7 +506,7 @@ test_create_request(void **state)
 
 	/* A minimal spec: no name, binding on 127.0.0.1 by default. */
 	{
-		orch_docker_create_spec min = {.image = "img", .ports = ports,
+		orch_rt_create_spec min = {.image = "img", .ports = ports,
 			.n_ports = 1};
 
 		assert_int_equal(orch_docker_create(d, &min, &id, NULL), ORCH_OK);
@@ -515,30 +522,30 @@ test_create_request(void **state)
 	/* Refused before any I/O. */
 	before = fake_requests(&f);
 	{
-		const char *badlabels[] = {"novalue", NULL};
-		const char *badlabels2[] = {"=v", NULL};
-		const char *badutf8[] = {"k=\xff\xfe", NULL};
-		orch_docker_publish badport[] = {{0, 1, NULL}};
-		orch_docker_publish badport2[] = {{80, 70000, NULL}};
-		orch_docker_publish badproto[] = {{80, 80, "icmp"}};
-		orch_docker_create_spec s;
+		orch_rt_kv badlabels[] = {{"novalue", NULL}};
+		orch_rt_kv badlabels2[] = {{"", "v"}};
+		orch_rt_kv badutf8[] = {{"k", "\xff\xfe"}};
+		orch_rt_publish badport[] = {{0, 1, NULL}};
+		orch_rt_publish badport2[] = {{80, 70000, NULL}};
+		orch_rt_publish badproto[] = {{80, 80, "icmp"}};
+		orch_rt_create_spec s;
 
-		s = (orch_docker_create_spec) {.image = NULL};
+		s = (orch_rt_create_spec) {.image = NULL};
 		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
-		s = (orch_docker_create_spec) {.image = "img", .name = "a/b"};
+		s = (orch_rt_create_spec) {.image = "img", .name = "a/b"};
 		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
-		s = (orch_docker_create_spec) {.image = "img", .name = "a?b"};
+		s = (orch_rt_create_spec) {.image = "img", .name = "a?b"};
 		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
-		s = (orch_docker_create_spec) {.image = "../x"};
+		s = (orch_rt_create_spec) {.image = "../x"};
 		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
-		s = (orch_docker_create_spec) {.image = "img",
-			.labels = badlabels};
+		s = (orch_rt_create_spec) {.image = "img",
+			.labels = badlabels, .n_labels = 1};
 		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
 		s.labels = badlabels2;
 		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
 		s.labels = badutf8;
 		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
-		s = (orch_docker_create_spec) {.image = "img", .ports = badport,
+		s = (orch_rt_create_spec) {.image = "img", .ports = badport,
 			.n_ports = 1};
 		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
 		s.ports = badport2;
@@ -546,6 +553,8 @@ test_create_request(void **state)
 		s.ports = badproto;
 		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
 		s.ports = NULL;
+		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
+		s = (orch_rt_create_spec) {.image = "img", .n_labels = 1};
 		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
 		assert_null(id);
 		assert_int_equal(orch_docker_start(d, "a/b", NULL), ORCH_EINVAL);
@@ -584,10 +593,10 @@ test_other_requests(void **state)
 		    "%5D%7D HTTP"},
 		{8, "GET /v1.41/containers/json?all=true&filters=%7B%7D HTTP"},
 	};
-	const char *labels[] = {"orchestrator.test=x", "k", NULL};
+	orch_rt_kv labels[] = {{"orchestrator.test", "x"}, {"k", NULL}};
 	struct fake f;
 	orch_docker *d;
-	orch_docker_container *list = NULL;
+	orch_rt_container *list = NULL;
 	size_t n = 0;
 	char req[8192], *reply = fake_http("200 OK", "[]");
 
@@ -626,7 +635,8 @@ test_other_requests(void **state)
 		case 7:
 		case 8:
 			assert_int_equal(orch_docker_list(d,
-			    cases[i].op == 7 ? labels : NULL, &list, &n, NULL),
+			    cases[i].op == 7 ? labels : NULL,
+			    cases[i].op == 7 ? 2 : 0, &list, &n, NULL),
 			    ORCH_OK);
 			assert_null(list);
 			assert_int_equal(n, 0);
@@ -674,8 +684,8 @@ test_malformed_inspect(void **state)
 	};
 	struct fake f;
 	orch_docker *d;
-	orch_docker_container c;
-	orch_docker_diag diag;
+	orch_rt_container c;
+	orch_diag diag;
 	char *reply;
 
 	(void) state;
@@ -703,12 +713,12 @@ test_malformed_inspect(void **state)
 	assert_string_equal(c.image, "img:1");
 	assert_true(c.running);
 	assert_int_equal(c.n_ports, 2);
-	assert_int_equal(orch_docker_container_port(&c, "8080/tcp")->n_bindings,
+	assert_int_equal(orch_rt_container_port(&c, "8080/tcp")->n_bindings,
 	    0);
-	assert_string_equal(orch_docker_container_port(&c,
+	assert_string_equal(orch_rt_container_port(&c,
 	    "6878/tcp")->bindings[0].host_port, "29001");
 	assert_int_equal(c.created_us, 1704164645123456LL);
-	orch_docker_container_fini(&c);
+	orch_rt_container_fini(&c);
 	orch_docker_close(d);
 	fake_stop(&f);
 }
@@ -741,9 +751,9 @@ test_malformed_list_and_create(void **state)
 	};
 	struct fake f;
 	orch_docker *d;
-	orch_docker_container *list = (orch_docker_container *) 1;
-	orch_docker_create_spec spec = {.image = "img"};
-	orch_docker_diag diag;
+	orch_rt_container *list = (orch_rt_container *) 1;
+	orch_rt_create_spec spec = {.image = "img"};
+	orch_diag diag;
 	size_t n = 9;
 	char *reply, *id = NULL;
 
@@ -754,7 +764,7 @@ test_malformed_list_and_create(void **state)
 		reply = fake_http("200 OK", lists[i]);
 		fake_reply(&f, reply, 0);
 		free(reply);
-		if (orch_docker_list(d, NULL, &list, &n, &diag) != ORCH_EINTERNAL)
+		if (orch_docker_list(d, NULL, 0, &list, &n, &diag) != ORCH_EINTERNAL)
 			fail_msg("list %zu \"%s\"", i, lists[i]);
 		assert_null(list);
 		assert_int_equal(n, 0);
@@ -776,7 +786,7 @@ test_malformed_list_and_create(void **state)
 	    "{\"PrivatePort\":8621,\"Type\":\"udp\"}]},{\"Id\":\"y\"}]");
 	fake_reply(&f, reply, 0);
 	free(reply);
-	assert_int_equal(orch_docker_list(d, NULL, &list, &n, &diag), ORCH_OK);
+	assert_int_equal(orch_docker_list(d, NULL, 0, &list, &n, &diag), ORCH_OK);
 	assert_int_equal(n, 2);
 	assert_string_equal(list[0].name, "a");
 	assert_string_equal(list[0].created, "2023-11-14T22:13:20Z");
@@ -788,7 +798,7 @@ test_malformed_list_and_create(void **state)
 	assert_string_equal(list[1].name, "");
 	assert_string_equal(list[1].created, "");
 	assert_false(list[1].running);
-	orch_docker_container_list_free(list, n);
+	orch_rt_container_list_free(list, n);
 	orch_docker_close(d);
 	fake_stop(&f);
 }
@@ -823,8 +833,8 @@ test_malformed_transport(void **state)
 	};
 	struct fake f;
 	orch_docker *d;
-	orch_docker_container c;
-	orch_docker_diag diag;
+	orch_rt_container c;
+	orch_diag diag;
 
 	(void) state;
 	fake_start(&f, NULL);
@@ -848,12 +858,12 @@ static void
 test_huge_and_deep(void **state)
 {
 	size_t huge = ORCH_DOCKER_MAX_REPLY + 4096, deep = 200000, n;
-	orch_docker_container *list = NULL;
+	orch_rt_container *list = NULL;
 	char *body, *head, *reply;
 	struct fake f;
 	orch_docker *d;
-	orch_docker_container c;
-	orch_docker_diag diag;
+	orch_rt_container c;
+	orch_diag diag;
 
 	(void) state;
 	fake_start(&f, NULL);
@@ -882,7 +892,7 @@ test_huge_and_deep(void **state)
 	fake_reply(&f, reply, 0);
 	assert_int_equal(orch_docker_inspect(d, "x", &c, &diag),
 	    ORCH_EINTERNAL);
-	assert_int_equal(orch_docker_list(d, NULL, &list, &n, &diag),
+	assert_int_equal(orch_docker_list(d, NULL, 0, &list, &n, &diag),
 	    ORCH_EINTERNAL);
 	assert_null(list);
 	free(reply);
@@ -896,9 +906,9 @@ test_huge_and_deep(void **state)
 	reply = fake_http("200 OK", head);
 	fake_reply(&f, reply, 0);
 	assert_int_equal(orch_docker_inspect(d, "x", &c, &diag), ORCH_OK);
-	assert_int_equal(strlen(orch_docker_container_label(&c, "big")),
+	assert_int_equal(strlen(orch_rt_container_label(&c, "big")),
 	    1 << 20);
-	orch_docker_container_fini(&c);
+	orch_rt_container_fini(&c);
 	free(reply);
 	free(head);
 	free(body);
@@ -913,8 +923,8 @@ test_hung_daemon_times_out(void **state)
 	struct fake_step hang = {NULL, 0, FAKE_HOLD, 0};
 	struct fake f;
 	orch_docker *d;
-	orch_docker_container c;
-	orch_docker_diag diag;
+	orch_rt_container c;
+	orch_diag diag;
 	int64_t t0, ms;
 
 	(void) state;
@@ -987,7 +997,7 @@ test_pull(void **state)
 	};
 	struct fake f;
 	orch_docker *d;
-	orch_docker_diag diag;
+	orch_diag diag;
 	char req[8192];
 
 	(void) state;
@@ -1036,7 +1046,7 @@ struct seen {
 };
 
 static void
-on_event(void *arg, const orch_docker_event *ev)
+on_event(void *arg, const orch_rt_event *ev)
 {
 	struct seen *s = arg;
 
@@ -1126,8 +1136,8 @@ test_events_reconnect_and_replay(void **state)
 		    "{\"status\":\"destroy\",\"id\":\"old\",\"time\":1700000001}\n",
 		    0, FAKE_HOLD, 0},
 	};
-	orch_docker_events_opts opts = {0};
-	const char *labels[] = {"orchestrator.test=x", NULL};
+	orch_rt_events_opts opts = {0};
+	orch_rt_kv labels[] = {{"orchestrator.test", "x"}};
 	struct seen s;
 	struct fake f;
 	orch_docker *d;
@@ -1143,6 +1153,7 @@ test_events_reconnect_and_replay(void **state)
 	fake_script(&f, steps, 2);
 	d = open_unix(f.path, 2000);
 	opts.labels = labels;
+	opts.n_labels = 1;
 	opts.type = "container";
 	opts.on_event = on_event;
 	opts.on_state = on_state;
@@ -1192,7 +1203,7 @@ test_events_bad_streams(void **state)
 {
 	static char longline[(1 << 20) + 4096];
 	struct fake_step steps[3];
-	orch_docker_events_opts opts = {0};
+	orch_rt_events_opts opts = {0};
 	struct seen s;
 	struct fake f;
 	orch_docker *d;
@@ -1241,7 +1252,7 @@ static void
 test_events_unreachable_stops_promptly(void **state)
 {
 	char path[128];
-	orch_docker_events_opts opts = {0};
+	orch_rt_events_opts opts = {0};
 	struct seen s;
 	orch_docker *d;
 	orch_docker_events *ev;

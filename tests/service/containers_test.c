@@ -88,7 +88,6 @@ static char docker_host[256];
 static char run_id[32];
 static char label_val[64]; /* CONTAINER_LABEL's value: esvc-<run> */
 static char left_val[64];  /* unmanaged containers: esvc-<run>-x */
-static char left_label[128];
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -110,7 +109,7 @@ set_str(char **field, const char *v)
 static int
 docker_running(const char *id)
 {
-	orch_docker_container c;
+	orch_rt_container c;
 	orch_err rv = orch_docker_inspect(dk, id, &c, NULL);
 	int r;
 
@@ -119,44 +118,40 @@ docker_running(const char *id)
 	if (rv != ORCH_OK)
 		return -2;
 	r = c.running ? 1 : 0;
-	orch_docker_container_fini(&c);
+	orch_rt_container_fini(&c);
 	return r;
 }
 
 static int
 count_labelled(const char *v)
 {
-	char l[128];
-	const char *labels[] = {l, NULL};
-	orch_docker_container *cv = NULL;
+	orch_rt_kv labels[] = {{LABEL_KEY, (char *) v}};
+	orch_rt_container *cv = NULL;
 	size_t n = 0;
 
-	snprintf(l, sizeof(l), "%s=%s", LABEL_KEY, v);
-	if (orch_docker_list(dk, labels, &cv, &n, NULL) != ORCH_OK)
+	if (orch_docker_list(dk, labels, 1, &cv, &n, NULL) != ORCH_OK)
 		return -1;
-	orch_docker_container_list_free(cv, n);
+	orch_rt_container_list_free(cv, n);
 	return (int) n;
 }
 
 static int
 remove_labelled(const char *v)
 {
-	char l[128];
-	const char *labels[] = {l, NULL};
-	orch_docker_container *cv = NULL;
+	orch_rt_kv labels[] = {{LABEL_KEY, (char *) v}};
+	orch_rt_container *cv = NULL;
 	size_t n = 0;
 	int removed = 0;
 
 	if (dk == NULL)
 		return 0;
-	snprintf(l, sizeof(l), "%s=%s", LABEL_KEY, v);
-	if (orch_docker_list(dk, labels, &cv, &n, NULL) != ORCH_OK)
+	if (orch_docker_list(dk, labels, 1, &cv, &n, NULL) != ORCH_OK)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (orch_docker_remove(dk, cv[i].id, true, NULL) == ORCH_OK)
 			removed++;
 	}
-	orch_docker_container_list_free(cv, n);
+	orch_rt_container_list_free(cv, n);
 	return removed;
 }
 
@@ -174,14 +169,15 @@ remove_ours(void)
 static char *
 make_unmanaged(const char *name)
 {
-	const char *labels[] = {left_label, NULL};
-	orch_docker_create_spec spec = {
+	orch_rt_kv labels[] = {{LABEL_KEY, left_val}};
+	orch_rt_create_spec spec = {
 		.name = name,
 		.image = IMAGE,
 		.labels = labels,
+		.n_labels = 1,
 		.restart_policy = "no",
 	};
-	orch_docker_diag diag;
+	orch_diag diag;
 	char *id = NULL;
 
 	if (orch_docker_create(dk, &spec, &id, &diag) != ORCH_OK)
@@ -344,13 +340,15 @@ fx_start(fx *f, bool no_runtime)
 	f->core_ok = true;
 	if (!no_runtime) {
 		orch_mgr_opts o;
+		orch_runtime rt;
 
 		assert_int_equal(orch_docker_open(f->cfg.docker_host,
 		                     DOCKER_TIMEOUT_MS, &f->docker),
 		    ORCH_OK);
 		memset(&o, 0, sizeof(o));
+		orch_docker_runtime(f->docker, &rt);
 		o.core = &f->core;
-		o.docker = f->docker;
+		o.rt = &rt;
 		o.no_loops = true;
 		assert_int_equal(orch_mgr_open(&o, &f->mgr), ORCH_OK);
 		assert_int_equal(orch_mgr_start(f->mgr), ORCH_OK);
@@ -986,7 +984,7 @@ test_provision_engine(void **state)
 	pres r, r2;
 	lsnap ls;
 	int bad_port = 0, own_port = 0;
-	orch_docker_container c;
+	orch_rt_container c;
 
 	need_docker();
 	fx_config(f, G_PROV);
@@ -1109,7 +1107,7 @@ test_provision_engine(void **state)
 	assert_int_equal(orch_docker_inspect(dk, r2.id, &c, NULL), ORCH_OK);
 	{
 		const char *v = NULL;
-		const orch_docker_port *dp;
+		const orch_rt_port *dp;
 		char key[24], hp[16] = "";
 		bool running = c.running;
 		char lv[64] = "";
@@ -1120,13 +1118,13 @@ test_provision_engine(void **state)
 		}
 		snprintf(want, sizeof(want), "%s", v != NULL ? v : "(none)");
 		snprintf(key, sizeof(key), "%d/tcp", own_port);
-		dp = orch_docker_container_port(&c, key);
+		dp = orch_rt_container_port(&c, key);
 		if (dp != NULL && dp->n_bindings > 0)
 			snprintf(hp, sizeof(hp), "%s", dp->bindings[0].host_port);
-		if (orch_docker_container_label(&c, "x.esvc") != NULL)
+		if (orch_rt_container_label(&c, "x.esvc") != NULL)
 			snprintf(lv, sizeof(lv), "%s",
-			    orch_docker_container_label(&c, "x.esvc"));
-		orch_docker_container_fini(&c);
+			    orch_rt_container_label(&c, "x.esvc"));
+		orch_rt_container_fini(&c);
 		assert_true(running);
 		assert_string_equal(want, "e=1");
 		assert_string_equal(hp, pstr);
@@ -1321,7 +1319,7 @@ test_provision_container(void **state)
 	assert_true(id[0] != '\0');
 	assert_true(strncmp(name, cprefix, strlen(cprefix)) == 0);
 	{
-		orch_docker_container c;
+		orch_rt_container c;
 		char managed[128] = "", lv[64] = "", cname[160] = "", cid[80] = "";
 		char env[64] = "";
 		bool running;
@@ -1330,17 +1328,17 @@ test_provision_container(void **state)
 		running = c.running;
 		snprintf(cid, sizeof(cid), "%s", c.id);
 		snprintf(cname, sizeof(cname), "%s", c.name);
-		if (orch_docker_container_label(&c, LABEL_KEY) != NULL)
+		if (orch_rt_container_label(&c, LABEL_KEY) != NULL)
 			snprintf(managed, sizeof(managed), "%s",
-			    orch_docker_container_label(&c, LABEL_KEY));
-		if (orch_docker_container_label(&c, "x.esvc.c") != NULL)
+			    orch_rt_container_label(&c, LABEL_KEY));
+		if (orch_rt_container_label(&c, "x.esvc.c") != NULL)
 			snprintf(lv, sizeof(lv), "%s",
-			    orch_docker_container_label(&c, "x.esvc.c"));
+			    orch_rt_container_label(&c, "x.esvc.c"));
 		for (size_t i = 0; i < c.n_env; i++) {
 			if (strncmp(c.env[i], "ESVC_FOO=", 9) == 0)
 				snprintf(env, sizeof(env), "%s", c.env[i] + 9);
 		}
-		orch_docker_container_fini(&c);
+		orch_rt_container_fini(&c);
 		assert_true(running);
 		assert_string_equal(cid, id);
 		assert_string_equal(cname, name);
@@ -1941,7 +1939,7 @@ static int
 group_setup(void **state)
 {
 	const char *host = getenv("DOCKER_HOST");
-	orch_docker_diag diag;
+	orch_diag diag;
 
 	(void) state;
 	{
@@ -1954,7 +1952,6 @@ group_setup(void **state)
 	}
 	snprintf(label_val, sizeof(label_val), "esvc-%s", run_id);
 	snprintf(left_val, sizeof(left_val), "esvc-%s-x", run_id);
-	snprintf(left_label, sizeof(left_label), "%s=%s", LABEL_KEY, left_val);
 	if (getenv("ORCH_TEST_DOCKER") == NULL)
 		return 0;
 	snprintf(docker_host, sizeof(docker_host), "%s",

@@ -1,0 +1,1400 @@
+/*
+ * The engine manager (src/engines/manager.h) against the in-memory fake
+ * runtime (tests/runtime/fake_runtime.h): no Docker daemon, a manual clock,
+ * and the runtime's answers on demand (a name or a port taken, Docker
+ * down, the image missing, a create that fails, slow calls, lost events).
+ *
+ * Every case checks what the rules promise in the core's own accounting:
+ * the state, the port pools, the breakers, the metrics, the provisions in
+ * flight, and the fake's log of the calls the manager made. The real
+ * daemon cases (manager_test, monitor_test, engines_service_test) hold the
+ * same manager to Docker, and the fake to what Docker does.
+ *
+ * Host ports: the manager's probe is the test's (probe_free): no socket is
+ * bound; a port "held on the host" is one the test marks taken.
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "src/base/time.h"
+#include "src/core/config.h"
+#include "src/core/control.h"
+#include "src/core/core.h"
+#include "src/engines/manager.h"
+#include "src/engines/plan.h"
+#include "tests/runtime/fake_runtime.h"
+
+#define IMAGE "acestream-sim:latest"
+#define LKEY "orchestrator.managed"
+#define LVAL "acestream"
+#define HTTP_LO 19000
+#define HTTP_HI 19009
+#define HTTPS_LO 45000
+#define HTTPS_HI 45009
+#define S(x) ((int64_t) (x) *INT64_C(1000000))
+#define T0 S(1700000000)
+
+typedef struct fx {
+	orch_config cfg;
+	int64_t now; /* the core's manual clock */
+	orch_core core;
+	bool core_ok;
+	orch_fake_rt *fake;
+	orch_runtime rt;
+	orch_mgr *mgr;
+	pthread_mutex_t taken_mu;
+	bool taken[65536]; /* host ports held by "another process" */
+} fx;
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Polls cond every 5 ms until it holds or ms have passed; ok gets it. */
+#define WAIT_FOR(ok, cond, ms)                                                \
+	do {                                                                  \
+		int64_t wf_deadline_ = orch_mono_ms() + (ms);                 \
+		for (;;) {                                                    \
+			if (((ok) = (cond)))                                  \
+				break;                                        \
+			if (orch_mono_ms() >= wf_deadline_)                   \
+				break;                                        \
+			sleep_ms(5);                                          \
+		}                                                             \
+	} while (0)
+
+static void
+set_str(char **field, const char *v)
+{
+	free(*field);
+	*field = v != NULL ? strdup(v) : NULL;
+}
+
+static bool
+probe_free(void *arg, int port)
+{
+	fx *f = arg;
+	bool taken;
+
+	pthread_mutex_lock(&f->taken_mu);
+	taken = f->taken[port];
+	pthread_mutex_unlock(&f->taken_mu);
+	return !taken;
+}
+
+static int
+setup(void **state)
+{
+	fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	pthread_mutex_init(&f->taken_mu, NULL);
+	orch_config_defaults(&f->cfg);
+	set_str(&f->cfg.target_image, IMAGE);
+	set_str(&f->cfg.container_label_key, LKEY);
+	set_str(&f->cfg.container_label_value, LVAL);
+	set_str(&f->cfg.engine_name_prefix, "acestream");
+	f->cfg.image_pull = ORCH_IMAGE_PULL_NEVER;
+	f->cfg.port_range_host.lo = HTTP_LO;
+	f->cfg.port_range_host.hi = HTTP_HI;
+	f->cfg.ace_https_range.lo = HTTPS_LO;
+	f->cfg.ace_https_range.hi = HTTPS_HI;
+	f->cfg.min_replicas = 0;
+	f->cfg.max_replicas = 5;
+	f->cfg.auto_delete = false;
+	/* The control thread (cases with loops) must not act on its own
+	 * schedule: its first pass runs at start, then not for an hour. */
+	f->cfg.autoscale_interval_s = 3600;
+	f->cfg.monitor_interval_s = 3600;
+	f->now = T0;
+	if (orch_fake_rt_open(&f->fake) != ORCH_OK)
+		return -1;
+	orch_fake_rt_image_add(f->fake, IMAGE);
+	orch_fake_rt_runtime(f->fake, &f->rt);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	fx *f = *state;
+
+	orch_mgr_close(f->mgr);
+	if (f->core_ok)
+		orch_core_fini(&f->core);
+	orch_fake_rt_close(f->fake);
+	orch_config_fini(&f->cfg);
+	pthread_mutex_destroy(&f->taken_mu);
+	free(f);
+	return 0;
+}
+
+/* Core + manager over the fake (after the case set its config). */
+static void
+fx_start(fx *f, bool loops)
+{
+	orch_mgr_opts o;
+
+	assert_int_equal(orch_core_init(&f->core, &f->cfg,
+	                     orch_clock_manual(&f->now), NULL),
+	    ORCH_OK);
+	f->core_ok = true;
+	memset(&o, 0, sizeof(o));
+	o.core = &f->core;
+	o.rt = &f->rt;
+	o.port_probe = probe_free;
+	o.port_probe_arg = f;
+	o.no_loops = !loops;
+	assert_int_equal(orch_mgr_open(&o, &f->mgr), ORCH_OK);
+	assert_int_equal(orch_mgr_start(f->mgr), ORCH_OK);
+}
+
+static void
+take_port(fx *f, int port, bool taken)
+{
+	pthread_mutex_lock(&f->taken_mu);
+	f->taken[port] = taken;
+	pthread_mutex_unlock(&f->taken_mu);
+}
+
+/* A snapshot of the core's accounting. */
+typedef struct acct {
+	int engines, running, http_used, https_used, provisioning, inflight;
+	int failures; /* general breaker's consecutive failures */
+	orch_breaker_state breaker;
+	bool trial;
+	bool docker_ok, image_ok;
+	uint64_t ok, failed, refused;
+} acct;
+
+static acct
+account(fx *f)
+{
+	acct a;
+
+	orch_core_lock(&f->core);
+	a.engines = f->core.state.counts.engines;
+	a.running = f->core.state.counts.running;
+	a.http_used = orch_ports_used(&f->core.http_ports);
+	a.https_used = orch_ports_used(&f->core.https_ports);
+	a.provisioning = f->core.provisioning;
+	a.inflight = f->core.n_inflight;
+	a.failures = f->core.general.failure_count;
+	a.breaker = orch_breaker_state_at(&f->core.general, f->now);
+	a.trial = f->core.general.trial_in_flight;
+	a.docker_ok = f->core.env.docker_ok;
+	a.image_ok = f->core.env.image_ok;
+	a.ok = f->core.metrics.provision_engine_ok;
+	a.failed = f->core.metrics.provision_engine_failed;
+	a.refused = f->core.metrics.provision_engine_refused;
+	orch_core_unlock(&f->core);
+	return a;
+}
+
+/* Nothing of a provision is left over in the core. */
+static void
+assert_settled(fx *f)
+{
+	acct a = account(f);
+
+	assert_int_equal(a.provisioning, 0);
+	assert_int_equal(a.inflight, 0);
+	assert_false(a.trial);
+	assert_int_equal(a.http_used, a.engines);
+	assert_int_equal(a.https_used, a.engines);
+}
+
+static orch_err
+provision(fx *f, const orch_engine_request *req, int host_port,
+    orch_provision_result *res, orch_refusal *ref, orch_diag *diag)
+{
+	orch_engine_request dflt = {0};
+
+	return orch_mgr_provision(
+	    f->mgr, req != NULL ? req : &dflt, host_port, res, ref, diag);
+}
+
+static orch_provision_result
+provision_ok(fx *f, const orch_engine_request *req)
+{
+	orch_provision_result res;
+	orch_refusal ref;
+	orch_diag diag;
+	orch_err rv = provision(f, req, 0, &res, &ref, &diag);
+
+	if (rv != ORCH_OK) {
+		char *log = orch_fake_rt_log_dump(f->fake);
+
+		fail_msg("provision: %s (%s), refusal %s\n%s",
+		    orch_strerror(rv), diag.msg,
+		    orch_refusal_code_name(ref.code), log);
+	}
+	return res;
+}
+
+typedef struct esnap {
+	bool found, managed, running;
+	char name[128];
+	int host_http_port, container_http_port, container_https_port;
+	orch_health health;
+} esnap;
+
+static esnap
+eget(fx *f, const char *id)
+{
+	esnap s;
+	orch_engine *e;
+
+	memset(&s, 0, sizeof(s));
+	orch_core_lock(&f->core);
+	e = orch_state_engine_get(&f->core.state, id);
+	if (e != NULL) {
+		s.found = true;
+		s.managed = e->managed;
+		s.running = e->running;
+		snprintf(s.name, sizeof(s.name), "%s", e->container_name);
+		s.host_http_port = e->host_http_port;
+		s.container_http_port = e->container_http_port;
+		s.container_https_port = e->container_https_port;
+		s.health = e->health;
+	}
+	orch_core_unlock(&f->core);
+	return s;
+}
+
+static bool
+http_in_use(fx *f, int port)
+{
+	bool r;
+
+	orch_core_lock(&f->core);
+	r = orch_ports_in_use(&f->core.http_ports, port);
+	orch_core_unlock(&f->core);
+	return r;
+}
+
+static void
+stream_on(fx *f, const char *id, const char *stream_id)
+{
+	orch_stream_start ev;
+	orch_stream *s = NULL;
+	orch_err rv;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.container_id = id;
+	ev.key_type = "content_id";
+	ev.key = stream_id;
+	ev.playback_session_id = "psid";
+	ev.is_live = true;
+	ev.stream_id = stream_id;
+	orch_core_lock(&f->core);
+	rv = orch_state_stream_start(
+	    &f->core.state, &ev, orch_core_now(&f->core), &s);
+	orch_core_unlock(&f->core);
+	assert_int_equal(rv, ORCH_OK);
+}
+
+/* 0 unknown, 1 active, 2 ended (reason copied). */
+static int
+stream_status(fx *f, const char *id, char *reason, size_t len)
+{
+	orch_stream *s;
+	int r = 0;
+
+	orch_core_lock(&f->core);
+	s = orch_state_stream_get(&f->core.state, id);
+	if (s != NULL) {
+		r = s->active ? 1 : 2;
+		snprintf(reason, len, "%s",
+		    s->end_reason != NULL ? s->end_reason : "");
+	}
+	orch_core_unlock(&f->core);
+	return r;
+}
+
+static const char *
+env_value(const orch_rt_container *c, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < c->n_env; i++) {
+		if (strncmp(c->env[i], name, n) == 0 && c->env[i][n] == '=')
+			return c->env[i] + n + 1;
+	}
+	return NULL;
+}
+
+/* Position of the first log line starting with prefix, or -1. */
+static int
+log_index(fx *f, const char *prefix)
+{
+	char *log = orch_fake_rt_log_dump(f->fake), *line = log, *nl;
+	int i = 0, at = -1;
+
+	while (line != NULL && *line != '\0') {
+		nl = strchr(line, '\n');
+		if (strncmp(line, prefix, strlen(prefix)) == 0) {
+			at = i;
+			break;
+		}
+		line = nl != NULL ? nl + 1 : NULL;
+		i++;
+	}
+	free(log);
+	return at;
+}
+
+/* A container "someone else" made; labels as given. */
+static char *
+add_container(fx *f, const char *name, const orch_rt_kv *labels, size_t n,
+    int port, bool start)
+{
+	orch_rt_publish pub = {port, port, "tcp"};
+	orch_rt_create_spec spec = {
+	    .name = name,
+	    .image = IMAGE,
+	    .labels = labels,
+	    .n_labels = n,
+	    .ports = &pub,
+	    .n_ports = port > 0 ? 1 : 0,
+	    .restart_policy = "unless-stopped",
+	};
+	char *id = NULL;
+
+	assert_int_equal(
+	    orch_fake_rt_add(f->fake, &spec, start, &id), ORCH_OK);
+	return id;
+}
+
+/* Makes engine id unhealthy by failed probes (after one good one, so
+ * that it is not a startup timeout instead). */
+static void
+make_unhealthy(fx *f, const char *id)
+{
+	(void) orch_core_apply_probe(&f->core, id, true, NULL, 0, NULL);
+	for (int i = 0; i < f->cfg.health_failure_threshold; i++)
+		(void) orch_core_apply_probe(
+		    &f->core, id, false, NULL, 0, NULL);
+	assert_int_equal(eget(f, id).health, ORCH_HEALTH_UNHEALTHY);
+}
+
+/* ---- provisioning ---------------------------------------------------------
+ */
+
+static void
+test_provision_shape(void **state)
+{
+	fx *f = *state;
+	/* A caller label with '=' in its key is a key: it must not become
+	 * acestream.http_port="1=..." or override CONTAINER_LABEL. */
+	orch_label labels[] = {{"x.custom", "yes"},
+	    {"acestream.http_port=1", "evil"}, {LKEY, "stolen"}};
+	orch_label env[] = {{"FOO", "bar"}, {"HTTP_PORT", "1"}};
+	orch_engine_request req = {labels, 3, env, 2, NULL};
+	orch_provision_result r;
+	orch_rt_container c;
+	const orch_rt_port *p;
+	char want[160];
+	esnap e;
+	acct a;
+
+	fx_start(f, false);
+	r = provision_ok(f, &req);
+	assert_string_equal(r.container_name, "acestream-1");
+	assert_int_equal(strlen(r.container_id), 64);
+	assert_int_equal(r.host_http_port, HTTP_LO);
+	assert_int_equal(r.container_http_port, HTTP_LO);
+	assert_int_equal(r.container_https_port, HTTPS_LO);
+
+	/* What the runtime was asked for. */
+	assert_int_equal(
+	    orch_fake_rt_get(f->fake, r.container_id, &c), ORCH_OK);
+	assert_string_equal(c.name, "acestream-1");
+	assert_string_equal(c.image, IMAGE);
+	assert_string_equal(c.state, "running");
+	assert_string_equal(orch_rt_container_label(&c, LKEY), LVAL);
+	assert_string_equal(
+	    orch_rt_container_label(&c, "acestream.http_port"), "19000");
+	assert_string_equal(
+	    orch_rt_container_label(&c, "acestream.https_port"), "45000");
+	assert_string_equal(
+	    orch_rt_container_label(&c, "host.http_port"), "19000");
+	assert_null(orch_rt_container_label(&c, "host.https_port"));
+	assert_string_equal(orch_rt_container_label(&c, "x.custom"), "yes");
+	assert_string_equal(
+	    orch_rt_container_label(&c, "acestream.http_port=1"), "evil");
+	assert_int_equal(c.n_labels, 6);
+	assert_string_equal(env_value(&c, "CONF"),
+	    "--http-port=19000\n--https-port=45000\n--bind-all");
+	assert_string_equal(env_value(&c, "HTTP_PORT"), "19000");
+	assert_string_equal(env_value(&c, "HTTPS_PORT"), "45000");
+	assert_string_equal(env_value(&c, "BIND_ALL"), "true");
+	assert_string_equal(env_value(&c, "FOO"), "bar");
+	assert_null(env_value(&c, "P2P_PORT"));
+	snprintf(want, sizeof(want), "%d/tcp", HTTP_LO);
+	p = orch_rt_container_port(&c, want);
+	assert_non_null(p);
+	assert_int_equal(p->n_bindings, 1);
+	assert_string_equal(p->bindings[0].host_ip, "127.0.0.1");
+	assert_int_equal(atoi(p->bindings[0].host_port), HTTP_LO);
+	assert_int_equal(c.n_ports, 1);
+	orch_rt_container_fini(&c);
+
+	/* In state at once, ports accounted, the breaker and metrics told. */
+	e = eget(f, r.container_id);
+	assert_true(e.found && e.managed && e.running);
+	assert_string_equal(e.name, "acestream-1");
+	assert_int_equal(e.host_http_port, HTTP_LO);
+	assert_int_equal(e.container_https_port, HTTPS_LO);
+	assert_true(http_in_use(f, HTTP_LO));
+	a = account(f);
+	assert_int_equal(a.engines, 1);
+	assert_int_equal(a.failures, 0);
+	assert_int_equal(a.ok, 1);
+	assert_true(f->core.general.last_success_us == T0);
+	assert_settled(f);
+	/* One create and one start, nothing else. */
+	assert_int_equal(
+	    orch_fake_rt_log_count(f->fake, "create acestream-1"), 1);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_START), 1);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_REMOVE), 0);
+
+	/* The next one: next number, next ports. */
+	r = provision_ok(f, NULL);
+	assert_string_equal(r.container_name, "acestream-2");
+	assert_int_equal(r.host_http_port, HTTP_LO + 1);
+	assert_int_equal(r.container_https_port, HTTPS_LO + 1);
+	assert_settled(f);
+}
+
+static void
+test_explicit_host_port(void **state)
+{
+	fx *f = *state;
+	orch_provision_result r;
+	orch_refusal ref;
+	orch_diag diag;
+
+	fx_start(f, false);
+	/* Outside the pool: used as given, not reserved in the pool. */
+	assert_int_equal(provision(f, NULL, 18500, &r, &ref, &diag), ORCH_OK);
+	assert_int_equal(r.host_http_port, 18500);
+	/* The same port again: in use (the engine holds it; the probe too). */
+	take_port(f, 18500, true);
+	assert_int_equal(
+	    provision(f, NULL, 18500, &r, &ref, &diag), ORCH_EEXIST);
+	assert_string_equal(diag.field, "host_port");
+	assert_non_null(strstr(diag.msg, "18500"));
+	/* Inside the pool, then taken there. */
+	assert_int_equal(
+	    provision(f, NULL, HTTP_LO + 3, &r, &ref, &diag), ORCH_OK);
+	assert_true(http_in_use(f, HTTP_LO + 3));
+	assert_int_equal(
+	    provision(f, NULL, HTTP_LO + 3, &r, &ref, &diag), ORCH_EEXIST);
+	assert_int_equal(account(f).failures, 0);
+	assert_int_equal(account(f).provisioning, 0);
+	assert_false(account(f).trial);
+}
+
+static void
+test_name_taken_retry(void **state)
+{
+	fx *f = *state;
+	orch_rt_kv other[] = {{"orchestrator.other", "x"}};
+	orch_provision_result r;
+	char *left;
+
+	fx_start(f, false);
+	/* A leftover holds acestream-1 on the runtime (not ours, so the
+	 * reconcile never adopts it and the core does not know the name). */
+	left = add_container(f, "acestream-1", other, 1, 0, false);
+	r = provision_ok(f, NULL);
+	assert_string_equal(r.container_name, "acestream-2");
+	assert_int_equal(
+	    orch_fake_rt_log_count(f->fake, "create acestream-1"), 1);
+	assert_int_equal(
+	    orch_fake_rt_log_count(f->fake, "create acestream-2"), 1);
+	/* The first attempt left nothing; the leftover is untouched. */
+	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 2);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_REMOVE), 0);
+	assert_int_equal(account(f).failures, 0);
+	assert_settled(f);
+	/* The number taken on the runtime is retried next time (the core
+	 * does not know it): acestream-1 fails again, then acestream-3. */
+	r = provision_ok(f, NULL);
+	assert_string_equal(r.container_name, "acestream-3");
+	assert_settled(f);
+	free(left);
+}
+
+static void
+test_port_conflict_retry(void **state)
+{
+	fx *f = *state;
+	orch_provision_result r;
+	acct a;
+
+	fx_start(f, false);
+	/* Someone binds 19000 between the probe and the start: the probe
+	 * said free, the runtime says "port is already allocated". */
+	orch_fake_rt_block_port(f->fake, HTTP_LO, true);
+	r = provision_ok(f, NULL);
+	assert_int_equal(r.host_http_port, HTTP_LO + 1);
+	assert_string_equal(r.container_name, "acestream-1");
+	assert_false(http_in_use(f, HTTP_LO)); /* released, once */
+	assert_true(http_in_use(f, HTTP_LO + 1));
+	/* The failed container was removed: one container, running. */
+	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 1);
+	assert_int_equal(orch_fake_rt_count(f->fake, "running"), 1);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_START), 2);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_REMOVE), 1);
+	a = account(f);
+	assert_int_equal(a.failures, 0);
+	assert_int_equal(a.ok, 1);
+	assert_settled(f);
+
+	/* Every port of the range blocked: PORT_ATTEMPTS starts, then a
+	 * failure counted against the breaker; ports released exactly
+	 * once (the pool holds only the first engine's). */
+	for (int p = HTTP_LO; p <= HTTP_HI; p++)
+		orch_fake_rt_block_port(f->fake, p, true);
+	{
+		orch_refusal ref;
+		orch_diag diag;
+
+		assert_int_not_equal(
+		    provision(f, NULL, 0, &r, &ref, &diag), ORCH_OK);
+		assert_int_equal(ref.code, ORCH_REFUSE_NONE);
+		assert_non_null(strstr(diag.msg, "port is already allocated"));
+	}
+	a = account(f);
+	assert_int_equal(a.failures, 1);
+	assert_int_equal(a.failed, 1);
+	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 1);
+	assert_settled(f);
+}
+
+static void
+test_docker_down(void **state)
+{
+	fx *f = *state;
+	orch_provision_result r;
+	orch_refusal ref;
+	orch_diag diag;
+	acct a;
+	int creates;
+
+	fx_start(f, false);
+	assert_true(account(f).docker_ok);
+	orch_fake_rt_set_down(f->fake, true);
+	assert_int_equal(
+	    provision(f, NULL, 0, &r, &ref, &diag), ORCH_EUNAVAIL);
+	assert_int_equal(ref.code, ORCH_REFUSE_DOCKER);
+	assert_string_equal(
+	    orch_refusal_code_name(ref.code), "docker_unavailable");
+	a = account(f);
+	assert_false(a.docker_ok);
+	assert_int_equal(a.failures, 0); /* not the engine's fault */
+	assert_int_equal(a.breaker, ORCH_BREAKER_CLOSED);
+	assert_int_equal(a.refused, 1);
+	assert_int_equal(a.engines, 0);
+	assert_int_equal(a.http_used, 0); /* nothing leaked */
+	assert_settled(f);
+	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 0);
+
+	/* Now the policy refuses before any runtime call. */
+	creates = orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE);
+	assert_int_equal(
+	    provision(f, NULL, 0, &r, &ref, &diag), ORCH_EUNAVAIL);
+	assert_int_equal(ref.code, ORCH_REFUSE_DOCKER);
+	assert_int_equal(
+	    orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), creates);
+	assert_int_equal(account(f).refused, 2);
+
+	/* Back up: the reconcile says so, and provisioning works again. */
+	orch_fake_rt_set_down(f->fake, false);
+	orch_mgr_reconcile(f->mgr);
+	assert_true(account(f).docker_ok);
+	(void) provision_ok(f, NULL);
+	assert_settled(f);
+}
+
+static void
+test_image_missing(void **state)
+{
+	fx *f = *state;
+	orch_engine_request custom = {NULL, 0, NULL, 0, "other/image:1"};
+	orch_provision_result r;
+	orch_refusal ref;
+	orch_diag diag;
+	acct a;
+
+	fx_start(f, false);
+	assert_true(account(f).image_ok);
+	/* A request naming a missing image: refused, TARGET_IMAGE still
+	 * fine. */
+	assert_int_equal(
+	    provision(f, &custom, 0, &r, &ref, &diag), ORCH_EPRECOND);
+	assert_string_equal(
+	    orch_refusal_code_name(ref.code), "image_unavailable");
+	assert_true(account(f).image_ok);
+	/* TARGET_IMAGE gone from the runtime. */
+	orch_fake_rt_image_remove(f->fake, IMAGE);
+	assert_int_equal(
+	    provision(f, NULL, 0, &r, &ref, &diag), ORCH_EPRECOND);
+	assert_int_equal(ref.code, ORCH_REFUSE_IMAGE);
+	a = account(f);
+	assert_false(a.image_ok);
+	assert_int_equal(a.failures, 0);
+	assert_int_equal(a.refused, 2);
+	assert_int_equal(a.http_used, 0);
+	assert_settled(f);
+	/* The policy now refuses without asking the runtime. */
+	assert_int_equal(
+	    provision(f, NULL, 0, &r, &ref, &diag), ORCH_EPRECOND);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 2);
+	/* The image back: the reconcile sees it. */
+	orch_fake_rt_image_add(f->fake, IMAGE);
+	orch_mgr_reconcile(f->mgr);
+	assert_true(account(f).image_ok);
+}
+
+static void
+test_create_fails(void **state)
+{
+	fx *f = *state;
+	orch_provision_result r;
+	orch_refusal ref;
+	orch_diag diag;
+	acct a;
+
+	f->cfg.cb_failure_threshold = 2;
+	fx_start(f, false);
+	orch_fake_rt_fail(f->fake, ORCH_FAKE_CREATE, 1, ORCH_EINTERNAL, 500,
+	    "HTTP 500: something broke");
+	assert_int_equal(
+	    provision(f, NULL, 0, &r, &ref, &diag), ORCH_EINTERNAL);
+	assert_int_equal(ref.code, ORCH_REFUSE_NONE);
+	assert_non_null(strstr(diag.msg, "something broke"));
+	a = account(f);
+	assert_int_equal(a.failures, 1);
+	assert_int_equal(a.failed, 1);
+	assert_int_equal(a.http_used, 0);
+	assert_false(http_in_use(f, HTTP_LO));
+	assert_settled(f);
+
+	/* Created but the start fails: removed, nothing left behind; the
+	 * breaker opens at its threshold. */
+	orch_fake_rt_fail(
+	    f->fake, ORCH_FAKE_START, 1, ORCH_EINTERNAL, 500, "HTTP 500: no");
+	assert_int_equal(
+	    provision(f, NULL, 0, &r, &ref, &diag), ORCH_EINTERNAL);
+	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 0);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_REMOVE), 1);
+	a = account(f);
+	assert_int_equal(a.failures, 2);
+	assert_int_equal(a.breaker, ORCH_BREAKER_OPEN);
+	assert_settled(f);
+
+	/* Open: refused by the policy, no runtime call. */
+	assert_int_equal(
+	    provision(f, NULL, 0, &r, &ref, &diag), ORCH_EPRECOND);
+	assert_int_equal(ref.code, ORCH_REFUSE_BREAKER);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 2);
+
+	/* Half-open after the timeout: one trial, whose success closes. */
+	f->now += S(f->cfg.cb_recovery_timeout_s + 1);
+	(void) provision_ok(f, NULL);
+	a = account(f);
+	assert_int_equal(a.breaker, ORCH_BREAKER_CLOSED);
+	assert_int_equal(a.failures, 0);
+	assert_settled(f);
+}
+
+typedef struct par {
+	fx *f;
+	orch_err rv;
+	orch_refusal ref;
+	orch_provision_result res;
+} par;
+
+static void *
+par_main(void *arg)
+{
+	par *p = arg;
+	orch_engine_request req = {0};
+	orch_diag diag;
+
+	p->rv =
+	    orch_mgr_provision(p->f->mgr, &req, 0, &p->res, &p->ref, &diag);
+	return NULL;
+}
+
+static void
+test_max_replicas_concurrent(void **state)
+{
+	fx *f = *state;
+	pthread_t t[8];
+	par p[8];
+	int ok = 0, full = 0;
+	bool names[4] = {false};
+
+	f->cfg.max_replicas = 3;
+	fx_start(f, false);
+	/* Slow creates: all eight are in flight together. */
+	orch_fake_rt_delay(f->fake, ORCH_FAKE_CREATE, 100);
+	for (int i = 0; i < 8; i++) {
+		p[i].f = f;
+		assert_int_equal(
+		    pthread_create(&t[i], NULL, par_main, &p[i]), 0);
+	}
+	for (int i = 0; i < 8; i++)
+		pthread_join(t[i], NULL);
+	for (int i = 0; i < 8; i++) {
+		if (p[i].rv == ORCH_OK) {
+			int n = orch_engine_name_number(
+			    "acestream", p[i].res.container_name);
+
+			ok++;
+			assert_true(n >= 1 && n <= 3);
+			assert_false(names[n]); /* distinct numbers */
+			names[n] = true;
+		} else {
+			assert_int_equal(p[i].rv, ORCH_EEXHAUSTED);
+			assert_int_equal(p[i].ref.code, ORCH_REFUSE_MAX);
+			full++;
+		}
+	}
+	assert_int_equal(ok, 3);
+	assert_int_equal(full, 5);
+	assert_int_equal(account(f).engines, 3);
+	assert_int_equal(orch_fake_rt_count(f->fake, "running"), 3);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 3);
+	assert_settled(f);
+}
+
+static void
+test_delete(void **state)
+{
+	fx *f = *state;
+	orch_rt_kv other[] = {{"orchestrator.other", "x"}};
+	orch_rt_kv ours[] = {{LKEY, LVAL}};
+	orch_provision_result r, r2;
+	char deleted[80], reason[64], *left, *stopped;
+	orch_diag diag;
+
+	fx_start(f, false);
+	r = provision_ok(f, NULL);
+	stream_on(f, r.container_id, "s1");
+	assert_int_equal(orch_mgr_delete(f->mgr, r.container_id, deleted,
+	                     sizeof(deleted), &diag),
+	    ORCH_OK);
+	assert_string_equal(deleted, r.container_id);
+	assert_false(eget(f, r.container_id).found);
+	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 0);
+	assert_false(http_in_use(f, r.host_http_port));
+	assert_int_equal(stream_status(f, "s1", reason, sizeof(reason)), 2);
+	assert_string_equal(reason, "engine_gone");
+	assert_int_equal(orch_fake_rt_log_count(f->fake, "stop "), 1);
+
+	/* By name; unknown; not managed (left alone). */
+	r2 = provision_ok(f, NULL);
+	assert_int_equal(orch_mgr_delete(f->mgr, r2.container_name, deleted,
+	                     sizeof(deleted), &diag),
+	    ORCH_OK);
+	assert_string_equal(deleted, r2.container_id);
+	assert_int_equal(
+	    orch_mgr_delete(f->mgr, "nope", deleted, sizeof(deleted), &diag),
+	    ORCH_ENOTFOUND);
+	assert_string_equal(diag.msg, "no such container");
+	left = add_container(f, "someone-else", other, 1, 0, true);
+	assert_int_equal(
+	    orch_mgr_delete(f->mgr, left, deleted, sizeof(deleted), &diag),
+	    ORCH_ENOTFOUND);
+	assert_non_null(strstr(diag.msg, "not managed"));
+	assert_int_equal(orch_fake_rt_count(f->fake, "running"), 1);
+	/* A managed container that is no engine in state (stopped). */
+	stopped = add_container(f, "generic-1", ours, 1, 0, false);
+	assert_int_equal(orch_mgr_delete(f->mgr, "generic-1", deleted,
+	                     sizeof(deleted), &diag),
+	    ORCH_OK);
+	assert_string_equal(deleted, stopped);
+	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 1);
+	assert_settled(f);
+	free(left);
+	free(stopped);
+}
+
+/* ---- reconcile and adoption ------------------------------------------- */
+
+/* Labels an engine of a previous run would carry. */
+#define ENGINE_LABELS(http, https)                                            \
+	{                                                                     \
+		{LKEY, LVAL}, {"acestream.http_port", http},                  \
+		    {"acestream.https_port", https},                          \
+		    {"host.http_port", http},                                 \
+	}
+
+static void
+test_reconcile_adoption(void **state)
+{
+	fx *f = *state;
+	orch_rt_kv run[] = ENGINE_LABELS("19005", "45005");
+	orch_rt_kv stop[] = ENGINE_LABELS("19006", "45006");
+	orch_rt_kv generic[] = {{LKEY, LVAL}};
+	char *a, *b, *g;
+	esnap e;
+
+	a = add_container(f, "acestream-7", run, 4, 19005, true);
+	b = add_container(f, "acestream-8", stop, 4, 19006, false);
+	g = add_container(f, "generic-1", generic, 1, 0, true);
+	fx_start(f, false); /* the first reconcile adopts */
+	e = eget(f, a);
+	assert_true(e.found && e.running && e.managed);
+	assert_string_equal(e.name, "acestream-7");
+	assert_int_equal(e.host_http_port, 19005);
+	assert_int_equal(e.container_https_port, 45005);
+	assert_true(http_in_use(f, 19005));
+	assert_false(eget(f, b).found); /* stopped: not adopted */
+	assert_false(eget(f, g).found); /* no engine labels */
+	assert_int_equal(account(f).engines, 1);
+	assert_settled(f);
+	/* Numbers are the smallest free ones; ports skip the adopted one. */
+	{
+		orch_provision_result r = provision_ok(f, NULL);
+
+		assert_string_equal(r.container_name, "acestream-1");
+		assert_int_not_equal(r.host_http_port, 19005);
+	}
+
+	/* A restart (crash, held in "restarting"): the reconcile sees it
+	 * down; it leaves, its ports go back; started again, it is adopted
+	 * again with the same ports. */
+	assert_int_equal(orch_fake_rt_crash(f->fake, a, true), ORCH_OK);
+	/* (A reconcile judges only engines seen before its list: time must
+	 * move on the manual clock.) */
+	f->now += S(1);
+	orch_mgr_reconcile(f->mgr);
+	assert_false(eget(f, a).found);
+	assert_false(http_in_use(f, 19005));
+	assert_int_equal(orch_fake_rt_start(f->fake, a), ORCH_OK);
+	f->now += S(1);
+	orch_mgr_reconcile(f->mgr);
+	e = eget(f, a);
+	assert_true(e.found && e.running);
+	assert_int_equal(e.host_http_port, 19005);
+	assert_true(http_in_use(f, 19005));
+
+	/* Gone from the runtime (no events here): the reconcile drops it. */
+	assert_int_equal(orch_fake_rt_destroy(f->fake, a), ORCH_OK);
+	f->now += S(1);
+	orch_mgr_reconcile(f->mgr);
+	assert_false(eget(f, a).found);
+	assert_false(http_in_use(f, 19005));
+	assert_int_equal(account(f).engines, 1);
+	assert_settled(f);
+
+	/* Docker down: the reconcile says so and drops nothing. */
+	orch_fake_rt_set_down(f->fake, true);
+	orch_mgr_reconcile(f->mgr);
+	assert_false(account(f).docker_ok);
+	assert_int_equal(account(f).engines, 1);
+	free(a);
+	free(b);
+	free(g);
+}
+
+/* ---- events --------------------------------------------------------------
+ */
+
+static void
+test_events(void **state)
+{
+	fx *f = *state;
+	orch_provision_result r;
+	orch_rt_kv run[] = ENGINE_LABELS("19008", "45008");
+	char reason[64], *x;
+	bool ok;
+
+	fx_start(f, true);
+	/* The stream connects and asks for a reconcile; wait for it. */
+	WAIT_FOR(ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) >= 2, 2000);
+	assert_true(ok);
+	r = provision_ok(f, NULL);
+	stream_on(f, r.container_id, "s1");
+
+	/* die: the engine is down, its streams end. */
+	assert_int_equal(
+	    orch_fake_rt_die(f->fake, r.container_id, 1), ORCH_OK);
+	WAIT_FOR(ok, !eget(f, r.container_id).running, 2000);
+	assert_true(ok);
+	assert_true(eget(f, r.container_id).found);
+	assert_int_equal(stream_status(f, "s1", reason, sizeof(reason)), 2);
+	assert_string_equal(reason, "engine_gone");
+	assert_int_equal(account(f).running, 0);
+
+	/* start: the same engine is back, same ports. */
+	assert_int_equal(orch_fake_rt_start(f->fake, r.container_id), ORCH_OK);
+	WAIT_FOR(ok, eget(f, r.container_id).running, 2000);
+	assert_true(ok);
+	assert_int_equal(
+	    eget(f, r.container_id).host_http_port, r.host_http_port);
+
+	/* A crash loop: every die ends the streams, every start brings the
+	 * same engine back; it ends up running. */
+	stream_on(f, r.container_id, "s2");
+	assert_int_equal(
+	    orch_fake_rt_crash_loop(f->fake, r.container_id, 3), ORCH_OK);
+	WAIT_FOR(ok,
+	    stream_status(f, "s2", reason, sizeof(reason)) == 2 &&
+	        eget(f, r.container_id).running,
+	    2000);
+	assert_true(ok);
+	assert_int_equal(
+	    eget(f, r.container_id).host_http_port, r.host_http_port);
+
+	/* destroy: gone, ports released. */
+	assert_int_equal(
+	    orch_fake_rt_destroy(f->fake, r.container_id), ORCH_OK);
+	WAIT_FOR(ok, !eget(f, r.container_id).found, 2000);
+	assert_true(ok);
+	assert_false(http_in_use(f, r.host_http_port));
+	assert_settled(f);
+
+	/* A managed container we did not know starts: adopted by inspect. */
+	x = add_container(f, "acestream-9", run, 4, 19008, false);
+	assert_int_equal(orch_fake_rt_start(f->fake, x), ORCH_OK);
+	WAIT_FOR(ok, eget(f, x).found, 2000);
+	assert_true(ok);
+	assert_true(http_in_use(f, 19008));
+
+	/* Lost events (kill, die, destroy of a removal): the engine stays
+	 * in state until the next reconcile heals it. */
+	orch_fake_rt_drop_events(f->fake, 3);
+	assert_int_equal(orch_fake_rt_destroy(f->fake, x), ORCH_OK);
+	sleep_ms(100);
+	assert_true(eget(f, x).found);
+	f->now += S(1);
+	orch_mgr_reconcile(f->mgr);
+	assert_false(eget(f, x).found);
+	assert_false(http_in_use(f, 19008));
+	assert_settled(f);
+	free(x);
+}
+
+static void
+test_events_reconnect(void **state)
+{
+	fx *f = *state;
+	orch_provision_result r;
+	int lists;
+	bool ok;
+
+	fx_start(f, true);
+	WAIT_FOR(ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) >= 2, 2000);
+	assert_true(ok);
+	r = provision_ok(f, NULL);
+	/* Down: the stream drops; what happens meanwhile is not seen. */
+	orch_fake_rt_set_down(f->fake, true);
+	sleep_ms(50);
+	lists = orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST);
+	assert_int_equal(
+	    orch_fake_rt_destroy(f->fake, r.container_id), ORCH_OK);
+	sleep_ms(50);
+	assert_true(eget(f, r.container_id).found);
+	/* Up: the reconnect triggers a reconcile, which heals it. */
+	f->now += S(1);
+	orch_fake_rt_set_down(f->fake, false);
+	WAIT_FOR(ok, !eget(f, r.container_id).found, 2000);
+	assert_true(ok);
+	assert_true(orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) > lists);
+	assert_settled(f);
+}
+
+/* ---- the control pass ------------------------------------------------ */
+
+static void
+test_startup_timeout(void **state)
+{
+	fx *f = *state;
+	orch_provision_result r, r2;
+	acct a;
+
+	fx_start(f, false);
+	r = provision_ok(f, NULL);
+	f->now += S(10);
+	r2 = provision_ok(f, NULL);
+	(void) orch_core_apply_probe(
+	    &f->core, r2.container_id, true, NULL, 0, NULL);
+	/* Before the timeout: nothing. */
+	f->now += S(f->cfg.startup_timeout_s - 11);
+	orch_mgr_control_pass(f->mgr);
+	assert_true(eget(f, r.container_id).found);
+	/* After: the one never healthy is removed, a breaker failure. */
+	f->now += S(2);
+	orch_mgr_control_pass(f->mgr);
+	assert_false(eget(f, r.container_id).found);
+	assert_true(eget(f, r2.container_id).found);
+	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 1);
+	assert_int_equal(orch_fake_rt_log_count(f->fake, "remove "), 1);
+	a = account(f);
+	assert_int_equal(a.failures, 1);
+	assert_int_equal(a.engines, 1);
+	assert_settled(f);
+}
+
+static void
+test_replacement_new_first(void **state)
+{
+	fx *f = *state;
+	orch_provision_result sick, ok;
+	int created, stopped;
+
+	f->cfg.max_replicas = 3;
+	fx_start(f, false);
+	sick = provision_ok(f, NULL);
+	ok = provision_ok(f, NULL);
+	(void) orch_core_apply_probe(
+	    &f->core, ok.container_id, true, NULL, 0, NULL);
+	make_unhealthy(f, sick.container_id);
+	orch_fake_rt_log_clear(f->fake);
+	/* Not yet: the grace period. */
+	orch_mgr_control_pass(f->mgr);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 0);
+	f->now += S(f->cfg.health_unhealthy_grace_period_s + 1);
+	orch_mgr_control_pass(f->mgr);
+	/* Below MAX_REPLICAS: the new one started before the sick one
+	 * stopped. */
+	created = log_index(f, "create acestream-");
+	stopped = log_index(f, "stop ");
+	assert_true(created >= 0 && stopped >= 0);
+	assert_true(created < stopped);
+	assert_false(eget(f, sick.container_id).found);
+	assert_int_equal(account(f).engines, 2);
+	assert_int_equal(f->core.replacement.failure_count, 0);
+	assert_true(f->core.replacement.last_success_us == f->now);
+	assert_false(f->core.replacement_in_progress);
+	assert_true(f->core.last_replacement_us == f->now);
+	assert_settled(f);
+}
+
+static void
+test_replacement_at_max(void **state)
+{
+	fx *f = *state;
+	orch_provision_result sick;
+	int created, stopped;
+
+	f->cfg.max_replicas = 1;
+	fx_start(f, false);
+	sick = provision_ok(f, NULL);
+	make_unhealthy(f, sick.container_id);
+	f->now += S(f->cfg.health_unhealthy_grace_period_s + 1);
+	orch_fake_rt_log_clear(f->fake);
+	orch_mgr_control_pass(f->mgr);
+	/* At MAX_REPLICAS: the sick one stops first. */
+	created = log_index(f, "create acestream-");
+	stopped = log_index(f, "stop ");
+	assert_true(created >= 0 && stopped >= 0);
+	assert_true(stopped < created);
+	assert_false(eget(f, sick.container_id).found);
+	assert_int_equal(account(f).engines, 1);
+	assert_settled(f);
+
+	/* A replacement whose provision fails feeds the replacement
+	 * breaker, and the cooldown holds the next one back. */
+	{
+		char id[80];
+		size_t cur = 0;
+		orch_engine *e;
+
+		orch_core_lock(&f->core);
+		e = orch_state_engine_next(&f->core.state, &cur);
+		snprintf(id, sizeof(id), "%s", e->container_id);
+		orch_core_unlock(&f->core);
+		make_unhealthy(f, id);
+		f->now += S(f->cfg.health_replacement_cooldown_s +
+		            f->cfg.health_unhealthy_grace_period_s + 1);
+		orch_fake_rt_fail(f->fake, ORCH_FAKE_CREATE, 1, ORCH_EINTERNAL,
+		    500, "HTTP 500: no");
+		orch_mgr_control_pass(f->mgr);
+		assert_int_equal(f->core.replacement.failure_count, 1);
+		assert_int_equal(account(f).engines, 0);
+	}
+	assert_settled(f);
+}
+
+static void
+test_autoscale(void **state)
+{
+	fx *f = *state;
+
+	f->cfg.min_replicas = 2;
+	fx_start(f, false);
+	orch_mgr_control_pass(f->mgr);
+	assert_int_equal(account(f).engines, 2);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 2);
+	/* Enough: nothing more. */
+	orch_mgr_control_pass(f->mgr);
+	assert_int_equal(account(f).engines, 2);
+	/* A busy engine is not free: one more. */
+	{
+		size_t cur = 0;
+		orch_engine *e;
+		char id[80];
+
+		orch_core_lock(&f->core);
+		e = orch_state_engine_next(&f->core.state, &cur);
+		snprintf(id, sizeof(id), "%s", e->container_id);
+		orch_core_unlock(&f->core);
+		stream_on(f, id, "busy");
+	}
+	orch_mgr_control_pass(f->mgr);
+	assert_int_equal(account(f).engines, 3);
+	assert_int_equal(f->core.state.counts.free, 2);
+	/* MAX_REPLICAS caps the autoscaler. */
+	f->cfg.min_replicas = 10;
+	orch_mgr_control_pass(f->mgr);
+	assert_int_equal(account(f).engines, f->cfg.max_replicas);
+	orch_mgr_control_pass(f->mgr);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE),
+	    f->cfg.max_replicas);
+	assert_settled(f);
+}
+
+static void
+test_idle_gc(void **state)
+{
+	fx *f = *state;
+	orch_provision_result a, b;
+
+	f->cfg.auto_delete = true;
+	f->cfg.engine_grace_period_s = 30;
+	f->cfg.min_replicas = 1;
+	fx_start(f, false);
+	a = provision_ok(f, NULL);
+	b = provision_ok(f, NULL);
+	(void) orch_core_apply_probe(
+	    &f->core, a.container_id, true, NULL, 0, NULL);
+	(void) orch_core_apply_probe(
+	    &f->core, b.container_id, true, NULL, 0, NULL);
+	orch_mgr_control_pass(f->mgr);
+	assert_int_equal(account(f).engines, 2); /* within the grace */
+	f->now += S(31);
+	orch_mgr_control_pass(f->mgr);
+	/* One stops; MIN_REPLICAS keeps the other. */
+	assert_int_equal(account(f).engines, 1);
+	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 1);
+	assert_int_equal(orch_fake_rt_log_count(f->fake, "stop "), 1);
+	f->now += S(31);
+	orch_mgr_control_pass(f->mgr);
+	assert_int_equal(account(f).engines, 1);
+	assert_settled(f);
+}
+
+static void
+test_scale_and_gc(void **state)
+{
+	fx *f = *state;
+	char ids[8][80];
+	orch_diag diag;
+	int to = 0;
+
+	fx_start(f, false);
+	assert_int_equal(orch_mgr_scale(f->mgr, 3, &to, &diag), ORCH_OK);
+	assert_int_equal(to, 3);
+	assert_int_equal(account(f).engines, 3);
+	assert_int_equal(orch_mgr_scale(f->mgr, 99, &to, &diag), ORCH_OK);
+	assert_int_equal(to, f->cfg.max_replicas);
+	assert_int_equal(account(f).engines, f->cfg.max_replicas);
+	assert_int_equal(orch_mgr_scale(f->mgr, 1, &to, &diag), ORCH_OK);
+	assert_int_equal(account(f).engines, 1);
+	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 1);
+	/* POST /gc: past the grace period, down to MIN_REPLICAS (0). */
+	assert_int_equal(orch_mgr_gc(f->mgr, ids, 8), 0);
+	f->now += S(f->cfg.engine_grace_period_s + 1);
+	assert_int_equal(orch_mgr_gc(f->mgr, ids, 8), 1);
+	assert_int_equal(strlen(ids[0]), 64);
+	assert_int_equal(account(f).engines, 0);
+	/* A scale whose provisions fail says how many started. */
+	orch_fake_rt_fail(f->fake, ORCH_FAKE_CREATE, 99, ORCH_EINTERNAL, 500,
+	    "HTTP 500: no");
+	assert_int_equal(orch_mgr_scale(f->mgr, 2, &to, &diag), ORCH_EUNAVAIL);
+	assert_non_null(strstr(diag.msg, "started 0 of 2"));
+	assert_settled(f);
+}
+
+/* ---- the lock --------------------------------------------------------- */
+
+static void
+test_slow_runtime_off_lock(void **state)
+{
+	fx *f = *state;
+	pthread_t t;
+	par p;
+	int64_t t0, took;
+	bool ok;
+
+	memset(&p, 0, sizeof(p));
+	p.f = f;
+	p.rv = ORCH_EINTERNAL;
+	fx_start(f, false);
+	orch_fake_rt_delay(f->fake, ORCH_FAKE_CREATE, 800);
+	assert_int_equal(pthread_create(&t, NULL, par_main, &p), 0);
+	/* The provision is inside the runtime's create now. */
+	WAIT_FOR(ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE) == 1, 2000);
+	assert_true(ok);
+	/* A read under the core's lock is not held up by it. */
+	t0 = orch_mono_ms();
+	orch_core_lock(&f->core);
+	assert_int_equal(f->core.provisioning, 1);
+	assert_int_equal(f->core.state.counts.engines, 0);
+	orch_core_unlock(&f->core);
+	assert_int_equal(orch_core_engine_count(&f->core), 0);
+	took = orch_mono_ms() - t0;
+	assert_true(took < 200);
+	pthread_join(t, NULL);
+	assert_int_equal(p.rv, ORCH_OK);
+	assert_int_equal(account(f).engines, 1);
+	assert_settled(f);
+}
+
+/* ---- generic containers ---------------------------------------------- */
+
+static void
+test_generic_containers(void **state)
+{
+	fx *f = *state;
+	orch_label labels[] = {{"app", "x"}, {LKEY, "stolen"}, {"k=v", "w"}};
+	orch_label env[] = {{"A", "1"}};
+	orch_port_publish ports[] = {{80, 18080}};
+	orch_container_request req = {
+	    IMAGE, "web", env, 1, labels, 3, ports, 1};
+	orch_container_result res;
+	orch_rt_container c, *v = NULL;
+	orch_diag diag;
+	size_t n = 0;
+
+	fx_start(f, false);
+	assert_int_equal(
+	    orch_mgr_provision_container(f->mgr, &req, &res, &diag), ORCH_OK);
+	assert_int_equal(strncmp(res.container_name, "web-", 4), 0);
+	assert_int_equal(strlen(res.container_name), 12);
+	assert_int_equal(
+	    orch_mgr_inspect(f->mgr, res.container_id, &c, &diag), ORCH_OK);
+	assert_string_equal(c.state, "running");
+	assert_string_equal(orch_rt_container_label(&c, LKEY), LVAL);
+	assert_string_equal(orch_rt_container_label(&c, "k=v"), "w");
+	assert_string_equal(env_value(&c, "A"), "1");
+	assert_non_null(orch_rt_container_port(&c, "80/tcp"));
+	orch_rt_container_fini(&c);
+	assert_int_equal(f->core.metrics.provision_container_ok, 1);
+	/* Not an engine: the reconcile leaves it alone. */
+	orch_mgr_reconcile(f->mgr);
+	assert_int_equal(account(f).engines, 0);
+
+	/* Find by label, a key with '=' included. */
+	assert_int_equal(
+	    orch_mgr_find_by_label(f->mgr, "k=v", "w", &v, &n, &diag),
+	    ORCH_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].id, res.container_id);
+	orch_rt_container_list_free(v, n);
+	assert_int_equal(
+	    orch_mgr_find_by_label(f->mgr, "app", "y", &v, &n, &diag),
+	    ORCH_OK);
+	assert_int_equal(n, 0);
+	assert_null(v);
+
+	/* Not managed: not found. */
+	{
+		orch_rt_kv other[] = {{"app", "x"}};
+		char *x = add_container(f, "other", other, 1, 0, true);
+
+		assert_int_equal(
+		    orch_mgr_inspect(f->mgr, x, &c, &diag), ORCH_ENOTFOUND);
+		assert_non_null(strstr(diag.msg, "not found"));
+		assert_int_equal(
+		    orch_mgr_find_by_label(f->mgr, "app", "x", &v, &n, &diag),
+		    ORCH_OK);
+		assert_int_equal(n, 1); /* only ours */
+		orch_rt_container_list_free(v, n);
+		free(x);
+	}
+
+	/* The start fails: nothing left, counted as failed. */
+	orch_fake_rt_fail(
+	    f->fake, ORCH_FAKE_START, 1, ORCH_EINTERNAL, 500, "HTTP 500: no");
+	assert_int_equal(
+	    orch_mgr_provision_container(f->mgr, &req, &res, &diag),
+	    ORCH_EINTERNAL);
+	assert_int_equal(f->core.metrics.provision_container_failed, 1);
+	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 2);
+	/* Down: UNAVAILABLE. */
+	orch_fake_rt_set_down(f->fake, true);
+	assert_int_equal(
+	    orch_mgr_provision_container(f->mgr, &req, &res, &diag),
+	    ORCH_EUNAVAIL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+	        test_provision_shape, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_explicit_host_port, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_name_taken_retry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_port_conflict_retry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_docker_down, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_image_missing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_create_fails, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_max_replicas_concurrent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_reconcile_adoption, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_events_reconnect, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_startup_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_replacement_new_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_replacement_at_max, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_autoscale, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idle_gc, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_scale_and_gc, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_slow_runtime_off_lock, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_generic_containers, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
