@@ -314,71 +314,6 @@ orch_svc_delete(void *arg, orch_call *call, const ProtobufCMessage *msg)
 	}
 }
 
-/* Docker's view of a container as the API's ContainerInfo (in a). */
-static bool
-container_pb(orch_arena *a, const orch_rt_container *c,
-    Orch__ContainerInfo *m)
-{
-	orch__container_info__init(m);
-	m->id = c->id;
-	m->name = c->name;
-	m->image = c->image;
-	m->created = c->created;
-	m->status = c->state;
-	if (c->n_labels > 0) {
-		Orch__ContainerInfo__LabelsEntry *e =
-		    orch_arena_alloc(a, c->n_labels * sizeof(*e));
-		Orch__ContainerInfo__LabelsEntry **pp =
-		    orch_arena_alloc(a, c->n_labels * sizeof(*pp));
-
-		if (e == NULL || pp == NULL)
-			return false;
-		for (size_t i = 0; i < c->n_labels; i++) {
-			orch__container_info__labels_entry__init(&e[i]);
-			e[i].key = c->labels[i].key;
-			e[i].value = c->labels[i].value;
-			pp[i] = &e[i];
-		}
-		m->labels = pp;
-		m->n_labels = c->n_labels;
-	}
-	if (c->n_ports > 0) {
-		Orch__ContainerInfo__PortsEntry *e =
-		    orch_arena_alloc(a, c->n_ports * sizeof(*e));
-		Orch__ContainerInfo__PortsEntry **pp =
-		    orch_arena_alloc(a, c->n_ports * sizeof(*pp));
-
-		if (e == NULL || pp == NULL)
-			return false;
-		for (size_t i = 0; i < c->n_ports; i++) {
-			const orch_rt_port *p = &c->ports[i];
-			Orch__PortBindingList *l = orch_arena_alloc(a, sizeof(*l));
-			Orch__PortBinding *b = orch_arena_alloc(a,
-			    (p->n_bindings + 1) * sizeof(*b));
-			Orch__PortBinding **bp = orch_arena_alloc(a,
-			    (p->n_bindings + 1) * sizeof(*bp));
-
-			if (l == NULL || b == NULL || bp == NULL)
-				return false;
-			orch__port_binding_list__init(l);
-			for (size_t j = 0; j < p->n_bindings; j++) {
-				orch__port_binding__init(&b[j]);
-				b[j].hostip = p->bindings[j].host_ip;
-				b[j].hostport = p->bindings[j].host_port;
-				bp[j] = &b[j];
-			}
-			l->bindings = bp;
-			l->n_bindings = p->n_bindings;
-			orch__container_info__ports_entry__init(&e[i]);
-			e[i].key = p->port;
-			e[i].value = l;
-			pp[i] = &e[i];
-		}
-		m->ports = pp;
-		m->n_ports = c->n_ports;
-	}
-	return true;
-}
 
 void
 orch_svc_inspect(void *arg, orch_call *call, const ProtobufCMessage *msg)
@@ -408,7 +343,7 @@ orch_svc_inspect(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		return;
 	} else {
 		orch_arena_init(&a, stack, sizeof(stack));
-		if (container_pb(&a, &c, &rep))
+		if (orch_pb_container(&a, &c, &rep))
 			orch_call_reply(call, &rep.base);
 		else
 			orch_call_fail(call, ORCH_EINTERNAL, "out of memory");
@@ -454,7 +389,7 @@ orch_svc_find_by_label(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		bool ok = ms != NULL && pp != NULL;
 
 		for (size_t i = 0; ok && i < n; i++) {
-			ok = container_pb(&a, &v[i], &ms[i]);
+			ok = orch_pb_container(&a, &v[i], &ms[i]);
 			pp[i] = &ms[i];
 		}
 		rep.containers = pp;

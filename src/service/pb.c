@@ -1,5 +1,6 @@
 #include "src/service/pb.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "src/base/list.h"
@@ -46,6 +47,14 @@ struct pair {
 	char *key;
 	char *value;
 };
+
+/* The pair types mapped today have that layout. */
+_Static_assert(offsetof(orch_label, key) == offsetof(struct pair, key) &&
+        offsetof(orch_label, value) == offsetof(struct pair, value),
+    "orch_label is not a key/value pair");
+_Static_assert(offsetof(orch_rt_kv, key) == offsetof(struct pair, key) &&
+        offsetof(orch_rt_kv, value) == offsetof(struct pair, value),
+    "orch_rt_kv is not a key/value pair");
 
 void **
 orch_pb_str_map(orch_arena *a, const ProtobufCMessageDescriptor *entry,
@@ -206,4 +215,65 @@ orch_pb_breaker(const orch_breaker *b, int64_t now, Orch__Breaker *m,
 		ok->unix_micros = b->last_success_us;
 		m->last_success_time = ok;
 	}
+}
+
+/* One port's bindings as Docker lists them. */
+static Orch__PortBindingList *
+bindings_pb(orch_arena *a, const orch_rt_port *p)
+{
+	Orch__PortBindingList *l = orch_arena_alloc(a, sizeof(*l));
+	Orch__PortBinding *b =
+	    orch_arena_alloc(a, (p->n_bindings + 1) * sizeof(*b));
+	Orch__PortBinding **bp =
+	    orch_arena_alloc(a, (p->n_bindings + 1) * sizeof(*bp));
+
+	if (l == NULL || b == NULL || bp == NULL)
+		return NULL;
+	orch__port_binding_list__init(l);
+	for (size_t j = 0; j < p->n_bindings; j++) {
+		orch__port_binding__init(&b[j]);
+		b[j].hostip = p->bindings[j].host_ip;
+		b[j].hostport = p->bindings[j].host_port;
+		bp[j] = &b[j];
+	}
+	l->bindings = bp;
+	l->n_bindings = p->n_bindings;
+	return l;
+}
+
+bool
+orch_pb_container(orch_arena *a, const orch_rt_container *c,
+    Orch__ContainerInfo *m)
+{
+	orch__container_info__init(m);
+	m->id = c->id;
+	m->name = c->name;
+	m->image = c->image;
+	m->created = c->created;
+	m->status = c->state;
+	if (c->n_labels > 0) {
+		m->labels = (Orch__ContainerInfo__LabelsEntry **) orch_pb_str_map(a,
+		    &orch__container_info__labels_entry__descriptor, c->labels,
+		    sizeof(c->labels[0]), c->n_labels);
+		if (m->labels == NULL)
+			return false;
+		m->n_labels = c->n_labels;
+	}
+	if (c->n_ports > 0) {
+		Orch__ContainerInfo__PortsEntry **pp =
+		    (Orch__ContainerInfo__PortsEntry **) orch_pb_map_new(a,
+		        &orch__container_info__ports_entry__descriptor, c->n_ports);
+
+		if (pp == NULL)
+			return false;
+		for (size_t i = 0; i < c->n_ports; i++) {
+			pp[i]->key = c->ports[i].port;
+			pp[i]->value = bindings_pb(a, &c->ports[i]);
+			if (pp[i]->value == NULL)
+				return false;
+		}
+		m->ports = pp;
+		m->n_ports = c->n_ports;
+	}
+	return true;
 }

@@ -20,6 +20,7 @@
 #include "src/core/breaker.h"
 #include "src/core/policy.h"
 #include "src/core/state.h"
+#include "src/runtime/runtime.h"
 
 /* Stack room for one reply's arena: a small reply costs no malloc. */
 #define ORCH_PB_ARENA_STACK 8192
@@ -51,6 +52,11 @@ bool orch_pb_stream(orch_arena *a, const orch_stream *s, Orch__Stream *m);
 /* An array of n Stream messages from v[0..n); NULL when out of memory. */
 Orch__Stream **orch_pb_streams(orch_arena *a, orch_stream *const *v,
     size_t n);
+
+/* A container as the runtime reports it (ContainerInfo: labels, and the
+ * port bindings as Docker gives them). */
+bool orch_pb_container(orch_arena *a, const orch_rt_container *c,
+    Orch__ContainerInfo *m);
 
 /* The structured provisioning refusal (m's strings are static). */
 void orch_pb_refusal(const orch_refusal *r, Orch__ProvisioningRefusal *m);
