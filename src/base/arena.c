@@ -15,7 +15,8 @@ struct orch_arena_block {
 static char *
 align_up(char *p)
 {
-	return (char *) (((uintptr_t) p + (ALIGN - 1)) & ~(uintptr_t) (ALIGN - 1));
+	return (
+	    char *) (((uintptr_t) p + (ALIGN - 1)) & ~(uintptr_t) (ALIGN - 1));
 }
 
 void

@@ -15,9 +15,9 @@
 typedef struct orch_arena_block orch_arena_block;
 
 typedef struct orch_arena {
-	char *cur;               /* next free byte of the current block */
-	char *end;               /* end of the current block */
-	orch_arena_block *heap;  /* malloc'd blocks, newest first */
+	char *cur;              /* next free byte of the current block */
+	char *end;              /* end of the current block */
+	orch_arena_block *heap; /* malloc'd blocks, newest first */
 } orch_arena;
 
 /* Starts with buf[0..len) (may be NULL/0) as the first block; buf must

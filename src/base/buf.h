@@ -17,7 +17,10 @@ typedef struct orch_buf {
 	bool oom;
 } orch_buf;
 
-#define ORCH_BUF_INIT {NULL, 0, 0, false}
+#define ORCH_BUF_INIT                                                         \
+	{                                                                     \
+		NULL, 0, 0, false                                             \
+	}
 
 /* The growing path of orch_buf_append (not for direct use). */
 void orch_buf_append_slow(orch_buf *b, const void *p, size_t n);

@@ -19,8 +19,8 @@ orch_cond_init_mono(pthread_cond_t *cv)
 }
 
 int
-orch_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
-    int64_t deadline_ms)
+orch_cond_wait_until(
+    pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ms)
 {
 	struct timespec ts;
 

@@ -17,7 +17,7 @@ int orch_cond_init_mono(pthread_cond_t *cv);
  * caller holds mu; cv was made by orch_cond_init_mono). Returns 0 when
  * signalled (or spuriously woken), ETIMEDOUT once the deadline passed.
  */
-int orch_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
-    int64_t deadline_ms);
+int orch_cond_wait_until(
+    pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ms);
 
 #endif

@@ -11,25 +11,25 @@
 
 typedef enum orch_err {
 	ORCH_OK = 0,
-	ORCH_ECANCELLED = 1,  /* CANCELLED */
-	ORCH_EUNKNOWN = 2,    /* UNKNOWN */
-	ORCH_EINVAL = 3,      /* INVALID_ARGUMENT */
-	ORCH_ETIMEDOUT = 4,   /* DEADLINE_EXCEEDED */
-	ORCH_ENOTFOUND = 5,   /* NOT_FOUND */
-	ORCH_EEXIST = 6,      /* ALREADY_EXISTS */
-	ORCH_EPERM = 7,       /* PERMISSION_DENIED */
-	ORCH_EEXHAUSTED = 8,  /* RESOURCE_EXHAUSTED */
-	ORCH_EPRECOND = 9,    /* FAILED_PRECONDITION */
-	ORCH_EABORTED = 10,   /* ABORTED */
-	ORCH_ERANGE = 11,     /* OUT_OF_RANGE */
-	ORCH_ENOTSUP = 12,    /* UNIMPLEMENTED */
-	ORCH_EINTERNAL = 13,  /* INTERNAL */
-	ORCH_EUNAVAIL = 14,   /* UNAVAILABLE */
-	ORCH_EDATALOSS = 15,  /* DATA_LOSS */
-	ORCH_EUNAUTH = 16,    /* UNAUTHENTICATED */
-	ORCH_ENOMEM = 100,    /* out of memory; INTERNAL on the wire */
-	ORCH_ECLOSED = 101,   /* object closed / shutting down; UNAVAILABLE */
-	ORCH_ESYS = 102,      /* a system call failed; INTERNAL */
+	ORCH_ECANCELLED = 1, /* CANCELLED */
+	ORCH_EUNKNOWN = 2,   /* UNKNOWN */
+	ORCH_EINVAL = 3,     /* INVALID_ARGUMENT */
+	ORCH_ETIMEDOUT = 4,  /* DEADLINE_EXCEEDED */
+	ORCH_ENOTFOUND = 5,  /* NOT_FOUND */
+	ORCH_EEXIST = 6,     /* ALREADY_EXISTS */
+	ORCH_EPERM = 7,      /* PERMISSION_DENIED */
+	ORCH_EEXHAUSTED = 8, /* RESOURCE_EXHAUSTED */
+	ORCH_EPRECOND = 9,   /* FAILED_PRECONDITION */
+	ORCH_EABORTED = 10,  /* ABORTED */
+	ORCH_ERANGE = 11,    /* OUT_OF_RANGE */
+	ORCH_ENOTSUP = 12,   /* UNIMPLEMENTED */
+	ORCH_EINTERNAL = 13, /* INTERNAL */
+	ORCH_EUNAVAIL = 14,  /* UNAVAILABLE */
+	ORCH_EDATALOSS = 15, /* DATA_LOSS */
+	ORCH_EUNAUTH = 16,   /* UNAUTHENTICATED */
+	ORCH_ENOMEM = 100,   /* out of memory; INTERNAL on the wire */
+	ORCH_ECLOSED = 101,  /* object closed / shutting down; UNAVAILABLE */
+	ORCH_ESYS = 102,     /* a system call failed; INTERNAL */
 } orch_err;
 
 /* A static, human-readable description of err (never NULL). */

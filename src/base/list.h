@@ -15,8 +15,8 @@ typedef struct orch_list {
 	struct orch_list *next;
 } orch_list;
 
-#define ORCH_CONTAINER_OF(ptr, type, member) \
-	((type *) (void *) ((char *) (ptr) - offsetof(type, member)))
+#define ORCH_CONTAINER_OF(ptr, type, member)                                  \
+	((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
 
 static inline void
 orch_list_init(orch_list *l)

@@ -78,13 +78,14 @@ orch_rfc3339_format(int64_t us, char *buf)
 	civil_from_days(days, &y, &m, &d);
 	if (frac != 0)
 		n = snprintf(buf, ORCH_RFC3339_MAX,
-		    "%04lld-%02d-%02dT%02d:%02d:%02d.%06lldZ", (long long) y, m,
-		    d, (int) (rem / 3600), (int) (rem / 60 % 60),
+		    "%04lld-%02d-%02dT%02d:%02d:%02d.%06lldZ", (long long) y,
+		    m, d, (int) (rem / 3600), (int) (rem / 60 % 60),
 		    (int) (rem % 60), (long long) frac);
 	else
 		n = snprintf(buf, ORCH_RFC3339_MAX,
 		    "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long) y, m, d,
-		    (int) (rem / 3600), (int) (rem / 60 % 60), (int) (rem % 60));
+		    (int) (rem / 3600), (int) (rem / 60 % 60),
+		    (int) (rem % 60));
 	return n > 0 ? (size_t) n : 0;
 }
 
@@ -121,7 +122,8 @@ expect(const char *s, size_t len, size_t *i, const char *set)
 static int
 days_in_month(int y, int m)
 {
-	static const int dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+	static const int dm[] = {
+	    31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 	int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 
 	return m == 2 ? 28 + leap : dm[m - 1];
@@ -179,6 +181,6 @@ orch_rfc3339_parse(const char *s, size_t len, int64_t *us)
 	*us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se) -
 	          sign * (oh * 3600 + om * 60)) *
 	          1000000LL +
-	    frac;
+	      frac;
 	return 0;
 }

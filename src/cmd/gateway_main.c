@@ -29,7 +29,8 @@ const char *__lsan_default_suppressions(void);
 const char *
 __lsan_default_suppressions(void)
 {
-	return "leak:h2o_mem_alloc_recycle\nleak:h2o_multithread_create_queue\n";
+	return "leak:h2o_mem_alloc_recycle\nleak:h2o_multithread_create_"
+	       "queue\n";
 }
 
 int
@@ -47,11 +48,13 @@ main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--rpc-connect") == 0 && i + 1 < argc) {
 			connect = argv[++i];
-		} else if (strcmp(argv[i], "--http-threads") == 0 && i + 1 < argc) {
+		} else if (strcmp(argv[i], "--http-threads") == 0 &&
+		           i + 1 < argc) {
 			threads = atoi(argv[++i]);
 		} else {
-			fprintf(stderr, "usage: orchestrator-gateway --rpc-connect "
-			                "URL [--http-threads N]\n");
+			fprintf(stderr,
+			    "usage: orchestrator-gateway --rpc-connect "
+			    "URL [--http-threads N]\n");
 			return 2;
 		}
 	}
@@ -77,8 +80,9 @@ main(int argc, char **argv)
 	go.cors_origins = cfg.cors_origins;
 	go.rpc_connect = connect;
 	if (orch_gw_start(&go, &gw) != ORCH_OK) {
-		fprintf(stderr, "orchestrator-gateway: cannot start on %s:%d "
-		                "against %s\n",
+		fprintf(stderr,
+		    "orchestrator-gateway: cannot start on %s:%d "
+		    "against %s\n",
 		    cfg.app_host, cfg.app_port, connect);
 		goto out;
 	}

@@ -6,9 +6,9 @@
  * REST gateway, which calls the same table in-process.
  *
  * The main thread only starts the parts in order and waits for
- * SIGINT/SIGTERM; all work happens on their threads. Shutdown has a watchdog because nng 1.5.2 can miss a
- * wake-up in nng_close() (nng issue #1543): a stuck close must not keep a
- * stopped service alive.
+ * SIGINT/SIGTERM; all work happens on their threads. Shutdown has a watchdog
+ * because nng 1.5.2 can miss a wake-up in nng_close() (nng issue #1543): a
+ * stuck close must not keep a stopped service alive.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -27,8 +27,8 @@
 #include "src/engines/manager.h"
 #include "src/engines/monitor.h"
 #include "src/gateway/gateway.h"
-#include "src/runtime/docker.h"
 #include "src/rpc/server.h"
+#include "src/runtime/docker.h"
 #include "src/service/service.h"
 
 #define DEFAULT_RPC_LISTEN "tcp://127.0.0.1:7600" /* config default */
@@ -41,14 +41,18 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: orchestratord [--rpc-listen URL]... [--cleanup-on-exit]\n"
 	    "\n"
-	    "  --rpc-listen URL   nng URL the RPC server listens on (repeatable;\n"
-	    "                     default: $RPC_LISTEN, comma-separated, else\n"
+	    "  --rpc-listen URL   nng URL the RPC server listens on "
+	    "(repeatable;\n"
+	    "                     default: $RPC_LISTEN, comma-separated, "
+	    "else\n"
 	    "                     " DEFAULT_RPC_LISTEN ")\n"
 	    "  --http-threads N   gateway event loops (default: one per CPU)\n"
 	    "  --port-file PATH   write the gateway's port there once it\n"
 	    "                     listens (APP_PORT=0 picks a free one)\n"
-	    "  --cleanup-on-exit  stop and remove every managed engine on exit\n"
-	    "                     (by default engines outlive the orchestrator\n"
+	    "  --cleanup-on-exit  stop and remove every managed engine on "
+	    "exit\n"
+	    "                     (by default engines outlive the "
+	    "orchestrator\n"
 	    "                     and are adopted at the next start)\n"
 	    "\n"
 	    "Configuration: the environment, then ./.env for variables the\n"
@@ -72,7 +76,8 @@ const char *__lsan_default_suppressions(void);
 const char *
 __lsan_default_suppressions(void)
 {
-	return "leak:h2o_mem_alloc_recycle\nleak:h2o_multithread_create_queue\n";
+	return "leak:h2o_mem_alloc_recycle\nleak:h2o_multithread_create_"
+	       "queue\n";
 }
 
 /* What the command line says. */
@@ -109,14 +114,16 @@ parse_args(int argc, char **argv, struct args *a)
 				return 2;
 			}
 			a->urls[a->nurls++] = argv[++i];
-		} else if (strcmp(argv[i], "--http-threads") == 0 && i + 1 < argc) {
+		} else if (strcmp(argv[i], "--http-threads") == 0 &&
+		           i + 1 < argc) {
 			a->gw_threads = atoi(argv[++i]);
-		} else if (strcmp(argv[i], "--port-file") == 0 && i + 1 < argc) {
+		} else if (strcmp(argv[i], "--port-file") == 0 &&
+		           i + 1 < argc) {
 			a->port_file = argv[++i];
 		} else if (strcmp(argv[i], "--cleanup-on-exit") == 0) {
 			a->cleanup = true;
 		} else if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0) {
+		           strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;
 		} else {
@@ -194,8 +201,9 @@ start_rpc(struct daemon *d, const struct args *a)
 		return false;
 	for (int i = 0; i < a->nurls; i++) {
 		if (orch_rpc_server_listen(d->srv, a->urls[i]) != ORCH_OK) {
-			fprintf(stderr, "orchestratord: cannot listen on %s "
-			                "(RPC_LISTEN / --rpc-listen)\n",
+			fprintf(stderr,
+			    "orchestratord: cannot listen on %s "
+			    "(RPC_LISTEN / --rpc-listen)\n",
 			    a->urls[i]);
 			return false;
 		}
@@ -217,8 +225,9 @@ start_gateway(struct daemon *d, const struct args *a)
 	go.cors_origins = d->cfg.cors_origins;
 	go.direct = d->srv;
 	if (orch_gw_start(&go, &d->gw) != ORCH_OK) {
-		fprintf(stderr, "orchestratord: cannot listen on %s:%d "
-		                "(APP_HOST / APP_PORT)\n",
+		fprintf(stderr,
+		    "orchestratord: cannot listen on %s:%d "
+		    "(APP_HOST / APP_PORT)\n",
 		    d->cfg.app_host, d->cfg.app_port);
 		return false;
 	}

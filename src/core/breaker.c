@@ -22,13 +22,14 @@ orch_breaker_state_name(orch_breaker_state s)
 }
 
 void
-orch_breaker_init(orch_breaker *b, int failure_threshold,
-    int recovery_timeout_s)
+orch_breaker_init(
+    orch_breaker *b, int failure_threshold, int recovery_timeout_s)
 {
 	*b = (orch_breaker){0};
 	b->failure_threshold = failure_threshold < 1 ? 1 : failure_threshold;
-	b->recovery_timeout_us =
-	    recovery_timeout_s < 0 ? 0 : (int64_t)recovery_timeout_s * US_PER_S;
+	b->recovery_timeout_us = recovery_timeout_s < 0
+	                             ? 0
+	                             : (int64_t) recovery_timeout_s * US_PER_S;
 	b->state = ORCH_BREAKER_CLOSED;
 }
 

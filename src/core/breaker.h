@@ -43,14 +43,15 @@ typedef enum orch_breaker_state {
 } orch_breaker_state;
 
 typedef struct orch_breaker {
-	int failure_threshold;       /* consecutive failures that open it (>= 1) */
+	int failure_threshold; /* consecutive failures that open it (>= 1) */
 	int64_t recovery_timeout_us; /* open -> half-open after this (>= 0) */
-	orch_breaker_state state;    /* as last stored; see orch_breaker_state_at */
-	int failure_count;           /* consecutive failures; 0 after a success */
-	int64_t opened_at_us;        /* when it last opened; 0 = never */
-	int64_t last_failure_us;     /* 0 = never */
-	int64_t last_success_us;     /* 0 = never */
-	bool trial_in_flight;        /* the half-open slot is taken */
+	orch_breaker_state
+	    state;            /* as last stored; see orch_breaker_state_at */
+	int failure_count;    /* consecutive failures; 0 after a success */
+	int64_t opened_at_us; /* when it last opened; 0 = never */
+	int64_t last_failure_us; /* 0 = never */
+	int64_t last_success_us; /* 0 = never */
+	bool trial_in_flight;    /* the half-open slot is taken */
 } orch_breaker;
 
 /* "closed", "open", "half_open" (CONTRACT.md's Breaker.state); "unknown" for
@@ -59,12 +60,13 @@ const char *orch_breaker_state_name(orch_breaker_state s);
 
 /* A closed breaker with no history. failure_threshold < 1 is taken as 1;
  * recovery_timeout_s < 0 as 0. */
-void orch_breaker_init(orch_breaker *b, int failure_threshold,
-    int recovery_timeout_s);
+void orch_breaker_init(
+    orch_breaker *b, int failure_threshold, int recovery_timeout_s);
 
 /* The state as of now_us, without changing anything: a stored OPEN whose
  * recovery timeout has elapsed reads HALF_OPEN. */
-orch_breaker_state orch_breaker_state_at(const orch_breaker *b, int64_t now_us);
+orch_breaker_state orch_breaker_state_at(
+    const orch_breaker *b, int64_t now_us);
 
 /* May an operation start now? CLOSED: yes. OPEN before the timeout: no.
  * After it: the breaker becomes HALF_OPEN and exactly one caller gets yes

@@ -16,8 +16,9 @@ orch_core_init(orch_core *core, const orch_config *cfg, orch_clock clock,
 	memset(core, 0, sizeof(*core));
 	so.max_streams_per_engine = cfg->max_streams_per_engine;
 	so.stats_max = cfg->stats_history_max;
-	so.ended_max = (opts != NULL && opts->ended_max > 0) ? opts->ended_max
-	                                                    : ORCH_CORE_ENDED_MAX;
+	so.ended_max = (opts != NULL && opts->ended_max > 0)
+	                   ? opts->ended_max
+	                   : ORCH_CORE_ENDED_MAX;
 	so.engine_host = cfg->engine_host;
 	rv = orch_state_init(&core->state, &so);
 	if (rv != ORCH_OK)
@@ -25,8 +26,8 @@ orch_core_init(orch_core *core, const orch_config *cfg, orch_clock clock,
 	rv = orch_ports_init(&core->http_ports, cfg->port_range_host.lo,
 	    cfg->port_range_host.hi);
 	if (rv == ORCH_OK) {
-		rv = orch_ports_init(&core->https_ports, cfg->ace_https_range.lo,
-		    cfg->ace_https_range.hi);
+		rv = orch_ports_init(&core->https_ports,
+		    cfg->ace_https_range.lo, cfg->ace_https_range.hi);
 		if (rv != ORCH_OK)
 			orch_ports_fini(&core->http_ports);
 	}
@@ -43,7 +44,8 @@ orch_core_init(orch_core *core, const orch_config *cfg, orch_clock clock,
 	    cfg->cb_replacement_timeout_s);
 	snprintf(core->env.vpn_status, sizeof(core->env.vpn_status), "%s",
 	    cfg->gluetun_container_name != NULL ? "not_found" : "disabled");
-	snprintf(core->env.vpn_health, sizeof(core->env.vpn_health), "unknown");
+	snprintf(
+	    core->env.vpn_health, sizeof(core->env.vpn_health), "unknown");
 	return ORCH_OK;
 }
 
@@ -86,14 +88,15 @@ in_pool(const orch_ports *p, int port)
 }
 
 orch_err
-orch_core_engine_put_locked(orch_core *core, const orch_engine_spec *spec,
-    orch_engine **out)
+orch_core_engine_put_locked(
+    orch_core *core, const orch_engine_spec *spec, orch_engine **out)
 {
-	orch_engine *old = orch_state_engine_get(&core->state, spec->container_id);
+	orch_engine *old =
+	    orch_state_engine_get(&core->state, spec->container_id);
 	int old_http = old != NULL ? old->host_http_port : 0;
 	int old_https = old != NULL ? old->container_https_port : 0;
-	orch_err rv = orch_state_engine_put(&core->state, spec,
-	    orch_core_now(core), out);
+	orch_err rv = orch_state_engine_put(
+	    &core->state, spec, orch_core_now(core), out);
 
 	if (rv != ORCH_OK)
 		return rv;
@@ -106,26 +109,28 @@ orch_core_engine_put_locked(orch_core *core, const orch_engine_spec *spec,
 	    in_pool(&core->https_ports, old_https))
 		orch_ports_release(&core->https_ports, old_https);
 	if (in_pool(&core->http_ports, spec->host_http_port))
-		(void) orch_ports_reserve(&core->http_ports, spec->host_http_port);
+		(void) orch_ports_reserve(
+		    &core->http_ports, spec->host_http_port);
 	/* The HTTPS pool hands out the engine's HTTPS port whether or not
 	 * it is published (ACE_MAP_HTTPS): the container port is the one
 	 * allocated, in every mode. */
 	if (in_pool(&core->https_ports, spec->container_https_port))
-		(void) orch_ports_reserve(&core->https_ports,
-		    spec->container_https_port);
+		(void) orch_ports_reserve(
+		    &core->https_ports, spec->container_https_port);
 	return ORCH_OK;
 }
 
 void
-orch_core_engine_remove_locked(orch_core *core, orch_engine *e,
-    const char *reason)
+orch_core_engine_remove_locked(
+    orch_core *core, orch_engine *e, const char *reason)
 {
 	if (e->managed) {
 		if (in_pool(&core->http_ports, e->host_http_port))
-			orch_ports_release(&core->http_ports, e->host_http_port);
+			orch_ports_release(
+			    &core->http_ports, e->host_http_port);
 		if (in_pool(&core->https_ports, e->container_https_port))
-			orch_ports_release(&core->https_ports,
-			    e->container_https_port);
+			orch_ports_release(
+			    &core->https_ports, e->container_https_port);
 	}
 	orch_state_engine_remove(&core->state, e, orch_core_now(core), reason);
 }
@@ -170,12 +175,13 @@ orch_core_select_locked(orch_core *core, bool reserve, orch_engine **out,
 	if (e == NULL)
 		return ORCH_ENOTFOUND;
 	if (reserve) {
-		int64_t exp = now + (int64_t) core->cfg->reservation_ttl_s * US_PER_S;
+		int64_t exp =
+		    now + (int64_t) core->cfg->reservation_ttl_s * US_PER_S;
 
 		do {
 			new_reservation_id(core, reservation_id);
-			rv = orch_state_reserve(&core->state, e, reservation_id,
-			    exp, NULL);
+			rv = orch_state_reserve(
+			    &core->state, e, reservation_id, exp, NULL);
 		} while (rv == ORCH_EEXIST);
 		if (rv != ORCH_OK) {
 			reservation_id[0] = '\0';

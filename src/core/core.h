@@ -48,8 +48,8 @@ typedef struct orch_core {
 	orch_state state;
 	orch_breaker general;     /* provisioning failures */
 	orch_breaker replacement; /* failed health replacements */
-	orch_ports http_ports;    /* PORT_RANGE_HOST (the VPN pool in VPN mode) */
-	orch_ports https_ports;   /* ACE_HTTPS_RANGE */
+	orch_ports http_ports; /* PORT_RANGE_HOST (the VPN pool in VPN mode) */
+	orch_ports https_ports; /* ACE_HTTPS_RANGE */
 	orch_env env;
 	int64_t last_replacement_us;
 	bool replacement_in_progress;
@@ -107,13 +107,13 @@ void orch_core_set_env(orch_core *core, const orch_env *env);
  * whether or not ACE_MAP_HTTPS publishes it). A port outside the pools'
  * ranges is recorded but not reserved.
  */
-orch_err orch_core_engine_put_locked(orch_core *core,
-    const orch_engine_spec *spec, orch_engine **out);
+orch_err orch_core_engine_put_locked(
+    orch_core *core, const orch_engine_spec *spec, orch_engine **out);
 
 /* Removes an engine, ends its streams (reason, NULL = "engine_gone") and
  * releases its ports on every path. */
-void orch_core_engine_remove_locked(orch_core *core, orch_engine *e,
-    const char *reason);
+void orch_core_engine_remove_locked(
+    orch_core *core, orch_engine *e, const char *reason);
 
 /* Whether provisioning may start now; fills *out. */
 bool orch_core_can_provision_locked(orch_core *core, orch_refusal *out);

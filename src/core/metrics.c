@@ -5,7 +5,7 @@
 #include "src/core/core.h"
 
 const double orch_metrics_prov_bounds[ORCH_METRICS_PROV_BUCKETS] = {
-	0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30};
+    0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30};
 
 void
 orch_metrics_provision_latency(orch_metrics *m, double s)
@@ -22,8 +22,8 @@ orch_metrics_provision_latency(orch_metrics *m, double s)
 static void
 counter(orch_buf *out, const char *name, const char *help, uint64_t v)
 {
-	orch_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name,
-	    help, name, name, (unsigned long long) v);
+	orch_buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n",
+	    name, help, name, name, (unsigned long long) v);
 }
 
 static void
@@ -58,7 +58,8 @@ orch_metrics_render_locked(const orch_core *core, orch_buf *out)
 	    "orch_provision_total{kind=\"engine\",result=\"failed\"} %llu\n"
 	    "orch_provision_total{kind=\"engine\",result=\"refused\"} %llu\n"
 	    "orch_provision_total{kind=\"container\",result=\"ok\"} %llu\n"
-	    "orch_provision_total{kind=\"container\",result=\"failed\"} %llu\n",
+	    "orch_provision_total{kind=\"container\",result=\"failed\"} "
+	    "%llu\n",
 	    (unsigned long long) m->provision_engine_ok,
 	    (unsigned long long) m->provision_engine_failed,
 	    (unsigned long long) m->provision_engine_refused,
@@ -79,7 +80,8 @@ orch_metrics_render_locked(const orch_core *core, orch_buf *out)
 	    "# HELP orch_provision_seconds time of successful engine "
 	    "provisions\n# TYPE orch_provision_seconds histogram\n");
 	for (int i = 0; i < ORCH_METRICS_PROV_BUCKETS; i++)
-		orch_buf_printf(out, "orch_provision_seconds_bucket{le=\"%g\"} %llu\n",
+		orch_buf_printf(out,
+		    "orch_provision_seconds_bucket{le=\"%g\"} %llu\n",
 		    orch_metrics_prov_bounds[i],
 		    (unsigned long long) m->prov_bucket[i]);
 	orch_buf_printf(out,

@@ -16,8 +16,8 @@
 #define ORCH_METRICS_PROV_BUCKETS 10
 
 typedef struct orch_metrics {
-	uint64_t events_started;   /* StreamStarted accepted */
-	uint64_t events_ended;     /* StreamEnded that ended a stream */
+	uint64_t events_started; /* StreamStarted accepted */
+	uint64_t events_ended;   /* StreamEnded that ended a stream */
 	uint64_t provision_engine_ok;
 	uint64_t provision_engine_failed;
 	uint64_t provision_engine_refused;

@@ -51,7 +51,8 @@ orch_refusal_message(orch_refusal_code c)
 		return "The Docker daemon is unreachable; engines cannot be "
 		       "started until it answers again.";
 	case ORCH_REFUSE_VPN:
-		return "The VPN tunnel is down; engines are started only while "
+		return "The VPN tunnel is down; engines are started only "
+		       "while "
 		       "it is connected.";
 	case ORCH_REFUSE_IMAGE:
 		return "The engine image is not present on the Docker daemon.";
@@ -59,7 +60,8 @@ orch_refusal_message(orch_refusal_code c)
 		return "Too many recent provisioning failures; the circuit "
 		       "breaker is open.";
 	case ORCH_REFUSE_MAX:
-		return "MAX_REPLICAS engines are running; wait for a stream to "
+		return "MAX_REPLICAS engines are running; wait for a stream "
+		       "to "
 		       "end.";
 	default:
 		return "";
@@ -133,7 +135,7 @@ orch_policy_can_provision(const orch_state_counts *c, const orch_config *cfg,
 	else if (!env->image_ok)
 		code = ORCH_REFUSE_IMAGE;
 	else if (bs == ORCH_BREAKER_OPEN ||
-	    (bs == ORCH_BREAKER_HALF_OPEN && general->trial_in_flight))
+	         (bs == ORCH_BREAKER_HALF_OPEN && general->trial_in_flight))
 		code = ORCH_REFUSE_BREAKER;
 	else if (c->engines >= cfg->max_replicas)
 		code = ORCH_REFUSE_MAX;
@@ -283,8 +285,8 @@ pred_gc(const orch_engine *e, const void *arg)
 	/* Only free engines count here: an unhealthy one is the
 	 * replacement's business, a stopped one the reconcile's. */
 	return is_idle(e) && e->running && !e->marked_for_replacement &&
-	    e->health != ORCH_HEALTH_UNHEALTHY && e->idle_since_us != 0 &&
-	    g->now_us - e->idle_since_us >= g->grace_us;
+	       e->health != ORCH_HEALTH_UNHEALTHY && e->idle_since_us != 0 &&
+	       g->now_us - e->idle_since_us >= g->grace_us;
 }
 
 size_t
@@ -317,7 +319,7 @@ pred_startup(const orch_engine *e, const void *arg)
 	const gc_arg *g = arg;
 
 	return e->managed && e->running && !e->ever_healthy &&
-	    g->now_us - e->started_us >= g->grace_us;
+	       g->now_us - e->started_us >= g->grace_us;
 }
 
 size_t
@@ -341,8 +343,10 @@ orch_policy_replacement(const orch_state *st, const orch_config *cfg,
     int64_t now_us, int64_t last_replacement_us, bool in_progress,
     const orch_breaker *replacement, orch_replacement *out)
 {
-	int64_t grace = (int64_t) cfg->health_unhealthy_grace_period_s * US_PER_S;
-	int64_t cooldown = (int64_t) cfg->health_replacement_cooldown_s * US_PER_S;
+	int64_t grace =
+	    (int64_t) cfg->health_unhealthy_grace_period_s * US_PER_S;
+	int64_t cooldown =
+	    (int64_t) cfg->health_replacement_cooldown_s * US_PER_S;
 	orch_breaker_state bs = orch_breaker_state_at(replacement, now_us);
 	orch_engine *e, *best = NULL;
 	size_t cur = 0;
@@ -352,14 +356,16 @@ orch_policy_replacement(const orch_state *st, const orch_config *cfg,
 	if (in_progress || bs == ORCH_BREAKER_OPEN ||
 	    (bs == ORCH_BREAKER_HALF_OPEN && replacement->trial_in_flight))
 		return false;
-	if (last_replacement_us != 0 && now_us - last_replacement_us < cooldown)
+	if (last_replacement_us != 0 &&
+	    now_us - last_replacement_us < cooldown)
 		return false;
 	while ((e = orch_state_engine_next(st, &cur)) != NULL) {
 		if (!e->managed || !e->running || e->marked_for_replacement ||
 		    e->health != ORCH_HEALTH_UNHEALTHY ||
 		    now_us - e->unhealthy_since_us < grace)
 			continue;
-		if (best == NULL || e->unhealthy_since_us < best->unhealthy_since_us ||
+		if (best == NULL ||
+		    e->unhealthy_since_us < best->unhealthy_since_us ||
 		    (e->unhealthy_since_us == best->unhealthy_since_us &&
 		        strcmp(e->container_id, best->container_id) < 0))
 			best = e;

@@ -22,8 +22,8 @@ typedef struct orch_env {
 	bool image_pulling; /* a pull of TARGET_IMAGE is under way */
 	bool vpn_connected; /* Gluetun reports the tunnel up */
 	/* VPN container facts for /vpn/status (VPN mode only) */
-	char vpn_status[16];   /* Docker status: running|exited|not_found */
-	char vpn_health[16];   /* healthy|unhealthy|starting|unknown */
+	char vpn_status[16];    /* Docker status: running|exited|not_found */
+	char vpn_health[16];    /* healthy|unhealthy|starting|unknown */
 	int vpn_forwarded_port; /* 0 = null */
 	int64_t vpn_last_check_us; /* 0 = never */
 } orch_env;
@@ -31,11 +31,11 @@ typedef struct orch_env {
 /* Why provisioning is refused; NONE = allowed. */
 typedef enum orch_refusal_code {
 	ORCH_REFUSE_NONE = 0,
-	ORCH_REFUSE_DOCKER = 1, /* docker_unavailable */
-	ORCH_REFUSE_VPN = 2,    /* vpn_disconnected */
-	ORCH_REFUSE_IMAGE = 3,  /* image_unavailable */
+	ORCH_REFUSE_DOCKER = 1,  /* docker_unavailable */
+	ORCH_REFUSE_VPN = 2,     /* vpn_disconnected */
+	ORCH_REFUSE_IMAGE = 3,   /* image_unavailable */
 	ORCH_REFUSE_BREAKER = 4, /* circuit_breaker */
-	ORCH_REFUSE_MAX = 5,    /* max_capacity */
+	ORCH_REFUSE_MAX = 5,     /* max_capacity */
 } orch_refusal_code;
 
 typedef struct orch_refusal {

@@ -13,13 +13,13 @@ bit_get(const orch_ports *p, int i)
 static void
 bit_set(orch_ports *p, int i)
 {
-	p->bits[i / WORD_BITS] |= (uint64_t)1 << (i % WORD_BITS);
+	p->bits[i / WORD_BITS] |= (uint64_t) 1 << (i % WORD_BITS);
 }
 
 static void
 bit_clear(orch_ports *p, int i)
 {
-	p->bits[i / WORD_BITS] &= ~((uint64_t)1 << (i % WORD_BITS));
+	p->bits[i / WORD_BITS] &= ~((uint64_t) 1 << (i % WORD_BITS));
 }
 
 static bool
@@ -42,7 +42,7 @@ orch_ports_init(orch_ports *p, int lo, int hi)
 	p->bits = NULL;
 	if (lo < ORCH_PORTS_MIN || hi > ORCH_PORTS_MAX || lo > hi)
 		return ORCH_EINVAL;
-	words = ((size_t)(hi - lo) + WORD_BITS) / WORD_BITS;
+	words = ((size_t) (hi - lo) + WORD_BITS) / WORD_BITS;
 	p->bits = calloc(words, sizeof(*p->bits));
 	if (p->bits == NULL)
 		return ORCH_ENOMEM;

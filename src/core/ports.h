@@ -40,11 +40,11 @@ typedef bool (*orch_port_probe_fn)(void *arg, int port);
 
 /* The fields are private; the struct is public only so it can be embedded. */
 typedef struct orch_ports {
-	int lo;          /* first port of the range */
-	int cap;         /* number of ports, hi - lo + 1 */
-	int used;        /* ports marked used */
-	int next;        /* index (port - lo) where the next search starts */
-	uint64_t *bits;  /* bit i set = port lo + i used; NULL when finalized */
+	int lo;         /* first port of the range */
+	int cap;        /* number of ports, hi - lo + 1 */
+	int used;       /* ports marked used */
+	int next;       /* index (port - lo) where the next search starts */
+	uint64_t *bits; /* bit i set = port lo + i used; NULL when finalized */
 } orch_ports;
 
 /*
@@ -64,8 +64,8 @@ void orch_ports_fini(orch_ports *p);
  * *out. ORCH_EEXHAUSTED when no free port is usable (*out untouched);
  * ORCH_EINVAL if out is NULL.
  */
-orch_err orch_ports_alloc(orch_ports *p, orch_port_probe_fn probe, void *arg,
-    int *out);
+orch_err orch_ports_alloc(
+    orch_ports *p, orch_port_probe_fn probe, void *arg, int *out);
 
 /*
  * Mark a specific port used (adopting a running container's port from its

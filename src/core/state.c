@@ -57,7 +57,8 @@ acct_bits(const orch_state *st, const orch_engine *e)
 			b |= A_HEALTHY;
 		if (e->health == ORCH_HEALTH_UNHEALTHY)
 			b |= A_UNHEALTHY;
-		else if (!e->marked_for_replacement && orch_engine_load(e) < max)
+		else if (!e->marked_for_replacement &&
+		         orch_engine_load(e) < max)
 			b |= A_FREE;
 	}
 	return b;
@@ -81,7 +82,7 @@ static bool
 is_candidate(const orch_engine *e)
 {
 	return e->managed && e->running && !e->marked_for_replacement &&
-	    e->health != ORCH_HEALTH_UNHEALTHY;
+	       e->health != ORCH_HEALTH_UNHEALTHY;
 }
 
 /* a before b: the ordering of SelectEngine (see state.h). */
@@ -89,7 +90,8 @@ static bool
 heap_less(const orch_state *st, const orch_engine *a, const orch_engine *b)
 {
 	int max = st->opts.max_streams_per_engine;
-	int afull = orch_engine_load(a) >= max, bfull = orch_engine_load(b) >= max;
+	int afull = orch_engine_load(a) >= max,
+	    bfull = orch_engine_load(b) >= max;
 	int ah = a->health == ORCH_HEALTH_HEALTHY ? 0 : 1;
 	int bh = b->health == ORCH_HEALTH_HEALTHY ? 0 : 1;
 
@@ -417,10 +419,11 @@ engine_index(orch_state *st, orch_engine *e)
 	if (rv == ORCH_OK) {
 		rv = orch_strmap_put(&st->engines_by_addr, e->addr_key, e);
 		if (rv == ORCH_OK && e->managed) {
-			rv = orch_strmap_put(&st->engines_by_name,
-			    e->container_name, e);
+			rv = orch_strmap_put(
+			    &st->engines_by_name, e->container_name, e);
 			if (rv != ORCH_OK)
-				orch_strmap_del(&st->engines_by_addr, e->addr_key);
+				orch_strmap_del(
+				    &st->engines_by_addr, e->addr_key);
 		}
 		if (rv != ORCH_OK)
 			orch_strmap_del(&st->engines_by_id, e->container_id);
@@ -441,11 +444,12 @@ engine_unindex(orch_state *st, orch_engine *e)
 		orch_strmap_del(&st->engines_by_addr, e->addr_key);
 		/* An unmanaged entry that yielded this address to e gets it
 		 * back; else the next event there would make a second entry
-		 * under the same id. A put right after a delete cannot grow. */
+		 * under the same id. A put right after a delete cannot grow.
+		 */
 		u = orch_strmap_get(&st->engines_by_id, e->addr_key);
 		if (u != NULL && u != e && !u->managed)
-			(void) orch_strmap_put(&st->engines_by_addr, u->addr_key,
-			    u);
+			(void) orch_strmap_put(
+			    &st->engines_by_addr, u->addr_key, u);
 	}
 	if (orch_strmap_get(&st->engines_by_name, e->container_name) == e)
 		orch_strmap_del(&st->engines_by_name, e->container_name);
@@ -625,8 +629,8 @@ end_active(orch_state *st, orch_engine *e, const char *reason, int64_t now_us)
 }
 
 static void
-engine_remove(orch_state *st, orch_engine *e, int64_t now_us,
-    const char *reason)
+engine_remove(
+    orch_state *st, orch_engine *e, int64_t now_us, const char *reason)
 {
 	orch_list *n, *next;
 
@@ -637,7 +641,8 @@ engine_remove(orch_state *st, orch_engine *e, int64_t now_us,
 	group_maybe_free(st, e->group);
 	e->group = NULL;
 	for (n = st->reservations.next; n != &st->reservations; n = next) {
-		orch_reservation *r = ORCH_CONTAINER_OF(n, orch_reservation, node);
+		orch_reservation *r =
+		    ORCH_CONTAINER_OF(n, orch_reservation, node);
 
 		next = n->next;
 		if (r->engine == e)
@@ -652,15 +657,15 @@ engine_remove(orch_state *st, orch_engine *e, int64_t now_us,
 }
 
 void
-orch_state_engine_remove(orch_state *st, orch_engine *e, int64_t now_us,
-    const char *reason)
+orch_state_engine_remove(
+    orch_state *st, orch_engine *e, int64_t now_us, const char *reason)
 {
 	engine_remove(st, e, now_us, reason);
 }
 
 void
-orch_state_engine_set_running(orch_state *st, orch_engine *e, bool running,
-    int64_t now_us)
+orch_state_engine_set_running(
+    orch_state *st, orch_engine *e, bool running, int64_t now_us)
 {
 	if (!running) {
 		end_active(st, e, "engine_gone", now_us);
@@ -723,7 +728,8 @@ orch_engine *
 orch_state_engine_next(const orch_state *st, size_t *cursor)
 {
 	while (*cursor < st->engines_by_id.cap) {
-		const orch_strmap_slot *slot = &st->engines_by_id.slots[(*cursor)++];
+		const orch_strmap_slot *slot =
+		    &st->engines_by_id.slots[(*cursor)++];
 
 		if (slot->key != NULL)
 			return slot->val;
@@ -761,7 +767,8 @@ orch_state_engines_sorted(orch_state *st, size_t *n)
 		}
 		for (size_t i = 0; i < st->engines_by_id.cap; i++) {
 			if (st->engines_by_id.slots[i].key != NULL)
-				st->sorted[k++] = st->engines_by_id.slots[i].val;
+				st->sorted[k++] =
+				    st->engines_by_id.slots[i].val;
 		}
 		/* Not with k == 0: st->sorted may still be NULL, and qsort's
 		 * array is declared non-null (UBSan caught it). */
@@ -791,8 +798,8 @@ void
 orch_state_expire(orch_state *st, int64_t now_us)
 {
 	while (!orch_list_empty(&st->reservations)) {
-		orch_reservation *r = ORCH_CONTAINER_OF(st->reservations.next,
-		    orch_reservation, node);
+		orch_reservation *r = ORCH_CONTAINER_OF(
+		    st->reservations.next, orch_reservation, node);
 
 		if (r->expires_us > now_us)
 			break;
@@ -838,8 +845,8 @@ orch_state_reserve(orch_state *st, orch_engine *e, const char *id,
 	 * nearly always the last, so walk from the tail. */
 	for (pos = st->reservations.prev; pos != &st->reservations;
 	     pos = pos->prev) {
-		if (ORCH_CONTAINER_OF(pos, orch_reservation, node)->expires_us <=
-		    expires_us)
+		if (ORCH_CONTAINER_OF(pos, orch_reservation, node)
+		        ->expires_us <= expires_us)
 			break;
 	}
 	orch_list_insert_after(pos, &r->node);
@@ -892,9 +899,9 @@ static void
 trim_ended(orch_state *st, int keep, int64_t now_us)
 {
 	while (st->counts.streams_total - st->counts.streams_active > keep &&
-	    !orch_list_empty(&st->streams_ended)) {
-		orch_stream *s = ORCH_CONTAINER_OF(st->streams_ended.prev,
-		    orch_stream, by_status);
+	       !orch_list_empty(&st->streams_ended)) {
+		orch_stream *s = ORCH_CONTAINER_OF(
+		    st->streams_ended.prev, orch_stream, by_status);
 
 		stream_destroy(st, s, now_us);
 	}
@@ -933,8 +940,8 @@ static bool
 is_loopback_or_self(const orch_state *st, const char *host)
 {
 	return strcmp(host, "localhost") == 0 ||
-	    strcmp(host, "127.0.0.1") == 0 ||
-	    (st->engine_host != NULL && strcmp(host, st->engine_host) == 0);
+	       strcmp(host, "127.0.0.1") == 0 ||
+	       (st->engine_host != NULL && strcmp(host, st->engine_host) == 0);
 }
 
 static orch_engine *
@@ -974,8 +981,9 @@ unmanaged_new(orch_state *st, const char *host, int port, int64_t now_us)
 		e->labels[0].value = strdup("false");
 	}
 	if (e->addr_key == NULL || e->container_id == NULL ||
-	    e->container_name == NULL || e->host == NULL || e->labels == NULL ||
-	    e->labels[0].key == NULL || e->labels[0].value == NULL) {
+	    e->container_name == NULL || e->host == NULL ||
+	    e->labels == NULL || e->labels[0].key == NULL ||
+	    e->labels[0].value == NULL) {
 		engine_free(e);
 		return NULL;
 	}
@@ -987,8 +995,8 @@ unmanaged_new(orch_state *st, const char *host, int port, int64_t now_us)
 	orch_list_init(&e->active);
 	e->group = group_get_or_create(st, e->container_id);
 	/* An unmanaged entry is indexed by id and address only. */
-	if (e->group == NULL ||
-	    orch_strmap_put(&st->engines_by_id, e->container_id, e) != ORCH_OK) {
+	if (e->group == NULL || orch_strmap_put(&st->engines_by_id,
+	                            e->container_id, e) != ORCH_OK) {
 		if (e->group != NULL)
 			group_maybe_free(st, e->group);
 		engine_free(e);
@@ -1021,7 +1029,8 @@ stream_new(const orch_stream_start *ev, const char *id)
 	s->stat_url = xstrdup(ev->stat_url);
 	s->command_url = xstrdup(ev->command_url);
 	if (s->id == NULL || s->key_type == NULL || s->key == NULL ||
-	    (ev->playback_session_id != NULL && s->playback_session_id == NULL) ||
+	    (ev->playback_session_id != NULL &&
+	        s->playback_session_id == NULL) ||
 	    (ev->stat_url != NULL && s->stat_url == NULL) ||
 	    (ev->command_url != NULL && s->command_url == NULL)) {
 		stream_free(s);
@@ -1104,7 +1113,8 @@ orch_state_stream_start(orch_state *st, const orch_stream_start *ev,
 	e->last_stream_usage_us = now_us;
 	e->idle_since_us = 0;
 	if (ev->reservation_id != NULL) {
-		r = orch_strmap_get(&st->reservations_by_id, ev->reservation_id);
+		r = orch_strmap_get(
+		    &st->reservations_by_id, ev->reservation_id);
 		if (r != NULL)
 			drop_reservation(st, r);
 	}
@@ -1127,8 +1137,8 @@ orch_state_stream_end(orch_state *st, const char *stream_id,
 		orch_engine *e = orch_state_engine_get(st, container_id);
 
 		if (e != NULL && e->n_active == 1)
-			s = ORCH_CONTAINER_OF(e->active.next, orch_stream,
-			    eng_active);
+			s = ORCH_CONTAINER_OF(
+			    e->active.next, orch_stream, eng_active);
 	}
 	if (s == NULL || !s->active)
 		return ORCH_OK;
@@ -1138,8 +1148,8 @@ orch_state_stream_end(orch_state *st, const char *stream_id,
 }
 
 orch_err
-orch_state_stream_add_stat(orch_state *st, orch_stream *s,
-    const orch_stat *snap)
+orch_state_stream_add_stat(
+    orch_state *st, orch_stream *s, const orch_stat *snap)
 {
 	uint32_t max = (uint32_t) st->opts.stats_max;
 
@@ -1164,7 +1174,8 @@ orch_state_stream_add_stat(orch_state *st, orch_stream *s,
 		s->stats[s->stats_head] = *snap;
 		s->stats_head = (s->stats_head + 1) % s->stats_cap;
 	} else {
-		s->stats[(s->stats_head + s->stats_count) % s->stats_cap] = *snap;
+		s->stats[(s->stats_head + s->stats_count) % s->stats_cap] =
+		    *snap;
 		s->stats_count++;
 	}
 	return ORCH_OK;

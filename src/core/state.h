@@ -84,28 +84,28 @@ typedef struct orch_stream orch_stream;
  */
 typedef struct orch_stream_group {
 	char *container_id;
-	orch_list streams;   /* orch_stream.group_node, newest first */
+	orch_list streams; /* orch_stream.group_node, newest first */
 	size_t n;
 	orch_engine *engine; /* NULL while no engine has this id */
 } orch_stream_group;
 
 struct orch_engine {
-	char *container_id;   /* key; "host:port" for an unmanaged entry */
+	char *container_id; /* key; "host:port" for an unmanaged entry */
 	char *container_name;
-	char *host;           /* advertised to proxies */
-	int port;             /* advertised to proxies */
-	char *addr_key;       /* "host:port", the advertised address */
-	int host_http_port;   /* published on the host; 0 = not published */
-	int host_https_port;  /* published HTTPS port; 0 = none */
+	char *host;          /* advertised to proxies */
+	int port;            /* advertised to proxies */
+	char *addr_key;      /* "host:port", the advertised address */
+	int host_http_port;  /* published on the host; 0 = not published */
+	int host_https_port; /* published HTTPS port; 0 = none */
 	int container_http_port;
 	int container_https_port;
 	orch_label *labels;
 	size_t n_labels;
-	bool managed;         /* false: an unmanaged entry made by an event */
-	bool forwarded;       /* owns the VPN's forwarded port */
-	bool running;         /* false between Docker's die and start */
+	bool managed;   /* false: an unmanaged entry made by an event */
+	bool forwarded; /* owns the VPN's forwarded port */
+	bool running;   /* false between Docker's die and start */
 	bool marked_for_replacement;
-	bool ever_healthy;    /* answered one probe since it started */
+	bool ever_healthy; /* answered one probe since it started */
 	orch_health health;
 	int consecutive_failures;
 	int64_t first_seen_us;
@@ -129,16 +129,16 @@ struct orch_stream {
 	char *id;
 	char *key_type;
 	char *key;
-	char *container_id; /* the engine's id when it started */
+	char *container_id;        /* the engine's id when it started */
 	char *playback_session_id; /* NULL = null */
 	char *stat_url;
 	char *command_url;
 	bool is_live;
 	bool active;
 	int64_t started_at_us;
-	int64_t ended_at_us; /* 0 while active */
-	char *end_reason;    /* NULL = null */
-	orch_engine *engine; /* while active; NULL once ended */
+	int64_t ended_at_us;      /* 0 while active */
+	char *end_reason;         /* NULL = null */
+	orch_engine *engine;      /* while active; NULL once ended */
 	orch_stream_group *group; /* of container_id */
 
 	/* stats ring: count entries starting at head, capacity cap */
@@ -150,7 +150,8 @@ struct orch_stream {
 	orch_list eng_active; /* on engine->active while active */
 	orch_list group_node; /* on group->streams */
 	orch_list all;        /* global, newest first */
-	orch_list by_status;  /* active list, or ended list (newest end first) */
+	orch_list
+	    by_status; /* active list, or ended list (newest end first) */
 };
 
 #define ORCH_RESERVATION_ID_LEN 32
@@ -193,13 +194,14 @@ typedef struct orch_state {
 	orch_engine **heap;         /* selection heap of candidate engines */
 	size_t heap_len;
 	size_t heap_cap;
-	orch_engine **sorted; /* all engines by advertised port, rebuilt lazily */
+	orch_engine *
+	    *sorted; /* all engines by advertised port, rebuilt lazily */
 	size_t sorted_len;
 	size_t sorted_cap;
 	bool sorted_dirty;
 	size_t n_engines; /* managed + unmanaged */
 	orch_strmap streams_by_id;
-	orch_strmap groups; /* container id -> orch_stream_group */
+	orch_strmap groups;       /* container id -> orch_stream_group */
 	orch_list streams_all;    /* newest first */
 	orch_list streams_active; /* newest first */
 	orch_list streams_ended;  /* newest end first */
@@ -240,8 +242,8 @@ orch_err orch_state_engine_put(orch_state *st, const orch_engine_spec *spec,
     int64_t now_us, orch_engine **out);
 
 orch_engine *orch_state_engine_get(const orch_state *st, const char *id);
-orch_engine *orch_state_engine_by_addr(const orch_state *st, const char *host,
-    int port);
+orch_engine *orch_state_engine_by_addr(
+    const orch_state *st, const char *host, int port);
 orch_engine *orch_state_engine_by_name(const orch_state *st, const char *name);
 orch_engine *orch_state_engine_by_host_port(const orch_state *st, int port);
 
@@ -250,15 +252,15 @@ orch_engine *orch_state_engine_by_host_port(const orch_state *st, int port);
  * "engine_gone"), drops its reservations; its history stays in its
  * stream group. The caller releases its ports first.
  */
-void orch_state_engine_remove(orch_state *st, orch_engine *e, int64_t now_us,
-    const char *reason);
+void orch_state_engine_remove(
+    orch_state *st, orch_engine *e, int64_t now_us, const char *reason);
 
 /*
  * Docker's die (running=false: its active streams end as "engine_gone")
  * and start (running=true: health back to unknown, startup clock restarts).
  */
-void orch_state_engine_set_running(orch_state *st, orch_engine *e,
-    bool running, int64_t now_us);
+void orch_state_engine_set_running(
+    orch_state *st, orch_engine *e, bool running, int64_t now_us);
 
 /* One probe result. Returns true when the engine's health changed. */
 bool orch_state_engine_probe(orch_state *st, orch_engine *e, bool ok,
@@ -312,11 +314,11 @@ void orch_state_expire(orch_state *st, int64_t now_us);
 
 /* A validated stream_started event. */
 typedef struct orch_stream_start {
-	const char *container_id; /* may be NULL */
-	const char *host;         /* engine.host, may be NULL */
-	int port;                 /* engine.port, 0 when host is NULL */
-	const char *key_type;     /* content_id|infohash|url|magnet */
-	const char *key;          /* non-empty */
+	const char *container_id;        /* may be NULL */
+	const char *host;                /* engine.host, may be NULL */
+	int port;                        /* engine.port, 0 when host is NULL */
+	const char *key_type;            /* content_id|infohash|url|magnet */
+	const char *key;                 /* non-empty */
 	const char *playback_session_id; /* may be NULL */
 	const char *stat_url;            /* may be NULL */
 	const char *command_url;         /* may be NULL */
@@ -350,12 +352,12 @@ orch_stream *orch_state_stream_get(const orch_state *st, const char *id);
 
 /* The streams recorded against a container id (engine present or not),
  * or NULL when none and no engine has that id. */
-orch_stream_group *orch_state_group_get(const orch_state *st,
-    const char *container_id);
+orch_stream_group *orch_state_group_get(
+    const orch_state *st, const char *container_id);
 
 /* Appends a snapshot to s's ring (the oldest drops at stats_max). */
-orch_err orch_state_stream_add_stat(orch_state *st, orch_stream *s,
-    const orch_stat *snap);
+orch_err orch_state_stream_add_stat(
+    orch_state *st, orch_stream *s, const orch_stat *snap);
 
 /* The i-th snapshot, oldest first (i < s->stats_count). */
 static inline const orch_stat *

@@ -133,16 +133,16 @@ probe_done(void *arg, orch_http_req *req, size_t index)
 	char why[128], name[ORCH_CORE_NAME_MAX];
 	orch_health health;
 	bool ok = req->err == ORCH_OK &&
-	    orch_probe_parse_health(req->status, req->body.data, req->body.len,
-	        why, sizeof(why));
+	          orch_probe_parse_health(req->status, req->body.data,
+	              req->body.len, why, sizeof(why));
 
 	atomic_fetch_add(&m->probes, 1);
 	if (!ok)
 		atomic_fetch_add(&m->probe_failures, 1);
-	if (orch_core_apply_probe(m->core, rd->t[index].id, ok, name,
-	        sizeof(name), &health))
-		ORCH_INFO("engine %s is %s%s%s", name, orch_health_name(health),
-		    ok ? "" : ": ",
+	if (orch_core_apply_probe(
+	        m->core, rd->t[index].id, ok, name, sizeof(name), &health))
+		ORCH_INFO("engine %s is %s%s%s", name,
+		    orch_health_name(health), ok ? "" : ": ",
 		    ok ? "" : (req->err != ORCH_OK ? req->error : why));
 }
 
@@ -168,12 +168,13 @@ probe_round(orch_monitor *m, round *rd)
 	rd->n = 0;
 	(void) orch_core_visit_probe_targets(m->core, probe_target, rd);
 	for (size_t i = 0; i < rd->n; i++) {
-		round_set(rd, i, request_timeout_ms(m->cfg->health_check_interval_s));
+		round_set(rd, i,
+		    request_timeout_ms(m->cfg->health_check_interval_s));
 		rd->r[i].user = rd;
 	}
 	if (rd->n > 0)
-		(void) orch_http_batch_run(m->probe_batch, rd->r, rd->n, 0,
-		    probe_done, m);
+		(void) orch_http_batch_run(
+		    m->probe_batch, rd->r, rd->n, 0, probe_done, m);
 	return rd->n;
 }
 
@@ -211,7 +212,7 @@ stat_done(void *arg, orch_http_req *req, size_t index)
 	} else if (pr == ORCH_PROBE_OK) {
 		(void) orch_core_apply_stat(m->core, rd->t[index].id, &snap);
 	} else if (pr == ORCH_PROBE_GONE &&
-	    orch_core_stream_session_gone(m->core, rd->t[index].id)) {
+	           orch_core_stream_session_gone(m->core, rd->t[index].id)) {
 		/* The engine itself says the session is over: no ghost
 		 * streams when a proxy never reports the end. */
 		atomic_fetch_add(&m->sessions_gone, 1);
@@ -241,12 +242,13 @@ stat_round(orch_monitor *m, round *rd)
 	rd->n = 0;
 	(void) orch_core_visit_polled_streams(m->core, stat_target, rd);
 	for (size_t i = 0; i < rd->n; i++) {
-		round_set(rd, i, request_timeout_ms(m->cfg->collect_interval_s));
+		round_set(
+		    rd, i, request_timeout_ms(m->cfg->collect_interval_s));
 		rd->r[i].user = rd;
 	}
 	if (rd->n > 0)
-		(void) orch_http_batch_run(m->stat_batch, rd->r, rd->n, 0,
-		    stat_done, m);
+		(void) orch_http_batch_run(
+		    m->stat_batch, rd->r, rd->n, 0, stat_done, m);
 	return rd->n;
 }
 
@@ -272,7 +274,7 @@ sleep_until(orch_monitor *m, int64_t deadline_ms)
 
 	pthread_mutex_lock(&m->mu);
 	while (!m->stopping &&
-	    orch_cond_wait_until(&m->cv, &m->mu, deadline_ms) == 0)
+	       orch_cond_wait_until(&m->cv, &m->mu, deadline_ms) == 0)
 		;
 	run = !m->stopping;
 	pthread_mutex_unlock(&m->mu);
@@ -349,7 +351,8 @@ orch_monitor_start(orch_monitor *m)
 {
 	m->probe_running =
 	    pthread_create(&m->probe_thread, NULL, probe_main, m) == 0;
-	m->stat_running = pthread_create(&m->stat_thread, NULL, stat_main, m) == 0;
+	m->stat_running =
+	    pthread_create(&m->stat_thread, NULL, stat_main, m) == 0;
 	return m->probe_running && m->stat_running ? ORCH_OK : ORCH_ESYS;
 }
 

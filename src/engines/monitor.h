@@ -28,12 +28,12 @@ typedef struct orch_monitor orch_monitor;
 
 /* Counters for /metrics (read without the lock: approximate). */
 typedef struct orch_monitor_stats {
-	uint64_t probes;          /* health probes answered or failed */
+	uint64_t probes; /* health probes answered or failed */
 	uint64_t probe_failures;
-	uint64_t collections;     /* stat fetches */
+	uint64_t collections; /* stat fetches */
 	uint64_t collector_errors;
-	uint64_t sessions_gone;   /* streams ended because the engine
-	                             no longer knew the session */
+	uint64_t sessions_gone; /* streams ended because the engine
+	                           no longer knew the session */
 } orch_monitor_stats;
 
 orch_err orch_monitor_open(orch_core *core, orch_monitor **out);

@@ -20,10 +20,10 @@ static bool
 is_ours(const orch_config *cfg, const char *key)
 {
 	return strcmp(key, cfg->container_label_key) == 0 ||
-	    strcmp(key, ORCH_LABEL_HTTP_PORT) == 0 ||
-	    strcmp(key, ORCH_LABEL_HTTPS_PORT) == 0 ||
-	    strcmp(key, ORCH_LABEL_HOST_HTTP_PORT) == 0 ||
-	    strcmp(key, ORCH_LABEL_HOST_HTTPS_PORT) == 0;
+	       strcmp(key, ORCH_LABEL_HTTP_PORT) == 0 ||
+	       strcmp(key, ORCH_LABEL_HTTPS_PORT) == 0 ||
+	       strcmp(key, ORCH_LABEL_HOST_HTTP_PORT) == 0 ||
+	       strcmp(key, ORCH_LABEL_HOST_HTTPS_PORT) == 0;
 }
 
 /* Environment names the orchestrator sets itself; CONF is the caller's
@@ -32,12 +32,11 @@ static bool
 env_ours(const char *name)
 {
 	return strcmp(name, "HTTP_PORT") == 0 ||
-	    strcmp(name, "HTTPS_PORT") == 0 || strcmp(name, "BIND_ALL") == 0 ||
-	    strcmp(name, "P2P_PORT") == 0;
+	       strcmp(name, "HTTPS_PORT") == 0 ||
+	       strcmp(name, "BIND_ALL") == 0 || strcmp(name, "P2P_PORT") == 0;
 }
 
-static char *
-fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
 
 static char *
 fmt(const char *f, ...)
@@ -95,16 +94,19 @@ orch_engine_plan_build(const orch_config *cfg, const orch_engine_request *req,
 	orch_diag_clear(diag);
 	for (size_t i = 0; i < req->n_env; i++) {
 		if (bad_name(req->env[i].key) || req->env[i].value == NULL) {
-			orch_diag_field(diag, "env", "env: a variable name must "
+			orch_diag_field(diag, "env",
+			    "env: a variable name must "
 			    "be non-empty and contain no '='");
 			return ORCH_EINVAL;
 		}
 		caller_conf |= strcmp(req->env[i].key, "CONF") == 0;
 	}
 	for (size_t i = 0; i < req->n_labels; i++) {
-		if (req->labels[i].key == NULL || req->labels[i].key[0] == '\0' ||
+		if (req->labels[i].key == NULL ||
+		    req->labels[i].key[0] == '\0' ||
 		    req->labels[i].value == NULL) {
-			orch_diag_field(diag, "labels", "labels: a label key "
+			orch_diag_field(diag, "labels",
+			    "labels: a label key "
 			    "must be non-empty");
 			return ORCH_EINVAL;
 		}
@@ -115,14 +117,15 @@ orch_engine_plan_build(const orch_config *cfg, const orch_engine_request *req,
 	p->labels = calloc(req->n_labels + 5, sizeof(*p->labels));
 	p->env = calloc(req->n_env + 6, sizeof(*p->env));
 	ok = p->name != NULL && p->image != NULL && p->labels != NULL &&
-	    p->env != NULL;
+	     p->env != NULL;
 
 	/* Ours first; the caller's cannot override them. */
 	ok = ok && add_label(p, cfg->container_label_key,
 	               strdup(cfg->container_label_value));
-	ok = ok && add_label(p, ORCH_LABEL_HTTP_PORT, fmt("%d", slot->http_port));
-	ok = ok && add_label(p, ORCH_LABEL_HTTPS_PORT,
-	               fmt("%d", slot->https_port));
+	ok = ok &&
+	     add_label(p, ORCH_LABEL_HTTP_PORT, fmt("%d", slot->http_port));
+	ok = ok &&
+	     add_label(p, ORCH_LABEL_HTTPS_PORT, fmt("%d", slot->https_port));
 	ok = ok && add_label(p, ORCH_LABEL_HOST_HTTP_PORT,
 	               fmt("%d", slot->http_port));
 	if (ok && cfg->ace_map_https && !vpn)
@@ -132,18 +135,20 @@ orch_engine_plan_build(const orch_config *cfg, const orch_engine_request *req,
 		if (is_ours(cfg, req->labels[i].key) ||
 		    orch_label_get(p->labels, p->n_labels, req->labels[i].key))
 			continue;
-		ok = add_label(p, req->labels[i].key, strdup(req->labels[i].value));
+		ok = add_label(
+		    p, req->labels[i].key, strdup(req->labels[i].value));
 	}
 
 	for (size_t i = 0; ok && i < req->n_env; i++) {
 		if (env_ours(req->env[i].key))
 			continue;
-		ok = add_env(p, fmt("%s=%s", req->env[i].key, req->env[i].value));
+		ok = add_env(
+		    p, fmt("%s=%s", req->env[i].key, req->env[i].value));
 	}
 	if (ok && !caller_conf)
 		ok = add_env(p, fmt("CONF=--http-port=%d\n--https-port=%d\n"
 		                    "--bind-all",
-		                slot->http_port, slot->https_port));
+		                    slot->http_port, slot->https_port));
 	ok = ok && add_env(p, fmt("HTTP_PORT=%d", slot->http_port));
 	ok = ok && add_env(p, fmt("HTTPS_PORT=%d", slot->https_port));
 	ok = ok && add_env(p, strdup("BIND_ALL=true"));
@@ -151,7 +156,8 @@ orch_engine_plan_build(const orch_config *cfg, const orch_engine_request *req,
 		ok = add_env(p, fmt("P2P_PORT=%d", slot->p2p_port));
 
 	if (ok && vpn) {
-		p->network_mode = fmt("container:%s", cfg->gluetun_container_name);
+		p->network_mode =
+		    fmt("container:%s", cfg->gluetun_container_name);
 		ok = p->network_mode != NULL;
 	} else if (ok) {
 		/* decision: the container listens on the port number it is
@@ -159,8 +165,10 @@ orch_engine_plan_build(const orch_config *cfg, const orch_engine_request *req,
 		p->publish[p->n_publish].container_port = slot->http_port;
 		p->publish[p->n_publish++].host_port = slot->http_port;
 		if (cfg->ace_map_https) {
-			p->publish[p->n_publish].container_port = slot->https_port;
-			p->publish[p->n_publish++].host_port = slot->https_port;
+			p->publish[p->n_publish].container_port =
+			    slot->https_port;
+			p->publish[p->n_publish++].host_port =
+			    slot->https_port;
 		}
 		if (cfg->docker_network != NULL) {
 			p->network = strdup(cfg->docker_network);
@@ -249,8 +257,8 @@ orch_engine_adopt(const orch_config *cfg, const orch_container_view *c,
 	spec->labels = c->labels;
 	spec->n_labels = c->n_labels;
 	spec->running = c->running;
-	orch_engine_advertised(cfg, c->name, http, host_http != 0 ? host_http : http,
-	    &spec->host, &spec->port);
+	orch_engine_advertised(cfg, c->name, http,
+	    host_http != 0 ? host_http : http, &spec->host, &spec->port);
 	return ORCH_OK;
 }
 

@@ -36,9 +36,9 @@ typedef struct orch_port_publish {
 typedef struct orch_engine_request {
 	const orch_label *labels; /* may be NULL */
 	size_t n_labels;
-	const orch_label *env;    /* NAME -> value; may be NULL */
+	const orch_label *env; /* NAME -> value; may be NULL */
 	size_t n_env;
-	const char *image;        /* NULL = TARGET_IMAGE */
+	const char *image; /* NULL = TARGET_IMAGE */
 } orch_engine_request;
 
 /* The ports and number chosen for one engine. */

@@ -20,10 +20,10 @@
 #include "src/base/diag.h"
 #include "src/base/log.h"
 #include "src/base/time.h"
+#include "src/gateway/query.h"
 #include "src/gateway/routes.h"
 #include "src/json/pbjson.h"
 #include "src/json/pbparse.h"
-#include "src/gateway/query.h"
 
 #define MAX_THREADS 16
 #define STOP_DRAIN_MS 2000
@@ -41,10 +41,10 @@
 
 /* Per route x status counters and an RPC latency histogram, for /metrics. */
 static const int status_codes[N_STATUS] = {
-	200, 400, 401, 403, 404, 405, 409, 413, 422, 500, 501, 503, 504, 0};
+    200, 400, 401, 403, 404, 405, 409, 413, 422, 500, 501, 503, 504, 0};
 #define N_LAT 12
 static const double lat_bounds_ms[N_LAT] = {
-	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 50, 250, 1000, 5000};
+    0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 50, 250, 1000, 5000};
 
 typedef struct loop loop;
 
@@ -130,8 +130,9 @@ static void
 count(orch_gw *gw, int route_idx, int http)
 {
 	if (route_idx >= 0 && route_idx <= UNMATCHED)
-		atomic_fetch_add_explicit(&gw->requests[route_idx][status_slot(http)],
-		    1, memory_order_relaxed);
+		atomic_fetch_add_explicit(
+		    &gw->requests[route_idx][status_slot(http)], 1,
+		    memory_order_relaxed);
 }
 
 static void
@@ -141,13 +142,13 @@ observe_latency(orch_gw *gw, int64_t ns)
 
 	for (int i = 0; i < N_LAT; i++) {
 		if (ms <= lat_bounds_ms[i])
-			atomic_fetch_add_explicit(&gw->lat[i], 1,
-			    memory_order_relaxed);
+			atomic_fetch_add_explicit(
+			    &gw->lat[i], 1, memory_order_relaxed);
 	}
 	atomic_fetch_add_explicit(&gw->lat[N_LAT], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&gw->lat_count, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&gw->lat_sum_us, (uint64_t) (ns / 1000),
-	    memory_order_relaxed);
+	atomic_fetch_add_explicit(
+	    &gw->lat_sum_us, (uint64_t) (ns / 1000), memory_order_relaxed);
 }
 
 static void
@@ -163,8 +164,8 @@ add_cors(orch_gw *gw, h2o_req_t *req)
 		const char *p;
 		size_t olen;
 
-		i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"),
-		    -1);
+		i = h2o_find_header_by_str(
+		    &req->headers, H2O_STRLIT("origin"), -1);
 		if (i < 0)
 			return;
 		p = req->headers.entries[i].value.base;
@@ -179,10 +180,11 @@ add_cors(orch_gw *gw, h2o_req_t *req)
 			}
 			if (n == olen && memcmp(s, p, n) == 0) {
 				h2o_add_header(&req->pool, &req->res.headers,
-				    H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL, p,
-				    olen);
+				    H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN,
+				    NULL, p, olen);
 				h2o_add_header(&req->pool, &req->res.headers,
-				    H2O_TOKEN_VARY, NULL, H2O_STRLIT("Origin"));
+				    H2O_TOKEN_VARY, NULL,
+				    H2O_STRLIT("Origin"));
 				return;
 			}
 			if (e == NULL)
@@ -218,8 +220,8 @@ detail_text(orch_buf *b, const char *text)
 }
 
 static void
-respond_detail(loop *lp, h2o_req_t *req, int route_idx, int http,
-    const char *text)
+respond_detail(
+    loop *lp, h2o_req_t *req, int route_idx, int http, const char *text)
 {
 	lp->scratch.len = 0;
 	lp->scratch.oom = false;
@@ -252,8 +254,8 @@ render(pending *p, orch_err status, const char *message,
 		orch_pbjson_write(&p->body, &detail->refusal->base);
 		orch_buf_putc(&p->body, '}');
 	} else {
-		detail_text(&p->body, message != NULL ? message
-		                                      : orch_strerror(status));
+		detail_text(&p->body,
+		    message != NULL ? message : orch_strerror(status));
 	}
 	if (p->body.oom) {
 		p->http = 500;
@@ -281,10 +283,10 @@ render_gateway_metrics(orch_gw *gw, orch_buf *out)
 	    "route and status\n# TYPE orch_http_requests_total "
 	    "counter\n");
 	for (size_t r = 0; r <= orch_n_routes; r++) {
-		const char *name = r < orch_n_routes ? orch_routes[r].pattern
-		                                     : "unmatched";
-		const char *meth = r < orch_n_routes ? orch_routes[r].method
-		                                     : "GET";
+		const char *name =
+		    r < orch_n_routes ? orch_routes[r].pattern : "unmatched";
+		const char *meth =
+		    r < orch_n_routes ? orch_routes[r].method : "GET";
 
 		for (int s = 0; s < N_STATUS; s++) {
 			uint64_t v = atomic_load(&gw->requests[r][s]);
@@ -326,9 +328,9 @@ finish(pending *p)
 		if (p->route_idx >= 0 && p->http == 200 && p->text)
 			/* /metrics: the core's text, then the gateway's. */
 			render_gateway_metrics(lp->gw, &p->body);
-		ORCH_DEBUG("%.*s %.*s -> %d (%.2f ms)", (int) p->req->method.len,
-		    p->req->method.base, (int) p->req->path.len,
-		    p->req->path.base, p->http,
+		ORCH_DEBUG("%.*s %.*s -> %d (%.2f ms)",
+		    (int) p->req->method.len, p->req->method.base,
+		    (int) p->req->path.len, p->req->path.base, p->http,
 		    (double) (orch_mono_ns() - p->t0_ns) / 1e6);
 		respond(lp->gw, p->req, p->http, p->ctype, p->body.data,
 		    p->body.len);
@@ -372,8 +374,8 @@ on_replies(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
 	(void) receiver;
 	while (!h2o_linklist_is_empty(messages)) {
-		pending *p = H2O_STRUCT_FROM_MEMBER(pending, msg.link,
-		    messages->next);
+		pending *p =
+		    H2O_STRUCT_FROM_MEMBER(pending, msg.link, messages->next);
 
 		h2o_linklist_unlink(&p->msg.link);
 		finish(p);
@@ -411,17 +413,19 @@ set_params(h2o_req_t *req, ProtobufCMessage *msg,
 
 	for (size_t i = 0; i < n_params; i++) {
 		char name[64];
-		char *value = h2o_mem_alloc_pool(&req->pool, params[i].value_len + 1);
+		char *value =
+		    h2o_mem_alloc_pool(&req->pool, params[i].value_len + 1);
 
 		snprintf(name, sizeof(name), "%.*s", (int) params[i].name_len,
 		    params[i].name);
-		if (orch_path_decode(params[i].value, params[i].value_len, value,
-		        params[i].value_len + 1, &part) != ORCH_OK) {
+		if (orch_path_decode(params[i].value, params[i].value_len,
+		        value, params[i].value_len + 1, &part) != ORCH_OK) {
 			orch_diag_field(d, name, "%s: %s", name,
 			    orch_diag_msg(&part, "bad percent-encoding"));
 			return ORCH_EINVAL;
 		}
-		if (orch_pbparse_set_field(msg, name, value, NULL, d) != ORCH_OK)
+		if (orch_pbparse_set_field(msg, name, value, NULL, d) !=
+		    ORCH_OK)
 			return ORCH_EINVAL;
 	}
 	return ORCH_OK;
@@ -445,8 +449,8 @@ set_query(h2o_req_t *req, const orch_route *route, ProtobufCMessage *msg,
 	for (int i = 0; i < ORCH_ROUTE_MAX_QUERY && route->query[i]; i++) {
 		const char *v = orch_query_get(&q, route->query[i]);
 
-		if (v != NULL && orch_pbparse_set_field(msg, route->query[i], v,
-		                     NULL, d) != ORCH_OK)
+		if (v != NULL && orch_pbparse_set_field(msg, route->query[i],
+		                     v, NULL, d) != ORCH_OK)
 			return ORCH_EINVAL;
 	}
 	return ORCH_OK;
@@ -477,8 +481,8 @@ build_request(h2o_req_t *req, const orch_route *route,
 		    NULL, &msg, d);
 		if (rv != ORCH_OK)
 			return rv == ORCH_EINVAL && d->field[0] == '\0' ? 400
-			     : rv == ORCH_EINVAL                       ? 422
-			                                               : 500;
+			       : rv == ORCH_EINVAL                      ? 422
+			                                                : 500;
 	} else if (orch_pbparse_new(md->input, NULL, &msg) != ORCH_OK) {
 		orch_diag_set(d, "out of memory");
 		return 500;
@@ -497,12 +501,14 @@ build_request(h2o_req_t *req, const orch_route *route,
 static const char *
 request_auth(h2o_req_t *req)
 {
-	ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+	ssize_t i =
+	    h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
 	char *auth;
 
 	if (i < 0)
 		return NULL;
-	auth = h2o_mem_alloc_pool(&req->pool, req->headers.entries[i].value.len + 1);
+	auth = h2o_mem_alloc_pool(
+	    &req->pool, req->headers.entries[i].value.len + 1);
 	memcpy(auth, req->headers.entries[i].value.base,
 	    req->headers.entries[i].value.len);
 	auth[req->headers.entries[i].value.len] = '\0';
@@ -531,7 +537,8 @@ start_call(loop *lp, h2o_req_t *req, int route_idx, ProtobufCMessage *msg,
 	p->text = route->text;
 	p->t0_ns = orch_mono_ns();
 	p->loop_thread = pthread_self();
-	slot = h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_req_disposed);
+	slot =
+	    h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_req_disposed);
 	*slot = p;
 	atomic_fetch_add(&gw->inflight, 1); /* until finish() */
 	if (gw->opts.direct != NULL) {
@@ -542,8 +549,8 @@ start_call(loop *lp, h2o_req_t *req, int route_idx, ProtobufCMessage *msg,
 	} else {
 		orch_rpc_call_opts co = {auth, gw->opts.timeout_ms};
 
-		rv = orch_rpc_invoke_async(gw->client, route->rpc, msg, &co,
-		    on_remote_done, p);
+		rv = orch_rpc_invoke_async(
+		    gw->client, route->rpc, msg, &co, on_remote_done, p);
 	}
 	if (rv != ORCH_OK) {
 		/* Never called back: answer here and drop the call's ref. */
@@ -562,13 +569,14 @@ handle_req(h2o_req_t *req)
 	const orch_route *route;
 	orch_route_param params[ORCH_ROUTE_MAX_PARAMS];
 	size_t n_params = 0;
-	size_t path_len = req->query_at != SIZE_MAX ? req->query_at
-	                                            : req->path.len;
+	size_t path_len =
+	    req->query_at != SIZE_MAX ? req->query_at : req->path.len;
 	ProtobufCMessage *msg = NULL;
 	orch_diag diag;
 	int route_idx, http;
 
-	if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS"))) {
+	if (h2o_memis(
+	        req->method.base, req->method.len, H2O_STRLIT("OPTIONS"))) {
 		respond_preflight(gw, req);
 		return 0;
 	}
@@ -657,7 +665,8 @@ open_listener(orch_gw *gw, int port)
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_port = htons((uint16_t) port);
-	if (inet_pton(AF_INET, gw->opts.host != NULL ? gw->opts.host : "0.0.0.0",
+	if (inet_pton(AF_INET,
+	        gw->opts.host != NULL ? gw->opts.host : "0.0.0.0",
 	        &a.sin_addr) != 1 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
@@ -708,10 +717,12 @@ loop_main(void *arg)
 	h2o_context_init(&lp->ctx, lp->evloop, &lp->gw->config);
 	lp->accept.ctx = &lp->ctx;
 	lp->accept.hosts = lp->gw->config.hosts;
-	h2o_multithread_register_receiver(lp->ctx.queue, &lp->replies, on_replies);
-	h2o_multithread_register_receiver(lp->ctx.queue, &lp->stopper, on_stop);
-	lp->listener = h2o_evloop_socket_create(lp->evloop, lp->fd,
-	    H2O_SOCKET_FLAG_DONT_READ);
+	h2o_multithread_register_receiver(
+	    lp->ctx.queue, &lp->replies, on_replies);
+	h2o_multithread_register_receiver(
+	    lp->ctx.queue, &lp->stopper, on_stop);
+	lp->listener = h2o_evloop_socket_create(
+	    lp->evloop, lp->fd, H2O_SOCKET_FLAG_DONT_READ);
 	ok = lp->listener != NULL;
 	if (ok) {
 		lp->listener->data = lp;
@@ -737,19 +748,19 @@ loop_main(void *arg)
 		int64_t deadline = orch_mono_ms() + STOP_DRAIN_MS;
 
 		while (ctx_busy(&lp->ctx) && orch_mono_ms() < deadline) {
-			/* h2o 2.2 closes an idle keep-alive connection only when
-			 * its request timer fires: fire the request, idle and
-			 * handshake timers now ("a day later"), which closes
-			 * idle and half-sent connections; connections answering
-			 * a request finish first. */
+			/* h2o 2.2 closes an idle keep-alive connection only
+			 * when its request timer fires: fire the request, idle
+			 * and handshake timers now ("a day later"), which
+			 * closes idle and half-sent connections; connections
+			 * answering a request finish first. */
 			uint64_t later = h2o_now(lp->evloop) + 86400000ULL;
 
-			h2o_timeout_run(lp->evloop, &lp->ctx.http1.req_timeout,
-			    later);
-			h2o_timeout_run(lp->evloop, &lp->ctx.http2.idle_timeout,
-			    later);
-			h2o_timeout_run(lp->evloop, &lp->ctx.handshake_timeout,
-			    later);
+			h2o_timeout_run(
+			    lp->evloop, &lp->ctx.http1.req_timeout, later);
+			h2o_timeout_run(
+			    lp->evloop, &lp->ctx.http2.idle_timeout, later);
+			h2o_timeout_run(
+			    lp->evloop, &lp->ctx.handshake_timeout, later);
 			h2o_evloop_run(lp->evloop, 50);
 		}
 	}
@@ -775,7 +786,8 @@ orch_gw_start(const orch_gw_opts *opts, orch_gw **out)
 	h2o_hostconf_t *host;
 	h2o_pathconf_t *path;
 	h2o_handler_t *h;
-	int n = opts->threads > 0 ? opts->threads : (int) sysconf(_SC_NPROCESSORS_ONLN);
+	int n = opts->threads > 0 ? opts->threads
+	                          : (int) sysconf(_SC_NPROCESSORS_ONLN);
 	orch_err rv = ORCH_OK;
 
 	*out = NULL;
@@ -791,7 +803,8 @@ orch_gw_start(const orch_gw_opts *opts, orch_gw **out)
 	gw->opts = *opts;
 	if (gw->opts.timeout_ms == 0)
 		gw->opts.timeout_ms = 30000;
-	gw->cors = opts->cors_origins != NULL ? strdup(opts->cors_origins) : NULL;
+	gw->cors =
+	    opts->cors_origins != NULL ? strdup(opts->cors_origins) : NULL;
 	if (opts->rpc_connect != NULL &&
 	    orch_rpc_client_open(opts->rpc_connect, &gw->client) != ORCH_OK) {
 		free(gw->cors);
@@ -801,9 +814,12 @@ orch_gw_start(const orch_gw_opts *opts, orch_gw **out)
 	for (size_t i = 0; i < orch_n_routes; i++) {
 		if (i < MAX_ROUTES && orch_routes[i].fixed != NULL)
 			continue; /* answered by the gateway itself */
-		gw->route_md[i] = i >= MAX_ROUTES ? NULL
-		    : protobuf_c_service_descriptor_get_method_by_name(
-		          &orch__orchestrator__descriptor, orch_routes[i].rpc);
+		gw->route_md[i] =
+		    i >= MAX_ROUTES
+		        ? NULL
+		        : protobuf_c_service_descriptor_get_method_by_name(
+		              &orch__orchestrator__descriptor,
+		              orch_routes[i].rpc);
 		if (i >= MAX_ROUTES || gw->route_md[i] == NULL) {
 			/* A route table naming no method: a build mistake. */
 			ORCH_ERROR("gateway: route %s names no RPC method %s",
@@ -816,8 +832,8 @@ orch_gw_start(const orch_gw_opts *opts, orch_gw **out)
 	}
 	h2o_config_init(&gw->config);
 	gw->config.max_request_entity_size = H2O_MAX_BODY;
-	host = h2o_config_register_host(&gw->config,
-	    h2o_iovec_init(H2O_STRLIT("default")), 65535);
+	host = h2o_config_register_host(
+	    &gw->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
 	path = h2o_config_register_path(host, "/", 0);
 	h = h2o_create_handler(path, sizeof(*h));
 	h->on_req = on_req;
@@ -835,8 +851,8 @@ orch_gw_start(const orch_gw_opts *opts, orch_gw **out)
 		lp->fd = open_listener(gw, gw->port);
 		if (lp->fd < 0) {
 			ORCH_ERROR("gateway: cannot listen on %s:%d: %s",
-			    opts->host != NULL ? opts->host : "0.0.0.0", gw->port,
-			    strerror(errno));
+			    opts->host != NULL ? opts->host : "0.0.0.0",
+			    gw->port, strerror(errno));
 			rv = ORCH_ESYS;
 			goto out;
 		}
@@ -939,7 +955,8 @@ orch_gw_stop(orch_gw *gw)
 		loop *lp = &gw->loops[i];
 
 		if (lp->started) {
-			h2o_multithread_send_message(&lp->stopper, &lp->stop_msg);
+			h2o_multithread_send_message(
+			    &lp->stopper, &lp->stop_msg);
 			pthread_join(lp->thread, NULL);
 		} else if (lp->fd >= 0) {
 			close(lp->fd);

@@ -28,14 +28,14 @@
 typedef struct orch_gw orch_gw;
 
 typedef struct orch_gw_opts {
-	const char *host;          /* APP_HOST */
-	int port;                  /* APP_PORT; 0 = kernel's choice */
-	int threads;               /* event loops; 0 = one per CPU */
-	const char *cors_origins;  /* CORS_ORIGINS ("*" or a comma list) */
+	const char *host;         /* APP_HOST */
+	int port;                 /* APP_PORT; 0 = kernel's choice */
+	int threads;              /* event loops; 0 = one per CPU */
+	const char *cors_origins; /* CORS_ORIGINS ("*" or a comma list) */
 	/* Exactly one backend: */
-	orch_rpc_server *direct;   /* in-process */
-	const char *rpc_connect;   /* remote nng URL */
-	uint32_t timeout_ms;       /* per call; 0 = 30 s */
+	orch_rpc_server *direct; /* in-process */
+	const char *rpc_connect; /* remote nng URL */
+	uint32_t timeout_ms;     /* per call; 0 = 30 s */
 } orch_gw_opts;
 
 /* Binds, starts the loops. *out is the caller's (orch_gw_stop). */

@@ -51,8 +51,9 @@ typedef struct orch_route_param {
 
 typedef enum orch_route_result {
 	ORCH_ROUTE_FOUND = 0,
-	ORCH_ROUTE_NO_PATH = 1,   /* 404 */
-	ORCH_ROUTE_NO_METHOD = 2, /* 405: the path exists with another method */
+	ORCH_ROUTE_NO_PATH = 1, /* 404 */
+	ORCH_ROUTE_NO_METHOD =
+	    2, /* 405: the path exists with another method */
 } orch_route_result;
 
 /*

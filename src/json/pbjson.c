@@ -90,8 +90,8 @@ is_map_entry(const ProtobufCMessageDescriptor *d)
 	size_t n = strlen(d->name);
 
 	return n > 5 && strcmp(d->name + n - 5, "Entry") == 0 &&
-	    d->n_fields == 2 && strcmp(d->fields[0].name, "key") == 0 &&
-	    strcmp(d->fields[1].name, "value") == 0;
+	       d->n_fields == 2 && strcmp(d->fields[0].name, "key") == 0 &&
+	       strcmp(d->fields[1].name, "value") == 0;
 }
 
 /* A `*List` message with one repeated field: written as that array. */
@@ -101,7 +101,8 @@ is_list_wrapper(const ProtobufCMessageDescriptor *d)
 	size_t n = strlen(d->name);
 
 	return n > 4 && strcmp(d->name + n - 4, "List") == 0 &&
-	    d->n_fields == 1 && d->fields[0].label == PROTOBUF_C_LABEL_REPEATED;
+	       d->n_fields == 1 &&
+	       d->fields[0].label == PROTOBUF_C_LABEL_REPEATED;
 }
 
 static void
@@ -149,13 +150,14 @@ write_value(orch_buf *out, const ProtobufCFieldDescriptor *f, const void *p)
 		break;
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64:
-		write_u64(out, false, (unsigned long long) *(const uint64_t *) p);
+		write_u64(
+		    out, false, (unsigned long long) *(const uint64_t *) p);
 		break;
 	case PROTOBUF_C_TYPE_FLOAT:
 	case PROTOBUF_C_TYPE_DOUBLE: {
 		double v = f->type == PROTOBUF_C_TYPE_FLOAT
-		    ? (double) *(const float *) p
-		    : *(const double *) p;
+		               ? (double) *(const float *) p
+		               : *(const double *) p;
 
 		if (isfinite(v))
 			orch_buf_printf(out, "%.17g", v);
@@ -164,15 +166,17 @@ write_value(orch_buf *out, const ProtobufCFieldDescriptor *f, const void *p)
 		break;
 	}
 	case PROTOBUF_C_TYPE_BOOL:
-		orch_buf_puts(out,
-		    *(const protobuf_c_boolean *) p ? "true" : "false");
+		orch_buf_puts(
+		    out, *(const protobuf_c_boolean *) p ? "true" : "false");
 		break;
 	case PROTOBUF_C_TYPE_ENUM: {
-		const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
-		    f->descriptor, *(const int *) p);
+		const ProtobufCEnumValue *ev =
+		    protobuf_c_enum_descriptor_get_value(
+		        f->descriptor, *(const int *) p);
 
 		if (ev != NULL)
-			orch_pbjson_write_string(out, ev->name, strlen(ev->name));
+			orch_pbjson_write_string(
+			    out, ev->name, strlen(ev->name));
 		else
 			orch_buf_printf(out, "%d", *(const int *) p);
 		break;
@@ -228,11 +232,12 @@ static void
 write_repeated(orch_buf *out, const ProtobufCFieldDescriptor *f,
     const ProtobufCMessage *msg)
 {
-	size_t n = *(const size_t *) ((const char *) msg + f->quantifier_offset);
+	size_t n =
+	    *(const size_t *) ((const char *) msg + f->quantifier_offset);
 	const char *arr = *(char *const *) ((const char *) msg + f->offset);
 	size_t sz = value_size(f);
-	bool map = f->type == PROTOBUF_C_TYPE_MESSAGE &&
-	    is_map_entry(f->descriptor);
+	bool map =
+	    f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry(f->descriptor);
 
 	orch_buf_putc(out, map ? '{' : '[');
 	for (size_t i = 0; i < n; i++) {
@@ -245,7 +250,8 @@ write_repeated(orch_buf *out, const ProtobufCFieldDescriptor *f,
 			    *(ProtobufCMessage *const *) elem;
 			const ProtobufCMessageDescriptor *d = e->descriptor;
 			const char *key =
-			    *(char *const *) ((const char *) e + d->fields[0].offset);
+			    *(char *const *) ((const char *) e +
+			                      d->fields[0].offset);
 
 			orch_pbjson_write_string(out, key != NULL ? key : "",
 			    key != NULL ? strlen(key) : 0);
@@ -272,8 +278,8 @@ unset(const ProtobufCFieldDescriptor *f, const ProtobufCMessage *msg)
 	case PROTOBUF_C_TYPE_MESSAGE:
 		return *(void *const *) (base + f->offset) == NULL;
 	default:
-		return !*(const protobuf_c_boolean *) (base +
-		    f->quantifier_offset);
+		return !*(
+		    const protobuf_c_boolean *) (base + f->quantifier_offset);
 	}
 }
 

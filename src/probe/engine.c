@@ -7,8 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-static void
-say(char *why, size_t whylen, const char *fmt, ...)
+static void say(char *why, size_t whylen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void
@@ -48,8 +47,8 @@ copy_clean(char *dst, size_t dstlen, const char *src)
 
 /* The body as a JSON object (new reference), or NULL with why set. */
 static json_t *
-load_object(long status, const char *body, size_t len, char *why,
-    size_t whylen)
+load_object(
+    long status, const char *body, size_t len, char *why, size_t whylen)
 {
 	json_error_t e;
 	json_t *j;
@@ -93,8 +92,8 @@ say_engine_error(char *why, size_t whylen, const json_t *e)
 }
 
 bool
-orch_probe_parse_health(long status, const char *body, size_t len,
-    char *why, size_t whylen)
+orch_probe_parse_health(
+    long status, const char *body, size_t len, char *why, size_t whylen)
 {
 	json_t *j = load_object(status, body, len, why, whylen);
 	json_t *e;
@@ -121,11 +120,11 @@ static const struct {
 	size_t off;
 	unsigned bit;
 } stat_fields[] = {
-	{"peers", offsetof(orch_stat, peers), ORCH_STAT_PEERS},
-	{"speed_down", offsetof(orch_stat, speed_down), ORCH_STAT_SPEED_DOWN},
-	{"speed_up", offsetof(orch_stat, speed_up), ORCH_STAT_SPEED_UP},
-	{"downloaded", offsetof(orch_stat, downloaded), ORCH_STAT_DOWNLOADED},
-	{"uploaded", offsetof(orch_stat, uploaded), ORCH_STAT_UPLOADED},
+    {"peers", offsetof(orch_stat, peers), ORCH_STAT_PEERS},
+    {"speed_down", offsetof(orch_stat, speed_down), ORCH_STAT_SPEED_DOWN},
+    {"speed_up", offsetof(orch_stat, speed_up), ORCH_STAT_SPEED_UP},
+    {"downloaded", offsetof(orch_stat, downloaded), ORCH_STAT_DOWNLOADED},
+    {"uploaded", offsetof(orch_stat, uploaded), ORCH_STAT_UPLOADED},
 };
 
 static void
@@ -147,8 +146,8 @@ fill_stat(const json_t *r, int64_t now_us, orch_stat *out)
 	}
 	v = json_object_get(r, "status");
 	if (json_is_string(v)) {
-		copy_clean(out->status, sizeof(out->status),
-		    json_string_value(v));
+		copy_clean(
+		    out->status, sizeof(out->status), json_string_value(v));
 		out->has |= ORCH_STAT_STATUS;
 	}
 }
@@ -194,14 +193,14 @@ static bool
 is_alnum(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9');
+	       (c >= '0' && c <= '9');
 }
 
 static bool
 is_hex(unsigned char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-	    (c >= 'A' && c <= 'F');
+	       (c >= 'A' && c <= 'F');
 }
 
 /* A host, an IPv6 literal in brackets, a port: nothing else. */
@@ -216,7 +215,7 @@ static bool
 path_char(unsigned char c)
 {
 	return is_alnum(c) ||
-	    (c != '\0' && strchr("-._~!$&'()*+,;=:@", c) != NULL);
+	       (c != '\0' && strchr("-._~!$&'()*+,;=:@", c) != NULL);
 }
 
 static const char stat_prefix[] = "/ace/stat/";
@@ -323,8 +322,8 @@ bool
 orch_probe_parse_vpn_status(long status, const char *body, size_t len,
     bool *running, char *why, size_t whylen)
 {
-	json_t *j, *v = gluetun_member(status, body, len, "status", why,
-	    whylen, &j);
+	json_t *j,
+	    *v = gluetun_member(status, body, len, "status", why, whylen, &j);
 	bool ok = false;
 
 	if (j == NULL)
@@ -333,7 +332,8 @@ orch_probe_parse_vpn_status(long status, const char *body, size_t len,
 		say(why, whylen, "no \"status\" string");
 	} else {
 		if (running != NULL)
-			*running = strcmp(json_string_value(v), "running") == 0;
+			*running =
+			    strcmp(json_string_value(v), "running") == 0;
 		say(why, whylen, "%s", "");
 		ok = true;
 	}
@@ -345,8 +345,8 @@ bool
 orch_probe_parse_forwarded_port(long status, const char *body, size_t len,
     int *port, char *why, size_t whylen)
 {
-	json_t *j, *v = gluetun_member(status, body, len, "port", why, whylen,
-	    &j);
+	json_t *j,
+	    *v = gluetun_member(status, body, len, "port", why, whylen, &j);
 	bool ok = false;
 
 	if (j == NULL)
@@ -354,7 +354,7 @@ orch_probe_parse_forwarded_port(long status, const char *body, size_t len,
 	if (!json_is_integer(v)) {
 		say(why, whylen, "no \"port\" integer");
 	} else if (json_integer_value(v) < 0 ||
-	    json_integer_value(v) > 65535) {
+	           json_integer_value(v) > 65535) {
 		say(why, whylen, "port %" JSON_INTEGER_FORMAT " out of range",
 		    json_integer_value(v));
 	} else {

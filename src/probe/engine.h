@@ -42,8 +42,8 @@
  * dead engine's port is not an engine saying it is well. "result" is not
  * looked at (the contract does not ask for it).
  */
-bool orch_probe_parse_health(long status, const char *body, size_t len,
-    char *why, size_t whylen);
+bool orch_probe_parse_health(
+    long status, const char *body, size_t len, char *why, size_t whylen);
 
 typedef enum orch_probe_result {
 	ORCH_PROBE_OK = 0,   /* parsed; *out filled */
@@ -94,8 +94,7 @@ orch_probe_result orch_probe_parse_stat(long status, const char *body,
  * refused URL (out = ""); ORCH_ERANGE when it does not fit in outlen
  * (out = "" when outlen > 0).
  */
-orch_err orch_probe_stat_path(const char *stat_url, char *out,
-    size_t outlen);
+orch_err orch_probe_stat_path(const char *stat_url, char *out, size_t outlen);
 
 /*
  * Gluetun's `{"status":"running"}` (GET /v1/openvpn/status or
@@ -112,7 +111,7 @@ bool orch_probe_parse_vpn_status(long status, const char *body, size_t len,
  * /v1/portforward): true with *port = N when N is a JSON integer in
  * 0..65535 (0 = no port forwarded); false otherwise (*port untouched).
  */
-bool orch_probe_parse_forwarded_port(long status, const char *body,
-    size_t len, int *port, char *why, size_t whylen);
+bool orch_probe_parse_forwarded_port(long status, const char *body, size_t len,
+    int *port, char *why, size_t whylen);
 
 #endif

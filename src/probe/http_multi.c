@@ -16,8 +16,8 @@ typedef struct slot {
 	CURL *h;
 	orch_http_batch *b;
 	orch_http_req *req;
-	size_t idx;      /* the request's index in the caller's array */
-	size_t pos;      /* this slot's index in the batch's pool */
+	size_t idx; /* the request's index in the caller's array */
+	size_t pos; /* this slot's index in the batch's pool */
 	int64_t start_ms;
 	bool too_big;
 	bool oom;
@@ -27,9 +27,9 @@ typedef struct slot {
 
 struct orch_http_batch {
 	CURLM *m;
-	slot **slots;   /* individually allocated: easy handles point at them */
+	slot **slots; /* individually allocated: easy handles point at them */
 	size_t n_slots;
-	size_t *free;   /* stack of free slot indexes */
+	size_t *free; /* stack of free slot indexes */
 	size_t n_free;
 	size_t max_body;
 	char *ua;
@@ -72,9 +72,9 @@ orch_http_batch_open(orch_http_batch **out, const orch_http_opts *opts)
 	b->max_body = ORCH_HTTP_MAX_BODY;
 	if (opts != NULL) {
 		if (opts->max_body > 0)
-			b->max_body = opts->max_body < MAX_BODY_LIMIT ?
-			    opts->max_body :
-			    MAX_BODY_LIMIT;
+			b->max_body = opts->max_body < MAX_BODY_LIMIT
+			                  ? opts->max_body
+			                  : MAX_BODY_LIMIT;
 		if (opts->max_conns > 0)
 			max_conns = opts->max_conns;
 		if (opts->user_agent != NULL)
@@ -226,11 +226,10 @@ setup(orch_http_batch *b, slot *s)
 {
 	orch_http_req *req = s->req;
 	const char *method = req->method != NULL ? req->method : "GET";
-	long timeout = req->timeout_ms > 0 ? req->timeout_ms :
-	                                     ORCH_HTTP_DEFAULT_TIMEOUT_MS;
-	long conn = req->connect_timeout_ms > 0 ?
-	    req->connect_timeout_ms :
-	    ORCH_HTTP_DEFAULT_CONNECT_MS;
+	long timeout = req->timeout_ms > 0 ? req->timeout_ms
+	                                   : ORCH_HTTP_DEFAULT_TIMEOUT_MS;
+	long conn = req->connect_timeout_ms > 0 ? req->connect_timeout_ms
+	                                        : ORCH_HTTP_DEFAULT_CONNECT_MS;
 	CURL *h = s->h;
 	CURLcode rc = CURLE_OK;
 
@@ -280,8 +279,8 @@ setup(orch_http_batch *b, slot *s)
 		SET(CURLOPT_POSTFIELDS, req->send != NULL ? req->send : "");
 		SET(CURLOPT_CUSTOMREQUEST, method);
 		snprintf(ctype, sizeof(ctype), "Content-Type: %s",
-		    req->send_type != NULL ? req->send_type :
-		                             "application/json");
+		    req->send_type != NULL ? req->send_type
+		                           : "application/json");
 		l = curl_slist_append(NULL, ctype);
 		s->hdrs = l;
 		l = l != NULL ? curl_slist_append(l, "Expect:") : NULL;
@@ -293,8 +292,8 @@ setup(orch_http_batch *b, slot *s)
 	}
 #undef SET
 	if (rc != CURLE_OK) {
-		set_error(req, map_curl(rc) == ORCH_ENOMEM ? ORCH_ENOMEM :
-		                                             ORCH_EINVAL,
+		set_error(req,
+		    map_curl(rc) == ORCH_ENOMEM ? ORCH_ENOMEM : ORCH_EINVAL,
 		    "%s", curl_easy_strerror(rc));
 		return req->err;
 	}
@@ -470,9 +469,9 @@ orch_http_batch_run(orch_http_batch *b, orch_http_req *reqs, size_t n,
 		return ORCH_EPRECOND;
 	if (n == 0)
 		return ORCH_OK;
-	cap = max_parallel <= 0 || (size_t) max_parallel > n ?
-	    n :
-	    (size_t) max_parallel;
+	cap = max_parallel <= 0 || (size_t) max_parallel > n
+	          ? n
+	          : (size_t) max_parallel;
 	for (i = 0; i < n; i++)
 		reset_out(&reqs[i]);
 	b->running = true;
@@ -513,8 +512,8 @@ orch_http_batch_run(orch_http_batch *b, orch_http_req *reqs, size_t n,
 	}
 	if (mc != CURLM_OK) {
 		err = mc == CURLM_OUT_OF_MEMORY ? ORCH_ENOMEM : ORCH_EINTERNAL;
-		fail_rest(b, reqs, n, next, err, curl_multi_strerror(mc), done,
-		    arg);
+		fail_rest(
+		    b, reqs, n, next, err, curl_multi_strerror(mc), done, arg);
 	}
 out:
 	b->running = false;

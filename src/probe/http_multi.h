@@ -51,31 +51,31 @@ typedef struct orch_http_batch orch_http_batch;
  */
 typedef struct orch_http_req {
 	/* in; the strings are borrowed until orch_http_batch_run returns */
-	const char *url;        /* http:// or https:// only */
-	const char *method;     /* NULL = "GET"; else "PUT", "POST", "DELETE" */
-	const char *send;       /* request body, NULL = none */
-	size_t send_len;        /* bytes of send */
-	const char *send_type;  /* Content-Type of send; NULL = JSON */
-	int timeout_ms;         /* total; <= 0: ORCH_HTTP_DEFAULT_TIMEOUT_MS */
+	const char *url;       /* http:// or https:// only */
+	const char *method;    /* NULL = "GET"; else "PUT", "POST", "DELETE" */
+	const char *send;      /* request body, NULL = none */
+	size_t send_len;       /* bytes of send */
+	const char *send_type; /* Content-Type of send; NULL = JSON */
+	int timeout_ms;        /* total; <= 0: ORCH_HTTP_DEFAULT_TIMEOUT_MS */
 	int connect_timeout_ms; /* <= 0: ORCH_HTTP_DEFAULT_CONNECT_MS */
 	void *user;             /* the caller's; never touched */
 
 	/* out, set by every run for every request */
-	orch_err err;      /* ORCH_OK: a complete response arrived (any
-	                      status); ORCH_ETIMEDOUT: timeout_ms passed;
-	                      ORCH_EUNAVAIL: could not connect, or the
-	                      connection failed; ORCH_EEXHAUSTED: body too
-	                      large; ORCH_EINVAL: bad url/method; other codes
-	                      for anything else */
-	long status;       /* HTTP status of the response line, when one
-	                      arrived (also when the transfer then failed,
-	                      e.g. body too large); 0 when none */
-	int curl_code;     /* libcurl's CURLcode, for logs; 0 on success */
+	orch_err err;  /* ORCH_OK: a complete response arrived (any
+	                  status); ORCH_ETIMEDOUT: timeout_ms passed;
+	                  ORCH_EUNAVAIL: could not connect, or the
+	                  connection failed; ORCH_EEXHAUSTED: body too
+	                  large; ORCH_EINVAL: bad url/method; other codes
+	                  for anything else */
+	long status;   /* HTTP status of the response line, when one
+	                  arrived (also when the transfer then failed,
+	                  e.g. body too large); 0 when none */
+	int curl_code; /* libcurl's CURLcode, for logs; 0 on success */
 	char error[ORCH_HTTP_ERROR_MAX]; /* why, "" when err == ORCH_OK */
-	orch_buf body;     /* the response body (NUL-terminated when len>0) */
+	orch_buf body;      /* the response body (NUL-terminated when len>0) */
 	int64_t elapsed_ms; /* from its start to its completion */
-	int new_conns;     /* connections it opened (0 = reused one) */
-	bool done;         /* completed in the last run */
+	int new_conns;      /* connections it opened (0 = reused one) */
+	bool done;          /* completed in the last run */
 } orch_http_req;
 
 #define ORCH_HTTP_REQ_INIT                                                    \
@@ -92,12 +92,11 @@ void orch_http_req_fini(orch_http_req *req);
  * array. The callback may read and keep results, but must not block, and
  * must not run the same batch again (that returns ORCH_EPRECOND).
  */
-typedef void (*orch_http_done_fn)(void *arg, orch_http_req *req,
-    size_t index);
+typedef void (*orch_http_done_fn)(void *arg, orch_http_req *req, size_t index);
 
 typedef struct orch_http_opts {
-	size_t max_body;     /* 0: ORCH_HTTP_MAX_BODY; at most 1 GiB */
-	int max_conns;       /* idle connections kept; 0: the default */
+	size_t max_body;        /* 0: ORCH_HTTP_MAX_BODY; at most 1 GiB */
+	int max_conns;          /* idle connections kept; 0: the default */
 	const char *user_agent; /* NULL: "orchestrator-probe" (copied) */
 } orch_http_opts;
 
@@ -106,8 +105,8 @@ typedef struct orch_http_opts {
  * ORCH_EINTERNAL when libcurl cannot be initialised. Initialises libcurl
  * globally once per process (never cleaned up).
  */
-orch_err orch_http_batch_open(orch_http_batch **out,
-    const orch_http_opts *opts);
+orch_err orch_http_batch_open(
+    orch_http_batch **out, const orch_http_opts *opts);
 
 /* Closes every connection and frees the batch. NULL is a no-op. */
 void orch_http_batch_close(orch_http_batch *b);
@@ -129,8 +128,8 @@ void orch_http_batch_close(orch_http_batch *b);
  * (out of memory), the requests still pending complete with that error
  * and it is returned; the batch stays usable.
  */
-orch_err orch_http_batch_run(orch_http_batch *b, orch_http_req *reqs,
-    size_t n, int max_parallel, orch_http_done_fn done, void *arg);
+orch_err orch_http_batch_run(orch_http_batch *b, orch_http_req *reqs, size_t n,
+    int max_parallel, orch_http_done_fn done, void *arg);
 
 /* One-shot: a temporary batch with default options, run once, closed. */
 orch_err orch_http_run(orch_http_req *reqs, size_t n, int max_parallel,

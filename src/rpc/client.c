@@ -230,8 +230,8 @@ retryable(int nrv)
 	/* NNG_ESTATE: nng 1.5.2's REQ fails a receive that way when the
 	 * pipe under a resent request was reset. */
 	return nrv == NNG_ECONNRESET || nrv == NNG_ECONNSHUT ||
-	    nrv == NNG_ECONNREFUSED || nrv == NNG_ECONNABORTED ||
-	    nrv == NNG_ESTATE;
+	       nrv == NNG_ECONNREFUSED || nrv == NNG_ECONNABORTED ||
+	       nrv == NNG_ESTATE;
 }
 
 static void
@@ -240,14 +240,14 @@ pause_or_finish(struct slot *s, int nrv)
 	int64_t left = s->deadline_ms - orch_mono_ms();
 
 	if (!retryable(nrv) || left <= 0) {
-		slot_finish(s, left <= 0 && retryable(nrv) ? NNG_ETIMEDOUT : nrv,
-		    NULL);
+		slot_finish(s,
+		    left <= 0 && retryable(nrv) ? NNG_ETIMEDOUT : nrv, NULL);
 		return;
 	}
 	s->state = SLOT_PAUSE;
 	nng_aio_set_timeout(s->aio, NNG_DURATION_INFINITE);
-	nng_sleep_aio(left < RETRY_PAUSE_MS ? (nng_duration) left
-	                                    : RETRY_PAUSE_MS,
+	nng_sleep_aio(
+	    left < RETRY_PAUSE_MS ? (nng_duration) left : RETRY_PAUSE_MS,
 	    s->aio);
 }
 
@@ -269,9 +269,9 @@ slot_cb(void *arg)
 		return;
 	case SLOT_RECV:
 		if (nrv != 0) {
-			/* nng 1.5.2's REQ can fail a receive (NNG_ESTATE) after
-			 * a resend with the request still on the aio and no
-			 * longer referenced by the protocol: it is ours. */
+			/* nng 1.5.2's REQ can fail a receive (NNG_ESTATE)
+			 * after a resend with the request still on the aio and
+			 * no longer referenced by the protocol: it is ours. */
 			nng_msg_free(nng_aio_get_msg(s->aio));
 			nng_aio_set_msg(s->aio, NULL);
 			pause_or_finish(s, nrv);
@@ -341,8 +341,8 @@ orch_rpc_client_open(const char *url, orch_rpc_client **out)
 		goto out;
 	}
 	/* Deadlines decide failure; the server de-duplicates resends. */
-	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
-	    NNG_DURATION_INFINITE);
+	nng_socket_set_ms(
+	    c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	/* Replies (a long stream list) may be large; requests are bounded. */
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, 256u * 1024u * 1024u);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 20);
@@ -350,8 +350,9 @@ orch_rpc_client_open(const char *url, orch_rpc_client **out)
 	nrv = nng_dial(c->sock, url, &c->dialer, NNG_FLAG_NONBLOCK);
 	if (nrv != 0) {
 		ORCH_ERROR("rpc: cannot dial %s: %s", url, nng_strerror(nrv));
-		rv = nrv == NNG_EADDRINVAL || nrv == NNG_ENOTSUP ? ORCH_EINVAL
-		                                                 : ORCH_EUNAVAIL;
+		rv = nrv == NNG_EADDRINVAL || nrv == NNG_ENOTSUP
+		         ? ORCH_EINVAL
+		         : ORCH_EUNAVAIL;
 		goto out;
 	}
 out:
@@ -426,8 +427,8 @@ decode_reply(int nrv, nng_msg *frame, uint64_t request_id,
 		                                      : nng_strerror(nrv));
 		goto out;
 	}
-	if (orch_rpc_reply_decode(nng_msg_body(frame), nng_msg_len(frame),
-	        &env) != ORCH_OK) {
+	if (orch_rpc_reply_decode(
+	        nng_msg_body(frame), nng_msg_len(frame), &env) != ORCH_OK) {
 		res->status = ORCH_EINTERNAL;
 		set_message(res, "reply frame is not a ReplyEnvelope");
 		goto out;
@@ -492,8 +493,8 @@ orch_rpc_invoke_async(orch_rpc_client *c, const char *method,
 	if (md == NULL || req == NULL || req->descriptor != md->input)
 		return ORCH_EINVAL;
 	timeout = opts != NULL && opts->timeout_ms > 0
-	    ? opts->timeout_ms
-	    : ORCH_RPC_DEFAULT_TIMEOUT_MS;
+	              ? opts->timeout_ms
+	              : ORCH_RPC_DEFAULT_TIMEOUT_MS;
 	env.method = (char *) method;
 	env.request_id = c->nonce | atomic_fetch_add(&c->counter, 1);
 	env.authorization = opts != NULL ? (char *) opts->authorization : NULL;
@@ -512,8 +513,8 @@ orch_rpc_invoke_async(orch_rpc_client *c, const char *method,
 	}
 	ac->done = done;
 	ac->arg = arg;
-	rv = start(c, a.msg, env.request_id, timeout, md->output, async_done,
-	    ac);
+	rv = start(
+	    c, a.msg, env.request_id, timeout, md->output, async_done, ac);
 	if (rv != ORCH_OK)
 		free(ac);
 	return rv;
@@ -582,8 +583,8 @@ orch_rpc_invoke(orch_rpc_client *c, const char *method,
 		memset(res, 0, sizeof(*res));
 		res->status = rv;
 		set_message(res, rv == ORCH_EINVAL
-		        ? "unknown method or wrong request type"
-		        : orch_strerror(rv));
+		                     ? "unknown method or wrong request type"
+		                     : orch_strerror(rv));
 		return rv;
 	}
 	waiter_wait_fini(&w);
@@ -618,8 +619,8 @@ orch_rpc_invoke_raw(orch_rpc_client *c, const uint8_t *frame, size_t len,
 		return ORCH_ENOMEM;
 	memcpy(nng_msg_body(msg), frame, len);
 	waiter_init(&w);
-	rv = start(c, msg, 0, timeout_ms > 0 ? timeout_ms : 1000, NULL,
-	    raw_done, &w);
+	rv = start(
+	    c, msg, 0, timeout_ms > 0 ? timeout_ms : 1000, NULL, raw_done, &w);
 	if (rv != ORCH_OK)
 		w.done = true;
 	waiter_wait_fini(&w);

@@ -27,7 +27,7 @@ typedef struct orch_rpc_result {
 	orch_err status;
 	char *message;             /* owned; NULL when none */
 	Orch__ErrorDetail *detail; /* owned; NULL when none */
-	ProtobufCMessage *reply;   /* owned; the method's reply type, when OK */
+	ProtobufCMessage *reply; /* owned; the method's reply type, when OK */
 } orch_rpc_result;
 
 void orch_rpc_result_fini(orch_rpc_result *res);

@@ -31,7 +31,8 @@ orch_rpc_request_decode(const uint8_t *buf, size_t len,
 	}
 	if (!method_name_ok(env->method)) {
 		orch__request_envelope__free_unpacked(env, NULL);
-		orch_diag_set(why, "request envelope has no valid method name");
+		orch_diag_set(
+		    why, "request envelope has no valid method name");
 		return ORCH_EINVAL;
 	}
 	*out = env;
@@ -46,7 +47,8 @@ orch_rpc_request_free(Orch__RequestEnvelope *env)
 }
 
 orch_err
-orch_rpc_reply_decode(const uint8_t *buf, size_t len, Orch__ReplyEnvelope **out)
+orch_rpc_reply_decode(
+    const uint8_t *buf, size_t len, Orch__ReplyEnvelope **out)
 {
 	*out = orch__reply_envelope__unpack(NULL, len, buf);
 	return *out != NULL ? ORCH_OK : ORCH_EINVAL;

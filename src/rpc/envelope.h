@@ -27,8 +27,8 @@ orch_err orch_rpc_request_decode(const uint8_t *buf, size_t len,
 void orch_rpc_request_free(Orch__RequestEnvelope *env);
 
 /* As above for replies (no extra checks beyond the wire format). */
-orch_err orch_rpc_reply_decode(const uint8_t *buf, size_t len,
-    Orch__ReplyEnvelope **out);
+orch_err orch_rpc_reply_decode(
+    const uint8_t *buf, size_t len, Orch__ReplyEnvelope **out);
 void orch_rpc_reply_free(Orch__ReplyEnvelope *env);
 
 /*

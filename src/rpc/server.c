@@ -64,8 +64,8 @@ struct orch_rpc_call {
 	const orch_method *method;
 	uint64_t request_id;
 	uint64_t digest; /* of method, Authorization and payload */
-	bool blocking; /* the method is BLOCKING */
-	bool inflight; /* a BLOCKING call others may attach to (srv->mtx) */
+	bool blocking;   /* the method is BLOCKING */
+	bool inflight;   /* a BLOCKING call others may attach to (srv->mtx) */
 	orch_rpc_call *waiter; /* a resent duplicate (srv->mtx) */
 
 	/* The answer, packed as soon as the handler gives it. */
@@ -124,11 +124,11 @@ struct orch_rpc_server {
 	int live; /* calls not IDLE (mtx) */
 
 	pthread_mutex_t mtx;
-	pthread_cond_t cv;      /* live changed */
+	pthread_cond_t cv; /* live changed */
 	/* One queue and worker set per blocking lane (index lane - 1). */
 	struct lane lanes[ORCH_LANE_COUNT - 1];
-	bool closing;           /* socket closed: workers answer nothing new */
-	bool quit;              /* workers exit when their queue is empty */
+	bool closing; /* socket closed: workers answer nothing new */
+	bool quit;    /* workers exit when their queue is empty */
 
 	nng_listener listeners[8];
 	int nlisteners;
@@ -155,7 +155,8 @@ static uint64_t
 request_digest(const Orch__RequestEnvelope *env)
 {
 	uint64_t h = 0xcbf29ce484222325ULL;
-	const char *auth = env->authorization != NULL ? env->authorization : "";
+	const char *auth =
+	    env->authorization != NULL ? env->authorization : "";
 
 	h = fnv1a(h, env->method, strlen(env->method) + 1);
 	h = fnv1a(h, auth, strlen(auth) + 1);
@@ -206,7 +207,8 @@ set_reply(orch_call *call, orch_err status, const char *message,
 	env.status = (Orch__StatusCode) orch_err_to_status(status);
 	env.message = (char *) message;
 	env.detail = (Orch__ErrorDetail *) detail;
-	if (orch_rpc_pack_reply(&env, payload, msg_alloc, &a, &len) != ORCH_OK) {
+	if (orch_rpc_pack_reply(&env, payload, msg_alloc, &a, &len) !=
+	    ORCH_OK) {
 		if (a.msg != NULL)
 			nng_msg_free(a.msg);
 		ORCH_ERROR("rpc: out of memory packing a reply");
@@ -236,11 +238,11 @@ authorized(orch_rpc_call *c)
 
 	if (c->method->auth == ORCH_AUTH_OPEN)
 		return true;
-	rv = c->srv->authorize(c->srv->arg, c->method->auth,
-	    c->base.authorization, &why);
+	rv = c->srv->authorize(
+	    c->srv->arg, c->method->auth, c->base.authorization, &why);
 	if (rv != ORCH_OK)
-		orch_call_fail(&c->base, rv, "%s",
-		    orch_diag_msg(&why, "unauthorized"));
+		orch_call_fail(
+		    &c->base, rv, "%s", orch_diag_msg(&why, "unauthorized"));
 	return rv == ORCH_OK;
 }
 
@@ -476,10 +478,12 @@ handle_request(orch_rpc_call *c, nng_msg *msg)
 	call_reset(c);
 	c->request_id = 0;
 	if (len > srv->max_frame) {
-		/* Only inproc gets here: ipc/tcp drop it (NNG_OPT_RECVMAXSZ). */
+		/* Only inproc gets here: ipc/tcp drop it (NNG_OPT_RECVMAXSZ).
+		 */
 		nng_msg_free(msg);
-		orch_call_fail(&c->base, ORCH_EINVAL, "request frame of %zu bytes exceeds %zu",
-		    len, srv->max_frame);
+		orch_call_fail(&c->base, ORCH_EINVAL,
+		    "request frame of %zu bytes exceeds %zu", len,
+		    srv->max_frame);
 		send_reply(c);
 		return;
 	}
@@ -495,10 +499,11 @@ handle_request(orch_rpc_call *c, nng_msg *msg)
 	c->base.authorization = c->env->authorization;
 	if (c->env->has_timeout_ms && c->env->timeout_ms > 0)
 		c->base.deadline_ms = orch_mono_ms() + c->env->timeout_ms;
-	md = protobuf_c_service_descriptor_get_method_by_name(srv->service,
-	    c->env->method);
+	md = protobuf_c_service_descriptor_get_method_by_name(
+	    srv->service, c->env->method);
 	if (md == NULL || srv->by_index[md - srv->service->methods] == NULL) {
-		orch_call_fail(&c->base, ORCH_ENOTSUP, "unknown method \"%s\"", c->env->method);
+		orch_call_fail(&c->base, ORCH_ENOTSUP, "unknown method \"%s\"",
+		    c->env->method);
 		release_request(c);
 		send_reply(c);
 		return;
@@ -509,7 +514,8 @@ handle_request(orch_rpc_call *c, nng_msg *msg)
 	    c->env->has_payload ? c->env->payload.len : 0,
 	    c->env->has_payload ? c->env->payload.data : NULL);
 	if (c->req == NULL) {
-		orch_call_fail(&c->base, ORCH_EINVAL, "payload is not a %s", md->input->name);
+		orch_call_fail(&c->base, ORCH_EINVAL, "payload is not a %s",
+		    md->input->name);
 		release_request(c);
 		send_reply(c);
 		return;
@@ -636,8 +642,8 @@ orch_rpc_server_call(orch_rpc_server *srv, const char *method,
 	orch_rpc_call *c;
 	orch_err rv = ORCH_OK;
 
-	md = protobuf_c_service_descriptor_get_method_by_name(srv->service,
-	    method);
+	md = protobuf_c_service_descriptor_get_method_by_name(
+	    srv->service, method);
 	if (md == NULL || srv->by_index[md - srv->service->methods] == NULL)
 		return ORCH_ENOTSUP;
 	if (req == NULL || req->descriptor != md->input)
@@ -714,15 +720,15 @@ worker_main(void *arg)
 		pthread_mutex_unlock(&srv->mtx);
 
 		if (closing) {
-			orch_call_fail(&c->base, ORCH_ECLOSED,
-			    "server shutting down");
+			orch_call_fail(
+			    &c->base, ORCH_ECLOSED, "server shutting down");
 			release_request(c);
 		} else if (c->base.deadline_ms != 0 &&
-		    orch_mono_ms() >= c->base.deadline_ms) {
-			/* The caller has stopped waiting: don't do the work. */
+		           orch_mono_ms() >= c->base.deadline_ms) {
+			/* The caller has stopped waiting: don't do the work.
+			 */
 			orch_call_fail(&c->base, ORCH_ETIMEDOUT,
-			    "%s: deadline passed in queue",
-			    c->method->name);
+			    "%s: deadline passed in queue", c->method->name);
 			release_request(c);
 		} else {
 			run_handler(c);
@@ -748,8 +754,8 @@ start_workers(orch_rpc_server *srv, struct lane *l, int n)
 	for (int i = 0; i < n; i++) {
 		l->args[i].srv = srv;
 		l->args[i].lane = l;
-		if (pthread_create(&l->workers[i], NULL, worker_main,
-		        &l->args[i]) != 0)
+		if (pthread_create(
+		        &l->workers[i], NULL, worker_main, &l->args[i]) != 0)
 			return ORCH_ESYS;
 		l->nworkers = i + 1;
 	}
@@ -772,16 +778,17 @@ orch_rpc_server_open(const orch_rpc_server_opts *opts, orch_rpc_server **out)
 	pthread_cond_init(&srv->cv, NULL);
 	for (int i = 0; i < ORCH_LANE_COUNT - 1; i++) {
 		pthread_cond_init(&srv->lanes[i].cv, NULL);
-		srv->lanes[i].max = opts->queue_max > 0 ? opts->queue_max
-		                                        : ORCH_RPC_QUEUE_MAX;
+		srv->lanes[i].max =
+		    opts->queue_max > 0 ? opts->queue_max : ORCH_RPC_QUEUE_MAX;
 	}
 	srv->service = opts->service;
 	srv->arg = opts->arg;
 	srv->authorize = opts->authorize;
-	srv->max_frame = opts->max_frame > 0 ? opts->max_frame
-	                                     : ORCH_RPC_MAX_FRAME;
+	srv->max_frame =
+	    opts->max_frame > 0 ? opts->max_frame : ORCH_RPC_MAX_FRAME;
 	srv->ncalls = opts->contexts > 0 ? opts->contexts : 64;
-	srv->by_index = calloc(opts->service->n_methods, sizeof(*srv->by_index));
+	srv->by_index =
+	    calloc(opts->service->n_methods, sizeof(*srv->by_index));
 	srv->calls = calloc((size_t) srv->ncalls, sizeof(*srv->calls));
 	if (srv->by_index == NULL || srv->calls == NULL) {
 		rv = ORCH_ENOMEM;
@@ -851,11 +858,12 @@ orch_rpc_server_listen(orch_rpc_server *srv, const char *url)
 	rv = nng_listen(srv->sock, url, &l, 0);
 
 	if (rv != 0) {
-		ORCH_ERROR("rpc: cannot listen on %s: %s", url,
-		    nng_strerror(rv));
+		ORCH_ERROR(
+		    "rpc: cannot listen on %s: %s", url, nng_strerror(rv));
 		return rv == NNG_EADDRINUSE ? ORCH_EEXIST
-		     : rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP ? ORCH_EINVAL
-		                                                 : ORCH_ESYS;
+		       : rv == NNG_EADDRINVAL || rv == NNG_ENOTSUP
+		           ? ORCH_EINVAL
+		           : ORCH_ESYS;
 	}
 	pthread_mutex_lock(&srv->mtx);
 	srv->listeners[srv->nlisteners++] = l;

@@ -33,15 +33,15 @@ typedef struct orch_rpc_server orch_rpc_server;
 
 typedef struct orch_rpc_server_opts {
 	const ProtobufCServiceDescriptor *service; /* required */
-	const orch_method *methods;                /* required, n_methods rows */
+	const orch_method *methods; /* required, n_methods rows */
 	size_t n_methods;
-	void *arg;        /* passed to every handler and to authorize */
+	void *arg; /* passed to every handler and to authorize */
 	/* Judges a call before dispatch (and before a BLOCKING call is
 	 * queued); required when a row's auth class is not OPEN. A refused
 	 * call is answered with its status and never reaches a handler. */
 	orch_authorize_fn authorize;
-	int contexts;     /* requests served at once; default 64 */
-	int workers;      /* threads for BLOCKING handlers; default 4 */
+	int contexts;          /* requests served at once; default 64 */
+	int workers;           /* threads for BLOCKING handlers; default 4 */
 	int provision_workers; /* threads for PROVISION handlers; default 4 */
 	/* Calls waiting for a worker, per lane; beyond it a call is answered
 	 * RESOURCE_EXHAUSTED at once. Default ORCH_RPC_QUEUE_MAX. */
@@ -56,8 +56,8 @@ typedef struct orch_rpc_server_opts {
  * table and service must outlive the server. *out is the caller's, closed
  * with orch_rpc_server_close().
  */
-orch_err orch_rpc_server_open(const orch_rpc_server_opts *opts,
-    orch_rpc_server **out);
+orch_err orch_rpc_server_open(
+    const orch_rpc_server_opts *opts, orch_rpc_server **out);
 
 /*
  * Listens on an nng URL (inproc://, ipc://, tcp://). May be called several
@@ -83,11 +83,11 @@ void orch_rpc_server_close(orch_rpc_server *srv);
  * must not block or call back into the server.
  *
  * A call the auth check refuses, and a FAST method, are answered on the
- * caller's thread: done has run when this returns; req stays the caller's. A BLOCKING method is queued to the
- * worker pool with a private copy of req, and done runs on a worker
- * thread (with ORCH_ECLOSED if the server closes first). Returns
- * ORCH_ENOTSUP for a method not in the table, ORCH_EINVAL when req is not
- * the method's input type, ORCH_ECLOSED when the server is closing,
+ * caller's thread: done has run when this returns; req stays the caller's. A
+ * BLOCKING method is queued to the worker pool with a private copy of req, and
+ * done runs on a worker thread (with ORCH_ECLOSED if the server closes first).
+ * Returns ORCH_ENOTSUP for a method not in the table, ORCH_EINVAL when req is
+ * not the method's input type, ORCH_ECLOSED when the server is closing,
  * ORCH_ENOMEM; done never runs then. Must not race
  * orch_rpc_server_close() for FAST methods (the caller owns that
  * ordering, as it owns the server).

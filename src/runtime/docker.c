@@ -16,11 +16,11 @@
 #include "src/base/time.h"
 #include "src/runtime/docker_parse.h"
 
-#define POOL_MAX 4            /* idle easy handles kept per orch_docker */
-#define MAX_LINE (1u << 20)   /* longest event / progress line */
-#define POLL_MS 100           /* how often a stream looks at its stop flag */
-#define SUN_PATH_MAX 108      /* sizeof(sockaddr_un.sun_path) on Linux */
-#define DEDUP_RING 128        /* events remembered to skip replays */
+#define POOL_MAX 4          /* idle easy handles kept per orch_docker */
+#define MAX_LINE (1u << 20) /* longest event / progress line */
+#define POLL_MS 100         /* how often a stream looks at its stop flag */
+#define SUN_PATH_MAX 108    /* sizeof(sockaddr_un.sun_path) on Linux */
+#define DEDUP_RING 128      /* events remembered to skip replays */
 
 /* ------------------------------------------------------------------------ */
 /* The handle. */
@@ -97,8 +97,8 @@ valid_ref(const char *s)
 		char c = s[n];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '_' || c == '.' ||
-			c == '-'))
+		        (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+		        c == '-'))
 			return false;
 	}
 	return n <= 128;
@@ -116,8 +116,8 @@ valid_image(const char *s)
 		char c = s[n];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			(c >= '0' && c <= '9') || c == '_' || c == '.' ||
-			c == '-' || c == '/' || c == ':' || c == '@'))
+		        (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+		        c == '-' || c == '/' || c == ':' || c == '@'))
 			return false;
 		if (c == '.' && n > 0 && s[n - 1] == '.')
 			return false; /* no ".." in a URL path */
@@ -148,8 +148,8 @@ orch_docker_open(const char *docker_host, int timeout_ms, orch_docker **out)
 		rv = ORCH_ENOMEM;
 		goto out;
 	}
-	d->timeout_ms = timeout_ms > 0 ? timeout_ms :
-	    ORCH_DOCKER_DEFAULT_TIMEOUT_MS;
+	d->timeout_ms =
+	    timeout_ms > 0 ? timeout_ms : ORCH_DOCKER_DEFAULT_TIMEOUT_MS;
 	if (strncmp(docker_host, "unix://", 7) == 0) {
 		rest = docker_host + 7;
 		if (rest[0] != '/' || strlen(rest) >= SUN_PATH_MAX)
@@ -161,7 +161,8 @@ orch_docker_open(const char *docker_host, int timeout_ms, orch_docker **out)
 		/* host:port, host being a name, IPv4 or [IPv6]; no path. */
 		if (rest[0] == '[') {
 			colon = strchr(rest, ']');
-			if (colon == NULL || colon == rest + 1 || colon[1] != ':')
+			if (colon == NULL || colon == rest + 1 ||
+			    colon[1] != ':')
 				goto out;
 			colon++;
 		} else {
@@ -171,14 +172,17 @@ orch_docker_open(const char *docker_host, int timeout_ms, orch_docker **out)
 				goto out;
 		}
 		for (p = rest; p < colon; p++) {
-			if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-				(*p >= '0' && *p <= '9') || *p == '.' ||
-				*p == '-' || *p == ':' || *p == '[' || *p == ']'))
+			if (!((*p >= 'a' && *p <= 'z') ||
+			        (*p >= 'A' && *p <= 'Z') ||
+			        (*p >= '0' && *p <= '9') || *p == '.' ||
+			        *p == '-' || *p == ':' || *p == '[' ||
+			        *p == ']'))
 				goto out;
 		}
 		p = colon + 1;
-		if (*p == '\0' || strlen(p) > 5 || strspn(p, "0123456789") !=
-		    strlen(p) || atoi(p) < 1 || atoi(p) > 65535)
+		if (*p == '\0' || strlen(p) > 5 ||
+		    strspn(p, "0123456789") != strlen(p) || atoi(p) < 1 ||
+		    atoi(p) > 65535)
 			goto out;
 		orch_buf_printf(&base, "http://%s", rest);
 	} else {
@@ -187,7 +191,8 @@ orch_docker_open(const char *docker_host, int timeout_ms, orch_docker **out)
 	d->host = strdup(docker_host);
 	d->base = base.oom ? NULL : strdup(orch_buf_cstr(&base));
 	if (d->host == NULL || d->base == NULL ||
-	    (strncmp(docker_host, "unix://", 7) == 0 && d->unix_path == NULL)) {
+	    (strncmp(docker_host, "unix://", 7) == 0 &&
+	        d->unix_path == NULL)) {
 		rv = ORCH_ENOMEM;
 		goto out;
 	}
@@ -299,7 +304,8 @@ lines_feed(lines *l, const char *p, size_t n)
 		}
 		if (l->part.len > 0) {
 			orch_buf_append(&l->part, p, k);
-			if (l->part.oom || l->fn(l->arg, l->part.data, l->part.len))
+			if (l->part.oom ||
+			    l->fn(l->arg, l->part.data, l->part.len))
 				return 1;
 			l->part.len = 0;
 		} else if (l->fn(l->arg, p, k)) {
@@ -334,11 +340,14 @@ header_cb(char *p, size_t size, size_t nmemb, void *arg)
 	req *r = arg;
 	size_t n = size * nmemb;
 
-	if (n >= sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0)
-		r->has_version = orch_docker_parse_api_version(
-		    p + sizeof(name) - 1, n - (sizeof(name) - 1), &r->api_major,
-		    &r->api_minor) == ORCH_OK;
-	if ((n == 2 && p[0] == '\r' && p[1] == '\n') || (n == 1 && p[0] == '\n')) {
+	if (n >= sizeof(name) - 1 &&
+	    strncasecmp(p, name, sizeof(name) - 1) == 0)
+		r->has_version =
+		    orch_docker_parse_api_version(p + sizeof(name) - 1,
+		        n - (sizeof(name) - 1), &r->api_major,
+		        &r->api_minor) == ORCH_OK;
+	if ((n == 2 && p[0] == '\r' && p[1] == '\n') ||
+	    (n == 1 && p[0] == '\n')) {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
 		if (r->status >= 200 && r->on_headers != NULL)
 			r->on_headers(r->arg, r->status);
@@ -364,7 +373,8 @@ run_multi(CURL *e, cancel *cx)
 		if (running == 0) {
 			cc = CURLE_RECV_ERROR; /* unless the message says */
 			while ((m = curl_multi_info_read(cx->multi, &left)))
-				if (m->msg == CURLMSG_DONE && m->easy_handle == e)
+				if (m->msg == CURLMSG_DONE &&
+				    m->easy_handle == e)
 					cc = m->data.result;
 			break;
 		}
@@ -443,7 +453,8 @@ perform(orch_docker *d, req *r, orch_diag *diag)
 	}
 	curl_easy_setopt(r->easy, CURLOPT_URL, orch_buf_cstr(&url));
 	if (d->unix_path != NULL)
-		curl_easy_setopt(r->easy, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
+		curl_easy_setopt(
+		    r->easy, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
 	else
 		curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -456,8 +467,9 @@ perform(orch_docker *d, req *r, orch_diag *diag)
 	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS,
 	    (long) (r->timeout_ms > 0 &&
-	        r->timeout_ms < ORCH_DOCKER_CONNECT_TIMEOUT_MS ?
-	        r->timeout_ms : ORCH_DOCKER_CONNECT_TIMEOUT_MS));
+	                    r->timeout_ms < ORCH_DOCKER_CONNECT_TIMEOUT_MS
+	                ? r->timeout_ms
+	                : ORCH_DOCKER_CONNECT_TIMEOUT_MS));
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, r->timeout_ms);
 	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->curl_err);
 	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "orchestrator");
@@ -475,8 +487,8 @@ perform(orch_docker *d, req *r, orch_diag *diag)
 	} else if (strcmp(r->method, "GET") != 0) {
 		curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, r->method);
 	}
-	cc = r->cancel != NULL ? run_multi(r->easy, r->cancel) :
-	    curl_easy_perform(r->easy);
+	cc = r->cancel != NULL ? run_multi(r->easy, r->cancel)
+	                       : curl_easy_perform(r->easy);
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &r->status);
 	curl_easy_getinfo(r->easy, CURLINFO_REQUEST_SIZE, &sent);
 	if (cc == CURLE_OK)
@@ -486,16 +498,17 @@ perform(orch_docker *d, req *r, orch_diag *diag)
 		orch_diag_set(diag, "%s: reply larger than %u bytes", r->what,
 		    ORCH_DOCKER_MAX_REPLY);
 	} else if (cc == CURLE_WRITE_ERROR && r->lines != NULL &&
-	    r->lines->overflow) {
+	           r->lines->overflow) {
 		rv = ORCH_EINTERNAL;
 		orch_diag_set(diag, "%s: a line of the reply is over %u bytes",
 		    r->what, MAX_LINE);
 	} else {
-		rv = cc == CURLE_WRITE_ERROR ? ORCH_ENOMEM : curl_err(cc,
-		    sent > 0);
+		rv = cc == CURLE_WRITE_ERROR ? ORCH_ENOMEM
+		                             : curl_err(cc, sent > 0);
 		orch_diag_set(diag, "%s: %s (%s)", r->what,
-		    r->curl_err[0] != '\0' ? r->curl_err :
-		    curl_easy_strerror(cc), d->host);
+		    r->curl_err[0] != '\0' ? r->curl_err
+		                           : curl_easy_strerror(cc),
+		    d->host);
 	}
 out:
 	give_back(d, r->easy);
@@ -559,8 +572,10 @@ ping(orch_docker *d, cancel *cx, bool force, orch_diag *diag)
 	if (!r.has_version) {
 		rv = r.status == 200 ? ORCH_EINTERNAL : http_result(&r, diag);
 		if (rv == ORCH_EINTERNAL)
-			orch_diag_set(diag, "ping: HTTP %ld without an Api-Version "
-			    "header: is %s a Docker daemon?", r.status, d->host);
+			orch_diag_set(diag,
+			    "ping: HTTP %ld without an Api-Version "
+			    "header: is %s a Docker daemon?",
+			    r.status, d->host);
 		goto out;
 	}
 	ma = r.api_major;
@@ -572,8 +587,9 @@ ping(orch_docker *d, cancel *cx, bool force, orch_diag *diag)
 	}
 	if (ma < 1 || (ma == 1 && mi < ORCH_DOCKER_API_MIN_MINOR)) {
 		rv = ORCH_EPRECOND;
-		orch_diag_set(diag, "ping: Docker API %d.%d is older than 1.%d",
-		    r.api_major, r.api_minor, ORCH_DOCKER_API_MIN_MINOR);
+		orch_diag_set(diag,
+		    "ping: Docker API %d.%d is older than 1.%d", r.api_major,
+		    r.api_minor, ORCH_DOCKER_API_MIN_MINOR);
 		goto out;
 	}
 	pthread_mutex_lock(&d->mu);
@@ -677,7 +693,7 @@ create_body(const orch_rt_create_spec *s, const char **why)
 	char key[32], hp[12], *body = NULL;
 	const char *proto;
 	bool ok = root != NULL && labels != NULL && exposed != NULL &&
-	    bindings != NULL && host != NULL;
+	          bindings != NULL && host != NULL;
 
 	*why = why_oom;
 	for (size_t i = 0; ok && i < s->n_labels; i++) {
@@ -703,7 +719,7 @@ create_body(const orch_rt_create_spec *s, const char **why)
 		if (p->container_port < 1 || p->container_port > 65535 ||
 		    p->host_port < 0 || p->host_port > 65535 ||
 		    (strcmp(proto, "tcp") != 0 && strcmp(proto, "udp") != 0 &&
-			strcmp(proto, "sctp") != 0)) {
+		        strcmp(proto, "sctp") != 0)) {
 			*why = "a port is out of range or not tcp/udp/sctp";
 			ok = false;
 			break;
@@ -719,7 +735,8 @@ create_body(const orch_rt_create_spec *s, const char **why)
 			break;
 		list = json_object_get(bindings, key);
 		b = json_pack("{s:s, s:s}", "HostIp",
-		    s->host_ip != NULL ? s->host_ip : "127.0.0.1", "HostPort", hp);
+		    s->host_ip != NULL ? s->host_ip : "127.0.0.1", "HostPort",
+		    hp);
 		*why = "host_ip is not valid UTF-8";
 		if (b == NULL || json_array_append_new(list, b) != 0)
 			ok = false;
@@ -733,8 +750,9 @@ create_body(const orch_rt_create_spec *s, const char **why)
 			put(root, "Cmd", strv_json(s->cmd, &ok), &ok);
 		put(host, "PortBindings", json_incref(bindings), &ok);
 		if (s->restart_policy != NULL)
-			put(host, "RestartPolicy", json_pack("{s:s}", "Name",
-			    s->restart_policy), &ok);
+			put(host, "RestartPolicy",
+			    json_pack("{s:s}", "Name", s->restart_policy),
+			    &ok);
 		if (s->network != NULL)
 			put(host, "NetworkMode", json_string(s->network), &ok);
 		put(root, "Labels", json_incref(labels), &ok);
@@ -812,8 +830,7 @@ out:
 /* Runs METHOD /containers/<id><suffix>; for the simple container calls. */
 static orch_err
 container_call(orch_docker *d, const char *verb, const char *id,
-    const char *method, const char *suffix, long timeout_ms,
-    orch_diag *diag)
+    const char *method, const char *suffix, long timeout_ms, orch_diag *diag)
 {
 	char what[192], path[320];
 
@@ -834,8 +851,8 @@ orch_docker_start(orch_docker *d, const char *id, orch_diag *diag)
 }
 
 orch_err
-orch_docker_stop(orch_docker *d, const char *id, int timeout_s,
-    orch_diag *diag)
+orch_docker_stop(
+    orch_docker *d, const char *id, int timeout_s, orch_diag *diag)
 {
 	char suffix[48];
 
@@ -850,8 +867,8 @@ orch_docker_stop(orch_docker *d, const char *id, int timeout_s,
 }
 
 orch_err
-orch_docker_kill(orch_docker *d, const char *id, const char *sig,
-    orch_diag *diag)
+orch_docker_kill(
+    orch_docker *d, const char *id, const char *sig, orch_diag *diag)
 {
 	char suffix[64];
 
@@ -866,16 +883,15 @@ orch_docker_kill(orch_docker *d, const char *id, const char *sig,
 }
 
 orch_err
-orch_docker_remove(orch_docker *d, const char *id, bool force,
-    orch_diag *diag)
+orch_docker_remove(orch_docker *d, const char *id, bool force, orch_diag *diag)
 {
 	return container_call(d, "remove", id, "DELETE",
 	    force ? "?force=true&v=false" : "?force=false&v=false", 0, diag);
 }
 
 orch_err
-orch_docker_inspect(orch_docker *d, const char *id,
-    orch_rt_container *out, orch_diag *diag)
+orch_docker_inspect(
+    orch_docker *d, const char *id, orch_rt_container *out, orch_diag *diag)
 {
 	req r;
 	char what[192], path[320];
@@ -915,8 +931,8 @@ filter_sayable(const orch_rt_kv *p)
 /* ?filters= for label filter pairs (those Docker's syntax can say) and a
  * type: escaped JSON, or NULL with *rv set. */
 static char *
-filters_query(const orch_rt_kv *match, size_t n_match, const char *type,
-    orch_err *rv)
+filters_query(
+    const orch_rt_kv *match, size_t n_match, const char *type, orch_err *rv)
 {
 	json_t *f = json_object(), *l = json_array();
 	char *s = NULL, *esc = NULL, *one;
@@ -960,14 +976,14 @@ filters_query(const orch_rt_kv *match, size_t n_match, const char *type,
 /* Keeps the containers of v whose labels match every pair (the ones
  * Docker could not filter on: keys containing '='). */
 static void
-list_keep_matching(const orch_rt_kv *match, size_t n_match,
-    orch_rt_container *v, size_t *n)
+list_keep_matching(
+    const orch_rt_kv *match, size_t n_match, orch_rt_container *v, size_t *n)
 {
 	size_t k = 0;
 
 	for (size_t i = 0; i < *n; i++) {
-		if (orch_rt_labels_match(v[i].labels, v[i].n_labels, match,
-		        n_match)) {
+		if (orch_rt_labels_match(
+		        v[i].labels, v[i].n_labels, match, n_match)) {
 			if (k != i)
 				v[k] = v[i];
 			k++;
@@ -1001,7 +1017,8 @@ orch_docker_list(orch_docker *d, const orch_rt_kv *match, size_t n_match,
 		orch_diag_set(diag, "list: bad label filter");
 		goto out;
 	}
-	orch_buf_printf(&path, "/containers/json?all=true&filters=%s", filters);
+	orch_buf_printf(
+	    &path, "/containers/json?all=true&filters=%s", filters);
 	if (path.oom) {
 		rv = ORCH_ENOMEM;
 		goto out;
@@ -1011,7 +1028,8 @@ orch_docker_list(orch_docker *d, const orch_rt_kv *match, size_t n_match,
 	r.path = orch_buf_cstr(&path);
 	if ((rv = call(d, &r, diag)) != ORCH_OK)
 		goto out;
-	rv = orch_docker_parse_list(r.reply.data, r.reply.len, out, n_out, &pd);
+	rv =
+	    orch_docker_parse_list(r.reply.data, r.reply.len, out, n_out, &pd);
 	if (rv == ORCH_EINTERNAL)
 		orch_diag_set(diag, "list: malformed reply: %s", pd.msg);
 	if (rv == ORCH_OK)
@@ -1031,8 +1049,7 @@ out:
 /* Images. */
 
 orch_err
-orch_docker_image_inspect(orch_docker *d, const char *image,
-    orch_diag *diag)
+orch_docker_image_inspect(orch_docker *d, const char *image, orch_diag *diag)
 {
 	char what[300], path[320];
 
@@ -1065,8 +1082,8 @@ pull_line(void *arg, const char *s, size_t n)
 }
 
 orch_err
-orch_docker_image_pull(orch_docker *d, const char *image, int timeout_ms,
-    orch_diag *diag)
+orch_docker_image_pull(
+    orch_docker *d, const char *image, int timeout_ms, orch_diag *diag)
 {
 	req r;
 	lines l;
@@ -1085,7 +1102,8 @@ orch_docker_image_pull(orch_docker *d, const char *image, int timeout_ms,
 		goto out;
 	}
 	snprintf(what, sizeof(what), "pull %s", image);
-	/* Always name a tag (or digest): without one Docker pulls every tag. */
+	/* Always name a tag (or digest): without one Docker pulls every tag.
+	 */
 	at = strchr(image, '@');
 	slash = strrchr(image, '/');
 	colon = strrchr(image, ':');
@@ -1181,8 +1199,8 @@ event_line(void *arg, const char *s, size_t n)
 	if (n == 0 || (n == 1 && s[0] == '\r'))
 		return 0;
 	if (orch_docker_parse_event(s, n, &e, &pd) != ORCH_OK) {
-		ORCH_WARN("docker events: skipping a malformed event: %s",
-		    pd.msg);
+		ORCH_WARN(
+		    "docker events: skipping a malformed event: %s", pd.msg);
 		return 0;
 	}
 	/* A replay after a reconnect repeats what was delivered already. */
@@ -1279,7 +1297,7 @@ nap(orch_docker_events *ev, int ms)
 	}
 	pthread_mutex_lock(&ev->mu);
 	while (!(stop = atomic_load(&ev->stop)) &&
-	    pthread_cond_timedwait(&ev->cv, &ev->mu, &ts) == 0)
+	       pthread_cond_timedwait(&ev->cv, &ev->mu, &ts) == 0)
 		;
 	stop = atomic_load(&ev->stop);
 	pthread_mutex_unlock(&ev->mu);
@@ -1309,8 +1327,8 @@ events_main(void *arg)
 			ev->on_state(ev->arg, false, rv, diag.msg);
 		if (nap(ev, backoff))
 			break;
-		backoff = backoff > ev->backoff_max_ms / 2 ? ev->backoff_max_ms :
-		    backoff * 2;
+		backoff = backoff > ev->backoff_max_ms / 2 ? ev->backoff_max_ms
+		                                           : backoff * 2;
 	}
 	return NULL;
 }
@@ -1328,8 +1346,8 @@ events_free(orch_docker_events *ev)
 }
 
 orch_err
-orch_docker_events_open(orch_docker *d, const orch_rt_events_opts *opts,
-    orch_docker_events **out)
+orch_docker_events_open(
+    orch_docker *d, const orch_rt_events_opts *opts, orch_docker_events **out)
 {
 	orch_docker_events *ev = NULL;
 	pthread_condattr_t ca;
@@ -1351,10 +1369,10 @@ orch_docker_events_open(orch_docker *d, const orch_rt_events_opts *opts,
 	ev->on_event = opts->on_event;
 	ev->on_state = opts->on_state;
 	ev->arg = opts->arg;
-	ev->backoff_min_ms = opts->backoff_min_ms > 0 ? opts->backoff_min_ms :
-	    100;
-	ev->backoff_max_ms = opts->backoff_max_ms > 0 ? opts->backoff_max_ms :
-	    5000;
+	ev->backoff_min_ms =
+	    opts->backoff_min_ms > 0 ? opts->backoff_min_ms : 100;
+	ev->backoff_max_ms =
+	    opts->backoff_max_ms > 0 ? opts->backoff_max_ms : 5000;
 	if (ev->backoff_max_ms < ev->backoff_min_ms)
 		ev->backoff_max_ms = ev->backoff_min_ms;
 	atomic_init(&ev->stop, false);
@@ -1365,8 +1383,8 @@ orch_docker_events_open(orch_docker *d, const orch_rt_events_opts *opts,
 		    !filter_sayable(&opts->labels[i]))
 			goto out; /* ORCH_EINVAL */
 	}
-	if ((ev->filters = filters_query(opts->labels, opts->n_labels,
-	         opts->type, &rv)) == NULL)
+	if ((ev->filters = filters_query(
+	         opts->labels, opts->n_labels, opts->type, &rv)) == NULL)
 		goto out;
 	rv = ORCH_ENOMEM;
 	if ((ev->multi = curl_multi_init()) == NULL)
@@ -1460,8 +1478,7 @@ rt_remove(void *impl, const char *id, bool force, orch_diag *diag)
 }
 
 static orch_err
-rt_inspect(void *impl, const char *id, orch_rt_container *out,
-    orch_diag *diag)
+rt_inspect(void *impl, const char *id, orch_rt_container *out, orch_diag *diag)
 {
 	return orch_docker_inspect(impl, id, out, diag);
 }
@@ -1486,8 +1503,8 @@ rt_image_pull(void *impl, const char *image, int timeout_ms, orch_diag *diag)
 }
 
 static orch_err
-rt_events_open(void *impl, const orch_rt_events_opts *opts,
-    orch_rt_events **out)
+rt_events_open(
+    void *impl, const orch_rt_events_opts *opts, orch_rt_events **out)
 {
 	orch_docker_events *ev = NULL;
 	orch_err rv = orch_docker_events_open(impl, opts, &ev);
@@ -1505,19 +1522,19 @@ rt_events_close(void *impl, orch_rt_events *ev)
 }
 
 static const orch_runtime_ops docker_ops = {
-	.name = "docker",
-	.ping = rt_ping,
-	.create = rt_create,
-	.start = rt_start,
-	.stop = rt_stop,
-	.kill = rt_kill,
-	.remove = rt_remove,
-	.inspect = rt_inspect,
-	.list = rt_list,
-	.image_inspect = rt_image_inspect,
-	.image_pull = rt_image_pull,
-	.events_open = rt_events_open,
-	.events_close = rt_events_close,
+    .name = "docker",
+    .ping = rt_ping,
+    .create = rt_create,
+    .start = rt_start,
+    .stop = rt_stop,
+    .kill = rt_kill,
+    .remove = rt_remove,
+    .inspect = rt_inspect,
+    .list = rt_list,
+    .image_inspect = rt_image_inspect,
+    .image_pull = rt_image_pull,
+    .events_open = rt_events_open,
+    .events_close = rt_events_close,
 };
 
 void

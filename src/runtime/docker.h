@@ -71,8 +71,8 @@ typedef struct orch_docker orch_docker;
  * come up later). On success *out is the caller's, released with
  * orch_docker_close(); on failure *out is NULL. ORCH_ENOMEM.
  */
-orch_err orch_docker_open(const char *docker_host, int timeout_ms,
-    orch_docker **out);
+orch_err orch_docker_open(
+    const char *docker_host, int timeout_ms, orch_docker **out);
 
 /* Releases d. No call on d may be in flight and every events stream opened
  * on it must be closed first. NULL is a no-op. */
@@ -116,18 +116,18 @@ orch_err orch_docker_start(orch_docker *d, const char *id, orch_diag *diag);
  * timeout_s (>= 0). The call waits up to timeout_s plus the handle's
  * timeout. Already stopped is ORCH_OK.
  */
-orch_err orch_docker_stop(orch_docker *d, const char *id, int timeout_s,
-    orch_diag *diag);
+orch_err orch_docker_stop(
+    orch_docker *d, const char *id, int timeout_s, orch_diag *diag);
 
 /* POST /containers/{id}/kill?signal=sig (NULL: SIGKILL). Not running ->
  * ORCH_EPRECOND. sig is a name ("SIGUSR1") or a number. */
-orch_err orch_docker_kill(orch_docker *d, const char *id, const char *sig,
-    orch_diag *diag);
+orch_err orch_docker_kill(
+    orch_docker *d, const char *id, const char *sig, orch_diag *diag);
 
 /* DELETE /containers/{id}?force=…. Running without force -> ORCH_EPRECOND;
  * gone already -> ORCH_ENOTFOUND. Anonymous volumes are kept (v=false). */
-orch_err orch_docker_remove(orch_docker *d, const char *id, bool force,
-    orch_diag *diag);
+orch_err orch_docker_remove(
+    orch_docker *d, const char *id, bool force, orch_diag *diag);
 
 /*
  * GET /containers/{id}/json into *out (zeroed first; the caller finalizes
@@ -136,8 +136,8 @@ orch_err orch_docker_remove(orch_docker *d, const char *id, bool force,
  * included); otherwise the configured ones (HostConfig.PortBindings).
  * Unknown -> ORCH_ENOTFOUND.
  */
-orch_err orch_docker_inspect(orch_docker *d, const char *id,
-    orch_rt_container *out, orch_diag *diag);
+orch_err orch_docker_inspect(
+    orch_docker *d, const char *id, orch_rt_container *out, orch_diag *diag);
 
 /*
  * GET /containers/json?all=true with the label filter pairs (all must
@@ -160,8 +160,8 @@ orch_err orch_docker_list(orch_docker *d, const orch_rt_kv *match,
 
 /* GET /images/{image}/json: ORCH_OK when the image is present locally,
  * ORCH_ENOTFOUND when not. */
-orch_err orch_docker_image_inspect(orch_docker *d, const char *image,
-    orch_diag *diag);
+orch_err orch_docker_image_inspect(
+    orch_docker *d, const char *image, orch_diag *diag);
 
 /*
  * POST /images/create?fromImage=…&tag=… and reads the progress stream to
@@ -171,8 +171,8 @@ orch_err orch_docker_image_inspect(orch_docker *d, const char *image,
  * ORCH_EINTERNAL; no such repository -> ORCH_ENOTFOUND. timeout_ms bounds
  * the whole pull (0: the handle's timeout).
  */
-orch_err orch_docker_image_pull(orch_docker *d, const char *image,
-    int timeout_ms, orch_diag *diag);
+orch_err orch_docker_image_pull(
+    orch_docker *d, const char *image, int timeout_ms, orch_diag *diag);
 
 /* ------------------------------------------------------------------------ */
 /* The events stream. */
@@ -195,8 +195,8 @@ typedef struct orch_docker_events orch_docker_events;
  * key containing '=': Docker's syntax cannot say it), ORCH_ENOMEM,
  * ORCH_ESYS (no thread).
  */
-orch_err orch_docker_events_open(orch_docker *d,
-    const orch_rt_events_opts *opts, orch_docker_events **out);
+orch_err orch_docker_events_open(
+    orch_docker *d, const orch_rt_events_opts *opts, orch_docker_events **out);
 
 /* Stops the stream and joins its thread; returns within ~100 ms (plus
  * the time a running callback takes). NULL is a no-op. */

@@ -24,7 +24,8 @@ copy_text(char *out, size_t out_len, const char *s)
 	if (out == NULL || out_len == 0)
 		return;
 	for (i = 0; i + 1 < out_len && s[i] != '\0'; i++)
-		out[i] = ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) ? ' ' : s[i];
+		out[i] =
+		    ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) ? ' ' : s[i];
 	out[i] = '\0';
 }
 
@@ -60,7 +61,8 @@ dup_cstr(const char *s, char **out)
 
 /* A string field; absent or null -> "" unless required. */
 static orch_err
-get_str(json_t *obj, const char *key, bool required, char **out, orch_diag *diag)
+get_str(
+    json_t *obj, const char *key, bool required, char **out, orch_diag *diag)
 {
 	json_t *v = field(obj, key);
 
@@ -105,7 +107,8 @@ get_kv(json_t *obj, const char *key, orch_rt_kv **out, size_t *n_out,
 		rv = ORCH_ENOMEM;
 		goto out;
 	}
-	json_object_foreach(v, k, val) {
+	json_object_foreach(v, k, val)
+	{
 		if (!json_is_string(val)) {
 			orch_diag_set(diag, "%s.%s is not a string", key, k);
 			rv = ORCH_EINTERNAL;
@@ -131,7 +134,8 @@ out:
 
 /* An array of strings (Env). */
 static orch_err
-get_strv(json_t *obj, const char *key, char ***out, size_t *n_out, orch_diag *diag)
+get_strv(
+    json_t *obj, const char *key, char ***out, size_t *n_out, orch_diag *diag)
 {
 	json_t *v = field(obj, key), *s;
 	char **sv = NULL;
@@ -154,7 +158,8 @@ get_strv(json_t *obj, const char *key, char ***out, size_t *n_out, orch_diag *di
 		rv = ORCH_ENOMEM;
 		goto out;
 	}
-	json_array_foreach(v, i, s) {
+	json_array_foreach(v, i, s)
+	{
 		if (!json_is_string(s)) {
 			orch_diag_set(diag, "%s[%zu] is not a string", key, i);
 			rv = ORCH_EINTERNAL;
@@ -232,8 +237,8 @@ port_get(orch_rt_container *c, const char *name)
  * where names the field for messages.
  */
 static orch_err
-get_port_map(json_t *map, const char *where, orch_rt_container *c,
-    orch_diag *diag)
+get_port_map(
+    json_t *map, const char *where, orch_rt_container *c, orch_diag *diag)
 {
 	const char *name;
 	json_t *list, *b;
@@ -247,16 +252,19 @@ get_port_map(json_t *map, const char *where, orch_rt_container *c,
 		orch_diag_set(diag, "%s is not an object", where);
 		return ORCH_EINTERNAL;
 	}
-	json_object_foreach(map, name, list) {
+	json_object_foreach(map, name, list)
+	{
 		if (!json_is_null(list) && !json_is_array(list)) {
-			orch_diag_set(diag, "%s[%s] is not an array", where,
-			    name);
+			orch_diag_set(
+			    diag, "%s[%s] is not an array", where, name);
 			return ORCH_EINTERNAL;
 		}
 		if ((p = port_get(c, name)) == NULL)
 			return ORCH_ENOMEM;
-		json_array_foreach(list, i, b) {
-			json_t *ip = field(b, "HostIp"), *hp = field(b, "HostPort");
+		json_array_foreach(list, i, b)
+		{
+			json_t *ip = field(b, "HostIp"),
+			       *hp = field(b, "HostPort");
 
 			if (!json_is_object(b) ||
 			    (ip != NULL && !json_is_string(ip)) ||
@@ -287,8 +295,8 @@ get_int(json_t *obj, const char *key, long long lo, long long hi,
 		return ORCH_OK;
 	if (!json_is_integer(v) || json_integer_value(v) < lo ||
 	    json_integer_value(v) > hi) {
-		orch_diag_set(diag, "%s is not an integer in [%lld, %lld]",
-		    key, lo, hi);
+		orch_diag_set(
+		    diag, "%s is not an integer in [%lld, %lld]", key, lo, hi);
 		return ORCH_EINTERNAL;
 	}
 	*out = json_integer_value(v);
@@ -311,7 +319,8 @@ get_port_list(json_t *obj, orch_rt_container *c, orch_diag *diag)
 		orch_diag_set(diag, "Ports is not an array");
 		return ORCH_EINTERNAL;
 	}
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		long long priv, pub;
 		bool has_priv, has_pub;
 		json_t *type = field(e, "Type"), *ip = field(e, "IP");
@@ -323,15 +332,16 @@ get_port_list(json_t *obj, orch_rt_container *c, orch_diag *diag)
 			orch_diag_set(diag, "Ports[%zu] is malformed", i);
 			return ORCH_EINTERNAL;
 		}
-		rv = get_int(e, "PrivatePort", 0, 65535, &priv, &has_priv, diag);
+		rv = get_int(
+		    e, "PrivatePort", 0, 65535, &priv, &has_priv, diag);
 		if (rv == ORCH_OK)
-			rv = get_int(e, "PublicPort", 0, 65535, &pub, &has_pub,
-			    diag);
+			rv = get_int(
+			    e, "PublicPort", 0, 65535, &pub, &has_pub, diag);
 		if (rv != ORCH_OK)
 			return rv;
 		if (!has_priv) {
-			orch_diag_set(diag, "Ports[%zu].PrivatePort missing",
-			    i);
+			orch_diag_set(
+			    diag, "Ports[%zu].PrivatePort missing", i);
 			return ORCH_EINTERNAL;
 		}
 		snprintf(name, sizeof(name), "%lld/%.16s", priv,
@@ -341,8 +351,8 @@ get_port_list(json_t *obj, orch_rt_container *c, orch_diag *diag)
 		if (!has_pub)
 			continue;
 		snprintf(hp, sizeof(hp), "%lld", pub);
-		rv = port_add_binding(p, ip != NULL ? json_string_value(ip) : "",
-		    hp);
+		rv = port_add_binding(
+		    p, ip != NULL ? json_string_value(ip) : "", hp);
 		if (rv != ORCH_OK)
 			return rv;
 	}
@@ -362,8 +372,8 @@ load(const char *buf, size_t len, orch_diag *diag)
 	}
 	root = json_loadb(buf, len, 0, &jerr);
 	if (root == NULL)
-		orch_diag_set(diag, "bad JSON at byte %d: %s", jerr.position,
-		    jerr.text);
+		orch_diag_set(
+		    diag, "bad JSON at byte %d: %s", jerr.position, jerr.text);
 	return root;
 }
 
@@ -371,11 +381,12 @@ load(const char *buf, size_t len, orch_diag *diag)
 /* Replies. */
 
 orch_err
-orch_docker_parse_inspect(const char *buf, size_t len,
-    orch_rt_container *out, orch_diag *diag)
+orch_docker_parse_inspect(
+    const char *buf, size_t len, orch_rt_container *out, orch_diag *diag)
 {
 	orch_rt_container c;
-	json_t *root = NULL, *state, *config, *hostcfg, *netset, *ports, *image;
+	json_t *root = NULL, *state, *config, *hostcfg, *netset, *ports,
+	       *image;
 	orch_err rv = ORCH_EINTERNAL;
 	char *name = NULL;
 
@@ -399,25 +410,24 @@ orch_docker_parse_inspect(const char *buf, size_t len,
 	    (hostcfg != NULL && !json_is_object(hostcfg)) ||
 	    (netset != NULL && !json_is_object(netset))) {
 		orch_diag_set(diag, "State, Config, HostConfig or "
-		    "NetworkSettings is not an object");
+		                    "NetworkSettings is not an object");
 		goto out;
 	}
 	if ((rv = get_str(root, "Id", true, &c.id, diag)) != ORCH_OK ||
-	    (rv = get_str(root, "Name", false, &name, diag)) !=
-		ORCH_OK ||
+	    (rv = get_str(root, "Name", false, &name, diag)) != ORCH_OK ||
 	    (rv = dup_name(name, &c.name)) != ORCH_OK ||
 	    (rv = get_str(root, "Created", false, &c.created, diag)) !=
-		ORCH_OK ||
+	        ORCH_OK ||
 	    (rv = get_str(state, "Status", false, &c.state, diag)) !=
-		ORCH_OK ||
-	    (rv = get_kv(config, "Labels", &c.labels, &c.n_labels, diag)) != ORCH_OK ||
-	    (rv = get_strv(config, "Env", &c.env, &c.n_env, diag)) !=
-		ORCH_OK)
+	        ORCH_OK ||
+	    (rv = get_kv(config, "Labels", &c.labels, &c.n_labels, diag)) !=
+	        ORCH_OK ||
+	    (rv = get_strv(config, "Env", &c.env, &c.n_env, diag)) != ORCH_OK)
 		goto out;
 	/* The name it was created from; the top-level Image is an id. */
 	image = field(config, "Image");
-	rv = get_str(image != NULL ? config : root, "Image", false, &c.image,
-	    diag);
+	rv = get_str(
+	    image != NULL ? config : root, "Image", false, &c.image, diag);
 	if (rv != ORCH_OK)
 		goto out;
 	if (field(state, "Running") != NULL) {
@@ -467,13 +477,12 @@ parse_list_entry(json_t *e, orch_rt_container *c, orch_diag *diag)
 		return ORCH_EINTERNAL;
 	}
 	if ((rv = get_str(e, "Id", true, &c->id, diag)) != ORCH_OK ||
-	    (rv = get_str(e, "Image", false, &c->image, diag)) !=
-		ORCH_OK ||
-	    (rv = get_str(e, "State", false, &c->state, diag)) !=
-		ORCH_OK ||
-	    (rv = get_kv(e, "Labels", &c->labels, &c->n_labels, diag)) != ORCH_OK ||
+	    (rv = get_str(e, "Image", false, &c->image, diag)) != ORCH_OK ||
+	    (rv = get_str(e, "State", false, &c->state, diag)) != ORCH_OK ||
+	    (rv = get_kv(e, "Labels", &c->labels, &c->n_labels, diag)) !=
+	        ORCH_OK ||
 	    (rv = get_int(e, "Created", 0, MAX_EPOCH_S, &created, &has_created,
-		 diag)) != ORCH_OK ||
+	         diag)) != ORCH_OK ||
 	    (rv = get_port_list(e, c, diag)) != ORCH_OK)
 		return rv;
 	if (names != NULL && !json_is_array(names)) {
@@ -498,8 +507,8 @@ parse_list_entry(json_t *e, orch_rt_container *c, orch_diag *diag)
 }
 
 orch_err
-orch_docker_parse_list(const char *buf, size_t len,
-    orch_rt_container **out, size_t *n_out, orch_diag *diag)
+orch_docker_parse_list(const char *buf, size_t len, orch_rt_container **out,
+    size_t *n_out, orch_diag *diag)
 {
 	json_t *root = NULL, *e;
 	orch_rt_container *v = NULL;
@@ -526,7 +535,8 @@ orch_docker_parse_list(const char *buf, size_t len,
 		rv = ORCH_ENOMEM;
 		goto out;
 	}
-	json_array_foreach(root, i, e) {
+	json_array_foreach(root, i, e)
+	{
 		orch_diag_clear(&sub);
 		rv = parse_list_entry(e, &v[n++], &sub);
 		if (rv != ORCH_OK) {
@@ -546,8 +556,8 @@ out:
 }
 
 orch_err
-orch_docker_parse_event(const char *buf, size_t len, orch_rt_event *out,
-    orch_diag *diag)
+orch_docker_parse_event(
+    const char *buf, size_t len, orch_rt_event *out, orch_diag *diag)
 {
 	orch_rt_event ev;
 	json_t *root = NULL, *actor;
@@ -573,16 +583,19 @@ orch_docker_parse_event(const char *buf, size_t len, orch_rt_event *out,
 		goto out;
 	}
 	/* API < 1.22 had only "status" and "id"; they are still sent. */
-	if ((rv = get_str(root, "Type", false, &ev.type, diag)) !=
-		ORCH_OK ||
-	    (rv = get_str(root, field(root, "Action") != NULL ? "Action" :
-		 "status", true, &ev.action, diag)) != ORCH_OK ||
+	if ((rv = get_str(root, "Type", false, &ev.type, diag)) != ORCH_OK ||
+	    (rv = get_str(root,
+	         field(root, "Action") != NULL ? "Action" : "status", true,
+	         &ev.action, diag)) != ORCH_OK ||
 	    (rv = get_str(actor != NULL ? actor : root,
-		 actor != NULL ? "ID" : "id", false, &ev.id, diag)) !=
-		ORCH_OK ||
-	    (rv = get_kv(actor, "Attributes", &ev.attrs, &ev.n_attrs, diag)) != ORCH_OK ||
-	    (rv = get_int(root, "time", 0, MAX_EVENT_S, &t, &has_t, diag)) != ORCH_OK ||
-	    (rv = get_int(root, "timeNano", 0, INT64_MAX, &tn, &has_tn, diag)) != ORCH_OK)
+	         actor != NULL ? "ID" : "id", false, &ev.id, diag)) !=
+	        ORCH_OK ||
+	    (rv = get_kv(actor, "Attributes", &ev.attrs, &ev.n_attrs, diag)) !=
+	        ORCH_OK ||
+	    (rv = get_int(root, "time", 0, MAX_EVENT_S, &t, &has_t, diag)) !=
+	        ORCH_OK ||
+	    (rv = get_int(root, "timeNano", 0, INT64_MAX, &tn, &has_tn,
+	         diag)) != ORCH_OK)
 		goto out;
 	ev.time_ns = has_tn ? tn : (has_t ? t * 1000000000LL : 0);
 	if ((name = orch_rt_event_attr(&ev, "name")) != NULL &&
@@ -598,7 +611,8 @@ out:
 }
 
 orch_err
-orch_docker_parse_create(const char *buf, size_t len, char **id, orch_diag *diag)
+orch_docker_parse_create(
+    const char *buf, size_t len, char **id, orch_diag *diag)
 {
 	json_t *root = NULL;
 	orch_err rv = ORCH_EINTERNAL;
@@ -663,8 +677,8 @@ out:
 }
 
 void
-orch_docker_parse_message(const char *buf, size_t len, char *msg,
-    size_t msg_len)
+orch_docker_parse_message(
+    const char *buf, size_t len, char *msg, size_t msg_len)
 {
 	json_t *root, *m;
 
@@ -698,8 +712,8 @@ small_number(const char *s, size_t len, size_t *i, int *out)
 }
 
 orch_err
-orch_docker_parse_api_version(const char *s, size_t len, int *major,
-    int *minor)
+orch_docker_parse_api_version(
+    const char *s, size_t len, int *major, int *minor)
 {
 	size_t i = 0;
 	int ma, mi;
@@ -709,7 +723,7 @@ orch_docker_parse_api_version(const char *s, size_t len, int *major,
 	while (i < len && (s[i] == ' ' || s[i] == '\t'))
 		i++;
 	while (len > i && (s[len - 1] == ' ' || s[len - 1] == '\t' ||
-	    s[len - 1] == '\r' || s[len - 1] == '\n'))
+	                      s[len - 1] == '\r' || s[len - 1] == '\n'))
 		len--;
 	if (small_number(s, len, &i, &ma) != 0 || i >= len || s[i++] != '.' ||
 	    small_number(s, len, &i, &mi) != 0 || i != len)

@@ -19,8 +19,8 @@
 #include "src/runtime/runtime.h"
 
 /* GET /containers/{id}/json -> *out (zeroed first). Id is required. */
-orch_err orch_docker_parse_inspect(const char *buf, size_t len,
-    orch_rt_container *out, orch_diag *diag);
+orch_err orch_docker_parse_inspect(
+    const char *buf, size_t len, orch_rt_container *out, orch_diag *diag);
 
 /* GET /containers/json -> *out, *n_out (NULL, 0 for "[]"). Every entry
  * needs an Id. Free with orch_rt_container_list_free(). */
@@ -29,12 +29,12 @@ orch_err orch_docker_parse_list(const char *buf, size_t len,
 
 /* One line of GET /events -> *out (zeroed first; orch_rt_event_fini).
  * Needs Action (or the old "status"). */
-orch_err orch_docker_parse_event(const char *buf, size_t len,
-    orch_rt_event *out, orch_diag *diag);
+orch_err orch_docker_parse_event(
+    const char *buf, size_t len, orch_rt_event *out, orch_diag *diag);
 
 /* POST /containers/create's 201 body -> *id (malloc'd). */
-orch_err orch_docker_parse_create(const char *buf, size_t len, char **id,
-    orch_diag *diag);
+orch_err orch_docker_parse_create(
+    const char *buf, size_t len, char **id, orch_diag *diag);
 
 /*
  * One line of the POST /images/create progress stream: ORCH_OK for a
@@ -42,22 +42,22 @@ orch_err orch_docker_parse_create(const char *buf, size_t len, char **id,
  * ({"error": …} or {"errorDetail": {"message": …}}: its text in diag) and
  * for a line that is not a JSON object.
  */
-orch_err orch_docker_parse_pull_line(const char *buf, size_t len,
-    orch_diag *diag);
+orch_err orch_docker_parse_pull_line(
+    const char *buf, size_t len, orch_diag *diag);
 
 /*
  * An error reply's body ({"message": "…"}) -> msg; never fails: a body
  * that is not such an object yields "" (msg_len >= 1).
  */
-void orch_docker_parse_message(const char *buf, size_t len, char *msg,
-    size_t msg_len);
+void orch_docker_parse_message(
+    const char *buf, size_t len, char *msg, size_t msg_len);
 
 /*
  * The Api-Version header's value ("1.41", surrounding blanks allowed) ->
  * *major, *minor. ORCH_EINTERNAL unless it is two decimal numbers of at
  * most 4 digits separated by one dot.
  */
-orch_err orch_docker_parse_api_version(const char *s, size_t len, int *major,
-    int *minor);
+orch_err orch_docker_parse_api_version(
+    const char *s, size_t len, int *major, int *minor);
 
 #endif

@@ -48,8 +48,7 @@ orch_call_fail(orch_call *call, orch_err status, const char *fmt, ...)
 }
 
 void
-orch_call_fail_field(orch_call *call, const char *field, const char *fmt,
-    ...)
+orch_call_fail_field(orch_call *call, const char *field, const char *fmt, ...)
 {
 	Orch__ErrorDetail detail = ORCH__ERROR_DETAIL__INIT;
 	va_list ap;

@@ -11,10 +11,10 @@
  *
  * The method row carries the method's lane (FAST: runs on the caller's
  * thread, may take the core's short lock, never blocks; BLOCKING and
- * PROVISION: run on a worker of that lane) and its auth class. The transport judges the caller's
- * Authorization against the class *before* it dispatches and before a
- * BLOCKING call is queued (orch_authorize_fn), so no handler begins with
- * an auth check and a key-less call never reaches a worker.
+ * PROVISION: run on a worker of that lane) and its auth class. The transport
+ * judges the caller's Authorization against the class *before* it dispatches
+ * and before a BLOCKING call is queued (orch_authorize_fn), so no handler
+ * begins with an auth check and a key-less call never reaches a worker.
  */
 #ifndef ORCH_SERVICE_CALL_H
 #define ORCH_SERVICE_CALL_H
@@ -58,8 +58,8 @@ struct orch_call {
  * functions below before returning; a transport answers INTERNAL for a
  * handler that said nothing.
  */
-typedef void (*orch_method_fn)(void *arg, orch_call *call,
-    const ProtobufCMessage *req);
+typedef void (*orch_method_fn)(
+    void *arg, orch_call *call, const ProtobufCMessage *req);
 
 /*
  * Where a method runs. The two blocking lanes have their own workers and
@@ -88,8 +88,8 @@ typedef struct orch_method {
  * ORCH_OK, or ORCH_EUNAUTH / ORCH_EPERM with why's message saying why.
  * Must not block (it runs before dispatch, on the caller's thread).
  */
-typedef orch_err (*orch_authorize_fn)(void *arg, orch_auth_class cls,
-    const char *authorization, orch_diag *why);
+typedef orch_err (*orch_authorize_fn)(
+    void *arg, orch_auth_class cls, const char *authorization, orch_diag *why);
 
 /* Replies OK with reply (borrowed: the transport packs or copies it). */
 void orch_call_reply(orch_call *call, const ProtobufCMessage *reply);
@@ -99,8 +99,8 @@ void orch_call_fail(orch_call *call, orch_err status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* INVALID_ARGUMENT about one request field (named in the detail). */
-void orch_call_fail_field(orch_call *call, const char *field,
-    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void orch_call_fail_field(orch_call *call, const char *field, const char *fmt,
+    ...) __attribute__((format(printf, 3, 4)));
 
 /* An error with a structured detail (e.g. a provisioning refusal). */
 void orch_call_fail_detail(orch_call *call, orch_err status,
@@ -109,7 +109,6 @@ void orch_call_fail_detail(orch_call *call, orch_err status,
 
 /* Replies with d's status and message, naming d->field when set (then
  * always INVALID_ARGUMENT's detail shape). */
-void orch_call_fail_diag(orch_call *call, orch_err status,
-    const orch_diag *d);
+void orch_call_fail_diag(orch_call *call, orch_err status, const orch_diag *d);
 
 #endif

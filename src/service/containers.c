@@ -12,10 +12,10 @@
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/arena.h"
 #include "src/core/core.h"
+#include "src/engines/manager.h"
 #include "src/service/handlers.h"
 #include "src/service/pb.h"
 #include "src/service/service.h"
-#include "src/engines/manager.h"
 
 #define GC_MAX 64
 
@@ -50,12 +50,13 @@ fail_refusal(orch_call *call, const orch_refusal *r)
 	} while (0)
 
 static bool
-check_map(orch_call *call, const char *field, const orch_label *l,
-    size_t n, bool env)
+check_map(orch_call *call, const char *field, const orch_label *l, size_t n,
+    bool env)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (l[i].key == NULL || l[i].key[0] == '\0' ||
-		    (env && strchr(l[i].key, '=') != NULL) || l[i].value == NULL) {
+		    (env && strchr(l[i].key, '=') != NULL) ||
+		    l[i].value == NULL) {
 			orch_call_fail_field(call, field,
 			    "%s: keys must be non-empty%s", field,
 			    env ? " and contain no '='" : "");
@@ -66,7 +67,8 @@ check_map(orch_call *call, const char *field, const orch_label *l,
 }
 
 void
-orch_svc_provision_engine(void *arg, orch_call *call, const ProtobufCMessage *msg)
+orch_svc_provision_engine(
+    void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
 	orch_service *svc = arg;
 	const Orch__ProvisionEngineRequest *req = (const void *) msg;
@@ -81,14 +83,15 @@ orch_svc_provision_engine(void *arg, orch_call *call, const ProtobufCMessage *ms
 
 	if (m == NULL)
 		return;
-	if (req->has_host_port && (req->host_port < 1 || req->host_port > 65535)) {
+	if (req->has_host_port &&
+	    (req->host_port < 1 || req->host_port > 65535)) {
 		orch_call_fail_field(call, "host_port",
 		    "host_port: expected a port from 1 to 65535");
 		return;
 	}
 	if (req->image != NULL && req->image[0] == '\0') {
-		orch_call_fail_field(call, "image",
-		    "image: must not be empty when given");
+		orch_call_fail_field(
+		    call, "image", "image: must not be empty when given");
 		return;
 	}
 	labels = calloc(req->n_labels + 1, sizeof(*labels));
@@ -107,8 +110,8 @@ orch_svc_provision_engine(void *arg, orch_call *call, const ProtobufCMessage *ms
 	er.env = env;
 	er.n_env = req->n_env;
 	er.image = req->image;
-	rv = orch_mgr_provision(m, &er, req->has_host_port ? req->host_port : 0,
-	    &res, &refusal, &diag);
+	rv = orch_mgr_provision(m, &er,
+	    req->has_host_port ? req->host_port : 0, &res, &refusal, &diag);
 	if (rv == ORCH_OK) {
 		rep.container_id = res.container_id;
 		rep.container_name = res.container_name;
@@ -119,8 +122,8 @@ orch_svc_provision_engine(void *arg, orch_call *call, const ProtobufCMessage *ms
 	} else if (refusal.code != ORCH_REFUSE_NONE) {
 		fail_refusal(call, &refusal);
 	} else if (rv == ORCH_EEXIST) {
-		orch_call_fail_field(call, "host_port", "host_port: %s",
-		    diag.msg);
+		orch_call_fail_field(
+		    call, "host_port", "host_port: %s", diag.msg);
 	} else if (rv == ORCH_EINVAL) {
 		orch_call_fail_field(call,
 		    diag.field[0] != '\0' ? diag.field : "labels", "%s",
@@ -148,12 +151,13 @@ parse_port_key(const char *k)
 }
 
 void
-orch_svc_provision_container(void *arg, orch_call *call,
-    const ProtobufCMessage *msg)
+orch_svc_provision_container(
+    void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
 	orch_service *svc = arg;
 	const Orch__ProvisionContainerRequest *req = (const void *) msg;
-	Orch__ProvisionContainerReply rep = ORCH__PROVISION_CONTAINER_REPLY__INIT;
+	Orch__ProvisionContainerReply rep =
+	    ORCH__PROVISION_CONTAINER_REPLY__INIT;
 	orch_mgr *m = runtime(svc, call);
 	orch_container_request cr;
 	orch_container_result res;
@@ -209,8 +213,8 @@ orch_svc_provision_container(void *arg, orch_call *call,
 		const char *key = req->labels[i]->key;
 
 		if (key == NULL || key[0] == '\0') {
-			orch_call_fail_field(call, "labels",
-			    "labels: keys must be non-empty");
+			orch_call_fail_field(
+			    call, "labels", "labels: keys must be non-empty");
 			goto out;
 		}
 	}
@@ -231,8 +235,8 @@ orch_svc_provision_container(void *arg, orch_call *call,
 		rep.container_name = res.container_name;
 		orch_call_reply(call, &rep.base);
 	} else {
-		orch_call_fail(call, rv == ORCH_EUNAVAIL ? ORCH_EUNAVAIL
-		                                        : ORCH_EINTERNAL,
+		orch_call_fail(call,
+		    rv == ORCH_EUNAVAIL ? ORCH_EUNAVAIL : ORCH_EINTERNAL,
 		    "Failed to provision container: %s", diag.msg);
 	}
 out:
@@ -310,10 +314,10 @@ orch_svc_delete(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		rep.deleted = deleted;
 		orch_call_reply(call, &rep.base);
 	} else {
-		orch_call_fail(call, rv, "container %s: %s", req->id, diag.msg);
+		orch_call_fail(
+		    call, rv, "container %s: %s", req->id, diag.msg);
 	}
 }
-
 
 void
 orch_svc_inspect(void *arg, orch_call *call, const ProtobufCMessage *msg)
@@ -336,8 +340,8 @@ orch_svc_inspect(void *arg, orch_call *call, const ProtobufCMessage *msg)
 	}
 	rv = orch_mgr_inspect(m, req->id, &c, &diag);
 	if (rv == ORCH_ENOTFOUND) {
-		orch_call_fail(call, ORCH_ENOTFOUND, "container %s not found",
-		    req->id);
+		orch_call_fail(
+		    call, ORCH_ENOTFOUND, "container %s not found", req->id);
 	} else if (rv != ORCH_OK) {
 		orch_call_fail(call, rv, "%s", diag.msg);
 		return;
@@ -369,7 +373,8 @@ orch_svc_find_by_label(void *arg, orch_call *call, const ProtobufCMessage *msg)
 
 	if (m == NULL)
 		return;
-	if (req->key == NULL || req->key[0] == '\0' || strlen(req->key) > 256) {
+	if (req->key == NULL || req->key[0] == '\0' ||
+	    strlen(req->key) > 256) {
 		orch_call_fail_field(call, "key", "key: required");
 		return;
 	}
@@ -384,8 +389,10 @@ orch_svc_find_by_label(void *arg, orch_call *call, const ProtobufCMessage *msg)
 	}
 	orch_arena_init(&a, stack, sizeof(stack));
 	{
-		Orch__ContainerInfo *ms = orch_arena_alloc(&a, (n + 1) * sizeof(*ms));
-		Orch__ContainerInfo **pp = orch_arena_alloc(&a, (n + 1) * sizeof(*pp));
+		Orch__ContainerInfo *ms =
+		    orch_arena_alloc(&a, (n + 1) * sizeof(*ms));
+		Orch__ContainerInfo **pp =
+		    orch_arena_alloc(&a, (n + 1) * sizeof(*pp));
 		bool ok = ms != NULL && pp != NULL;
 
 		for (size_t i = 0; ok && i < n; i++) {

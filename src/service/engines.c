@@ -59,8 +59,8 @@ orch_svc_get_engine(void *arg, orch_call *call, const ProtobufCMessage *msg)
 	bool ok;
 
 	if (req->container_id == NULL || req->container_id[0] == '\0') {
-		orch_call_fail_field(call, "container_id",
-		    "container_id: required");
+		orch_call_fail_field(
+		    call, "container_id", "container_id: required");
 		return;
 	}
 	orch_arena_init(&a, stack, sizeof(stack));
@@ -70,16 +70,16 @@ orch_svc_get_engine(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		orch_call_fail(call, ORCH_ENOTFOUND, "engine %s not found",
 		    req->container_id);
 	} else {
-		orch_stream **v = orch_arena_alloc(&a,
-		    ((size_t) e->n_active + 1) * sizeof(*v));
+		orch_stream **v = orch_arena_alloc(
+		    &a, ((size_t) e->n_active + 1) * sizeof(*v));
 		size_t k = 0;
 
 		ok = v != NULL && orch_pb_engine(&a, e, &em);
 		if (ok) {
 			for (orch_list *n = e->active.next; n != &e->active;
 			     n = n->next)
-				v[k++] = ORCH_CONTAINER_OF(n, orch_stream,
-				    eng_active);
+				v[k++] = ORCH_CONTAINER_OF(
+				    n, orch_stream, eng_active);
 			rep.engine = &em;
 			rep.streams = orch_pb_streams(&a, v, k);
 			rep.n_streams = k;
@@ -110,8 +110,8 @@ orch_svc_select_engine(void *arg, orch_call *call, const ProtobufCMessage *msg)
 
 	orch_arena_init(&a, stack, sizeof(stack));
 	orch_core_lock(core);
-	rv = orch_core_select_locked(core, req->has_reserve && req->reserve, &e,
-	    rid);
+	rv = orch_core_select_locked(
+	    core, req->has_reserve && req->reserve, &e, rid);
 	if (rv == ORCH_ENOTFOUND) {
 		Orch__ErrorDetail d = ORCH__ERROR_DETAIL__INIT;
 		Orch__ProvisioningRefusal r;
@@ -120,16 +120,18 @@ orch_svc_select_engine(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		if (!orch_core_can_provision_locked(core, &why)) {
 			orch_pb_refusal(&why, &r);
 			d.refusal = &r;
-			orch_call_fail_detail(call, orch_refusal_status(why.code),
-			    &d, "no free engine and provisioning is blocked: %s",
+			orch_call_fail_detail(call,
+			    orch_refusal_status(why.code), &d,
+			    "no free engine and provisioning is blocked: %s",
 			    orch_refusal_reason(why.code));
 		} else {
 			/* Not a refusal: the caller should provision. */
 			orch__provisioning_refusal__init(&r);
 			r.error = "no_free_engine";
 			r.code = "provision_required";
-			r.message = "No engine is free; provision one with "
-			            "ProvisionEngine (POST /provision/acestream).";
+			r.message =
+			    "No engine is free; provision one with "
+			    "ProvisionEngine (POST /provision/acestream).";
 			r.can_retry = true;
 			r.should_wait = false;
 			d.refusal = &r;

@@ -75,7 +75,8 @@ static bool
 check_text(orch_diag *d, const char *field, const char *v, size_t max)
 {
 	if (too_long(v, max)) {
-		orch_diag_field(d, field, "%s: longer than %zu bytes", field, max);
+		orch_diag_field(
+		    d, field, "%s: longer than %zu bytes", field, max);
 		return false;
 	}
 	if (v != NULL && has_control(v)) {
@@ -95,11 +96,13 @@ check_stream(orch_diag *d, const Orch__StreamKey *k, orch_stream_start *ev)
 	}
 	if (k->key_type == NULL || !valid_key_type(k->key_type)) {
 		orch_diag_field(d, "stream.key_type",
-		    "stream.key_type: expected one of content_id, infohash, url, "
+		    "stream.key_type: expected one of content_id, infohash, "
+		    "url, "
 		    "magnet");
 		return false;
 	}
-	if (k->key == NULL || k->key[0] == '\0' || too_long(k->key, FIELD_MAX)) {
+	if (k->key == NULL || k->key[0] == '\0' ||
+	    too_long(k->key, FIELD_MAX)) {
 		orch_diag_field(d, "stream.key",
 		    "stream.key: required, a non-empty string of at most %d "
 		    "bytes",
@@ -118,8 +121,8 @@ check_engine(orch_diag *d, const Orch__EngineAddress *e, orch_stream_start *ev)
 {
 	if (e == NULL)
 		return true;
-	if (e->host == NULL || e->host[0] == '\0' || too_long(e->host, HOST_MAX) ||
-	    has_control(e->host)) {
+	if (e->host == NULL || e->host[0] == '\0' ||
+	    too_long(e->host, HOST_MAX) || has_control(e->host)) {
 		orch_diag_field(d, "engine.host",
 		    "engine.host: required, a host name of at most %d bytes",
 		    HOST_MAX);
@@ -136,18 +139,20 @@ check_engine(orch_diag *d, const Orch__EngineAddress *e, orch_stream_start *ev)
 }
 
 static bool
-check_labels(orch_diag *d, const Orch__StreamStartedRequest *req,
-    orch_stream_start *ev)
+check_labels(
+    orch_diag *d, const Orch__StreamStartedRequest *req, orch_stream_start *ev)
 {
 	for (size_t i = 0; i < req->n_labels; i++) {
-		const char *k = req->labels[i]->key, *v = req->labels[i]->value;
+		const char *k = req->labels[i]->key,
+		           *v = req->labels[i]->value;
 
 		if (k == NULL || v == NULL)
 			continue;
 		if (strcmp(k, "stream_id") == 0) {
 			if (v[0] == '\0' || too_long(v, FIELD_MAX)) {
 				orch_diag_field(d, "labels.stream_id",
-				    "labels.stream_id: a non-empty string of at "
+				    "labels.stream_id: a non-empty string of "
+				    "at "
 				    "most %d bytes",
 				    FIELD_MAX);
 				return false;
@@ -177,8 +182,8 @@ check_url(orch_diag *d, const char *field, const char *v)
  * (the collector polls it; a session without one was accepted and never
  * polled). */
 static bool
-check_session(orch_diag *d, const Orch__SessionInfo *ses,
-    orch_stream_start *ev)
+check_session(
+    orch_diag *d, const Orch__SessionInfo *ses, orch_stream_start *ev)
 {
 	if (ses == NULL)
 		return true;
@@ -211,12 +216,13 @@ check_session(orch_diag *d, const Orch__SessionInfo *ses,
 /* Static checks of a stream_started body, in field order; fills ev
  * (pointing into req) or d. */
 static bool
-check_started(orch_diag *d, const Orch__StreamStartedRequest *req,
-    orch_stream_start *ev)
+check_started(
+    orch_diag *d, const Orch__StreamStartedRequest *req, orch_stream_start *ev)
 {
 	memset(ev, 0, sizeof(*ev));
 	if (req->container_id != NULL && req->container_id[0] != '\0') {
-		if (!check_text(d, "container_id", req->container_id, FIELD_MAX))
+		if (!check_text(
+		        d, "container_id", req->container_id, FIELD_MAX))
 			return false;
 		ev->container_id = req->container_id;
 	}
@@ -234,7 +240,8 @@ check_started(orch_diag *d, const Orch__StreamStartedRequest *req,
 }
 
 void
-orch_svc_stream_started(void *arg, orch_call *call, const ProtobufCMessage *msg)
+orch_svc_stream_started(
+    void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
 	orch_service *svc = arg;
 	orch_core *core = svc->core;
@@ -253,7 +260,8 @@ orch_svc_stream_started(void *arg, orch_call *call, const ProtobufCMessage *msg)
 	}
 	orch_arena_init(&a, stack, sizeof(stack));
 	orch_core_lock(core);
-	rv = orch_state_stream_start(&core->state, &ev, orch_core_now(core), &s);
+	rv = orch_state_stream_start(
+	    &core->state, &ev, orch_core_now(core), &s);
 	if (rv == ORCH_EINVAL)
 		/* The only thing left for the state to refuse: no engine. */
 		orch_call_fail_field(call, "engine",
@@ -282,7 +290,8 @@ orch_svc_stream_ended(void *arg, orch_call *call, const ProtobufCMessage *msg)
 	orch_stream *s = NULL;
 
 	if (req->stream_id != NULL &&
-	    (req->stream_id[0] == '\0' || too_long(req->stream_id, 2 * FIELD_MAX))) {
+	    (req->stream_id[0] == '\0' ||
+	        too_long(req->stream_id, 2 * FIELD_MAX))) {
 		orch_call_fail_field(call, "stream_id",
 		    "stream_id: a non-empty string when given");
 		return;
@@ -293,8 +302,8 @@ orch_svc_stream_ended(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		return;
 	}
 	if (too_long(req->reason, 256)) {
-		orch_call_fail_field(call, "reason",
-		    "reason: longer than 256 bytes");
+		orch_call_fail_field(
+		    call, "reason", "reason: longer than 256 bytes");
 		return;
 	}
 	orch_arena_init(&a, stack, sizeof(stack));

@@ -23,8 +23,8 @@ orch_pb_ts(orch_arena *a, int64_t us, bool *ok)
 }
 
 void **
-orch_pb_map_new(orch_arena *a, const ProtobufCMessageDescriptor *entry,
-    size_t n)
+orch_pb_map_new(
+    orch_arena *a, const ProtobufCMessageDescriptor *entry, size_t n)
 {
 	void **pp;
 	char *ms;
@@ -50,10 +50,10 @@ struct pair {
 
 /* The pair types mapped today have that layout. */
 _Static_assert(offsetof(orch_label, key) == offsetof(struct pair, key) &&
-        offsetof(orch_label, value) == offsetof(struct pair, value),
+                   offsetof(orch_label, value) == offsetof(struct pair, value),
     "orch_label is not a key/value pair");
 _Static_assert(offsetof(orch_rt_kv, key) == offsetof(struct pair, key) &&
-        offsetof(orch_rt_kv, value) == offsetof(struct pair, value),
+                   offsetof(orch_rt_kv, value) == offsetof(struct pair, value),
     "orch_rt_kv is not a key/value pair");
 
 void **
@@ -105,13 +105,15 @@ orch_pb_engine(orch_arena *a, const orch_engine *e, Orch__Engine *m)
 		m->n_labels = e->n_labels;
 	}
 	if (e->n_active > 0) {
-		char **ids = orch_arena_alloc(a, (size_t) e->n_active * sizeof(*ids));
+		char **ids =
+		    orch_arena_alloc(a, (size_t) e->n_active * sizeof(*ids));
 
 		if (ids == NULL)
 			return false;
 		for (const orch_list *n = e->active.next; n != &e->active;
 		     n = n->next)
-			ids[i++] = ORCH_CONTAINER_OF(n, orch_stream, eng_active)->id;
+			ids[i++] =
+			    ORCH_CONTAINER_OF(n, orch_stream, eng_active)->id;
 		m->streams = ids;
 		m->n_streams = i;
 	}
@@ -201,7 +203,8 @@ orch_pb_breaker(const orch_breaker *b, int64_t now, Orch__Breaker *m,
     Orch__Timestamp *fail, Orch__Timestamp *ok)
 {
 	orch__breaker__init(m);
-	m->state = (char *) orch_breaker_state_name(orch_breaker_state_at(b, now));
+	m->state =
+	    (char *) orch_breaker_state_name(orch_breaker_state_at(b, now));
 	m->failure_count = b->failure_count;
 	m->failure_threshold = b->failure_threshold;
 	m->recovery_timeout = (int32_t) (b->recovery_timeout_us / 1000000);
@@ -242,8 +245,8 @@ bindings_pb(orch_arena *a, const orch_rt_port *p)
 }
 
 bool
-orch_pb_container(orch_arena *a, const orch_rt_container *c,
-    Orch__ContainerInfo *m)
+orch_pb_container(
+    orch_arena *a, const orch_rt_container *c, Orch__ContainerInfo *m)
 {
 	orch__container_info__init(m);
 	m->id = c->id;
@@ -252,9 +255,10 @@ orch_pb_container(orch_arena *a, const orch_rt_container *c,
 	m->created = c->created;
 	m->status = c->state;
 	if (c->n_labels > 0) {
-		m->labels = (Orch__ContainerInfo__LabelsEntry **) orch_pb_str_map(a,
-		    &orch__container_info__labels_entry__descriptor, c->labels,
-		    sizeof(c->labels[0]), c->n_labels);
+		m->labels =
+		    (Orch__ContainerInfo__LabelsEntry **) orch_pb_str_map(a,
+		        &orch__container_info__labels_entry__descriptor,
+		        c->labels, sizeof(c->labels[0]), c->n_labels);
 		if (m->labels == NULL)
 			return false;
 		m->n_labels = c->n_labels;
@@ -262,7 +266,8 @@ orch_pb_container(orch_arena *a, const orch_rt_container *c,
 	if (c->n_ports > 0) {
 		Orch__ContainerInfo__PortsEntry **pp =
 		    (Orch__ContainerInfo__PortsEntry **) orch_pb_map_new(a,
-		        &orch__container_info__ports_entry__descriptor, c->n_ports);
+		        &orch__container_info__ports_entry__descriptor,
+		        c->n_ports);
 
 		if (pp == NULL)
 			return false;

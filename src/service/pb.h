@@ -34,8 +34,8 @@ Orch__Timestamp *orch_pb_ts(orch_arena *a, int64_t us, bool *ok);
  * of the map's entry type, as the pointer array the field holds. NULL
  * when out of memory (or n is 0).
  */
-void **orch_pb_map_new(orch_arena *a, const ProtobufCMessageDescriptor *entry,
-    size_t n);
+void **orch_pb_map_new(
+    orch_arena *a, const ProtobufCMessageDescriptor *entry, size_t n);
 
 /*
  * A map<string, string> field from n pairs whose first two members are
@@ -50,13 +50,12 @@ bool orch_pb_stat(orch_arena *a, const orch_stat *s, Orch__StatSnapshot *m);
 bool orch_pb_stream(orch_arena *a, const orch_stream *s, Orch__Stream *m);
 
 /* An array of n Stream messages from v[0..n); NULL when out of memory. */
-Orch__Stream **orch_pb_streams(orch_arena *a, orch_stream *const *v,
-    size_t n);
+Orch__Stream **orch_pb_streams(orch_arena *a, orch_stream *const *v, size_t n);
 
 /* A container as the runtime reports it (ContainerInfo: labels, and the
  * port bindings as Docker gives them). */
-bool orch_pb_container(orch_arena *a, const orch_rt_container *c,
-    Orch__ContainerInfo *m);
+bool orch_pb_container(
+    orch_arena *a, const orch_rt_container *c, Orch__ContainerInfo *m);
 
 /* The structured provisioning refusal (m's strings are static). */
 void orch_pb_refusal(const orch_refusal *r, Orch__ProvisioningRefusal *m);

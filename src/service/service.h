@@ -49,8 +49,8 @@ const orch_method *orch_service_method(const char *name);
  * orch_authorize_fn for the transports (arg = the orch_service): the
  * core's rule (src/core/auth.h) against its API_KEY / READ_API_KEY.
  */
-orch_err orch_service_authorize(void *arg, orch_auth_class cls,
-    const char *authorization, orch_diag *why);
+orch_err orch_service_authorize(
+    void *arg, orch_auth_class cls, const char *authorization, orch_diag *why);
 
 /* Default `limit` of ListStreams (active streams are never cut by it). */
 #define ORCH_LIST_STREAMS_DEFAULT 1000

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "src/base/buf.h"
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/arena.h"
+#include "src/base/buf.h"
 #include "src/core/core.h"
 #include "src/service/handlers.h"
 #include "src/service/pb.h"
@@ -47,8 +47,8 @@ orch_svc_get_status(void *arg, orch_call *call, const ProtobufCMessage *req)
 	now = orch_core_now(core);
 	c = &core->state.counts;
 	allowed = orch_core_can_provision_locked(core, &why);
-	rep.status = (char *) orch_policy_status(c, cfg, core->env.docker_ok,
-	    !allowed);
+	rep.status =
+	    (char *) orch_policy_status(c, cfg, core->env.docker_ok, !allowed);
 	engines.total = c->engines;
 	engines.running = c->running;
 	engines.healthy = c->healthy;
@@ -64,7 +64,8 @@ orch_svc_get_status(void *arg, orch_call *call, const ProtobufCMessage *req)
 	vpn.connected = vpn.enabled && core->env.vpn_connected;
 	vpn.health = vpn.enabled ? core->env.vpn_health : "unknown";
 	vpn.container = cfg->gluetun_container_name;
-	vpn.has_forwarded_port = vpn.enabled && core->env.vpn_forwarded_port != 0;
+	vpn.has_forwarded_port =
+	    vpn.enabled && core->env.vpn_forwarded_port != 0;
 	vpn.forwarded_port = core->env.vpn_forwarded_port;
 	prov.can_provision = allowed;
 	prov.circuit_breaker_state = (char *) orch_breaker_state_name(
@@ -92,7 +93,8 @@ orch_svc_get_status(void *arg, orch_call *call, const ProtobufCMessage *req)
 }
 
 void
-orch_svc_get_vpn_status(void *arg, orch_call *call, const ProtobufCMessage *req)
+orch_svc_get_vpn_status(
+    void *arg, orch_call *call, const ProtobufCMessage *req)
 {
 	orch_service *svc = arg;
 	orch_core *core = svc->core;
@@ -174,7 +176,8 @@ orch_svc_reset_breaker(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		return;
 	}
 	if (which != NULL)
-		snprintf(text, sizeof(text), "Circuit breaker '%s' reset", which);
+		snprintf(
+		    text, sizeof(text), "Circuit breaker '%s' reset", which);
 	else
 		snprintf(text, sizeof(text), "All circuit breakers reset");
 	rep.message = text;

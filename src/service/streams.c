@@ -15,7 +15,7 @@ typedef struct pick {
 	orch_stream **v;
 	size_t n;
 	size_t cap;
-	int status; /* 0 both, 1 started, 2 ended */
+	int status;   /* 0 both, 1 started, 2 ended */
 	size_t limit; /* stop after this many */
 	size_t active_seen;
 } pick;
@@ -95,8 +95,8 @@ orch_svc_list_streams(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		return;
 	}
 	if (req->container_id != NULL && req->container_id[0] == '\0') {
-		orch_call_fail_field(call, "container_id",
-		    "container_id: must not be empty");
+		orch_call_fail_field(
+		    call, "container_id", "container_id: must not be empty");
 		return;
 	}
 	orch_arena_init(&a, stack, sizeof(stack));
@@ -105,8 +105,8 @@ orch_svc_list_streams(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		g = orch_state_group_get(st, req->container_id);
 		e = g != NULL ? g->engine : NULL;
 	}
-	p.limit = explicit_limit ? (size_t) req->limit
-	                         : ORCH_LIST_STREAMS_DEFAULT;
+	p.limit =
+	    explicit_limit ? (size_t) req->limit : ORCH_LIST_STREAMS_DEFAULT;
 	{
 		/* Room for everything this call can output. */
 		size_t active = req->container_id == NULL
@@ -129,22 +129,28 @@ orch_svc_list_streams(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		/* The container id's stream group holds its whole history,
 		 * whether its engine is still in state or not. */
 		if (p.status == 1 && e != NULL)
-			pick_walk(&p, &e->active, offsetof(orch_stream, eng_active));
+			pick_walk(
+			    &p, &e->active, offsetof(orch_stream, eng_active));
 		else if (p.status != 1 && g != NULL)
-			pick_walk(&p, &g->streams, offsetof(orch_stream, group_node));
+			pick_walk(&p, &g->streams,
+			    offsetof(orch_stream, group_node));
 		if (!explicit_limit && p.status == 0 && e != NULL)
-			pick_tail(&p, &e->active, offsetof(orch_stream, eng_active),
+			pick_tail(&p, &e->active,
+			    offsetof(orch_stream, eng_active),
 			    (size_t) e->n_active - p.active_seen);
 	} else if (p.status == 1) {
-		pick_walk(&p, &st->streams_active, offsetof(orch_stream, by_status));
+		pick_walk(
+		    &p, &st->streams_active, offsetof(orch_stream, by_status));
 	} else if (p.status == 2) {
-		pick_walk(&p, &st->streams_ended, offsetof(orch_stream, by_status));
+		pick_walk(
+		    &p, &st->streams_ended, offsetof(orch_stream, by_status));
 	} else {
 		pick_walk(&p, &st->streams_all, offsetof(orch_stream, all));
 		if (!explicit_limit)
 			pick_tail(&p, &st->streams_active,
 			    offsetof(orch_stream, by_status),
-			    (size_t) st->counts.streams_active - p.active_seen);
+			    (size_t) st->counts.streams_active -
+			        p.active_seen);
 	}
 	rep.streams = orch_pb_streams(&a, p.v, p.n);
 	rep.n_streams = p.n;
@@ -158,7 +164,8 @@ out:
 }
 
 void
-orch_svc_get_stream_stats(void *arg, orch_call *call, const ProtobufCMessage *msg)
+orch_svc_get_stream_stats(
+    void *arg, orch_call *call, const ProtobufCMessage *msg)
 {
 	orch_service *svc = arg;
 	orch_core *core = svc->core;
@@ -167,7 +174,8 @@ orch_svc_get_stream_stats(void *arg, orch_call *call, const ProtobufCMessage *ms
 	char stack[ORCH_PB_ARENA_STACK];
 	orch_arena a;
 	orch_stream *s;
-	int64_t since = req->since != NULL ? req->since->unix_micros : INT64_MIN;
+	int64_t since =
+	    req->since != NULL ? req->since->unix_micros : INT64_MIN;
 
 	if (req->stream_id == NULL || req->stream_id[0] == '\0') {
 		orch_call_fail_field(call, "stream_id", "stream_id: required");
@@ -187,14 +195,15 @@ orch_svc_get_stream_stats(void *arg, orch_call *call, const ProtobufCMessage *ms
 
 		/* Snapshots are in time order: skip the older ones. */
 		while (first < s->stats_count &&
-		    orch_stream_stat_at(s, first)->ts_us < since)
+		       orch_stream_stat_at(s, first)->ts_us < since)
 			first++;
 		n = s->stats_count - first;
 		ms = orch_arena_alloc(&a, (n ? n : 1) * sizeof(*ms));
 		pp = orch_arena_alloc(&a, (n ? n : 1) * sizeof(*pp));
 		ok = ms != NULL && pp != NULL;
 		for (uint32_t i = 0; ok && i < n; i++) {
-			ok = orch_pb_stat(&a, orch_stream_stat_at(s, first + i), &ms[i]);
+			ok = orch_pb_stat(
+			    &a, orch_stream_stat_at(s, first + i), &ms[i]);
 			pp[i] = &ms[i];
 		}
 		rep.stats = pp;

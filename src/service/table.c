@@ -21,27 +21,27 @@
 #define MUTATE ORCH_AUTH_MUTATE
 
 static const orch_method methods[] = {
-	/* name                  handler                    lane      auth */
-	{"Ping",                 orch_svc_ping,             FAST,     OPEN},
-	{"ListEngines",          orch_svc_list_engines,     FAST,     READ},
-	{"GetEngine",            orch_svc_get_engine,       FAST,     READ},
-	{"ListStreams",          orch_svc_list_streams,     FAST,     READ},
-	{"GetStreamStats",       orch_svc_get_stream_stats, FAST,     READ},
-	{"StreamStarted",        orch_svc_stream_started,   FAST,     MUTATE},
-	{"StreamEnded",          orch_svc_stream_ended,     FAST,     MUTATE},
-	{"SelectEngine",         orch_svc_select_engine,    FAST,     MUTATE},
-	{"GetStatus",            orch_svc_get_status,       FAST,     READ},
-	{"GetVpnStatus",         orch_svc_get_vpn_status,   FAST,     READ},
-	{"GetHealth",            orch_svc_get_health,       FAST,     READ},
-	{"ResetCircuitBreaker",  orch_svc_reset_breaker,    FAST,     MUTATE},
-	{"GetMetrics",           orch_svc_get_metrics,      FAST,     READ},
-	{"ProvisionEngine",      orch_svc_provision_engine, PROVISION, MUTATE},
-	{"ProvisionContainer",   orch_svc_provision_container, PROVISION, MUTATE},
-	{"Scale",                orch_svc_scale,            PROVISION, MUTATE},
-	{"CollectGarbage",       orch_svc_gc,               BLOCKING, MUTATE},
-	{"DeleteContainer",      orch_svc_delete,           BLOCKING, MUTATE},
-	{"InspectContainer",     orch_svc_inspect,          BLOCKING, READ},
-	{"FindByLabel",          orch_svc_find_by_label,    BLOCKING, MUTATE},
+    /* {name, handler, lane, auth} */
+    {"Ping", orch_svc_ping, FAST, OPEN},
+    {"ListEngines", orch_svc_list_engines, FAST, READ},
+    {"GetEngine", orch_svc_get_engine, FAST, READ},
+    {"ListStreams", orch_svc_list_streams, FAST, READ},
+    {"GetStreamStats", orch_svc_get_stream_stats, FAST, READ},
+    {"StreamStarted", orch_svc_stream_started, FAST, MUTATE},
+    {"StreamEnded", orch_svc_stream_ended, FAST, MUTATE},
+    {"SelectEngine", orch_svc_select_engine, FAST, MUTATE},
+    {"GetStatus", orch_svc_get_status, FAST, READ},
+    {"GetVpnStatus", orch_svc_get_vpn_status, FAST, READ},
+    {"GetHealth", orch_svc_get_health, FAST, READ},
+    {"ResetCircuitBreaker", orch_svc_reset_breaker, FAST, MUTATE},
+    {"GetMetrics", orch_svc_get_metrics, FAST, READ},
+    {"ProvisionEngine", orch_svc_provision_engine, PROVISION, MUTATE},
+    {"ProvisionContainer", orch_svc_provision_container, PROVISION, MUTATE},
+    {"Scale", orch_svc_scale, PROVISION, MUTATE},
+    {"CollectGarbage", orch_svc_gc, BLOCKING, MUTATE},
+    {"DeleteContainer", orch_svc_delete, BLOCKING, MUTATE},
+    {"InspectContainer", orch_svc_inspect, BLOCKING, READ},
+    {"FindByLabel", orch_svc_find_by_label, BLOCKING, MUTATE},
 };
 
 const orch_method *
@@ -62,14 +62,14 @@ orch_service_method(const char *name)
 }
 
 orch_err
-orch_service_authorize(void *arg, orch_auth_class cls,
-    const char *authorization, orch_diag *why)
+orch_service_authorize(
+    void *arg, orch_auth_class cls, const char *authorization, orch_diag *why)
 {
 	const orch_service *svc = arg;
 	const orch_config *cfg = svc->core->cfg;
 
-	return orch_auth_check(cls, authorization, cfg->api_key,
-	    cfg->read_api_key, why);
+	return orch_auth_check(
+	    cls, authorization, cfg->api_key, cfg->read_api_key, why);
 }
 
 void

@@ -22,7 +22,8 @@ test_set_and_clear(void **state)
 	d.status = 500;
 	assert_string_equal(d.msg, "create x: HTTP 500");
 	assert_string_equal(d.field, "");
-	assert_string_equal(orch_diag_msg(&d, "fallback"), "create x: HTTP 500");
+	assert_string_equal(
+	    orch_diag_msg(&d, "fallback"), "create x: HTTP 500");
 	orch_diag_clear(&d);
 	assert_string_equal(d.msg, "");
 	assert_int_equal(d.status, 0);
@@ -35,8 +36,8 @@ test_field(void **state)
 
 	(void) state;
 	orch_diag_clear(&d);
-	orch_diag_field(&d, "labels.team", "labels.team: expected %s",
-	    "string");
+	orch_diag_field(
+	    &d, "labels.team", "labels.team: expected %s", "string");
 	assert_string_equal(d.field, "labels.team");
 	assert_string_equal(d.msg, "labels.team: expected string");
 	orch_diag_field(&d, NULL, "other");

@@ -68,7 +68,7 @@ test_empty_map(void **state)
 {
 	orch_strmap m;
 
-	(void)state;
+	(void) state;
 	orch_strmap_init(&m);
 	assert_int_equal(orch_strmap_len(&m), 0);
 	assert_null(orch_strmap_get(&m, "x"));
@@ -99,7 +99,7 @@ test_put_get_replace_del(void **state)
 	orch_strmap m;
 	int a = 1, b = 2, c = 3;
 
-	(void)state;
+	(void) state;
 	orch_strmap_init(&m);
 	assert_int_equal(orch_strmap_put(&m, "alpha", &a), ORCH_OK);
 	assert_int_equal(orch_strmap_put(&m, "beta", &b), ORCH_OK);
@@ -143,7 +143,7 @@ test_null_value(void **state)
 {
 	orch_strmap m;
 
-	(void)state;
+	(void) state;
 	orch_strmap_init(&m);
 	assert_int_equal(orch_strmap_put(&m, "k", NULL), ORCH_OK);
 	assert_int_equal(orch_strmap_len(&m), 1);
@@ -163,7 +163,7 @@ test_replace_adopts_new_key_pointer(void **state)
 	char *k2 = strdup("engine-1");
 	int a = 1, b = 2;
 
-	(void)state;
+	(void) state;
 	assert_non_null(k1);
 	assert_non_null(k2);
 	orch_strmap_init(&m);
@@ -192,21 +192,21 @@ test_getn_unterminated(void **state)
 		size_t len;
 		int want; /* index into vals, -1 = absent */
 	} cases[] = {
-	    {"host:19000|rest", 0, 10, 0},  /* "host:19000" */
-	    {"xxhost:19000yy", 2, 10, 0},   /* same, mid-buffer */
-	    {"host:19000", 0, 9, -1},       /* "host:1900": a prefix */
-	    {"host:190001", 0, 11, -1},     /* longer */
-	    {"abcdef", 0, 3, 1},            /* "abc" */
-	    {"abcdef", 0, 2, -1},           /* "ab" */
-	    {"abcdef", 3, 3, 2},            /* "def" */
-	    {"abcdef", 0, 0, 3},            /* "" */
-	    {"zzz", 1, 0, 3},               /* "" at another address */
-	    {"abd", 0, 3, -1},              /* same length, differs */
+	    {"host:19000|rest", 0, 10, 0}, /* "host:19000" */
+	    {"xxhost:19000yy", 2, 10, 0},  /* same, mid-buffer */
+	    {"host:19000", 0, 9, -1},      /* "host:1900": a prefix */
+	    {"host:190001", 0, 11, -1},    /* longer */
+	    {"abcdef", 0, 3, 1},           /* "abc" */
+	    {"abcdef", 0, 2, -1},          /* "ab" */
+	    {"abcdef", 3, 3, 2},           /* "def" */
+	    {"abcdef", 0, 0, 3},           /* "" */
+	    {"zzz", 1, 0, 3},              /* "" at another address */
+	    {"abd", 0, 3, -1},             /* same length, differs */
 	};
 	int vals[4];
 	orch_strmap m;
 
-	(void)state;
+	(void) state;
 	orch_strmap_init(&m);
 	assert_int_equal(orch_strmap_put(&m, "host:19000", &vals[0]), ORCH_OK);
 	assert_int_equal(orch_strmap_put(&m, "abc", &vals[1]), ORCH_OK);
@@ -235,7 +235,8 @@ test_getn_unterminated(void **state)
 			assert_ptr_equal(got, &vals[cases[i].want]);
 	}
 	/* getn and get agree on terminated keys. */
-	assert_ptr_equal(orch_strmap_getn(&m, "abc", 3), orch_strmap_get(&m, "abc"));
+	assert_ptr_equal(
+	    orch_strmap_getn(&m, "abc", 3), orch_strmap_get(&m, "abc"));
 	orch_strmap_fini(&m);
 }
 
@@ -248,12 +249,14 @@ test_growth(void **state)
 	orch_strmap m;
 	size_t last_cap = 0;
 
-	(void)state;
+	(void) state;
 	orch_strmap_init(&m);
 	for (int i = 0; i < N; i++) {
 		snprintf(keys[i], sizeof(keys[i]), "g%d", i);
-		assert_int_equal(orch_strmap_put(&m, keys[i], keys[i]), ORCH_OK);
-		assert_true(m.cap == last_cap || m.cap == (last_cap ? last_cap * 2 : 16));
+		assert_int_equal(
+		    orch_strmap_put(&m, keys[i], keys[i]), ORCH_OK);
+		assert_true(m.cap == last_cap ||
+		            m.cap == (last_cap ? last_cap * 2 : 16));
 		last_cap = m.cap;
 		assert_true(m.len * 4 <= m.cap * 3);
 	}
@@ -279,26 +282,26 @@ static void
 test_bulk_random_against_reference(void **state)
 {
 	enum { N = 100000, KEYLEN = 16, ROUNDS = 6 };
-	char *keys = malloc((size_t)N * KEYLEN);
+	char *keys = malloc((size_t) N * KEYLEN);
 	bool *present = calloc(N, sizeof(bool));
 	uint32_t *order = malloc(N * sizeof(uint32_t));
 	uint64_t seed = 0x5eed0001;
 	size_t want_len = 0;
 	orch_strmap m;
 
-	(void)state;
+	(void) state;
 	assert_non_null(keys);
 	assert_non_null(present);
 	assert_non_null(order);
 	orch_strmap_init(&m);
 	for (uint32_t i = 0; i < N; i++) {
 		/* Unique by the counter; the random part varies the hash. */
-		snprintf(keys + (size_t)i * KEYLEN, KEYLEN, "k%06u-%04x",
-		    (unsigned)i, (unsigned)(rnd_next(&seed) & 0xffffu));
+		snprintf(keys + (size_t) i * KEYLEN, KEYLEN, "k%06u-%04x",
+		    (unsigned) i, (unsigned) (rnd_next(&seed) & 0xffffu));
 	}
 	for (uint32_t i = 0; i < N; i++) {
-		assert_int_equal(orch_strmap_put(&m, keys + (size_t)i * KEYLEN,
-		                     &present[i]),
+		assert_int_equal(orch_strmap_put(&m,
+		                     keys + (size_t) i * KEYLEN, &present[i]),
 		    ORCH_OK);
 		present[i] = true;
 		want_len++;
@@ -306,17 +309,18 @@ test_bulk_random_against_reference(void **state)
 	assert_int_equal(orch_strmap_len(&m), N);
 	check_invariant(&m);
 	for (uint32_t i = 0; i < N; i++)
-		assert_ptr_equal(orch_strmap_get(&m, keys + (size_t)i * KEYLEN),
+		assert_ptr_equal(
+		    orch_strmap_get(&m, keys + (size_t) i * KEYLEN),
 		    &present[i]);
 
 	for (int round = 0; round < ROUNDS; round++) {
 		/* Random permutation; delete a random-sized prefix of it. */
-		size_t ndel = (size_t)(rnd_next(&seed) % N);
+		size_t ndel = (size_t) (rnd_next(&seed) % N);
 
 		for (uint32_t i = 0; i < N; i++)
 			order[i] = i;
 		for (uint32_t i = N - 1; i > 0; i--) {
-			uint32_t j = (uint32_t)(rnd_next(&seed) % (i + 1));
+			uint32_t j = (uint32_t) (rnd_next(&seed) % (i + 1));
 			uint32_t t = order[i];
 
 			order[i] = order[j];
@@ -324,7 +328,8 @@ test_bulk_random_against_reference(void **state)
 		}
 		for (size_t k = 0; k < ndel; k++) {
 			uint32_t i = order[k];
-			void *got = orch_strmap_del(&m, keys + (size_t)i * KEYLEN);
+			void *got =
+			    orch_strmap_del(&m, keys + (size_t) i * KEYLEN);
 
 			if (present[i]) {
 				assert_ptr_equal(got, &present[i]);
@@ -336,7 +341,8 @@ test_bulk_random_against_reference(void **state)
 		}
 		assert_int_equal(orch_strmap_len(&m), want_len);
 		for (uint32_t i = 0; i < N; i++) {
-			void *got = orch_strmap_get(&m, keys + (size_t)i * KEYLEN);
+			void *got =
+			    orch_strmap_get(&m, keys + (size_t) i * KEYLEN);
 
 			if (present[i])
 				assert_ptr_equal(got, &present[i]);
@@ -346,10 +352,11 @@ test_bulk_random_against_reference(void **state)
 		check_invariant(&m);
 		/* Re-insert a random subset (some present: replaces). */
 		for (uint32_t k = 0; k < N / 4; k++) {
-			uint32_t i = (uint32_t)(rnd_next(&seed) % N);
+			uint32_t i = (uint32_t) (rnd_next(&seed) % N);
 
-			assert_int_equal(orch_strmap_put(&m,
-			                     keys + (size_t)i * KEYLEN, &present[i]),
+			assert_int_equal(
+			    orch_strmap_put(
+			        &m, keys + (size_t) i * KEYLEN, &present[i]),
 			    ORCH_OK);
 			if (!present[i]) {
 				present[i] = true;
@@ -360,7 +367,7 @@ test_bulk_random_against_reference(void **state)
 	}
 	/* Finally delete everything that is left. */
 	for (uint32_t i = 0; i < N; i++) {
-		void *got = orch_strmap_del(&m, keys + (size_t)i * KEYLEN);
+		void *got = orch_strmap_del(&m, keys + (size_t) i * KEYLEN);
 
 		if (present[i])
 			assert_ptr_equal(got, &present[i]);
@@ -389,7 +396,7 @@ stored_hash(const char *key)
 	int found = 0;
 
 	orch_strmap_init(&m);
-	assert_int_equal(orch_strmap_put(&m, key, (void *)key), ORCH_OK);
+	assert_int_equal(orch_strmap_put(&m, key, (void *) key), ORCH_OK);
 	for (size_t i = 0; i < m.cap; i++) {
 		if (m.slots[i].key == key) {
 			h = m.slots[i].hash;
@@ -426,7 +433,7 @@ pool_build(home_pool *p)
 {
 	for (int i = 0; i < POOL; i++) {
 		snprintf(p->keys[i], sizeof(p->keys[i]), "c%d", i);
-		p->home[i] = (int)(stored_hash(p->keys[i]) & (CAP16 - 1));
+		p->home[i] = (int) (stored_hash(p->keys[i]) & (CAP16 - 1));
 	}
 }
 
@@ -460,12 +467,15 @@ test_backward_shift_colliding_runs(void **state)
 		int homes[12];
 		int del[12];
 	} cases[] = {
-	    {"one run, delete head first", 5, {3, 3, 3, 3, 3}, {0, 1, 2, 3, 4}},
-	    {"one run, delete tail first", 5, {3, 3, 3, 3, 3}, {4, 3, 2, 1, 0}},
+	    {"one run, delete head first", 5, {3, 3, 3, 3, 3},
+	        {0, 1, 2, 3, 4}},
+	    {"one run, delete tail first", 5, {3, 3, 3, 3, 3},
+	        {4, 3, 2, 1, 0}},
 	    {"one run, delete middle", 5, {3, 3, 3, 3, 3}, {2, 0, 4, 1, 3}},
-	    {"two homes interleaved", 6, {5, 6, 5, 6, 5, 6}, {0, 2, 1, 4, 3, 5}},
-	    {"later home must not move before its home", 6,
-	        {4, 4, 6, 6, 4, 7}, {1, 0, 3, 2, 4, 5}},
+	    {"two homes interleaved", 6, {5, 6, 5, 6, 5, 6},
+	        {0, 2, 1, 4, 3, 5}},
+	    {"later home must not move before its home", 6, {4, 4, 6, 6, 4, 7},
+	        {1, 0, 3, 2, 4, 5}},
 	    {"wrap around the end", 8, {14, 14, 15, 14, 15, 0, 14, 1},
 	        {0, 3, 1, 6, 2, 4, 5, 7}},
 	    {"wrap, delete the wrapped part first", 8,
@@ -479,7 +489,7 @@ test_backward_shift_colliding_runs(void **state)
 	};
 	home_pool *pool = malloc(sizeof(*pool));
 
-	(void)state;
+	(void) state;
 	assert_non_null(pool);
 	pool_build(pool);
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
@@ -493,8 +503,8 @@ test_backward_shift_colliding_runs(void **state)
 		for (int i = 0; i < cases[c].n; i++) {
 			keys[i] = pool_take(pool, used, cases[c].homes[i]);
 			alive[i] = true;
-			assert_int_equal(orch_strmap_put(&m, keys[i], &vals[i]),
-			    ORCH_OK);
+			assert_int_equal(
+			    orch_strmap_put(&m, keys[i], &vals[i]), ORCH_OK);
 		}
 		assert_int_equal(m.cap, CAP16);
 		/* The scenario really collides: entries sit off their home. */
@@ -504,7 +514,8 @@ test_backward_shift_colliding_runs(void **state)
 			int k = cases[c].del[d];
 
 			if (orch_strmap_del(&m, keys[k]) != &vals[k])
-				fail_msg("%s: delete %d returned the wrong value",
+				fail_msg(
+				    "%s: delete %d returned the wrong value",
 				    cases[c].name, k);
 			alive[k] = false;
 			assert_int_equal(m.cap, CAP16);
@@ -513,8 +524,9 @@ test_backward_shift_colliding_runs(void **state)
 				void *got = orch_strmap_get(&m, keys[i]);
 
 				if (got != (alive[i] ? &vals[i] : NULL))
-					fail_msg("%s: after deleting %d, key %d "
-					         "lookup wrong",
+					fail_msg(
+					    "%s: after deleting %d, key %d "
+					    "lookup wrong",
 					    cases[c].name, k, i);
 			}
 		}
@@ -538,7 +550,7 @@ test_backward_shift_random_clusters(void **state)
 	home_pool *pool = malloc(sizeof(*pool));
 	uint64_t seed = 42;
 
-	(void)state;
+	(void) state;
 	assert_non_null(pool);
 	pool_build(pool);
 	for (int trial = 0; trial < 200; trial++) {
@@ -547,23 +559,25 @@ test_backward_shift_random_clusters(void **state)
 		bool alive[NK] = {false};
 		int vals[NK];
 		size_t live = 0;
-		int base = (int)(rnd_next(&seed) % CAP16);
+		int base = (int) (rnd_next(&seed) % CAP16);
 		orch_strmap m;
 
 		for (int i = 0; i < NK; i++)
 			keys[i] = pool_take(pool, used,
-			    (base + (int)(rnd_next(&seed) % 3)) % CAP16);
+			    (base + (int) (rnd_next(&seed) % 3)) % CAP16);
 		orch_strmap_init(&m);
 		for (int op = 0; op < 300; op++) {
-			int k = (int)(rnd_next(&seed) % NK);
+			int k = (int) (rnd_next(&seed) % NK);
 
 			if (!alive[k] && live < 12) {
-				assert_int_equal(orch_strmap_put(&m, keys[k], &vals[k]),
+				assert_int_equal(
+				    orch_strmap_put(&m, keys[k], &vals[k]),
 				    ORCH_OK);
 				alive[k] = true;
 				live++;
 			} else if (alive[k]) {
-				assert_ptr_equal(orch_strmap_del(&m, keys[k]), &vals[k]);
+				assert_ptr_equal(
+				    orch_strmap_del(&m, keys[k]), &vals[k]);
 				alive[k] = false;
 				live--;
 			}

@@ -15,7 +15,7 @@
 
 #include "src/core/breaker.h"
 
-#define S(x) ((int64_t)(x) * INT64_C(1000000))
+#define S(x) ((int64_t) (x) *INT64_C(1000000))
 #define T0 S(1700000000) /* an arbitrary wall-clock start */
 
 /* Opens a fresh breaker (threshold, timeout_s) by failing it at T0. */
@@ -34,7 +34,7 @@ test_init(void **state)
 {
 	orch_breaker b;
 
-	(void)state;
+	(void) state;
 	orch_breaker_init(&b, 5, 300);
 	assert_int_equal(b.failure_threshold, 5);
 	assert_true(b.recovery_timeout_us == S(300));
@@ -56,8 +56,9 @@ test_threshold_exact(void **state)
 {
 	static const int thresholds[] = {1, 2, 3, 5, 10};
 
-	(void)state;
-	for (size_t k = 0; k < sizeof(thresholds) / sizeof(thresholds[0]); k++) {
+	(void) state;
+	for (size_t k = 0; k < sizeof(thresholds) / sizeof(thresholds[0]);
+	     k++) {
 		int n = thresholds[k];
 		orch_breaker b;
 
@@ -83,7 +84,7 @@ test_success_resets_count(void **state)
 {
 	orch_breaker b;
 
-	(void)state;
+	(void) state;
 	orch_breaker_init(&b, 3, 60);
 	orch_breaker_record_failure(&b, T0);
 	orch_breaker_record_failure(&b, T0 + 1);
@@ -108,20 +109,19 @@ test_open_until_timeout(void **state)
 		int64_t at;
 		orch_breaker_state want;
 	} rows[] = {
-		{T0, ORCH_BREAKER_OPEN},
-		{T0 + S(1), ORCH_BREAKER_OPEN},
-		{T0 + S(30) - 1, ORCH_BREAKER_OPEN},
-		{T0 + S(30), ORCH_BREAKER_HALF_OPEN},
-		{T0 + S(3000), ORCH_BREAKER_HALF_OPEN},
-		{T0 - S(5), ORCH_BREAKER_OPEN}, /* clock went back */
+	    {T0, ORCH_BREAKER_OPEN}, {T0 + S(1), ORCH_BREAKER_OPEN},
+	    {T0 + S(30) - 1, ORCH_BREAKER_OPEN},
+	    {T0 + S(30), ORCH_BREAKER_HALF_OPEN},
+	    {T0 + S(3000), ORCH_BREAKER_HALF_OPEN},
+	    {T0 - S(5), ORCH_BREAKER_OPEN}, /* clock went back */
 	};
 	orch_breaker b;
 
-	(void)state;
+	(void) state;
 	open_at_t0(&b, 2, 30);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		assert_int_equal(orch_breaker_state_at(&b, rows[i].at),
-		    rows[i].want);
+		assert_int_equal(
+		    orch_breaker_state_at(&b, rows[i].at), rows[i].want);
 		assert_int_equal(b.state, ORCH_BREAKER_OPEN); /* not mutated */
 	}
 	assert_false(orch_breaker_try_acquire(&b, T0));
@@ -130,8 +130,8 @@ test_open_until_timeout(void **state)
 	assert_false(b.trial_in_flight);
 	assert_true(orch_breaker_try_acquire(&b, T0 + S(30)));
 	assert_int_equal(b.state, ORCH_BREAKER_HALF_OPEN);
-	assert_int_equal(orch_breaker_state_at(&b, T0 + S(30)),
-	    ORCH_BREAKER_HALF_OPEN);
+	assert_int_equal(
+	    orch_breaker_state_at(&b, T0 + S(30)), ORCH_BREAKER_HALF_OPEN);
 }
 
 /* Exactly one trial at a time in half-open. */
@@ -140,7 +140,7 @@ test_one_trial(void **state)
 {
 	orch_breaker b;
 
-	(void)state;
+	(void) state;
 	open_at_t0(&b, 1, 10);
 	assert_true(orch_breaker_try_acquire(&b, T0 + S(10)));
 	assert_true(b.trial_in_flight);
@@ -155,7 +155,7 @@ test_trial_success_closes(void **state)
 {
 	orch_breaker b;
 
-	(void)state;
+	(void) state;
 	open_at_t0(&b, 3, 10);
 	assert_true(orch_breaker_try_acquire(&b, T0 + S(12)));
 	orch_breaker_record_success(&b, T0 + S(13));
@@ -163,8 +163,8 @@ test_trial_success_closes(void **state)
 	assert_int_equal(b.failure_count, 0);
 	assert_false(b.trial_in_flight);
 	assert_true(b.last_success_us == T0 + S(13));
-	assert_int_equal(orch_breaker_state_at(&b, T0 + S(13)),
-	    ORCH_BREAKER_CLOSED);
+	assert_int_equal(
+	    orch_breaker_state_at(&b, T0 + S(13)), ORCH_BREAKER_CLOSED);
 	/* Closed again: everyone may go, and it takes the full threshold to
 	 * reopen. */
 	assert_true(orch_breaker_try_acquire(&b, T0 + S(14)));
@@ -182,7 +182,7 @@ test_trial_failure_reopens(void **state)
 	orch_breaker b;
 	const int64_t fail_at = T0 + S(25);
 
-	(void)state;
+	(void) state;
 	open_at_t0(&b, 2, 10);
 	assert_true(orch_breaker_try_acquire(&b, T0 + S(20)));
 	orch_breaker_record_failure(&b, fail_at);
@@ -192,8 +192,8 @@ test_trial_failure_reopens(void **state)
 	assert_true(b.last_failure_us == fail_at);
 	assert_int_equal(b.failure_count, 3);
 	/* T0+10 s has long passed, yet it stays open until fail_at+10 s. */
-	assert_int_equal(orch_breaker_state_at(&b, fail_at + S(10) - 1),
-	    ORCH_BREAKER_OPEN);
+	assert_int_equal(
+	    orch_breaker_state_at(&b, fail_at + S(10) - 1), ORCH_BREAKER_OPEN);
 	assert_false(orch_breaker_try_acquire(&b, fail_at + S(10) - 1));
 	assert_int_equal(orch_breaker_retry_after_s(&b, fail_at), 10);
 	assert_int_equal(orch_breaker_state_at(&b, fail_at + S(10)),
@@ -209,7 +209,7 @@ test_release_frees_trial(void **state)
 {
 	orch_breaker b;
 
-	(void)state;
+	(void) state;
 	open_at_t0(&b, 1, 10);
 	assert_true(orch_breaker_try_acquire(&b, T0 + S(10)));
 	assert_false(orch_breaker_try_acquire(&b, T0 + S(10)));
@@ -227,7 +227,7 @@ test_reset(void **state)
 {
 	orch_breaker b;
 
-	(void)state;
+	(void) state;
 	/* from open */
 	open_at_t0(&b, 2, 300);
 	b.last_success_us = T0 - S(1);
@@ -261,24 +261,19 @@ test_retry_after(void **state)
 		int64_t at;
 		int64_t want;
 	} rows[] = {
-		{T0, 60},
-		{T0 + 1, 60},
-		{T0 + S(1), 59},
-		{T0 + S(59), 1},
-		{T0 + S(60) - 1, 1},
-		{T0 + S(60), 0},
-		{T0 + S(600), 0},
-		{T0 - S(100), 60}, /* clock went back: never beyond the timeout */
+	    {T0, 60}, {T0 + 1, 60}, {T0 + S(1), 59}, {T0 + S(59), 1},
+	    {T0 + S(60) - 1, 1}, {T0 + S(60), 0}, {T0 + S(600), 0},
+	    {T0 - S(100), 60}, /* clock went back: never beyond the timeout */
 	};
 	orch_breaker b;
 
-	(void)state;
+	(void) state;
 	orch_breaker_init(&b, 1, 60);
 	assert_int_equal(orch_breaker_retry_after_s(&b, T0), 0); /* closed */
 	orch_breaker_record_failure(&b, T0);
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		assert_int_equal(orch_breaker_retry_after_s(&b, rows[i].at),
-		    rows[i].want);
+		assert_int_equal(
+		    orch_breaker_retry_after_s(&b, rows[i].at), rows[i].want);
 	assert_true(orch_breaker_try_acquire(&b, T0 + S(60)));
 	assert_int_equal(orch_breaker_retry_after_s(&b, T0 + S(60)), 0);
 }
@@ -291,7 +286,7 @@ test_clock_backwards(void **state)
 	orch_breaker b;
 	const int64_t back = T0 - S(3600);
 
-	(void)state;
+	(void) state;
 	open_at_t0(&b, 1, 10);
 	assert_false(orch_breaker_try_acquire(&b, back));
 	assert_false(orch_breaker_try_acquire(&b, back + S(10) - 1));
@@ -304,7 +299,7 @@ test_outcomes_while_open(void **state)
 {
 	orch_breaker b;
 
-	(void)state;
+	(void) state;
 	open_at_t0(&b, 2, 10);
 	orch_breaker_record_success(&b, T0 + S(1));
 	assert_int_equal(b.state, ORCH_BREAKER_OPEN);
@@ -323,35 +318,35 @@ test_names(void **state)
 		orch_breaker_state s;
 		const char *name;
 	} rows[] = {
-		{ORCH_BREAKER_CLOSED, "closed"},
-		{ORCH_BREAKER_OPEN, "open"},
-		{ORCH_BREAKER_HALF_OPEN, "half_open"},
-		{(orch_breaker_state)42, "unknown"},
+	    {ORCH_BREAKER_CLOSED, "closed"},
+	    {ORCH_BREAKER_OPEN, "open"},
+	    {ORCH_BREAKER_HALF_OPEN, "half_open"},
+	    {(orch_breaker_state) 42, "unknown"},
 	};
 
-	(void)state;
+	(void) state;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		assert_string_equal(orch_breaker_state_name(rows[i].s),
-		    rows[i].name);
+		assert_string_equal(
+		    orch_breaker_state_name(rows[i].s), rows[i].name);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_init),
-		cmocka_unit_test(test_threshold_exact),
-		cmocka_unit_test(test_success_resets_count),
-		cmocka_unit_test(test_open_until_timeout),
-		cmocka_unit_test(test_one_trial),
-		cmocka_unit_test(test_trial_success_closes),
-		cmocka_unit_test(test_trial_failure_reopens),
-		cmocka_unit_test(test_release_frees_trial),
-		cmocka_unit_test(test_reset),
-		cmocka_unit_test(test_retry_after),
-		cmocka_unit_test(test_clock_backwards),
-		cmocka_unit_test(test_outcomes_while_open),
-		cmocka_unit_test(test_names),
+	    cmocka_unit_test(test_init),
+	    cmocka_unit_test(test_threshold_exact),
+	    cmocka_unit_test(test_success_resets_count),
+	    cmocka_unit_test(test_open_until_timeout),
+	    cmocka_unit_test(test_one_trial),
+	    cmocka_unit_test(test_trial_success_closes),
+	    cmocka_unit_test(test_trial_failure_reopens),
+	    cmocka_unit_test(test_release_frees_trial),
+	    cmocka_unit_test(test_reset),
+	    cmocka_unit_test(test_retry_after),
+	    cmocka_unit_test(test_clock_backwards),
+	    cmocka_unit_test(test_outcomes_while_open),
+	    cmocka_unit_test(test_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

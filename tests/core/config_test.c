@@ -39,8 +39,8 @@ check_defaults(const orch_config *c)
 	assert_string_equal(c->rpc_listen[0], "tcp://127.0.0.1:7600");
 	assert_null(c->api_key);
 	assert_null(c->read_api_key);
-	assert_string_equal(c->target_image,
-	    "ghcr.io/krinkuto11/acestream-http-proxy:latest");
+	assert_string_equal(
+	    c->target_image, "ghcr.io/krinkuto11/acestream-http-proxy:latest");
 	assert_int_equal(c->image_pull, ORCH_IMAGE_PULL_MISSING);
 	assert_int_equal(c->min_replicas, 1);
 	assert_int_equal(c->max_replicas, 10);
@@ -99,8 +99,8 @@ test_defaults(void **state)
 	check_defaults(&c);
 	orch_config_fini(&c);
 
-	assert_int_equal(load(&c, ENV("PATH=/bin", "HOME=/root"), NULL),
-	    ORCH_OK);
+	assert_int_equal(
+	    load(&c, ENV("PATH=/bin", "HOME=/root"), NULL), ORCH_OK);
 	check_defaults(&c);
 	orch_config_fini(&c);
 }
@@ -133,40 +133,38 @@ static const struct int_case {
     {"MIN_REPLICAS=0", offsetof(orch_config, min_replicas), 0},
     {"MAX_REPLICAS=40", offsetof(orch_config, max_replicas), 40},
     {"MAX_STREAMS_PER_ENGINE=4", offsetof(orch_config, max_streams_per_engine),
-	4},
+        4},
     {"STARTUP_TIMEOUT_S=60", offsetof(orch_config, startup_timeout_s), 60},
     {"ENGINE_GRACE_PERIOD_S=0", offsetof(orch_config, engine_grace_period_s),
-	0},
-    {"AUTOSCALE_INTERVAL_S=7", offsetof(orch_config, autoscale_interval_s),
-	7},
+        0},
+    {"AUTOSCALE_INTERVAL_S=7", offsetof(orch_config, autoscale_interval_s), 7},
     {"MONITOR_INTERVAL_S=11", offsetof(orch_config, monitor_interval_s), 11},
     {"HEALTH_CHECK_INTERVAL_S=12",
-	offsetof(orch_config, health_check_interval_s), 12},
+        offsetof(orch_config, health_check_interval_s), 12},
     {"HEALTH_FAILURE_THRESHOLD=4",
-	offsetof(orch_config, health_failure_threshold), 4},
+        offsetof(orch_config, health_failure_threshold), 4},
     {"HEALTH_UNHEALTHY_GRACE_PERIOD_S=45",
-	offsetof(orch_config, health_unhealthy_grace_period_s), 45},
+        offsetof(orch_config, health_unhealthy_grace_period_s), 45},
     {"HEALTH_REPLACEMENT_COOLDOWN_S=31",
-	offsetof(orch_config, health_replacement_cooldown_s), 31},
+        offsetof(orch_config, health_replacement_cooldown_s), 31},
     {"CIRCUIT_BREAKER_FAILURE_THRESHOLD=6",
-	offsetof(orch_config, cb_failure_threshold), 6},
+        offsetof(orch_config, cb_failure_threshold), 6},
     {"CIRCUIT_BREAKER_RECOVERY_TIMEOUT_S=301",
-	offsetof(orch_config, cb_recovery_timeout_s), 301},
+        offsetof(orch_config, cb_recovery_timeout_s), 301},
     {"CIRCUIT_BREAKER_REPLACEMENT_THRESHOLD=2",
-	offsetof(orch_config, cb_replacement_threshold), 2},
+        offsetof(orch_config, cb_replacement_threshold), 2},
     {"CIRCUIT_BREAKER_REPLACEMENT_TIMEOUT_S=181",
-	offsetof(orch_config, cb_replacement_timeout_s), 181},
+        offsetof(orch_config, cb_replacement_timeout_s), 181},
     {"RESERVATION_TTL_S=16", offsetof(orch_config, reservation_ttl_s), 16},
     {"COLLECT_INTERVAL_S=2", offsetof(orch_config, collect_interval_s), 2},
     {"STATS_HISTORY_MAX=100", offsetof(orch_config, stats_history_max), 100},
-    {"GLUETUN_API_PORT=65535", offsetof(orch_config, gluetun_api_port),
-	65535},
+    {"GLUETUN_API_PORT=65535", offsetof(orch_config, gluetun_api_port), 65535},
     {"GLUETUN_HEALTH_CHECK_INTERVAL_S=9",
-	offsetof(orch_config, gluetun_health_check_interval_s), 9},
+        offsetof(orch_config, gluetun_health_check_interval_s), 9},
     {"GLUETUN_PORT_CACHE_TTL_S=0",
-	offsetof(orch_config, gluetun_port_cache_ttl_s), 0},
+        offsetof(orch_config, gluetun_port_cache_ttl_s), 0},
     {"MAX_REPLICAS=2147483647", offsetof(orch_config, max_replicas),
-	2147483647},
+        2147483647},
 };
 
 static void
@@ -197,24 +195,23 @@ static const struct str_case {
     {"API_KEY=s3cret", offsetof(orch_config, api_key), "s3cret"},
     {"READ_API_KEY=r=o", offsetof(orch_config, read_api_key), "r=o"},
     {"TARGET_IMAGE=acestream-sim:dev", offsetof(orch_config, target_image),
-	"acestream-sim:dev"},
+        "acestream-sim:dev"},
     {"ENGINE_NAME_PREFIX=ace_1.x-y", offsetof(orch_config, engine_name_prefix),
-	"ace_1.x-y"},
+        "ace_1.x-y"},
     {"ENGINE_HOST=10.0.0.5", offsetof(orch_config, engine_host), "10.0.0.5"},
     {"DOCKER_HOST=tcp://docker:2375", offsetof(orch_config, docker_host),
-	"tcp://docker:2375"},
+        "tcp://docker:2375"},
     {"DOCKER_HOST=unix:///run/d.sock", offsetof(orch_config, docker_host),
-	"unix:///run/d.sock"},
-    {"DOCKER_NETWORK=acenet", offsetof(orch_config, docker_network),
-	"acenet"},
+        "unix:///run/d.sock"},
+    {"DOCKER_NETWORK=acenet", offsetof(orch_config, docker_network), "acenet"},
     {"GLUETUN_CONTAINER_NAME=gluetun",
-	offsetof(orch_config, gluetun_container_name), "gluetun"},
+        offsetof(orch_config, gluetun_container_name), "gluetun"},
     {"CORS_ORIGINS=http://a,http://b", offsetof(orch_config, cors_origins),
-	"http://a,http://b"},
+        "http://a,http://b"},
     {"DB_PATH=/data/o.db", offsetof(orch_config, db_path), "/data/o.db"},
     {"DB_URL=sqlite:///./x.db", offsetof(orch_config, db_path), "./x.db"},
     {"DB_URL=sqlite:////data/x.db", offsetof(orch_config, db_path),
-	"/data/x.db"},
+        "/data/x.db"},
 };
 
 static void
@@ -258,9 +255,16 @@ test_bools(void **state)
 		const char *v;
 		bool want;
 	} cases[] = {
-	    {"true", true}, {"TRUE", true}, {"1", true}, {"yes", true},
-	    {"Yes", true}, {"false", false}, {"False", false}, {"0", false},
-	    {"no", false}, {"NO", false},
+	    {"true", true},
+	    {"TRUE", true},
+	    {"1", true},
+	    {"yes", true},
+	    {"Yes", true},
+	    {"false", false},
+	    {"False", false},
+	    {"0", false},
+	    {"no", false},
+	    {"NO", false},
 	};
 	static const struct {
 		const char *name;
@@ -269,7 +273,7 @@ test_bools(void **state)
 	    {"ACE_MAP_HTTPS", offsetof(orch_config, ace_map_https)},
 	    {"AUTO_DELETE", offsetof(orch_config, auto_delete)},
 	    {"VPN_RESTART_ENGINES_ON_RECONNECT",
-		offsetof(orch_config, vpn_restart_engines_on_reconnect)},
+	        offsetof(orch_config, vpn_restart_engines_on_reconnect)},
 	};
 	(void) state;
 
@@ -278,8 +282,8 @@ test_bools(void **state)
 			char e[128];
 			orch_config c;
 
-			snprintf(e, sizeof(e), "%s=%s", vars[j].name,
-			    cases[i].v);
+			snprintf(
+			    e, sizeof(e), "%s=%s", vars[j].name, cases[i].v);
 			if (load(&c, ENV(e), NULL) != ORCH_OK)
 				fail_msg("%s: %s", e, diag.msg);
 			if (*(bool *) ((char *) &c + vars[j].off) !=
@@ -298,12 +302,12 @@ test_structured(void **state)
 	orch_config c;
 	(void) state;
 
-	assert_int_equal(load(&c,
-	                     ENV("PORT_RANGE_HOST=20000-20000",
-	                         "ACE_HTTPS_RANGE=1-65535",
-	                         "CONTAINER_LABEL=a.b=c=d", "IMAGE_PULL=never",
-	                         "LOG_LEVEL=debug"),
-	                     NULL),
+	assert_int_equal(
+	    load(&c,
+	        ENV("PORT_RANGE_HOST=20000-20000", "ACE_HTTPS_RANGE=1-65535",
+	            "CONTAINER_LABEL=a.b=c=d", "IMAGE_PULL=never",
+	            "LOG_LEVEL=debug"),
+	        NULL),
 	    ORCH_OK);
 	assert_int_equal(c.port_range_host.lo, 20000);
 	assert_int_equal(c.port_range_host.hi, 20000);
@@ -326,18 +330,19 @@ test_structured(void **state)
 	assert_int_equal(c.log_level, ORCH_LOG_WARN);
 	orch_config_fini(&c);
 
-	assert_int_equal(load(&c, ENV("LOG_LEVEL=error", "IMAGE_PULL=missing"),
-	                     NULL),
+	assert_int_equal(
+	    load(&c, ENV("LOG_LEVEL=error", "IMAGE_PULL=missing"), NULL),
 	    ORCH_OK);
 	assert_int_equal(c.log_level, ORCH_LOG_ERROR);
 	assert_int_equal(c.image_pull, ORCH_IMAGE_PULL_MISSING);
 	orch_config_fini(&c);
 
-	assert_string_equal(orch_image_pull_name(ORCH_IMAGE_PULL_NEVER), "never");
-	assert_string_equal(orch_image_pull_name(ORCH_IMAGE_PULL_ALWAYS),
-	    "always");
-	assert_string_equal(orch_image_pull_name(ORCH_IMAGE_PULL_MISSING),
-	    "missing");
+	assert_string_equal(
+	    orch_image_pull_name(ORCH_IMAGE_PULL_NEVER), "never");
+	assert_string_equal(
+	    orch_image_pull_name(ORCH_IMAGE_PULL_ALWAYS), "always");
+	assert_string_equal(
+	    orch_image_pull_name(ORCH_IMAGE_PULL_MISSING), "missing");
 }
 
 static void
@@ -375,8 +380,8 @@ test_env_first_wins(void **state)
 	orch_config c;
 	(void) state;
 
-	assert_int_equal(load(&c, ENV("APP_PORT=1", "APP_PORT=2"), NULL),
-	    ORCH_OK);
+	assert_int_equal(
+	    load(&c, ENV("APP_PORT=1", "APP_PORT=2"), NULL), ORCH_OK);
 	assert_int_equal(c.app_port, 1);
 	orch_config_fini(&c);
 }
@@ -389,7 +394,7 @@ static const struct bad_case {
 	const char *also; /* and this too, if set */
 } bad_cases[] = {
     {{"MIN_REPLICAS=abc"}, "MIN_REPLICAS",
-	"MIN_REPLICAS: expected an integer >= 0, got \"abc\""},
+        "MIN_REPLICAS: expected an integer >= 0, got \"abc\""},
     {{"MIN_REPLICAS=-1"}, "MIN_REPLICAS", "got \"-1\""},
     {{"MIN_REPLICAS=1.5"}, "MIN_REPLICAS", NULL},
     {{"MIN_REPLICAS= 1"}, "MIN_REPLICAS", NULL},
@@ -408,7 +413,7 @@ static const struct bad_case {
     {{"AUTO_DELETE=maybe"}, "AUTO_DELETE", "true/false"},
     {{"ACE_MAP_HTTPS=2"}, "ACE_MAP_HTTPS", NULL},
     {{"VPN_RESTART_ENGINES_ON_RECONNECT=on"},
-	"VPN_RESTART_ENGINES_ON_RECONNECT", NULL},
+        "VPN_RESTART_ENGINES_ON_RECONNECT", NULL},
     {{"PORT_RANGE_HOST=2000-1000"}, "PORT_RANGE_HOST", "got \"2000-1000\""},
     {{"PORT_RANGE_HOST=19000"}, "PORT_RANGE_HOST", NULL},
     {{"PORT_RANGE_HOST=0-10"}, "PORT_RANGE_HOST", NULL},
@@ -419,7 +424,7 @@ static const struct bad_case {
     {{"CONTAINER_LABEL=managed"}, "CONTAINER_LABEL", "key=value"},
     {{"CONTAINER_LABEL==v"}, "CONTAINER_LABEL", NULL},
     {{"MIN_REPLICAS=3", "MAX_REPLICAS=2"}, "MIN_REPLICAS",
-	"MIN_REPLICAS (3) must not exceed MAX_REPLICAS (2)"},
+        "MIN_REPLICAS (3) must not exceed MAX_REPLICAS (2)"},
     {{"LOG_LEVEL=verbose"}, "LOG_LEVEL", "got \"verbose\""},
     {{"IMAGE_PULL=sometimes"}, "IMAGE_PULL", "got \"sometimes\""},
     {{"DOCKER_HOST=http://docker:2375"}, "DOCKER_HOST", "unix://"},
@@ -432,12 +437,12 @@ static const struct bad_case {
     {{"RPC_LISTEN=tcp://a:1,"}, "RPC_LISTEN", NULL},
     {{"RPC_LISTEN=inproc://1,inproc://2,inproc://3,inproc://4,inproc://5,"
       "inproc://6,inproc://7,inproc://8,inproc://9"},
-	"RPC_LISTEN", NULL},
+        "RPC_LISTEN", NULL},
     {{"ENGINE_NAME_PREFIX=-bad"}, "ENGINE_NAME_PREFIX", NULL},
     {{"ENGINE_NAME_PREFIX=a b"}, "ENGINE_NAME_PREFIX", NULL},
     /* a bad value after a good one: still refused, the good one freed */
     {{"TARGET_IMAGE=img:1", "API_KEY=k", "STATS_HISTORY_MAX=x"},
-	"STATS_HISTORY_MAX", NULL},
+        "STATS_HISTORY_MAX", NULL},
     /* control characters are escaped: the line stays one line */
     {{"LOG_LEVEL=a\nb"}, "LOG_LEVEL", "\\x0a"},
 };
@@ -448,15 +453,16 @@ test_bad_values(void **state)
 	(void) state;
 	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
 		const struct bad_case *tc = &bad_cases[i];
-		const char *env[4] = {tc->env[0], tc->env[1], tc->env[2], NULL};
+		const char *env[4] = {
+		    tc->env[0], tc->env[1], tc->env[2], NULL};
 		orch_config c;
 		orch_err rc = load(&c, env, NULL);
 
 		if (rc != ORCH_EINVAL)
 			fail_msg("%s: rc %d, want EINVAL", tc->env[0], rc);
 		if (strstr(diag.msg, tc->var) == NULL)
-			fail_msg("%s: err \"%s\" lacks %s", tc->env[0], diag.msg,
-			    tc->var);
+			fail_msg("%s: err \"%s\" lacks %s", tc->env[0],
+			    diag.msg, tc->var);
 		if (tc->also != NULL && strstr(diag.msg, tc->also) == NULL)
 			fail_msg("%s: err \"%s\" lacks \"%s\"", tc->env[0],
 			    diag.msg, tc->also);
@@ -537,11 +543,11 @@ test_dotenv(void **state)
 	    "AUTO_DELETE=no"); /* no final newline */
 	(void) state;
 
-	assert_int_equal(load(&c, ENV("LOG_LEVEL=error", "APP_PORT=8001"), path),
-	    ORCH_OK);
-	assert_int_equal(c.app_port, 8001);          /* env wins */
+	assert_int_equal(
+	    load(&c, ENV("LOG_LEVEL=error", "APP_PORT=8001"), path), ORCH_OK);
+	assert_int_equal(c.app_port, 8001);            /* env wins */
 	assert_int_equal(c.log_level, ORCH_LOG_ERROR); /* env wins */
-	assert_int_equal(c.min_replicas, 2);         /* export prefix */
+	assert_int_equal(c.min_replicas, 2);           /* export prefix */
 	assert_string_equal(c.target_image, "img:dq");
 	assert_string_equal(c.api_key, "s#1 \"x\"");
 	assert_string_equal(c.read_api_key, "ro");
@@ -615,8 +621,8 @@ test_dotenv_malformed(void **state)
 			fail_msg("case %zu: not refused", i);
 		if (strstr(diag.msg, path) == NULL ||
 		    strstr(diag.msg, cases[i].where) == NULL)
-			fail_msg("case %zu: err \"%s\" lacks %s%s", i, diag.msg,
-			    path, cases[i].where);
+			fail_msg("case %zu: err \"%s\" lacks %s%s", i,
+			    diag.msg, path, cases[i].where);
 		if (strchr(diag.msg, '\n') != NULL)
 			fail_msg("case %zu: err not one line", i);
 		/* A line of the file, not one variable. */
@@ -634,7 +640,8 @@ test_dotenv_unreadable(void **state)
 	const char *dir = getenv("TEST_TMPDIR");
 	(void) state;
 
-	assert_int_equal(load(&c, NULL, dir != NULL ? dir : "/tmp"), ORCH_ESYS);
+	assert_int_equal(
+	    load(&c, NULL, dir != NULL ? dir : "/tmp"), ORCH_ESYS);
 	assert_true(strlen(diag.msg) > 0);
 	assert_string_equal(diag.field, "");
 }

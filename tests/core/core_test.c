@@ -22,7 +22,7 @@
 
 #include "src/core/core.h"
 
-#define S(x) ((int64_t)(x) * INT64_C(1000000))
+#define S(x) ((int64_t) (x) *INT64_C(1000000))
 #define T0 S(1700000000)
 
 typedef struct fixture {
@@ -81,7 +81,8 @@ put(fixture *f, const char *id, const char *name, int http, int https)
 	orch_engine_spec sp = spec_of(id, name, http, https);
 	orch_engine *e = NULL;
 
-	assert_int_equal(orch_core_engine_put_locked(&f->core, &sp, &e), ORCH_OK);
+	assert_int_equal(
+	    orch_core_engine_put_locked(&f->core, &sp, &e), ORCH_OK);
 	assert_non_null(e);
 	return e;
 }
@@ -106,7 +107,7 @@ test_init_over_manual_clock(void **state)
 	fixture *f = fixture_new(1);
 	orch_refusal r;
 
-	(void)state;
+	(void) state;
 	orch_core_lock(&f->core);
 	assert_ptr_equal(f->core.cfg, &f->cfg);
 	assert_true(orch_core_now(&f->core) == T0);
@@ -115,8 +116,8 @@ test_init_over_manual_clock(void **state)
 	assert_int_equal(orch_ports_capacity(&f->core.http_ports), 1000);
 	assert_int_equal(orch_ports_capacity(&f->core.https_ports), 5000);
 	assert_int_equal(orch_ports_used(&f->core.http_ports), 0);
-	assert_int_equal(f->core.general.failure_threshold,
-	    f->cfg.cb_failure_threshold);
+	assert_int_equal(
+	    f->core.general.failure_threshold, f->cfg.cb_failure_threshold);
 	assert_int_equal(f->core.replacement.failure_threshold,
 	    f->cfg.cb_replacement_threshold);
 	assert_int_equal(f->core.state.opts.ended_max, ORCH_CORE_ENDED_MAX);
@@ -135,8 +136,8 @@ test_init_over_manual_clock(void **state)
 		orch_core_opts o = {.ended_max = 7};
 
 		orch_config_defaults(&cfg);
-		assert_int_equal(orch_core_init(&core, &cfg,
-		                     orch_clock_manual(&now), &o),
+		assert_int_equal(
+		    orch_core_init(&core, &cfg, orch_clock_manual(&now), &o),
 		    ORCH_OK);
 		assert_int_equal(core.state.opts.ended_max, 7);
 		orch_core_fini(&core);
@@ -151,7 +152,7 @@ test_can_provision_follows_env(void **state)
 	orch_env env;
 	orch_refusal r;
 
-	(void)state;
+	(void) state;
 	memset(&env, 0, sizeof(env));
 	env.docker_ok = true;
 	env.image_ok = true;
@@ -165,15 +166,15 @@ test_can_provision_follows_env(void **state)
 
 		snprintf(id, sizeof(id), "c%d", i);
 		snprintf(name, sizeof(name), "n%d", i);
-		(void)put(f, id, name, 19000 + i, 0);
+		(void) put(f, id, name, 19000 + i, 0);
 	}
 	assert_false(orch_core_can_provision_locked(&f->core, &r));
 	assert_int_equal(r.code, ORCH_REFUSE_MAX);
 	/* The general breaker, by the core's clock. */
 	for (int i = 0; i < f->cfg.cb_failure_threshold; i++)
 		orch_breaker_record_failure(&f->core.general, f->now);
-	orch_core_engine_remove_locked(&f->core,
-	    orch_state_engine_get(&f->core.state, "c0"), NULL);
+	orch_core_engine_remove_locked(
+	    &f->core, orch_state_engine_get(&f->core.state, "c0"), NULL);
 	assert_false(orch_core_can_provision_locked(&f->core, &r));
 	assert_int_equal(r.code, ORCH_REFUSE_BREAKER);
 	assert_int_equal(r.eta_s, f->cfg.cb_recovery_timeout_s);
@@ -193,7 +194,7 @@ test_engine_put_and_remove_track_ports(void **state)
 	orch_engine *a, *b, *o;
 	orch_engine_spec sp;
 
-	(void)state;
+	(void) state;
 	orch_core_lock(&f->core);
 	a = put(f, "aaaa", "acestream-1", 19005, 45005);
 	assert_true(orch_ports_in_use(&f->core.http_ports, 19005));
@@ -204,28 +205,28 @@ test_engine_put_and_remove_track_ports(void **state)
 
 	/* Re-put with the same ports: still one each. */
 	f->now += S(1);
-	(void)put(f, "aaaa", "acestream-1", 19005, 45005);
+	(void) put(f, "aaaa", "acestream-1", 19005, 45005);
 	assert_int_equal(orch_ports_used(&f->core.http_ports), 1);
 	assert_int_equal(orch_ports_used(&f->core.https_ports), 1);
 	assert_true(a->last_seen_us == T0 + S(1));
 
 	/* Update to other ports: the old ones go back. */
-	(void)put(f, "aaaa", "acestream-1", 19006, 45006);
+	(void) put(f, "aaaa", "acestream-1", 19006, 45006);
 	assert_false(orch_ports_in_use(&f->core.http_ports, 19005));
 	assert_false(orch_ports_in_use(&f->core.https_ports, 45005));
 	assert_true(orch_ports_in_use(&f->core.http_ports, 19006));
 	assert_true(orch_ports_in_use(&f->core.https_ports, 45006));
 	assert_int_equal(orch_ports_used(&f->core.http_ports), 1);
 	/* Dropping HTTPS releases it. */
-	(void)put(f, "aaaa", "acestream-1", 19006, 0);
+	(void) put(f, "aaaa", "acestream-1", 19006, 0);
 	assert_int_equal(orch_ports_used(&f->core.https_ports), 0);
 
 	/* A refused put (port held by another engine) reserves nothing. */
 	sp = spec_of("bbbb", "acestream-2", 19006, 45007);
 	sp.host = "10.0.0.2";
-	o = (orch_engine *)1;
-	assert_int_equal(orch_core_engine_put_locked(&f->core, &sp, &o),
-	    ORCH_EEXIST);
+	o = (orch_engine *) 1;
+	assert_int_equal(
+	    orch_core_engine_put_locked(&f->core, &sp, &o), ORCH_EEXIST);
 	assert_null(o);
 	assert_false(orch_ports_in_use(&f->core.https_ports, 45007));
 	assert_int_equal(orch_ports_used(&f->core.http_ports), 1);
@@ -236,8 +237,8 @@ test_engine_put_and_remove_track_ports(void **state)
 	sp = spec_of("cccc", "acestream-3", 19008, 45009);
 	sp.host_https_port = 0;
 	o = NULL;
-	assert_int_equal(orch_core_engine_put_locked(&f->core, &sp, &o),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_core_engine_put_locked(&f->core, &sp, &o), ORCH_OK);
 	assert_true(orch_ports_in_use(&f->core.https_ports, 45009));
 	orch_core_engine_remove_locked(&f->core, o, NULL);
 	assert_false(orch_ports_in_use(&f->core.https_ports, 45009));
@@ -245,14 +246,15 @@ test_engine_put_and_remove_track_ports(void **state)
 	/* Outside the ranges: recorded, not reserved, released harmlessly. */
 	b = put(f, "bbbb", "acestream-2", 8080, 443);
 	assert_int_equal(b->host_http_port, 8080);
-	assert_ptr_equal(orch_state_engine_by_host_port(&f->core.state, 8080), b);
+	assert_ptr_equal(
+	    orch_state_engine_by_host_port(&f->core.state, 8080), b);
 	assert_int_equal(orch_ports_used(&f->core.http_ports), 1);
 	assert_int_equal(orch_ports_used(&f->core.https_ports), 0);
 	orch_core_engine_remove_locked(&f->core, b, NULL);
 	assert_int_equal(orch_ports_used(&f->core.http_ports), 1);
 
 	/* Remove releases both and ends the streams (engine_gone). */
-	(void)put(f, "aaaa", "acestream-1", 19006, 45006);
+	(void) put(f, "aaaa", "acestream-1", 19006, 45006);
 	{
 		orch_stream_start ev;
 		orch_stream *s;
@@ -274,7 +276,7 @@ test_engine_put_and_remove_track_ports(void **state)
 	assert_int_equal(f->core.state.counts.engines, 0);
 
 	/* Removing an unmanaged entry leaves the pools alone. */
-	(void)put(f, "cccc", "acestream-3", 19000, 45000);
+	(void) put(f, "cccc", "acestream-3", 19000, 45000);
 	{
 		orch_stream_start ev;
 		orch_stream *s;
@@ -310,7 +312,7 @@ test_add_remove_cycles_release_every_port(void **state)
 	bool live[LIVE] = {false};
 	int nlive = 0;
 
-	(void)state;
+	(void) state;
 	orch_core_lock(&f->core);
 	for (int i = 0; i < CYCLES; i++) {
 		int k;
@@ -318,7 +320,7 @@ test_add_remove_cycles_release_every_port(void **state)
 		orch_engine *e;
 
 		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-		k = (int)((seed >> 33) % LIVE);
+		k = (int) ((seed >> 33) % LIVE);
 		snprintf(id, sizeof(id), "c%02d", k);
 		snprintf(name, sizeof(name), "acestream-%d", k);
 		f->now += 1000;
@@ -341,8 +343,8 @@ test_add_remove_cycles_release_every_port(void **state)
 				char rid[ORCH_RESERVATION_ID_LEN + 1];
 				orch_engine *sel;
 
-				(void)orch_core_select_locked(&f->core, true, &sel,
-				    rid);
+				(void) orch_core_select_locked(
+				    &f->core, true, &sel, rid);
 			}
 		} else {
 			e = orch_state_engine_get(&f->core.state, id);
@@ -361,8 +363,8 @@ test_add_remove_cycles_release_every_port(void **state)
 		if (!live[k])
 			continue;
 		snprintf(id, sizeof(id), "c%02d", k);
-		orch_core_engine_remove_locked(&f->core,
-		    orch_state_engine_get(&f->core.state, id), NULL);
+		orch_core_engine_remove_locked(
+		    &f->core, orch_state_engine_get(&f->core.state, id), NULL);
 	}
 	assert_int_equal(orch_ports_used(&f->core.http_ports), 0);
 	assert_int_equal(orch_ports_used(&f->core.https_ports), 0);
@@ -377,15 +379,16 @@ test_select_reserve_gives_hex_id_and_load(void **state)
 {
 	fixture *f = fixture_new(2);
 	orch_engine *a, *b, *got;
-	char id1[ORCH_RESERVATION_ID_LEN + 1], id2[ORCH_RESERVATION_ID_LEN + 1];
+	char id1[ORCH_RESERVATION_ID_LEN + 1],
+	    id2[ORCH_RESERVATION_ID_LEN + 1];
 	char id3[ORCH_RESERVATION_ID_LEN + 1];
 	orch_reservation *r;
 
-	(void)state;
+	(void) state;
 	orch_core_lock(&f->core);
 	/* No engine: NOT_FOUND, id emptied. */
 	memset(id1, 'x', sizeof(id1));
-	got = (orch_engine *)1;
+	got = (orch_engine *) 1;
 	assert_int_equal(orch_core_select_locked(&f->core, true, &got, id1),
 	    ORCH_ENOTFOUND);
 	assert_null(got);
@@ -393,15 +396,15 @@ test_select_reserve_gives_hex_id_and_load(void **state)
 
 	a = put(f, "aaaa", "acestream-1", 19001, 0);
 	/* reserve=false: the engine, no reservation. */
-	assert_int_equal(orch_core_select_locked(&f->core, false, &got, id1),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_core_select_locked(&f->core, false, &got, id1), ORCH_OK);
 	assert_ptr_equal(got, a);
 	assert_string_equal(id1, "");
 	assert_int_equal(f->core.state.counts.reservations, 0);
 
 	/* reserve=true: a fresh 32-hex id, valid RESERVATION_TTL_S. */
-	assert_int_equal(orch_core_select_locked(&f->core, true, &got, id1),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_core_select_locked(&f->core, true, &got, id1), ORCH_OK);
 	assert_ptr_equal(got, a);
 	assert_true(is_hex32(id1));
 	r = orch_strmap_get(&f->core.state.reservations_by_id, id1);
@@ -412,19 +415,19 @@ test_select_reserve_gives_hex_id_and_load(void **state)
 
 	/* The next select sees that load: a second engine is preferred. */
 	b = put(f, "bbbb", "acestream-2", 19002, 0);
-	assert_int_equal(orch_core_select_locked(&f->core, true, &got, id2),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_core_select_locked(&f->core, true, &got, id2), ORCH_OK);
 	assert_ptr_equal(got, b);
 	assert_true(is_hex32(id2));
 	assert_string_not_equal(id1, id2);
 	/* Then a again (load 1 each, a's last use = never, id order). */
-	assert_int_equal(orch_core_select_locked(&f->core, true, &got, id3),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_core_select_locked(&f->core, true, &got, id3), ORCH_OK);
 	assert_ptr_equal(got, a);
 	assert_string_not_equal(id3, id1);
 	assert_string_not_equal(id3, id2);
-	assert_int_equal(orch_core_select_locked(&f->core, true, &got, id3),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_core_select_locked(&f->core, true, &got, id3), ORCH_OK);
 	assert_ptr_equal(got, b);
 	/* Both full (2 reservations each). */
 	assert_int_equal(orch_core_select_locked(&f->core, true, &got, id3),
@@ -448,8 +451,8 @@ test_select_reserve_gives_hex_id_and_load(void **state)
 		assert_int_equal(orch_state_stream_start(&f->core.state, &ev,
 		                     orch_core_now(&f->core), &s),
 		    ORCH_OK);
-		assert_null(orch_strmap_get(&f->core.state.reservations_by_id,
-		    id1));
+		assert_null(
+		    orch_strmap_get(&f->core.state.reservations_by_id, id1));
 		assert_int_equal(a->n_reserved, 1);
 		assert_int_equal(a->n_active, 1);
 		assert_int_equal(f->core.state.counts.reservations, 3);
@@ -465,41 +468,41 @@ test_reservation_expires_after_ttl(void **state)
 	orch_engine *a, *got;
 	char id[ORCH_RESERVATION_ID_LEN + 1];
 
-	(void)state;
+	(void) state;
 	f->cfg.reservation_ttl_s = 15;
 	orch_core_lock(&f->core);
 	a = put(f, "aaaa", "acestream-1", 19001, 0);
-	assert_int_equal(orch_core_select_locked(&f->core, true, &got, id),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_core_select_locked(&f->core, true, &got, id), ORCH_OK);
 	assert_ptr_equal(got, a);
 	/* The only slot is promised. */
 	f->now += S(1);
-	assert_int_equal(orch_core_select_locked(&f->core, true, &got, id),
-	    ORCH_ENOTFOUND);
+	assert_int_equal(
+	    orch_core_select_locked(&f->core, true, &got, id), ORCH_ENOTFOUND);
 	f->now = T0 + S(15) - 1;
 	assert_int_equal(orch_core_select_locked(&f->core, false, &got, id),
 	    ORCH_ENOTFOUND);
 	assert_int_equal(f->core.state.counts.reservations, 1);
 	/* At TTL it lapses. */
 	f->now = T0 + S(15);
-	assert_int_equal(orch_core_select_locked(&f->core, true, &got, id),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_core_select_locked(&f->core, true, &got, id), ORCH_OK);
 	assert_ptr_equal(got, a);
 	assert_int_equal(f->core.state.counts.reservations, 1);
-	assert_true(((orch_reservation *)orch_strmap_get(
+	assert_true(((orch_reservation *) orch_strmap_get(
 	                 &f->core.state.reservations_by_id, id))
 	                ->expires_us == T0 + S(30));
 	/* A different TTL is read from the config at each select. */
 	f->cfg.reservation_ttl_s = 2;
 	f->now = T0 + S(30);
-	assert_int_equal(orch_core_select_locked(&f->core, true, &got, id),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_core_select_locked(&f->core, true, &got, id), ORCH_OK);
 	f->now = T0 + S(32) - 1;
 	assert_int_equal(orch_core_select_locked(&f->core, false, &got, id),
 	    ORCH_ENOTFOUND);
 	f->now = T0 + S(32);
-	assert_int_equal(orch_core_select_locked(&f->core, false, &got, id),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_core_select_locked(&f->core, false, &got, id), ORCH_OK);
 	assert_int_equal(f->core.state.counts.reservations, 0);
 	orch_core_unlock(&f->core);
 	fixture_free(f);
@@ -522,7 +525,7 @@ test_reset_breaker_by_name(void **state)
 	    {"general ", ORCH_EINVAL, false, false},
 	};
 
-	(void)state;
+	(void) state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		fixture *f = fixture_new(1);
 		int64_t t = f->now;
@@ -534,12 +537,13 @@ test_reset_breaker_by_name(void **state)
 			orch_breaker_record_failure(&f->core.replacement, t);
 		assert_int_equal(f->core.general.state, ORCH_BREAKER_OPEN);
 		assert_int_equal(f->core.replacement.state, ORCH_BREAKER_OPEN);
-		assert_int_equal(orch_core_reset_breaker_locked(&f->core,
-		                     cases[i].which),
+		assert_int_equal(
+		    orch_core_reset_breaker_locked(&f->core, cases[i].which),
 		    cases[i].want);
 		assert_int_equal(f->core.general.state == ORCH_BREAKER_CLOSED,
 		    cases[i].general_closed);
-		assert_int_equal(f->core.replacement.state == ORCH_BREAKER_CLOSED,
+		assert_int_equal(
+		    f->core.replacement.state == ORCH_BREAKER_CLOSED,
 		    cases[i].replacement_closed);
 		if (cases[i].general_closed) {
 			assert_int_equal(f->core.general.failure_count, 0);
@@ -583,7 +587,7 @@ test_select_race_one_free_slot(void **state)
 	fixture *f = fixture_new(1);
 	orch_engine *a;
 
-	(void)state;
+	(void) state;
 	orch_core_lock(&f->core);
 	a = put(f, "aaaa", "acestream-1", 19001, 0);
 	orch_core_unlock(&f->core);
@@ -599,8 +603,8 @@ test_select_race_one_free_slot(void **state)
 			rs[i].core = &f->core;
 			rs[i].go = &go;
 			rs[i].rv = ORCH_EUNKNOWN;
-			assert_int_equal(pthread_create(&th[i], NULL, race_main,
-			                     &rs[i]),
+			assert_int_equal(
+			    pthread_create(&th[i], NULL, race_main, &rs[i]),
 			    0);
 		}
 		for (int i = 0; i < RACERS; i++)

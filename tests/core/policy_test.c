@@ -28,7 +28,7 @@
 #include "src/core/policy.h"
 #include "src/core/state.h"
 
-#define S(x) ((int64_t)(x) * INT64_C(1000000))
+#define S(x) ((int64_t) (x) *INT64_C(1000000))
 #define T0 S(1700000000)
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -111,8 +111,8 @@ ids_equal(orch_engine **got, size_t n, const char *const *want, size_t nwant,
 static int
 cmp_engine_id(const void *a, const void *b)
 {
-	return strcmp((*(orch_engine *const *)a)->container_id,
-	    (*(orch_engine *const *)b)->container_id);
+	return strcmp((*(orch_engine *const *) a)->container_id,
+	    (*(orch_engine *const *) b)->container_id);
 }
 
 /* Same as ids_equal, ignoring order (want sorted by id). */
@@ -143,27 +143,29 @@ test_refusal_names_and_status(void **state)
 	        ORCH_EUNAVAIL},
 	    {ORCH_REFUSE_VPN, "vpn_disconnected", "VPN not connected",
 	        ORCH_EPRECOND},
-	    {ORCH_REFUSE_IMAGE, "image_unavailable", "Engine image unavailable",
-	        ORCH_EPRECOND},
+	    {ORCH_REFUSE_IMAGE, "image_unavailable",
+	        "Engine image unavailable", ORCH_EPRECOND},
 	    {ORCH_REFUSE_BREAKER, "circuit_breaker", "Circuit breaker is open",
 	        ORCH_EPRECOND},
 	    {ORCH_REFUSE_MAX, "max_capacity", "Maximum replicas reached",
 	        ORCH_EEXHAUSTED},
 	};
 
-	(void)state;
+	(void) state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		assert_string_equal(orch_refusal_code_name(cases[i].c),
-		    cases[i].name);
+		assert_string_equal(
+		    orch_refusal_code_name(cases[i].c), cases[i].name);
 		if (cases[i].reason == NULL)
 			assert_null(orch_refusal_reason(cases[i].c));
 		else
-			assert_string_equal(orch_refusal_reason(cases[i].c),
-			    cases[i].reason);
+			assert_string_equal(
+			    orch_refusal_reason(cases[i].c), cases[i].reason);
 		assert_non_null(orch_refusal_message(cases[i].c));
 		if (cases[i].c != ORCH_REFUSE_NONE)
-			assert_true(strlen(orch_refusal_message(cases[i].c)) > 0);
-		assert_int_equal(orch_refusal_status(cases[i].c), cases[i].status);
+			assert_true(
+			    strlen(orch_refusal_message(cases[i].c)) > 0);
+		assert_int_equal(
+		    orch_refusal_status(cases[i].c), cases[i].status);
 	}
 }
 
@@ -174,10 +176,11 @@ enum brk { B_CLOSED, B_OPEN, B_HALF_FREE, B_HALF_TAKEN, B_OPEN_ALMOST };
 static void
 test_can_provision_table(void **state)
 {
-	/* Defaults used: MONITOR_INTERVAL_S 10, GLUETUN_HEALTH_CHECK_INTERVAL_S
-	 * 5, STARTUP_TIMEOUT_S 25, breaker 5 failures / 300 s; MAX_REPLICAS
-	 * set to 4. The breaker opened at T0; "open" is read at T0+100 s
-	 * (200 s left), "almost" at T0+299.5 s (rounds up to 1 s). */
+	/* Defaults used: MONITOR_INTERVAL_S 10,
+	 * GLUETUN_HEALTH_CHECK_INTERVAL_S 5, STARTUP_TIMEOUT_S 25, breaker 5
+	 * failures / 300 s; MAX_REPLICAS set to 4. The breaker opened at T0;
+	 * "open" is read at T0+100 s (200 s left), "almost" at T0+299.5 s
+	 * (rounds up to 1 s). */
 	static const struct {
 		const char *what;
 		bool docker, vpn_on, vpn_up, image, pulling;
@@ -191,20 +194,20 @@ test_can_provision_table(void **state)
 	        ORCH_REFUSE_NONE, -1, true, false},
 	    {"all fine with VPN", true, true, true, true, false, B_CLOSED, 3,
 	        ORCH_REFUSE_NONE, -1, true, false},
-	    {"everything wrong: docker first", false, true, false, false, false,
-	        B_OPEN, 4, ORCH_REFUSE_DOCKER, 10, true, true},
+	    {"everything wrong: docker first", false, true, false, false,
+	        false, B_OPEN, 4, ORCH_REFUSE_DOCKER, 10, true, true},
 	    {"docker alone", false, false, false, true, false, B_CLOSED, 0,
 	        ORCH_REFUSE_DOCKER, 10, true, true},
 	    {"vpn before image", true, true, false, false, false, B_OPEN, 4,
 	        ORCH_REFUSE_VPN, 5, true, true},
-	    {"vpn disabled: its state ignored", true, false, false, true, false,
-	        B_CLOSED, 0, ORCH_REFUSE_NONE, -1, true, false},
+	    {"vpn disabled: its state ignored", true, false, false, true,
+	        false, B_CLOSED, 0, ORCH_REFUSE_NONE, -1, true, false},
 	    {"image before breaker, no pull", true, true, true, false, false,
 	        B_OPEN, 4, ORCH_REFUSE_IMAGE, -1, false, false},
 	    {"image missing while pulling", true, false, false, false, true,
 	        B_CLOSED, 0, ORCH_REFUSE_IMAGE, -1, true, true},
-	    {"breaker open before max", true, false, false, true, false, B_OPEN,
-	        4, ORCH_REFUSE_BREAKER, 200, true, true},
+	    {"breaker open before max", true, false, false, true, false,
+	        B_OPEN, 4, ORCH_REFUSE_BREAKER, 200, true, true},
 	    {"breaker open, eta rounds up", true, false, false, true, false,
 	        B_OPEN_ALMOST, 0, ORCH_REFUSE_BREAKER, 1, true, true},
 	    {"half-open with trial taken", true, false, false, true, false,
@@ -222,7 +225,7 @@ test_can_provision_table(void **state)
 	};
 	orch_config cfg;
 
-	(void)state;
+	(void) state;
 	orch_config_defaults(&cfg);
 	cfg.max_replicas = 4;
 	assert_int_equal(cfg.monitor_interval_s, 10);
@@ -246,8 +249,8 @@ test_can_provision_table(void **state)
 		free(cfg.gluetun_container_name);
 		cfg.gluetun_container_name =
 		    cases[i].vpn_on ? strdup("gluetun") : NULL;
-		orch_breaker_init(&b, cfg.cb_failure_threshold,
-		    cfg.cb_recovery_timeout_s);
+		orch_breaker_init(
+		    &b, cfg.cb_failure_threshold, cfg.cb_recovery_timeout_s);
 		if (cases[i].brk != B_CLOSED) {
 			for (int k = 0; k < cfg.cb_failure_threshold; k++)
 				orch_breaker_record_failure(&b, T0);
@@ -271,8 +274,9 @@ test_can_provision_table(void **state)
 		if (r.code != cases[i].want || r.eta_s != cases[i].eta ||
 		    r.can_retry != cases[i].can_retry ||
 		    r.should_wait != cases[i].should_wait)
-			fail_msg("%s: got code %d eta %d retry %d wait %d; want "
-			         "%d %d %d %d",
+			fail_msg(
+			    "%s: got code %d eta %d retry %d wait %d; want "
+			    "%d %d %d %d",
 			    cases[i].what, r.code, r.eta_s, r.can_retry,
 			    r.should_wait, cases[i].want, cases[i].eta,
 			    cases[i].can_retry, cases[i].should_wait);
@@ -302,7 +306,7 @@ test_status_table(void **state)
 	};
 	orch_config cfg;
 
-	(void)state;
+	(void) state;
 	orch_config_defaults(&cfg);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		orch_state_counts c;
@@ -311,8 +315,8 @@ test_status_table(void **state)
 		c.healthy = cases[i].healthy;
 		c.engines = c.running = cases[i].healthy + 1;
 		cfg.min_replicas = cases[i].min;
-		assert_string_equal(orch_policy_status(&c, &cfg, cases[i].docker,
-		                        cases[i].blocked),
+		assert_string_equal(orch_policy_status(&c, &cfg,
+		                        cases[i].docker, cases[i].blocked),
 		    cases[i].want);
 	}
 	orch_config_fini(&cfg);
@@ -340,7 +344,7 @@ test_autoscale_table(void **state)
 	};
 	orch_config cfg;
 
-	(void)state;
+	(void) state;
 	orch_config_defaults(&cfg);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		orch_state_counts c;
@@ -353,7 +357,8 @@ test_autoscale_table(void **state)
 		cfg.max_replicas = cases[i].max;
 		got = orch_policy_autoscale(&c, &cfg);
 		if (got != cases[i].want)
-			fail_msg("row %zu: got %d want %d", i, got, cases[i].want);
+			fail_msg(
+			    "row %zu: got %d want %d", i, got, cases[i].want);
 	}
 	orch_config_fini(&cfg);
 }
@@ -366,7 +371,7 @@ test_autoscale_over_state(void **state)
 	orch_state st;
 	orch_engine *a, *b;
 
-	(void)state;
+	(void) state;
 	orch_config_defaults(&cfg);
 	cfg.min_replicas = 1;
 	cfg.max_replicas = 3;
@@ -374,8 +379,8 @@ test_autoscale_over_state(void **state)
 	assert_int_equal(orch_policy_autoscale(&st.counts, &cfg), 1);
 	a = put_at(&st, 1, T0);
 	assert_int_equal(orch_policy_autoscale(&st.counts, &cfg), 0);
-	assert_int_equal(orch_state_reserve(&st, a, "r", T0 + S(15), NULL),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_state_reserve(&st, a, "r", T0 + S(15), NULL), ORCH_OK);
 	assert_int_equal(orch_policy_autoscale(&st.counts, &cfg), 1);
 	b = put_at(&st, 2, T0);
 	start_on(&st, b, "s", T0);
@@ -399,7 +404,7 @@ test_scale_clamps_and_starts(void **state)
 	    {1, 5, 0, 3, 3, 3},
 	    {1, 5, 2, 3, 3, 1},
 	    {1, 5, 3, 3, 3, 0},
-	    {1, 5, 0, 0, 1, 1},   /* below min: clamped up */
+	    {1, 5, 0, 0, 1, 1}, /* below min: clamped up */
 	    {1, 5, 0, -7, 1, 1},
 	    {2, 5, 0, 1, 2, 2},
 	    {1, 5, 0, 100, 5, 5}, /* above max: clamped down */
@@ -408,7 +413,7 @@ test_scale_clamps_and_starts(void **state)
 	};
 	orch_config cfg;
 
-	(void)state;
+	(void) state;
 	orch_config_defaults(&cfg);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		orch_state st;
@@ -419,12 +424,12 @@ test_scale_clamps_and_starts(void **state)
 		cfg.max_replicas = cases[i].max;
 		state_new(&st, 1);
 		for (int k = 0; k < cases[i].engines; k++)
-			(void)put_at(&st, k + 1, T0);
+			(void) put_at(&st, k + 1, T0);
 		p = orch_policy_scale(&st, &cfg, cases[i].n, stop, 8);
-		if (p.scaled_to != cases[i].want_to || p.start != cases[i].want_start ||
-		    p.n_stop != 0)
-			fail_msg("row %zu: to %d start %d stop %zu", i, p.scaled_to,
-			    p.start, p.n_stop);
+		if (p.scaled_to != cases[i].want_to ||
+		    p.start != cases[i].want_start || p.n_stop != 0)
+			fail_msg("row %zu: to %d start %d stop %zu", i,
+			    p.scaled_to, p.start, p.n_stop);
 		orch_state_fini(&st);
 	}
 	orch_config_fini(&cfg);
@@ -442,7 +447,7 @@ test_scale_stops_idle_in_order(void **state)
 	orch_engine *e[10], *stop[16];
 	orch_scale_plan p;
 
-	(void)state;
+	(void) state;
 	orch_config_defaults(&cfg);
 	cfg.min_replicas = 1;
 	cfg.max_replicas = 10;
@@ -457,9 +462,9 @@ test_scale_stops_idle_in_order(void **state)
 	e[5] = put_at(&st, 5, T0 + S(30)); /* marked */
 	orch_state_engine_set_marked(&st, e[5], true);
 	e[6] = put_at(&st, 6, T0 + S(5)); /* idle since T0+5 */
-	e[7] = put_at(&st, 7, T0);         /* reserved: not idle */
-	assert_int_equal(orch_state_reserve(&st, e[7], "r7", T0 + S(999), NULL),
-	    ORCH_OK);
+	e[7] = put_at(&st, 7, T0);        /* reserved: not idle */
+	assert_int_equal(
+	    orch_state_reserve(&st, e[7], "r7", T0 + S(999), NULL), ORCH_OK);
 	e[8] = put_at(&st, 8, T0 + S(10)); /* ties e1 on idle time */
 	{
 		/* An unmanaged entry is never stopped. */
@@ -472,8 +477,8 @@ test_scale_stops_idle_in_order(void **state)
 		ev.key_type = "content_id";
 		ev.key = "k";
 		ev.stream_id = "u";
-		assert_int_equal(orch_state_stream_start(&st, &ev, T0, &s),
-		    ORCH_OK);
+		assert_int_equal(
+		    orch_state_stream_start(&st, &ev, T0, &s), ORCH_OK);
 	}
 	assert_int_equal(st.counts.engines, 8);
 
@@ -481,8 +486,8 @@ test_scale_stops_idle_in_order(void **state)
 	assert_int_equal(p.scaled_to, 1);
 	assert_int_equal(p.start, 0);
 	{
-		static const char *const want[] = {"e3", "e4", "e5", "e6", "e1",
-		    "e8"};
+		static const char *const want[] = {
+		    "e3", "e4", "e5", "e6", "e1", "e8"};
 
 		ids_equal(stop, p.n_stop, want, 6, "scale to 1");
 	}
@@ -538,7 +543,8 @@ test_gc_table(void **state)
 	        {"e1", "e2", "e3"}, 3},
 	    {"forced with AUTO_DELETE on", true, true, 1, 30, 8, 110,
 	        {"e1", "e2", "e3"}, 3},
-	    {"min 3 leaves one to stop", true, false, 3, 30, 8, 110, {"e1"}, 1},
+	    {"min 3 leaves one to stop", true, false, 3, 30, 8, 110, {"e1"},
+	        1},
 	    {"min 2", true, true, 2, 30, 8, 110, {"e1", "e2"}, 2},
 	    {"min 4 = free: nothing", true, true, 4, 30, 8, 110, {0}, 0},
 	    {"min 9 > free: nothing", true, true, 9, 30, 8, 110, {0}, 0},
@@ -547,15 +553,15 @@ test_gc_table(void **state)
 	    {"cap 2", true, false, 0, 30, 2, 110, {"e1", "e2"}, 2},
 	    {"grace exactly reached", true, false, 0, 90, 8, 110,
 	        {"e1", "e2", "e3"}, 3},
-	    {"grace one second short", true, false, 0, 91, 8, 110, {"e1", "e2"},
-	        2},
+	    {"grace one second short", true, false, 0, 91, 8, 110,
+	        {"e1", "e2"}, 2},
 	    {"grace 0: every idle one", true, false, 0, 0, 8, 110,
 	        {"e1", "e2", "e3", "e4"}, 4},
 	    {"too early for all", true, true, 0, 30, 8, 20, {0}, 0},
 	};
 	orch_config cfg;
 
-	(void)state;
+	(void) state;
 	orch_config_defaults(&cfg);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		orch_state st;
@@ -567,13 +573,14 @@ test_gc_table(void **state)
 		cfg.engine_grace_period_s = cases[i].grace;
 		state_new(&st, 1);
 		/* put in a shuffled order: the result must not depend on it */
-		(void)put_at(&st, 3, T0 + S(20));
-		(void)put_at(&st, 1, T0);
-		(void)put_at(&st, 4, T0 + S(100));
-		(void)put_at(&st, 2, T0 + S(10));
+		(void) put_at(&st, 3, T0 + S(20));
+		(void) put_at(&st, 1, T0);
+		(void) put_at(&st, 4, T0 + S(100));
+		(void) put_at(&st, 2, T0 + S(10));
 		n = orch_policy_gc(&st, &cfg, T0 + S(cases[i].now_s),
 		    cases[i].forced, out, cases[i].cap);
-		ids_equal(out, n, cases[i].want, cases[i].nwant, cases[i].what);
+		ids_equal(
+		    out, n, cases[i].want, cases[i].nwant, cases[i].what);
 		orch_state_fini(&st);
 	}
 	orch_config_fini(&cfg);
@@ -590,7 +597,7 @@ test_gc_only_free_idle_engines(void **state)
 	orch_engine *e[10], *out[16];
 	size_t n;
 
-	(void)state;
+	(void) state;
 	orch_config_defaults(&cfg);
 	cfg.auto_delete = true;
 	cfg.engine_grace_period_s = 30;
@@ -598,18 +605,19 @@ test_gc_only_free_idle_engines(void **state)
 	state_new(&st, 1);
 	for (int k = 1; k <= 8; k++)
 		e[k] = put_at(&st, k, T0);
-	start_on(&st, e[1], "busy", T0 + S(1));           /* busy */
-	assert_int_equal(orch_state_reserve(&st, e[2], "r", T0 + S(9999), NULL),
-	    ORCH_OK);                                   /* reserved */
-	make_unhealthy(&st, e[3], T0 + S(5));             /* unhealthy */
-	orch_state_engine_set_marked(&st, e[4], true);    /* marked */
+	start_on(&st, e[1], "busy", T0 + S(1)); /* busy */
+	assert_int_equal(
+	    orch_state_reserve(&st, e[2], "r", T0 + S(9999), NULL),
+	    ORCH_OK);                                        /* reserved */
+	make_unhealthy(&st, e[3], T0 + S(5));                /* unhealthy */
+	orch_state_engine_set_marked(&st, e[4], true);       /* marked */
 	orch_state_engine_set_running(&st, e[5], false, T0); /* stopped */
-	start_on(&st, e[6], "was", T0 + S(1));            /* idle since +50 */
+	start_on(&st, e[6], "was", T0 + S(1)); /* idle since +50 */
 	{
 		orch_stream *s;
 
-		assert_int_equal(orch_state_stream_end(&st, "was", NULL, NULL,
-		                     T0 + S(50), &s),
+		assert_int_equal(orch_state_stream_end(
+		                     &st, "was", NULL, NULL, T0 + S(50), &s),
 		    ORCH_OK);
 		assert_non_null(s);
 	}
@@ -649,17 +657,17 @@ test_startup_expired(void **state)
 	orch_engine *e[6], *out[8];
 	size_t n;
 
-	(void)state;
+	(void) state;
 	orch_config_defaults(&cfg);
 	cfg.startup_timeout_s = 25;
 	state_new(&st, 1);
-	e[1] = put_at(&st, 1, T0);         /* never answers */
-	e[2] = put_at(&st, 2, T0);         /* answers once */
+	e[1] = put_at(&st, 1, T0); /* never answers */
+	e[2] = put_at(&st, 2, T0); /* answers once */
 	orch_state_engine_probe(&st, e[2], true, 3, T0 + S(5));
 	e[3] = put_at(&st, 3, T0 + S(10)); /* started later */
 	e[4] = put_at(&st, 4, T0);         /* stopped */
 	orch_state_engine_set_running(&st, e[4], false, T0 + S(1));
-	e[5] = put_at(&st, 5, T0);         /* failed probes only */
+	e[5] = put_at(&st, 5, T0); /* failed probes only */
 	orch_state_engine_probe(&st, e[5], false, 3, T0 + S(5));
 	/* e2 went unhealthy later: it did answer once, not a startup case */
 	make_unhealthy(&st, e[2], T0 + S(20));
@@ -717,15 +725,17 @@ test_replacement_table(void **state)
 		bool start_first;
 	} cases[] = {
 	    {"within grace for all", 34, -1, false, R_CLOSED, 10, NULL, false},
-	    {"e2 reaches grace first", 35, -1, false, R_CLOSED, 10, "e2", true},
+	    {"e2 reaches grace first", 35, -1, false, R_CLOSED, 10, "e2",
+	        true},
 	    {"both past grace: longest unhealthy", 60, -1, false, R_CLOSED, 10,
 	        "e2", true},
-	    {"replacement in progress", 60, -1, true, R_CLOSED, 10, NULL, false},
+	    {"replacement in progress", 60, -1, true, R_CLOSED, 10, NULL,
+	        false},
 	    {"cooldown not over", 60, 31, false, R_CLOSED, 10, NULL, false},
 	    {"cooldown just over", 60, 30, false, R_CLOSED, 10, "e2", true},
 	    {"breaker open", 60, -1, false, R_OPEN, 10, NULL, false},
-	    {"breaker half-open, trial taken", 180, -1, false, R_HALF_TAKEN, 10,
-	        NULL, false},
+	    {"breaker half-open, trial taken", 180, -1, false, R_HALF_TAKEN,
+	        10, NULL, false},
 	    {"breaker half-open, trial free", 180, -1, false, R_HALF_FREE, 10,
 	        "e2", true},
 	    {"at MAX_REPLICAS: stop first", 60, -1, false, R_CLOSED, 5, "e2",
@@ -737,7 +747,7 @@ test_replacement_table(void **state)
 	};
 	orch_config cfg;
 
-	(void)state;
+	(void) state;
 	orch_config_defaults(&cfg);
 	cfg.health_unhealthy_grace_period_s = 30;
 	cfg.health_replacement_cooldown_s = 30;
@@ -780,7 +790,8 @@ test_replacement_table(void **state)
 		    cases[i].in_progress, &b, &r);
 		if (cases[i].want == NULL) {
 			if (due || r.engine != NULL)
-				fail_msg("%s: a replacement was due", cases[i].what);
+				fail_msg("%s: a replacement was due",
+				    cases[i].what);
 			assert_false(r.start_first);
 		} else {
 			if (!due || r.engine == NULL ||
@@ -807,7 +818,7 @@ test_replacement_next_and_tie(void **state)
 	orch_breaker b;
 	orch_replacement r;
 
-	(void)state;
+	(void) state;
 	orch_config_defaults(&cfg);
 	cfg.health_unhealthy_grace_period_s = 0;
 	cfg.health_replacement_cooldown_s = 0;
@@ -820,20 +831,20 @@ test_replacement_next_and_tie(void **state)
 	make_unhealthy(&st, e[2], T0 + S(10));
 	make_unhealthy(&st, e[1], T0 + S(20));
 	/* grace 0: due at once */
-	assert_true(orch_policy_replacement(&st, &cfg, T0 + S(20), 0, false, &b,
-	    &r));
+	assert_true(
+	    orch_policy_replacement(&st, &cfg, T0 + S(20), 0, false, &b, &r));
 	assert_string_equal(r.engine->container_id, "e2"); /* tie: id */
 	orch_state_engine_probe(&st, e[2], true, 3, T0 + S(21));
-	assert_true(orch_policy_replacement(&st, &cfg, T0 + S(21), 0, false, &b,
-	    &r));
+	assert_true(
+	    orch_policy_replacement(&st, &cfg, T0 + S(21), 0, false, &b, &r));
 	assert_string_equal(r.engine->container_id, "e3");
 	orch_state_engine_remove(&st, e[3], T0 + S(22), NULL);
-	assert_true(orch_policy_replacement(&st, &cfg, T0 + S(22), 0, false, &b,
-	    &r));
+	assert_true(
+	    orch_policy_replacement(&st, &cfg, T0 + S(22), 0, false, &b, &r));
 	assert_ptr_equal(r.engine, e[1]);
 	orch_state_engine_probe(&st, e[1], true, 3, T0 + S(23));
-	assert_false(orch_policy_replacement(&st, &cfg, T0 + S(23), 0, false,
-	    &b, &r));
+	assert_false(
+	    orch_policy_replacement(&st, &cfg, T0 + S(23), 0, false, &b, &r));
 	assert_null(r.engine);
 	orch_state_fini(&st);
 	orch_config_fini(&cfg);

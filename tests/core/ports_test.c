@@ -39,15 +39,15 @@ test_alloc_all_then_exhausted(void **state)
 	orch_ports p;
 	int port, i;
 
-	(void)state;
+	(void) state;
 	init_ok(&p, 100, 104);
 	for (i = 0; i < 5; i++) {
 		assert_int_equal(alloc_ok(&p), 100 + i);
 		assert_int_equal(orch_ports_used(&p), i + 1);
 	}
 	port = 4242;
-	assert_int_equal(orch_ports_alloc(&p, NULL, NULL, &port),
-	    ORCH_EEXHAUSTED);
+	assert_int_equal(
+	    orch_ports_alloc(&p, NULL, NULL, &port), ORCH_EEXHAUSTED);
 	assert_int_equal(port, 4242); /* untouched on failure */
 	assert_int_equal(orch_ports_used(&p), 5);
 	assert_int_equal(orch_ports_alloc(&p, NULL, NULL, NULL), ORCH_EINVAL);
@@ -60,7 +60,7 @@ test_release_then_alloc(void **state)
 	orch_ports p;
 	int i;
 
-	(void)state;
+	(void) state;
 	init_ok(&p, 100, 104);
 	for (i = 0; i < 5; i++)
 		alloc_ok(&p);
@@ -77,7 +77,7 @@ test_round_robin(void **state)
 {
 	orch_ports p;
 
-	(void)state;
+	(void) state;
 	init_ok(&p, 100, 104);
 	/* A just-released port is not handed out again at once. */
 	assert_int_equal(alloc_ok(&p), 100);
@@ -121,7 +121,7 @@ refuse_all(void *arg, int port)
 {
 	int *calls = arg;
 
-	(void)port;
+	(void) port;
 	(*calls)++;
 	return false;
 }
@@ -133,11 +133,11 @@ test_probe_skips(void **state)
 	struct probe_log log = {0, 0};
 	int port, i;
 
-	(void)state;
+	(void) state;
 	init_ok(&p, 100, 109);
 	for (i = 0; i < 5; i++) {
-		assert_int_equal(orch_ports_alloc(&p, refuse_even, &log, &port),
-		    ORCH_OK);
+		assert_int_equal(
+		    orch_ports_alloc(&p, refuse_even, &log, &port), ORCH_OK);
 		assert_int_equal(port, 101 + 2 * i);
 		assert_int_equal(log.last, port); /* arg passed through */
 	}
@@ -145,8 +145,8 @@ test_probe_skips(void **state)
 	/* Only even ports left: the probe refuses them all. */
 	log.calls = 0;
 	port = -7;
-	assert_int_equal(orch_ports_alloc(&p, refuse_even, &log, &port),
-	    ORCH_EEXHAUSTED);
+	assert_int_equal(
+	    orch_ports_alloc(&p, refuse_even, &log, &port), ORCH_EEXHAUSTED);
 	assert_int_equal(port, -7);
 	assert_int_equal(log.calls, 5); /* each free port probed once */
 	/* Refused ports stayed free. */
@@ -165,18 +165,18 @@ test_probe_refuses_all(void **state)
 	orch_ports p;
 	int calls = 0, port;
 
-	(void)state;
+	(void) state;
 	init_ok(&p, 2000, 2009);
-	assert_int_equal(orch_ports_alloc(&p, refuse_all, &calls, &port),
-	    ORCH_EEXHAUSTED);
+	assert_int_equal(
+	    orch_ports_alloc(&p, refuse_all, &calls, &port), ORCH_EEXHAUSTED);
 	assert_int_equal(calls, 10);
 	assert_int_equal(orch_ports_used(&p), 0);
 	/* A full pool is exhausted without asking the probe. */
 	while (orch_ports_used(&p) < 10)
 		alloc_ok(&p);
 	calls = 0;
-	assert_int_equal(orch_ports_alloc(&p, refuse_all, &calls, &port),
-	    ORCH_EEXHAUSTED);
+	assert_int_equal(
+	    orch_ports_alloc(&p, refuse_all, &calls, &port), ORCH_EEXHAUSTED);
 	assert_int_equal(calls, 0);
 	orch_ports_fini(&p);
 }
@@ -186,7 +186,7 @@ test_reserve_then_alloc_skips(void **state)
 {
 	orch_ports p;
 
-	(void)state;
+	(void) state;
 	init_ok(&p, 100, 104);
 	assert_int_equal(orch_ports_reserve(&p, 101), ORCH_OK);
 	assert_int_equal(orch_ports_reserve(&p, 104), ORCH_OK);
@@ -195,8 +195,8 @@ test_reserve_then_alloc_skips(void **state)
 	assert_int_equal(alloc_ok(&p), 100);
 	assert_int_equal(alloc_ok(&p), 102);
 	assert_int_equal(alloc_ok(&p), 103);
-	assert_int_equal(orch_ports_alloc(&p, NULL, NULL, &(int){0}),
-	    ORCH_EEXHAUSTED);
+	assert_int_equal(
+	    orch_ports_alloc(&p, NULL, NULL, &(int){0}), ORCH_EEXHAUSTED);
 	/* An adopted port is released like any other. */
 	assert_int_equal(orch_ports_release(&p, 101), ORCH_OK);
 	assert_int_equal(alloc_ok(&p), 101);
@@ -209,7 +209,7 @@ test_double_reserve(void **state)
 	orch_ports p;
 	int port;
 
-	(void)state;
+	(void) state;
 	init_ok(&p, 100, 104);
 	assert_int_equal(orch_ports_reserve(&p, 103), ORCH_OK);
 	assert_int_equal(orch_ports_reserve(&p, 103), ORCH_EEXIST);
@@ -226,7 +226,7 @@ test_release_unused(void **state)
 	orch_ports p;
 	int port;
 
-	(void)state;
+	(void) state;
 	init_ok(&p, 100, 104);
 	assert_int_equal(orch_ports_release(&p, 100), ORCH_ENOTFOUND);
 	port = alloc_ok(&p);
@@ -243,7 +243,7 @@ test_out_of_range(void **state)
 	static const int bad[] = {99, 105, 0, -1, 65536};
 	size_t i;
 
-	(void)state;
+	(void) state;
 	init_ok(&p, 100, 104);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_equal(orch_ports_reserve(&p, bad[i]), ORCH_ERANGE);
@@ -262,17 +262,21 @@ static void
 test_bad_range(void **state)
 {
 	static const int bad[][2] = {
-	    {200, 100}, {0, 10}, {-5, 10}, {1, 65536}, {65536, 65536},
+	    {200, 100},
+	    {0, 10},
+	    {-5, 10},
+	    {1, 65536},
+	    {65536, 65536},
 	    {0, 0},
 	};
 	orch_ports p;
 	size_t i;
 
-	(void)state;
+	(void) state;
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(&p, 0xa5, sizeof(p));
-		assert_int_equal(orch_ports_init(&p, bad[i][0], bad[i][1]),
-		    ORCH_EINVAL);
+		assert_int_equal(
+		    orch_ports_init(&p, bad[i][0], bad[i][1]), ORCH_EINVAL);
 		assert_null(p.bits);
 		orch_ports_fini(&p); /* a no-op on a failed init */
 	}
@@ -285,8 +289,8 @@ test_bad_range(void **state)
 	orch_ports_fini(&p); /* idempotent */
 	init_ok(&p, 65535, 65535);
 	assert_int_equal(alloc_ok(&p), 65535);
-	assert_int_equal(orch_ports_alloc(&p, NULL, NULL, &(int){0}),
-	    ORCH_EEXHAUSTED);
+	assert_int_equal(
+	    orch_ports_alloc(&p, NULL, NULL, &(int){0}), ORCH_EEXHAUSTED);
 	orch_ports_fini(&p);
 }
 
@@ -299,7 +303,7 @@ test_no_leak_cycles(void **state)
 	bool seen[N];
 	int i, k, port;
 
-	(void)state;
+	(void) state;
 	init_ok(&p, LO, HI);
 	/* Keep HOLD ports out at all times, cycling the rest. */
 	for (k = 0; k < HOLD; k++)
@@ -323,8 +327,8 @@ test_no_leak_cycles(void **state)
 		assert_false(seen[port - LO]);
 		seen[port - LO] = true;
 	}
-	assert_int_equal(orch_ports_alloc(&p, NULL, NULL, &port),
-	    ORCH_EEXHAUSTED);
+	assert_int_equal(
+	    orch_ports_alloc(&p, NULL, NULL, &port), ORCH_EEXHAUSTED);
 	orch_ports_fini(&p);
 }
 
@@ -335,7 +339,7 @@ test_default_host_range(void **state)
 	static bool seen[1000];
 	int i, port;
 
-	(void)state;
+	(void) state;
 	init_ok(&p, 19000, 19999);
 	assert_int_equal(orch_ports_capacity(&p), 1000);
 	for (i = 0; i < 1000; i++) {
@@ -345,8 +349,8 @@ test_default_host_range(void **state)
 		seen[port - 19000] = true;
 	}
 	assert_int_equal(orch_ports_used(&p), 1000);
-	assert_int_equal(orch_ports_alloc(&p, NULL, NULL, &port),
-	    ORCH_EEXHAUSTED);
+	assert_int_equal(
+	    orch_ports_alloc(&p, NULL, NULL, &port), ORCH_EEXHAUSTED);
 	assert_int_equal(orch_ports_reserve(&p, 19999), ORCH_EEXIST);
 	assert_int_equal(orch_ports_reserve(&p, 20000), ORCH_ERANGE);
 	for (i = 19000; i <= 19999; i++)

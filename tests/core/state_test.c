@@ -29,7 +29,7 @@
 
 #include "src/core/state.h"
 
-#define S(x) ((int64_t)(x) * INT64_C(1000000))
+#define S(x) ((int64_t) (x) *INT64_C(1000000))
 #define T0 S(1700000000) /* an arbitrary wall-clock start */
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -58,7 +58,7 @@ static bool
 is_candidate(const orch_engine *e)
 {
 	return e->managed && e->running && !e->marked_for_replacement &&
-	    e->health != ORCH_HEALTH_UNHEALTHY;
+	       e->health != ORCH_HEALTH_UNHEALTHY;
 }
 
 /*
@@ -76,11 +76,13 @@ check_state(const orch_state *st)
 	memset(&c, 0, sizeof(c));
 	while ((e = orch_state_engine_next(st, &cur)) != NULL) {
 		n++;
-		assert_ptr_equal(orch_state_engine_get(st, e->container_id), e);
+		assert_ptr_equal(
+		    orch_state_engine_get(st, e->container_id), e);
 		assert_true(e->n_active >= 0);
 		assert_true(e->n_reserved >= 0);
-		assert_int_equal((size_t)e->n_active, list_len(&e->active));
-		assert_true(list_len(&e->group->streams) >= (size_t)e->n_active);
+		assert_int_equal((size_t) e->n_active, list_len(&e->active));
+		assert_true(
+		    list_len(&e->group->streams) >= (size_t) e->n_active);
 		c.streams_active += e->n_active;
 		c.reservations += e->n_reserved;
 		/* Busy engines are not idle; idle ones say since when. */
@@ -108,13 +110,13 @@ check_state(const orch_state *st)
 			assert_string_equal(e->container_id, e->addr_key);
 			continue;
 		}
-		assert_ptr_equal(orch_state_engine_by_name(st, e->container_name),
-		    e);
-		assert_ptr_equal(orch_state_engine_by_addr(st, e->host, e->port),
-		    e);
+		assert_ptr_equal(
+		    orch_state_engine_by_name(st, e->container_name), e);
+		assert_ptr_equal(
+		    orch_state_engine_by_addr(st, e->host, e->port), e);
 		if (e->host_http_port != 0)
-			assert_ptr_equal(orch_state_engine_by_host_port(st,
-			                     e->host_http_port),
+			assert_ptr_equal(orch_state_engine_by_host_port(
+			                     st, e->host_http_port),
 			    e);
 		c.engines++;
 		if (e->marked_for_replacement)
@@ -128,7 +130,7 @@ check_state(const orch_state *st)
 			if (e->health == ORCH_HEALTH_UNHEALTHY)
 				c.unhealthy++;
 			else if (!e->marked_for_replacement &&
-			    orch_engine_load(e) < max)
+			         orch_engine_load(e) < max)
 				c.free++;
 		}
 		if (is_candidate(e))
@@ -138,11 +140,12 @@ check_state(const orch_state *st)
 	assert_int_equal(cand, st->heap_len);
 
 	/* Streams: the map, the global lists, the ended list's bound. */
-	c.streams_total = (int)orch_strmap_len(&st->streams_by_id);
-	assert_int_equal(list_len(&st->streams_all), (size_t)c.streams_total);
-	assert_int_equal(list_len(&st->streams_active), (size_t)c.streams_active);
+	c.streams_total = (int) orch_strmap_len(&st->streams_by_id);
+	assert_int_equal(list_len(&st->streams_all), (size_t) c.streams_total);
+	assert_int_equal(
+	    list_len(&st->streams_active), (size_t) c.streams_active);
 	assert_int_equal(list_len(&st->streams_ended),
-	    (size_t)(c.streams_total - c.streams_active));
+	    (size_t) (c.streams_total - c.streams_active));
 	assert_true(c.streams_total - c.streams_active <= st->opts.ended_max);
 	for (const orch_list *p = st->streams_all.next; p != &st->streams_all;
 	     p = p->next) {
@@ -157,21 +160,22 @@ check_state(const orch_state *st)
 			assert_true(s->ended_at_us != 0);
 		}
 		assert_true(s->stats_count <= s->stats_cap);
-		assert_true(s->stats_cap <= (uint32_t)st->opts.stats_max);
+		assert_true(s->stats_cap <= (uint32_t) st->opts.stats_max);
 	}
-	assert_int_equal(orch_strmap_len(&st->reservations_by_id),
-	    (size_t)c.reservations);
-	assert_int_equal(list_len(&st->reservations), (size_t)c.reservations);
+	assert_int_equal(
+	    orch_strmap_len(&st->reservations_by_id), (size_t) c.reservations);
+	assert_int_equal(list_len(&st->reservations), (size_t) c.reservations);
 
 	if (memcmp(&c, &st->counts, sizeof(c)) != 0)
-		fail_msg("counts differ (want/got): engines %d/%d running %d/%d "
-		         "healthy %d/%d unhealthy %d/%d used %d/%d free %d/%d "
-		         "marked %d/%d streams_active %d/%d streams_total %d/%d "
-		         "reservations %d/%d",
-		    c.engines, st->counts.engines, c.running, st->counts.running,
-		    c.healthy, st->counts.healthy, c.unhealthy,
-		    st->counts.unhealthy, c.used, st->counts.used, c.free,
-		    st->counts.free, c.marked, st->counts.marked,
+		fail_msg(
+		    "counts differ (want/got): engines %d/%d running %d/%d "
+		    "healthy %d/%d unhealthy %d/%d used %d/%d free %d/%d "
+		    "marked %d/%d streams_active %d/%d streams_total %d/%d "
+		    "reservations %d/%d",
+		    c.engines, st->counts.engines, c.running,
+		    st->counts.running, c.healthy, st->counts.healthy,
+		    c.unhealthy, st->counts.unhealthy, c.used, st->counts.used,
+		    c.free, st->counts.free, c.marked, st->counts.marked,
 		    c.streams_active, st->counts.streams_active,
 		    c.streams_total, st->counts.streams_total, c.reservations,
 		    st->counts.reservations);
@@ -236,8 +240,8 @@ opts_of(int max_streams, int stats_max, int ended_max, const char *engine_host)
 }
 
 static void
-state_new(orch_state *st, int max_streams, int ended_max,
-    const char *engine_host)
+state_new(
+    orch_state *st, int max_streams, int ended_max, const char *engine_host)
 {
 	orch_state_opts o = opts_of(max_streams, 720, ended_max, engine_host);
 
@@ -336,26 +340,25 @@ start_on(orch_state *st, orch_engine *e, const char *stream_id, int64_t now)
 }
 
 static orch_stream *
-end_id(orch_state *st, const char *stream_id, const char *reason,
-    int64_t now)
+end_id(orch_state *st, const char *stream_id, const char *reason, int64_t now)
 {
-	orch_stream *s = (orch_stream *)1;
+	orch_stream *s = (orch_stream *) 1;
 
-	assert_int_equal(orch_state_stream_end(st, stream_id, NULL, reason, now,
-	                     &s),
+	assert_int_equal(
+	    orch_state_stream_end(st, stream_id, NULL, reason, now, &s),
 	    ORCH_OK);
 	check_state(st);
 	return s;
 }
 
 static orch_stream *
-end_cid(orch_state *st, const char *container_id, const char *reason,
-    int64_t now)
+end_cid(
+    orch_state *st, const char *container_id, const char *reason, int64_t now)
 {
-	orch_stream *s = (orch_stream *)1;
+	orch_stream *s = (orch_stream *) 1;
 
-	assert_int_equal(orch_state_stream_end(st, NULL, container_id, reason,
-	                     now, &s),
+	assert_int_equal(
+	    orch_state_stream_end(st, NULL, container_id, reason, now, &s),
 	    ORCH_OK);
 	check_state(st);
 	return s;
@@ -376,7 +379,7 @@ reserve(orch_state *st, orch_engine *e, const char *id, int64_t expires)
 static void
 probe(orch_state *st, orch_engine *e, bool ok, int64_t now)
 {
-	(void)orch_state_engine_probe(st, e, ok, 3, now);
+	(void) orch_state_engine_probe(st, e, ok, 3, now);
 	check_state(st);
 }
 
@@ -387,14 +390,15 @@ fingerprint(orch_state *st, char *buf, size_t len)
 	orch_engine *const *v;
 	size_t n, off = 0;
 
-	off += (size_t)snprintf(buf + off, len - off, "%d,%d,%d,%d,%d,%d,%d,%d,%d,%d|",
-	    st->counts.engines, st->counts.running, st->counts.healthy,
-	    st->counts.unhealthy, st->counts.used, st->counts.free,
-	    st->counts.marked, st->counts.streams_active,
-	    st->counts.streams_total, st->counts.reservations);
+	off += (size_t) snprintf(buf + off, len - off,
+	    "%d,%d,%d,%d,%d,%d,%d,%d,%d,%d|", st->counts.engines,
+	    st->counts.running, st->counts.healthy, st->counts.unhealthy,
+	    st->counts.used, st->counts.free, st->counts.marked,
+	    st->counts.streams_active, st->counts.streams_total,
+	    st->counts.reservations);
 	v = orch_state_engines_sorted(st, &n);
 	for (size_t i = 0; i < n && off < len; i++)
-		off += (size_t)snprintf(buf + off, len - off,
+		off += (size_t) snprintf(buf + off, len - off,
 		    "%s/%s/%s/%d/%d/%d/%d/%d;", v[i]->container_id,
 		    v[i]->container_name, v[i]->addr_key, v[i]->host_http_port,
 		    v[i]->host_https_port, v[i]->n_active, v[i]->running,
@@ -419,7 +423,7 @@ test_init_rejects_bad_opts(void **state)
 	    {3, 720, 100000, ORCH_OK},
 	};
 
-	(void)state;
+	(void) state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		orch_state st;
 		orch_state_opts o = opts_of(cases[i].max_streams,
@@ -429,14 +433,16 @@ test_init_rejects_bad_opts(void **state)
 		if (cases[i].want == ORCH_OK) {
 			/* engine_host is copied */
 			assert_non_null(st.opts.engine_host);
-			assert_ptr_not_equal(st.opts.engine_host, o.engine_host);
+			assert_ptr_not_equal(
+			    st.opts.engine_host, o.engine_host);
 			check_state(&st);
 		}
 		orch_state_fini(&st); /* safe after a failed init too */
 	}
 	assert_string_equal(orch_health_name(ORCH_HEALTH_UNKNOWN), "unknown");
 	assert_string_equal(orch_health_name(ORCH_HEALTH_HEALTHY), "healthy");
-	assert_string_equal(orch_health_name(ORCH_HEALTH_UNHEALTHY), "unhealthy");
+	assert_string_equal(
+	    orch_health_name(ORCH_HEALTH_UNHEALTHY), "unhealthy");
 }
 
 /* ---- stream id -------------------------------------------------------- */
@@ -450,7 +456,7 @@ test_stream_id_from_label_or_key_and_session(void **state)
 	orch_stream_start ev;
 	char before[4096], after[4096];
 
-	(void)state;
+	(void) state;
 	state_new(&st, 5, 100, NULL);
 	e = put_num(&st, 1, T0);
 
@@ -462,7 +468,8 @@ test_stream_id_from_label_or_key_and_session(void **state)
 	assert_string_equal(s->key_type, "content_id");
 	assert_string_equal(s->playback_session_id, "sess-9");
 	assert_string_equal(s->stat_url, "http://127.0.0.1:6878/ace/stat/x/y");
-	assert_string_equal(s->command_url, "http://127.0.0.1:6878/ace/cmd/x/y");
+	assert_string_equal(
+	    s->command_url, "http://127.0.0.1:6878/ace/cmd/x/y");
 	assert_true(s->is_live);
 	assert_null(s->end_reason);
 	assert_true(s->ended_at_us == 0);
@@ -494,21 +501,21 @@ test_stream_id_from_label_or_key_and_session(void **state)
 		static const struct {
 			const char *key_type, *key, *psid, *sid;
 		} bad[] = {
-		    {"content_id", "k", NULL, NULL},  /* id cannot be formed */
-		    {"content_id", "", "s", NULL},    /* empty key */
-		    {"content_id", NULL, "s", NULL},  /* no key */
-		    {NULL, "k", "s", NULL},           /* no key type */
-		    {"content_id", "", NULL, "sid"},  /* empty key with id */
+		    {"content_id", "k", NULL, NULL}, /* id cannot be formed */
+		    {"content_id", "", "s", NULL},   /* empty key */
+		    {"content_id", NULL, "s", NULL}, /* no key */
+		    {NULL, "k", "s", NULL},          /* no key type */
+		    {"content_id", "", NULL, "sid"}, /* empty key with id */
 		};
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-			orch_stream *out = (orch_stream *)1;
+			orch_stream *out = (orch_stream *) 1;
 
 			ev = ev_of("eng-01", NULL, 0, bad[i].key, bad[i].psid);
 			ev.key_type = bad[i].key_type;
 			ev.stream_id = bad[i].sid;
-			assert_int_equal(orch_state_stream_start(&st, &ev, T0 + 4,
-			                     &out),
+			assert_int_equal(
+			    orch_state_stream_start(&st, &ev, T0 + 4, &out),
 			    ORCH_EINVAL);
 			assert_null(out);
 			check_state(&st);
@@ -516,22 +523,26 @@ test_stream_id_from_label_or_key_and_session(void **state)
 	}
 	/* Neither a known container id nor a host. */
 	{
-		orch_stream *out = (orch_stream *)1;
+		orch_stream *out = (orch_stream *) 1;
 
 		ev = ev_of("acexy-self", NULL, 0, "k", "s");
-		assert_int_equal(orch_state_stream_start(&st, &ev, T0 + 4, &out),
+		assert_int_equal(
+		    orch_state_stream_start(&st, &ev, T0 + 4, &out),
 		    ORCH_EINVAL);
 		assert_null(out);
 		ev = ev_of(NULL, NULL, 0, "k", "s");
-		assert_int_equal(orch_state_stream_start(&st, &ev, T0 + 4, &out),
+		assert_int_equal(
+		    orch_state_stream_start(&st, &ev, T0 + 4, &out),
 		    ORCH_EINVAL);
 		/* A host that matches nothing with an invalid port cannot
 		 * form an unmanaged entry. */
 		ev = ev_of(NULL, "10.9.9.9", 0, "k", "s");
-		assert_int_equal(orch_state_stream_start(&st, &ev, T0 + 4, &out),
+		assert_int_equal(
+		    orch_state_stream_start(&st, &ev, T0 + 4, &out),
 		    ORCH_EINVAL);
 		ev = ev_of(NULL, "10.9.9.9", 70000, "k", "s");
-		assert_int_equal(orch_state_stream_start(&st, &ev, T0 + 4, &out),
+		assert_int_equal(
+		    orch_state_stream_start(&st, &ev, T0 + 4, &out),
 		    ORCH_EINVAL);
 		check_state(&st);
 	}
@@ -551,7 +562,7 @@ test_match_step1_container_id_before_address(void **state)
 	orch_stream_start ev;
 	orch_stream *s;
 
-	(void)state;
+	(void) state;
 	state_new(&st, 3, 100, NULL);
 	a = put_eng(&st, "aaaa", "acestream-1", "127.0.0.1", 19001, 19001, T0);
 	b = put_eng(&st, "bbbb", "acestream-2", "127.0.0.1", 19002, 19002, T0);
@@ -580,9 +591,10 @@ test_match_unknown_container_id_ignored(void **state)
 	orch_stream_start ev;
 	orch_stream *s;
 
-	(void)state;
+	(void) state;
 	state_new(&st, 3, 100, NULL);
-	(void)put_eng(&st, "aaaa", "acestream-1", "127.0.0.1", 19001, 19001, T0);
+	(void) put_eng(
+	    &st, "aaaa", "acestream-1", "127.0.0.1", 19001, 19001, T0);
 	b = put_eng(&st, "bbbb", "acestream-2", "127.0.0.1", 19002, 19002, T0);
 
 	ev = ev_of("acexy-container-0123", "127.0.0.1", 19002, "k", "s1");
@@ -621,12 +633,13 @@ test_match_steps_in_order(void **state)
 	        19000, "aaaa"},
 	    {"step 3 localhost + published", NULL, "localhost", 19000, "bbbb"},
 	    {"step 3 127.0.0.1 + published", NULL, "127.0.0.1", 19003, "cccc"},
-	    {"step 3 loopback + A's published", NULL, "127.0.0.1", 19005, "aaaa"},
-	    {"step 3 ENGINE_HOST + published", "gw.example", "gw.example", 19003,
-	        "cccc"},
+	    {"step 3 loopback + A's published", NULL, "127.0.0.1", 19005,
+	        "aaaa"},
+	    {"step 3 ENGINE_HOST + published", "gw.example", "gw.example",
+	        19003, "cccc"},
 	    {"ENGINE_HOST unset: no step 3", NULL, "gw.example", 19003, NULL},
-	    {"other host + published: no step 3", "gw.example", "other.example",
-	        19003, NULL},
+	    {"other host + published: no step 3", "gw.example",
+	        "other.example", 19003, NULL},
 	    {"loopback + unpublished port", NULL, "127.0.0.1", 19004, NULL},
 	    {"step 2 by name address", NULL, "acestream-3", 6878, "cccc"},
 	    {"step 4 name with any port", NULL, "acestream-3", 9999, "cccc"},
@@ -639,7 +652,7 @@ test_match_steps_in_order(void **state)
 	    {"nothing: unmanaged", NULL, "10.0.0.9", 7001, NULL},
 	};
 
-	(void)state;
+	(void) state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		orch_state st;
 		orch_stream_start ev;
@@ -647,19 +660,21 @@ test_match_steps_in_order(void **state)
 		char key[64];
 
 		state_new(&st, 3, 100, cases[i].engine_host);
-		(void)put_eng(&st, "aaaa", "acestream-1", "127.0.0.1", 19000,
-		    19005, T0);
-		(void)put_eng(&st, "bbbb", "acestream-2", "acestream-2", 19000,
-		    19000, T0);
-		(void)put_eng(&st, "cccc", "acestream-3", "acestream-3", 6878,
+		(void) put_eng(
+		    &st, "aaaa", "acestream-1", "127.0.0.1", 19000, 19005, T0);
+		(void) put_eng(&st, "bbbb", "acestream-2", "acestream-2",
+		    19000, 19000, T0);
+		(void) put_eng(&st, "cccc", "acestream-3", "acestream-3", 6878,
 		    19003, T0);
-		(void)put_eng(&st, "dddd", "localhost", "10.0.0.9", 7000, 0, T0);
+		(void) put_eng(
+		    &st, "dddd", "localhost", "10.0.0.9", 7000, 0, T0);
 		ev = ev_of(NULL, cases[i].host, cases[i].port, "k", "s");
 		s = start_ev(&st, &ev, T0 + 1);
 		if (cases[i].want != NULL) {
 			if (strcmp(s->container_id, cases[i].want) != 0)
-				fail_msg("%s: matched %s, want %s", cases[i].what,
-				    s->container_id, cases[i].want);
+				fail_msg("%s: matched %s, want %s",
+				    cases[i].what, s->container_id,
+				    cases[i].want);
 			assert_true(s->engine->managed);
 			assert_int_equal(st.n_engines, 4);
 		} else {
@@ -688,7 +703,7 @@ test_unmanaged_entry_lifecycle(void **state)
 	orch_engine *const *v;
 	size_t n;
 
-	(void)state;
+	(void) state;
 	state_new(&st, 1, 100, NULL);
 	a = put_num(&st, 1, T0);
 
@@ -709,7 +724,8 @@ test_unmanaged_entry_lifecycle(void **state)
 	assert_true(u->first_seen_us == T0 + S(1));
 	assert_string_equal(s1->container_id, "192.168.1.50:6878");
 	assert_ptr_equal(orch_state_engine_get(&st, "192.168.1.50:6878"), u);
-	assert_ptr_equal(orch_state_engine_by_addr(&st, "192.168.1.50", 6878), u);
+	assert_ptr_equal(
+	    orch_state_engine_by_addr(&st, "192.168.1.50", 6878), u);
 	assert_int_equal(st.counts.engines, 1);
 	assert_int_equal(st.counts.streams_active, 1);
 	assert_int_equal(st.n_engines, 2);
@@ -721,18 +737,18 @@ test_unmanaged_entry_lifecycle(void **state)
 	/* Never selected, even though the managed one is busy. */
 	s3 = start_on(&st, a, "on-a", T0 + S(2));
 	assert_null(sel(&st, T0 + S(2)));
-	(void)end_id(&st, "on-a", NULL, T0 + S(3));
+	(void) end_id(&st, "on-a", NULL, T0 + S(3));
 	assert_ptr_equal(sel(&st, T0 + S(3)), a);
-	(void)s3;
+	(void) s3;
 
 	/* A managed engine cannot take an unmanaged entry's id. */
 	{
-		orch_engine_spec sp = spec_of("192.168.1.50:6878", "x", "1.1.1.1",
-		    1, 0);
-		orch_engine *o = (orch_engine *)1;
+		orch_engine_spec sp =
+		    spec_of("192.168.1.50:6878", "x", "1.1.1.1", 1, 0);
+		orch_engine *o = (orch_engine *) 1;
 
-		assert_int_equal(orch_state_engine_put(&st, &sp, T0, &o),
-		    ORCH_EEXIST);
+		assert_int_equal(
+		    orch_state_engine_put(&st, &sp, T0, &o), ORCH_EEXIST);
 		assert_null(o);
 		check_state(&st);
 	}
@@ -790,7 +806,7 @@ test_unmanaged_entry_address_shadowed_by_managed(void **state)
 	orch_stream_start ev;
 	orch_stream *s1, *s2, *s3;
 
-	(void)state;
+	(void) state;
 	state_new(&st, 2, 100, NULL);
 	ev = ev_of(NULL, "acestream-7", 6878, "k1", "s1");
 	s1 = start_ev(&st, &ev, T0 + 1);
@@ -798,9 +814,10 @@ test_unmanaged_entry_address_shadowed_by_managed(void **state)
 	assert_false(u->managed);
 
 	/* The managed engine comes up at that address: allowed. */
-	m = put_eng(&st, "mmmm", "acestream-7", "acestream-7", 6878, 19007,
-	    T0 + 2);
-	assert_ptr_equal(orch_state_engine_by_addr(&st, "acestream-7", 6878), m);
+	m = put_eng(
+	    &st, "mmmm", "acestream-7", "acestream-7", 6878, 19007, T0 + 2);
+	assert_ptr_equal(
+	    orch_state_engine_by_addr(&st, "acestream-7", 6878), m);
 	assert_ptr_equal(orch_state_engine_get(&st, "acestream-7:6878"), u);
 	ev = ev_of(NULL, "acestream-7", 6878, "k2", "s2");
 	s2 = start_ev(&st, &ev, T0 + 3);
@@ -810,7 +827,8 @@ test_unmanaged_entry_address_shadowed_by_managed(void **state)
 	 * is again the one at that address. */
 	orch_state_engine_remove(&st, m, T0 + 4, NULL);
 	check_state(&st);
-	assert_ptr_equal(orch_state_engine_by_addr(&st, "acestream-7", 6878), u);
+	assert_ptr_equal(
+	    orch_state_engine_by_addr(&st, "acestream-7", 6878), u);
 	ev = ev_of(NULL, "acestream-7", 6878, "k3", "s3");
 	s3 = start_ev(&st, &ev, T0 + 5);
 	assert_ptr_equal(s3->engine, u);
@@ -824,11 +842,12 @@ test_unmanaged_entry_address_shadowed_by_managed(void **state)
 	ev = ev_of(NULL, "acestream-8", 6878, "k4", "s4");
 	s1 = start_ev(&st, &ev, T0 + 8);
 	u = s1->engine;
-	m = put_eng(&st, "nnnn", "acestream-8", "acestream-8", 6878, 19008,
-	    T0 + 9);
-	m = put_eng(&st, "nnnn", "acestream-8", "127.0.0.1", 19008, 19008,
-	    T0 + 10);
-	assert_ptr_equal(orch_state_engine_by_addr(&st, "acestream-8", 6878), u);
+	m = put_eng(
+	    &st, "nnnn", "acestream-8", "acestream-8", 6878, 19008, T0 + 9);
+	m = put_eng(
+	    &st, "nnnn", "acestream-8", "127.0.0.1", 19008, 19008, T0 + 10);
+	assert_ptr_equal(
+	    orch_state_engine_by_addr(&st, "acestream-8", 6878), u);
 	orch_state_fini(&st);
 }
 
@@ -842,7 +861,7 @@ test_restart_same_id_overwrites(void **state)
 	orch_stream_start ev;
 	orch_stream *s, *out;
 
-	(void)state;
+	(void) state;
 	state_new(&st, 2, 100, NULL);
 	a = put_num(&st, 1, T0);
 	b = put_num(&st, 2, T0);
@@ -915,7 +934,7 @@ test_stream_end_rules(void **state)
 	orch_stream *s1, *s2, *s3, *out;
 	char before[4096], after[4096];
 
-	(void)state;
+	(void) state;
 	state_new(&st, 3, 100, NULL);
 	a = put_num(&st, 1, T0);
 	b = put_num(&st, 2, T0);
@@ -945,10 +964,10 @@ test_stream_end_rules(void **state)
 	assert_null(end_id(&st, "nope", NULL, T0 + S(11)));
 	/* stream_id wins: an unknown id with a container id ends nothing. */
 	{
-		orch_stream *o = (orch_stream *)1;
+		orch_stream *o = (orch_stream *) 1;
 
-		assert_int_equal(orch_state_stream_end(&st, "nope", "eng-02", NULL,
-		                     T0 + S(11), &o),
+		assert_int_equal(orch_state_stream_end(&st, "nope", "eng-02",
+		                     NULL, T0 + S(11), &o),
 		    ORCH_OK);
 		assert_null(o);
 	}
@@ -968,7 +987,7 @@ test_stream_end_rules(void **state)
 	/* Zero active: nothing. */
 	assert_null(end_cid(&st, "eng-02", NULL, T0 + S(13)));
 	/* Two active: ambiguous, nothing. */
-	(void)start_on(&st, a, "s4", T0 + S(14));
+	(void) start_on(&st, a, "s4", T0 + S(14));
 	assert_int_equal(a->n_active, 2);
 	assert_null(end_cid(&st, "eng-01", NULL, T0 + S(15)));
 	assert_int_equal(a->n_active, 2);
@@ -991,18 +1010,18 @@ test_idle_since(void **state)
 	orch_engine *a;
 	orch_stream_start ev;
 
-	(void)state;
+	(void) state;
 	state_new(&st, 2, 100, NULL);
 	a = put_num(&st, 1, T0);
 	assert_true(a->idle_since_us == T0); /* idle from its first sight */
 	assert_true(a->last_stream_usage_us == 0);
 
-	(void)start_on(&st, a, "x", T0 + S(1));
+	(void) start_on(&st, a, "x", T0 + S(1));
 	assert_true(a->idle_since_us == 0);
-	(void)start_on(&st, a, "y", T0 + S(2));
-	(void)end_id(&st, "x", NULL, T0 + S(3));
+	(void) start_on(&st, a, "y", T0 + S(2));
+	(void) end_id(&st, "x", NULL, T0 + S(3));
 	assert_true(a->idle_since_us == 0); /* y still runs */
-	(void)end_id(&st, "y", NULL, T0 + S(4));
+	(void) end_id(&st, "y", NULL, T0 + S(4));
 	assert_true(a->idle_since_us == T0 + S(4));
 
 	/* A reservation does not make it busy. */
@@ -1010,8 +1029,8 @@ test_idle_since(void **state)
 	assert_true(a->idle_since_us == T0 + S(4));
 	/* A re-sent start of an active stream keeps it busy. */
 	ev = ev_of("eng-01", NULL, 0, "k", "p");
-	(void)start_ev(&st, &ev, T0 + S(5));
-	(void)start_ev(&st, &ev, T0 + S(6));
+	(void) start_ev(&st, &ev, T0 + S(5));
+	(void) start_ev(&st, &ev, T0 + S(6));
 	assert_true(a->idle_since_us == 0);
 	assert_int_equal(a->n_active, 1);
 	orch_state_fini(&st);
@@ -1026,12 +1045,12 @@ test_engine_remove_ends_streams_drops_reservations(void **state)
 	orch_engine *a, *b;
 	orch_stream *s0, *s1, *s2, *sb;
 
-	(void)state;
+	(void) state;
 	state_new(&st, 3, 100, NULL);
 	a = put_num(&st, 1, T0);
 	b = put_num(&st, 2, T0);
 	s0 = start_on(&st, a, "s0", T0 + S(1));
-	(void)end_id(&st, "s0", "stopped", T0 + S(2));
+	(void) end_id(&st, "s0", "stopped", T0 + S(2));
 	s1 = start_on(&st, a, "s1", T0 + S(3));
 	s2 = start_on(&st, a, "s2", T0 + S(4));
 	sb = start_on(&st, b, "sb", T0 + S(5));
@@ -1090,7 +1109,7 @@ test_set_running_die_and_start(void **state)
 	orch_engine *a;
 	orch_stream *s;
 
-	(void)state;
+	(void) state;
 	state_new(&st, 1, 100, NULL);
 	a = put_num(&st, 1, T0);
 	probe(&st, a, true, T0 + S(1));
@@ -1145,8 +1164,8 @@ test_set_running_die_and_start(void **state)
 
 	/* An engine first seen not running. */
 	{
-		orch_engine_spec sp = spec_of("eng-02", "acestream-2", "127.0.0.1",
-		    19002, 19002);
+		orch_engine_spec sp = spec_of(
+		    "eng-02", "acestream-2", "127.0.0.1", 19002, 19002);
 		orch_engine *b;
 
 		sp.running = false;
@@ -1165,7 +1184,7 @@ test_probe_threshold_and_reset(void **state)
 	orch_state st;
 	orch_engine *a;
 
-	(void)state;
+	(void) state;
 	state_new(&st, 1, 100, NULL);
 	a = put_num(&st, 1, T0);
 
@@ -1227,7 +1246,7 @@ test_marked_and_forwarded_counts(void **state)
 	orch_state st;
 	orch_engine *a, *b, *c;
 
-	(void)state;
+	(void) state;
 	state_new(&st, 2, 100, NULL);
 	a = put_num(&st, 1, T0);
 	b = put_num(&st, 2, T0);
@@ -1240,17 +1259,17 @@ test_marked_and_forwarded_counts(void **state)
 	assert_int_equal(st.counts.free, 2);
 	assert_int_equal(st.counts.running, 3);
 
-	(void)start_on(&st, a, "a1", T0 + 1);
-	(void)start_on(&st, a, "a2", T0 + 2);
+	(void) start_on(&st, a, "a1", T0 + 1);
+	(void) start_on(&st, a, "a2", T0 + 2);
 	assert_int_equal(st.counts.used, 1);
 	assert_int_equal(st.counts.free, 1);
-	(void)start_on(&st, b, "b1", T0 + 3);
+	(void) start_on(&st, b, "b1", T0 + 3);
 	reserve(&st, b, "rb", T0 + S(10)); /* load 2: not free, not used */
 	assert_int_equal(st.counts.used, 1);
 	assert_int_equal(st.counts.free, 0);
-	(void)start_on(&st, c, "c1", T0 + 4); /* a marked engine still takes
+	(void) start_on(&st, c, "c1", T0 + 4); /* a marked engine still takes
 	                                        * streams sent to it */
-	(void)start_on(&st, c, "c2", T0 + 5);
+	(void) start_on(&st, c, "c2", T0 + 5);
 	assert_int_equal(st.counts.used, 2);
 
 	orch_state_engine_set_marked(&st, c, false);
@@ -1270,20 +1289,20 @@ test_engines_sorted_by_port_then_id(void **state)
 	orch_stream_start ev;
 	size_t n;
 
-	(void)state;
+	(void) state;
 	state_new(&st, 1, 100, NULL);
 	v = orch_state_engines_sorted(&st, &n);
 	assert_int_equal(n, 0);
-	(void)put_eng(&st, "e5", "n5", "127.0.0.1", 19005, 19005, T0);
-	(void)put_eng(&st, "e1", "n1", "127.0.0.1", 19001, 19001, T0);
-	(void)put_eng(&st, "zz", "n3", "acestream-3", 6878, 19003, T0);
-	(void)put_eng(&st, "aa", "n4", "acestream-4", 6878, 19004, T0);
+	(void) put_eng(&st, "e5", "n5", "127.0.0.1", 19005, 19005, T0);
+	(void) put_eng(&st, "e1", "n1", "127.0.0.1", 19001, 19001, T0);
+	(void) put_eng(&st, "zz", "n3", "acestream-3", 6878, 19003, T0);
+	(void) put_eng(&st, "aa", "n4", "acestream-4", 6878, 19004, T0);
 	ev = ev_of(NULL, "10.0.0.1", 5000, "k", "s");
-	(void)start_ev(&st, &ev, T0);
+	(void) start_ev(&st, &ev, T0);
 
 	{
-		static const char *want[] = {"10.0.0.1:5000", "aa", "zz", "e1",
-		    "e5"};
+		static const char *want[] = {
+		    "10.0.0.1:5000", "aa", "zz", "e1", "e5"};
 
 		v = orch_state_engines_sorted(&st, &n);
 		assert_int_equal(n, 5);
@@ -1291,12 +1310,13 @@ test_engines_sorted_by_port_then_id(void **state)
 			assert_string_equal(v[i]->container_id, want[i]);
 	}
 	/* An update moves an engine; a removal drops it. */
-	(void)put_eng(&st, "e1", "n1", "127.0.0.1", 19009, 19009, T0 + 1);
-	orch_state_engine_remove(&st, orch_state_engine_get(&st, "zz"), T0 + 2,
-	    NULL);
+	(void) put_eng(&st, "e1", "n1", "127.0.0.1", 19009, 19009, T0 + 1);
+	orch_state_engine_remove(
+	    &st, orch_state_engine_get(&st, "zz"), T0 + 2, NULL);
 	check_state(&st);
 	{
-		static const char *want[] = {"10.0.0.1:5000", "aa", "e5", "e1"};
+		static const char *want[] = {
+		    "10.0.0.1:5000", "aa", "e5", "e1"};
 
 		v = orch_state_engines_sorted(&st, &n);
 		assert_int_equal(n, 4);
@@ -1309,15 +1329,16 @@ test_engines_sorted_by_port_then_id(void **state)
 
 		snprintf(id, sizeof(id), "m%03d", i);
 		snprintf(name, sizeof(name), "nm%03d", i);
-		(void)put_eng(&st, id, name, "127.0.0.1", 30000 + (i * 37) % 100,
-		    30000 + (i * 37) % 100, T0);
+		(void) put_eng(&st, id, name, "127.0.0.1",
+		    30000 + (i * 37) % 100, 30000 + (i * 37) % 100, T0);
 	}
 	v = orch_state_engines_sorted(&st, &n);
 	assert_int_equal(n, 104);
 	for (size_t i = 1; i < n; i++)
 		assert_true(v[i - 1]->port < v[i]->port ||
-		    (v[i - 1]->port == v[i]->port &&
-		        strcmp(v[i - 1]->container_id, v[i]->container_id) < 0));
+		            (v[i - 1]->port == v[i]->port &&
+		                strcmp(v[i - 1]->container_id,
+		                    v[i]->container_id) < 0));
 	orch_state_fini(&st);
 }
 
@@ -1332,8 +1353,8 @@ test_engine_put_conflicts_and_invalid(void **state)
 		int port, hport, hsport;
 		orch_err want;
 	} cases[] = {
-	    {"address held", "new1", "acestream-9", "127.0.0.1", 19001, 19009, 0,
-	        ORCH_EEXIST},
+	    {"address held", "new1", "acestream-9", "127.0.0.1", 19001, 19009,
+	        0, ORCH_EEXIST},
 	    {"name held", "new1", "acestream-1", "127.0.0.1", 19009, 19009, 0,
 	        ORCH_EEXIST},
 	    {"published port held", "new1", "acestream-9", "acestream-9", 6878,
@@ -1357,27 +1378,27 @@ test_engine_put_conflicts_and_invalid(void **state)
 	    {"published -5", "x", "n", "h", 1, -5, 0, ORCH_EINVAL},
 	    {"https 70000", "x", "n", "h", 1, 0, 70000, ORCH_EINVAL},
 	    {"https -1", "x", "n", "h", 1, 0, -1, ORCH_EINVAL},
-	    {"bad field wins over conflict", "bbbb", "acestream-1", "h", 0, 0, 0,
-	        ORCH_EINVAL},
+	    {"bad field wins over conflict", "bbbb", "acestream-1", "h", 0, 0,
+	        0, ORCH_EINVAL},
 	};
 	static char longhost[300];
 	orch_state st;
 	orch_engine *a, *b;
 	char before[8192], after[8192];
 
-	(void)state;
+	(void) state;
 	memset(longhost, 'h', 256);
 	longhost[256] = '\0';
 	state_new(&st, 1, 100, NULL);
 	a = put_eng(&st, "aaaa", "acestream-1", "127.0.0.1", 19001, 19001, T0);
 	b = put_eng(&st, "bbbb", "acestream-2", "127.0.0.1", 19002, 19002, T0);
-	(void)start_on(&st, a, "sa", T0 + 1);
+	(void) start_on(&st, a, "sa", T0 + 1);
 	reserve(&st, b, "rb", T0 + S(30));
 	fingerprint(&st, before, sizeof(before));
 
 	for (size_t i = 0; i <= sizeof(cases) / sizeof(cases[0]); i++) {
 		orch_engine_spec sp;
-		orch_engine *out = (orch_engine *)1;
+		orch_engine *out = (orch_engine *) 1;
 		orch_err want;
 		const char *what;
 
@@ -1398,34 +1419,38 @@ test_engine_put_conflicts_and_invalid(void **state)
 		check_state(&st);
 		fingerprint(&st, after, sizeof(after));
 		if (strcmp(before, after) != 0)
-			fail_msg("%s: state changed:\n%s\n%s", what, before, after);
+			fail_msg(
+			    "%s: state changed:\n%s\n%s", what, before, after);
 	}
-	assert_ptr_equal(orch_state_engine_by_addr(&st, "127.0.0.1", 19001), a);
+	assert_ptr_equal(
+	    orch_state_engine_by_addr(&st, "127.0.0.1", 19001), a);
 	assert_ptr_equal(orch_state_engine_by_name(&st, "acestream-1"), a);
 	assert_ptr_equal(orch_state_engine_by_host_port(&st, 19001), a);
 	assert_ptr_equal(orch_state_engine_by_host_port(&st, 19002), b);
 	assert_true(b->last_seen_us == T0);
 
 	/* An engine may re-put its own address, name and port. */
-	(void)put_eng(&st, "aaaa", "acestream-1", "127.0.0.1", 19001, 19001,
-	    T0 + S(6));
+	(void) put_eng(
+	    &st, "aaaa", "acestream-1", "127.0.0.1", 19001, 19001, T0 + S(6));
 	/* out may be NULL. */
 	{
-		orch_engine_spec sp = spec_of("cccc", "acestream-3", "127.0.0.1",
-		    19003, 19003);
+		orch_engine_spec sp =
+		    spec_of("cccc", "acestream-3", "127.0.0.1", 19003, 19003);
 
-		assert_int_equal(orch_state_engine_put(&st, &sp, T0, NULL), ORCH_OK);
+		assert_int_equal(
+		    orch_state_engine_put(&st, &sp, T0, NULL), ORCH_OK);
 		check_state(&st);
-		assert_int_equal(orch_state_engine_put(&st, &sp, T0, NULL), ORCH_OK);
+		assert_int_equal(
+		    orch_state_engine_put(&st, &sp, T0, NULL), ORCH_OK);
 		check_state(&st);
 		sp.container_id = "dddd";
-		assert_int_equal(orch_state_engine_put(&st, &sp, T0, NULL),
-		    ORCH_EEXIST);
+		assert_int_equal(
+		    orch_state_engine_put(&st, &sp, T0, NULL), ORCH_EEXIST);
 		check_state(&st);
 	}
 	/* Unpublished engines do not conflict over port 0. */
-	(void)put_eng(&st, "e0", "n0", "10.0.0.1", 6878, 0, T0);
-	(void)put_eng(&st, "e00", "n00", "10.0.0.2", 6878, 0, T0);
+	(void) put_eng(&st, "e0", "n0", "10.0.0.1", 6878, 0, T0);
+	(void) put_eng(&st, "e00", "n00", "10.0.0.2", 6878, 0, T0);
 	assert_null(orch_state_engine_by_host_port(&st, 0));
 	orch_state_fini(&st);
 }
@@ -1442,7 +1467,7 @@ test_engine_update_keeps_first_seen_and_streams(void **state)
 	orch_label l1[] = {{"acestream.http_port", "19001"}};
 	orch_label l2[] = {{"acestream.http_port", "19011"}, {"x", "y"}};
 
-	(void)state;
+	(void) state;
 	state_new(&st, 2, 100, NULL);
 	sp = spec_of("aaaa", "acestream-1", "127.0.0.1", 19001, 19001);
 	sp.labels = l1;
@@ -1452,7 +1477,7 @@ test_engine_update_keeps_first_seen_and_streams(void **state)
 	assert_int_equal(a->n_labels, 1);
 	assert_ptr_not_equal(a->labels[0].key, l1[0].key); /* copied */
 	s1 = start_on(&st, a, "s1", T0 + S(1));
-	(void)end_id(&st, "s1", NULL, T0 + S(2));
+	(void) end_id(&st, "s1", NULL, T0 + S(2));
 	s2 = start_on(&st, a, "s2", T0 + S(3));
 	probe(&st, a, true, T0 + S(4));
 	reserve(&st, a, "r", T0 + S(60));
@@ -1490,17 +1515,17 @@ test_engine_update_keeps_first_seen_and_streams(void **state)
 	assert_null(orch_state_engine_by_host_port(&st, 19001));
 	assert_ptr_equal(orch_state_engine_by_host_port(&st, 19011), a);
 	/* The old address, name and port are free for another engine. */
-	(void)put_eng(&st, "bbbb", "acestream-1", "127.0.0.1", 19001, 19001,
-	    T0 + S(11));
+	(void) put_eng(
+	    &st, "bbbb", "acestream-1", "127.0.0.1", 19001, 19001, T0 + S(11));
 
 	/* An update saying "not running" is a die; then "running" a start. */
 	sp.running = false;
-	(void)put_spec(&st, &sp, T0 + S(12));
+	(void) put_spec(&st, &sp, T0 + S(12));
 	assert_false(s2->active);
 	assert_string_equal(s2->end_reason, "engine_gone");
 	assert_int_equal(st.counts.running, 1);
 	sp.running = true;
-	(void)put_spec(&st, &sp, T0 + S(13));
+	(void) put_spec(&st, &sp, T0 + S(13));
 	assert_int_equal(a->health, ORCH_HEALTH_UNKNOWN);
 	assert_true(a->started_us == T0 + S(13));
 	assert_true(a->first_seen_us == T0);
@@ -1533,31 +1558,33 @@ test_selection_order(void **state)
 		sel_side a, b;
 		char want; /* 'a', 'b' or '-' (none) */
 	} cases[] = {
-	    {"free slot before a full one",
-	        {"e1", true, 2, 0, true, 0}, {"e2", false, 1, 0, false, 0}, 'b'},
-	    {"full by reservations",
-	        {"e1", true, 0, 2, false, 0}, {"e2", false, 1, 0, false, 0}, 'b'},
+	    {"free slot before a full one", {"e1", true, 2, 0, true, 0},
+	        {"e2", false, 1, 0, false, 0}, 'b'},
+	    {"full by reservations", {"e1", true, 0, 2, false, 0},
+	        {"e2", false, 1, 0, false, 0}, 'b'},
 	    {"healthy before unknown (even if more loaded)",
-	        {"e1", false, 0, 0, true, 0}, {"e2", true, 1, 0, false, 0}, 'b'},
-	    {"fewest load",
-	        {"e1", true, 1, 0, true, 0}, {"e2", true, 0, 0, false, 5}, 'b'},
-	    {"fewest load counts reservations",
-	        {"e1", true, 0, 1, false, 0}, {"e2", true, 0, 0, false, 0}, 'b'},
-	    {"forwarded first",
-	        {"e2", true, 0, 0, true, 50}, {"e1", true, 0, 0, false, 5}, 'a'},
-	    {"oldest last use",
-	        {"e1", true, 0, 0, false, 50}, {"e2", true, 0, 0, false, 5}, 'b'},
-	    {"never used before used",
-	        {"e1", true, 0, 0, false, 1}, {"e2", true, 0, 0, false, 0}, 'b'},
-	    {"id breaks the tie",
-	        {"e2", true, 0, 0, false, 7}, {"e1", true, 0, 0, false, 7}, 'b'},
+	        {"e1", false, 0, 0, true, 0}, {"e2", true, 1, 0, false, 0},
+	        'b'},
+	    {"fewest load", {"e1", true, 1, 0, true, 0},
+	        {"e2", true, 0, 0, false, 5}, 'b'},
+	    {"fewest load counts reservations", {"e1", true, 0, 1, false, 0},
+	        {"e2", true, 0, 0, false, 0}, 'b'},
+	    {"forwarded first", {"e2", true, 0, 0, true, 50},
+	        {"e1", true, 0, 0, false, 5}, 'a'},
+	    {"oldest last use", {"e1", true, 0, 0, false, 50},
+	        {"e2", true, 0, 0, false, 5}, 'b'},
+	    {"never used before used", {"e1", true, 0, 0, false, 1},
+	        {"e2", true, 0, 0, false, 0}, 'b'},
+	    {"id breaks the tie", {"e2", true, 0, 0, false, 7},
+	        {"e1", true, 0, 0, false, 7}, 'b'},
 	    {"id breaks the tie, unknown health",
-	        {"e1", false, 1, 0, false, 0}, {"e2", false, 1, 0, false, 0}, 'a'},
-	    {"both full",
-	        {"e1", true, 2, 0, false, 0}, {"e2", true, 1, 1, false, 0}, '-'},
+	        {"e1", false, 1, 0, false, 0}, {"e2", false, 1, 0, false, 0},
+	        'a'},
+	    {"both full", {"e1", true, 2, 0, false, 0},
+	        {"e2", true, 1, 1, false, 0}, '-'},
 	};
 
-	(void)state;
+	(void) state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const sel_side *sides[2] = {&cases[i].a, &cases[i].b};
 		orch_engine *e[2];
@@ -1579,15 +1606,18 @@ test_selection_order(void **state)
 			if (sd->healthy)
 				probe(&st, e[k], true, T0 + S(1));
 			if (sd->forwarded) {
-				orch_state_engine_set_forwarded(&st, e[k], true);
+				orch_state_engine_set_forwarded(
+				    &st, e[k], true);
 				check_state(&st);
 			}
 			if (sd->usage_s != 0) {
 				snprintf(sid, sizeof(sid), "u-%d", k);
-				(void)start_on(&st, e[k], sid, T0 + S(sd->usage_s));
-				(void)end_id(&st, sid, NULL, T0 + S(sd->usage_s));
+				(void) start_on(
+				    &st, e[k], sid, T0 + S(sd->usage_s));
+				(void) end_id(
+				    &st, sid, NULL, T0 + S(sd->usage_s));
 				assert_true(e[k]->last_stream_usage_us ==
-				    T0 + S(sd->usage_s));
+				            T0 + S(sd->usage_s));
 			}
 			for (int j = 0; j < sd->reserved; j++) {
 				snprintf(sid, sizeof(sid), "r-%d-%d", k, j);
@@ -1595,13 +1625,14 @@ test_selection_order(void **state)
 			}
 			for (int j = 0; j < sd->streams; j++) {
 				snprintf(sid, sizeof(sid), "s-%d-%d", k, j);
-				(void)start_on(&st, e[k], sid, T0 + S(100));
+				(void) start_on(&st, e[k], sid, T0 + S(100));
 			}
 		}
 		got = sel(&st, T0 + S(200));
 		check_state(&st);
-		want = cases[i].want == 'a' ? e[0] : cases[i].want == 'b' ? e[1]
-		                                                         : NULL;
+		want = cases[i].want == 'a'   ? e[0]
+		       : cases[i].want == 'b' ? e[1]
+		                              : NULL;
 		if (got != want)
 			fail_msg("%s: chose %s, want %s", cases[i].what,
 			    got ? got->container_id : "none",
@@ -1618,25 +1649,29 @@ test_selection_never_unhealthy_marked_stopped(void **state)
 {
 	static const struct {
 		const char *what;
-		int kind; /* 0 unhealthy, 1 marked, 2 not running, 3 unmanaged */
+		int kind; /* 0 unhealthy, 1 marked, 2 not running, 3 unmanaged
+		           */
 	} cases[] = {
-	    {"unhealthy", 0}, {"marked", 1}, {"not running", 2},
+	    {"unhealthy", 0},
+	    {"marked", 1},
+	    {"not running", 2},
 	    {"unmanaged", 3},
 	};
 
-	(void)state;
+	(void) state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		orch_state st;
 		orch_engine *bad = NULL, *ok;
 
 		state_new(&st, 3, 100, NULL);
 		if (cases[i].kind == 3) {
-			orch_stream_start ev = ev_of(NULL, "10.0.0.1", 1, "k", "s");
+			orch_stream_start ev =
+			    ev_of(NULL, "10.0.0.1", 1, "k", "s");
 
 			bad = start_ev(&st, &ev, T0)->engine;
 		} else {
-			bad = put_eng(&st, "a-best-id", "n-a", "127.0.0.1", 19001,
-			    19001, T0);
+			bad = put_eng(&st, "a-best-id", "n-a", "127.0.0.1",
+			    19001, 19001, T0);
 			orch_state_engine_set_forwarded(&st, bad, true);
 			check_state(&st);
 			if (cases[i].kind != 0)
@@ -1660,10 +1695,10 @@ test_selection_never_unhealthy_marked_stopped(void **state)
 		if (sel(&st, T0 + 5) != NULL)
 			fail_msg("%s: chosen while alone", cases[i].what);
 		/* A worse but eligible engine is chosen instead. */
-		ok = put_eng(&st, "z-worst-id", "n-z", "127.0.0.1", 19009, 19009,
-		    T0 + 6);
-		(void)start_on(&st, ok, "s1", T0 + 7);
-		(void)start_on(&st, ok, "s2", T0 + 8);
+		ok = put_eng(&st, "z-worst-id", "n-z", "127.0.0.1", 19009,
+		    19009, T0 + 6);
+		(void) start_on(&st, ok, "s1", T0 + 7);
+		(void) start_on(&st, ok, "s2", T0 + 8);
 		if (sel(&st, T0 + 9) != ok)
 			fail_msg("%s: not skipped", cases[i].what);
 		check_state(&st);
@@ -1681,7 +1716,7 @@ test_reservations_load_expiry_and_consumption(void **state)
 	orch_stream *s;
 	char before[4096], after[4096];
 
-	(void)state;
+	(void) state;
 	state_new(&st, 1, 100, NULL);
 	a = put_num(&st, 1, T0);
 	assert_ptr_equal(sel(&st, T0), a);
@@ -1733,13 +1768,15 @@ test_reservations_load_expiry_and_consumption(void **state)
 	assert_int_equal(st.counts.reservations, 0);
 	assert_int_equal(a->n_reserved, 0);
 
-	/* Duplicate id: EEXIST; over 32 characters: EINVAL; nothing changes. */
+	/* Duplicate id: EEXIST; over 32 characters: EINVAL; nothing changes.
+	 */
 	reserve(&st, a, "dup", T0 + S(30));
 	fingerprint(&st, before, sizeof(before));
-	assert_int_equal(orch_state_reserve(&st, b, "dup", T0 + S(40), &r),
-	    ORCH_EEXIST);
-	assert_int_equal(orch_state_reserve(&st, b,
-	                     "0123456789abcdef0123456789abcdef0", T0 + S(40), &r),
+	assert_int_equal(
+	    orch_state_reserve(&st, b, "dup", T0 + S(40), &r), ORCH_EEXIST);
+	assert_int_equal(
+	    orch_state_reserve(
+	        &st, b, "0123456789abcdef0123456789abcdef0", T0 + S(40), &r),
 	    ORCH_EINVAL);
 	check_state(&st);
 	fingerprint(&st, after, sizeof(after));
@@ -1759,7 +1796,7 @@ test_reservations_load_expiry_and_consumption(void **state)
 	/* ... even when the stream lands on another engine. */
 	ev = ev_of("eng-01", NULL, 0, "k", "q");
 	ev.reservation_id = "0123456789abcdef0123456789abcdef";
-	(void)start_ev(&st, &ev, T0 + S(32));
+	(void) start_ev(&st, &ev, T0 + S(32));
 	assert_int_equal(b->n_reserved, 0);
 	assert_int_equal(a->n_active, 2);
 	assert_int_equal(st.counts.reservations, 0);
@@ -1776,7 +1813,7 @@ test_reservations_load_expiry_and_consumption(void **state)
 	reserve(&st, a, "only", T0 + S(15));
 	ev = ev_of(NULL, "127.0.0.1", 19001, "k", "p");
 	ev.reservation_id = "only";
-	(void)start_ev(&st, &ev, T0 + S(1));
+	(void) start_ev(&st, &ev, T0 + S(1));
 	assert_int_equal(orch_engine_load(a), 1);
 	assert_int_equal(st.counts.used, 1);
 	assert_int_equal(st.counts.free, 0);
@@ -1793,20 +1830,20 @@ test_ended_max_trims_oldest_ended(void **state)
 	orch_engine *a;
 	char sid[16];
 
-	(void)state;
+	(void) state;
 	state_new(&st, 100, 3, NULL);
 	a = put_num(&st, 1, T0);
 	for (int i = 0; i < 10; i++) {
 		snprintf(sid, sizeof(sid), "s%d", i);
-		(void)start_on(&st, a, sid, T0 + S(i));
+		(void) start_on(&st, a, sid, T0 + S(i));
 	}
 	/* End s5, s4, s3, s2, s1 (in that order): the first ended go first,
 	 * whatever their start order. */
 	for (int i = 5; i >= 1; i--) {
 		snprintf(sid, sizeof(sid), "s%d", i);
 		assert_non_null(end_id(&st, sid, NULL, T0 + S(100 - i)));
-		assert_true(st.counts.streams_total - st.counts.streams_active <=
-		    3);
+		assert_true(
+		    st.counts.streams_total - st.counts.streams_active <= 3);
 	}
 	assert_null(orch_state_stream_get(&st, "s5"));
 	assert_null(orch_state_stream_get(&st, "s4"));
@@ -1836,11 +1873,11 @@ test_ended_max_trims_oldest_ended(void **state)
 	a = put_num(&st, 1, T0);
 	for (int i = 0; i < 20; i++) {
 		snprintf(sid, sizeof(sid), "s%d", i);
-		(void)start_on(&st, a, sid, T0 + S(i));
+		(void) start_on(&st, a, sid, T0 + S(i));
 	}
 	assert_int_equal(st.counts.streams_total, 20);
-	(void)end_id(&st, "s0", NULL, T0 + S(30));
-	(void)end_id(&st, "s1", NULL, T0 + S(31));
+	(void) end_id(&st, "s0", NULL, T0 + S(30));
+	(void) end_id(&st, "s1", NULL, T0 + S(31));
 	assert_null(orch_state_stream_get(&st, "s0"));
 	assert_non_null(orch_state_stream_get(&st, "s1"));
 	assert_int_equal(st.counts.streams_total, 19);
@@ -1866,8 +1903,8 @@ stat_of(int64_t ts)
 	s.peers = ts % 97;
 	s.speed_down = ts * 2;
 	s.has = ORCH_STAT_PEERS | ORCH_STAT_SPEED_DOWN |
-	    ((ts & 1) ? ORCH_STAT_STATUS : 0);
-	snprintf(s.status, sizeof(s.status), "dl-%lld", (long long)ts);
+	        ((ts & 1) ? ORCH_STAT_STATUS : 0);
+	snprintf(s.status, sizeof(s.status), "dl-%lld", (long long) ts);
 	return s;
 }
 
@@ -1878,7 +1915,7 @@ test_stats_ring_grows_and_caps(void **state)
 {
 	static const int maxes[] = {1, 2, 3, 4, 5, 7, 10, 33, 720};
 
-	(void)state;
+	(void) state;
 	for (size_t m = 0; m < sizeof(maxes) / sizeof(maxes[0]); m++) {
 		const int max = maxes[m];
 		orch_state_opts o = opts_of(1, max, 10, NULL);
@@ -1894,21 +1931,25 @@ test_stats_ring_grows_and_caps(void **state)
 		assert_int_equal(s->stats_count, 0);
 		for (int n = 1; n <= total; n++) {
 			orch_stat snap = stat_of(n);
-			uint32_t want = (uint32_t)(n < max ? n : max);
+			uint32_t want = (uint32_t) (n < max ? n : max);
 
-			assert_int_equal(orch_state_stream_add_stat(&st, s, &snap),
+			assert_int_equal(
+			    orch_state_stream_add_stat(&st, s, &snap),
 			    ORCH_OK);
 			check_state(&st);
 			assert_int_equal(s->stats_count, want);
 			assert_true(s->stats_cap >= want);
-			assert_true(s->stats_cap <= (uint32_t)max);
+			assert_true(s->stats_cap <= (uint32_t) max);
 			/* geometric: 4, 8, 16, ... or the cap itself */
-			assert_true(s->stats_cap == (uint32_t)max ||
+			assert_true(
+			    s->stats_cap == (uint32_t) max ||
 			    (s->stats_cap >= 4 &&
 			        (s->stats_cap & (s->stats_cap - 1)) == 0));
 			for (uint32_t i = 0; i < s->stats_count; i++) {
-				const orch_stat *got = orch_stream_stat_at(s, i);
-				orch_stat exp = stat_of(n - (int)want + 1 + (int)i);
+				const orch_stat *got =
+				    orch_stream_stat_at(s, i);
+				orch_stat exp =
+				    stat_of(n - (int) want + 1 + (int) i);
 
 				assert_true(got->ts_us == exp.ts_us);
 				assert_true(got->peers == exp.peers);
@@ -1919,8 +1960,8 @@ test_stats_ring_grows_and_caps(void **state)
 			assert_true(orch_stream_latest_stat(s)->ts_us == n);
 		}
 		/* An ended stream keeps its snapshots. */
-		(void)end_id(&st, "s", NULL, T0 + 1);
-		assert_int_equal(s->stats_count, (uint32_t)max);
+		(void) end_id(&st, "s", NULL, T0 + 1);
+		assert_int_equal(s->stats_count, (uint32_t) max);
 		check_state(&st);
 		orch_state_fini(&st);
 	}
@@ -1941,7 +1982,7 @@ rnd_next(uint64_t *s)
 static int
 rnd(uint64_t *s, int n)
 {
-	return (int)(rnd_next(s) % (uint64_t)n);
+	return (int) (rnd_next(s) % (uint64_t) n);
 }
 
 /*
@@ -1962,7 +2003,7 @@ test_random_operations(void **state)
 	int n_res_ids = 0, res_seq = 0;
 	int counts_op[10] = {0};
 
-	(void)state;
+	(void) state;
 	assert_int_equal(orch_state_init(&st, &o), ORCH_OK);
 	for (int op = 0; op < OPS; op++) {
 		int kind = rnd(&seed, 10);
@@ -1984,14 +2025,15 @@ test_random_operations(void **state)
 			 * (addresses unmanaged entries may already hold). */
 			int hport = 19000 + slot * 2 + rnd(&seed, 2);
 			int how = rnd(&seed, 3);
-			orch_engine_spec sp = spec_of(id, name,
-			    how == 0 ? "127.0.0.1" : name,
-			    how == 1 ? 6878 : hport, hport);
+			orch_engine_spec sp =
+			    spec_of(id, name, how == 0 ? "127.0.0.1" : name,
+			        how == 1 ? 6878 : hport, hport);
 			orch_engine *out;
 
 			sp.running = rnd(&seed, 8) != 0;
 			sp.forwarded = rnd(&seed, 10) == 0;
-			assert_int_equal(orch_state_engine_put(&st, &sp, now, &out),
+			assert_int_equal(
+			    orch_state_engine_put(&st, &sp, now, &out),
 			    ORCH_OK);
 			break;
 		}
@@ -2000,8 +2042,8 @@ test_random_operations(void **state)
 				orch_engine *other;
 				size_t cur = 0;
 
-				while ((other = orch_state_engine_next(&st, &cur)) !=
-				    NULL) {
+				while ((other = orch_state_engine_next(
+				            &st, &cur)) != NULL) {
 					if (other->managed &&
 					    other->host_http_port != 0)
 						break;
@@ -2012,8 +2054,9 @@ test_random_operations(void **state)
 					    other->host_http_port);
 					orch_engine *out;
 
-					assert_int_equal(orch_state_engine_put(&st,
-					                     &sp, now, &out),
+					assert_int_equal(
+					    orch_state_engine_put(
+					        &st, &sp, now, &out),
 					    ORCH_EEXIST);
 				}
 			} else if (rnd(&seed, 3) == 0) {
@@ -2039,7 +2082,8 @@ test_random_operations(void **state)
 				ev.port = 1;
 				break;
 			case 1:
-				ev.host = rnd(&seed, 2) ? "localhost" : "gw.example";
+				ev.host =
+				    rnd(&seed, 2) ? "localhost" : "gw.example";
 				ev.port = 19000 + slot * 2 + rnd(&seed, 2);
 				break;
 			case 2:
@@ -2059,8 +2103,10 @@ test_random_operations(void **state)
 				break;
 			}
 			if (n_res_ids > 0 && rnd(&seed, 2))
-				ev.reservation_id = res_ids[rnd(&seed, n_res_ids)];
-			assert_int_equal(orch_state_stream_start(&st, &ev, now, &s),
+				ev.reservation_id =
+				    res_ids[rnd(&seed, n_res_ids)];
+			assert_int_equal(
+			    orch_state_stream_start(&st, &ev, now, &s),
 			    ORCH_OK);
 			assert_non_null(s);
 			break;
@@ -2069,13 +2115,15 @@ test_random_operations(void **state)
 			orch_stream *s;
 
 			if (rnd(&seed, 3) == 0)
-				assert_int_equal(orch_state_stream_end(&st, NULL, id,
-				                     "by-container", now, &s),
+				assert_int_equal(
+				    orch_state_stream_end(&st, NULL, id,
+				        "by-container", now, &s),
 				    ORCH_OK);
 			else
-				assert_int_equal(orch_state_stream_end(&st, sid, NULL,
-				                     rnd(&seed, 2) ? NULL : "stopped",
-				                     now, &s),
+				assert_int_equal(
+				    orch_state_stream_end(&st, sid, NULL,
+				        rnd(&seed, 2) ? NULL : "stopped", now,
+				        &s),
 				    ORCH_OK);
 			break;
 		}
@@ -2083,12 +2131,14 @@ test_random_operations(void **state)
 			orch_engine *chosen = sel(&st, now);
 
 			if (chosen != NULL) {
-				char *rid = res_ids[n_res_ids < 64 ? n_res_ids
-				                                   : rnd(&seed, 64)];
+				char *rid =
+				    res_ids[n_res_ids < 64 ? n_res_ids
+				                           : rnd(&seed, 64)];
 
 				snprintf(rid, 24, "res-%d", res_seq++);
-				assert_int_equal(orch_state_reserve(&st, chosen, rid,
-				                     now + S(1 + rnd(&seed, 20)), NULL),
+				assert_int_equal(
+				    orch_state_reserve(&st, chosen, rid,
+				        now + S(1 + rnd(&seed, 20)), NULL),
 				    ORCH_OK);
 				if (n_res_ids < 64)
 					n_res_ids++;
@@ -2101,27 +2151,27 @@ test_random_operations(void **state)
 			break;
 		case 7: /* probe */
 			if (e != NULL)
-				(void)orch_state_engine_probe(&st, e,
-				    rnd(&seed, 3) != 0, 2, now);
+				(void) orch_state_engine_probe(
+				    &st, e, rnd(&seed, 3) != 0, 2, now);
 			break;
 		case 8: /* die / start / mark / forward */
 			if (e != NULL) {
 				switch (rnd(&seed, 4)) {
 				case 0:
-					orch_state_engine_set_running(&st, e, false,
-					    now);
+					orch_state_engine_set_running(
+					    &st, e, false, now);
 					break;
 				case 1:
-					orch_state_engine_set_running(&st, e, true,
-					    now);
+					orch_state_engine_set_running(
+					    &st, e, true, now);
 					break;
 				case 2:
 					orch_state_engine_set_marked(&st, e,
 					    !e->marked_for_replacement);
 					break;
 				default:
-					orch_state_engine_set_forwarded(&st, e,
-					    !e->forwarded);
+					orch_state_engine_set_forwarded(
+					    &st, e, !e->forwarded);
 					break;
 				}
 			}
@@ -2132,8 +2182,8 @@ test_random_operations(void **state)
 			if (s != NULL) {
 				orch_stat snap = stat_of(now);
 
-				assert_int_equal(orch_state_stream_add_stat(&st, s,
-				                     &snap),
+				assert_int_equal(
+				    orch_state_stream_add_stat(&st, s, &snap),
 				    ORCH_OK);
 			}
 			break;
@@ -2144,10 +2194,12 @@ test_random_operations(void **state)
 		orch_state_expire(&st, now);
 		check_state(&st);
 		if (orch_state_select(&st, now) != brute_select(&st))
-			fail_msg("op %d: heap choice differs from brute force", op);
+			fail_msg(
+			    "op %d: heap choice differs from brute force", op);
 		if (op % 500 == 0) {
 			size_t n;
-			orch_engine *const *v = orch_state_engines_sorted(&st, &n);
+			orch_engine *const *v =
+			    orch_state_engines_sorted(&st, &n);
 
 			assert_int_equal(n, st.n_engines);
 			for (size_t i = 1; i < n; i++)
@@ -2173,7 +2225,8 @@ main(void)
 	    cmocka_unit_test(test_restart_same_id_overwrites),
 	    cmocka_unit_test(test_stream_end_rules),
 	    cmocka_unit_test(test_idle_since),
-	    cmocka_unit_test(test_engine_remove_ends_streams_drops_reservations),
+	    cmocka_unit_test(
+	        test_engine_remove_ends_streams_drops_reservations),
 	    cmocka_unit_test(test_set_running_die_and_start),
 	    cmocka_unit_test(test_probe_threshold_and_reset),
 	    cmocka_unit_test(test_marked_and_forwarded_counts),

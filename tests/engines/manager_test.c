@@ -72,11 +72,11 @@ enum {
 	G_MAX,
 };
 
-static orch_docker *dk;     /* the test's own handle (the real socket) */
+static orch_docker *dk; /* the test's own handle (the real socket) */
 static char docker_host[256];
-static char run_id[32];     /* <pid>-<random>: this run */
-static char label_val[64];  /* CONTAINER_LABEL's value: mgr-<run> */
-static char left_val[64];   /* the test's own containers: mgr-<run>-x */
+static char run_id[32];    /* <pid>-<random>: this run */
+static char label_val[64]; /* CONTAINER_LABEL's value: mgr-<run> */
+static char left_val[64];  /* the test's own containers: mgr-<run>-x */
 
 /* ---- small helpers ---------------------------------------------------- */
 
@@ -89,16 +89,16 @@ sleep_ms(long ms)
 }
 
 /* Polls cond every 50 ms until it holds or ms have passed; ok gets it. */
-#define WAIT_FOR(ok, cond, ms)                                            \
-	do {                                                              \
-		int64_t wf_deadline_ = orch_mono_ms() + (ms);             \
-		for (;;) {                                                \
-			if (((ok) = (cond)))                              \
-				break;                                    \
-			if (orch_mono_ms() >= wf_deadline_)               \
-				break;                                    \
-			sleep_ms(50);                                     \
-		}                                                         \
+#define WAIT_FOR(ok, cond, ms)                                                \
+	do {                                                                  \
+		int64_t wf_deadline_ = orch_mono_ms() + (ms);                 \
+		for (;;) {                                                    \
+			if (((ok) = (cond)))                                  \
+				break;                                        \
+			if (orch_mono_ms() >= wf_deadline_)                   \
+				break;                                        \
+			sleep_ms(50);                                         \
+		}                                                             \
 	} while (0)
 
 static void
@@ -330,15 +330,15 @@ make_leftover(const char *name, int port, bool start)
 	orch_rt_kv labels[] = {{LABEL_KEY, left_val}};
 	orch_rt_publish pub = {port, port, "tcp"};
 	orch_rt_create_spec spec = {
-		.name = name,
-		.image = IMAGE,
-		.env = env,
-		.labels = labels,
-		.n_labels = 1,
-		.ports = &pub,
-		.n_ports = port > 0 ? 1 : 0,
-		.host_ip = "127.0.0.1",
-		.restart_policy = "no",
+	    .name = name,
+	    .image = IMAGE,
+	    .env = env,
+	    .labels = labels,
+	    .n_labels = 1,
+	    .ports = &pub,
+	    .n_ports = port > 0 ? 1 : 0,
+	    .host_ip = "127.0.0.1",
+	    .restart_policy = "no",
 	};
 	orch_diag diag;
 	char *id = NULL;
@@ -579,12 +579,14 @@ proxy_on(proxy *px)
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", px->path);
-	assert_int_equal(bind(px->lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	assert_int_equal(
+	    bind(px->lfd, (struct sockaddr *) &sa, sizeof(sa)), 0);
 	assert_int_equal(listen(px->lfd, 64), 0);
 	pthread_mutex_lock(&px->mu);
 	px->stopping = false;
 	pthread_mutex_unlock(&px->mu);
-	assert_int_equal(pthread_create(&px->acceptor, NULL, accept_main, px), 0);
+	assert_int_equal(
+	    pthread_create(&px->acceptor, NULL, accept_main, px), 0);
 	px->on = true;
 }
 
@@ -690,7 +692,8 @@ teardown(void **state)
 		int n = remove_ours();
 
 		if (n > 0)
-			fprintf(stderr, "teardown removed %d container(s)\n", n);
+			fprintf(
+			    stderr, "teardown removed %d container(s)\n", n);
 	}
 	free(f);
 	return 0;
@@ -743,10 +746,10 @@ fx_start(fx *f, bool no_loops)
 
 	if (f->docker == NULL)
 		assert_int_equal(orch_docker_open(f->cfg.docker_host,
-		                     DOCKER_TIMEOUT_MS,
-		                     &f->docker),
+		                     DOCKER_TIMEOUT_MS, &f->docker),
 		    ORCH_OK);
-	assert_int_equal(orch_core_init(&f->core, &f->cfg, clk, NULL), ORCH_OK);
+	assert_int_equal(
+	    orch_core_init(&f->core, &f->cfg, clk, NULL), ORCH_OK);
 	f->core_ok = true;
 	memset(&o, 0, sizeof(o));
 	orch_docker_runtime(f->docker, &rt);
@@ -873,14 +876,14 @@ provision_ok(fx *f, const orch_engine_request *req, int64_t *ms)
 	orch_refusal ref;
 	orch_diag why;
 	int64_t t0 = orch_mono_ms();
-	orch_err rv = orch_mgr_provision(f->mgr, req != NULL ? req : &dflt, 0,
-	    &res, &ref, &why);
+	orch_err rv = orch_mgr_provision(
+	    f->mgr, req != NULL ? req : &dflt, 0, &res, &ref, &why);
 
 	if (ms != NULL)
 		*ms = orch_mono_ms() - t0;
 	if (rv != ORCH_OK)
-		fail_msg("provision: %s (%s), refusal %s", orch_strerror(rv), why.msg,
-		    orch_refusal_code_name(ref.code));
+		fail_msg("provision: %s (%s), refusal %s", orch_strerror(rv),
+		    why.msg, orch_refusal_code_name(ref.code));
 	assert_int_equal(ref.code, ORCH_REFUSE_NONE);
 	return res;
 }
@@ -902,8 +905,8 @@ stream_on(fx *f, const char *id, const char *stream_id)
 	ev.is_live = true;
 	ev.stream_id = stream_id;
 	orch_core_lock(&f->core);
-	rv = orch_state_stream_start(&f->core.state, &ev,
-	    orch_core_now(&f->core), &s);
+	rv = orch_state_stream_start(
+	    &f->core.state, &ev, orch_core_now(&f->core), &s);
 	if (rv == ORCH_OK && s->engine != NULL)
 		snprintf(on, sizeof(on), "%s", s->engine->container_id);
 	orch_core_unlock(&f->core);
@@ -946,7 +949,7 @@ ledger_check(fx *f)
 
 	orch_core_lock(&f->core);
 	while ((e = orch_state_engine_next(&f->core.state, &cur)) != NULL &&
-	    n < 64) {
+	       n < 64) {
 		if (!e->managed)
 			continue;
 		snprintf(ids[n], sizeof(ids[n]), "%s", e->container_id);
@@ -956,7 +959,8 @@ ledger_check(fx *f)
 	}
 	used = orch_ports_used(&f->core.http_ports);
 	for (size_t i = 0; i < n; i++)
-		held = held && orch_ports_in_use(&f->core.http_ports, ports[i]);
+		held =
+		    held && orch_ports_in_use(&f->core.http_ports, ports[i]);
 	orch_core_unlock(&f->core);
 	assert_true(held);
 	assert_int_equal(used, (int) n);
@@ -997,11 +1001,11 @@ test_provision(void **state)
 	sp = r.container_https_port;
 	snprintf(name, sizeof(name), "%s-1", f->prefix);
 	assert_string_equal(r.container_name, name);
-	assert_true(p >= f->cfg.port_range_host.lo &&
-	    p <= f->cfg.port_range_host.hi);
+	assert_true(
+	    p >= f->cfg.port_range_host.lo && p <= f->cfg.port_range_host.hi);
 	assert_int_equal(r.container_http_port, p); /* decision: same port */
 	assert_true(sp >= f->cfg.ace_https_range.lo &&
-	    sp <= f->cfg.ace_https_range.hi);
+	            sp <= f->cfg.ace_https_range.hi);
 
 	/* Listed at once. */
 	s = eget(f, r.container_id);
@@ -1018,24 +1022,23 @@ test_provision(void **state)
 	assert_int_equal(counts(f).engines, 1);
 
 	/* What the container got. */
-	assert_int_equal(orch_docker_inspect(dk, r.container_id, &c, &diag),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_docker_inspect(dk, r.container_id, &c, &diag), ORCH_OK);
 	assert_true(c.running);
 	assert_string_equal(c.name, name);
 	assert_string_equal(c.image, IMAGE);
-	assert_string_equal(orch_rt_container_label(&c, LABEL_KEY),
-	    label_val);
+	assert_string_equal(orch_rt_container_label(&c, LABEL_KEY), label_val);
 	snprintf(pstr, sizeof(pstr), "%d", p);
-	assert_string_equal(orch_rt_container_label(&c,
-	                        ORCH_LABEL_HTTP_PORT), pstr);
-	assert_string_equal(orch_rt_container_label(&c,
-	                        ORCH_LABEL_HOST_HTTP_PORT), pstr);
+	assert_string_equal(
+	    orch_rt_container_label(&c, ORCH_LABEL_HTTP_PORT), pstr);
+	assert_string_equal(
+	    orch_rt_container_label(&c, ORCH_LABEL_HOST_HTTP_PORT), pstr);
 	assert_null(orch_rt_container_label(&c, ORCH_LABEL_HOST_HTTPS_PORT));
 	snprintf(buf, sizeof(buf), "%d", sp);
-	assert_string_equal(orch_rt_container_label(&c,
-	                        ORCH_LABEL_HTTPS_PORT), buf);
-	snprintf(buf, sizeof(buf), "--http-port=%d\n--https-port=%d\n--bind-all",
-	    p, sp);
+	assert_string_equal(
+	    orch_rt_container_label(&c, ORCH_LABEL_HTTPS_PORT), buf);
+	snprintf(buf, sizeof(buf),
+	    "--http-port=%d\n--https-port=%d\n--bind-all", p, sp);
 	assert_non_null(env_value(&c, "CONF"));
 	assert_string_equal(env_value(&c, "CONF"), buf);
 	assert_string_equal(env_value(&c, "HTTP_PORT"), pstr);
@@ -1074,16 +1077,16 @@ test_provision(void **state)
 		assert_string_equal(r2.container_name, name);
 		assert_int_not_equal(r2.host_http_port, p);
 		assert_int_not_equal(r2.container_https_port, sp);
-		assert_int_equal(orch_docker_inspect(dk, r2.container_id, &c,
-		                     &diag),
+		assert_int_equal(
+		    orch_docker_inspect(dk, r2.container_id, &c, &diag),
 		    ORCH_OK);
 		snprintf(pstr, sizeof(pstr), "%d", r2.host_http_port);
-		assert_string_equal(orch_rt_container_label(&c, "x.custom"),
-		    "v1");
-		assert_string_equal(orch_rt_container_label(&c,
-		                        ORCH_LABEL_HTTP_PORT), pstr);
-		assert_string_equal(orch_rt_container_label(&c, LABEL_KEY),
-		    label_val);
+		assert_string_equal(
+		    orch_rt_container_label(&c, "x.custom"), "v1");
+		assert_string_equal(
+		    orch_rt_container_label(&c, ORCH_LABEL_HTTP_PORT), pstr);
+		assert_string_equal(
+		    orch_rt_container_label(&c, LABEL_KEY), label_val);
 		assert_string_equal(env_value(&c, "CONF"), "--custom-conf");
 		assert_string_equal(env_value(&c, "HTTP_PORT"), pstr);
 		assert_string_equal(env_value(&c, "EXTRA"), "e=1");
@@ -1144,8 +1147,8 @@ test_delete(void **state)
 	    ORCH_ENOTFOUND);
 	snprintf(lname, sizeof(lname), "%s-unmanaged", f->prefix);
 	left = owned(f, make_leftover(lname, 0, false));
-	assert_int_equal(orch_mgr_delete(f->mgr, left, deleted, sizeof(deleted),
-	                     &diag),
+	assert_int_equal(
+	    orch_mgr_delete(f->mgr, left, deleted, sizeof(deleted), &diag),
 	    ORCH_ENOTFOUND);
 	assert_int_equal(docker_running(left), 0); /* untouched */
 
@@ -1183,8 +1186,9 @@ conc_main(void *arg)
 	orch_engine_request req = {0};
 	int64_t t0 = orch_mono_ms();
 
-	a->rv = orch_mgr_provision(a->f->mgr, &req, 0, &a->res, &a->ref, &a->why);
-	
+	a->rv =
+	    orch_mgr_provision(a->f->mgr, &req, 0, &a->res, &a->ref, &a->why);
+
 	a->ms = orch_mono_ms() - t0;
 	return NULL;
 }
@@ -1204,8 +1208,8 @@ test_concurrent(void **state)
 	memset(a, 0, sizeof(a));
 	for (int i = 0; i < NCONC; i++) {
 		a[i].f = f;
-		assert_int_equal(pthread_create(&th[i], NULL, conc_main, &a[i]),
-		    0);
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, conc_main, &a[i]), 0);
 	}
 	for (int i = 0; i < NCONC; i++)
 		pthread_join(th[i], NULL);
@@ -1217,17 +1221,18 @@ test_concurrent(void **state)
 			    orch_strerror(a[i].rv), a[i].why.msg);
 		if (a[i].ms > worst)
 			worst = a[i].ms;
-		n = orch_engine_name_number(f->prefix, a[i].res.container_name);
+		n = orch_engine_name_number(
+		    f->prefix, a[i].res.container_name);
 		assert_true(n >= 1 && n <= NCONC);
 		assert_false(names[n]); /* distinct names */
 		names[n] = true;
 		for (int j = 0; j < i; j++) {
-			assert_int_not_equal(a[i].res.host_http_port,
-			    a[j].res.host_http_port);
+			assert_int_not_equal(
+			    a[i].res.host_http_port, a[j].res.host_http_port);
 			assert_int_not_equal(a[i].res.container_https_port,
 			    a[j].res.container_https_port);
-			assert_string_not_equal(a[i].res.container_id,
-			    a[j].res.container_id);
+			assert_string_not_equal(
+			    a[i].res.container_id, a[j].res.container_id);
 		}
 		assert_true(eget(f, a[i].res.container_id).found);
 		assert_int_equal(docker_running(a[i].res.container_id), 1);
@@ -1239,7 +1244,8 @@ test_concurrent(void **state)
 	for (int i = 0; i < NCONC; i++) {
 		bool ok;
 
-		WAIT_FOR(ok, get_status(a[i].res.host_http_port) == 200, 20000);
+		WAIT_FOR(
+		    ok, get_status(a[i].res.host_http_port) == 200, 20000);
 		assert_true(ok);
 	}
 	ledger_check(f);
@@ -1279,7 +1285,7 @@ test_leftovers(void **state)
 	assert_string_equal(r.container_name, name);
 	assert_int_not_equal(r.host_http_port, lo);
 	assert_true(r.host_http_port > lo &&
-	    r.host_http_port <= f->cfg.port_range_host.hi);
+	            r.host_http_port <= f->cfg.port_range_host.hi);
 	assert_int_equal(docker_running(r.container_id), 1);
 	WAIT_FOR(ok, get_status(r.host_http_port) == 200, 20000);
 	assert_true(ok);
@@ -1303,7 +1309,8 @@ test_leftovers(void **state)
 		orch_provision_result r2;
 		orch_refusal ref;
 		orch_diag why;
-		orch_err rv = orch_mgr_provision(f->mgr, &req, 0, &r2, &ref, &why);
+		orch_err rv =
+		    orch_mgr_provision(f->mgr, &req, 0, &r2, &ref, &why);
 
 		/* Regression: manager.c port_conflict() finds "port is
 		 * already allocated" in orch_diag.msg; the message was
@@ -1401,8 +1408,8 @@ test_kill(void **state)
 	{
 		char reason[64];
 
-		assert_int_equal(stream_status(f, "kill-stream", reason,
-		                     sizeof(reason)),
+		assert_int_equal(
+		    stream_status(f, "kill-stream", reason, sizeof(reason)),
 		    2);
 		assert_string_equal(reason, "engine_gone");
 	}
@@ -1443,15 +1450,16 @@ test_kill(void **state)
 		t0 = orch_mono_ms();
 		assert_int_equal(orch_docker_start(dk, id, &diag), ORCH_OK);
 		WAIT_FOR(ok, eget(f, id).running, 15000);
-		printf("start of the killed container -> re-adopted: %lld ms\n",
+		printf(
+		    "start of the killed container -> re-adopted: %lld ms\n",
 		    (long long) (orch_mono_ms() - t0));
 		assert_true(ok);
 		s = eget(f, id);
 		assert_string_equal(s.name, killed.name);
 		assert_int_equal(s.host_http_port, killed.host_http_port);
 		assert_int_equal(s.port, killed.port);
-		assert_int_equal(s.container_https_port,
-		    killed.container_https_port);
+		assert_int_equal(
+		    s.container_https_port, killed.container_https_port);
 		assert_true(http_in_use(f, killed.host_http_port));
 		ledger_check(f);
 	}
@@ -1466,9 +1474,11 @@ test_kill(void **state)
 		orch_engine *e;
 
 		orch_core_lock(&f->core);
-		while ((e = orch_state_engine_next(&f->core.state, &cur)) != NULL) {
+		while ((e = orch_state_engine_next(&f->core.state, &cur)) !=
+		       NULL) {
 			if (e->managed && e->running) {
-				snprintf(id2, sizeof(id2), "%s", e->container_id);
+				snprintf(
+				    id2, sizeof(id2), "%s", e->container_id);
 				break;
 			}
 		}
@@ -1482,8 +1492,8 @@ test_kill(void **state)
 		printf("stop -> down in state: %lld ms\n",
 		    (long long) (orch_mono_ms() - t0));
 		assert_true(ok);
-		assert_int_equal(stream_status(f, "restart-stream", reason,
-		                     sizeof(reason)),
+		assert_int_equal(
+		    stream_status(f, "restart-stream", reason, sizeof(reason)),
 		    2);
 		assert_string_equal(reason, "engine_gone");
 		assert_true(eget(f, id2).found); /* down, not gone */
@@ -1499,8 +1509,8 @@ test_kill(void **state)
 		assert_string_equal(after.name, before.name);
 		assert_int_equal(after.host_http_port, before.host_http_port);
 		assert_int_equal(after.port, before.port);
-		assert_int_equal(after.container_https_port,
-		    before.container_https_port);
+		assert_int_equal(
+		    after.container_https_port, before.container_https_port);
 		assert_true(http_in_use(f, after.host_http_port));
 		WAIT_FOR(ok, get_status(after.host_http_port) == 200, 20000);
 		assert_true(ok);
@@ -1509,8 +1519,8 @@ test_kill(void **state)
 		/* Removed behind the manager's back (docker rm -f): the
 		 * destroy event drops it from state, its port goes back. */
 		t0 = orch_mono_ms();
-		assert_int_equal(orch_docker_remove(dk, id2, true, &diag),
-		    ORCH_OK);
+		assert_int_equal(
+		    orch_docker_remove(dk, id2, true, &diag), ORCH_OK);
 		WAIT_FOR(ok, !eget(f, id2).found, 15000);
 		printf("rm -f -> gone from state: %lld ms\n",
 		    (long long) (orch_mono_ms() - t0));
@@ -1561,22 +1571,24 @@ test_adopt(void **state)
 		assert_string_equal(s.host, "127.0.0.1");
 		assert_int_equal(s.port, r[i].host_http_port);
 		assert_int_equal(s.host_http_port, r[i].host_http_port);
-		assert_int_equal(s.container_http_port, r[i].container_http_port);
-		assert_int_equal(s.container_https_port,
-		    r[i].container_https_port);
+		assert_int_equal(
+		    s.container_http_port, r[i].container_http_port);
+		assert_int_equal(
+		    s.container_https_port, r[i].container_https_port);
 		assert_true(http_in_use(f, r[i].host_http_port));
 		https_reserved[i] = https_in_use(f, r[i].container_https_port);
 		/* Nothing was stopped or restarted. */
 		assert_int_equal(docker_running(r[i].container_id), 1);
-		started_at(r[i].container_id, now_started, sizeof(now_started));
+		started_at(
+		    r[i].container_id, now_started, sizeof(now_started));
 		assert_string_equal(now_started, started[i]);
 	}
 	ledger_check(f);
 
 	/* A new engine takes the next number and fresh ports. */
 	r3 = provision_ok(f, NULL, NULL);
-	assert_int_equal(orch_engine_name_number(f->prefix, r3.container_name),
-	    3);
+	assert_int_equal(
+	    orch_engine_name_number(f->prefix, r3.container_name), 3);
 	for (int i = 0; i < 2; i++)
 		assert_int_not_equal(r3.host_http_port, r[i].host_http_port);
 	assert_int_equal(docker_running(r3.container_id), 1);
@@ -1589,8 +1601,9 @@ test_adopt(void **state)
 	for (int i = 0; i < 2; i++) {
 		if (!https_reserved[i] ||
 		    r3.container_https_port == r[i].container_https_port)
-			fail_msg("adopted %s: HTTPS port %d %s after adoption; "
-			         "the next engine got HTTPS port %d",
+			fail_msg(
+			    "adopted %s: HTTPS port %d %s after adoption; "
+			    "the next engine got HTTPS port %d",
 			    r[i].container_name, r[i].container_https_port,
 			    https_reserved[i] ? "reserved" : "NOT reserved",
 			    r3.container_https_port);
@@ -1618,14 +1631,15 @@ test_docker_down(void **state)
 	assert_non_null(f->px);
 	pthread_mutex_init(&f->px->mu, NULL);
 	f->px->lfd = -1;
-	snprintf(f->px->path, sizeof(f->px->path), "/tmp/orchmgr-%s.sock",
-	    run_id);
+	snprintf(
+	    f->px->path, sizeof(f->px->path), "/tmp/orchmgr-%s.sock", run_id);
 	assert_true(strlen(docker_host + 7) < sizeof(f->px->upstream));
 	memcpy(f->px->upstream, docker_host + 7, strlen(docker_host + 7) + 1);
 	snprintf(host, sizeof(host), "unix://%s", f->px->path);
 	set_str(&f->cfg.docker_host, host);
 	proxy_on(f->px);
-	assert_int_equal(orch_docker_open(host, DOCKER_TIMEOUT_MS, &f->docker), ORCH_OK);
+	assert_int_equal(
+	    orch_docker_open(host, DOCKER_TIMEOUT_MS, &f->docker), ORCH_OK);
 	fx_start(f, true);
 	assert_true(docker_ok(f));
 	r = provision_ok(f, NULL, NULL);
@@ -1636,8 +1650,8 @@ test_docker_down(void **state)
 	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
 	ms = orch_mono_ms() - t0;
 	printf("provision with Docker down: %lld ms -> %s / %s (%s)\n",
-	    (long long) ms, orch_strerror(rv), orch_refusal_code_name(ref.code),
-	    why.msg);
+	    (long long) ms, orch_strerror(rv),
+	    orch_refusal_code_name(ref.code), why.msg);
 	assert_int_equal(ref.code, ORCH_REFUSE_DOCKER);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_DOCKER));
 	assert_true(ms < 3000);
@@ -1780,8 +1794,8 @@ test_startup_timeout(void **state)
 	assert_int_equal(http_used(f), 0);
 	/* no thread but ours: the breaker reads without the lock */
 	assert_int_equal(f->core.general.failure_count, 1);
-	assert_int_equal(orch_breaker_state_at(&f->core.general,
-	                     orch_core_now(&f->core)),
+	assert_int_equal(
+	    orch_breaker_state_at(&f->core.general, orch_core_now(&f->core)),
 	    ORCH_BREAKER_OPEN);
 
 	/* Threshold 1: the breaker is open; the next provision is refused. */
@@ -1824,8 +1838,7 @@ test_max_scale_gc(void **state)
 	assert_int_equal(http_used(f), 2);
 
 	/* Scale(5): clamped to MAX_REPLICAS, nothing more started. */
-	assert_int_equal(orch_mgr_scale(f->mgr, 5, &to, &why),
-	    ORCH_OK);
+	assert_int_equal(orch_mgr_scale(f->mgr, 5, &to, &why), ORCH_OK);
 	assert_int_equal(to, 2);
 	assert_int_equal(counts(f).engines, 2);
 	assert_int_equal(count_labelled(label_val), 2);
@@ -1834,7 +1847,7 @@ test_max_scale_gc(void **state)
 	n = orch_mgr_gc(f->mgr, ids, 8);
 	assert_int_equal(n, 1);
 	assert_true(strcmp(ids[0], a.container_id) == 0 ||
-	    strcmp(ids[0], b.container_id) == 0);
+	            strcmp(ids[0], b.container_id) == 0);
 	assert_int_equal(docker_running(ids[0]), -1);
 	assert_false(eget(f, ids[0]).found);
 	assert_int_equal(counts(f).engines, 1);
@@ -1847,8 +1860,7 @@ test_max_scale_gc(void **state)
 	assert_int_equal(orch_mgr_gc(f->mgr, ids, 8), 0);
 
 	/* Scale(2) starts one engine now. */
-	assert_int_equal(orch_mgr_scale(f->mgr, 2, &to, &why),
-	    ORCH_OK);
+	assert_int_equal(orch_mgr_scale(f->mgr, 2, &to, &why), ORCH_OK);
 	assert_int_equal(to, 2);
 	assert_int_equal(counts(f).engines, 2);
 	assert_int_equal(count_labelled(label_val), 2);
@@ -1858,7 +1870,8 @@ test_max_scale_gc(void **state)
 		orch_engine *e;
 
 		orch_core_lock(&f->core);
-		while ((e = orch_state_engine_next(&f->core.state, &cur)) != NULL) {
+		while ((e = orch_state_engine_next(&f->core.state, &cur)) !=
+		       NULL) {
 			if (strcmp(e->container_id, keep) != 0)
 				snprintf(other, sizeof(other), "%s",
 				    e->container_id);
@@ -1868,11 +1881,11 @@ test_max_scale_gc(void **state)
 	assert_true(other[0] != '\0');
 	assert_int_equal(docker_running(other), 1);
 
-	/* Scale(0) with MIN_REPLICAS=0: idle engines stop, a busy one stays. */
+	/* Scale(0) with MIN_REPLICAS=0: idle engines stop, a busy one stays.
+	 */
 	stream_on(f, keep, "busy-stream");
 	f->cfg.min_replicas = 0;
-	assert_int_equal(orch_mgr_scale(f->mgr, 0, &to, &why),
-	    ORCH_OK);
+	assert_int_equal(orch_mgr_scale(f->mgr, 0, &to, &why), ORCH_OK);
 	assert_int_equal(to, 0);
 	assert_false(eget(f, other).found);
 	assert_int_equal(docker_running(other), -1);
@@ -1892,16 +1905,16 @@ test_max_scale_gc(void **state)
 		assert_int_equal(rv, ORCH_OK);
 		assert_non_null(s);
 	}
-	assert_int_equal(orch_mgr_scale(f->mgr, 0, &to, &why),
-	    ORCH_OK);
+	assert_int_equal(orch_mgr_scale(f->mgr, 0, &to, &why), ORCH_OK);
 	assert_int_equal(counts(f).engines, 0);
 	assert_int_equal(count_labelled(label_val), 0);
 	assert_int_equal(http_used(f), 0);
 	/* Regression: the HTTPS ports of the engines stopped here are
 	 * released. */
 	if (https_used(f) != 0)
-		fail_msg("HTTPS pool after GC and Scale(0) stopped every engine: "
-		         "%d port(s) still used (want 0)",
+		fail_msg(
+		    "HTTPS pool after GC and Scale(0) stopped every engine: "
+		    "%d port(s) still used (want 0)",
 		    https_used(f));
 }
 
@@ -1951,8 +1964,8 @@ group_teardown(void **state)
 		int n = remove_ours();
 
 		if (n > 0)
-			fprintf(stderr, "group teardown removed %d container(s)\n",
-			    n);
+			fprintf(stderr,
+			    "group teardown removed %d container(s)\n", n);
 		orch_docker_close(dk);
 		dk = NULL;
 	}
@@ -1963,22 +1976,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_provision, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_leftovers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_adopt, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_docker_down, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_image_missing_request, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_image_missing_target, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_startup_timeout, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_max_scale_gc, setup,
-		    teardown),
+	    cmocka_unit_test_setup_teardown(test_provision, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_leftovers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_adopt, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_docker_down, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_image_missing_request, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_image_missing_target, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_startup_timeout, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_max_scale_gc, setup, teardown),
 	};
 
 	setvbuf(stdout, NULL, _IONBF, 0);

@@ -36,8 +36,8 @@ static orch_monitor *mon;
 static void
 remove_ours(void)
 {
-	orch_rt_kv filter[] = {{cfg.container_label_key,
-		cfg.container_label_value}};
+	orch_rt_kv filter[] = {
+	    {cfg.container_label_key, cfg.container_label_value}};
 	orch_rt_container *v = NULL;
 	size_t n = 0;
 
@@ -70,7 +70,8 @@ setup(void **state)
 		unsigned r = (unsigned) orch_wall_us() ^ (unsigned) rand();
 
 		snprintf(label_kv, sizeof(label_kv),
-		    "orchestrator.test=mon-%d-%04x", (int) getpid(), r & 0xffff);
+		    "orchestrator.test=mon-%d-%04x", (int) getpid(),
+		    r & 0xffff);
 	}
 	orch_config_defaults(&cfg);
 	set_str(&cfg.container_label_key, "orchestrator.test");
@@ -103,7 +104,8 @@ setup(void **state)
 	mo.core = &core;
 	mo.rt = &rt;
 	mo.no_loops = true;
-	if (orch_mgr_open(&mo, &mgr) != ORCH_OK || orch_mgr_start(mgr) != ORCH_OK)
+	if (orch_mgr_open(&mo, &mgr) != ORCH_OK ||
+	    orch_mgr_start(mgr) != ORCH_OK)
 		return -1;
 	return orch_monitor_open(&core, &mon) == ORCH_OK ? 0 : -1;
 }
@@ -140,8 +142,8 @@ provision(const char *env_key, const char *env_val, char id[80], int *port)
 	orch_refusal refusal;
 	orch_diag why;
 
-	assert_int_equal(orch_mgr_provision(mgr, &req, 0, &res, &refusal, &why),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_mgr_provision(mgr, &req, 0, &res, &refusal, &why), ORCH_OK);
 	snprintf(id, 80, "%s", res.container_id);
 	if (port != NULL)
 		*port = res.host_http_port;
@@ -197,14 +199,14 @@ test_unhealthy_marked_and_replaced(void **state)
 	 * unhealthy after 2 failed probes. */
 	deadline = orch_mono_ms() + 30000;
 	while (orch_mono_ms() < deadline &&
-	    (health_of(sick) != ORCH_HEALTH_UNHEALTHY ||
-	        health_of(hung) != ORCH_HEALTH_UNHEALTHY))
+	       (health_of(sick) != ORCH_HEALTH_UNHEALTHY ||
+	           health_of(hung) != ORCH_HEALTH_UNHEALTHY))
 		usleep(50000);
 	assert_int_equal(health_of(sick), ORCH_HEALTH_UNHEALTHY);
 	assert_int_equal(health_of(hung), ORCH_HEALTH_UNHEALTHY);
 	deadline = orch_mono_ms() + 30000;
 	while (orch_mono_ms() < deadline &&
-	    health_of(good) != ORCH_HEALTH_HEALTHY)
+	       health_of(good) != ORCH_HEALTH_HEALTHY)
 		usleep(50000);
 	assert_int_equal(health_of(good), ORCH_HEALTH_HEALTHY);
 
@@ -349,7 +351,8 @@ test_stats_collected_from_the_engine(void **state)
 	}
 	assert_true(deadline_ok);
 	snprintf(url, sizeof(url),
-	    "http://127.0.0.1:%d/ace/getstream?id=abc&format=json&pid=p1", port);
+	    "http://127.0.0.1:%d/ace/getstream?id=abc&format=json&pid=p1",
+	    port);
 	assert_int_equal(http_get(url, body), 200);
 	assert_true(json_str(body, "stat_url", stat_url, sizeof(stat_url)));
 	assert_true(json_str(body, "command_url", cmd_url, sizeof(cmd_url)));
@@ -371,8 +374,8 @@ test_stats_collected_from_the_engine(void **state)
 		orch_err rv;
 
 		orch_core_lock(&core);
-		rv = orch_state_stream_start(&core.state, &ev,
-		    orch_core_now(&core), &s);
+		rv = orch_state_stream_start(
+		    &core.state, &ev, orch_core_now(&core), &s);
 		orch_core_unlock(&core);
 		assert_int_equal(rv, ORCH_OK);
 	}
@@ -427,10 +430,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_stats_collected_from_the_engine,
-		    setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unhealthy_marked_and_replaced,
-		    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_stats_collected_from_the_engine, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_unhealthy_marked_and_replaced, setup, teardown),
 	};
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -71,22 +71,22 @@ test_default_plan(void **state)
 	orch_diag why;
 
 	(void) state;
-	assert_int_equal(orch_engine_plan_build(&cfg, &req, &slot, &p, &why),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_engine_plan_build(&cfg, &req, &slot, &p, &why), ORCH_OK);
 	assert_string_equal(p.name, "acestream-3");
 	assert_string_equal(p.image, cfg.target_image);
 	assert_string_equal(p.restart_policy, "unless-stopped");
-	assert_string_equal(orch_label_get(p.labels, p.n_labels,
-	                        "orchestrator.managed"),
+	assert_string_equal(
+	    orch_label_get(p.labels, p.n_labels, "orchestrator.managed"),
 	    "acestream");
-	assert_string_equal(orch_label_get(p.labels, p.n_labels,
-	                        "acestream.http_port"),
+	assert_string_equal(
+	    orch_label_get(p.labels, p.n_labels, "acestream.http_port"),
 	    "19003");
-	assert_string_equal(orch_label_get(p.labels, p.n_labels,
-	                        "acestream.https_port"),
+	assert_string_equal(
+	    orch_label_get(p.labels, p.n_labels, "acestream.https_port"),
 	    "45003");
-	assert_string_equal(orch_label_get(p.labels, p.n_labels, "host.http_port"),
-	    "19003");
+	assert_string_equal(
+	    orch_label_get(p.labels, p.n_labels, "host.http_port"), "19003");
 	assert_null(orch_label_get(p.labels, p.n_labels, "host.https_port"));
 	assert_string_equal(env_get(&p, "CONF"),
 	    "--http-port=19003\n--https-port=45003\n--bind-all");
@@ -107,14 +107,14 @@ static void
 test_caller_parts(void **state)
 {
 	orch_label labels[] = {
-		{"orchestrator.managed", "other"}, /* cannot override */
-		{"acestream.http_port", "1"},      /* cannot override */
-		{"team", "blue"},
+	    {"orchestrator.managed", "other"}, /* cannot override */
+	    {"acestream.http_port", "1"},      /* cannot override */
+	    {"team", "blue"},
 	};
 	orch_label env[] = {
-		{"CONF", "--custom"}, /* kept verbatim */
-		{"HTTP_PORT", "1"},   /* ours wins */
-		{"TZ", "UTC"},
+	    {"CONF", "--custom"}, /* kept verbatim */
+	    {"HTTP_PORT", "1"},   /* ours wins */
+	    {"TZ", "UTC"},
 	};
 	orch_engine_request req = {labels, 3, env, 3, "my/engine:2"};
 	orch_engine_slot slot = {1, 19001, 45001, false, 0};
@@ -122,16 +122,17 @@ test_caller_parts(void **state)
 	orch_diag why;
 
 	(void) state;
-	assert_int_equal(orch_engine_plan_build(&cfg, &req, &slot, &p, &why),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_engine_plan_build(&cfg, &req, &slot, &p, &why), ORCH_OK);
 	assert_string_equal(p.image, "my/engine:2");
-	assert_string_equal(orch_label_get(p.labels, p.n_labels,
-	                        "orchestrator.managed"),
+	assert_string_equal(
+	    orch_label_get(p.labels, p.n_labels, "orchestrator.managed"),
 	    "acestream");
-	assert_string_equal(orch_label_get(p.labels, p.n_labels,
-	                        "acestream.http_port"),
+	assert_string_equal(
+	    orch_label_get(p.labels, p.n_labels, "acestream.http_port"),
 	    "19001");
-	assert_string_equal(orch_label_get(p.labels, p.n_labels, "team"), "blue");
+	assert_string_equal(
+	    orch_label_get(p.labels, p.n_labels, "team"), "blue");
 	assert_string_equal(env_get(&p, "CONF"), "--custom");
 	assert_int_equal(env_count(&p, "CONF"), 1);
 	assert_string_equal(env_get(&p, "HTTP_PORT"), "19001");
@@ -154,15 +155,15 @@ test_bad_caller_names(void **state)
 	orch_diag why;
 
 	(void) state;
-	assert_int_equal(orch_engine_plan_build(&cfg, &r1, &slot, &p, &why),
-	    ORCH_EINVAL);
+	assert_int_equal(
+	    orch_engine_plan_build(&cfg, &r1, &slot, &p, &why), ORCH_EINVAL);
 	assert_non_null(strstr(why.msg, "env"));
 	assert_string_equal(why.field, "env");
 	assert_null(p.name);
-	assert_int_equal(orch_engine_plan_build(&cfg, &r2, &slot, &p, &why),
-	    ORCH_EINVAL);
-	assert_int_equal(orch_engine_plan_build(&cfg, &r3, &slot, &p, &why),
-	    ORCH_EINVAL);
+	assert_int_equal(
+	    orch_engine_plan_build(&cfg, &r2, &slot, &p, &why), ORCH_EINVAL);
+	assert_int_equal(
+	    orch_engine_plan_build(&cfg, &r3, &slot, &p, &why), ORCH_EINVAL);
 	assert_non_null(strstr(why.msg, "labels"));
 	assert_string_equal(why.field, "labels");
 }
@@ -178,21 +179,20 @@ test_https_network_and_vpn(void **state)
 	(void) state;
 	cfg.ace_map_https = true;
 	set_str(&cfg.docker_network, "acenet");
-	assert_int_equal(orch_engine_plan_build(&cfg, &req, &slot, &p, &why),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_engine_plan_build(&cfg, &req, &slot, &p, &why), ORCH_OK);
 	assert_int_equal(p.n_publish, 2);
 	assert_int_equal(p.publish[1].container_port, 45002);
 	assert_int_equal(p.publish[1].host_port, 45002);
-	assert_string_equal(orch_label_get(p.labels, p.n_labels,
-	                        "host.https_port"),
-	    "45002");
+	assert_string_equal(
+	    orch_label_get(p.labels, p.n_labels, "host.https_port"), "45002");
 	assert_string_equal(p.network, "acenet");
 	orch_engine_plan_fini(&p);
 
 	/* VPN: the engine lives in Gluetun's network namespace. */
 	set_str(&cfg.gluetun_container_name, "gluetun");
-	assert_int_equal(orch_engine_plan_build(&cfg, &req, &slot, &p, &why),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_engine_plan_build(&cfg, &req, &slot, &p, &why), ORCH_OK);
 	assert_int_equal(p.n_publish, 0);
 	assert_string_equal(p.network_mode, "container:gluetun");
 	assert_null(p.network);
@@ -211,11 +211,11 @@ test_advertised_address(void **state)
 		const char *host;
 		int port;
 	} rows[] = {
-		{NULL, NULL, NULL, "127.0.0.1", 19005},
-		{NULL, "acenet", NULL, "acestream-5", 6878},
-		{"proxyhost", "acenet", NULL, "proxyhost", 19005},
-		{NULL, NULL, "gluetun", "gluetun", 6878},
-		{"vpn.example", NULL, "gluetun", "vpn.example", 19005},
+	    {NULL, NULL, NULL, "127.0.0.1", 19005},
+	    {NULL, "acenet", NULL, "acestream-5", 6878},
+	    {"proxyhost", "acenet", NULL, "proxyhost", 19005},
+	    {NULL, NULL, "gluetun", "gluetun", 6878},
+	    {"vpn.example", NULL, "gluetun", "vpn.example", 19005},
 	};
 
 	(void) state;
@@ -226,8 +226,8 @@ test_advertised_address(void **state)
 		set_str(&cfg.engine_host, rows[i].engine_host);
 		set_str(&cfg.docker_network, rows[i].network);
 		set_str(&cfg.gluetun_container_name, rows[i].gluetun);
-		orch_engine_advertised(&cfg, "acestream-5", 6878, 19005, &host,
-		    &port);
+		orch_engine_advertised(
+		    &cfg, "acestream-5", 6878, 19005, &host, &port);
 		assert_string_equal(host, rows[i].host);
 		assert_int_equal(port, rows[i].port);
 	}
@@ -240,10 +240,10 @@ static void
 test_adopt_from_labels(void **state)
 {
 	orch_label labels[] = {
-		{"orchestrator.managed", "acestream"},
-		{"acestream.http_port", "19007"},
-		{"acestream.https_port", "45007"},
-		{"host.http_port", "19007"},
+	    {"orchestrator.managed", "acestream"},
+	    {"acestream.http_port", "19007"},
+	    {"acestream.https_port", "45007"},
+	    {"host.http_port", "19007"},
 	};
 	orch_container_view c = {"abcdef", "acestream-7", labels, 4, true};
 	orch_engine_spec s;
@@ -277,21 +277,22 @@ test_name_numbers(void **state)
 		const char *name;
 		int n;
 	} rows[] = {
-		{"acestream-1", 1},
-		{"acestream-42", 42},
-		{"acestream-0", 0},
-		{"acestream-", -1},
-		{"acestream-x", -1},
-		{"acestream-1x", -1},
-		{"acestream--1", -1},
-		{"acestreamy-1", -1},
-		{"other-1", -1},
-		{"acestream-99999999999", -1},
+	    {"acestream-1", 1},
+	    {"acestream-42", 42},
+	    {"acestream-0", 0},
+	    {"acestream-", -1},
+	    {"acestream-x", -1},
+	    {"acestream-1x", -1},
+	    {"acestream--1", -1},
+	    {"acestreamy-1", -1},
+	    {"other-1", -1},
+	    {"acestream-99999999999", -1},
 	};
 
 	(void) state;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-		assert_int_equal(orch_engine_name_number("acestream", rows[i].name),
+		assert_int_equal(
+		    orch_engine_name_number("acestream", rows[i].name),
 		    rows[i].n);
 }
 
@@ -299,13 +300,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_plan),
-		cmocka_unit_test(test_caller_parts),
-		cmocka_unit_test(test_bad_caller_names),
-		cmocka_unit_test(test_https_network_and_vpn),
-		cmocka_unit_test(test_advertised_address),
-		cmocka_unit_test(test_adopt_from_labels),
-		cmocka_unit_test(test_name_numbers),
+	    cmocka_unit_test(test_default_plan),
+	    cmocka_unit_test(test_caller_parts),
+	    cmocka_unit_test(test_bad_caller_names),
+	    cmocka_unit_test(test_https_network_and_vpn),
+	    cmocka_unit_test(test_advertised_address),
+	    cmocka_unit_test(test_adopt_from_labels),
+	    cmocka_unit_test(test_name_numbers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

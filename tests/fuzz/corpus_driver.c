@@ -240,7 +240,8 @@ builtin_varints(void)
 	for (unsigned wt = 0; wt < 8; wt++) {
 		uint32_t fields[] = {0, 6, 15, 16, 2047, (1u << 29) - 1};
 
-		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]);
+		     i++) {
 			w_req_head(&w, "Ping", 1);
 			w_tag(&w, fields[i], wt);
 			w_varint(&w, 3);
@@ -282,9 +283,19 @@ static void
 builtin_lengths(void)
 {
 	static const uint64_t lens[] = {
-		1, 2, 64, 65, 0x7fffffffu, 0x80000000u, 0xffffffffu,
-		0x100000000ull, 0x100000001ull, (uint64_t) 1 << 62,
-		(uint64_t) 1 << 63, UINT64_MAX, UINT64_MAX - 1,
+	    1,
+	    2,
+	    64,
+	    65,
+	    0x7fffffffu,
+	    0x80000000u,
+	    0xffffffffu,
+	    0x100000000ull,
+	    0x100000001ull,
+	    (uint64_t) 1 << 62,
+	    (uint64_t) 1 << 63,
+	    UINT64_MAX,
+	    UINT64_MAX - 1,
 	};
 	struct wbuf w;
 
@@ -317,11 +328,25 @@ static void
 builtin_method_names(void)
 {
 	static const char *names[] = {
-		"", " ", "Ping ", "Pi ng", "Ping\x7f", "Ping\x80",
-		"\xc3\xa9t\xc3\xa9", "ping", "PING", "Pin", "Pingg",
-		"ZZZZ", "A", "GetMetrics", "SelectEngine", "Scale",
-		"0123456789012345678901234567890123456789012345678901234567890123",
-		"01234567890123456789012345678901234567890123456789012345678901234",
+	    "",
+	    " ",
+	    "Ping ",
+	    "Pi ng",
+	    "Ping\x7f",
+	    "Ping\x80",
+	    "\xc3\xa9t\xc3\xa9",
+	    "ping",
+	    "PING",
+	    "Pin",
+	    "Pingg",
+	    "ZZZZ",
+	    "A",
+	    "GetMetrics",
+	    "SelectEngine",
+	    "Scale",
+	    "0123456789012345678901234567890123456789012345678901234567890123",
+	    "0123456789012345678901234567890123456789012345678901234567890123"
+	    "4",
 	};
 	static const char nul[] = {'P', 'i', 'n', 'g', '\0', 'x'};
 	struct wbuf w;
@@ -383,15 +408,16 @@ static void
 builtin_nested(void)
 {
 	static const int depths[] = {1, 2, 3, 8, 64, 500};
-	const ProtobufCServiceDescriptor *svc = &orch__orchestrator__descriptor;
+	const ProtobufCServiceDescriptor *svc =
+	    &orch__orchestrator__descriptor;
 	uint8_t inner[4096];
 	struct wbuf w;
 	size_t n;
 
 	for (size_t d = 0; d < sizeof(depths) / sizeof(depths[0]); d++) {
 		for (unsigned junk = 0; junk < 256; junk += 51) {
-			n = nested(inner, sizeof(inner), depths[d],
-			    (uint8_t) junk);
+			n = nested(
+			    inner, sizeof(inner), depths[d], (uint8_t) junk);
 			/* As the payload of every method's request... */
 			for (unsigned m = 0; m < svc->n_methods; m++) {
 				w_req_head(&w, svc->methods[m].name, m);
@@ -424,8 +450,8 @@ builtin_nested(void)
 static void
 builtin_replies(void)
 {
-	static const uint64_t statuses[] = {0, 3, 16, 17, 99, 0x7fffffff,
-		0xffffffffu, UINT64_MAX};
+	static const uint64_t statuses[] = {
+	    0, 3, 16, 17, 99, 0x7fffffff, 0xffffffffu, UINT64_MAX};
 	struct wbuf w, det, ref;
 
 	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {

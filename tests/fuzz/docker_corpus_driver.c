@@ -57,9 +57,24 @@ run_str(const char *s)
 /* Structural mutations of a JSON document. */
 
 static const char *const replacements[] = {
-	"null", "true", "0", "-1", "65536", "1.5", "1e308",
-	"9223372036854775807", "\"\"", "\"x\"", "\"/\"", "[]", "{}", "[null]",
-	"[[]]", "{\"a\":1}", "{\"a\":null}", "[\"\"]",
+    "null",
+    "true",
+    "0",
+    "-1",
+    "65536",
+    "1.5",
+    "1e308",
+    "9223372036854775807",
+    "\"\"",
+    "\"x\"",
+    "\"/\"",
+    "[]",
+    "{}",
+    "[null]",
+    "[[]]",
+    "{\"a\":1}",
+    "{\"a\":null}",
+    "[\"\"]",
 };
 
 static void
@@ -77,7 +92,7 @@ static void
 replace_all(json_t *root, json_t *node, const char *key, size_t i)
 {
 	for (size_t r = 0; r < sizeof(replacements) / sizeof(replacements[0]);
-	    r++) {
+	     r++) {
 		json_t *v = json_loads(replacements[r], JSON_DECODE_ANY, NULL);
 
 		if (key != NULL)
@@ -103,14 +118,16 @@ mutate_tree(json_t *root, json_t *node)
 		if ((keys = calloc(n + 1, sizeof(*keys))) == NULL)
 			exit(2);
 		i = 0;
-		json_object_foreach(node, key, child) {
+		json_object_foreach(node, key, child)
+		{
 			if ((keys[i++] = strdup(key)) == NULL)
 				exit(2);
 		}
 		for (i = 0; i < n; i++) {
 			keep = json_incref(json_object_get(node, keys[i]));
 			replace_all(root, node, keys[i], 0);
-			json_object_del(node, keys[i]); /* the member missing */
+			json_object_del(
+			    node, keys[i]); /* the member missing */
 			run_doc(root);
 			json_object_set(node, keys[i], keep);
 			mutate_tree(root, keep);
@@ -119,7 +136,8 @@ mutate_tree(json_t *root, json_t *node)
 		}
 		free(keys);
 	} else if (json_is_array(node)) {
-		json_array_foreach(node, i, child) {
+		json_array_foreach(node, i, child)
+		{
 			keep = json_incref(child);
 			replace_all(root, node, NULL, i);
 			json_array_set(node, i, keep);
@@ -132,12 +150,13 @@ mutate_tree(json_t *root, json_t *node)
 static void
 mutate_json(const uint8_t *buf, size_t n)
 {
-	json_t *root = json_loadb((const char *) buf, n, JSON_DECODE_ANY, NULL);
+	json_t *root =
+	    json_loadb((const char *) buf, n, JSON_DECODE_ANY, NULL);
 
 	if (root == NULL)
 		return;
 	for (size_t r = 0; r < sizeof(replacements) / sizeof(replacements[0]);
-	    r++)
+	     r++)
 		run_str(replacements[r]); /* the whole document replaced */
 	mutate_tree(root, root);
 	json_decref(root);
@@ -251,36 +270,65 @@ static void
 builtin(void)
 {
 	static const char *const docs[] = {
-		"", " ", "\n", "\r\n", "\xef\xbb\xbf{}", "{", "}", "[", "]",
-		"\"", "\"\\", "\"\\u", "\"\\ud800\"", "\"\\udc00\\ud800\"",
-		"{\"Id\":\"\\ud800\"}", "{\"Id\":\"a\\u0000b\"}",
-		"{\"Id\":\"\xc3\x28\"}", "{\"Id\":\"\xf8\x88\x80\x80\x80\"}",
-		"{\"Id\":\"x\"}{\"Id\":\"y\"}", "{\"Id\":\"x\"}\n{\"Id\":\"y\"}",
-		"{\"Id\":\"x\",\"Id\":\"y\"}", "{\"Id\":\"x\"}\x00",
-		"[{\"Id\":\"x\"},]", "{\"Created\":1e400}",
-		"[{\"Id\":\"x\",\"Created\":9223372036854775807}]",
-		"[{\"Id\":\"x\",\"Created\":9223372036854775808}]",
-		"[{\"Id\":\"x\",\"Created\":-9223372036854775808}]",
-		"[{\"Id\":\"x\",\"Created\":253402300799}]",
-		"[{\"Id\":\"x\",\"Created\":253402300800}]",
-		"[{\"Id\":\"x\",\"Created\":-0}]",
-		"[{\"Id\":\"x\",\"Ports\":[{\"PrivatePort\":65535,\"PublicPort\":"
-		    "65535,\"Type\":\"tcp\",\"IP\":\"::\"}]}]",
-		"[{\"Id\":\"x\",\"Ports\":[{\"PrivatePort\":1,\"Type\":\""
-		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}]}]",
-		"{\"Action\":\"x\",\"time\":9000000000}",
-		"{\"Action\":\"x\",\"time\":9000000001}",
-		"{\"Action\":\"x\",\"timeNano\":9223372036854775807}",
-		"{\"Action\":\"x\",\"timeNano\":-1}",
-		"{\"Action\":\"x\",\"Actor\":{\"Attributes\":{\"name\":\"\"}}}",
-		"{\"status\":\"x\"}", "{\"status\":null,\"Action\":null}",
-		"{\"error\":\"\"}", "{\"errorDetail\":null,\"error\":null}",
-		"{\"message\":\"\\u0001\\u001f\\u007f\"}",
-		"0.0", "1.41", "01.041", "1.4100", "1..41", ".41", "1.41 x",
-		"\t1.41\t", "1.41\r\n\r\n", "12345.1", "1.12345",
+	    "",
+	    " ",
+	    "\n",
+	    "\r\n",
+	    "\xef\xbb\xbf{}",
+	    "{",
+	    "}",
+	    "[",
+	    "]",
+	    "\"",
+	    "\"\\",
+	    "\"\\u",
+	    "\"\\ud800\"",
+	    "\"\\udc00\\ud800\"",
+	    "{\"Id\":\"\\ud800\"}",
+	    "{\"Id\":\"a\\u0000b\"}",
+	    "{\"Id\":\"\xc3\x28\"}",
+	    "{\"Id\":\"\xf8\x88\x80\x80\x80\"}",
+	    "{\"Id\":\"x\"}{\"Id\":\"y\"}",
+	    "{\"Id\":\"x\"}\n{\"Id\":\"y\"}",
+	    "{\"Id\":\"x\",\"Id\":\"y\"}",
+	    "{\"Id\":\"x\"}\x00",
+	    "[{\"Id\":\"x\"},]",
+	    "{\"Created\":1e400}",
+	    "[{\"Id\":\"x\",\"Created\":9223372036854775807}]",
+	    "[{\"Id\":\"x\",\"Created\":9223372036854775808}]",
+	    "[{\"Id\":\"x\",\"Created\":-9223372036854775808}]",
+	    "[{\"Id\":\"x\",\"Created\":253402300799}]",
+	    "[{\"Id\":\"x\",\"Created\":253402300800}]",
+	    "[{\"Id\":\"x\",\"Created\":-0}]",
+	    "[{\"Id\":\"x\",\"Ports\":[{\"PrivatePort\":65535,\"PublicPort\":"
+	    "65535,\"Type\":\"tcp\",\"IP\":\"::\"}]}]",
+	    "[{\"Id\":\"x\",\"Ports\":[{\"PrivatePort\":1,\"Type\":\""
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}]}"
+	    "]",
+	    "{\"Action\":\"x\",\"time\":9000000000}",
+	    "{\"Action\":\"x\",\"time\":9000000001}",
+	    "{\"Action\":\"x\",\"timeNano\":9223372036854775807}",
+	    "{\"Action\":\"x\",\"timeNano\":-1}",
+	    "{\"Action\":\"x\",\"Actor\":{\"Attributes\":{\"name\":\"\"}}}",
+	    "{\"status\":\"x\"}",
+	    "{\"status\":null,\"Action\":null}",
+	    "{\"error\":\"\"}",
+	    "{\"errorDetail\":null,\"error\":null}",
+	    "{\"message\":\"\\u0001\\u001f\\u007f\"}",
+	    "0.0",
+	    "1.41",
+	    "01.041",
+	    "1.4100",
+	    "1..41",
+	    ".41",
+	    "1.41 x",
+	    "\t1.41\t",
+	    "1.41\r\n\r\n",
+	    "12345.1",
+	    "1.12345",
 	};
-	static const char *const inners[] = {"", "1", "{\"Id\":\"x\"}",
-		"\"x\""};
+	static const char *const inners[] = {
+	    "", "1", "{\"Id\":\"x\"}", "\"x\""};
 	static const size_t depths[] = {1, 2, 64, 2047, 2048, 2049, 100000};
 	char *big;
 	size_t n;
@@ -289,9 +337,11 @@ builtin(void)
 		run_str(docs[i]);
 	run("{\"Id\":\"x\"}\0garbage", 18);
 	for (size_t d = 0; d < sizeof(depths) / sizeof(depths[0]); d++) {
-		for (size_t i = 0; i < sizeof(inners) / sizeof(inners[0]); i++) {
+		for (size_t i = 0; i < sizeof(inners) / sizeof(inners[0]);
+		     i++) {
 			run_nested('[', ']', depths[d], inners[i]);
-			run_nested('{', '}', depths[d], inners[i]); /* invalid */
+			run_nested(
+			    '{', '}', depths[d], inners[i]); /* invalid */
 		}
 	}
 	/* A 2 MiB string value, and 20,000 labels. */
@@ -309,8 +359,8 @@ builtin(void)
 		exit(2);
 	n = (size_t) sprintf(big, "{\"Id\":\"x\",\"Config\":{\"Labels\":{");
 	for (int i = 0; i < 20000; i++)
-		n += (size_t) sprintf(big + n, "%s\"k%d\":\"v\"", i ? "," : "",
-		    i);
+		n += (size_t) sprintf(
+		    big + n, "%s\"k%d\":\"v\"", i ? "," : "", i);
 	strcpy(big + n, "}}}");
 	run_str(big);
 	free(big);

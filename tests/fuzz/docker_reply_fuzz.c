@@ -48,7 +48,7 @@ static void
 check_container(const orch_rt_container *c, bool from_list)
 {
 	FUZZ_CHECK(c->id != NULL && c->name != NULL && c->image != NULL &&
-	    c->created != NULL && c->state != NULL);
+	           c->created != NULL && c->state != NULL);
 	if (from_list) {
 		FUZZ_CHECK(c->running == (strcmp(c->state, "running") == 0));
 		FUZZ_CHECK(c->n_env == 0);
@@ -61,19 +61,18 @@ check_container(const orch_rt_container *c, bool from_list)
 
 		FUZZ_CHECK(p->port != NULL);
 		/* Lookups are linear: check a few, not n^2 of them. */
-		FUZZ_CHECK(i >= 64 || orch_rt_container_port(c, p->port) ==
-		    p);
+		FUZZ_CHECK(i >= 64 || orch_rt_container_port(c, p->port) == p);
 		FUZZ_CHECK((p->n_bindings == 0) == (p->bindings == NULL));
 		for (size_t j = 0; j < p->n_bindings; j++)
 			FUZZ_CHECK(p->bindings[j].host_ip != NULL &&
-			    p->bindings[j].host_port != NULL);
+			           p->bindings[j].host_port != NULL);
 	}
 	FUZZ_CHECK((c->n_env == 0) == (c->env == NULL));
 	for (size_t i = 0; i < c->n_env; i++)
 		FUZZ_CHECK(c->env[i] != NULL);
 	for (size_t i = 0; i < c->n_labels && i < 64; i++)
-		FUZZ_CHECK(orch_rt_container_label(c, c->labels[i].key) !=
-		    NULL);
+		FUZZ_CHECK(
+		    orch_rt_container_label(c, c->labels[i].key) != NULL);
 }
 
 static void
@@ -86,8 +85,8 @@ fuzz_inspect(const char *buf, size_t len)
 	orch_diag_set(&why, "stale");
 	rv = orch_docker_parse_inspect(buf, len, &c, &why);
 	if (rv != ORCH_OK) {
-		FUZZ_CHECK(c.id == NULL && c.labels == NULL && c.ports == NULL &&
-		    c.env == NULL);
+		FUZZ_CHECK(c.id == NULL && c.labels == NULL &&
+		           c.ports == NULL && c.env == NULL);
 		check_why(rv, &why);
 		return;
 	}
@@ -172,7 +171,7 @@ fuzz_small_ones(const char *buf, size_t len)
 
 	if (orch_docker_parse_api_version(buf, len, &major, &minor) == ORCH_OK)
 		FUZZ_CHECK(major >= 0 && major <= 9999 && minor >= 0 &&
-		    minor <= 9999);
+		           minor <= 9999);
 }
 
 int

@@ -60,9 +60,11 @@ has_field0_unknown(const ProtobufCMessage *m)
 		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
 			continue;
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-			size_t n = *(const size_t *) (base + f->quantifier_offset);
+			size_t n =
+			    *(const size_t *) (base + f->quantifier_offset);
 			ProtobufCMessage *const *v =
-			    *(ProtobufCMessage *const *const *) (base + f->offset);
+			    *(ProtobufCMessage *const *const *) (base +
+			                                         f->offset);
 
 			for (size_t j = 0; j < n; j++) {
 				if (has_field0_unknown(v[j]))
@@ -70,7 +72,8 @@ has_field0_unknown(const ProtobufCMessage *m)
 			}
 		} else {
 			const ProtobufCMessage *sub =
-			    *(const ProtobufCMessage *const *) (base + f->offset);
+			    *(const ProtobufCMessage *const *) (base +
+			                                        f->offset);
 
 			if (sub != NULL && has_field0_unknown(sub))
 				return 1;
@@ -96,8 +99,8 @@ request_roundtrip(const Orch__RequestEnvelope *env,
 	orch_diag why;
 	orch_err rv;
 
-	rv = orch_rpc_pack_request(&copy, payload, orch_rpc_malloc_alloc, &buf,
-	    &len);
+	rv = orch_rpc_pack_request(
+	    &copy, payload, orch_rpc_malloc_alloc, &buf, &len);
 	if (rv == ORCH_ENOMEM) { /* only under -rss_limit / malloc_limit */
 		free(buf);
 		return;
@@ -112,8 +115,8 @@ request_roundtrip(const Orch__RequestEnvelope *env,
 	FUZZ_CHECK(again->request_id == env->request_id);
 	FUZZ_CHECK(again->has_payload == (payload != NULL));
 	if (payload != NULL) {
-		req = protobuf_c_message_unpack(md->input, NULL,
-		    again->payload.len, again->payload.data);
+		req = protobuf_c_message_unpack(
+		    md->input, NULL, again->payload.len, again->payload.data);
 		FUZZ_CHECK(req != NULL || has_field0_unknown(payload));
 		if (req != NULL)
 			protobuf_c_message_free_unpacked(req, NULL);
@@ -163,7 +166,8 @@ static void
 fuzz_reply(const uint8_t *data, size_t size)
 {
 	Orch__ReplyEnvelope *env = NULL;
-	const ProtobufCServiceDescriptor *svc = &orch__orchestrator__descriptor;
+	const ProtobufCServiceDescriptor *svc =
+	    &orch__orchestrator__descriptor;
 	const ProtobufCMethodDescriptor *md;
 	ProtobufCMessage *rep;
 
@@ -175,8 +179,8 @@ fuzz_reply(const uint8_t *data, size_t size)
 	FUZZ_CHECK(protobuf_c_message_check(&env->base));
 	if (env->has_payload) {
 		md = &svc->methods[env->request_id % svc->n_methods];
-		rep = protobuf_c_message_unpack(md->output, NULL,
-		    env->payload.len, env->payload.data);
+		rep = protobuf_c_message_unpack(
+		    md->output, NULL, env->payload.len, env->payload.data);
 		if (rep != NULL) {
 			FUZZ_CHECK(protobuf_c_message_check(rep));
 			protobuf_c_message_free_unpacked(rep, NULL);

@@ -53,8 +53,8 @@ request(const char *name, const char *method, uint64_t id, const char *auth,
 		env.has_timeout_ms = 1;
 		env.timeout_ms = timeout_ms;
 	}
-	if (orch_rpc_pack_request(&env, payload, orch_rpc_malloc_alloc, &buf,
-	        &len) != ORCH_OK) {
+	if (orch_rpc_pack_request(
+	        &env, payload, orch_rpc_malloc_alloc, &buf, &len) != ORCH_OK) {
 		fprintf(stderr, "%s: pack failed\n", name);
 		failures++;
 	} else {
@@ -76,8 +76,8 @@ reply(const char *name, uint64_t id, Orch__StatusCode status,
 	env.status = status;
 	env.message = (char *) message;
 	env.detail = detail;
-	if (orch_rpc_pack_reply(&env, payload, orch_rpc_malloc_alloc, &buf,
-	        &len) != ORCH_OK) {
+	if (orch_rpc_pack_reply(
+	        &env, payload, orch_rpc_malloc_alloc, &buf, &len) != ORCH_OK) {
 		fprintf(stderr, "%s: pack failed\n", name);
 		failures++;
 	} else {
@@ -123,11 +123,12 @@ main(int argc, char **argv)
 		r.image = "acestream/engine:latest";
 		r.has_host_port = 1;
 		r.host_port = 19000;
-		request("req-provisionengine", "ProvisionEngine", 4, "Bearer k",
-		    30000, &r.base);
+		request("req-provisionengine", "ProvisionEngine", 4,
+		    "Bearer k", 30000, &r.base);
 	}
 	{
-		Orch__StreamStartedRequest r = ORCH__STREAM_STARTED_REQUEST__INIT;
+		Orch__StreamStartedRequest r =
+		    ORCH__STREAM_STARTED_REQUEST__INIT;
 		Orch__EngineAddress a = ORCH__ENGINE_ADDRESS__INIT;
 		Orch__StreamKey k = ORCH__STREAM_KEY__INIT;
 		Orch__SessionInfo s = ORCH__SESSION_INFO__INIT;
@@ -155,8 +156,8 @@ main(int argc, char **argv)
 		r.n = 3;
 		request("req-scale", "Scale", 6, "Bearer k", 0, &r.base);
 		/* Not a method of the service: the UNIMPLEMENTED path. */
-		request("req-unknown-method", "NoSuchMethod", 7, NULL, 0,
-		    &r.base);
+		request(
+		    "req-unknown-method", "NoSuchMethod", 7, NULL, 0, &r.base);
 	}
 
 	/* Replies. */

@@ -4,7 +4,8 @@
  * table, in the target's format (method byte = index among the FAST rows,
  * auth byte, clock byte, payload).
  *
- *   bazel run //tests/fuzz:gen_service_corpus -- $PWD/tests/fuzz/corpus/service
+ *   bazel run //tests/fuzz:gen_service_corpus --
+ * $PWD/tests/fuzz/corpus/service
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -66,10 +66,11 @@ utf8_ok(const char *s)
 	const unsigned char *p = (const unsigned char *) s;
 
 	while (*p != '\0') {
-		size_t n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 :
-		    (*p & 0xf0) == 0xe0                         ? 2 :
-		    (*p & 0xf8) == 0xf0                         ? 3 :
-		                                                  4;
+		size_t n = *p < 0x80             ? 0
+		           : (*p & 0xe0) == 0xc0 ? 1
+		           : (*p & 0xf0) == 0xe0 ? 2
+		           : (*p & 0xf8) == 0xf0 ? 3
+		                                 : 4;
 
 		if (n == 4)
 			return false;
@@ -101,19 +102,19 @@ static const struct {
 	unsigned bit;
 	size_t off;
 } counters[] = {
-	{ORCH_STAT_PEERS, offsetof(orch_stat, peers)},
-	{ORCH_STAT_SPEED_DOWN, offsetof(orch_stat, speed_down)},
-	{ORCH_STAT_SPEED_UP, offsetof(orch_stat, speed_up)},
-	{ORCH_STAT_DOWNLOADED, offsetof(orch_stat, downloaded)},
-	{ORCH_STAT_UPLOADED, offsetof(orch_stat, uploaded)},
+    {ORCH_STAT_PEERS, offsetof(orch_stat, peers)},
+    {ORCH_STAT_SPEED_DOWN, offsetof(orch_stat, speed_down)},
+    {ORCH_STAT_SPEED_UP, offsetof(orch_stat, speed_up)},
+    {ORCH_STAT_DOWNLOADED, offsetof(orch_stat, downloaded)},
+    {ORCH_STAT_UPLOADED, offsetof(orch_stat, uploaded)},
 };
 
 static void
 fuzz_stat(long status, const char *body, size_t len, size_t whylen)
 {
 	const unsigned all = ORCH_STAT_PEERS | ORCH_STAT_SPEED_DOWN |
-	    ORCH_STAT_SPEED_UP | ORCH_STAT_DOWNLOADED | ORCH_STAT_UPLOADED |
-	    ORCH_STAT_STATUS;
+	                     ORCH_STAT_SPEED_UP | ORCH_STAT_DOWNLOADED |
+	                     ORCH_STAT_UPLOADED | ORCH_STAT_STATUS;
 	const int64_t now = 1700000000000001;
 	orch_stat st, zero;
 	orch_probe_result rc;
@@ -121,11 +122,11 @@ fuzz_stat(long status, const char *body, size_t len, size_t whylen)
 	memset(&st, 0x5a, sizeof(st));
 	memset(&zero, 0, sizeof(zero));
 	canary_fill();
-	rc = orch_probe_parse_stat(status, body, len, now, &st, (char *) buf,
-	    whylen);
+	rc = orch_probe_parse_stat(
+	    status, body, len, now, &st, (char *) buf, whylen);
 	check_bounded(whylen);
 	FUZZ_CHECK(rc == ORCH_PROBE_OK || rc == ORCH_PROBE_FAIL ||
-	    rc == ORCH_PROBE_GONE);
+	           rc == ORCH_PROBE_GONE);
 	if (rc != ORCH_PROBE_OK) {
 		FUZZ_CHECK(memcmp(&st, &zero, sizeof(st)) == 0);
 		FUZZ_CHECK(whylen <= 1 || buf[0] != '\0');
@@ -157,8 +158,8 @@ fuzz_vpn(long status, const char *body, size_t len, size_t whylen)
 	bool running = false, ok;
 
 	canary_fill();
-	ok = orch_probe_parse_vpn_status(status, body, len, &running,
-	    (char *) buf, whylen);
+	ok = orch_probe_parse_vpn_status(
+	    status, body, len, &running, (char *) buf, whylen);
 	check_bounded(whylen);
 	FUZZ_CHECK(!ok || status == 200);
 	FUZZ_CHECK(!running || ok);
@@ -171,8 +172,8 @@ fuzz_port(long status, const char *body, size_t len, size_t whylen)
 	bool ok;
 
 	canary_fill();
-	ok = orch_probe_parse_forwarded_port(status, body, len, &port,
-	    (char *) buf, whylen);
+	ok = orch_probe_parse_forwarded_port(
+	    status, body, len, &port, (char *) buf, whylen);
 	check_bounded(whylen);
 	if (ok)
 		FUZZ_CHECK(status == 200 && port >= 0 && port <= 65535);
@@ -202,7 +203,7 @@ fuzz_stat_path(long status, const char *body, size_t len, size_t outlen)
 		return;
 	}
 	FUZZ_CHECK(strncasecmp(url, "http://", 7) == 0 ||
-	    strncasecmp(url, "https://", 8) == 0);
+	           strncasecmp(url, "https://", 8) == 0);
 	p = (const char *) buf;
 	n = strlen(p);
 	FUZZ_CHECK(n < outlen && n <= ORCH_PROBE_URL_MAX);
@@ -231,11 +232,11 @@ fuzz_stat_path(long status, const char *body, size_t len, size_t outlen)
 
 /* Indexed by the first byte, modulo its size. */
 static void (*const parsers[])(long, const char *, size_t, size_t) = {
-	fuzz_health,
-	fuzz_stat,
-	fuzz_vpn,
-	fuzz_port,
-	fuzz_stat_path,
+    fuzz_health,
+    fuzz_stat,
+    fuzz_vpn,
+    fuzz_port,
+    fuzz_stat_path,
 };
 
 int

@@ -31,8 +31,8 @@
 
 #include "proto/orchestrator.pb-c.h"
 #include "src/core/core.h"
-#include "src/service/service.h"
 #include "src/rpc/server.h"
+#include "src/service/service.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -100,9 +100,11 @@ add_engines(void)
 		s.labels = &lab;
 		s.n_labels = 1;
 		s.running = true;
-		FUZZ_CHECK(orch_core_engine_put_locked(&core, &s, &e) == ORCH_OK);
+		FUZZ_CHECK(
+		    orch_core_engine_put_locked(&core, &s, &e) == ORCH_OK);
 		if (i < 2)
-			orch_state_engine_probe(&core.state, e, true, 3, now_us);
+			orch_state_engine_probe(
+			    &core.state, e, true, 3, now_us);
 	}
 	orch_core_unlock(&core);
 }
@@ -124,8 +126,8 @@ setup(void)
 		cfg.max_streams_per_engine = 2;
 		cfg.stats_history_max = 8;
 	}
-	FUZZ_CHECK(orch_core_init(&core, &cfg, orch_clock_manual(&now_us), &co) ==
-	    ORCH_OK);
+	FUZZ_CHECK(orch_core_init(&core, &cfg, orch_clock_manual(&now_us),
+	               &co) == ORCH_OK);
 	env.docker_ok = true;
 	env.image_ok = true;
 	orch_core_set_env(&core, &env);
@@ -157,7 +159,8 @@ check_counts(void)
 	while ((e = orch_state_engine_next(st, &cur)) != NULL) {
 		int active = 0;
 
-		for (orch_list *n = e->active.next; n != &e->active; n = n->next)
+		for (orch_list *n = e->active.next; n != &e->active;
+		     n = n->next)
 			active++;
 		FUZZ_CHECK(active == e->n_active);
 		c.streams_active += e->n_active;
@@ -166,11 +169,13 @@ check_counts(void)
 		c.engines++;
 		c.running += e->running;
 		c.healthy += e->running && e->health == ORCH_HEALTH_HEALTHY;
-		c.unhealthy += e->running && e->health == ORCH_HEALTH_UNHEALTHY;
+		c.unhealthy +=
+		    e->running && e->health == ORCH_HEALTH_UNHEALTHY;
 		c.used += e->n_active >= max;
 		c.marked += e->marked_for_replacement;
 		c.free += e->running && e->health != ORCH_HEALTH_UNHEALTHY &&
-		    !e->marked_for_replacement && orch_engine_load(e) < max;
+		          !e->marked_for_replacement &&
+		          orch_engine_load(e) < max;
 		c.reservations += e->n_reserved;
 	}
 	FUZZ_CHECK(c.engines == st->counts.engines);
@@ -183,7 +188,7 @@ check_counts(void)
 	FUZZ_CHECK(c.reservations == st->counts.reservations);
 	FUZZ_CHECK(c.streams_active == st->counts.streams_active);
 	FUZZ_CHECK((size_t) st->counts.streams_total ==
-	    orch_strmap_len(&st->streams_by_id));
+	           orch_strmap_len(&st->streams_by_id));
 }
 
 int

@@ -124,7 +124,8 @@ count_ours(void)
 	orch_rt_container *v = NULL;
 	size_t n = 0;
 
-	if (F.dk == NULL || orch_docker_list(F.dk, labels, 1, &v, &n, NULL) != ORCH_OK)
+	if (F.dk == NULL ||
+	    orch_docker_list(F.dk, labels, 1, &v, &n, NULL) != ORCH_OK)
 		return -1;
 	orch_rt_container_list_free(v, n);
 	return (int) n;
@@ -138,7 +139,8 @@ remove_ours(void)
 	size_t n = 0;
 	int removed = 0;
 
-	if (F.dk == NULL || orch_docker_list(F.dk, labels, 1, &v, &n, NULL) != ORCH_OK)
+	if (F.dk == NULL ||
+	    orch_docker_list(F.dk, labels, 1, &v, &n, NULL) != ORCH_OK)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (orch_docker_remove(F.dk, v[i].id, true, NULL) == ORCH_OK)
@@ -148,7 +150,8 @@ remove_ours(void)
 	return removed;
 }
 
-/* ---- the daemon ---------------------------------------------------------- */
+/* ---- the daemon ----------------------------------------------------------
+ */
 
 static bool
 read_port_file(int *port)
@@ -173,15 +176,16 @@ spawn_daemon(void)
 	char e[24][512];
 	char *envp[25];
 	char portfile[128], logpath[128];
-	char *argv[] = {F.daemon, "--port-file", portfile, "--http-threads",
-	    "2", NULL};
+	char *argv[] = {
+	    F.daemon, "--port-file", portfile, "--http-threads", "2", NULL};
 	int n = 0;
 	pid_t pid;
 
 	snprintf(portfile, sizeof(portfile), "%s/http.port", F.dir);
 	snprintf(logpath, sizeof(logpath), "%s/daemon.log", F.dir);
 #define ENV(...) snprintf(e[n], sizeof(e[n]), __VA_ARGS__), envp[n] = e[n], n++
-	ENV("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	ENV("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/"
+	    "bin");
 	ENV("APP_HOST=127.0.0.1");
 	ENV("APP_PORT=0");
 	ENV("RPC_LISTEN=ipc://%s/rpc.sock", F.dir);
@@ -231,13 +235,13 @@ wait_exit(pid_t pid, int ms)
 		pid_t r = waitpid(pid, &st, WNOHANG);
 
 		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+			return WIFEXITED(st) ? WEXITSTATUS(st)
+			                     : 128 + WTERMSIG(st);
 		if (r < 0 || gwt_mono_ms() > end)
 			return -1;
 		usleep(20000);
 	}
 }
-
 
 static int
 group_setup(void **state)
@@ -262,7 +266,8 @@ group_setup(void **state)
 	        ? host
 	        : ORCH_DOCKER_DEFAULT_HOST);
 	if (daemon_arg == NULL || realpath(daemon_arg, F.daemon) == NULL) {
-		fprintf(stderr, "orchestratord binary not found (argv[1] %s)\n",
+		fprintf(stderr,
+		    "orchestratord binary not found (argv[1] %s)\n",
 		    daemon_arg != NULL ? daemon_arg : "missing");
 		return -1;
 	}
@@ -332,7 +337,8 @@ group_teardown(void **state)
 		int n = remove_ours();
 
 		if (n > 0)
-			fprintf(stderr, "teardown removed %d container(s) of %s\n", n,
+			fprintf(stderr,
+			    "teardown removed %d container(s) of %s\n", n,
 			    F.label);
 		orch_docker_close(F.dk);
 		F.dk = NULL;
@@ -344,7 +350,8 @@ group_teardown(void **state)
 	return 0;
 }
 
-/* ---- HTTP helpers --------------------------------------------------------- */
+/* ---- HTTP helpers ---------------------------------------------------------
+ */
 
 static long
 xdo(const char *key, const char *title, const gwt_req *q, gwt_resp *r)
@@ -369,8 +376,8 @@ static long
 xpost(const char *key, const char *title, const char *path, const char *body,
     gwt_resp *r)
 {
-	gwt_req q = {.method = "POST", .path = path, .auth = BEARER,
-	    .body = body};
+	gwt_req q = {
+	    .method = "POST", .path = path, .auth = BEARER, .body = body};
 
 	return xdo(key, title, &q, r);
 }
@@ -381,10 +388,12 @@ find_by(const json_t *arr, const char *key, const char *value)
 	size_t i;
 	json_t *x;
 
-	json_array_foreach((json_t *) arr, i, x) {
+	json_array_foreach((json_t *) arr, i, x)
+	{
 		const json_t *v = json_object_get(x, key);
 
-		if (json_is_string(v) && strcmp(json_string_value(v), value) == 0)
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), value) == 0)
 			return x;
 	}
 	return NULL;
@@ -419,7 +428,8 @@ list_engines(gwt_resp *r, const char *doc_title)
 	gwt_expect_status(r, 200);
 	if (!json_is_array(r->json))
 		fail_msg("/engines is not an array: %s", r->body);
-	json_array_foreach(r->json, i, x) {
+	json_array_foreach(r->json, i, x)
+	{
 		char w[32];
 
 		snprintf(w, sizeof(w), "engines[%zu]", i);
@@ -436,11 +446,13 @@ list_streams(const char *query, gwt_resp *r, const char *doc_title)
 	json_t *x;
 
 	snprintf(path, sizeof(path), "/streams%s", query);
-	xget(doc_title != NULL ? "GET /streams" : NULL, doc_title, path, NULL, r);
+	xget(doc_title != NULL ? "GET /streams" : NULL, doc_title, path, NULL,
+	    r);
 	gwt_expect_status(r, 200);
 	if (!json_is_array(r->json))
 		fail_msg("%s is not an array: %s", path, r->body);
-	json_array_foreach(r->json, i, x) {
+	json_array_foreach(r->json, i, x)
+	{
 		char w[32];
 
 		snprintf(w, sizeof(w), "streams[%zu]", i);
@@ -513,7 +525,8 @@ test_status_and_engines(void **state)
 
 	/* No engine of this run yet; Acexy's per-engine query for each. */
 	list_engines(&r, "No engine yet");
-	json_array_foreach(r.json, i, e) {
+	json_array_foreach(r.json, i, e)
+	{
 		char q[256];
 		gwt_resp s;
 
@@ -525,8 +538,8 @@ test_status_and_engines(void **state)
 	assert_int_equal(json_array_size(r.json), 0);
 	gwt_resp_fini(&r);
 
-	xget("GET /vpn/status", "VPN disabled (the real daemon)", "/vpn/status",
-	    NULL, &r);
+	xget("GET /vpn/status", "VPN disabled (the real daemon)",
+	    "/vpn/status", NULL, &r);
 	gwt_expect_status(&r, 200);
 	gwt_check_vpn(r.json, "vpn");
 	expect_str(r.json, "status", "disabled");
@@ -558,8 +571,8 @@ test_provision(void **state)
 	xpost("POST /provision/acestream",
 	    "Provision an engine (the seed's body; answered once Docker has "
 	    "created and started it)",
-	    "/provision/acestream", "{\"labels\":{\"source\":\"acexy\"},\"env\":{}}",
-	    &r);
+	    "/provision/acestream",
+	    "{\"labels\":{\"source\":\"acexy\"},\"env\":{}}", &r);
 	ms = gwt_mono_ms() - t0;
 	printf("POST /provision/acestream answered in %lld ms (HTTP %ld)\n",
 	    (long long) ms, r.status);
@@ -568,7 +581,8 @@ test_provision(void **state)
 	gwt_expect_status(&r, 200);
 	/* Acexy gives up after 3 s and retries, provisioning extra engines. */
 	if (ms >= 3000)
-		fail_msg("provision took %lld ms (Acexy's client gives up at 3 s)",
+		fail_msg(
+		    "provision took %lld ms (Acexy's client gives up at 3 s)",
 		    (long long) ms);
 	gwt_check_provision_result(r.json, "provision");
 	snprintf(F.engine_id, sizeof(F.engine_id), "%s",
@@ -580,8 +594,8 @@ test_provision(void **state)
 	assert_in_range(hp, HTTP_LO, HTTP_HI);
 	/* decision: the container listens on its published port number. */
 	assert_int_equal(gwt_int(r.json, "container_http_port"), hp);
-	assert_in_range(gwt_int(r.json, "container_https_port"), HTTPS_LO,
-	    HTTPS_HI);
+	assert_in_range(
+	    gwt_int(r.json, "container_https_port"), HTTPS_LO, HTTPS_HI);
 	snprintf(want, sizeof(want), "%s-", F.prefix);
 	if (strncmp(F.engine_name, want, strlen(want)) != 0)
 		fail_msg("container_name %s, want %sN", F.engine_name, want);
@@ -643,8 +657,8 @@ test_stream_events(void **state)
 	snprintf(cid, sizeof(cid), "%08x%08x%08x%08x%08x", 0x0123abcdu,
 	    (unsigned) getpid(), 0x5eed0000u, 0xacec0001u, 0x00f10e00u);
 	snprintf(pid, sizeof(pid), "acexy-%s", F.run);
-	snprintf(path, sizeof(path),
-	    "/ace/getstream?id=%s&format=json&pid=%s", cid, pid);
+	snprintf(path, sizeof(path), "/ace/getstream?id=%s&format=json&pid=%s",
+	    cid, pid);
 	/* The engine's API comes up shortly after the container starts
 	 * (Acexy waits up to 10 s). */
 	deadline = gwt_mono_ms() + 20000;
@@ -656,14 +670,16 @@ test_stream_events(void **state)
 		json_decref(gs);
 		gs = NULL;
 		if (gwt_mono_ms() > deadline)
-			fail_msg("the engine on port %d never answered getstream "
-			         "(last HTTP %ld)",
+			fail_msg(
+			    "the engine on port %d never answered getstream "
+			    "(last HTTP %ld)",
 			    F.engine_port, st);
 		usleep(100000);
 	}
 	assert_true(json_is_null(json_object_get(gs, "error")));
 	resp = json_object_get(gs, "response");
-	snprintf(psid, sizeof(psid), "%s", gwt_str(resp, "playback_session_id"));
+	snprintf(
+	    psid, sizeof(psid), "%s", gwt_str(resp, "playback_session_id"));
 	snprintf(stat_url, sizeof(stat_url), "%s", gwt_str(resp, "stat_url"));
 	snprintf(cmd_url, sizeof(cmd_url), "%s", gwt_str(resp, "command_url"));
 	is_live = (long) gwt_int(resp, "is_live");
@@ -674,7 +690,8 @@ test_stream_events(void **state)
 	/* The seed's stream_started body, as Acexy sends it. */
 	snprintf(body, sizeof(body),
 	    "{\"container_id\":\"%s\",\"engine\":{\"host\":\"127.0.0.1\","
-	    "\"port\":%d},\"stream\":{\"key_type\":\"content_id\",\"key\":\"%s\"},"
+	    "\"port\":%d},\"stream\":{\"key_type\":\"content_id\",\"key\":\"%"
+	    "s\"},"
 	    "\"session\":{\"playback_session_id\":\"%s\",\"stat_url\":\"%s\","
 	    "\"command_url\":\"%s\",\"is_live\":%ld}}",
 	    F.engine_id, F.engine_port, cid, psid, stat_url, cmd_url, is_live);
@@ -692,8 +709,8 @@ test_stream_events(void **state)
 	expect_str(r.json, "command_url", cmd_url);
 	expect_str(r.json, "status", "started");
 	assert_true(json_is_boolean(json_object_get(r.json, "is_live")));
-	assert_int_equal(json_is_true(json_object_get(r.json, "is_live")),
-	    is_live == 1);
+	assert_int_equal(
+	    json_is_true(json_object_get(r.json, "is_live")), is_live == 1);
 	gwt_resp_fini(&r);
 
 	/* It shows in /streams and in the engine's "streams". */
@@ -706,8 +723,8 @@ test_stream_events(void **state)
 	e = find_by(r.json, "container_id", F.engine_id);
 	assert_non_null(e);
 	assert_int_equal(json_array_size(json_object_get(e, "streams")), 1);
-	assert_string_equal(
-	    json_string_value(json_array_get(json_object_get(e, "streams"), 0)),
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(e, "streams"), 0)),
 	    F.stream_id);
 	assert_false(json_is_null(json_object_get(e, "last_stream_usage")));
 	gwt_resp_fini(&r);
@@ -735,20 +752,20 @@ test_stream_events(void **state)
 		if (healthy && stats)
 			break;
 		if (gwt_mono_ms() > deadline)
-			fail_msg("engine healthy %d, stats %d after 30 s", healthy,
-			    stats);
+			fail_msg("engine healthy %d, stats %d after 30 s",
+			    healthy, stats);
 		usleep(200000);
 	}
 	snprintf(path, sizeof(path), "/engines/%s", F.engine_id);
 	xget("GET /engines/{container_id}",
-	    "A probed engine carrying one stream (stats collected)", path, NULL,
-	    &r);
+	    "A probed engine carrying one stream (stats collected)", path,
+	    NULL, &r);
 	gwt_expect_status(&r, 200);
 	gwt_check_engine(json_object_get(r.json, "engine"), "engine");
-	expect_str(json_object_get(r.json, "engine"), "health_status", "healthy");
-	assert_false(json_is_null(
-	    json_object_get(json_object_get(r.json, "engine"),
-	        "last_health_check")));
+	expect_str(
+	    json_object_get(r.json, "engine"), "health_status", "healthy");
+	assert_false(json_is_null(json_object_get(
+	    json_object_get(r.json, "engine"), "last_health_check")));
 	s = json_array_get(json_object_get(r.json, "streams"), 0);
 	gwt_check_stream(s, "streams[0]");
 	assert_true(json_is_object(json_object_get(s, "stats")));
@@ -760,10 +777,11 @@ test_stream_events(void **state)
 
 		snprintf(p, sizeof(p), "/streams/%s%%7C%s/stats", cid, psid);
 		xget("GET /streams/{stream_id}/stats",
-		    "Snapshots collected from a real (simulated) engine", p, NULL,
-		    &r);
+		    "Snapshots collected from a real (simulated) engine", p,
+		    NULL, &r);
 		gwt_expect_status(&r, 200);
-		json_array_foreach(r.json, i, x) {
+		json_array_foreach(r.json, i, x)
+		{
 			char w[32];
 
 			snprintf(w, sizeof(w), "stats[%zu]", i);
@@ -772,7 +790,8 @@ test_stream_events(void **state)
 		/* The simulator reports every counter. */
 		x = json_array_get(r.json, 0);
 		gwt_shape(x, "stats[0]",
-		    "ts:t peers:i speed_down:i speed_up:i downloaded:i uploaded:i "
+		    "ts:t peers:i speed_down:i speed_up:i downloaded:i "
+		    "uploaded:i "
 		    "status:s");
 		gwt_resp_fini(&r);
 	}
@@ -780,18 +799,21 @@ test_stream_events(void **state)
 	    "/orchestrator/status", NULL, &r);
 	gwt_expect_status(&r, 200);
 	gwt_check_status(r.json, "status");
-	assert_int_equal(gwt_int(json_object_get(r.json, "streams"), "active"), 1);
-	assert_int_equal(gwt_int(json_object_get(r.json, "capacity"), "used"), 1);
-	assert_int_equal(gwt_int(json_object_get(r.json, "engines"), "healthy"),
-	    1);
+	assert_int_equal(
+	    gwt_int(json_object_get(r.json, "streams"), "active"), 1);
+	assert_int_equal(
+	    gwt_int(json_object_get(r.json, "capacity"), "used"), 1);
+	assert_int_equal(
+	    gwt_int(json_object_get(r.json, "engines"), "healthy"), 1);
 	gwt_resp_fini(&r);
 
 	/* stream_ended as the seed sends it. */
 	snprintf(body, sizeof(body),
 	    "{\"stream_id\":\"%s\",\"reason\":\"client_disconnect\"}",
 	    F.stream_id);
-	xpost("POST /events/stream_ended", "The stream ended (the seed's body)",
-	    "/events/stream_ended", body, &r);
+	xpost("POST /events/stream_ended",
+	    "The stream ended (the seed's body)", "/events/stream_ended", body,
+	    &r);
 	gwt_expect_status(&r, 200);
 	assert_true(json_is_true(json_object_get(r.json, "updated")));
 	s = json_object_get(r.json, "stream");
@@ -833,13 +855,14 @@ test_select_reserve(void **state)
 	need_daemon();
 	if (F.engine_id[0] == '\0')
 		fail_msg("needs the engine of test_provision");
-	xpost("POST /engines/select", "Choose and reserve the best free engine",
-	    "/engines/select", "{\"reserve\":true}", &r);
+	xpost("POST /engines/select",
+	    "Choose and reserve the best free engine", "/engines/select",
+	    "{\"reserve\":true}", &r);
 	gwt_expect_status(&r, 200);
 	gwt_shape(r.json, "reply", "engine:o reservation_id:s");
 	gwt_check_engine(json_object_get(r.json, "engine"), "engine");
-	expect_str(json_object_get(r.json, "engine"), "container_id",
-	    F.engine_id);
+	expect_str(
+	    json_object_get(r.json, "engine"), "container_id", F.engine_id);
 	snprintf(rid, sizeof(rid), "%s", gwt_str(r.json, "reservation_id"));
 	gwt_resp_fini(&r);
 
@@ -862,7 +885,8 @@ test_select_reserve(void **state)
 	gwt_expect_status(&r, 200);
 	if (!gwt_prom_parse(r.body, r.len, &p, err, sizeof(err)))
 		fail_msg("/metrics: %s", err);
-	assert_true(gwt_prom_sum(&p, "orch_reservations", NULL, true, &n) == 0);
+	assert_true(
+	    gwt_prom_sum(&p, "orch_reservations", NULL, true, &n) == 0);
 	assert_int_equal(n, 1);
 	gwt_prom_fini(&p);
 	gwt_resp_fini(&r);
@@ -947,11 +971,13 @@ test_containers(void **state)
 	    "\"labels\":{\"role\":\"generic\"},\"ports\":{},"
 	    "\"name_prefix\":\"%sx\"}",
 	    IMAGE, F.prefix);
-	xpost("POST /provision", "A generic container", "/provision", body, &r);
+	xpost(
+	    "POST /provision", "A generic container", "/provision", body, &r);
 	gwt_expect_status(&r, 200);
 	gwt_shape(r.json, "reply", "container_id:s container_name:s");
 	snprintf(gid, sizeof(gid), "%s", gwt_str(r.json, "container_id"));
-	snprintf(gname, sizeof(gname), "%s", gwt_str(r.json, "container_name"));
+	snprintf(
+	    gname, sizeof(gname), "%s", gwt_str(r.json, "container_name"));
 	snprintf(want, sizeof(want), "%sx-", F.prefix);
 	assert_int_equal(strncmp(gname, want, strlen(want)), 0);
 	gwt_resp_fini(&r);
@@ -971,8 +997,8 @@ test_containers(void **state)
 	{
 		gwt_req q = {.method = "DELETE", .path = path, .auth = BEARER};
 
-		xdo("DELETE /containers/{id}", "Remove the generic container", &q,
-		    &r);
+		xdo("DELETE /containers/{id}", "Remove the generic container",
+		    &q, &r);
 		gwt_expect_status(&r, 200);
 		gwt_shape(r.json, "reply", "deleted:s");
 		expect_str(r.json, "deleted", gid);
@@ -1021,8 +1047,9 @@ test_scale_capacity_gc(void **state)
 	    "provisioning_blocked");
 	gwt_resp_fini(&r);
 	assert_true(ms < 3000);
-	xget("GET /orchestrator/status", "Provisioning blocked at MAX_REPLICAS",
-	    "/orchestrator/status", NULL, &r);
+	xget("GET /orchestrator/status",
+	    "Provisioning blocked at MAX_REPLICAS", "/orchestrator/status",
+	    NULL, &r);
 	gwt_expect_status(&r, 200);
 	gwt_check_status(r.json, "status");
 	p = json_object_get(r.json, "provisioning");
@@ -1033,11 +1060,13 @@ test_scale_capacity_gc(void **state)
 	gwt_resp_fini(&r);
 
 	/* Nothing idle past ENGINE_GRACE_PERIOD_S (600 s). */
-	xpost("POST /gc", "Stop idle engines past their grace period (none yet)",
-	    "/gc", NULL, &r);
+	xpost("POST /gc",
+	    "Stop idle engines past their grace period (none yet)", "/gc",
+	    NULL, &r);
 	gwt_expect_status(&r, 200);
 	gwt_shape(r.json, "reply", "stopped:S");
-	assert_int_equal(json_array_size(json_object_get(r.json, "stopped")), 0);
+	assert_int_equal(
+	    json_array_size(json_object_get(r.json, "stopped")), 0);
 	gwt_resp_fini(&r);
 	xpost("POST /scale/{n}", "n is not a number", "/scale/two", NULL, &r);
 	gwt_expect_detail(&r, 422, "n");
@@ -1081,7 +1110,8 @@ test_delete_and_metrics(void **state)
 		gwt_req q = {.method = "DELETE", .path = path, .auth = BEARER};
 
 		xdo("DELETE /containers/{id}",
-		    "Remove an engine carrying a stream (it ends as engine_gone)",
+		    "Remove an engine carrying a stream (it ends as "
+		    "engine_gone)",
 		    &q, &r);
 		gwt_expect_status(&r, 200);
 		expect_str(r.json, "deleted", F.engine_id);
@@ -1098,7 +1128,8 @@ test_delete_and_metrics(void **state)
 			expect_str(s, "end_reason", "engine_gone");
 		}
 		gwt_resp_fini(&r);
-		xdo("DELETE /containers/{id}", "Unknown (already removed)", &q, &r);
+		xdo("DELETE /containers/{id}", "Unknown (already removed)", &q,
+		    &r);
 		gwt_expect_detail(&r, 404, NULL);
 		gwt_resp_fini(&r);
 	}
@@ -1127,17 +1158,20 @@ test_delete_and_metrics(void **state)
 	                "kind=engine,result=refused", true, &n) >= 1);
 	assert_true(gwt_prom_sum(&p, "orch_provision_total",
 	                "kind=container,result=ok", true, &n) == 1);
-	assert_true(gwt_prom_sum(&p, "orch_provision_seconds_count", NULL, true,
-	                &n) >= 1);
-	assert_true(gwt_prom_sum(&p, "orch_events_started_total", NULL, true,
-	                &n) == 3);
-	assert_true(gwt_prom_sum(&p, "orch_events_ended_total", NULL, true,
-	                &n) >= 2);
-	assert_true(gwt_prom_sum(&p, "orch_streams_active", NULL, true, &n) == 0);
-	assert_true(gwt_prom_sum(&p, "orch_http_requests_total",
-	                "route=/provision/acestream,status=200", false, &n) == 1);
-	assert_true(gwt_prom_sum(&p, "orch_http_requests_total",
-	                "route=/provision/acestream,status=503", false, &n) == 1);
+	assert_true(gwt_prom_sum(&p, "orch_provision_seconds_count", NULL,
+	                true, &n) >= 1);
+	assert_true(gwt_prom_sum(
+	                &p, "orch_events_started_total", NULL, true, &n) == 3);
+	assert_true(
+	    gwt_prom_sum(&p, "orch_events_ended_total", NULL, true, &n) >= 2);
+	assert_true(
+	    gwt_prom_sum(&p, "orch_streams_active", NULL, true, &n) == 0);
+	assert_true(
+	    gwt_prom_sum(&p, "orch_http_requests_total",
+	        "route=/provision/acestream,status=200", false, &n) == 1);
+	assert_true(
+	    gwt_prom_sum(&p, "orch_http_requests_total",
+	        "route=/provision/acestream,status=503", false, &n) == 1);
 	{
 		char out[4096];
 		int rc = gwt_promtool(r.body, r.len, out, sizeof(out));
@@ -1194,8 +1228,8 @@ main(int argc, char **argv)
 	daemon_arg = argc > 1 ? argv[1] : NULL;
 	signal(SIGPIPE, SIG_IGN);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	rv = cmocka_run_group_tests_name("acexy_flow", tests, group_setup,
-	    group_teardown);
+	rv = cmocka_run_group_tests_name(
+	    "acexy_flow", tests, group_setup, group_teardown);
 	curl_global_cleanup();
 	return rv;
 }

@@ -22,9 +22,12 @@
  * With ORCH_API_DOC=<file>, selected exchanges are appended to <file> as
  * markdown (tests/gateway/gen_api_doc.sh builds docs/API.md from them).
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -33,9 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -54,10 +54,10 @@
 #include "src/core/breaker.h"
 #include "src/core/config.h"
 #include "src/core/core.h"
-#include "src/service/service.h"
 #include "src/gateway/gateway.h"
 #include "src/rpc/envelope.h"
 #include "src/rpc/server.h"
+#include "src/service/service.h"
 #include "tests/gateway/gwtest.h"
 
 #define T0 1704110400000000LL /* 2024-01-01T12:00:00Z */
@@ -72,10 +72,10 @@
 typedef struct fx_opts {
 	const char *api_key;
 	const char *read_key;
-	const char *cors;     /* NULL: the default ("*") */
-	bool core_only;       /* no BLOCKING methods: they are UNIMPLEMENTED */
-	int max_replicas;     /* 0: default */
-	bool remote;          /* also a remote gateway over ipc:// */
+	const char *cors; /* NULL: the default ("*") */
+	bool core_only;   /* no BLOCKING methods: they are UNIMPLEMENTED */
+	int max_replicas; /* 0: default */
+	bool remote;      /* also a remote gateway over ipc:// */
 } fx_opts;
 
 struct fx {
@@ -84,7 +84,7 @@ struct fx {
 	int64_t now; /* the manual clock, moved under the core's lock */
 	orch_core core;
 	bool core_ok;
-	orch_service svc;      /* no runtime: its methods answer UNAVAILABLE */
+	orch_service svc;     /* no runtime: its methods answer UNAVAILABLE */
 	orch_method *methods; /* core_only: the table without BLOCKING rows */
 	orch_rpc_server *srv;
 	orch_gw *gw;
@@ -184,9 +184,10 @@ fx_open(void **state, const fx_opts *o)
 		orch_gw_opts ro = {0};
 
 		/* A short path: sun_path holds 107 bytes. */
-		snprintf(fx->ipc_path, sizeof(fx->ipc_path), "/tmp/gwt-%d-%08x.sock",
-		    (int) getpid(), rand32());
-		snprintf(fx->ipc_url, sizeof(fx->ipc_url), "ipc://%s", fx->ipc_path);
+		snprintf(fx->ipc_path, sizeof(fx->ipc_path),
+		    "/tmp/gwt-%d-%08x.sock", (int) getpid(), rand32());
+		snprintf(fx->ipc_url, sizeof(fx->ipc_url), "ipc://%s",
+		    fx->ipc_path);
 		if (orch_rpc_server_listen(fx->srv, fx->ipc_url) != ORCH_OK)
 			return -1;
 		ro.host = "127.0.0.1";
@@ -225,7 +226,8 @@ fx_close(void **state)
 		/* nng 1.5.2 can hang in nng_close() over ipc (nng #1543):
 		 * bound it, and leave the fixture allocated if it hangs. */
 		if (!orch_run_bounded(close_everything, fx, 10000)) {
-			printf("note: nng close hung (nng #1543); left behind\n");
+			printf(
+			    "note: nng close hung (nng #1543); left behind\n");
 			unlink(fx->ipc_path);
 			*state = NULL;
 			return 0;
@@ -299,7 +301,8 @@ setup_remote(void **state)
 	return fx_open(state, &o);
 }
 
-/* ---- state helpers -------------------------------------------------------- */
+/* ---- state helpers --------------------------------------------------------
+ */
 
 static void
 advance(struct fx *fx, int64_t us)
@@ -310,8 +313,8 @@ advance(struct fx *fx, int64_t us)
 }
 
 static void
-put_engine_full(struct fx *fx, const char *id, const char *name, int port,
-    bool forwarded)
+put_engine_full(
+    struct fx *fx, const char *id, const char *name, int port, bool forwarded)
 {
 	char pbuf[16];
 	orch_label labels[2] = {
@@ -408,7 +411,8 @@ add_stat(struct fx *fx, const char *id, int64_t ts, int64_t peers,
 	assert_int_equal(rv, ORCH_OK);
 }
 
-/* ---- HTTP helpers ----------------------------------------------------------- */
+/* ---- HTTP helpers
+ * ----------------------------------------------------------- */
 
 /* Performs q; documents it under key (when not NULL and ORCH_API_DOC). */
 static long
@@ -466,10 +470,12 @@ find_by(const json_t *arr, const char *key, const char *value)
 	size_t i;
 	json_t *x;
 
-	json_array_foreach((json_t *) arr, i, x) {
+	json_array_foreach((json_t *) arr, i, x)
+	{
 		const json_t *v = json_object_get(x, key);
 
-		if (json_is_string(v) && strcmp(json_string_value(v), value) == 0)
+		if (json_is_string(v) &&
+		    strcmp(json_string_value(v), value) == 0)
 			return x;
 	}
 	return NULL;
@@ -522,8 +528,8 @@ test_healthz(void **state)
 	gwt_resp r;
 
 	/* Both keys are set in this fixture: /healthz stays open. */
-	xdo(&fx->c, "GET /healthz", "Liveness (open even with READ_API_KEY set)",
-	    &q, &r);
+	xdo(&fx->c, "GET /healthz",
+	    "Liveness (open even with READ_API_KEY set)", &q, &r);
 	gwt_expect_status(&r, 200);
 	assert_non_null(r.json);
 	assert_int_equal(json_object_size(r.json), 1);
@@ -553,23 +559,26 @@ test_engines_list(void **state)
 	gwt_resp_fini(&r);
 
 	/* Put out of port order; probe; a stream on one. */
-	put_engine_full(fx, "e3cccccccccccccccccccccccccccccccc", "acestream-3",
-	    19003, true);
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
-	put_engine(fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "acestream-2", 19002);
+	put_engine_full(fx, "e3cccccccccccccccccccccccccccccccc",
+	    "acestream-3", 19003, true);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	put_engine(
+	    fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "acestream-2", 19002);
 	advance(fx, SEC);
 	probe(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", true, 1);
 	advance(fx, SEC + SEC / 2); /* T0 + 2.5 s: microseconds in the time */
 	probe(fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", false,
 	    fx->cfg.health_failure_threshold);
 	advance(fx, SEC / 2);
-	start_stream(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1",
-	    1);
+	start_stream(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1", 1);
 	/* A stream on an address no engine has: an unmanaged entry. */
 	start_stream(fx, NULL, 6878, "def", "s2", 0);
 
 	xdo(&fx->c, "GET /engines",
-	    "Three managed engines (healthy, unhealthy, not yet probed) and an "
+	    "Three managed engines (healthy, unhealthy, not yet probed) and "
+	    "an "
 	    "unmanaged entry, sorted by port",
 	    &q, &r);
 	gwt_expect_status(&r, 200);
@@ -584,7 +593,8 @@ test_engines_list(void **state)
 
 			snprintf(w, sizeof(w), "engines[%zu]", i);
 			gwt_check_engine(json_array_get(r.json, i), w);
-			assert_int_equal(gwt_int(json_array_get(r.json, i), "port"),
+			assert_int_equal(
+			    gwt_int(json_array_get(r.json, i), "port"),
 			    ports[i]);
 		}
 	}
@@ -601,8 +611,8 @@ test_engines_list(void **state)
 	expect_null(e, "last_cache_cleanup");
 	expect_null(e, "cache_size_bytes");
 	assert_int_equal(json_array_size(json_object_get(e, "streams")), 1);
-	assert_string_equal(
-	    json_string_value(json_array_get(json_object_get(e, "streams"), 0)),
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(e, "streams"), 0)),
 	    "abc|s1");
 
 	e = json_array_get(r.json, 2);
@@ -627,8 +637,8 @@ test_engines_list(void **state)
 		expect_labels(e, ul);
 	}
 	expect_str(e, "first_seen", "2024-01-01T12:00:03Z");
-	assert_string_equal(
-	    json_string_value(json_array_get(json_object_get(e, "streams"), 0)),
+	assert_string_equal(json_string_value(json_array_get(
+	                        json_object_get(e, "streams"), 0)),
 	    "def|s2");
 	gwt_resp_fini(&r);
 
@@ -648,10 +658,11 @@ test_engine_get(void **state)
 	gwt_resp r;
 	const json_t *e, *s;
 
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
 	advance(fx, SEC);
-	start_stream(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1",
-	    1);
+	start_stream(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1", 1);
 	xdo(&fx->c, "GET /engines/{container_id}",
 	    "An engine and its active streams", &q, &r);
 	gwt_expect_status(&r, 200);
@@ -659,7 +670,8 @@ test_engine_get(void **state)
 	e = json_object_get(r.json, "engine");
 	gwt_check_engine(e, "engine");
 	expect_str(e, "container_id", "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
-	assert_int_equal(json_array_size(json_object_get(r.json, "streams")), 1);
+	assert_int_equal(
+	    json_array_size(json_object_get(r.json, "streams")), 1);
 	s = json_array_get(json_object_get(r.json, "streams"), 0);
 	gwt_check_stream(s, "streams[0]");
 	expect_str(s, "id", "abc|s1");
@@ -697,8 +709,10 @@ static void
 test_select(void **state)
 {
 	struct fx *fx = *state;
-	gwt_req q = {.method = "POST", .path = "/engines/select",
-	    .auth = BEARER, .body = "{}"};
+	gwt_req q = {.method = "POST",
+	    .path = "/engines/select",
+	    .auth = BEARER,
+	    .body = "{}"};
 	gwt_resp r;
 	const char *rid;
 	int reservations;
@@ -722,11 +736,13 @@ test_select(void **state)
 	    json_object_get(json_object_get(r.json, "detail"), "can_retry")));
 	gwt_resp_fini(&r);
 
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
 	probe(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", true, 1);
 
 	/* Without reserve: the engine, reservation_id null. */
-	xdo(&fx->c, "POST /engines/select", "Choose, without reserving", &q, &r);
+	xdo(&fx->c, "POST /engines/select", "Choose, without reserving", &q,
+	    &r);
 	gwt_expect_status(&r, 200);
 	gwt_shape(r.json, "reply", "engine:o reservation_id:n");
 	gwt_check_engine(json_object_get(r.json, "engine"), "engine");
@@ -774,15 +790,18 @@ static void
 test_select_max_capacity(void **state)
 {
 	struct fx *fx = *state;
-	gwt_req q = {.method = "POST", .path = "/engines/select",
-	    .auth = BEARER, .body = "{\"reserve\":true}"};
+	gwt_req q = {.method = "POST",
+	    .path = "/engines/select",
+	    .auth = BEARER,
+	    .body = "{\"reserve\":true}"};
 	gwt_resp r;
 
 	/* MAX_REPLICAS=1 and its one engine is busy. */
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
 	probe(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", true, 1);
-	start_stream(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1",
-	    1);
+	start_stream(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1", 1);
 	xdo(&fx->c, "POST /engines/select",
 	    "Every engine busy and MAX_REPLICAS reached", &q, &r);
 	assert_string_equal(gwt_expect_refusal(&r), "max_capacity");
@@ -804,13 +823,14 @@ expect_ids(struct fx *fx, const char *path, const char *want)
 	gwt_expect_status(&r, 200);
 	if (!json_is_array(r.json))
 		fail_msg("%s: not an array: %s", path, r.body);
-	json_array_foreach(r.json, i, x) {
+	json_array_foreach(r.json, i, x)
+	{
 		char w[64];
 
 		snprintf(w, sizeof(w), "%s[%zu]", path, i);
 		gwt_check_stream(x, w);
-		n += (size_t) snprintf(got + n, sizeof(got) - n, "%s,",
-		    gwt_str(x, "id"));
+		n += (size_t) snprintf(
+		    got + n, sizeof(got) - n, "%s,", gwt_str(x, "id"));
 	}
 	gwt_resp_fini(&r);
 	if (strcmp(got, want) != 0)
@@ -825,19 +845,24 @@ test_streams_list(void **state)
 	gwt_resp r;
 	const json_t *s;
 
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
-	put_engine(fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "acestream-2", 19002);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	put_engine(
+	    fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "acestream-2", 19002);
 	xdo(&fx->c, "GET /streams", "No stream yet", &q, &r);
 	gwt_expect_status(&r, 200);
 	assert_string_equal(r.body, "[]");
 	gwt_resp_fini(&r);
 
 	advance(fx, SEC);
-	start_stream(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "k1", "p1", 1);
+	start_stream(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "k1", "p1", 1);
 	advance(fx, SEC);
-	start_stream(fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 19002, "k2", "p2", 0);
+	start_stream(
+	    fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 19002, "k2", "p2", 0);
 	advance(fx, SEC);
-	start_stream(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "k3", "p3", 1);
+	start_stream(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "k3", "p3", 1);
 	advance(fx, SEC);
 	post(fx, "/events/stream_ended", NULL,
 	    "{\"stream_id\":\"k1|p1\",\"reason\":\"client_disconnect\"}", &r);
@@ -933,9 +958,10 @@ test_stream_stats(void **state)
 	const json_t *s;
 	const unsigned all = 0x3f;
 
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
-	start_stream(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1",
-	    1);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	start_stream(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1", 1);
 	xdo(&fx->c, "GET /streams/{stream_id}/stats",
 	    "No snapshot yet (the id \"abc|s1\" percent-encoded)", &q, &r);
 	gwt_expect_status(&r, 200);
@@ -1013,7 +1039,8 @@ test_stream_stats(void **state)
 	gwt_resp_fini(&r);
 
 	q.path = "/streams/nope%7Cs9/stats";
-	xdo(&fx->c, "GET /streams/{stream_id}/stats", "Unknown stream", &q, &r);
+	xdo(&fx->c, "GET /streams/{stream_id}/stats", "Unknown stream", &q,
+	    &r);
 	gwt_expect_detail(&r, 404, "nope|s9");
 	gwt_resp_fini(&r);
 
@@ -1035,7 +1062,7 @@ test_stream_stats(void **state)
 /* ======================================================================= */
 /* POST /events/stream_started, POST /events/stream_ended */
 
-#define SEED_STARTED                                                        \
+#define SEED_STARTED                                                          \
 	"{\"container_id\":\"e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","           \
 	"\"engine\":{\"host\":\"127.0.0.1\",\"port\":19001},"                 \
 	"\"stream\":{\"key_type\":\"infohash\",\"key\":\"abc123\"},"          \
@@ -1050,8 +1077,10 @@ static void
 refused(struct fx *fx, const char *doc_title, const char *body, long status,
     const char *field)
 {
-	gwt_req q = {.method = "POST", .path = "/events/stream_started",
-	    .auth = fx->auth, .body = body};
+	gwt_req q = {.method = "POST",
+	    .path = "/events/stream_started",
+	    .auth = fx->auth,
+	    .body = body};
 	gwt_resp r;
 	int before = streams_total(fx);
 
@@ -1066,12 +1095,15 @@ static void
 test_stream_started(void **state)
 {
 	struct fx *fx = *state;
-	gwt_req q = {.method = "POST", .path = "/events/stream_started",
-	    .auth = fx->auth, .body = SEED_STARTED};
+	gwt_req q = {.method = "POST",
+	    .path = "/events/stream_started",
+	    .auth = fx->auth,
+	    .body = SEED_STARTED};
 	gwt_resp r;
 	const json_t *s;
 
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
 	advance(fx, 2 * SEC);
 	xdo(&fx->c, "POST /events/stream_started",
 	    "The seed's body: the Stream it created", &q, &r);
@@ -1080,7 +1112,8 @@ test_stream_started(void **state)
 	expect_str(r.json, "id", "abc123|xyz789");
 	expect_str(r.json, "key_type", "infohash");
 	expect_str(r.json, "key", "abc123");
-	expect_str(r.json, "container_id", "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	expect_str(
+	    r.json, "container_id", "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
 	expect_str(r.json, "playback_session_id", "xyz789");
 	expect_str(r.json, "stat_url",
 	    "http://127.0.0.1:19001/ace/stat/abc123/xyz789");
@@ -1103,21 +1136,25 @@ test_stream_started(void **state)
 
 	/* Unknown fields are ignored, at every level; Acexy's own container
 	 * id names no engine and is ignored: the address decides. */
-	q.body = "{\"container_id\":\"acexy-own-container\",\"extra\":{\"a\":[1,2]},"
-	         "\"engine\":{\"host\":\"127.0.0.1\",\"port\":19001,\"tls\":false},"
-	         "\"stream\":{\"key_type\":\"content_id\",\"key\":\"k2\",\"x\":1},"
-	         "\"session\":{\"playback_session_id\":\"p2\",\"is_live\":0,"
-	         "\"stat_url\":\"http://127.0.0.1:19001/ace/stat/k2/p2\","
-	         "\"client_session_id\":-1},\"labels\":{\"source\":\"acexy\"}}";
+	q.body =
+	    "{\"container_id\":\"acexy-own-container\",\"extra\":{\"a\":[1,2]}"
+	    ","
+	    "\"engine\":{\"host\":\"127.0.0.1\",\"port\":19001,\"tls\":false},"
+	    "\"stream\":{\"key_type\":\"content_id\",\"key\":\"k2\",\"x\":1},"
+	    "\"session\":{\"playback_session_id\":\"p2\",\"is_live\":0,"
+	    "\"stat_url\":\"http://127.0.0.1:19001/ace/stat/k2/p2\","
+	    "\"client_session_id\":-1},\"labels\":{\"source\":\"acexy\"}}";
 	xdo(&fx->c, "POST /events/stream_started",
 	    "Unknown fields ignored; a container_id that names no engine is "
 	    "ignored and the engine is found by its address",
 	    &q, &r);
 	gwt_expect_status(&r, 200);
 	expect_str(r.json, "id", "k2|p2");
-	expect_str(r.json, "container_id", "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	expect_str(
+	    r.json, "container_id", "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
 	assert_true(json_is_false(json_object_get(r.json, "is_live")));
-	expect_str(r.json, "stat_url", "http://127.0.0.1:19001/ace/stat/k2/p2");
+	expect_str(
+	    r.json, "stat_url", "http://127.0.0.1:19001/ace/stat/k2/p2");
 	expect_null(r.json, "command_url");
 	gwt_resp_fini(&r);
 	assert_int_equal(streams_total(fx), 2);
@@ -1137,7 +1174,8 @@ test_stream_started(void **state)
 	refused(fx, NULL,
 	    "{\"engine\":{\"host\":\"127.0.0.1\",\"port\":19001},"
 	    "\"stream\":{\"key_type\":\"infohash\",\"key\":\"x\"},"
-	    "\"session\":{\"playback_session_id\":\"p\"},\"labels\":{\"a\":1}}",
+	    "\"session\":{\"playback_session_id\":\"p\"},\"labels\":{\"a\":1}"
+	    "}",
 	    422, "labels.a");
 	/* 422: well-typed but invalid or missing, as the core names it. */
 	refused(fx, "A missing field",
@@ -1198,17 +1236,21 @@ static void
 test_stream_ended(void **state)
 {
 	struct fx *fx = *state;
-	gwt_req q = {.method = "POST", .path = "/events/stream_ended",
-	    .body = "{\"stream_id\":\"abc|s1\",\"reason\":\"client_disconnect\"}"};
+	gwt_req q = {.method = "POST",
+	    .path = "/events/stream_ended",
+	    .body =
+	        "{\"stream_id\":\"abc|s1\",\"reason\":\"client_disconnect\"}"};
 	gwt_resp r;
 	const json_t *s;
 
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
-	put_engine(fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "acestream-2", 19002);
-	start_stream(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1",
-	    1);
-	start_stream(fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 19002, "def", "s2",
-	    1);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	put_engine(
+	    fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "acestream-2", 19002);
+	start_stream(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1", 1);
+	start_stream(
+	    fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 19002, "def", "s2", 1);
 	advance(fx, 7 * SEC);
 	xdo(&fx->c, "POST /events/stream_ended",
 	    "The seed's body: the stream ends", &q, &r);
@@ -1232,7 +1274,8 @@ test_stream_ended(void **state)
 	gwt_resp_fini(&r);
 
 	/* Unknown: nothing ends (fix). */
-	post(fx, "/events/stream_ended", NULL, "{\"stream_id\":\"zzz|9\"}", &r);
+	post(
+	    fx, "/events/stream_ended", NULL, "{\"stream_id\":\"zzz|9\"}", &r);
 	gwt_expect_status(&r, 200);
 	assert_true(json_is_false(json_object_get(r.json, "updated")));
 	assert_true(json_is_null(json_object_get(r.json, "stream")));
@@ -1297,11 +1340,13 @@ test_status(void **state)
 
 	/* Docker up, two engines (one healthy), one stream. */
 	env_set(fx, true, true);
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
-	put_engine(fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "acestream-2", 19002);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	put_engine(
+	    fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "acestream-2", 19002);
 	probe(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", true, 1);
-	start_stream(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1",
-	    1);
+	start_stream(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1", 1);
 	xdo(&fx->c, "GET /orchestrator/status", "Healthy", &q, &r);
 	gwt_expect_status(&r, 200);
 	gwt_check_status(r.json, "status");
@@ -1319,7 +1364,8 @@ test_status(void **state)
 		assert_int_equal(gwt_int(e, "unhealthy"), 0);
 		assert_int_equal(gwt_int(s, "active"), 1);
 		assert_int_equal(gwt_int(s, "total"), 1);
-		/* used = engines at MAX_STREAMS_PER_ENGINE (1) active streams */
+		/* used = engines at MAX_STREAMS_PER_ENGINE (1) active streams
+		 */
 		assert_int_equal(gwt_int(c, "total"), 2);
 		assert_int_equal(gwt_int(c, "used"), 1);
 		assert_int_equal(gwt_int(c, "available"), 1);
@@ -1392,8 +1438,10 @@ test_health_status(void **state)
 	gwt_resp r;
 	const json_t *g, *rep;
 
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
-	put_engine(fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "acestream-2", 19002);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	put_engine(
+	    fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "acestream-2", 19002);
 	probe(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", true, 1);
 	probe(fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", false,
 	    fx->cfg.health_failure_threshold);
@@ -1409,10 +1457,10 @@ test_health_status(void **state)
 	assert_int_equal(gwt_int(r.json, "marked_for_replacement"), 0);
 	assert_int_equal(gwt_int(r.json, "minimum_required"), 1);
 	assert_int_equal(gwt_int(r.json, "health_check_interval"), 10);
-	g = json_object_get(json_object_get(r.json, "circuit_breakers"),
-	    "general");
-	rep = json_object_get(json_object_get(r.json, "circuit_breakers"),
-	    "replacement");
+	g = json_object_get(
+	    json_object_get(r.json, "circuit_breakers"), "general");
+	rep = json_object_get(
+	    json_object_get(r.json, "circuit_breakers"), "replacement");
 	expect_str(g, "state", "closed");
 	assert_int_equal(gwt_int(g, "failure_count"), 0);
 	assert_int_equal(gwt_int(g, "failure_threshold"), 5);
@@ -1432,7 +1480,8 @@ static void
 test_breaker_reset(void **state)
 {
 	struct fx *fx = *state;
-	gwt_req q = {.method = "POST", .path = "/health/circuit-breaker/reset",
+	gwt_req q = {.method = "POST",
+	    .path = "/health/circuit-breaker/reset",
 	    .auth = BEARER};
 	gwt_resp r;
 	const char *bst;
@@ -1456,7 +1505,8 @@ test_breaker_reset(void **state)
 	assert_string_equal(bst, "closed");
 
 	q.path = "/health/circuit-breaker/reset";
-	xdo(&fx->c, "POST /health/circuit-breaker/reset", "Reset both", &q, &r);
+	xdo(&fx->c, "POST /health/circuit-breaker/reset", "Reset both", &q,
+	    &r);
 	gwt_expect_status(&r, 200);
 	expect_str(r.json, "message", "All circuit breakers reset");
 	gwt_resp_fini(&r);
@@ -1496,8 +1546,10 @@ test_runtime_endpoints_without_docker(void **state)
 	gwt_resp r;
 
 	for (size_t i = 0; i < sizeof(eps) / sizeof(eps[0]); i++) {
-		gwt_req q = {.method = eps[i].method, .path = eps[i].path,
-		    .auth = BEARER, .body = eps[i].body};
+		gwt_req q = {.method = eps[i].method,
+		    .path = eps[i].path,
+		    .auth = BEARER,
+		    .body = eps[i].body};
 
 		xdo(&fx->c, eps[i].key,
 		    "The process has no Docker runtime (an in-process core "
@@ -1512,11 +1564,13 @@ test_runtime_endpoints_without_docker(void **state)
 
 	/* The gateway still judges the request's form first. */
 	{
-		gwt_req q = {.method = "POST", .path = "/provision/acestream",
-		    .auth = BEARER, .body = "{\"labels\":{\"a\":5}}"};
+		gwt_req q = {.method = "POST",
+		    .path = "/provision/acestream",
+		    .auth = BEARER,
+		    .body = "{\"labels\":{\"a\":5}}"};
 
-		xdo(&fx->c, "POST /provision/acestream", "A wrongly typed label",
-		    &q, &r);
+		xdo(&fx->c, "POST /provision/acestream",
+		    "A wrongly typed label", &q, &r);
 		gwt_expect_detail(&r, 422, "labels.a");
 		gwt_resp_fini(&r);
 	}
@@ -1538,8 +1592,8 @@ test_runtime_endpoints_without_docker(void **state)
 	gwt_expect_detail(&r, 422, "env");
 	gwt_resp_fini(&r);
 	{
-		gwt_req q = {.method = "POST", .path = "/scale/many",
-		    .auth = BEARER};
+		gwt_req q = {
+		    .method = "POST", .path = "/scale/many", .auth = BEARER};
 
 		xdo(&fx->c, NULL, NULL, &q, &r);
 		gwt_expect_detail(&r, 422, "n");
@@ -1591,7 +1645,9 @@ static const ep reads[] = {
 static long
 call_ep(struct fx *fx, const ep *e, const char *auth, gwt_resp *r)
 {
-	gwt_req q = {.method = e->method, .path = e->path, .auth = auth,
+	gwt_req q = {.method = e->method,
+	    .path = e->path,
+	    .auth = auth,
 	    .body = e->body};
 
 	return gwt_do(&fx->c, &q, r);
@@ -1603,25 +1659,28 @@ test_auth_mutating(void **state)
 	struct fx *fx = *state;
 	gwt_resp r;
 
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
 	for (size_t i = 0; i < sizeof(mutating) / sizeof(mutating[0]); i++) {
 		const ep *e = &mutating[i];
 		int before = streams_total(fx);
 
 		call_ep(fx, e, NULL, &r);
 		if (r.status != 401)
-			fail_msg("%s %s without a key: %ld", e->method, e->path,
-			    r.status);
+			fail_msg("%s %s without a key: %ld", e->method,
+			    e->path, r.status);
 		gwt_expect_detail(&r, 401, NULL);
 		assert_string_equal(
 		    json_string_value(json_object_get(r.json, "detail")),
 		    "missing bearer token");
 		if (i == 5) {
-			gwt_req q = {.method = e->method, .path = e->path,
+			gwt_req q = {.method = e->method,
+			    .path = e->path,
 			    .body = e->body};
 
-			gwt_doc("errors", "401: no Authorization header on a "
-			                  "protected endpoint",
+			gwt_doc("errors",
+			    "401: no Authorization header on a "
+			    "protected endpoint",
 			    &q, &r);
 		}
 		gwt_resp_fini(&r);
@@ -1639,14 +1698,16 @@ test_auth_mutating(void **state)
 		/* A wrong key, and one that is a prefix of the right one. */
 		call_ep(fx, e, "Bearer wrong-key", &r);
 		if (r.status != 403)
-			fail_msg("%s %s with a wrong key: %ld", e->method, e->path,
-			    r.status);
+			fail_msg("%s %s with a wrong key: %ld", e->method,
+			    e->path, r.status);
 		assert_string_equal(
 		    json_string_value(json_object_get(r.json, "detail")),
 		    "invalid token");
 		if (i == 5) {
-			gwt_req q = {.method = e->method, .path = e->path,
-			    .auth = "Bearer wrong-key", .body = e->body};
+			gwt_req q = {.method = e->method,
+			    .path = e->path,
+			    .auth = "Bearer wrong-key",
+			    .body = e->body};
 
 			gwt_doc("errors", "403: a wrong key", &q, &r);
 		}
@@ -1659,16 +1720,16 @@ test_auth_mutating(void **state)
 		/* The right key passes authentication. */
 		call_ep(fx, e, BEARER, &r);
 		if (r.status == 401 || r.status == 403)
-			fail_msg("%s %s with the key: %ld %s", e->method, e->path,
-			    r.status, r.body);
+			fail_msg("%s %s with the key: %ld %s", e->method,
+			    e->path, r.status, r.body);
 		gwt_resp_fini(&r);
 	}
 	/* READ_API_KEY unset: reads are open, even with a wrong key. */
 	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
 		call_ep(fx, &reads[i], NULL, &r);
 		if (r.status == 401 || r.status == 403)
-			fail_msg("%s %s: %ld without READ_API_KEY", reads[i].method,
-			    reads[i].path, r.status);
+			fail_msg("%s %s: %ld without READ_API_KEY",
+			    reads[i].method, reads[i].path, r.status);
 		gwt_resp_fini(&r);
 	}
 	/* Acexy sends no key to /orchestrator/status. */
@@ -1683,22 +1744,24 @@ test_auth_reads(void **state)
 	struct fx *fx = *state;
 	gwt_resp r;
 
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
-	start_stream(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1",
-	    1);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	start_stream(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1", 1);
 	for (size_t i = 0; i < sizeof(reads) / sizeof(reads[0]); i++) {
 		const ep *e = &reads[i];
 
 		call_ep(fx, e, NULL, &r);
 		if (r.status != 401)
-			fail_msg("%s %s without a key: %ld", e->method, e->path,
-			    r.status);
+			fail_msg("%s %s without a key: %ld", e->method,
+			    e->path, r.status);
 		gwt_expect_detail(&r, 401, "missing bearer token");
 		if (i == 5) {
 			gwt_req q = {.method = e->method, .path = e->path};
 
-			gwt_doc("errors", "401: a read with READ_API_KEY set and no "
-			                  "key",
+			gwt_doc("errors",
+			    "401: a read with READ_API_KEY set and no "
+			    "key",
 			    &q, &r);
 		}
 		gwt_resp_fini(&r);
@@ -1708,8 +1771,8 @@ test_auth_reads(void **state)
 		/* The read key, or the API key. */
 		call_ep(fx, e, READ_BEARER, &r);
 		if (r.status == 401 || r.status == 403)
-			fail_msg("%s %s with READ_API_KEY: %ld", e->method, e->path,
-			    r.status);
+			fail_msg("%s %s with READ_API_KEY: %ld", e->method,
+			    e->path, r.status);
 		/* /containers needs the runtime: 503 here, past auth. */
 		if (strncmp(e->path, "/containers", 11) != 0)
 			gwt_expect_status(&r, 200);
@@ -1721,8 +1784,8 @@ test_auth_reads(void **state)
 		gwt_resp_fini(&r);
 	}
 	/* The read key does not authorize mutations. */
-	post(fx, "/events/stream_ended", READ_BEARER, "{\"stream_id\":\"abc|s1\"}",
-	    &r);
+	post(fx, "/events/stream_ended", READ_BEARER,
+	    "{\"stream_id\":\"abc|s1\"}", &r);
 	gwt_expect_detail(&r, 403, "invalid token");
 	gwt_resp_fini(&r);
 	assert_int_equal(streams_active(fx), 1);
@@ -1769,12 +1832,14 @@ test_not_found_and_method(void **state)
 	for (size_t i = 0; i < sizeof(wrong_method) / sizeof(wrong_method[0]);
 	     i++) {
 		gwt_req w = {.method = wrong_method[i].method,
-		    .path = wrong_method[i].path, .body = wrong_method[i].body};
+		    .path = wrong_method[i].path,
+		    .body = wrong_method[i].body};
 
 		xdo(&fx->c, i == 0 ? "errors" : NULL,
 		    "405: a route that exists under another method", &w, &r);
 		if (r.status != 405)
-			fail_msg("%s %s: %ld, want 405", w.method, w.path, r.status);
+			fail_msg("%s %s: %ld, want 405", w.method, w.path,
+			    r.status);
 		gwt_expect_detail(&r, 405, NULL);
 		gwt_resp_fini(&r);
 	}
@@ -1818,9 +1883,12 @@ static void
 test_body_limit(void **state)
 {
 	struct fx *fx = *state;
-	char *exact = padded_body(64 * 1024), *over = padded_body(64 * 1024 + 1);
-	gwt_req q = {.method = "POST", .path = "/events/stream_ended",
-	    .body = exact, .body_len = 64 * 1024};
+	char *exact = padded_body(64 * 1024),
+	     *over = padded_body(64 * 1024 + 1);
+	gwt_req q = {.method = "POST",
+	    .path = "/events/stream_ended",
+	    .body = exact,
+	    .body_len = 64 * 1024};
 	gwt_resp r;
 
 	/* 64 KiB exactly is accepted. */
@@ -1853,8 +1921,10 @@ test_413_body_is_json_detail(void **state)
 {
 	struct fx *fx = *state;
 	char *over = padded_body(64 * 1024 + 1);
-	gwt_req q = {.method = "POST", .path = "/events/stream_ended",
-	    .body = over, .body_len = 64 * 1024 + 1};
+	gwt_req q = {.method = "POST",
+	    .path = "/events/stream_ended",
+	    .body = over,
+	    .body_len = 64 * 1024 + 1};
 	gwt_resp r;
 	char acao[64] = "";
 
@@ -1863,8 +1933,8 @@ test_413_body_is_json_detail(void **state)
 	gwt_do(&fx->c, &q, &r);
 	free(over);
 	gwt_expect_detail(&r, 413, NULL);
-	assert_true(gwt_header(&r, "access-control-allow-origin", acao,
-	    sizeof(acao)));
+	assert_true(
+	    gwt_header(&r, "access-control-allow-origin", acao, sizeof(acao)));
 	gwt_resp_fini(&r);
 	get(fx, "/engines", NULL, &r);
 	gwt_expect_status(&r, 200);
@@ -1877,8 +1947,10 @@ test_413_huge_body_is_json_detail(void **state)
 	struct fx *fx = *state;
 	size_t n = 2 * 1024 * 1024;
 	char *huge = padded_body(n);
-	gwt_req q = {.method = "POST", .path = "/events/stream_ended",
-	    .body = huge, .body_len = n};
+	gwt_req q = {.method = "POST",
+	    .path = "/events/stream_ended",
+	    .body = huge,
+	    .body_len = n};
 	gwt_resp r;
 
 	long status;
@@ -1909,8 +1981,10 @@ static void
 test_unimplemented(void **state)
 {
 	struct fx *fx = *state;
-	gwt_req q = {.method = "POST", .path = "/provision/acestream",
-	    .auth = BEARER, .body = "{}"};
+	gwt_req q = {.method = "POST",
+	    .path = "/provision/acestream",
+	    .auth = BEARER,
+	    .body = "{}"};
 	gwt_resp r;
 
 	/* This server has the core's methods only. */
@@ -1948,7 +2022,8 @@ test_cors_default(void **state)
 	    {"GET", "/healthz", NULL},
 	    {"GET", "/metrics", NULL},
 	};
-	gwt_req q = {.method = "OPTIONS", .path = "/events/stream_started",
+	gwt_req q = {.method = "OPTIONS",
+	    .path = "/events/stream_started",
 	    .origin = "http://dashboard.example",
 	    .extra = "Access-Control-Request-Method: POST"};
 	gwt_resp r;
@@ -1956,11 +2031,14 @@ test_cors_default(void **state)
 
 	/* "*" on answers of every kind (200, 404, 422, 401, 503). */
 	for (size_t i = 0; i < sizeof(some) / sizeof(some[0]); i++) {
-		gwt_req g = {.method = some[i].method, .path = some[i].path,
-		    .body = some[i].body, .origin = "http://dashboard.example"};
+		gwt_req g = {.method = some[i].method,
+		    .path = some[i].path,
+		    .body = some[i].body,
+		    .origin = "http://dashboard.example"};
 
 		gwt_do(&fx->c, &g, &r);
-		if (!gwt_header(&r, "access-control-allow-origin", v, sizeof(v)))
+		if (!gwt_header(
+		        &r, "access-control-allow-origin", v, sizeof(v)))
 			fail_msg("%s %s (%ld): no Access-Control-Allow-Origin",
 			    g.method, g.path, r.status);
 		assert_string_equal(v, "*");
@@ -1969,13 +2047,16 @@ test_cors_default(void **state)
 	/* Preflight: open even with API_KEY set (browsers send no key). */
 	xdo(&fx->c, "OPTIONS", "CORS preflight", &q, &r);
 	gwt_expect_status(&r, 200);
-	assert_true(gwt_header(&r, "access-control-allow-origin", v, sizeof(v)));
+	assert_true(
+	    gwt_header(&r, "access-control-allow-origin", v, sizeof(v)));
 	assert_string_equal(v, "*");
-	assert_true(gwt_header(&r, "access-control-allow-methods", v, sizeof(v)));
+	assert_true(
+	    gwt_header(&r, "access-control-allow-methods", v, sizeof(v)));
 	assert_non_null(strstr(v, "GET"));
 	assert_non_null(strstr(v, "POST"));
 	assert_non_null(strstr(v, "DELETE"));
-	assert_true(gwt_header(&r, "access-control-allow-headers", v, sizeof(v)));
+	assert_true(
+	    gwt_header(&r, "access-control-allow-headers", v, sizeof(v)));
 	assert_non_null(strcasestr(v, "Authorization"));
 	assert_non_null(strcasestr(v, "Content-Type"));
 	gwt_resp_fini(&r);
@@ -1985,8 +2066,8 @@ static void
 test_cors_list(void **state)
 {
 	struct fx *fx = *state;
-	gwt_req q = {.method = "GET", .path = "/engines",
-	    .origin = "http://b.example"};
+	gwt_req q = {
+	    .method = "GET", .path = "/engines", .origin = "http://b.example"};
 	gwt_resp r;
 	char v[256];
 
@@ -1996,14 +2077,16 @@ test_cors_list(void **state)
 	    "Origin is echoed",
 	    &q, &r);
 	gwt_expect_status(&r, 200);
-	assert_true(gwt_header(&r, "access-control-allow-origin", v, sizeof(v)));
+	assert_true(
+	    gwt_header(&r, "access-control-allow-origin", v, sizeof(v)));
 	assert_string_equal(v, "http://b.example");
 	assert_true(gwt_header(&r, "vary", v, sizeof(v)));
 	assert_non_null(strcasestr(v, "Origin"));
 	gwt_resp_fini(&r);
 	q.origin = "http://a.example";
 	gwt_do(&fx->c, &q, &r);
-	assert_true(gwt_header(&r, "access-control-allow-origin", v, sizeof(v)));
+	assert_true(
+	    gwt_header(&r, "access-control-allow-origin", v, sizeof(v)));
 	assert_string_equal(v, "http://a.example");
 	gwt_resp_fini(&r);
 	/* Not listed, a prefix of a listed one, or none: no header. */
@@ -2011,26 +2094,30 @@ test_cors_list(void **state)
 	xdo(&fx->c, "OPTIONS", "An Origin that is not listed: no CORS header",
 	    &q, &r);
 	gwt_expect_status(&r, 200);
-	assert_false(gwt_header(&r, "access-control-allow-origin", v, sizeof(v)));
+	assert_false(
+	    gwt_header(&r, "access-control-allow-origin", v, sizeof(v)));
 	gwt_resp_fini(&r);
 	q.origin = "http://b.exampl";
 	gwt_do(&fx->c, &q, &r);
-	assert_false(gwt_header(&r, "access-control-allow-origin", v, sizeof(v)));
+	assert_false(
+	    gwt_header(&r, "access-control-allow-origin", v, sizeof(v)));
 	gwt_resp_fini(&r);
 	q.origin = NULL;
 	gwt_do(&fx->c, &q, &r);
-	assert_false(gwt_header(&r, "access-control-allow-origin", v, sizeof(v)));
+	assert_false(
+	    gwt_header(&r, "access-control-allow-origin", v, sizeof(v)));
 	gwt_resp_fini(&r);
 	/* Preflight from a listed origin. */
 	{
-		gwt_req p = {.method = "OPTIONS", .path = "/engines/select",
+		gwt_req p = {.method = "OPTIONS",
+		    .path = "/engines/select",
 		    .origin = "http://a.example",
 		    .extra = "Access-Control-Request-Method: POST"};
 
 		gwt_do(&fx->c, &p, &r);
 		gwt_expect_status(&r, 200);
-		assert_true(
-		    gwt_header(&r, "access-control-allow-origin", v, sizeof(v)));
+		assert_true(gwt_header(
+		    &r, "access-control-allow-origin", v, sizeof(v)));
 		assert_string_equal(v, "http://a.example");
 		gwt_resp_fini(&r);
 	}
@@ -2065,17 +2152,18 @@ test_keepalive(void **state)
 
 	gwt_client_init(&c, orch_gw_port(fx->gw));
 	for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++) {
-		gwt_req q = {.method = seq[i].method, .path = seq[i].path,
+		gwt_req q = {.method = seq[i].method,
+		    .path = seq[i].path,
 		    .body = seq[i].body};
 
 		gwt_do(&c, &q, &r);
 		if (r.status != seq[i].status)
-			fail_msg("%s %s: %ld, want %ld", q.method, q.path, r.status,
-			    seq[i].status);
+			fail_msg("%s %s: %ld, want %ld", q.method, q.path,
+			    r.status, seq[i].status);
 		/* One connection for the whole sequence. */
 		if (r.num_connects != (i == 0 ? 1 : 0))
-			fail_msg("request %zu (%s %s): %ld new connection(s)", i,
-			    q.method, q.path, r.num_connects);
+			fail_msg("request %zu (%s %s): %ld new connection(s)",
+			    i, q.method, q.path, r.num_connects);
 		gwt_resp_fini(&r);
 	}
 	gwt_client_fini(&c);
@@ -2094,7 +2182,8 @@ test_concurrent_clients(void **state)
 	int running = 0;
 	int64_t deadline = gwt_mono_ms() + 30000;
 
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/engines",
 	    orch_gw_port(fx->gw));
 	assert_non_null(m);
@@ -2193,9 +2282,12 @@ test_metrics(void **state)
 	gwt_resp r0, r1, r;
 	int n = 0;
 
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
-	put_engine(fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "acestream-2", 19002);
-	put_engine(fx, "e3cccccccccccccccccccccccccccccccc", "acestream-3", 19003);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	put_engine(
+	    fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "acestream-2", 19002);
+	put_engine(
+	    fx, "e3cccccccccccccccccccccccccccccccc", "acestream-3", 19003);
 	probe(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", true, 1);
 	probe(fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", false,
 	    fx->cfg.health_failure_threshold);
@@ -2230,8 +2322,10 @@ test_metrics(void **state)
 			bool route = false, status = false;
 
 			for (size_t k = 0; k < p0.s[i].n_labels; k++) {
-				route |= strcmp(p0.s[i].lname[k], "route") == 0;
-				status |= strcmp(p0.s[i].lname[k], "status") == 0;
+				route |=
+				    strcmp(p0.s[i].lname[k], "route") == 0;
+				status |=
+				    strcmp(p0.s[i].lname[k], "status") == 0;
 			}
 			assert_true(route && status);
 		}
@@ -2247,7 +2341,8 @@ test_metrics(void **state)
 			       "parser only\n");
 		} else {
 			printf("promtool check metrics: exit %d\n%s", rc, out);
-			/* Parse errors fail; lint remarks are printed above. */
+			/* Parse errors fail; lint remarks are printed above.
+			 */
 			if (strstr(out, "error while linting") != NULL ||
 			    strstr(out, "parsing error") != NULL)
 				fail_msg("promtool: %s", out);
@@ -2255,16 +2350,18 @@ test_metrics(void **state)
 	}
 
 	/* Counters move after events. */
-	start_stream(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1",
-	    1);
-	post(fx, "/events/stream_ended", NULL, "{\"stream_id\":\"abc|s1\"}", &r);
+	start_stream(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1", 1);
+	post(fx, "/events/stream_ended", NULL, "{\"stream_id\":\"abc|s1\"}",
+	    &r);
 	gwt_expect_status(&r, 200);
 	gwt_resp_fini(&r);
 	/* An ended stream does not count twice. */
-	post(fx, "/events/stream_ended", NULL, "{\"stream_id\":\"abc|s1\"}", &r);
+	post(fx, "/events/stream_ended", NULL, "{\"stream_id\":\"abc|s1\"}",
+	    &r);
 	gwt_resp_fini(&r);
-	start_stream(fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 19002, "def", "s2",
-	    1);
+	start_stream(
+	    fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 19002, "def", "s2", 1);
 	get(fx, "/no-such-route", NULL, &r);
 	gwt_resp_fini(&r);
 	get(fx, "/streams?limit=x", NULL, &r);
@@ -2276,13 +2373,15 @@ test_metrics(void **state)
 	assert_true(mval(&p1, "orch_events_ended_total", NULL) ==
 	            mval(&p0, "orch_events_ended_total", NULL) + 1);
 	assert_true(mval(&p1, "orch_streams_active", NULL) == 1);
-	assert_true(gwt_prom_sum(&p1, "orch_http_requests_total",
-	                "route=/events/stream_started,status=200", false, &n) ==
-	            gwt_prom_sum(&p0, "orch_http_requests_total",
-	                "route=/events/stream_started,status=200", false, &n) +
-	                2);
-	assert_true(gwt_prom_sum(&p1, "orch_http_requests_total",
-	                "route=/events/stream_ended,status=200", false, &n) >= 2);
+	assert_true(
+	    gwt_prom_sum(&p1, "orch_http_requests_total",
+	        "route=/events/stream_started,status=200", false, &n) ==
+	    gwt_prom_sum(&p0, "orch_http_requests_total",
+	        "route=/events/stream_started,status=200", false, &n) +
+	        2);
+	assert_true(
+	    gwt_prom_sum(&p1, "orch_http_requests_total",
+	        "route=/events/stream_ended,status=200", false, &n) >= 2);
 	assert_true(gwt_prom_sum(&p1, "orch_http_requests_total",
 	                "route=unmatched,status=404", false, &n) >= 1);
 	assert_true(gwt_prom_sum(&p1, "orch_http_requests_total",
@@ -2303,14 +2402,25 @@ static void
 test_prom_parser_strict(void **state)
 {
 	static const char *const bad[] = {
-	    "", "a 1", /* no final newline */
-	    "a 1\n\n", "1a 1\n", "a{b=\"1\"} x\n", "a{b=1} 1\n",
-	    "a{b=\"1\",b=\"2\"} 1\n", "a{__b=\"1\"} 1\n", "a{b=\"\\t\"} 1\n",
-	    "a{b=\"1\" 1\n", "a 1\na 2\n", "# TYPE a counter\na -1\n",
+	    "",
+	    "a 1", /* no final newline */
+	    "a 1\n\n",
+	    "1a 1\n",
+	    "a{b=\"1\"} x\n",
+	    "a{b=1} 1\n",
+	    "a{b=\"1\",b=\"2\"} 1\n",
+	    "a{__b=\"1\"} 1\n",
+	    "a{b=\"\\t\"} 1\n",
+	    "a{b=\"1\" 1\n",
+	    "a 1\na 2\n",
+	    "# TYPE a counter\na -1\n",
 	    "# TYPE a counter\n# TYPE a counter\na 1\n",
-	    "# HELP a x\n# HELP a y\na 1\n", "a 1\n# TYPE a gauge\n",
-	    "# TYPE a gauge\na 1\nb 1\na{c=\"d\"} 2\n", "# TYPE a wibble\n",
-	    "a 1 12x\n", "a1\n",
+	    "# HELP a x\n# HELP a y\na 1\n",
+	    "a 1\n# TYPE a gauge\n",
+	    "# TYPE a gauge\na 1\nb 1\na{c=\"d\"} 2\n",
+	    "# TYPE a wibble\n",
+	    "a 1 12x\n",
+	    "a1\n",
 	    "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} "
 	    "1\nh_sum 1\nh_count 1\n",
 	    "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} "
@@ -2334,8 +2444,8 @@ test_prom_parser_strict(void **state)
 
 	(void) state;
 	/* Buckets out of le order (5e-05 after 0.1) are refused... */
-	assert_false(gwt_prom_parse(unordered, strlen(unordered), &p, err,
-	    sizeof(err)));
+	assert_false(gwt_prom_parse(
+	    unordered, strlen(unordered), &p, err, sizeof(err)));
 	gwt_prom_fini(&p);
 	{
 		/* ...and in order it parses. */
@@ -2343,7 +2453,8 @@ test_prom_parser_strict(void **state)
 		    "# HELP a A counter with \\\\ and \\n escapes\n"
 		    "# TYPE a counter\n"
 		    "a{x=\"q\\\"uote\\\\ \\n\",y=\"2\",} 3 1700000000000\n"
-		    "a{x=\"other\"} 0\n# a comment\n# TYPE g gauge\ng -1.5e-3\n"
+		    "a{x=\"other\"} 0\n# a comment\n# TYPE g gauge\ng "
+		    "-1.5e-3\n"
 		    "g{s=\"nan\"} NaN\n# TYPE h histogram\n"
 		    "h_bucket{le=\"5e-05\"} 0\nh_bucket{le=\"0.1\"} 1\n"
 		    "h_bucket{le=\"+Inf\"} 2\nh_sum 0.3\nh_count 2\n"
@@ -2358,8 +2469,10 @@ test_prom_parser_strict(void **state)
 		gwt_prom_fini(&p);
 	}
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (gwt_prom_parse(bad[i], strlen(bad[i]), &p, err, sizeof(err)))
-			fail_msg("accepted bad exposition #%zu: %s", i, bad[i]);
+		if (gwt_prom_parse(
+		        bad[i], strlen(bad[i]), &p, err, sizeof(err)))
+			fail_msg(
+			    "accepted bad exposition #%zu: %s", i, bad[i]);
 		gwt_prom_fini(&p);
 	}
 }
@@ -2396,33 +2509,40 @@ test_remote_same_answers(void **state)
 	static const char *const auths[] = {NULL, "Bearer bad", BEARER};
 	gwt_resp a, b;
 
-	put_engine(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
-	put_engine(fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "acestream-2", 19002);
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	put_engine(
+	    fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", "acestream-2", 19002);
 	probe(fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", true, 1);
-	start_stream(fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 19002, "abc", "s1",
-	    1);
+	start_stream(
+	    fx, "e2bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", 19002, "abc", "s1", 1);
 	add_stat(fx, "abc|s1", T0 + SEC, 3, 100, "dl", 0x3f);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		for (size_t k = 0; k < 3; k++) {
 			gwt_req q = {.method = cases[i].method,
-			    .path = cases[i].path, .body = cases[i].body,
+			    .path = cases[i].path,
+			    .body = cases[i].body,
 			    .auth = auths[k]};
 
 			gwt_do(&fx->c, &q, &a);
 			gwt_do(&fx->c2, &q, &b);
 			if (a.status != b.status || a.len != b.len ||
 			    memcmp(a.body, b.body, a.len) != 0)
-				fail_msg("%s %s (auth %s): direct %ld %s\nremote %ld %s",
-				    q.method, q.path, auths[k] ? auths[k] : "none",
-				    a.status, a.body, b.status, b.body);
+				fail_msg("%s %s (auth %s): direct %ld "
+				         "%s\nremote %ld %s",
+				    q.method, q.path,
+				    auths[k] ? auths[k] : "none", a.status,
+				    a.body, b.status, b.body);
 			gwt_resp_fini(&a);
 			gwt_resp_fini(&b);
 		}
 	}
 	/* A mutation through the remote gateway changes the one core. */
 	{
-		gwt_req q = {.method = "POST", .path = "/events/stream_ended",
-		    .auth = BEARER, .body = "{\"stream_id\":\"abc|s1\"}"};
+		gwt_req q = {.method = "POST",
+		    .path = "/events/stream_ended",
+		    .auth = BEARER,
+		    .body = "{\"stream_id\":\"abc|s1\"}"};
 
 		gwt_do(&fx->c2, &q, &b);
 		gwt_expect_status(&b, 200);
@@ -2439,8 +2559,10 @@ test_remote_same_answers(void **state)
 		gwt_expect_status(&b, 200);
 		if (!gwt_prom_parse(b.body, b.len, &p, err, sizeof(err)))
 			fail_msg("remote /metrics: %s", err);
-		assert_non_null(gwt_prom_family_get(&p, "orch_http_requests_total"));
-		assert_non_null(gwt_prom_family_get(&p, "orch_events_ended_total"));
+		assert_non_null(
+		    gwt_prom_family_get(&p, "orch_http_requests_total"));
+		assert_non_null(
+		    gwt_prom_family_get(&p, "orch_events_ended_total"));
 		gwt_prom_fini(&p);
 		gwt_resp_fini(&b);
 	}
@@ -2462,7 +2584,7 @@ typedef struct stub {
 	int status;
 	char message[128];
 	bool refusal;
-	bool hold;    /* wait for release before answering */
+	bool hold; /* wait for release before answering */
 	bool release;
 	bool stop;
 	int received;
@@ -2481,7 +2603,8 @@ stub_main(void *arg)
 		Orch__RequestEnvelope *req = NULL;
 		Orch__ReplyEnvelope rep = ORCH__REPLY_ENVELOPE__INIT;
 		Orch__ErrorDetail det = ORCH__ERROR_DETAIL__INIT;
-		Orch__ProvisioningRefusal ref = ORCH__PROVISIONING_REFUSAL__INIT;
+		Orch__ProvisioningRefusal ref =
+		    ORCH__PROVISIONING_REFUSAL__INIT;
 		Orch__VpnStatus vpn = ORCH__VPN_STATUS__INIT;
 		orch_diag why;
 		uint8_t *buf = NULL;
@@ -2500,15 +2623,16 @@ stub_main(void *arg)
 		}
 		if (rv != 0)
 			continue; /* receive timeout: look at stop again */
-		if (orch_rpc_request_decode(nng_msg_body(m), nng_msg_len(m), &req,
-		        &why) != ORCH_OK) {
+		if (orch_rpc_request_decode(nng_msg_body(m), nng_msg_len(m),
+		        &req, &why) != ORCH_OK) {
 			nng_msg_free(m);
 			continue;
 		}
 		nng_msg_free(m);
 		pthread_mutex_lock(&s->mu);
 		s->received++;
-		snprintf(s->last_method, sizeof(s->last_method), "%s", req->method);
+		snprintf(
+		    s->last_method, sizeof(s->last_method), "%s", req->method);
 		snprintf(s->last_auth, sizeof(s->last_auth), "%s",
 		    req->authorization != NULL ? req->authorization : "");
 		pthread_cond_broadcast(&s->cv);
@@ -2519,7 +2643,8 @@ stub_main(void *arg)
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += 30;
 			while (!s->release && !s->stop)
-				if (pthread_cond_timedwait(&s->cv, &s->mu, &ts) != 0)
+				if (pthread_cond_timedwait(
+				        &s->cv, &s->mu, &ts) != 0)
 					break;
 		}
 		rep.request_id = req->request_id;
@@ -2569,7 +2694,8 @@ stub_open(stub *s)
 	    atomic_fetch_add(&seq, 1));
 	assert_int_equal(nng_rep0_open(&s->sock), 0);
 	s->open = true;
-	assert_int_equal(nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 100), 0);
+	assert_int_equal(
+	    nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 100), 0);
 	assert_int_equal(nng_listen(s->sock, s->url, NULL, 0), 0);
 	assert_int_equal(pthread_create(&s->thread, NULL, stub_main, s), 0);
 	s->started = true;
@@ -2755,25 +2881,29 @@ test_status_table(void **state)
 	assert_string_equal(auth, "Bearer passed-through");
 
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		gwt_req q = {.method = "POST", .path = "/provision/acestream",
-		    .auth = BEARER, .body = "{}"};
+		gwt_req q = {.method = "POST",
+		    .path = "/provision/acestream",
+		    .auth = BEARER,
+		    .body = "{}"};
 
 		stub_script(&f->s, rows[i].rpc,
 		    rows[i].http == 500 ? "Failed to provision engine: boom"
 		                        : "scripted",
 		    rows[i].refusal, false);
-		xdo(&f->c, rows[i].doc != NULL ? "errors" : NULL, rows[i].doc, &q,
-		    &r);
+		xdo(&f->c, rows[i].doc != NULL ? "errors" : NULL, rows[i].doc,
+		    &q, &r);
 		if (r.status != rows[i].http)
-			fail_msg("RPC status %d%s: HTTP %ld, want %ld", rows[i].rpc,
-			    rows[i].refusal ? " (refusal)" : "", r.status,
-			    rows[i].http);
+			fail_msg("RPC status %d%s: HTTP %ld, want %ld",
+			    rows[i].rpc, rows[i].refusal ? " (refusal)" : "",
+			    r.status, rows[i].http);
 		if (rows[i].refusal) {
-			assert_string_equal(gwt_expect_refusal(&r), "max_capacity");
+			assert_string_equal(
+			    gwt_expect_refusal(&r), "max_capacity");
 		} else {
 			gwt_expect_detail(&r, rows[i].http,
-			    rows[i].http == 500 ? "Failed to provision engine: boom"
-			                        : "scripted");
+			    rows[i].http == 500
+			        ? "Failed to provision engine: boom"
+			        : "scripted");
 		}
 		gwt_resp_fini(&r);
 	}
@@ -2811,7 +2941,8 @@ static void
 test_remote_client_leaves(void **state)
 {
 	stub_fx *f = *state;
-	gwt_req q = {.method = "GET", .path = "/vpn/status", .timeout_ms = 300};
+	gwt_req q = {
+	    .method = "GET", .path = "/vpn/status", .timeout_ms = 300};
 	gwt_resp r;
 	gwt_client c2;
 
@@ -2974,12 +3105,14 @@ test_stop_with_blocking_call_in_flight(void **state)
 	go.direct = srv;
 	assert_int_equal(orch_gw_start(&go, &gw), ORCH_OK);
 	g.port = orch_gw_port(gw);
-	assert_int_equal(pthread_create(&client, NULL, get_engines_main, &g), 0);
+	assert_int_equal(
+	    pthread_create(&client, NULL, get_engines_main, &g), 0);
 	assert_true(hold_wait(&h, &h.entered, 1, 10000));
 	/* The handler answers well after the gateway's 2 s drain. */
 	ra.h = &h;
 	ra.after_ms = 2500;
-	assert_int_equal(pthread_create(&releaser, NULL, release_main, &ra), 0);
+	assert_int_equal(
+	    pthread_create(&releaser, NULL, release_main, &ra), 0);
 	orch_gw_stop(gw);
 	pthread_join(releaser, NULL);
 	pthread_join(client, NULL);
@@ -3037,8 +3170,8 @@ test_direct_client_leaves_blocking(void **state)
 	assert_true(hold_wait(&h, &h.entered, 1, 10000));
 	/* Then N more at once, each leaving after 250 ms. */
 	m = curl_multi_init();
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/engines",
-	    orch_gw_port(gw));
+	snprintf(
+	    url, sizeof(url), "http://127.0.0.1:%d/engines", orch_gw_port(gw));
 	for (int i = 0; i < N; i++) {
 		hs[i] = curl_easy_init();
 		curl_easy_setopt(hs[i], CURLOPT_URL, url);
@@ -3120,7 +3253,8 @@ stop_child(const char *mode)
 	long st = 0;
 
 	orch_config_defaults(&cfg);
-	if (orch_core_init(&core, &cfg, orch_clock_manual(&now), NULL) != ORCH_OK)
+	if (orch_core_init(&core, &cfg, orch_clock_manual(&now), NULL) !=
+	    ORCH_OK)
 		return 2;
 	svc.core = &core;
 	so.service = &orch__orchestrator__descriptor;
@@ -3137,8 +3271,8 @@ stop_child(const char *mode)
 		return 4;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	h = curl_easy_init();
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/engines",
-	    orch_gw_port(gw));
+	snprintf(
+	    url, sizeof(url), "http://127.0.0.1:%d/engines", orch_gw_port(gw));
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_PROXY, "");
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
@@ -3156,7 +3290,8 @@ stop_child(const char *mode)
 		a.sin_family = AF_INET;
 		a.sin_port = htons((uint16_t) orch_gw_port(gw));
 		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (fd < 0 || connect(fd, (struct sockaddr *) &a, sizeof(a)) != 0 ||
+		if (fd < 0 ||
+		    connect(fd, (struct sockaddr *) &a, sizeof(a)) != 0 ||
 		    write(fd, "GET /eng", 8) != 8)
 			return 7;
 	}
@@ -3196,7 +3331,8 @@ run_stop_child(const char *mode)
 		if (gwt_mono_ms() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
-			fail_msg("orch_gw_stop with a client connected hung (> 30 s)");
+			fail_msg("orch_gw_stop with a client connected hung "
+			         "(> 30 s)");
 		}
 		usleep(10000);
 	}
@@ -3242,73 +3378,76 @@ const char *__lsan_default_suppressions(void);
 const char *
 __lsan_default_suppressions(void)
 {
-	return "leak:h2o_mem_alloc_recycle\nleak:h2o_multithread_create_queue\n";
+	return "leak:h2o_mem_alloc_recycle\nleak:h2o_multithread_create_"
+	       "queue\n";
 }
 
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_healthz, setup_read_keys,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_engines_list, setup_plain,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_engine_get, setup_plain,
-	        fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_healthz, setup_read_keys, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_engines_list, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_engine_get, setup_plain, fx_close),
 	    cmocka_unit_test_setup_teardown(test_select, setup_keys, fx_close),
-	    cmocka_unit_test_setup_teardown(test_select_max_capacity, setup_max1,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_streams_list, setup_plain,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_stream_stats, setup_plain,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_stream_started, setup_keys,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_stream_ended, setup_plain,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_status, setup_plain, fx_close),
-	    cmocka_unit_test_setup_teardown(test_vpn_status, setup_plain,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_health_status, setup_plain,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_breaker_reset, setup_keys,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_runtime_endpoints_without_docker,
-	        setup_keys, fx_close),
-	    cmocka_unit_test_setup_teardown(test_auth_mutating, setup_keys,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_auth_reads, setup_read_keys,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_not_found_and_method,
-	        setup_plain, fx_close),
-	    cmocka_unit_test_setup_teardown(test_healthz_wrong_method,
-	        setup_plain, fx_close),
-	    cmocka_unit_test_setup_teardown(test_body_limit, setup_plain,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_413_body_is_json_detail,
-	        setup_plain, fx_close),
-	    cmocka_unit_test_setup_teardown(test_413_huge_body_is_json_detail,
-	        setup_plain, fx_close),
-	    cmocka_unit_test_setup_teardown(test_unimplemented, setup_core_only,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_cors_default, setup_keys,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_cors_list, setup_cors_list,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_keepalive, setup_plain,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_concurrent_clients, setup_plain,
-	        fx_close),
-	    cmocka_unit_test_setup_teardown(test_metrics, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_select_max_capacity, setup_max1, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_streams_list, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_stream_stats, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_stream_started, setup_keys, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_stream_ended, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_status, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_vpn_status, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_health_status, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_breaker_reset, setup_keys, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_runtime_endpoints_without_docker, setup_keys, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_auth_mutating, setup_keys, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_auth_reads, setup_read_keys, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_not_found_and_method, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_healthz_wrong_method, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_body_limit, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_413_body_is_json_detail, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_413_huge_body_is_json_detail, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_unimplemented, setup_core_only, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_cors_default, setup_keys, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_cors_list, setup_cors_list, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_keepalive, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_concurrent_clients, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_metrics, setup_plain, fx_close),
 	    cmocka_unit_test(test_prom_parser_strict),
-	    cmocka_unit_test_setup_teardown(test_remote_same_answers,
-	        setup_remote, fx_close),
-	    cmocka_unit_test_setup_teardown(test_status_table, setup_stub,
-	        teardown_stub),
+	    cmocka_unit_test_setup_teardown(
+	        test_remote_same_answers, setup_remote, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_status_table, setup_stub, teardown_stub),
 	    cmocka_unit_test_setup_teardown(test_remote_deadline,
 	        setup_stub_short_deadline, teardown_stub),
-	    cmocka_unit_test_setup_teardown(test_remote_client_leaves,
-	        setup_stub, teardown_stub),
+	    cmocka_unit_test_setup_teardown(
+	        test_remote_client_leaves, setup_stub, teardown_stub),
 	    cmocka_unit_test(test_direct_client_leaves_blocking),
 	    cmocka_unit_test(test_stop_with_blocking_call_in_flight),
 	    cmocka_unit_test(test_stop_with_idle_keepalive_client),

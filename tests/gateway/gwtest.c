@@ -90,8 +90,8 @@ gwt_do(gwt_client *c, const gwt_req *q, gwt_resp *r)
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, q->method);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS,
-	    q->timeout_ms > 0 ? q->timeout_ms : 30000L);
+	curl_easy_setopt(
+	    h, CURLOPT_TIMEOUT_MS, q->timeout_ms > 0 ? q->timeout_ms : 30000L);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_data);
@@ -116,7 +116,8 @@ gwt_do(gwt_client *c, const gwt_req *q, gwt_resp *r)
 
 		hl = curl_slist_append(hl, "Content-Type: application/json");
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, q->body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) n);
+		curl_easy_setopt(
+		    h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) n);
 	}
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
 	r->cc = curl_easy_perform(h);
@@ -158,10 +159,11 @@ gwt_get(gwt_client *c, const char *path, const char *auth, gwt_resp *r)
 }
 
 long
-gwt_post(gwt_client *c, const char *path, const char *auth,
-    const char *body, gwt_resp *r)
+gwt_post(gwt_client *c, const char *path, const char *auth, const char *body,
+    gwt_resp *r)
 {
-	gwt_req q = {.method = "POST", .path = path, .auth = auth, .body = body};
+	gwt_req q = {
+	    .method = "POST", .path = path, .auth = auth, .body = body};
 
 	return gwt_do(c, &q, r);
 }
@@ -206,8 +208,8 @@ void
 gwt_expect_status(const gwt_resp *r, long status)
 {
 	if (r->status != status)
-		fail_msg("HTTP %ld (curl: %s), want %ld; body: %.600s", r->status,
-		    curl_easy_strerror(r->cc), status, r->body);
+		fail_msg("HTTP %ld (curl: %s), want %ld; body: %.600s",
+		    r->status, curl_easy_strerror(r->cc), status, r->body);
 }
 
 void
@@ -221,11 +223,11 @@ gwt_expect_detail(const gwt_resp *r, long status, const char *has)
 		    r->body);
 	d = json_object_get(r->json, "detail");
 	if (!json_is_string(d))
-		fail_msg("HTTP %ld: \"detail\" is not a string: %.300s", status,
-		    r->body);
+		fail_msg("HTTP %ld: \"detail\" is not a string: %.300s",
+		    status, r->body);
 	if (has != NULL && strstr(json_string_value(d), has) == NULL)
-		fail_msg("HTTP %ld: detail \"%s\" does not contain \"%s\"", status,
-		    json_string_value(d), has);
+		fail_msg("HTTP %ld: detail \"%s\" does not contain \"%s\"",
+		    status, json_string_value(d), has);
 	{
 		char ct[128] = "";
 
@@ -257,10 +259,10 @@ gwt_is_rfc3339_utc(const char *s)
 	if (s == NULL)
 		return false;
 	/* YYYY-MM-DDTHH:MM:SS */
-	if (strlen(s) < 20 || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) ||
-	    s[7] != '-' || !digits(s + 8, 2) || s[10] != 'T' ||
-	    !digits(s + 11, 2) || s[13] != ':' || !digits(s + 14, 2) ||
-	    s[16] != ':' || !digits(s + 17, 2))
+	if (strlen(s) < 20 || !digits(s, 4) || s[4] != '-' ||
+	    !digits(s + 5, 2) || s[7] != '-' || !digits(s + 8, 2) ||
+	    s[10] != 'T' || !digits(s + 11, 2) || s[13] != ':' ||
+	    !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2))
 		return false;
 	s += 19;
 	if (*s == '.') {
@@ -305,7 +307,8 @@ gwt_shape(const json_t *o, const char *where, const char *spec)
 	char *save = NULL;
 
 	if (!json_is_object(o))
-		fail_msg("%s: expected an object, got %s", where, json_type_name(o));
+		fail_msg("%s: expected an object, got %s", where,
+		    json_type_name(o));
 	snprintf(buf, sizeof(buf), "%s", spec);
 	for (char *tok = strtok_r(buf, " ", &save); tok != NULL;
 	     tok = strtok_r(NULL, " ", &save)) {
@@ -325,7 +328,8 @@ gwt_shape(const json_t *o, const char *where, const char *spec)
 		if (json_is_null(v)) {
 			if (nullable || t[0] == 'n')
 				continue;
-			fail_msg("%s.%s: null where %s is required", where, tok, t);
+			fail_msg(
+			    "%s.%s: null where %s is required", where, tok, t);
 		}
 		switch (t[0]) {
 		case 's':
@@ -339,7 +343,7 @@ gwt_shape(const json_t *o, const char *where, const char *spec)
 			break;
 		case 't':
 			ok = json_is_string(v) &&
-			    gwt_is_rfc3339_utc(json_string_value(v));
+			     gwt_is_rfc3339_utc(json_string_value(v));
 			break;
 		case 'o':
 			ok = json_is_object(v);
@@ -352,9 +356,11 @@ gwt_shape(const json_t *o, const char *where, const char *spec)
 			json_t *x;
 
 			ok = json_is_object(v);
-			json_object_foreach((json_t *) v, k, x) {
+			json_object_foreach((json_t *) v, k, x)
+			{
 				if (!json_is_string(x))
-					fail_msg("%s.%s.%s: label value is %s, want "
+					fail_msg("%s.%s.%s: label value is "
+					         "%s, want "
 					         "string",
 					    where, tok, k, json_type_name(x));
 			}
@@ -365,10 +371,11 @@ gwt_shape(const json_t *o, const char *where, const char *spec)
 			json_t *x;
 
 			ok = json_is_array(v);
-			json_array_foreach((json_t *) v, i, x) {
+			json_array_foreach((json_t *) v, i, x)
+			{
 				if (!json_is_string(x))
-					fail_msg("%s.%s[%zu]: %s, want string", where,
-					    tok, i, json_type_name(x));
+					fail_msg("%s.%s[%zu]: %s, want string",
+					    where, tok, i, json_type_name(x));
 			}
 			break;
 		}
@@ -379,10 +386,12 @@ gwt_shape(const json_t *o, const char *where, const char *spec)
 			fail_msg("bad spec type %s", t);
 		}
 		if (!ok) {
-			char *dump = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+			char *dump =
+			    json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 
-			fail_msg("%s.%s: got %s %s, want type '%s'", where, tok,
-			    json_type_name(v), dump != NULL ? dump : "", t);
+			fail_msg("%s.%s: got %s %s, want type '%s'", where,
+			    tok, json_type_name(v), dump != NULL ? dump : "",
+			    t);
 			free(dump);
 		}
 	}
@@ -394,7 +403,8 @@ gwt_str(const json_t *o, const char *key)
 	const json_t *v = json_object_get(o, key);
 
 	if (!json_is_string(v))
-		fail_msg("\"%s\" is %s, want a string", key, json_type_name(v));
+		fail_msg(
+		    "\"%s\" is %s, want a string", key, json_type_name(v));
 	return json_string_value(v);
 }
 
@@ -404,7 +414,8 @@ gwt_int(const json_t *o, const char *key)
 	const json_t *v = json_object_get(o, key);
 
 	if (!json_is_integer(v))
-		fail_msg("\"%s\" is %s, want an integer", key, json_type_name(v));
+		fail_msg(
+		    "\"%s\" is %s, want an integer", key, json_type_name(v));
 	return (long long) json_integer_value(v);
 }
 
@@ -422,8 +433,8 @@ one_of(const char *where, const char *field, const char *v,
 void
 gwt_check_engine(const json_t *e, const char *where)
 {
-	static const char *const health[] = {"healthy", "unhealthy", "unknown",
-	    NULL};
+	static const char *const health[] = {
+	    "healthy", "unhealthy", "unknown", NULL};
 	long long port;
 
 	gwt_shape(e, where,
@@ -441,15 +452,16 @@ void
 gwt_check_stat(const json_t *s, const char *where)
 {
 	gwt_shape(s, where,
-	    "ts:t peers:i? speed_down:i? speed_up:i? downloaded:i? uploaded:i? "
+	    "ts:t peers:i? speed_down:i? speed_up:i? downloaded:i? "
+	    "uploaded:i? "
 	    "status:s?");
 }
 
 void
 gwt_check_stream(const json_t *s, const char *where)
 {
-	static const char *const kt[] = {"content_id", "infohash", "url",
-	    "magnet", NULL};
+	static const char *const kt[] = {
+	    "content_id", "infohash", "url", "magnet", NULL};
 	static const char *const st[] = {"started", "ended", NULL};
 	const json_t *stats;
 	char w[256];
@@ -501,8 +513,8 @@ gwt_expect_refusal(const gwt_resp *r)
 static void
 check_breaker(const json_t *b, const char *where)
 {
-	static const char *const states[] = {"closed", "open", "half_open",
-	    NULL};
+	static const char *const states[] = {
+	    "closed", "open", "half_open", NULL};
 
 	gwt_shape(b, where,
 	    "state:s failure_count:i failure_threshold:i recovery_timeout:i "
@@ -513,10 +525,10 @@ check_breaker(const json_t *b, const char *where)
 void
 gwt_check_status(const json_t *st, const char *where)
 {
-	static const char *const states[] = {"healthy", "degraded",
-	    "unavailable", NULL};
-	static const char *const breaker[] = {"closed", "open", "half_open",
-	    NULL};
+	static const char *const states[] = {
+	    "healthy", "degraded", "unavailable", NULL};
+	static const char *const breaker[] = {
+	    "closed", "open", "half_open", NULL};
 	static const char *const codes[] = {"vpn_disconnected",
 	    "circuit_breaker", "max_capacity", "docker_unavailable",
 	    "image_unavailable", NULL};
@@ -537,9 +549,10 @@ gwt_check_status(const json_t *st, const char *where)
 	gwt_shape(json_object_get(st, "streams"), w, "active:i total:i");
 	snprintf(w, sizeof(w), "%s.capacity", where);
 	c = json_object_get(st, "capacity");
-	gwt_shape(c, w,
-	    "total:i used:i available:i max_replicas:i min_replicas:i");
-	if (gwt_int(c, "available") != gwt_int(c, "total") - gwt_int(c, "used"))
+	gwt_shape(
+	    c, w, "total:i used:i available:i max_replicas:i min_replicas:i");
+	if (gwt_int(c, "available") !=
+	    gwt_int(c, "total") - gwt_int(c, "used"))
 		fail_msg("%s: available != total - used", w);
 	snprintf(w, sizeof(w), "%s.vpn", where);
 	gwt_shape(json_object_get(st, "vpn"), w,
@@ -553,16 +566,20 @@ gwt_check_status(const json_t *st, const char *where)
 	    breaker);
 	if (json_is_true(json_object_get(p, "can_provision"))) {
 		if (!json_is_null(json_object_get(p, "blocked_reason")) ||
-		    !json_is_null(json_object_get(p, "blocked_reason_details")))
+		    !json_is_null(
+		        json_object_get(p, "blocked_reason_details")))
 			fail_msg("%s: can_provision with a blocked reason", w);
 	} else {
 		char w2[300];
 
-		one_of(w, "blocked_reason", gwt_str(p, "blocked_reason"), reasons);
+		one_of(w, "blocked_reason", gwt_str(p, "blocked_reason"),
+		    reasons);
 		snprintf(w2, sizeof(w2), "%s.blocked_reason_details", w);
-		gwt_check_refusal(json_object_get(p, "blocked_reason_details"), w2);
+		gwt_check_refusal(
+		    json_object_get(p, "blocked_reason_details"), w2);
 		one_of(w2, "code",
-		    gwt_str(json_object_get(p, "blocked_reason_details"), "code"),
+		    gwt_str(
+		        json_object_get(p, "blocked_reason_details"), "code"),
 		    codes);
 	}
 	snprintf(w, sizeof(w), "%s.config", where);
@@ -611,21 +628,25 @@ gwt_check_container_info(const json_t *c, const char *where)
 	const char *k;
 	json_t *v;
 
-	gwt_shape(c, where, "id:s name:s image:s created:t status:s labels:L "
-	                    "ports:o");
-	json_object_foreach(json_object_get(c, "ports"), k, v) {
+	gwt_shape(c, where,
+	    "id:s name:s image:s created:t status:s labels:L "
+	    "ports:o");
+	json_object_foreach(json_object_get(c, "ports"), k, v)
+	{
 		size_t i;
 		json_t *b;
 		char w[256];
 
 		if (strstr(k, "/") == NULL)
-			fail_msg("%s.ports: key \"%s\" is not <port>/<proto>", where,
-			    k);
+			fail_msg("%s.ports: key \"%s\" is not <port>/<proto>",
+			    where, k);
 		if (!json_is_array(v))
-			fail_msg("%s.ports[\"%s\"]: %s, want an array", where, k,
-			    json_type_name(v));
-		json_array_foreach(v, i, b) {
-			snprintf(w, sizeof(w), "%s.ports[\"%s\"][%zu]", where, k, i);
+			fail_msg("%s.ports[\"%s\"]: %s, want an array", where,
+			    k, json_type_name(v));
+		json_array_foreach(v, i, b)
+		{
+			snprintf(w, sizeof(w), "%s.ports[\"%s\"][%zu]", where,
+			    k, i);
 			gwt_shape(b, w, "HostIp:s HostPort:s");
 		}
 	}
@@ -636,11 +657,12 @@ gwt_check_container_info(const json_t *c, const char *where)
 static bool
 metric_name_ok(const char *s, size_t n)
 {
-	if (n == 0 || !(isalpha((unsigned char) s[0]) || s[0] == '_' ||
-	                  s[0] == ':'))
+	if (n == 0 ||
+	    !(isalpha((unsigned char) s[0]) || s[0] == '_' || s[0] == ':'))
 		return false;
 	for (size_t i = 1; i < n; i++) {
-		if (!(isalnum((unsigned char) s[i]) || s[i] == '_' || s[i] == ':'))
+		if (!(isalnum((unsigned char) s[i]) || s[i] == '_' ||
+		        s[i] == ':'))
 			return false;
 	}
 	return true;
@@ -708,7 +730,8 @@ static gwt_prom_family *
 family_get(gwt_prom *p, const char *name, size_t n)
 {
 	for (size_t i = 0; i < p->nf; i++) {
-		if (strlen(p->f[i].name) == n && memcmp(p->f[i].name, name, n) == 0)
+		if (strlen(p->f[i].name) == n &&
+		    memcmp(p->f[i].name, name, n) == 0)
 			return &p->f[i];
 	}
 	return NULL;
@@ -803,28 +826,30 @@ same_series(const gwt_prom_sample *a, const gwt_prom_sample *b)
 
 /* Histogram checks of family f over every parsed sample. */
 static bool
-check_histogram(const gwt_prom *p, const gwt_prom_family *f, char *err,
-    size_t errlen)
+check_histogram(
+    const gwt_prom *p, const gwt_prom_family *f, char *err, size_t errlen)
 {
 	/* Group buckets by their labels minus le: one series set each. */
 	for (size_t i = 0; i < p->n; i++) {
 		const gwt_prom_sample *c = &p->s[i];
 		size_t nb = strlen(f->name);
 		char want_count[256], want_sum[256], want_bucket[256];
-		double prev_le = -INFINITY, prev_v = -1, inf_v = -1, count = -1;
+		double prev_le = -INFINITY, prev_v = -1, inf_v = -1,
+		       count = -1;
 		bool sum_seen = false;
 
 		if (strcmp(c->family, f->name) != 0)
 			continue;
 		snprintf(want_count, sizeof(want_count), "%s_count", f->name);
 		snprintf(want_sum, sizeof(want_sum), "%s_sum", f->name);
-		snprintf(want_bucket, sizeof(want_bucket), "%s_bucket", f->name);
+		snprintf(
+		    want_bucket, sizeof(want_bucket), "%s_bucket", f->name);
 		if (strncmp(c->name, f->name, nb) != 0 ||
 		    (strcmp(c->name, want_count) != 0 &&
 		        strcmp(c->name, want_sum) != 0 &&
 		        strcmp(c->name, want_bucket) != 0)) {
-			snprintf(err, errlen, "histogram %s: stray sample %s", f->name,
-			    c->name);
+			snprintf(err, errlen, "histogram %s: stray sample %s",
+			    f->name, c->name);
 			return false;
 		}
 		if (strcmp(c->name, want_count) != 0)
@@ -848,7 +873,8 @@ check_histogram(const gwt_prom *p, const gwt_prom_family *f, char *err,
 					same = false;
 			}
 			if (!same ||
-			    b->n_labels - (label_of(b, "le") != NULL) != c->n_labels)
+			    b->n_labels - (label_of(b, "le") != NULL) !=
+			        c->n_labels)
 				continue;
 			if (strcmp(b->name, want_sum) == 0) {
 				sum_seen = true;
@@ -857,20 +883,24 @@ check_histogram(const gwt_prom *p, const gwt_prom_family *f, char *err,
 				double lv;
 
 				if (le == NULL ||
-				    !parse_value(le, strlen(le), &lv) || isnan(lv)) {
-					snprintf(err, errlen, "%s: bucket without a valid "
-					                      "le",
+				    !parse_value(le, strlen(le), &lv) ||
+				    isnan(lv)) {
+					snprintf(err, errlen,
+					    "%s: bucket without a valid "
+					    "le",
 					    f->name);
 					return false;
 				}
 				if (lv <= prev_le) {
-					snprintf(err, errlen, "%s: le %s not increasing",
+					snprintf(err, errlen,
+					    "%s: le %s not increasing",
 					    f->name, le);
 					return false;
 				}
 				if (b->value < prev_v) {
-					snprintf(err, errlen, "%s: bucket le=%s count %g "
-					                      "below the previous %g",
+					snprintf(err, errlen,
+					    "%s: bucket le=%s count %g "
+					    "below the previous %g",
 					    f->name, le, b->value, prev_v);
 					return false;
 				}
@@ -881,12 +911,14 @@ check_histogram(const gwt_prom *p, const gwt_prom_family *f, char *err,
 			}
 		}
 		if (inf_v < 0) {
-			snprintf(err, errlen, "%s: no le=\"+Inf\" bucket", f->name);
+			snprintf(
+			    err, errlen, "%s: no le=\"+Inf\" bucket", f->name);
 			return false;
 		}
 		if (inf_v != count) {
-			snprintf(err, errlen, "%s: +Inf bucket %g != _count %g",
-			    f->name, inf_v, count);
+			snprintf(err, errlen,
+			    "%s: +Inf bucket %g != _count %g", f->name, inf_v,
+			    count);
 			return false;
 		}
 		if (!sum_seen) {
@@ -900,11 +932,13 @@ check_histogram(const gwt_prom *p, const gwt_prom_family *f, char *err,
 			char want_count[256];
 			bool found = false;
 
-			snprintf(want_count, sizeof(want_count), "%s_count", f->name);
+			snprintf(want_count, sizeof(want_count), "%s_count",
+			    f->name);
 			for (size_t j = 0; j < p->n; j++)
 				found |= strcmp(p->s[j].name, want_count) == 0;
 			if (!found) {
-				snprintf(err, errlen, "%s: no _count", f->name);
+				snprintf(
+				    err, errlen, "%s: no _count", f->name);
 				return false;
 			}
 			break;
@@ -914,8 +948,8 @@ check_histogram(const gwt_prom *p, const gwt_prom_family *f, char *err,
 }
 
 bool
-gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
-    size_t errlen)
+gwt_prom_parse(
+    const char *text, size_t len, gwt_prom *out, char *err, size_t errlen)
 {
 	const char *p = text, *end = text + len;
 	int lineno = 0;
@@ -925,7 +959,8 @@ gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
 	if (errlen > 0)
 		err[0] = '\0';
 	if (len == 0 || text[len - 1] != '\n') {
-		snprintf(err, errlen, "the exposition must end with a newline");
+		snprintf(
+		    err, errlen, "the exposition must end with a newline");
 		return false;
 	}
 	while (p < end) {
@@ -938,7 +973,8 @@ gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
 		if (eol == p)
 			PERR("empty line");
 		if (*q == '#') {
-			/* "# HELP name text", "# TYPE name type", or a comment. */
+			/* "# HELP name text", "# TYPE name type", or a
+			 * comment. */
 			const char *kw, *nm;
 			size_t kwl, nml;
 			gwt_prom_family *f;
@@ -956,7 +992,8 @@ gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
 				continue; /* a plain comment */
 			}
 			if (q >= eol || *q != ' ')
-				PERR("%.*s without a metric name", (int) kwl, kw);
+				PERR("%.*s without a metric name", (int) kwl,
+				    kw);
 			while (q < eol && *q == ' ')
 				q++;
 			nm = q;
@@ -964,7 +1001,8 @@ gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
 				q++;
 			nml = (size_t) (q - nm);
 			if (!metric_name_ok(nm, nml))
-				PERR("bad metric name \"%.*s\"", (int) nml, nm);
+				PERR(
+				    "bad metric name \"%.*s\"", (int) nml, nm);
 			f = family_get(out, nm, nml);
 			if (f == NULL)
 				f = family_add(out, nm, nml);
@@ -978,8 +1016,10 @@ gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
 				for (; q < eol; q++) {
 					if (*q == '\\') {
 						if (q + 1 >= eol ||
-						    (q[1] != '\\' && q[1] != 'n'))
-							PERR("bad escape in HELP of %s",
+						    (q[1] != '\\' &&
+						        q[1] != 'n'))
+							PERR("bad escape in "
+							     "HELP of %s",
 							    f->name);
 						q++;
 					}
@@ -991,19 +1031,28 @@ gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
 				if (f->has_type)
 					PERR("second TYPE for %s", f->name);
 				if (f->n_samples > 0)
-					PERR("TYPE for %s after its samples", f->name);
+					PERR("TYPE for %s after its samples",
+					    f->name);
 				if (q >= eol || *q != ' ')
-					PERR("TYPE %s without a type", f->name);
+					PERR(
+					    "TYPE %s without a type", f->name);
 				q++;
 				ty = q;
 				tyl = (size_t) (eol - q);
-				if (!((tyl == 7 && memcmp(ty, "counter", 7) == 0) ||
-				        (tyl == 5 && memcmp(ty, "gauge", 5) == 0) ||
-				        (tyl == 9 && memcmp(ty, "histogram", 9) == 0) ||
-				        (tyl == 7 && memcmp(ty, "summary", 7) == 0) ||
-				        (tyl == 7 && memcmp(ty, "untyped", 7) == 0)))
-					PERR("unknown type \"%.*s\"", (int) tyl, ty);
-				snprintf(f->type, sizeof(f->type), "%.*s", (int) tyl, ty);
+				if (!((tyl == 7 &&
+				          memcmp(ty, "counter", 7) == 0) ||
+				        (tyl == 5 &&
+				            memcmp(ty, "gauge", 5) == 0) ||
+				        (tyl == 9 &&
+				            memcmp(ty, "histogram", 9) == 0) ||
+				        (tyl == 7 &&
+				            memcmp(ty, "summary", 7) == 0) ||
+				        (tyl == 7 &&
+				            memcmp(ty, "untyped", 7) == 0)))
+					PERR("unknown type \"%.*s\"",
+					    (int) tyl, ty);
+				snprintf(f->type, sizeof(f->type), "%.*s",
+				    (int) tyl, ty);
 				f->has_type = true;
 			}
 			p = eol + 1;
@@ -1019,7 +1068,8 @@ gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
 			gwt_prom_family *f = NULL;
 			const char *vs;
 
-			out->s = realloc(out->s, (out->n + 1) * sizeof(*out->s));
+			out->s =
+			    realloc(out->s, (out->n + 1) * sizeof(*out->s));
 			assert_non_null(out->s);
 			s = &out->s[out->n++];
 			memset(s, 0, sizeof(*s));
@@ -1027,7 +1077,8 @@ gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
 				q++;
 			nml = (size_t) (q - nm);
 			if (!metric_name_ok(nm, nml))
-				PERR("bad metric name \"%.*s\"", (int) nml, nm);
+				PERR(
+				    "bad metric name \"%.*s\"", (int) nml, nm);
 			s->name = xstrndup(nm, nml);
 			if (q < eol && *q == '{') {
 				q++;
@@ -1036,50 +1087,71 @@ gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
 					size_t lnl, vl = 0;
 					char *val;
 
-					while (q < eol && (*q == ' ' || *q == '\t'))
+					while (q < eol &&
+					       (*q == ' ' || *q == '\t'))
 						q++;
 					if (q < eol && *q == '}') {
 						q++;
 						break;
 					}
 					ln = q;
-					while (q < eol && *q != '=' && *q != ' ')
+					while (
+					    q < eol && *q != '=' && *q != ' ')
 						q++;
 					lnl = (size_t) (q - ln);
 					if (!label_name_ok(ln, lnl))
-						PERR("bad label name \"%.*s\"", (int) lnl, ln);
-					if (q >= eol || *q != '=' || q + 1 >= eol ||
-					    q[1] != '"')
-						PERR("label %.*s: expected =\"", (int) lnl, ln);
-					for (size_t k = 0; k < s->n_labels; k++) {
-						if (strlen(s->lname[k]) == lnl &&
-						    memcmp(s->lname[k], ln, lnl) == 0)
-							PERR("duplicate label %.*s", (int) lnl,
-							    ln);
+						PERR("bad label name \"%.*s\"",
+						    (int) lnl, ln);
+					if (q >= eol || *q != '=' ||
+					    q + 1 >= eol || q[1] != '"')
+						PERR(
+						    "label %.*s: expected =\"",
+						    (int) lnl, ln);
+					for (size_t k = 0; k < s->n_labels;
+					     k++) {
+						if (strlen(s->lname[k]) ==
+						        lnl &&
+						    memcmp(s->lname[k], ln,
+						        lnl) == 0)
+							PERR("duplicate label "
+							     "%.*s",
+							    (int) lnl, ln);
 					}
 					q += 2;
-					s->lname = realloc(s->lname,
-					    (s->n_labels + 1) * sizeof(char *));
-					s->lvalue = realloc(s->lvalue,
-					    (s->n_labels + 1) * sizeof(char *));
+					s->lname = realloc(
+					    s->lname, (s->n_labels + 1) *
+					                  sizeof(char *));
+					s->lvalue = realloc(
+					    s->lvalue, (s->n_labels + 1) *
+					                   sizeof(char *));
 					assert_non_null(s->lname);
 					assert_non_null(s->lvalue);
-					val = calloc(1, (size_t) (eol - q) + 1);
+					val =
+					    calloc(1, (size_t) (eol - q) + 1);
 					assert_non_null(val);
-					s->lname[s->n_labels] = xstrndup(ln, lnl);
+					s->lname[s->n_labels] =
+					    xstrndup(ln, lnl);
 					s->lvalue[s->n_labels] = val;
 					s->n_labels++;
 					for (;;) {
 						if (q >= eol)
-							PERR("unterminated label value");
+							PERR("unterminated "
+							     "label value");
 						if (*q == '"')
 							break;
 						if (*q == '\\') {
 							if (q + 1 >= eol ||
-							    (q[1] != '\\' && q[1] != '"' &&
+							    (q[1] != '\\' &&
+							        q[1] != '"' &&
 							        q[1] != 'n'))
-								PERR("bad escape in label value");
-							val[vl++] = q[1] == 'n' ? '\n' : q[1];
+								PERR(
+								    "bad "
+								    "escape "
+								    "in label "
+								    "value");
+							val[vl++] = q[1] == 'n'
+							                ? '\n'
+							                : q[1];
 							q += 2;
 							continue;
 						}
@@ -1099,15 +1171,16 @@ gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
 				}
 			}
 			if (q >= eol || (*q != ' ' && *q != '\t'))
-				PERR("%s: expected a space before the value", s->name);
+				PERR("%s: expected a space before the value",
+				    s->name);
 			while (q < eol && (*q == ' ' || *q == '\t'))
 				q++;
 			vs = q;
 			while (q < eol && *q != ' ' && *q != '\t')
 				q++;
 			if (!parse_value(vs, (size_t) (q - vs), &s->value))
-				PERR("%s: bad value \"%.*s\"", s->name, (int) (q - vs),
-				    vs);
+				PERR("%s: bad value \"%.*s\"", s->name,
+				    (int) (q - vs), vs);
 			while (q < eol && (*q == ' ' || *q == '\t'))
 				q++;
 			if (q < eol) {
@@ -1118,14 +1191,16 @@ gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
 				while (q < eol && isdigit((unsigned char) *q))
 					q++;
 				if (q != eol || q == ts)
-					PERR("%s: bad timestamp \"%.*s\"", s->name,
-					    (int) (eol - ts), ts);
+					PERR("%s: bad timestamp \"%.*s\"",
+					    s->name, (int) (eol - ts), ts);
 			}
-			/* Its family: a histogram/summary base, else its name. */
+			/* Its family: a histogram/summary base, else its name.
+			 */
 			if (has_suffix(nm, nml, "_bucket", &base) ||
 			    has_suffix(nm, nml, "_sum", &base) ||
 			    has_suffix(nm, nml, "_count", &base)) {
-				gwt_prom_family *bf = family_get(out, nm, base);
+				gwt_prom_family *bf =
+				    family_get(out, nm, base);
 
 				if (bf != NULL &&
 				    (strcmp(bf->type, "histogram") == 0 ||
@@ -1141,16 +1216,21 @@ gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
 			        strcmp(f->type, "summary") == 0) &&
 			    strcmp(f->name, s->name) == 0 &&
 			    strcmp(f->type, "summary") != 0)
-				PERR("histogram %s: a sample named as the family",
+				PERR("histogram %s: a sample named as the "
+				     "family",
 				    f->name);
 			s->family = strdup(f->name);
-			if (cur_family == NULL || strcmp(cur_family, f->name) != 0) {
+			if (cur_family == NULL ||
+			    strcmp(cur_family, f->name) != 0) {
 				if (f->n_samples > 0)
-					PERR("samples of %s are not contiguous", f->name);
+					PERR(
+					    "samples of %s are not contiguous",
+					    f->name);
 			}
 			cur_family = f->name;
 			f->n_samples++;
-			if (strcmp(f->type, "counter") == 0 && !(s->value >= 0))
+			if (strcmp(f->type, "counter") == 0 &&
+			    !(s->value >= 0))
 				PERR("counter %s is negative or NaN", s->name);
 			if (strcmp(f->type, "counter") == 0 && isinf(s->value))
 				PERR("counter %s is infinite", s->name);
@@ -1161,7 +1241,8 @@ gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
 			if ((strcmp(f->type, "counter") == 0 ||
 			        strcmp(f->type, "gauge") == 0) &&
 			    label_of(s, "le") != NULL)
-				PERR("%s: le label outside a histogram", s->name);
+				PERR("%s: le label outside a histogram",
+				    s->name);
 		}
 		p = eol + 1;
 	}
@@ -1247,7 +1328,8 @@ gwt_promtool(const char *text, size_t len, char *out, size_t cap)
 		return -1;
 	}
 	close(fd);
-	snprintf(cmd, sizeof(cmd), "%s check metrics < %s 2>&1", tool, in_path);
+	snprintf(
+	    cmd, sizeof(cmd), "%s check metrics < %s 2>&1", tool, in_path);
 	f = popen(cmd, "r");
 	if (f == NULL) {
 		unlink(in_path);
@@ -1293,8 +1375,8 @@ doc_body(FILE *f, const char *body, size_t len)
 	if (len > 0 && (body[0] == '{' || body[0] == '['))
 		j = json_loadb(body, len, JSON_DECODE_ANY, NULL);
 	if (j != NULL) {
-		char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-		                            JSON_ENCODE_ANY);
+		char *s = json_dumps(
+		    j, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
 
 		fprintf(f, "%s\n", s != NULL ? s : "");
 		free(s);
@@ -1340,8 +1422,8 @@ reason_of(long status)
 }
 
 void
-gwt_doc(const char *key, const char *title, const gwt_req *q,
-    const gwt_resp *r)
+gwt_doc(
+    const char *key, const char *title, const gwt_req *q, const gwt_resp *r)
 {
 	static const char *const shown[] = {"content-type",
 	    "access-control-allow-origin", "access-control-allow-methods",

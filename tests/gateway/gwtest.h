@@ -41,11 +41,11 @@ typedef struct gwt_req {
 } gwt_req;
 
 typedef struct gwt_resp {
-	CURLcode cc;       /* CURLE_OK unless the transfer failed */
-	long status;       /* HTTP status; 0 when none arrived */
-	char *body;        /* NUL-terminated (may hold NULs before len) */
+	CURLcode cc; /* CURLE_OK unless the transfer failed */
+	long status; /* HTTP status; 0 when none arrived */
+	char *body;  /* NUL-terminated (may hold NULs before len) */
 	size_t len;
-	char *hdrs;        /* the raw header block(s) */
+	char *hdrs; /* the raw header block(s) */
 	size_t hlen;
 	json_t *json;      /* the body parsed, when it is JSON; else NULL */
 	long num_connects; /* CURLINFO_NUM_CONNECTS: new connections made */
@@ -60,8 +60,8 @@ void gwt_resp_fini(gwt_resp *r);
 long gwt_get(gwt_client *c, const char *path, const char *auth, gwt_resp *r);
 long gwt_post(gwt_client *c, const char *path, const char *auth,
     const char *body, gwt_resp *r);
-long gwt_delete(gwt_client *c, const char *path, const char *auth,
-    gwt_resp *r);
+long gwt_delete(
+    gwt_client *c, const char *path, const char *auth, gwt_resp *r);
 
 /* A response header's value (last occurrence, case-insensitive name),
  * copied into out; false when absent. */
@@ -140,13 +140,13 @@ typedef struct gwt_prom {
  * _sum and _count present. Returns false with err ("line N: why").
  * Either way *out is the caller's to release with gwt_prom_fini().
  */
-bool gwt_prom_parse(const char *text, size_t len, gwt_prom *out, char *err,
-    size_t errlen);
+bool gwt_prom_parse(
+    const char *text, size_t len, gwt_prom *out, char *err, size_t errlen);
 void gwt_prom_fini(gwt_prom *p);
 
 /* The family named name, or NULL. */
-const gwt_prom_family *gwt_prom_family_get(const gwt_prom *p,
-    const char *name);
+const gwt_prom_family *gwt_prom_family_get(
+    const gwt_prom *p, const char *name);
 
 /*
  * Sum of the samples called name whose labels include every pair of
@@ -168,8 +168,8 @@ int gwt_promtool(const char *text, size_t len, char *out, size_t cap);
  * endpoint (`key`, e.g. "POST /events/stream_started"), which
  * tests/gateway/gen_api_doc.py sorts into docs/API.md. */
 bool gwt_doc_enabled(void);
-void gwt_doc(const char *key, const char *title, const gwt_req *q,
-    const gwt_resp *r);
+void gwt_doc(
+    const char *key, const char *title, const gwt_req *q, const gwt_resp *r);
 
 /* ---- misc ------------------------------------------------------------- */
 

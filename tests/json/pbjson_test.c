@@ -58,10 +58,11 @@ test_engine_fields_and_nulls(void **state)
 	e.n_streams = 2;
 	e.streams = streams;
 	j = render(&e.base);
-	assert_string_equal(json_string_value(json_object_get(j, "host")),
-	    "127.0.0.1");
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "host")), "127.0.0.1");
 	assert_true(json_is_integer(json_object_get(j, "port")));
-	assert_int_equal(json_integer_value(json_object_get(j, "port")), 19000);
+	assert_int_equal(
+	    json_integer_value(json_object_get(j, "port")), 19000);
 	assert_true(json_is_false(json_object_get(j, "forwarded")));
 	assert_string_equal(
 	    json_string_value(json_object_get(j, "first_seen")),
@@ -114,8 +115,8 @@ test_strings_are_escaped(void **state)
 	(void) state;
 	m.message = "quote\" back\\ nl\n tab\t ctl\x01 utf8 \xc3\xa9";
 	j = render(&m.base);
-	assert_string_equal(json_string_value(json_object_get(j, "message")),
-	    m.message);
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "message")), m.message);
 	json_decref(j);
 }
 
@@ -123,7 +124,8 @@ static void
 test_timestamp_micros_and_map_of_lists(void **state)
 {
 	Orch__ContainerInfo ci = ORCH__CONTAINER_INFO__INIT;
-	Orch__ContainerInfo__PortsEntry pe = ORCH__CONTAINER_INFO__PORTS_ENTRY__INIT;
+	Orch__ContainerInfo__PortsEntry pe =
+	    ORCH__CONTAINER_INFO__PORTS_ENTRY__INIT;
 	Orch__ContainerInfo__PortsEntry *pes[] = {&pe};
 	Orch__PortBindingList pl = ORCH__PORT_BINDING_LIST__INIT;
 	Orch__PortBinding pb = ORCH__PORT_BINDING__INIT;
@@ -166,10 +168,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_engine_fields_and_nulls),
-		cmocka_unit_test(test_list_wrapper_is_bare_array),
-		cmocka_unit_test(test_strings_are_escaped),
-		cmocka_unit_test(test_timestamp_micros_and_map_of_lists),
+	    cmocka_unit_test(test_engine_fields_and_nulls),
+	    cmocka_unit_test(test_list_wrapper_is_bare_array),
+	    cmocka_unit_test(test_strings_are_escaped),
+	    cmocka_unit_test(test_timestamp_micros_and_map_of_lists),
 	};
 
 	return cmocka_run_group_tests_name("pbjson", tests, NULL, NULL);

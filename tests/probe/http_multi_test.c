@@ -74,13 +74,13 @@ url_of(char *buf, int port, const char *path)
 /* What the completion callback saw. */
 typedef struct rec {
 	int64_t t0;
-	size_t n;               /* callbacks so far */
-	size_t order[128];      /* request indexes in completion order */
-	int calls[128];         /* callbacks per request */
-	int64_t at_ms[128];     /* completion time since t0, per request */
+	size_t n;           /* callbacks so far */
+	size_t order[128];  /* request indexes in completion order */
+	int calls[128];     /* callbacks per request */
+	int64_t at_ms[128]; /* completion time since t0, per request */
 	pthread_t thread;
-	bool wrong;             /* a callback broke its contract */
-	orch_http_batch *b;     /* when set, the callback tries to re-enter */
+	bool wrong;         /* a callback broke its contract */
+	orch_http_batch *b; /* when set, the callback tries to re-enter */
 	orch_err reenter;
 } rec;
 
@@ -110,8 +110,8 @@ on_done(void *arg, orch_http_req *req, size_t idx)
 		orch_http_req again = ORCH_HTTP_REQ_INIT;
 
 		again.url = "http://127.0.0.1:1/";
-		r->reenter = orch_http_batch_run(r->b, &again, 1, 0, NULL,
-		    NULL);
+		r->reenter =
+		    orch_http_batch_run(r->b, &again, 1, 0, NULL, NULL);
 		orch_http_req_fini(&again);
 	}
 }
@@ -132,8 +132,8 @@ static bool
 healthy(orch_http_req *req, char *why, size_t whylen)
 {
 	return req->err == ORCH_OK &&
-	    orch_probe_parse_health(req->status, req->body.data, req->body.len,
-	        why, whylen);
+	       orch_probe_parse_health(
+	           req->status, req->body.data, req->body.len, why, whylen);
 }
 
 static size_t
@@ -172,8 +172,8 @@ easy_get_json(const char *url)
 
 /* A getstream on the sim; fills the session's URLs. */
 static void
-getstream(int port, const char *id, char *stat_url, char *cmd_url,
-    char *play_url)
+getstream(
+    int port, const char *id, char *stat_url, char *cmd_url, char *play_url)
 {
 	char url[URL_MAX];
 	json_t *j, *r;
@@ -230,11 +230,11 @@ test_many_healthy_and_reuse(void **state)
 	/* The second round runs on the first round's connections. */
 	for (round = 0; round < 3; round++) {
 		rec_start(&r);
-		assert_int_equal(orch_http_batch_run(b, reqs, MANY, 0, on_done,
-		                     &r),
+		assert_int_equal(
+		    orch_http_batch_run(b, reqs, MANY, 0, on_done, &r),
 		    ORCH_OK);
-		print_message("round %d: %d engines probed in %lld ms\n", round,
-		    MANY, (long long) (psim_now_ms() - r.t0));
+		print_message("round %d: %d engines probed in %lld ms\n",
+		    round, MANY, (long long) (psim_now_ms() - r.t0));
 		assert_all_once(&r, MANY);
 		for (i = 0; i < MANY; i++) {
 			char why[128];
@@ -245,7 +245,8 @@ test_many_healthy_and_reuse(void **state)
 				fail_msg("engine %zu: %s / %s", i, why,
 				    reqs[i].error);
 			assert_string_equal(reqs[i].error, "");
-			assert_int_equal(reqs[i].new_conns, round == 0 ? 1 : 0);
+			assert_int_equal(
+			    reqs[i].new_conns, round == 0 ? 1 : 0);
 		}
 	}
 	orch_http_batch_close(b);
@@ -282,8 +283,8 @@ test_hung_engine_delays_only_itself(void **state)
 	}
 	rec_start(&r);
 	t0 = psim_now_ms();
-	assert_int_equal(orch_http_batch_run(b, reqs, OK_N + 1, 0, on_done, &r),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_http_batch_run(b, reqs, OK_N + 1, 0, on_done, &r), ORCH_OK);
 	total = psim_now_ms() - t0;
 	assert_all_once(&r, OK_N + 1);
 	/* Every healthy engine was reported long before the hung one timed
@@ -291,13 +292,14 @@ test_hung_engine_delays_only_itself(void **state)
 	for (i = 1; i <= OK_N; i++) {
 		assert_true(healthy(&reqs[i], NULL, 0));
 		if (r.at_ms[i] >= TIMEOUT / 2)
-			fail_msg("healthy engine %zu reported after %lld ms", i,
-			    (long long) r.at_ms[i]);
+			fail_msg("healthy engine %zu reported after %lld ms",
+			    i, (long long) r.at_ms[i]);
 		assert_true(reqs[i].elapsed_ms < TIMEOUT / 2);
 	}
 	assert_int_equal(r.order[OK_N], 0);
-	print_message("healthy engines reported by %lld ms, hung one at %lld ms"
-	              " (timeout %d ms)\n",
+	print_message(
+	    "healthy engines reported by %lld ms, hung one at %lld ms"
+	    " (timeout %d ms)\n",
 	    (long long) r.at_ms[r.order[OK_N - 1]], (long long) r.at_ms[0],
 	    TIMEOUT);
 	assert_int_equal(reqs[0].err, ORCH_ETIMEDOUT);
@@ -314,8 +316,8 @@ test_hung_engine_delays_only_itself(void **state)
 	for (i = 0; i <= OK_N; i++)
 		reqs[i].timeout_ms = i == 0 ? 500 : TIMEOUT;
 	rec_start(&r);
-	assert_int_equal(orch_http_batch_run(b, reqs, OK_N + 1, 0, on_done, &r),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_http_batch_run(b, reqs, OK_N + 1, 0, on_done, &r), ORCH_OK);
 	assert_all_once(&r, OK_N + 1);
 	assert_int_equal(reqs[0].err, ORCH_ETIMEDOUT);
 	assert_int_equal(reqs[0].new_conns, 1);
@@ -356,8 +358,8 @@ test_parallel_cap(void **state)
 	}
 	/* Two slots: the healthy ones cycle through the free one. */
 	rec_start(&r);
-	assert_int_equal(orch_http_batch_run(b, reqs, OK_N + 1, 2, on_done, &r),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_http_batch_run(b, reqs, OK_N + 1, 2, on_done, &r), ORCH_OK);
 	assert_all_once(&r, OK_N + 1);
 	assert_int_equal(r.order[OK_N], 0);
 	assert_int_equal(reqs[0].err, ORCH_ETIMEDOUT);
@@ -368,8 +370,8 @@ test_parallel_cap(void **state)
 	/* One slot: strictly one after the other, in array order, so the
 	 * hung one holds up the rest (the documented cost of a cap). */
 	rec_start(&r);
-	assert_int_equal(orch_http_batch_run(b, reqs, OK_N + 1, 1, on_done, &r),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_http_batch_run(b, reqs, OK_N + 1, 1, on_done, &r), ORCH_OK);
 	assert_all_once(&r, OK_N + 1);
 	for (i = 0; i <= OK_N; i++)
 		assert_int_equal(r.order[i], i);
@@ -395,7 +397,8 @@ test_failing_and_closed(void **state)
 	rec r;
 
 	(void) state;
-	assert_int_equal(psim_start(&failing, "engine", fail_env, READY_MS), 0);
+	assert_int_equal(
+	    psim_start(&failing, "engine", fail_env, READY_MS), 0);
 	assert_int_equal(psim_start(&good, "engine", NULL, READY_MS), 0);
 	closed = psim_closed_port(&fd);
 	assert_true(closed > 0);
@@ -445,23 +448,23 @@ test_stream_stats(void **state)
 	(void) state;
 	assert_int_equal(psim_start(&eng, "engine", NULL, READY_MS), 0);
 	getstream(eng.port, "probe-test", stat_url, cmd_url, play_url);
-	assert_int_equal(orch_probe_stat_path(stat_url, path, sizeof(path)),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_probe_stat_path(stat_url, path, sizeof(path)), ORCH_OK);
 	assert_true(strncmp(path, "/ace/stat/", 10) == 0);
 	/* The same stat_url naming another host yields the same path. */
 	tail = strstr(stat_url + 7, "/");
 	assert_non_null(tail);
 	snprintf(other, sizeof(other), "http://evil.invalid:1%s", tail);
-	assert_int_equal(orch_probe_stat_path(other, url, sizeof(url)),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_probe_stat_path(other, url, sizeof(url)), ORCH_OK);
 	assert_string_equal(url, path);
 
 	assert_int_equal(orch_http_batch_open(&b, NULL), ORCH_OK);
 	url_of(url, eng.port, path);
 	req.url = url;
 	req.timeout_ms = 5000;
-	assert_int_equal(orch_http_batch_run(b, &req, 1, 0, NULL, NULL),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_http_batch_run(b, &req, 1, 0, NULL, NULL), ORCH_OK);
 	assert_int_equal(req.err, ORCH_OK);
 	assert_int_equal(orch_probe_parse_stat(req.status, req.body.data,
 	                     req.body.len, now, &st, why, sizeof(why)),
@@ -479,19 +482,19 @@ test_stream_stats(void **state)
 
 	/* Stop the session through its command path; the next stat says it
 	 * is gone. */
-	assert_int_equal(orch_probe_stat_path(stat_url, path, sizeof(path)),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_probe_stat_path(stat_url, path, sizeof(path)), ORCH_OK);
 	tail = strstr(cmd_url + 7, "/ace/cmd/");
 	assert_non_null(tail);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s?method=stop",
 	    eng.port, tail);
-	assert_int_equal(orch_http_batch_run(b, &req, 1, 0, NULL, NULL),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_http_batch_run(b, &req, 1, 0, NULL, NULL), ORCH_OK);
 	assert_int_equal(req.status, 200);
 	assert_non_null(strstr(req.body.data, "\"ok\""));
 	url_of(url, eng.port, path);
-	assert_int_equal(orch_http_batch_run(b, &req, 1, 0, NULL, NULL),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_http_batch_run(b, &req, 1, 0, NULL, NULL), ORCH_OK);
 	assert_int_equal(orch_probe_parse_stat(req.status, req.body.data,
 	                     req.body.len, now, &st, why, sizeof(why)),
 	    ORCH_PROBE_GONE);
@@ -532,40 +535,40 @@ test_gluetun(void **state)
 		bool running = !want;
 		int port = -1;
 
-		assert_int_equal(orch_http_batch_run(b, reqs, 4, 0, NULL, NULL),
-		    ORCH_OK);
+		assert_int_equal(
+		    orch_http_batch_run(b, reqs, 4, 0, NULL, NULL), ORCH_OK);
 		for (int i = 0; i < 2; i++) {
 			assert_true(orch_probe_parse_vpn_status(reqs[i].status,
-			    reqs[i].body.data, reqs[i].body.len, &running, NULL,
-			    0));
+			    reqs[i].body.data, reqs[i].body.len, &running,
+			    NULL, 0));
 			assert_int_equal(running, want);
 		}
 		for (int i = 2; i < 4; i++) {
 			assert_true(orch_probe_parse_forwarded_port(
-			    reqs[i].status, reqs[i].body.data, reqs[i].body.len,
-			    &port, NULL, 0));
+			    reqs[i].status, reqs[i].body.data,
+			    reqs[i].body.len, &port, NULL, 0));
 			assert_int_equal(port, want ? 40123 : 0);
 		}
 		/* Flip it for the next round: stopped, then running. */
-		put.send = round == 0 ? "{\"status\":\"stopped\"}" :
-		                        "{\"status\":\"running\"}";
+		put.send = round == 0 ? "{\"status\":\"stopped\"}"
+		                      : "{\"status\":\"running\"}";
 		put.send_len = strlen(put.send);
-		assert_int_equal(orch_http_batch_run(b, &put, 1, 0, NULL, NULL),
-		    ORCH_OK);
+		assert_int_equal(
+		    orch_http_batch_run(b, &put, 1, 0, NULL, NULL), ORCH_OK);
 		assert_int_equal(put.err, ORCH_OK);
 		assert_int_equal(put.status, 200);
 	}
 	/* The body really is sent: a bad one is refused. */
 	put.send = "{\"status\":\"sideways\"}";
 	put.send_len = strlen(put.send);
-	assert_int_equal(orch_http_batch_run(b, &put, 1, 0, NULL, NULL),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_http_batch_run(b, &put, 1, 0, NULL, NULL), ORCH_OK);
 	assert_int_equal(put.status, 400);
 	/* No body at all: Content-Length 0 goes out, the server answers. */
 	put.send = NULL;
 	put.send_len = 0;
-	assert_int_equal(orch_http_batch_run(b, &put, 1, 0, NULL, NULL),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_http_batch_run(b, &put, 1, 0, NULL, NULL), ORCH_OK);
 	assert_int_equal(put.err, ORCH_OK);
 	assert_int_equal(put.status, 400);
 	orch_http_batch_close(b);
@@ -602,16 +605,16 @@ test_body_cap(void **state)
 	assert_int_equal(orch_http_batch_open(&b, &opts), ORCH_OK);
 	url_of(health, eng.port, ORCH_PROBE_HEALTH_PATH);
 	req.url = health;
-	assert_int_equal(orch_http_batch_run(b, &req, 1, 0, NULL, NULL),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_http_batch_run(b, &req, 1, 0, NULL, NULL), ORCH_OK);
 	assert_int_equal(req.err, ORCH_EEXHAUSTED);
 	assert_non_null(strstr(req.error, "over 16 bytes"));
 	orch_http_batch_close(b);
 	/* Exactly at the cap is fine. */
 	opts.max_body = strlen("{\"result\":{\"status\":1},\"error\":null}");
 	assert_int_equal(orch_http_batch_open(&b, &opts), ORCH_OK);
-	assert_int_equal(orch_http_batch_run(b, &req, 1, 0, NULL, NULL),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_http_batch_run(b, &req, 1, 0, NULL, NULL), ORCH_OK);
 	assert_int_equal(req.err, ORCH_OK);
 	assert_true(healthy(&req, NULL, 0));
 	orch_http_batch_close(b);
@@ -669,12 +672,12 @@ test_api_contract(void **state)
 	assert_int_equal(orch_http_batch_open(NULL, NULL), ORCH_EINVAL);
 	orch_http_batch_close(NULL);
 	assert_int_equal(orch_http_batch_open(&b, NULL), ORCH_OK);
-	assert_int_equal(orch_http_batch_run(NULL, &req, 1, 0, NULL, NULL),
-	    ORCH_EINVAL);
-	assert_int_equal(orch_http_batch_run(b, NULL, 1, 0, NULL, NULL),
-	    ORCH_EINVAL);
-	assert_int_equal(orch_http_batch_run(b, NULL, 0, 0, NULL, NULL),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_http_batch_run(NULL, &req, 1, 0, NULL, NULL), ORCH_EINVAL);
+	assert_int_equal(
+	    orch_http_batch_run(b, NULL, 1, 0, NULL, NULL), ORCH_EINVAL);
+	assert_int_equal(
+	    orch_http_batch_run(b, NULL, 0, 0, NULL, NULL), ORCH_OK);
 	assert_int_equal(orch_http_run(NULL, 1, 0, NULL, NULL), ORCH_EINVAL);
 
 	assert_int_equal(psim_start(&eng, "engine", NULL, READY_MS), 0);
@@ -683,8 +686,8 @@ test_api_contract(void **state)
 	/* Re-entering the batch from its own callback is refused. */
 	rec_start(&r);
 	r.b = b;
-	assert_int_equal(orch_http_batch_run(b, &req, 1, 0, on_done, &r),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_http_batch_run(b, &req, 1, 0, on_done, &r), ORCH_OK);
 	assert_int_equal(r.reenter, ORCH_EPRECOND);
 	assert_true(healthy(&req, NULL, 0));
 	/* The same struct, run again and again: the body is replaced, not
@@ -693,8 +696,8 @@ test_api_contract(void **state)
 	for (i = 0; i < 20; i++) {
 		char *data = req.body.data;
 
-		assert_int_equal(orch_http_batch_run(b, &req, 1, 0, NULL, NULL),
-		    ORCH_OK);
+		assert_int_equal(
+		    orch_http_batch_run(b, &req, 1, 0, NULL, NULL), ORCH_OK);
 		assert_string_equal(req.body.data, first);
 		assert_int_equal(req.body.len, strlen(first));
 		assert_ptr_equal(req.body.data, data);
@@ -707,8 +710,8 @@ test_api_contract(void **state)
 		memset(many, 0, sizeof(many));
 		for (i = 0; i < 12; i++)
 			many[i].url = url;
-		assert_int_equal(orch_http_batch_run(b, many, 12, 0, NULL, NULL),
-		    ORCH_OK);
+		assert_int_equal(
+		    orch_http_batch_run(b, many, 12, 0, NULL, NULL), ORCH_OK);
 		for (i = 0; i < 12; i++)
 			assert_true(healthy(&many[i], NULL, 0));
 		fini_reqs(many, 12);
@@ -722,16 +725,16 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_many_healthy_and_reuse, teardown),
-		cmocka_unit_test_teardown(test_hung_engine_delays_only_itself,
-		    teardown),
-		cmocka_unit_test_teardown(test_parallel_cap, teardown),
-		cmocka_unit_test_teardown(test_failing_and_closed, teardown),
-		cmocka_unit_test_teardown(test_stream_stats, teardown),
-		cmocka_unit_test_teardown(test_gluetun, teardown),
-		cmocka_unit_test_teardown(test_body_cap, teardown),
-		cmocka_unit_test_teardown(test_bad_requests, teardown),
-		cmocka_unit_test_teardown(test_api_contract, teardown),
+	    cmocka_unit_test_teardown(test_many_healthy_and_reuse, teardown),
+	    cmocka_unit_test_teardown(
+	        test_hung_engine_delays_only_itself, teardown),
+	    cmocka_unit_test_teardown(test_parallel_cap, teardown),
+	    cmocka_unit_test_teardown(test_failing_and_closed, teardown),
+	    cmocka_unit_test_teardown(test_stream_stats, teardown),
+	    cmocka_unit_test_teardown(test_gluetun, teardown),
+	    cmocka_unit_test_teardown(test_body_cap, teardown),
+	    cmocka_unit_test_teardown(test_bad_requests, teardown),
+	    cmocka_unit_test_teardown(test_api_contract, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, teardown);

@@ -30,8 +30,8 @@ psim_now_ms(void)
 static void
 nap_ms(long ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000,
-	    .tv_nsec = (ms % 1000) * 1000000};
+	struct timespec ts = {
+	    .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
@@ -72,8 +72,8 @@ int
 psim_spawn(psim *p, const char *mode, const char *const *env)
 {
 	static unsigned seq;
-	static const char *pass[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS",
-	    "LSAN_OPTIONS"};
+	static const char *pass[] = {
+	    "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
 	char passbuf[3][1024], portfile_env[600];
 	const char *envp[MAX_ENV], *argv[] = {sim_path(), mode, NULL};
 	const char *dir = getenv("TEST_TMPDIR");
@@ -90,8 +90,8 @@ psim_spawn(psim *p, const char *mode, const char *const *env)
 	for (i = 0; env != NULL && env[i] != NULL && n < MAX_ENV - 8; i++)
 		envp[n++] = env[i];
 	envp[n++] = "SIM_LISTEN_ADDR=127.0.0.1";
-	envp[n++] = strcmp(mode, "gluetun") == 0 ? "GLUETUN_API_PORT=0" :
-	                                           "HTTP_PORT=0";
+	envp[n++] = strcmp(mode, "gluetun") == 0 ? "GLUETUN_API_PORT=0"
+	                                         : "HTTP_PORT=0";
 	envp[n++] = portfile_env;
 	for (i = 0; i < 3; i++) {
 		const char *v = getenv(pass[i]);

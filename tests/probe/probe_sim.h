@@ -32,8 +32,7 @@ int psim_spawn(psim *p, const char *mode, const char *const *env);
 int psim_wait_ready(psim *p, int64_t deadline_ms);
 
 /* Spawns and waits up to wait_ms. */
-int psim_start(psim *p, const char *mode, const char *const *env,
-    int wait_ms);
+int psim_start(psim *p, const char *mode, const char *const *env, int wait_ms);
 
 /* SIGTERM, then SIGKILL after 2 s; reaps. */
 void psim_stop(psim *p);

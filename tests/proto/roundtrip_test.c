@@ -70,95 +70,104 @@ static const ProtobufCEnumDescriptor *const header_enums[] = {
 /* ------------------------------------------------------------------------ */
 /* Descriptor helpers                                                        */
 
-static bool is_oneof(const ProtobufCFieldDescriptor *f)
+static bool
+is_oneof(const ProtobufCFieldDescriptor *f)
 {
-    return (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0;
+	return (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0;
 }
 
 /* protobuf-c gives a has_ member to optional fields other than strings and
  * messages (those are present when non-NULL). */
-static bool has_flag(const ProtobufCFieldDescriptor *f)
+static bool
+has_flag(const ProtobufCFieldDescriptor *f)
 {
-    return f->label == PROTOBUF_C_LABEL_OPTIONAL && !is_oneof(f) &&
-           f->type != PROTOBUF_C_TYPE_STRING &&
-           f->type != PROTOBUF_C_TYPE_MESSAGE;
+	return f->label == PROTOBUF_C_LABEL_OPTIONAL && !is_oneof(f) &&
+	       f->type != PROTOBUF_C_TYPE_STRING &&
+	       f->type != PROTOBUF_C_TYPE_MESSAGE;
 }
 
-static size_t scalar_size(ProtobufCType t)
+static size_t
+scalar_size(ProtobufCType t)
 {
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-    case PROTOBUF_C_TYPE_ENUM:
-        return sizeof(int32_t);
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        return sizeof(int64_t);
-    case PROTOBUF_C_TYPE_FLOAT:
-        return sizeof(float);
-    case PROTOBUF_C_TYPE_DOUBLE:
-        return sizeof(double);
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof(protobuf_c_boolean);
-    default:
-        return 0;
-    }
+	switch (t) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+	case PROTOBUF_C_TYPE_ENUM:
+		return sizeof(int32_t);
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		return sizeof(int64_t);
+	case PROTOBUF_C_TYPE_FLOAT:
+		return sizeof(float);
+	case PROTOBUF_C_TYPE_DOUBLE:
+		return sizeof(double);
+	case PROTOBUF_C_TYPE_BOOL:
+		return sizeof(protobuf_c_boolean);
+	default:
+		return 0;
+	}
 }
 
-static size_t elem_size(const ProtobufCFieldDescriptor *f)
+static size_t
+elem_size(const ProtobufCFieldDescriptor *f)
 {
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_STRING:
-        return sizeof(char *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof(ProtobufCMessage *);
-    default:
-        return scalar_size(f->type);
-    }
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING:
+		return sizeof(char *);
+	case PROTOBUF_C_TYPE_BYTES:
+		return sizeof(ProtobufCBinaryData);
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return sizeof(ProtobufCMessage *);
+	default:
+		return scalar_size(f->type);
+	}
 }
 
-static void *member_at(const ProtobufCMessage *m, unsigned offset)
+static void *
+member_at(const ProtobufCMessage *m, unsigned offset)
 {
-    return (char *)m + offset;
+	return (char *) m + offset;
 }
 
 /* An optional string is absent when NULL or left at its default. */
-static bool str_absent(const ProtobufCFieldDescriptor *f, const char *s)
+static bool
+str_absent(const ProtobufCFieldDescriptor *f, const char *s)
 {
-    return s == NULL || (f->default_value != NULL && s == f->default_value);
+	return s == NULL ||
+	       (f->default_value != NULL && s == f->default_value);
 }
 
-static bool is_present(const ProtobufCFieldDescriptor *f,
-                       const ProtobufCMessage *m)
+static bool
+is_present(const ProtobufCFieldDescriptor *f, const ProtobufCMessage *m)
 {
-    const void *p = member_at(m, f->offset);
-    if (is_oneof(f))
-        return *(const uint32_t *)member_at(m, f->quantifier_offset) ==
-               f->id;
-    if (has_flag(f))
-        return *(const protobuf_c_boolean *)member_at(m, f->quantifier_offset);
-    if (f->type == PROTOBUF_C_TYPE_STRING)
-        return !str_absent(f, *(char *const *)p);
-    if (f->type == PROTOBUF_C_TYPE_MESSAGE)
-        return *(ProtobufCMessage *const *)p != NULL;
-    return true;
+	const void *p = member_at(m, f->offset);
+	if (is_oneof(f))
+		return *(const uint32_t *) member_at(
+		           m, f->quantifier_offset) == f->id;
+	if (has_flag(f))
+		return *(const protobuf_c_boolean *) member_at(
+		    m, f->quantifier_offset);
+	if (f->type == PROTOBUF_C_TYPE_STRING)
+		return !str_absent(f, *(char *const *) p);
+	if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+		return *(ProtobufCMessage *const *) p != NULL;
+	return true;
 }
 
 /* The "zero" value of an enum: 0 when it is a value, else the lowest one. */
-static int32_t enum_zero(const ProtobufCEnumDescriptor *ed)
+static int32_t
+enum_zero(const ProtobufCEnumDescriptor *ed)
 {
-    for (unsigned i = 0; i < ed->n_values; i++)
-        if (ed->values[i].value == 0)
-            return 0;
-    return ed->n_values > 0 ? ed->values[0].value : 0;
+	for (unsigned i = 0; i < ed->n_values; i++)
+		if (ed->values[i].value == 0)
+			return 0;
+	return ed->n_values > 0 ? ed->values[0].value : 0;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -171,735 +180,792 @@ enum fill_mode { FILL_FULL, FILL_UNSET, FILL_ZERO };
 #define MAX_DEPTH 8
 static bool g_depth_cut;
 
-static void *xcalloc(size_t n)
+static void *
+xcalloc(size_t n)
 {
-    void *p = calloc(1, n ? n : 1);
-    assert_non_null(p);
-    return p;
+	void *p = calloc(1, n ? n : 1);
+	assert_non_null(p);
+	return p;
 }
 
-static char *xstrdup(const char *s)
+static char *
+xstrdup(const char *s)
 {
-    char *p = strdup(s);
-    assert_non_null(p);
-    return p;
+	char *p = strdup(s);
+	assert_non_null(p);
+	return p;
 }
 
-static uint32_t mix(uint32_t a, uint32_t b)
+static uint32_t
+mix(uint32_t a, uint32_t b)
 {
-    uint32_t h = (a ^ 0x9e3779b9u) * 2654435761u;
-    h ^= b + 0x7f4a7c15u + (h << 6) + (h >> 2);
-    h *= 2246822519u;
-    return h ^ (h >> 15);
+	uint32_t h = (a ^ 0x9e3779b9u) * 2654435761u;
+	h ^= b + 0x7f4a7c15u + (h << 6) + (h >> 2);
+	h *= 2246822519u;
+	return h ^ (h >> 15);
 }
 
 /* Oneofs (none in the schema today): FULL sets the first member, ZERO the
  * last, so a oneof with two members has both exercised. */
 static const ProtobufCFieldDescriptor *
 oneof_chosen(const ProtobufCMessageDescriptor *d,
-             const ProtobufCFieldDescriptor *f, enum fill_mode mode)
+    const ProtobufCFieldDescriptor *f, enum fill_mode mode)
 {
-    const ProtobufCFieldDescriptor *chosen = NULL;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *g = &d->fields[i];
-        if (!is_oneof(g) || g->quantifier_offset != f->quantifier_offset)
-            continue;
-        if (chosen == NULL || mode == FILL_ZERO)
-            chosen = g;
-    }
-    return chosen;
+	const ProtobufCFieldDescriptor *chosen = NULL;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *g = &d->fields[i];
+		if (!is_oneof(g) ||
+		    g->quantifier_offset != f->quantifier_offset)
+			continue;
+		if (chosen == NULL || mode == FILL_ZERO)
+			chosen = g;
+	}
+	return chosen;
 }
 
-static void set_full_scalar(const ProtobufCFieldDescriptor *f, void *p,
-                            uint32_t seed)
+static void
+set_full_scalar(const ProtobufCFieldDescriptor *f, void *p, uint32_t seed)
 {
-    uint32_t s = seed % 100000u + 1u; /* 1..100000: never zero */
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32: /* negative: the 10-byte varint */
-        *(int32_t *)p = -(int32_t)s * 1000;
-        break;
-    case PROTOBUF_C_TYPE_SINT32:
-        *(int32_t *)p = -(int32_t)s;
-        break;
-    case PROTOBUF_C_TYPE_SFIXED32:
-        *(int32_t *)p = INT32_MIN + (int32_t)s;
-        break;
-    case PROTOBUF_C_TYPE_UINT32:
-        *(uint32_t *)p = UINT32_MAX - s;
-        break;
-    case PROTOBUF_C_TYPE_FIXED32:
-        *(uint32_t *)p = 0x80000000u + s;
-        break;
-    case PROTOBUF_C_TYPE_INT64:
-        *(int64_t *)p = INT64_MIN + (int64_t)s;
-        break;
-    case PROTOBUF_C_TYPE_SINT64:
-        *(int64_t *)p = -(int64_t)s * 1000000007;
-        break;
-    case PROTOBUF_C_TYPE_SFIXED64:
-        *(int64_t *)p = -(int64_t)s * 3;
-        break;
-    case PROTOBUF_C_TYPE_UINT64:
-        *(uint64_t *)p = UINT64_MAX - s;
-        break;
-    case PROTOBUF_C_TYPE_FIXED64:
-        *(uint64_t *)p = UINT64_C(0x8000000000000000) + s;
-        break;
-    case PROTOBUF_C_TYPE_FLOAT:
-        *(float *)p = -(float)s * 0.5f;
-        break;
-    case PROTOBUF_C_TYPE_DOUBLE:
-        *(double *)p = -((double)s + 0.25);
-        break;
-    case PROTOBUF_C_TYPE_BOOL:
-        *(protobuf_c_boolean *)p = 1;
-        break;
-    case PROTOBUF_C_TYPE_ENUM: {
-        const ProtobufCEnumDescriptor *ed = f->descriptor;
-        unsigned n_nonzero = 0;
-        for (unsigned i = 0; i < ed->n_values; i++)
-            n_nonzero += ed->values[i].value != 0;
-        assert_true(n_nonzero > 0);
-        unsigned pick = seed % n_nonzero;
-        for (unsigned i = 0; i < ed->n_values; i++) {
-            if (ed->values[i].value == 0)
-                continue;
-            if (pick-- == 0) {
-                *(int32_t *)p = ed->values[i].value;
-                break;
-            }
-        }
-        break;
-    }
-    default:
-        fail_msg("not a scalar type: %d", (int)f->type);
-    }
+	uint32_t s = seed % 100000u + 1u; /* 1..100000: never zero */
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_INT32: /* negative: the 10-byte varint */
+		*(int32_t *) p = -(int32_t) s * 1000;
+		break;
+	case PROTOBUF_C_TYPE_SINT32:
+		*(int32_t *) p = -(int32_t) s;
+		break;
+	case PROTOBUF_C_TYPE_SFIXED32:
+		*(int32_t *) p = INT32_MIN + (int32_t) s;
+		break;
+	case PROTOBUF_C_TYPE_UINT32:
+		*(uint32_t *) p = UINT32_MAX - s;
+		break;
+	case PROTOBUF_C_TYPE_FIXED32:
+		*(uint32_t *) p = 0x80000000u + s;
+		break;
+	case PROTOBUF_C_TYPE_INT64:
+		*(int64_t *) p = INT64_MIN + (int64_t) s;
+		break;
+	case PROTOBUF_C_TYPE_SINT64:
+		*(int64_t *) p = -(int64_t) s * 1000000007;
+		break;
+	case PROTOBUF_C_TYPE_SFIXED64:
+		*(int64_t *) p = -(int64_t) s * 3;
+		break;
+	case PROTOBUF_C_TYPE_UINT64:
+		*(uint64_t *) p = UINT64_MAX - s;
+		break;
+	case PROTOBUF_C_TYPE_FIXED64:
+		*(uint64_t *) p = UINT64_C(0x8000000000000000) + s;
+		break;
+	case PROTOBUF_C_TYPE_FLOAT:
+		*(float *) p = -(float) s * 0.5f;
+		break;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		*(double *) p = -((double) s + 0.25);
+		break;
+	case PROTOBUF_C_TYPE_BOOL:
+		*(protobuf_c_boolean *) p = 1;
+		break;
+	case PROTOBUF_C_TYPE_ENUM: {
+		const ProtobufCEnumDescriptor *ed = f->descriptor;
+		unsigned n_nonzero = 0;
+		for (unsigned i = 0; i < ed->n_values; i++)
+			n_nonzero += ed->values[i].value != 0;
+		assert_true(n_nonzero > 0);
+		unsigned pick = seed % n_nonzero;
+		for (unsigned i = 0; i < ed->n_values; i++) {
+			if (ed->values[i].value == 0)
+				continue;
+			if (pick-- == 0) {
+				*(int32_t *) p = ed->values[i].value;
+				break;
+			}
+		}
+		break;
+	}
+	default:
+		fail_msg("not a scalar type: %d", (int) f->type);
+	}
 }
 
-static void set_zero_scalar(const ProtobufCFieldDescriptor *f, void *p)
+static void
+set_zero_scalar(const ProtobufCFieldDescriptor *f, void *p)
 {
-    memset(p, 0, scalar_size(f->type));
-    if (f->type == PROTOBUF_C_TYPE_ENUM)
-        *(int32_t *)p = enum_zero(f->descriptor);
-}
-
-static ProtobufCMessage *fill_message(const ProtobufCMessageDescriptor *d,
-                                      enum fill_mode mode, unsigned depth,
-                                      uint32_t salt);
-
-static void fill_value(const ProtobufCFieldDescriptor *f, void *p,
-                       enum fill_mode mode, unsigned depth, uint32_t seed)
-{
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_STRING:
-        if (mode == FILL_FULL) {
-            char buf[128];
-            snprintf(buf, sizeof buf,
-                     "%s#%u h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93 "
-                     "\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x9a\x80",
-                     f->name, (unsigned)(seed % 100000u));
-            *(char **)p = xstrdup(buf);
-        } else {
-            *(char **)p = xstrdup("");
-        }
-        break;
-    case PROTOBUF_C_TYPE_BYTES: {
-        ProtobufCBinaryData *bd = p;
-        if (mode == FILL_FULL) {
-            const uint8_t tmpl[] = {0x00, 'a', 0x00, 0xff, 0x00, 0x80, 0x00};
-            bd->len = sizeof tmpl + 2;
-            bd->data = xcalloc(bd->len);
-            memcpy(bd->data, tmpl, sizeof tmpl);
-            bd->data[sizeof tmpl] = (uint8_t)seed;
-            bd->data[sizeof tmpl + 1] = (uint8_t)(seed >> 8);
-        } else {
-            bd->len = 0;
-            bd->data = NULL;
-        }
-        break;
-    }
-    case PROTOBUF_C_TYPE_MESSAGE:
-        *(ProtobufCMessage **)p =
-            fill_message(f->descriptor, mode, depth + 1, seed);
-        break;
-    default:
-        if (mode == FILL_FULL)
-            set_full_scalar(f, p, seed);
-        else
-            set_zero_scalar(f, p);
-    }
+	memset(p, 0, scalar_size(f->type));
+	if (f->type == PROTOBUF_C_TYPE_ENUM)
+		*(int32_t *) p = enum_zero(f->descriptor);
 }
 
 static ProtobufCMessage *fill_message(const ProtobufCMessageDescriptor *d,
-                                      enum fill_mode mode, unsigned depth,
-                                      uint32_t salt)
+    enum fill_mode mode, unsigned depth, uint32_t salt);
+
+static void
+fill_value(const ProtobufCFieldDescriptor *f, void *p, enum fill_mode mode,
+    unsigned depth, uint32_t seed)
 {
-    assert_int_equal(d->magic, PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC);
-    ProtobufCMessage *m = xcalloc(d->sizeof_message);
-    protobuf_c_message_init(d, m);
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING:
+		if (mode == FILL_FULL) {
+			char buf[128];
+			snprintf(buf, sizeof buf,
+			    "%s#%u h\xc3\xa9llo w\xc3\xb6rld \xe2\x9c\x93 "
+			    "\xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x9a\x80",
+			    f->name, (unsigned) (seed % 100000u));
+			*(char **) p = xstrdup(buf);
+		} else {
+			*(char **) p = xstrdup("");
+		}
+		break;
+	case PROTOBUF_C_TYPE_BYTES: {
+		ProtobufCBinaryData *bd = p;
+		if (mode == FILL_FULL) {
+			const uint8_t tmpl[] = {
+			    0x00, 'a', 0x00, 0xff, 0x00, 0x80, 0x00};
+			bd->len = sizeof tmpl + 2;
+			bd->data = xcalloc(bd->len);
+			memcpy(bd->data, tmpl, sizeof tmpl);
+			bd->data[sizeof tmpl] = (uint8_t) seed;
+			bd->data[sizeof tmpl + 1] = (uint8_t) (seed >> 8);
+		} else {
+			bd->len = 0;
+			bd->data = NULL;
+		}
+		break;
+	}
+	case PROTOBUF_C_TYPE_MESSAGE:
+		*(ProtobufCMessage **) p =
+		    fill_message(f->descriptor, mode, depth + 1, seed);
+		break;
+	default:
+		if (mode == FILL_FULL)
+			set_full_scalar(f, p, seed);
+		else
+			set_zero_scalar(f, p);
+	}
+}
 
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        void *member = member_at(m, f->offset);
-        uint32_t seed = mix(salt, f->id);
+static ProtobufCMessage *
+fill_message(const ProtobufCMessageDescriptor *d, enum fill_mode mode,
+    unsigned depth, uint32_t salt)
+{
+	assert_int_equal(d->magic, PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC);
+	ProtobufCMessage *m = xcalloc(d->sizeof_message);
+	protobuf_c_message_init(d, m);
 
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = 0;
-            if (mode != FILL_UNSET) {
-                if (depth >= MAX_DEPTH)
-                    g_depth_cut = true;
-                else
-                    n = 2;
-            }
-            void *arr = NULL;
-            if (n > 0) {
-                arr = xcalloc(n * elem_size(f));
-                for (size_t j = 0; j < n; j++)
-                    fill_value(f, (char *)arr + j * elem_size(f), mode, depth,
-                               mix(seed, (uint32_t)j));
-            }
-            *(size_t *)member_at(m, f->quantifier_offset) = n;
-            *(void **)member = arr;
-            continue;
-        }
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		void *member = member_at(m, f->offset);
+		uint32_t seed = mix(salt, f->id);
 
-        if (is_oneof(f)) {
-            uint32_t *which = member_at(m, f->quantifier_offset);
-            if (mode == FILL_UNSET) {
-                *which = 0;
-                continue;
-            }
-            if (oneof_chosen(d, f, mode) != f)
-                continue;
-            if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth >= MAX_DEPTH) {
-                g_depth_cut = true;
-                continue;
-            }
-            *which = f->id;
-            fill_value(f, member, mode, depth, seed);
-            continue;
-        }
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = 0;
+			if (mode != FILL_UNSET) {
+				if (depth >= MAX_DEPTH)
+					g_depth_cut = true;
+				else
+					n = 2;
+			}
+			void *arr = NULL;
+			if (n > 0) {
+				arr = xcalloc(n * elem_size(f));
+				for (size_t j = 0; j < n; j++)
+					fill_value(f,
+					    (char *) arr + j * elem_size(f),
+					    mode, depth,
+					    mix(seed, (uint32_t) j));
+			}
+			*(size_t *) member_at(m, f->quantifier_offset) = n;
+			*(void **) member = arr;
+			continue;
+		}
 
-        if (f->label == PROTOBUF_C_LABEL_OPTIONAL) {
-            if (mode == FILL_UNSET) {
-                if (has_flag(f))
-                    *(protobuf_c_boolean *)member_at(m, f->quantifier_offset) =
-                        0;
-                else /* string or message */
-                    *(void **)member = NULL;
-                continue;
-            }
-            if (f->type == PROTOBUF_C_TYPE_MESSAGE && depth >= MAX_DEPTH) {
-                g_depth_cut = true;
-                *(void **)member = NULL;
-                continue;
-            }
-            if (has_flag(f))
-                *(protobuf_c_boolean *)member_at(m, f->quantifier_offset) = 1;
-        }
-        /* Required (and set optional) fields. */
-        fill_value(f, member, mode, depth, seed);
-    }
-    return m;
+		if (is_oneof(f)) {
+			uint32_t *which = member_at(m, f->quantifier_offset);
+			if (mode == FILL_UNSET) {
+				*which = 0;
+				continue;
+			}
+			if (oneof_chosen(d, f, mode) != f)
+				continue;
+			if (f->type == PROTOBUF_C_TYPE_MESSAGE &&
+			    depth >= MAX_DEPTH) {
+				g_depth_cut = true;
+				continue;
+			}
+			*which = f->id;
+			fill_value(f, member, mode, depth, seed);
+			continue;
+		}
+
+		if (f->label == PROTOBUF_C_LABEL_OPTIONAL) {
+			if (mode == FILL_UNSET) {
+				if (has_flag(f))
+					*(protobuf_c_boolean *) member_at(
+					    m, f->quantifier_offset) = 0;
+				else /* string or message */
+					*(void **) member = NULL;
+				continue;
+			}
+			if (f->type == PROTOBUF_C_TYPE_MESSAGE &&
+			    depth >= MAX_DEPTH) {
+				g_depth_cut = true;
+				*(void **) member = NULL;
+				continue;
+			}
+			if (has_flag(f))
+				*(protobuf_c_boolean *) member_at(
+				    m, f->quantifier_offset) = 1;
+		}
+		/* Required (and set optional) fields. */
+		fill_value(f, member, mode, depth, seed);
+	}
+	return m;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Generic deep equality                                                     */
 
 struct diff {
-    char path[512];
-    char what[128];
+	char path[512];
+	char what[128];
 };
 
-static bool differ(struct diff *d, const char *path, const char *what)
+static bool
+differ(struct diff *d, const char *path, const char *what)
 {
-    if (d != NULL) {
-        snprintf(d->path, sizeof d->path, "%s", path);
-        snprintf(d->what, sizeof d->what, "%s", what);
-    }
-    return false;
+	if (d != NULL) {
+		snprintf(d->path, sizeof d->path, "%s", path);
+		snprintf(d->what, sizeof d->what, "%s", what);
+	}
+	return false;
 }
 
 static bool compare_message(const ProtobufCMessageDescriptor *desc,
-                            const ProtobufCMessage *a,
-                            const ProtobufCMessage *b, const char *path,
-                            struct diff *d);
+    const ProtobufCMessage *a, const ProtobufCMessage *b, const char *path,
+    struct diff *d);
 
-static bool compare_value(const ProtobufCFieldDescriptor *f, const void *pa,
-                          const void *pb, const char *path, struct diff *d)
+static bool
+compare_value(const ProtobufCFieldDescriptor *f, const void *pa,
+    const void *pb, const char *path, struct diff *d)
 {
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_STRING: {
-        const char *a = *(char *const *)pa, *b = *(char *const *)pb;
-        if (a == NULL || b == NULL)
-            return a == b ? true : differ(d, path, "string NULL on one side");
-        return strcmp(a, b) == 0 ? true : differ(d, path, "string differs");
-    }
-    case PROTOBUF_C_TYPE_BYTES: {
-        const ProtobufCBinaryData *a = pa, *b = pb;
-        if (a->len != b->len)
-            return differ(d, path, "bytes length differs");
-        if (a->len > 0 && memcmp(a->data, b->data, a->len) != 0)
-            return differ(d, path, "bytes differ");
-        return true;
-    }
-    case PROTOBUF_C_TYPE_MESSAGE:
-        return compare_message(f->descriptor, *(ProtobufCMessage *const *)pa,
-                               *(ProtobufCMessage *const *)pb, path, d);
-    case PROTOBUF_C_TYPE_BOOL:
-        return !*(const protobuf_c_boolean *)pa ==
-                       !*(const protobuf_c_boolean *)pb
-                   ? true
-                   : differ(d, path, "bool differs");
-    default:
-        /* Bitwise: a round trip must be exact, floats included. */
-        return memcmp(pa, pb, scalar_size(f->type)) == 0
-                   ? true
-                   : differ(d, path, "scalar differs");
-    }
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *a = *(char *const *) pa, *b = *(char *const *) pb;
+		if (a == NULL || b == NULL)
+			return a == b ? true
+			              : differ(d, path,
+			                    "string NULL on one side");
+		return strcmp(a, b) == 0 ? true
+		                         : differ(d, path, "string differs");
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		const ProtobufCBinaryData *a = pa, *b = pb;
+		if (a->len != b->len)
+			return differ(d, path, "bytes length differs");
+		if (a->len > 0 && memcmp(a->data, b->data, a->len) != 0)
+			return differ(d, path, "bytes differ");
+		return true;
+	}
+	case PROTOBUF_C_TYPE_MESSAGE:
+		return compare_message(f->descriptor,
+		    *(ProtobufCMessage *const *) pa,
+		    *(ProtobufCMessage *const *) pb, path, d);
+	case PROTOBUF_C_TYPE_BOOL:
+		return !*(const protobuf_c_boolean *) pa ==
+		               !*(const protobuf_c_boolean *) pb
+		           ? true
+		           : differ(d, path, "bool differs");
+	default:
+		/* Bitwise: a round trip must be exact, floats included. */
+		return memcmp(pa, pb, scalar_size(f->type)) == 0
+		           ? true
+		           : differ(d, path, "scalar differs");
+	}
 }
 
-static bool compare_message(const ProtobufCMessageDescriptor *desc,
-                            const ProtobufCMessage *a,
-                            const ProtobufCMessage *b, const char *path,
-                            struct diff *d)
+static bool
+compare_message(const ProtobufCMessageDescriptor *desc,
+    const ProtobufCMessage *a, const ProtobufCMessage *b, const char *path,
+    struct diff *d)
 {
-    char sub[512];
+	char sub[512];
 
-    if (a == NULL || b == NULL)
-        return a == b ? true
-                      : differ(d, path,
-                               a == NULL ? "message NULL vs set"
-                                         : "message set vs NULL");
-    if (a->descriptor != desc || b->descriptor != desc)
-        return differ(d, path, "descriptor differs");
+	if (a == NULL || b == NULL)
+		return a == b ? true
+		              : differ(d, path,
+		                    a == NULL ? "message NULL vs set"
+		                              : "message set vs NULL");
+	if (a->descriptor != desc || b->descriptor != desc)
+		return differ(d, path, "descriptor differs");
 
-    for (unsigned i = 0; i < desc->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &desc->fields[i];
-        const void *pa = member_at(a, f->offset);
-        const void *pb = member_at(b, f->offset);
-        snprintf(sub, sizeof sub, "%s.%s", path, f->name);
+	for (unsigned i = 0; i < desc->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &desc->fields[i];
+		const void *pa = member_at(a, f->offset);
+		const void *pb = member_at(b, f->offset);
+		snprintf(sub, sizeof sub, "%s.%s", path, f->name);
 
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t na = *(const size_t *)member_at(a, f->quantifier_offset);
-            size_t nb = *(const size_t *)member_at(b, f->quantifier_offset);
-            if (na != nb)
-                return differ(d, sub, "repeated count differs");
-            const char *arr_a = *(char *const *)pa;
-            const char *arr_b = *(char *const *)pb;
-            for (size_t j = 0; j < na; j++) {
-                char elem[sizeof sub + 24];
-                snprintf(elem, sizeof elem, "%s[%zu]", sub, j);
-                if (!compare_value(f, arr_a + j * elem_size(f),
-                                   arr_b + j * elem_size(f), elem, d))
-                    return false;
-            }
-        } else if (is_oneof(f)) {
-            uint32_t ca = *(const uint32_t *)member_at(a, f->quantifier_offset);
-            uint32_t cb = *(const uint32_t *)member_at(b, f->quantifier_offset);
-            if (ca != cb)
-                return differ(d, sub, "oneof case differs");
-            if (ca == f->id && !compare_value(f, pa, pb, sub, d))
-                return false;
-        } else if (has_flag(f)) {
-            bool ha = is_present(f, a), hb = is_present(f, b);
-            if (ha != hb)
-                return differ(d, sub, "has_ flag differs");
-            if (ha && !compare_value(f, pa, pb, sub, d))
-                return false;
-        } else if (f->type == PROTOBUF_C_TYPE_STRING &&
-                   f->label == PROTOBUF_C_LABEL_OPTIONAL) {
-            bool ha = is_present(f, a), hb = is_present(f, b);
-            if (ha != hb)
-                return differ(d, sub, "optional string set vs unset");
-            if (ha && !compare_value(f, pa, pb, sub, d))
-                return false;
-        } else if (!compare_value(f, pa, pb, sub, d)) {
-            return false;
-        }
-    }
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t na = *(const size_t *) member_at(
+			    a, f->quantifier_offset);
+			size_t nb = *(const size_t *) member_at(
+			    b, f->quantifier_offset);
+			if (na != nb)
+				return differ(
+				    d, sub, "repeated count differs");
+			const char *arr_a = *(char *const *) pa;
+			const char *arr_b = *(char *const *) pb;
+			for (size_t j = 0; j < na; j++) {
+				char elem[sizeof sub + 24];
+				snprintf(elem, sizeof elem, "%s[%zu]", sub, j);
+				if (!compare_value(f, arr_a + j * elem_size(f),
+				        arr_b + j * elem_size(f), elem, d))
+					return false;
+			}
+		} else if (is_oneof(f)) {
+			uint32_t ca = *(const uint32_t *) member_at(
+			    a, f->quantifier_offset);
+			uint32_t cb = *(const uint32_t *) member_at(
+			    b, f->quantifier_offset);
+			if (ca != cb)
+				return differ(d, sub, "oneof case differs");
+			if (ca == f->id && !compare_value(f, pa, pb, sub, d))
+				return false;
+		} else if (has_flag(f)) {
+			bool ha = is_present(f, a), hb = is_present(f, b);
+			if (ha != hb)
+				return differ(d, sub, "has_ flag differs");
+			if (ha && !compare_value(f, pa, pb, sub, d))
+				return false;
+		} else if (f->type == PROTOBUF_C_TYPE_STRING &&
+		           f->label == PROTOBUF_C_LABEL_OPTIONAL) {
+			bool ha = is_present(f, a), hb = is_present(f, b);
+			if (ha != hb)
+				return differ(
+				    d, sub, "optional string set vs unset");
+			if (ha && !compare_value(f, pa, pb, sub, d))
+				return false;
+		} else if (!compare_value(f, pa, pb, sub, d)) {
+			return false;
+		}
+	}
 
-    if (a->n_unknown_fields != b->n_unknown_fields)
-        return differ(d, path, "unknown field count differs");
-    for (unsigned i = 0; i < a->n_unknown_fields; i++) {
-        const ProtobufCMessageUnknownField *ua = &a->unknown_fields[i];
-        const ProtobufCMessageUnknownField *ub = &b->unknown_fields[i];
-        if (ua->tag != ub->tag || ua->wire_type != ub->wire_type ||
-            ua->len != ub->len ||
-            (ua->len > 0 && memcmp(ua->data, ub->data, ua->len) != 0))
-            return differ(d, path, "unknown field differs");
-    }
-    return true;
+	if (a->n_unknown_fields != b->n_unknown_fields)
+		return differ(d, path, "unknown field count differs");
+	for (unsigned i = 0; i < a->n_unknown_fields; i++) {
+		const ProtobufCMessageUnknownField *ua = &a->unknown_fields[i];
+		const ProtobufCMessageUnknownField *ub = &b->unknown_fields[i];
+		if (ua->tag != ub->tag || ua->wire_type != ub->wire_type ||
+		    ua->len != ub->len ||
+		    (ua->len > 0 && memcmp(ua->data, ub->data, ua->len) != 0))
+			return differ(d, path, "unknown field differs");
+	}
+	return true;
 }
 
-static void assert_equal_messages(const ProtobufCMessage *a,
-                                  const ProtobufCMessage *b)
+static void
+assert_equal_messages(const ProtobufCMessage *a, const ProtobufCMessage *b)
 {
-    struct diff d;
-    if (!compare_message(a->descriptor, a, b, a->descriptor->name, &d))
-        fail_msg("%s: %s", d.path, d.what);
+	struct diff d;
+	if (!compare_message(a->descriptor, a, b, a->descriptor->name, &d))
+		fail_msg("%s: %s", d.path, d.what);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Shape checks, independent of the comparator                               */
 
-static bool all_zero_bytes(const void *p, size_t n)
+static bool
+all_zero_bytes(const void *p, size_t n)
 {
-    const unsigned char *c = p;
-    for (size_t i = 0; i < n; i++)
-        if (c[i] != 0)
-            return false;
-    return true;
+	const unsigned char *c = p;
+	for (size_t i = 0; i < n; i++)
+		if (c[i] != 0)
+			return false;
+	return true;
 }
 
 static void check_shape(const ProtobufCMessageDescriptor *desc,
-                        const ProtobufCMessage *m, enum fill_mode mode,
-                        const char *path);
+    const ProtobufCMessage *m, enum fill_mode mode, const char *path);
 
 /* A present value: what mode promised for it. */
-static void check_value(const ProtobufCFieldDescriptor *f, const void *p,
-                        enum fill_mode mode, const char *path)
+static void
+check_value(const ProtobufCFieldDescriptor *f, const void *p,
+    enum fill_mode mode, const char *path)
 {
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_STRING: {
-        const char *s = *(char *const *)p;
-        if (s == NULL)
-            fail_msg("%s: string is NULL", path);
-        if (mode == FILL_FULL) {
-            bool non_ascii = false;
-            for (const char *c = s; *c; c++)
-                non_ascii |= (unsigned char)*c >= 0x80;
-            if (s[0] == '\0' || !non_ascii)
-                fail_msg("%s: expected a non-empty UTF-8 string, got \"%s\"",
-                         path, s);
-        } else if (s[0] != '\0') {
-            fail_msg("%s: expected \"\", got \"%s\"", path, s);
-        }
-        break;
-    }
-    case PROTOBUF_C_TYPE_BYTES: {
-        const ProtobufCBinaryData *bd = p;
-        if (mode == FILL_FULL) {
-            if (bd->len < 2 || bd->data == NULL ||
-                memchr(bd->data + 1, 0, bd->len - 1) == NULL)
-                fail_msg("%s: expected bytes with an embedded NUL", path);
-        } else if (bd->len != 0) {
-            fail_msg("%s: expected empty bytes, got %zu", path, bd->len);
-        }
-        break;
-    }
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        const ProtobufCMessage *sm = *(ProtobufCMessage *const *)p;
-        if (sm == NULL)
-            fail_msg("%s: submessage is NULL", path);
-        check_shape(f->descriptor, sm, mode, path);
-        break;
-    }
-    case PROTOBUF_C_TYPE_ENUM: {
-        int32_t v = *(const int32_t *)p;
-        if (mode == FILL_FULL && v == 0)
-            fail_msg("%s: expected a non-zero enum value", path);
-        if (mode != FILL_FULL && v != enum_zero(f->descriptor))
-            fail_msg("%s: expected the zero enum value, got %d", path, v);
-        break;
-    }
-    default:
-        if (mode == FILL_FULL && all_zero_bytes(p, scalar_size(f->type)))
-            fail_msg("%s: expected a non-zero scalar", path);
-        if (mode != FILL_FULL && !all_zero_bytes(p, scalar_size(f->type)))
-            fail_msg("%s: expected a zero scalar", path);
-    }
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		const char *s = *(char *const *) p;
+		if (s == NULL)
+			fail_msg("%s: string is NULL", path);
+		if (mode == FILL_FULL) {
+			bool non_ascii = false;
+			for (const char *c = s; *c; c++)
+				non_ascii |= (unsigned char) *c >= 0x80;
+			if (s[0] == '\0' || !non_ascii)
+				fail_msg("%s: expected a non-empty UTF-8 "
+				         "string, got \"%s\"",
+				    path, s);
+		} else if (s[0] != '\0') {
+			fail_msg("%s: expected \"\", got \"%s\"", path, s);
+		}
+		break;
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		const ProtobufCBinaryData *bd = p;
+		if (mode == FILL_FULL) {
+			if (bd->len < 2 || bd->data == NULL ||
+			    memchr(bd->data + 1, 0, bd->len - 1) == NULL)
+				fail_msg(
+				    "%s: expected bytes with an embedded NUL",
+				    path);
+		} else if (bd->len != 0) {
+			fail_msg("%s: expected empty bytes, got %zu", path,
+			    bd->len);
+		}
+		break;
+	}
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		const ProtobufCMessage *sm = *(ProtobufCMessage *const *) p;
+		if (sm == NULL)
+			fail_msg("%s: submessage is NULL", path);
+		check_shape(f->descriptor, sm, mode, path);
+		break;
+	}
+	case PROTOBUF_C_TYPE_ENUM: {
+		int32_t v = *(const int32_t *) p;
+		if (mode == FILL_FULL && v == 0)
+			fail_msg("%s: expected a non-zero enum value", path);
+		if (mode != FILL_FULL && v != enum_zero(f->descriptor))
+			fail_msg("%s: expected the zero enum value, got %d",
+			    path, v);
+		break;
+	}
+	default:
+		if (mode == FILL_FULL &&
+		    all_zero_bytes(p, scalar_size(f->type)))
+			fail_msg("%s: expected a non-zero scalar", path);
+		if (mode != FILL_FULL &&
+		    !all_zero_bytes(p, scalar_size(f->type)))
+			fail_msg("%s: expected a zero scalar", path);
+	}
 }
 
-static void check_shape(const ProtobufCMessageDescriptor *desc,
-                        const ProtobufCMessage *m, enum fill_mode mode,
-                        const char *path)
+static void
+check_shape(const ProtobufCMessageDescriptor *desc, const ProtobufCMessage *m,
+    enum fill_mode mode, const char *path)
 {
-    char sub[512];
-    assert_ptr_equal(m->descriptor, desc);
+	char sub[512];
+	assert_ptr_equal(m->descriptor, desc);
 
-    for (unsigned i = 0; i < desc->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &desc->fields[i];
-        const void *p = member_at(m, f->offset);
-        snprintf(sub, sizeof sub, "%s.%s", path, f->name);
+	for (unsigned i = 0; i < desc->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &desc->fields[i];
+		const void *p = member_at(m, f->offset);
+		snprintf(sub, sizeof sub, "%s.%s", path, f->name);
 
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = *(const size_t *)member_at(m, f->quantifier_offset);
-            const char *arr = *(char *const *)p;
-            if (mode == FILL_UNSET && (n != 0 || arr != NULL))
-                fail_msg("%s: expected empty, got %zu elements", sub, n);
-            if (mode != FILL_UNSET && (n < 2 || arr == NULL))
-                fail_msg("%s: expected >= 2 elements, got %zu", sub, n);
-            for (size_t j = 0; j < n; j++) {
-                char elem[sizeof sub + 24];
-                snprintf(elem, sizeof elem, "%s[%zu]", sub, j);
-                check_value(f, arr + j * elem_size(f), mode, elem);
-            }
-            /* Full elements are distinct (map keys in particular); bools
-             * and enums have too few non-default values to insist. */
-            if (mode == FILL_FULL && f->type != PROTOBUF_C_TYPE_BOOL &&
-                f->type != PROTOBUF_C_TYPE_ENUM &&
-                compare_value(f, arr, arr + elem_size(f), sub, NULL))
-                fail_msg("%s: elements 0 and 1 are equal", sub);
-        } else if (is_oneof(f)) {
-            uint32_t which = *(const uint32_t *)member_at(m,
-                                                          f->quantifier_offset);
-            if (mode == FILL_UNSET && which != 0)
-                fail_msg("%s: oneof case %u set", sub, which);
-            if (mode != FILL_UNSET && which == 0)
-                fail_msg("%s: oneof case not set", sub);
-            if (which == f->id)
-                check_value(f, p, mode, sub);
-        } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL) {
-            bool present = is_present(f, m);
-            if (mode == FILL_UNSET && present)
-                fail_msg("%s: optional field is set, expected unset "
-                         "(has_ false / NULL)",
-                         sub);
-            if (mode != FILL_UNSET && !present)
-                fail_msg("%s: optional field is unset, expected set", sub);
-            if (present)
-                check_value(f, p, mode, sub);
-        } else {
-            /* Required: zero in UNSET and ZERO, non-default in FULL. */
-            check_value(f, p, mode == FILL_FULL ? FILL_FULL : FILL_ZERO, sub);
-        }
-    }
-    if (m->n_unknown_fields != 0)
-        fail_msg("%s: %u unknown fields", path, m->n_unknown_fields);
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(const size_t *) member_at(
+			    m, f->quantifier_offset);
+			const char *arr = *(char *const *) p;
+			if (mode == FILL_UNSET && (n != 0 || arr != NULL))
+				fail_msg(
+				    "%s: expected empty, got %zu elements",
+				    sub, n);
+			if (mode != FILL_UNSET && (n < 2 || arr == NULL))
+				fail_msg("%s: expected >= 2 elements, got %zu",
+				    sub, n);
+			for (size_t j = 0; j < n; j++) {
+				char elem[sizeof sub + 24];
+				snprintf(elem, sizeof elem, "%s[%zu]", sub, j);
+				check_value(
+				    f, arr + j * elem_size(f), mode, elem);
+			}
+			/* Full elements are distinct (map keys in particular);
+			 * bools and enums have too few non-default values to
+			 * insist. */
+			if (mode == FILL_FULL &&
+			    f->type != PROTOBUF_C_TYPE_BOOL &&
+			    f->type != PROTOBUF_C_TYPE_ENUM &&
+			    compare_value(
+			        f, arr, arr + elem_size(f), sub, NULL))
+				fail_msg(
+				    "%s: elements 0 and 1 are equal", sub);
+		} else if (is_oneof(f)) {
+			uint32_t which = *(const uint32_t *) member_at(
+			    m, f->quantifier_offset);
+			if (mode == FILL_UNSET && which != 0)
+				fail_msg("%s: oneof case %u set", sub, which);
+			if (mode != FILL_UNSET && which == 0)
+				fail_msg("%s: oneof case not set", sub);
+			if (which == f->id)
+				check_value(f, p, mode, sub);
+		} else if (f->label == PROTOBUF_C_LABEL_OPTIONAL) {
+			bool present = is_present(f, m);
+			if (mode == FILL_UNSET && present)
+				fail_msg("%s: optional field is set, expected "
+				         "unset "
+				         "(has_ false / NULL)",
+				    sub);
+			if (mode != FILL_UNSET && !present)
+				fail_msg("%s: optional field is unset, "
+				         "expected set",
+				    sub);
+			if (present)
+				check_value(f, p, mode, sub);
+		} else {
+			/* Required: zero in UNSET and ZERO, non-default in
+			 * FULL. */
+			check_value(f, p,
+			    mode == FILL_FULL ? FILL_FULL : FILL_ZERO, sub);
+		}
+	}
+	if (m->n_unknown_fields != 0)
+		fail_msg("%s: %u unknown fields", path, m->n_unknown_fields);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Pack / unpack                                                             */
 
 struct packed {
-    uint8_t *data;
-    size_t len;
+	uint8_t *data;
+	size_t len;
 };
 
-static struct packed pack(const ProtobufCMessage *m)
+static struct packed
+pack(const ProtobufCMessage *m)
 {
-    struct packed p;
-    p.len = protobuf_c_message_get_packed_size(m);
-    p.data = xcalloc(p.len);
-    assert_int_equal(protobuf_c_message_pack(m, p.data), p.len);
+	struct packed p;
+	p.len = protobuf_c_message_get_packed_size(m);
+	p.data = xcalloc(p.len);
+	assert_int_equal(protobuf_c_message_pack(m, p.data), p.len);
 
-    /* The streaming packer writes the same bytes. */
-    uint8_t scratch[16];
-    ProtobufCBufferSimple sb = PROTOBUF_C_BUFFER_SIMPLE_INIT(scratch);
-    assert_int_equal(protobuf_c_message_pack_to_buffer(m, &sb.base), p.len);
-    assert_int_equal(sb.len, p.len);
-    if (p.len > 0)
-        assert_memory_equal(sb.data, p.data, p.len);
-    PROTOBUF_C_BUFFER_SIMPLE_CLEAR(&sb);
-    return p;
+	/* The streaming packer writes the same bytes. */
+	uint8_t scratch[16];
+	ProtobufCBufferSimple sb = PROTOBUF_C_BUFFER_SIMPLE_INIT(scratch);
+	assert_int_equal(
+	    protobuf_c_message_pack_to_buffer(m, &sb.base), p.len);
+	assert_int_equal(sb.len, p.len);
+	if (p.len > 0)
+		assert_memory_equal(sb.data, p.data, p.len);
+	PROTOBUF_C_BUFFER_SIMPLE_CLEAR(&sb);
+	return p;
 }
 
 /* Pack m, unpack it, and check the copy: valid, deeply equal to m, and
  * packing to the same bytes. */
-static ProtobufCMessage *roundtrip(const ProtobufCMessage *m)
+static ProtobufCMessage *
+roundtrip(const ProtobufCMessage *m)
 {
-    struct packed p = pack(m);
-    ProtobufCMessage *u =
-        protobuf_c_message_unpack(m->descriptor, NULL, p.len, p.data);
-    if (u == NULL)
-        fail_msg("%s: unpack failed (%zu bytes)", m->descriptor->name, p.len);
-    assert_true(protobuf_c_message_check(u));
-    assert_equal_messages(m, u);
+	struct packed p = pack(m);
+	ProtobufCMessage *u =
+	    protobuf_c_message_unpack(m->descriptor, NULL, p.len, p.data);
+	if (u == NULL)
+		fail_msg("%s: unpack failed (%zu bytes)", m->descriptor->name,
+		    p.len);
+	assert_true(protobuf_c_message_check(u));
+	assert_equal_messages(m, u);
 
-    struct packed q = pack(u);
-    assert_int_equal(q.len, p.len);
-    if (p.len > 0)
-        assert_memory_equal(q.data, p.data, p.len);
-    free(q.data);
-    free(p.data);
-    return u;
+	struct packed q = pack(u);
+	assert_int_equal(q.len, p.len);
+	if (p.len > 0)
+		assert_memory_equal(q.data, p.data, p.len);
+	free(q.data);
+	free(p.data);
+	return u;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Per-message generic tests (state = the message descriptor)               */
 
-static void run_roundtrip(void **state, enum fill_mode mode)
+static void
+run_roundtrip(void **state, enum fill_mode mode)
 {
-    const ProtobufCMessageDescriptor *desc = *state;
-    assert_non_null(desc);
+	const ProtobufCMessageDescriptor *desc = *state;
+	assert_non_null(desc);
 
-    g_depth_cut = false;
-    ProtobufCMessage *m = fill_message(desc, mode, 0, 1);
-    if (g_depth_cut)
-        fail_msg("%s nests deeper than %d (a recursive message?): the "
-                 "generic filler cannot set every field; extend this test",
-                 desc->name, MAX_DEPTH);
-    assert_true(protobuf_c_message_check(m));
-    check_shape(desc, m, mode, desc->name);
+	g_depth_cut = false;
+	ProtobufCMessage *m = fill_message(desc, mode, 0, 1);
+	if (g_depth_cut)
+		fail_msg(
+		    "%s nests deeper than %d (a recursive message?): the "
+		    "generic filler cannot set every field; extend this test",
+		    desc->name, MAX_DEPTH);
+	assert_true(protobuf_c_message_check(m));
+	check_shape(desc, m, mode, desc->name);
 
-    ProtobufCMessage *u = roundtrip(m);
-    check_shape(desc, u, mode, desc->name);
+	ProtobufCMessage *u = roundtrip(m);
+	check_shape(desc, u, mode, desc->name);
 
-    protobuf_c_message_free_unpacked(u, NULL);
-    protobuf_c_message_free_unpacked(m, NULL);
+	protobuf_c_message_free_unpacked(u, NULL);
+	protobuf_c_message_free_unpacked(m, NULL);
 }
 
-static void test_full(void **state)
+static void
+test_full(void **state)
 {
-    run_roundtrip(state, FILL_FULL);
+	run_roundtrip(state, FILL_FULL);
 }
 
-static void test_unset(void **state)
+static void
+test_unset(void **state)
 {
-    run_roundtrip(state, FILL_UNSET);
+	run_roundtrip(state, FILL_UNSET);
 }
 
-static void test_zero(void **state)
+static void
+test_zero(void **state)
 {
-    run_roundtrip(state, FILL_ZERO);
+	run_roundtrip(state, FILL_ZERO);
 }
 
 /* Asserts that the comparator sees orig != copy, and blames field f. */
-static void expect_diff(const ProtobufCMessage *orig,
-                        const ProtobufCMessage *copy,
-                        const ProtobufCFieldDescriptor *f, const char *how)
+static void
+expect_diff(const ProtobufCMessage *orig, const ProtobufCMessage *copy,
+    const ProtobufCFieldDescriptor *f, const char *how)
 {
-    struct diff d;
-    const char *name = orig->descriptor->name;
-    if (compare_message(orig->descriptor, orig, copy, name, &d))
-        fail_msg("%s.%s: comparator missed a mutation (%s)", name, f->name,
-                 how);
-    char want[512];
-    snprintf(want, sizeof want, "%s.%s", name, f->name);
-    size_t wl = strlen(want);
-    if (strncmp(d.path, want, wl) != 0 ||
-        (d.path[wl] != '\0' && d.path[wl] != '[' && d.path[wl] != '.'))
-        fail_msg("%s: mutation (%s) blamed on %s", want, how, d.path);
+	struct diff d;
+	const char *name = orig->descriptor->name;
+	if (compare_message(orig->descriptor, orig, copy, name, &d))
+		fail_msg("%s.%s: comparator missed a mutation (%s)", name,
+		    f->name, how);
+	char want[512];
+	snprintf(want, sizeof want, "%s.%s", name, f->name);
+	size_t wl = strlen(want);
+	if (strncmp(d.path, want, wl) != 0 ||
+	    (d.path[wl] != '\0' && d.path[wl] != '[' && d.path[wl] != '.'))
+		fail_msg("%s: mutation (%s) blamed on %s", want, how, d.path);
 }
 
 /* Changes the value at target (a field of u, or one of its elements),
  * checks that the comparator notices, and restores it. Returns the number of
  * mutations tried (0 for a submessage type without fields). */
-static unsigned mutate_value(const ProtobufCMessage *m, ProtobufCMessage *u,
-                             const ProtobufCFieldDescriptor *f, void *target)
+static unsigned
+mutate_value(const ProtobufCMessage *m, ProtobufCMessage *u,
+    const ProtobufCFieldDescriptor *f, void *target)
 {
-    unsigned mutations = 0;
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_STRING: {
-        char alt[] = "\x01mutated";
-        char **s = target, *saved = *s;
-        *s = alt;
-        expect_diff(m, u, f, "string replaced");
-        *s = saved;
-        mutations = 1;
-        break;
-    }
-    case PROTOBUF_C_TYPE_BYTES: {
-        ProtobufCBinaryData *bd = target;
-        assert_true(bd->len > 0);
-        bd->data[bd->len - 1] ^= 0x5a;
-        expect_diff(m, u, f, "last byte flipped");
-        bd->data[bd->len - 1] ^= 0x5a;
-        bd->len--;
-        expect_diff(m, u, f, "bytes shortened");
-        bd->len++;
-        mutations = 1;
-        break;
-    }
-    case PROTOBUF_C_TYPE_MESSAGE: {
-        const ProtobufCMessageDescriptor *sd = f->descriptor;
-        if (sd->n_fields == 0)
-            break; /* all instances are equal: presence only */
-        ProtobufCMessage **sm = target, *saved = *sm;
-        ProtobufCMessage *other = fill_message(sd, FILL_UNSET, 1, 2);
-        *sm = other;
-        expect_diff(m, u, f, "submessage replaced by an unset one");
-        *sm = saved;
-        protobuf_c_message_free_unpacked(other, NULL);
-        mutations = 1;
-        break;
-    }
-    case PROTOBUF_C_TYPE_BOOL: {
-        protobuf_c_boolean *b = target;
-        *b = !*b;
-        expect_diff(m, u, f, "bool toggled");
-        *b = !*b;
-        mutations = 1;
-        break;
-    }
-    default: {
-        unsigned char *c = target;
-        c[0] ^= 1;
-        expect_diff(m, u, f, "low bit flipped");
-        c[0] ^= 1;
-        mutations = 1;
-    }
-    }
-    return mutations;
+	unsigned mutations = 0;
+	switch (f->type) {
+	case PROTOBUF_C_TYPE_STRING: {
+		char alt[] = "\x01mutated";
+		char **s = target, *saved = *s;
+		*s = alt;
+		expect_diff(m, u, f, "string replaced");
+		*s = saved;
+		mutations = 1;
+		break;
+	}
+	case PROTOBUF_C_TYPE_BYTES: {
+		ProtobufCBinaryData *bd = target;
+		assert_true(bd->len > 0);
+		bd->data[bd->len - 1] ^= 0x5a;
+		expect_diff(m, u, f, "last byte flipped");
+		bd->data[bd->len - 1] ^= 0x5a;
+		bd->len--;
+		expect_diff(m, u, f, "bytes shortened");
+		bd->len++;
+		mutations = 1;
+		break;
+	}
+	case PROTOBUF_C_TYPE_MESSAGE: {
+		const ProtobufCMessageDescriptor *sd = f->descriptor;
+		if (sd->n_fields == 0)
+			break; /* all instances are equal: presence only */
+		ProtobufCMessage **sm = target, *saved = *sm;
+		ProtobufCMessage *other = fill_message(sd, FILL_UNSET, 1, 2);
+		*sm = other;
+		expect_diff(m, u, f, "submessage replaced by an unset one");
+		*sm = saved;
+		protobuf_c_message_free_unpacked(other, NULL);
+		mutations = 1;
+		break;
+	}
+	case PROTOBUF_C_TYPE_BOOL: {
+		protobuf_c_boolean *b = target;
+		*b = !*b;
+		expect_diff(m, u, f, "bool toggled");
+		*b = !*b;
+		mutations = 1;
+		break;
+	}
+	default: {
+		unsigned char *c = target;
+		c[0] ^= 1;
+		expect_diff(m, u, f, "low bit flipped");
+		c[0] ^= 1;
+		mutations = 1;
+	}
+	}
+	return mutations;
 }
 
 /* Every single-field change to an unpacked full message is detected: its
  * presence (has_ flag, NULL, element count, oneof case) and its value
  * (each element for repeated fields). */
-static void test_mutate(void **state)
+static void
+test_mutate(void **state)
 {
-    const ProtobufCMessageDescriptor *desc = *state;
-    assert_non_null(desc);
+	const ProtobufCMessageDescriptor *desc = *state;
+	assert_non_null(desc);
 
-    ProtobufCMessage *m = fill_message(desc, FILL_FULL, 0, 1);
-    ProtobufCMessage *u = roundtrip(m);
+	ProtobufCMessage *m = fill_message(desc, FILL_FULL, 0, 1);
+	ProtobufCMessage *u = roundtrip(m);
 
-    for (unsigned i = 0; i < desc->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &desc->fields[i];
-        void *member = member_at(u, f->offset);
-        void *quant = member_at(u, f->quantifier_offset);
-        void *target = member;
-        unsigned mutations = 0;
+	for (unsigned i = 0; i < desc->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &desc->fields[i];
+		void *member = member_at(u, f->offset);
+		void *quant = member_at(u, f->quantifier_offset);
+		void *target = member;
+		unsigned mutations = 0;
 
-        /* Presence. */
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t *n = quant;
-            assert_true(*n > 0);
-            (*n)--;
-            expect_diff(m, u, f, "one element fewer");
-            (*n)++;
-            mutations++;
-            target = *(void **)member; /* the array */
-        } else if (is_oneof(f)) {
-            uint32_t *which = quant, saved = *which;
-            if (saved != f->id)
-                continue; /* another member of the oneof is set */
-            *which = 0;
-            expect_diff(m, u, f, "oneof case cleared");
-            *which = saved;
-            mutations++;
-        } else if (has_flag(f)) {
-            protobuf_c_boolean *has = quant;
-            *has = !*has;
-            expect_diff(m, u, f, "has_ flag toggled");
-            *has = !*has;
-            mutations++;
-        } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL) {
-            void **ptr = member, *saved = *ptr;
-            *ptr = NULL;
-            expect_diff(m, u, f, "set to NULL");
-            *ptr = saved;
-            mutations++;
-        }
+		/* Presence. */
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t *n = quant;
+			assert_true(*n > 0);
+			(*n)--;
+			expect_diff(m, u, f, "one element fewer");
+			(*n)++;
+			mutations++;
+			target = *(void **) member; /* the array */
+		} else if (is_oneof(f)) {
+			uint32_t *which = quant, saved = *which;
+			if (saved != f->id)
+				continue; /* another member of the oneof is set
+				           */
+			*which = 0;
+			expect_diff(m, u, f, "oneof case cleared");
+			*which = saved;
+			mutations++;
+		} else if (has_flag(f)) {
+			protobuf_c_boolean *has = quant;
+			*has = !*has;
+			expect_diff(m, u, f, "has_ flag toggled");
+			*has = !*has;
+			mutations++;
+		} else if (f->label == PROTOBUF_C_LABEL_OPTIONAL) {
+			void **ptr = member, *saved = *ptr;
+			*ptr = NULL;
+			expect_diff(m, u, f, "set to NULL");
+			*ptr = saved;
+			mutations++;
+		}
 
-        /* Value: of every element for repeated fields. */
-        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-            size_t n = *(size_t *)quant;
-            for (size_t j = 0; j < n; j++)
-                mutations += mutate_value(
-                    m, u, f, (char *)target + j * elem_size(f));
-        } else {
-            mutations += mutate_value(m, u, f, target);
-        }
-        if (mutations == 0)
-            fail_msg("%s.%s: no mutation possible", desc->name, f->name);
-        /* Restored: equal again. */
-        assert_equal_messages(m, u);
-    }
+		/* Value: of every element for repeated fields. */
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t n = *(size_t *) quant;
+			for (size_t j = 0; j < n; j++)
+				mutations += mutate_value(m, u, f,
+				    (char *) target + j * elem_size(f));
+		} else {
+			mutations += mutate_value(m, u, f, target);
+		}
+		if (mutations == 0)
+			fail_msg("%s.%s: no mutation possible", desc->name,
+			    f->name);
+		/* Restored: equal again. */
+		assert_equal_messages(m, u);
+	}
 
-    protobuf_c_message_free_unpacked(u, NULL);
-    protobuf_c_message_free_unpacked(m, NULL);
+	protobuf_c_message_free_unpacked(u, NULL);
+	protobuf_c_message_free_unpacked(m, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -908,464 +974,480 @@ static void test_mutate(void **state)
 #define MAX_TYPES 512
 
 struct reach {
-    const ProtobufCMessageDescriptor *msgs[MAX_TYPES];
-    size_t n_msgs;
-    const ProtobufCEnumDescriptor *enums[MAX_TYPES];
-    size_t n_enums;
+	const ProtobufCMessageDescriptor *msgs[MAX_TYPES];
+	size_t n_msgs;
+	const ProtobufCEnumDescriptor *enums[MAX_TYPES];
+	size_t n_enums;
 };
 
-static bool has_ptr(const void *const *arr, size_t n, const void *p)
+static bool
+has_ptr(const void *const *arr, size_t n, const void *p)
 {
-    for (size_t i = 0; i < n; i++)
-        if (arr[i] == p)
-            return true;
-    return false;
+	for (size_t i = 0; i < n; i++)
+		if (arr[i] == p)
+			return true;
+	return false;
 }
 
-static void walk(struct reach *r, const ProtobufCMessageDescriptor *d)
+static void
+walk(struct reach *r, const ProtobufCMessageDescriptor *d)
 {
-    assert_non_null(d);
-    assert_int_equal(d->magic, PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC);
-    if (has_ptr((const void *const *)r->msgs, r->n_msgs, d))
-        return;
-    assert_true(r->n_msgs < MAX_TYPES);
-    r->msgs[r->n_msgs++] = d;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        const ProtobufCFieldDescriptor *f = &d->fields[i];
-        if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-            walk(r, f->descriptor);
-        } else if (f->type == PROTOBUF_C_TYPE_ENUM &&
-                   !has_ptr((const void *const *)r->enums, r->n_enums,
-                            f->descriptor)) {
-            assert_true(r->n_enums < MAX_TYPES);
-            r->enums[r->n_enums++] = f->descriptor;
-        }
-    }
+	assert_non_null(d);
+	assert_int_equal(d->magic, PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC);
+	if (has_ptr((const void *const *) r->msgs, r->n_msgs, d))
+		return;
+	assert_true(r->n_msgs < MAX_TYPES);
+	r->msgs[r->n_msgs++] = d;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+			walk(r, f->descriptor);
+		} else if (f->type == PROTOBUF_C_TYPE_ENUM &&
+		           !has_ptr((const void *const *) r->enums, r->n_enums,
+		               f->descriptor)) {
+			assert_true(r->n_enums < MAX_TYPES);
+			r->enums[r->n_enums++] = f->descriptor;
+		}
+	}
 }
 
-static void test_schema_coverage(void **state)
+static void
+test_schema_coverage(void **state)
 {
-    (void)state;
-    static struct reach r; /* large: keep it off the stack */
-    memset(&r, 0, sizeof r);
+	(void) state;
+	static struct reach r; /* large: keep it off the stack */
+	memset(&r, 0, sizeof r);
 
-    const ProtobufCServiceDescriptor *svc = &orch__orchestrator__descriptor;
-    assert_int_equal(svc->magic, PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC);
-    assert_true(svc->n_methods > 0);
-    for (unsigned i = 0; i < svc->n_methods; i++) {
-        walk(&r, svc->methods[i].input);
-        walk(&r, svc->methods[i].output);
-    }
-    walk(&r, &orch__request_envelope__descriptor);
-    walk(&r, &orch__reply_envelope__descriptor);
-    walk(&r, &orch__error_detail__descriptor);
+	const ProtobufCServiceDescriptor *svc =
+	    &orch__orchestrator__descriptor;
+	assert_int_equal(svc->magic, PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC);
+	assert_true(svc->n_methods > 0);
+	for (unsigned i = 0; i < svc->n_methods; i++) {
+		walk(&r, svc->methods[i].input);
+		walk(&r, svc->methods[i].output);
+	}
+	walk(&r, &orch__request_envelope__descriptor);
+	walk(&r, &orch__reply_envelope__descriptor);
+	walk(&r, &orch__error_detail__descriptor);
 
-    /* The header table is complete: the .proto declares as many types. */
-    assert_true(N_HEADER_MESSAGES > 0);
-    if (N_HEADER_MESSAGES != SCHEMA_PROTO_MESSAGE_COUNT ||
-        N_HEADER_ENUMS != SCHEMA_PROTO_ENUM_COUNT)
-        fail_msg("header has %zu messages and %zu enums, the .proto declares "
-                 "%d and %d: fix gen_schema_index.sh",
-                 (size_t)N_HEADER_MESSAGES, (size_t)N_HEADER_ENUMS,
-                 SCHEMA_PROTO_MESSAGE_COUNT, SCHEMA_PROTO_ENUM_COUNT);
+	/* The header table is complete: the .proto declares as many types. */
+	assert_true(N_HEADER_MESSAGES > 0);
+	if (N_HEADER_MESSAGES != SCHEMA_PROTO_MESSAGE_COUNT ||
+	    N_HEADER_ENUMS != SCHEMA_PROTO_ENUM_COUNT)
+		fail_msg("header has %zu messages and %zu enums, the .proto "
+		         "declares "
+		         "%d and %d: fix gen_schema_index.sh",
+		    (size_t) N_HEADER_MESSAGES, (size_t) N_HEADER_ENUMS,
+		    SCHEMA_PROTO_MESSAGE_COUNT, SCHEMA_PROTO_ENUM_COUNT);
 
-    /* Every message of the header is reachable from the roots, and the
-     * roots reach nothing outside the header. */
-    unsigned missing = 0;
-    for (size_t i = 0; i < N_HEADER_MESSAGES; i++) {
-        const ProtobufCMessageDescriptor *d = header_messages[i];
-        if (!has_ptr((const void *const *)r.msgs, r.n_msgs, d)) {
-            print_error("message %s is not reachable from service %s or the "
-                        "envelopes: add it as a root in "
-                        "test_schema_coverage\n",
-                        d->name, svc->name);
-            missing++;
-        }
-    }
-    for (size_t i = 0; i < r.n_msgs; i++) {
-        if (!has_ptr((const void *const *)header_messages, N_HEADER_MESSAGES,
-                     r.msgs[i])) {
-            print_error("message %s is not in the header table\n",
-                        r.msgs[i]->name);
-            missing++;
-        }
-    }
-    for (size_t i = 0; i < N_HEADER_ENUMS; i++) {
-        if (!has_ptr((const void *const *)r.enums, r.n_enums,
-                     header_enums[i])) {
-            print_error("enum %s is used by no reachable field\n",
-                        header_enums[i]->name);
-            missing++;
-        }
-    }
-    for (size_t i = 0; i < r.n_enums; i++) {
-        if (!has_ptr((const void *const *)header_enums, N_HEADER_ENUMS,
-                     r.enums[i])) {
-            print_error("enum %s is not in the header table\n",
-                        r.enums[i]->name);
-            missing++;
-        }
-    }
-    assert_int_equal(missing, 0);
-    assert_int_equal(r.n_msgs, N_HEADER_MESSAGES);
+	/* Every message of the header is reachable from the roots, and the
+	 * roots reach nothing outside the header. */
+	unsigned missing = 0;
+	for (size_t i = 0; i < N_HEADER_MESSAGES; i++) {
+		const ProtobufCMessageDescriptor *d = header_messages[i];
+		if (!has_ptr((const void *const *) r.msgs, r.n_msgs, d)) {
+			print_error("message %s is not reachable from service "
+			            "%s or the "
+			            "envelopes: add it as a root in "
+			            "test_schema_coverage\n",
+			    d->name, svc->name);
+			missing++;
+		}
+	}
+	for (size_t i = 0; i < r.n_msgs; i++) {
+		if (!has_ptr((const void *const *) header_messages,
+		        N_HEADER_MESSAGES, r.msgs[i])) {
+			print_error("message %s is not in the header table\n",
+			    r.msgs[i]->name);
+			missing++;
+		}
+	}
+	for (size_t i = 0; i < N_HEADER_ENUMS; i++) {
+		if (!has_ptr((const void *const *) r.enums, r.n_enums,
+		        header_enums[i])) {
+			print_error("enum %s is used by no reachable field\n",
+			    header_enums[i]->name);
+			missing++;
+		}
+	}
+	for (size_t i = 0; i < r.n_enums; i++) {
+		if (!has_ptr((const void *const *) header_enums,
+		        N_HEADER_ENUMS, r.enums[i])) {
+			print_error("enum %s is not in the header table\n",
+			    r.enums[i]->name);
+			missing++;
+		}
+	}
+	assert_int_equal(missing, 0);
+	assert_int_equal(r.n_msgs, N_HEADER_MESSAGES);
 
-    /* The generic code assumes proto2 (has_ flags, NULL = unset). */
-    for (size_t i = 0; i < N_HEADER_MESSAGES; i++) {
-        const ProtobufCMessageDescriptor *d = header_messages[i];
-        assert_string_equal(d->package_name, "orch");
-        for (unsigned j = 0; j < d->n_fields; j++)
-            if (d->fields[j].label == PROTOBUF_C_LABEL_NONE)
-                fail_msg("%s.%s: proto3 field; this test assumes proto2",
-                         d->name, d->fields[j].name);
-    }
+	/* The generic code assumes proto2 (has_ flags, NULL = unset). */
+	for (size_t i = 0; i < N_HEADER_MESSAGES; i++) {
+		const ProtobufCMessageDescriptor *d = header_messages[i];
+		assert_string_equal(d->package_name, "orch");
+		for (unsigned j = 0; j < d->n_fields; j++)
+			if (d->fields[j].label == PROTOBUF_C_LABEL_NONE)
+				fail_msg("%s.%s: proto3 field; this test "
+				         "assumes proto2",
+				    d->name, d->fields[j].name);
+	}
 }
 
 /* ------------------------------------------------------------------------ */
 /* Hand-written spot checks                                                  */
 
-static uint8_t *pack_new(const ProtobufCMessage *m, size_t *len)
+static uint8_t *
+pack_new(const ProtobufCMessage *m, size_t *len)
 {
-    *len = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = xcalloc(*len);
-    assert_int_equal(protobuf_c_message_pack(m, buf), *len);
-    return buf;
+	*len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = xcalloc(*len);
+	assert_int_equal(protobuf_c_message_pack(m, buf), *len);
+	return buf;
 }
 
-static void test_engine_timestamps_and_maps(void **state)
+static void
+test_engine_timestamps_and_maps(void **state)
 {
-    (void)state;
-    Orch__Timestamp seen = ORCH__TIMESTAMP__INIT;
-    seen.unix_micros = INT64_C(1700000000123456);
-    Orch__Timestamp epoch = ORCH__TIMESTAMP__INIT;
-    epoch.unix_micros = 0;
+	(void) state;
+	Orch__Timestamp seen = ORCH__TIMESTAMP__INIT;
+	seen.unix_micros = INT64_C(1700000000123456);
+	Orch__Timestamp epoch = ORCH__TIMESTAMP__INIT;
+	epoch.unix_micros = 0;
 
-    Orch__Engine__LabelsEntry l1 = ORCH__ENGINE__LABELS_ENTRY__INIT;
-    l1.key = "acestream.managed";
-    l1.value = "true";
-    Orch__Engine__LabelsEntry l2 = ORCH__ENGINE__LABELS_ENTRY__INIT;
-    l2.key = "note";
-    l2.value = "caf\xc3\xa9 \xe2\x98\x95";
-    Orch__Engine__LabelsEntry *labels[] = {&l1, &l2};
-    char *streams[] = {"s-1", "s-2", "s-3"};
+	Orch__Engine__LabelsEntry l1 = ORCH__ENGINE__LABELS_ENTRY__INIT;
+	l1.key = "acestream.managed";
+	l1.value = "true";
+	Orch__Engine__LabelsEntry l2 = ORCH__ENGINE__LABELS_ENTRY__INIT;
+	l2.key = "note";
+	l2.value = "caf\xc3\xa9 \xe2\x98\x95";
+	Orch__Engine__LabelsEntry *labels[] = {&l1, &l2};
+	char *streams[] = {"s-1", "s-2", "s-3"};
 
-    Orch__Engine e = ORCH__ENGINE__INIT;
-    e.container_id = "c0ffee";
-    e.container_name = "acestream-1";
-    e.host = "10.0.0.2";
-    e.port = 6878;
-    e.n_labels = 2;
-    e.labels = labels;
-    e.forwarded = 1;
-    e.health_status = "healthy";
-    e.first_seen = &seen;
-    e.last_stream_usage = NULL;
-    e.n_streams = 3;
-    e.streams = streams;
-    assert_true(protobuf_c_message_check(&e.base));
+	Orch__Engine e = ORCH__ENGINE__INIT;
+	e.container_id = "c0ffee";
+	e.container_name = "acestream-1";
+	e.host = "10.0.0.2";
+	e.port = 6878;
+	e.n_labels = 2;
+	e.labels = labels;
+	e.forwarded = 1;
+	e.health_status = "healthy";
+	e.first_seen = &seen;
+	e.last_stream_usage = NULL;
+	e.n_streams = 3;
+	e.streams = streams;
+	assert_true(protobuf_c_message_check(&e.base));
 
-    size_t len_unset;
-    uint8_t *buf = pack_new(&e.base, &len_unset);
-    Orch__Engine *u = orch__engine__unpack(NULL, len_unset, buf);
-    free(buf);
-    assert_non_null(u);
-    assert_string_equal(u->container_id, "c0ffee");
-    assert_string_equal(u->host, "10.0.0.2");
-    assert_int_equal(u->port, 6878);
-    assert_true(u->forwarded);
-    assert_non_null(u->first_seen);
-    assert_true(u->first_seen->unix_micros == INT64_C(1700000000123456));
-    assert_null(u->last_seen);
-    assert_null(u->last_health_check);
-    assert_null(u->last_stream_usage);
-    assert_null(u->last_cache_cleanup);
-    assert_false(u->has_cache_size_bytes);
-    assert_int_equal(u->n_labels, 2);
-    assert_string_equal(u->labels[0]->key, "acestream.managed");
-    assert_string_equal(u->labels[0]->value, "true");
-    assert_string_equal(u->labels[1]->key, "note");
-    assert_string_equal(u->labels[1]->value, "caf\xc3\xa9 \xe2\x98\x95");
-    assert_int_equal(u->n_streams, 3);
-    assert_string_equal(u->streams[2], "s-3");
-    assert_equal_messages(&e.base, &u->base);
-    protobuf_c_message_free_unpacked(&u->base, NULL);
+	size_t len_unset;
+	uint8_t *buf = pack_new(&e.base, &len_unset);
+	Orch__Engine *u = orch__engine__unpack(NULL, len_unset, buf);
+	free(buf);
+	assert_non_null(u);
+	assert_string_equal(u->container_id, "c0ffee");
+	assert_string_equal(u->host, "10.0.0.2");
+	assert_int_equal(u->port, 6878);
+	assert_true(u->forwarded);
+	assert_non_null(u->first_seen);
+	assert_true(u->first_seen->unix_micros == INT64_C(1700000000123456));
+	assert_null(u->last_seen);
+	assert_null(u->last_health_check);
+	assert_null(u->last_stream_usage);
+	assert_null(u->last_cache_cleanup);
+	assert_false(u->has_cache_size_bytes);
+	assert_int_equal(u->n_labels, 2);
+	assert_string_equal(u->labels[0]->key, "acestream.managed");
+	assert_string_equal(u->labels[0]->value, "true");
+	assert_string_equal(u->labels[1]->key, "note");
+	assert_string_equal(u->labels[1]->value, "caf\xc3\xa9 \xe2\x98\x95");
+	assert_int_equal(u->n_streams, 3);
+	assert_string_equal(u->streams[2], "s-3");
+	assert_equal_messages(&e.base, &u->base);
+	protobuf_c_message_free_unpacked(&u->base, NULL);
 
-    /* Set to the epoch / to zero: present, not null. */
-    e.last_stream_usage = &epoch;
-    e.has_cache_size_bytes = 1;
-    e.cache_size_bytes = 0;
-    size_t len_zero;
-    buf = pack_new(&e.base, &len_zero);
-    assert_true(len_zero > len_unset); /* the zeros are on the wire */
-    u = orch__engine__unpack(NULL, len_zero, buf);
-    free(buf);
-    assert_non_null(u);
-    assert_non_null(u->last_stream_usage);
-    assert_true(u->last_stream_usage->unix_micros == 0);
-    assert_null(u->last_seen);
-    assert_true(u->has_cache_size_bytes);
-    assert_true(u->cache_size_bytes == 0);
-    assert_equal_messages(&e.base, &u->base);
-    protobuf_c_message_free_unpacked(&u->base, NULL);
+	/* Set to the epoch / to zero: present, not null. */
+	e.last_stream_usage = &epoch;
+	e.has_cache_size_bytes = 1;
+	e.cache_size_bytes = 0;
+	size_t len_zero;
+	buf = pack_new(&e.base, &len_zero);
+	assert_true(len_zero > len_unset); /* the zeros are on the wire */
+	u = orch__engine__unpack(NULL, len_zero, buf);
+	free(buf);
+	assert_non_null(u);
+	assert_non_null(u->last_stream_usage);
+	assert_true(u->last_stream_usage->unix_micros == 0);
+	assert_null(u->last_seen);
+	assert_true(u->has_cache_size_bytes);
+	assert_true(u->cache_size_bytes == 0);
+	assert_equal_messages(&e.base, &u->base);
+	protobuf_c_message_free_unpacked(&u->base, NULL);
 }
 
-static void test_vpn_status_forwarded_port(void **state)
+static void
+test_vpn_status_forwarded_port(void **state)
 {
-    (void)state;
-    Orch__VpnStatus v = ORCH__VPN_STATUS__INIT;
-    v.enabled = 1;
-    v.status = "running";
-    v.health = "healthy";
-    v.connected = 1;
-    v.has_forwarded_port = 0;
+	(void) state;
+	Orch__VpnStatus v = ORCH__VPN_STATUS__INIT;
+	v.enabled = 1;
+	v.status = "running";
+	v.health = "healthy";
+	v.connected = 1;
+	v.has_forwarded_port = 0;
 
-    size_t len;
-    uint8_t *buf = pack_new(&v.base, &len);
-    Orch__VpnStatus *u = orch__vpn_status__unpack(NULL, len, buf);
-    free(buf);
-    assert_non_null(u);
-    assert_true(u->enabled);
-    assert_string_equal(u->status, "running");
-    assert_false(u->has_forwarded_port);
-    assert_null(u->container);
-    assert_null(u->last_check_at);
-    protobuf_c_message_free_unpacked(&u->base, NULL);
+	size_t len;
+	uint8_t *buf = pack_new(&v.base, &len);
+	Orch__VpnStatus *u = orch__vpn_status__unpack(NULL, len, buf);
+	free(buf);
+	assert_non_null(u);
+	assert_true(u->enabled);
+	assert_string_equal(u->status, "running");
+	assert_false(u->has_forwarded_port);
+	assert_null(u->container);
+	assert_null(u->last_check_at);
+	protobuf_c_message_free_unpacked(&u->base, NULL);
 
-    v.has_forwarded_port = 1;
-    v.forwarded_port = 0;
-    v.container = "";
-    buf = pack_new(&v.base, &len);
-    u = orch__vpn_status__unpack(NULL, len, buf);
-    free(buf);
-    assert_non_null(u);
-    assert_true(u->has_forwarded_port);
-    assert_int_equal(u->forwarded_port, 0);
-    assert_non_null(u->container);
-    assert_string_equal(u->container, "");
-    protobuf_c_message_free_unpacked(&u->base, NULL);
+	v.has_forwarded_port = 1;
+	v.forwarded_port = 0;
+	v.container = "";
+	buf = pack_new(&v.base, &len);
+	u = orch__vpn_status__unpack(NULL, len, buf);
+	free(buf);
+	assert_non_null(u);
+	assert_true(u->has_forwarded_port);
+	assert_int_equal(u->forwarded_port, 0);
+	assert_non_null(u->container);
+	assert_string_equal(u->container, "");
+	protobuf_c_message_free_unpacked(&u->base, NULL);
 
-    v.forwarded_port = 51413;
-    buf = pack_new(&v.base, &len);
-    u = orch__vpn_status__unpack(NULL, len, buf);
-    free(buf);
-    assert_non_null(u);
-    assert_true(u->has_forwarded_port);
-    assert_int_equal(u->forwarded_port, 51413);
-    protobuf_c_message_free_unpacked(&u->base, NULL);
+	v.forwarded_port = 51413;
+	buf = pack_new(&v.base, &len);
+	u = orch__vpn_status__unpack(NULL, len, buf);
+	free(buf);
+	assert_non_null(u);
+	assert_true(u->has_forwarded_port);
+	assert_int_equal(u->forwarded_port, 51413);
+	protobuf_c_message_free_unpacked(&u->base, NULL);
 }
 
-static void test_request_envelope_payload(void **state)
+static void
+test_request_envelope_payload(void **state)
 {
-    (void)state;
-    /* A packed request as payload, as the gateway sends it. */
-    Orch__GetEngineRequest req = ORCH__GET_ENGINE_REQUEST__INIT;
-    req.container_id = "c0ffee";
-    size_t inner_len;
-    uint8_t *inner = pack_new(&req.base, &inner_len);
+	(void) state;
+	/* A packed request as payload, as the gateway sends it. */
+	Orch__GetEngineRequest req = ORCH__GET_ENGINE_REQUEST__INIT;
+	req.container_id = "c0ffee";
+	size_t inner_len;
+	uint8_t *inner = pack_new(&req.base, &inner_len);
 
-    Orch__RequestEnvelope env = ORCH__REQUEST_ENVELOPE__INIT;
-    env.method = "GetEngine";
-    env.request_id = UINT64_C(0xdeadbeef00000001);
-    env.has_payload = 1;
-    env.payload.len = inner_len;
-    env.payload.data = inner;
+	Orch__RequestEnvelope env = ORCH__REQUEST_ENVELOPE__INIT;
+	env.method = "GetEngine";
+	env.request_id = UINT64_C(0xdeadbeef00000001);
+	env.has_payload = 1;
+	env.payload.len = inner_len;
+	env.payload.data = inner;
 
-    size_t len;
-    uint8_t *buf = pack_new(&env.base, &len);
-    Orch__RequestEnvelope *u = orch__request_envelope__unpack(NULL, len, buf);
-    free(buf);
-    assert_non_null(u);
-    assert_string_equal(u->method, "GetEngine");
-    assert_true(u->request_id == UINT64_C(0xdeadbeef00000001));
-    assert_null(u->authorization);
-    assert_false(u->has_timeout_ms);
-    assert_true(u->has_payload);
-    assert_int_equal(u->payload.len, inner_len);
-    assert_memory_equal(u->payload.data, inner, inner_len);
-    Orch__GetEngineRequest *ureq = orch__get_engine_request__unpack(
-        NULL, u->payload.len, u->payload.data);
-    assert_non_null(ureq);
-    assert_string_equal(ureq->container_id, "c0ffee");
-    orch__get_engine_request__free_unpacked(ureq, NULL);
-    protobuf_c_message_free_unpacked(&u->base, NULL);
-    free(inner);
+	size_t len;
+	uint8_t *buf = pack_new(&env.base, &len);
+	Orch__RequestEnvelope *u =
+	    orch__request_envelope__unpack(NULL, len, buf);
+	free(buf);
+	assert_non_null(u);
+	assert_string_equal(u->method, "GetEngine");
+	assert_true(u->request_id == UINT64_C(0xdeadbeef00000001));
+	assert_null(u->authorization);
+	assert_false(u->has_timeout_ms);
+	assert_true(u->has_payload);
+	assert_int_equal(u->payload.len, inner_len);
+	assert_memory_equal(u->payload.data, inner, inner_len);
+	Orch__GetEngineRequest *ureq = orch__get_engine_request__unpack(
+	    NULL, u->payload.len, u->payload.data);
+	assert_non_null(ureq);
+	assert_string_equal(ureq->container_id, "c0ffee");
+	orch__get_engine_request__free_unpacked(ureq, NULL);
+	protobuf_c_message_free_unpacked(&u->base, NULL);
+	free(inner);
 
-    /* Raw bytes with embedded NULs, and the other optionals set. */
-    uint8_t raw[] = {0x00, 0x01, 0x00, 0x00, 0xff, 0x00};
-    env.payload.len = sizeof raw;
-    env.payload.data = raw;
-    env.authorization = "Bearer k\xc3\xa9y";
-    env.has_timeout_ms = 1;
-    env.timeout_ms = 0; /* zero, but set */
-    buf = pack_new(&env.base, &len);
-    u = orch__request_envelope__unpack(NULL, len, buf);
-    free(buf);
-    assert_non_null(u);
-    assert_true(u->has_payload);
-    assert_int_equal(u->payload.len, sizeof raw);
-    assert_memory_equal(u->payload.data, raw, sizeof raw);
-    assert_string_equal(u->authorization, "Bearer k\xc3\xa9y");
-    assert_true(u->has_timeout_ms);
-    assert_int_equal(u->timeout_ms, 0);
-    protobuf_c_message_free_unpacked(&u->base, NULL);
+	/* Raw bytes with embedded NULs, and the other optionals set. */
+	uint8_t raw[] = {0x00, 0x01, 0x00, 0x00, 0xff, 0x00};
+	env.payload.len = sizeof raw;
+	env.payload.data = raw;
+	env.authorization = "Bearer k\xc3\xa9y";
+	env.has_timeout_ms = 1;
+	env.timeout_ms = 0; /* zero, but set */
+	buf = pack_new(&env.base, &len);
+	u = orch__request_envelope__unpack(NULL, len, buf);
+	free(buf);
+	assert_non_null(u);
+	assert_true(u->has_payload);
+	assert_int_equal(u->payload.len, sizeof raw);
+	assert_memory_equal(u->payload.data, raw, sizeof raw);
+	assert_string_equal(u->authorization, "Bearer k\xc3\xa9y");
+	assert_true(u->has_timeout_ms);
+	assert_int_equal(u->timeout_ms, 0);
+	protobuf_c_message_free_unpacked(&u->base, NULL);
 
-    /* An empty payload (PingRequest packs to nothing) is still present. */
-    env.payload.len = 0;
-    env.payload.data = NULL;
-    buf = pack_new(&env.base, &len);
-    u = orch__request_envelope__unpack(NULL, len, buf);
-    free(buf);
-    assert_non_null(u);
-    assert_true(u->has_payload);
-    assert_int_equal(u->payload.len, 0);
-    protobuf_c_message_free_unpacked(&u->base, NULL);
+	/* An empty payload (PingRequest packs to nothing) is still present. */
+	env.payload.len = 0;
+	env.payload.data = NULL;
+	buf = pack_new(&env.base, &len);
+	u = orch__request_envelope__unpack(NULL, len, buf);
+	free(buf);
+	assert_non_null(u);
+	assert_true(u->has_payload);
+	assert_int_equal(u->payload.len, 0);
+	protobuf_c_message_free_unpacked(&u->base, NULL);
 
-    /* ... and an absent one is absent. */
-    env.has_payload = 0;
-    buf = pack_new(&env.base, &len);
-    u = orch__request_envelope__unpack(NULL, len, buf);
-    free(buf);
-    assert_non_null(u);
-    assert_false(u->has_payload);
-    protobuf_c_message_free_unpacked(&u->base, NULL);
+	/* ... and an absent one is absent. */
+	env.has_payload = 0;
+	buf = pack_new(&env.base, &len);
+	u = orch__request_envelope__unpack(NULL, len, buf);
+	free(buf);
+	assert_non_null(u);
+	assert_false(u->has_payload);
+	protobuf_c_message_free_unpacked(&u->base, NULL);
 }
 
-static void test_reply_envelope_error(void **state)
+static void
+test_reply_envelope_error(void **state)
 {
-    (void)state;
-    Orch__ProvisioningRefusal refusal = ORCH__PROVISIONING_REFUSAL__INIT;
-    refusal.error = "provisioning_blocked";
-    refusal.code = "vpn_disconnected";
-    refusal.message = "VPN is down";
-    refusal.can_retry = 1;
-    refusal.should_wait = 1;
-    Orch__ErrorDetail detail = ORCH__ERROR_DETAIL__INIT;
-    detail.refusal = &refusal;
-    Orch__ReplyEnvelope r = ORCH__REPLY_ENVELOPE__INIT;
-    r.request_id = 7;
-    r.status = ORCH__STATUS_CODE__UNAVAILABLE;
-    r.detail = &detail;
+	(void) state;
+	Orch__ProvisioningRefusal refusal = ORCH__PROVISIONING_REFUSAL__INIT;
+	refusal.error = "provisioning_blocked";
+	refusal.code = "vpn_disconnected";
+	refusal.message = "VPN is down";
+	refusal.can_retry = 1;
+	refusal.should_wait = 1;
+	Orch__ErrorDetail detail = ORCH__ERROR_DETAIL__INIT;
+	detail.refusal = &refusal;
+	Orch__ReplyEnvelope r = ORCH__REPLY_ENVELOPE__INIT;
+	r.request_id = 7;
+	r.status = ORCH__STATUS_CODE__UNAVAILABLE;
+	r.detail = &detail;
 
-    size_t len;
-    uint8_t *buf = pack_new(&r.base, &len);
-    Orch__ReplyEnvelope *u = orch__reply_envelope__unpack(NULL, len, buf);
-    free(buf);
-    assert_non_null(u);
-    assert_int_equal(u->status, ORCH__STATUS_CODE__UNAVAILABLE);
-    assert_null(u->message);
-    assert_false(u->has_payload);
-    assert_non_null(u->detail);
-    assert_null(u->detail->field);
-    assert_non_null(u->detail->refusal);
-    assert_string_equal(u->detail->refusal->code, "vpn_disconnected");
-    assert_false(u->detail->refusal->has_recovery_eta_seconds);
-    assert_true(u->detail->refusal->can_retry);
-    assert_equal_messages(&r.base, &u->base);
-    protobuf_c_message_free_unpacked(&u->base, NULL);
+	size_t len;
+	uint8_t *buf = pack_new(&r.base, &len);
+	Orch__ReplyEnvelope *u = orch__reply_envelope__unpack(NULL, len, buf);
+	free(buf);
+	assert_non_null(u);
+	assert_int_equal(u->status, ORCH__STATUS_CODE__UNAVAILABLE);
+	assert_null(u->message);
+	assert_false(u->has_payload);
+	assert_non_null(u->detail);
+	assert_null(u->detail->field);
+	assert_non_null(u->detail->refusal);
+	assert_string_equal(u->detail->refusal->code, "vpn_disconnected");
+	assert_false(u->detail->refusal->has_recovery_eta_seconds);
+	assert_true(u->detail->refusal->can_retry);
+	assert_equal_messages(&r.base, &u->base);
+	protobuf_c_message_free_unpacked(&u->base, NULL);
 }
 
 /* Unset optionals are not on the wire; a set zero is. */
-static void test_unset_is_absent_on_wire(void **state)
+static void
+test_unset_is_absent_on_wire(void **state)
 {
-    (void)state;
-    Orch__ListStreamsRequest q = ORCH__LIST_STREAMS_REQUEST__INIT;
-    assert_int_equal(protobuf_c_message_get_packed_size(&q.base), 0);
-    q.has_limit = 1;
-    q.limit = 0;
-    assert_int_equal(protobuf_c_message_get_packed_size(&q.base), 2);
-    q.has_limit = 0;
-    q.status = "";
-    assert_int_equal(protobuf_c_message_get_packed_size(&q.base), 2);
+	(void) state;
+	Orch__ListStreamsRequest q = ORCH__LIST_STREAMS_REQUEST__INIT;
+	assert_int_equal(protobuf_c_message_get_packed_size(&q.base), 0);
+	q.has_limit = 1;
+	q.limit = 0;
+	assert_int_equal(protobuf_c_message_get_packed_size(&q.base), 2);
+	q.has_limit = 0;
+	q.status = "";
+	assert_int_equal(protobuf_c_message_get_packed_size(&q.base), 2);
 
-    Orch__ListStreamsRequest *u =
-        orch__list_streams_request__unpack(NULL, 0, (const uint8_t *)"");
-    assert_non_null(u);
-    assert_false(u->has_limit);
-    assert_null(u->status);
-    assert_null(u->container_id);
-    orch__list_streams_request__free_unpacked(u, NULL);
+	Orch__ListStreamsRequest *u =
+	    orch__list_streams_request__unpack(NULL, 0, (const uint8_t *) "");
+	assert_non_null(u);
+	assert_false(u->has_limit);
+	assert_null(u->status);
+	assert_null(u->container_id);
+	orch__list_streams_request__free_unpacked(u, NULL);
 }
 
 /* The comparator is not vacuous: one changed field after unpack fails it. */
-static void test_comparator_notices_change(void **state)
+static void
+test_comparator_notices_change(void **state)
 {
-    (void)state;
-    ProtobufCMessage *m = fill_message(&orch__engine__descriptor, FILL_FULL,
-                                       0, 1);
-    ProtobufCMessage *u = roundtrip(m);
-    Orch__Engine *e = (Orch__Engine *)u;
-    struct diff d;
+	(void) state;
+	ProtobufCMessage *m =
+	    fill_message(&orch__engine__descriptor, FILL_FULL, 0, 1);
+	ProtobufCMessage *u = roundtrip(m);
+	Orch__Engine *e = (Orch__Engine *) u;
+	struct diff d;
 
-    assert_true(compare_message(u->descriptor, m, u, "e", &d));
-    assert_true(e->n_labels >= 2);
+	assert_true(compare_message(u->descriptor, m, u, "e", &d));
+	assert_true(e->n_labels >= 2);
 
-    e->port += 1;
-    assert_false(compare_message(u->descriptor, m, u, "e", &d));
-    assert_string_equal(d.path, "e.port");
-    e->port -= 1;
+	e->port += 1;
+	assert_false(compare_message(u->descriptor, m, u, "e", &d));
+	assert_string_equal(d.path, "e.port");
+	e->port -= 1;
 
-    e->labels[1]->value[0] ^= 0x20;
-    assert_false(compare_message(u->descriptor, m, u, "e", &d));
-    assert_string_equal(d.path, "e.labels[1].value");
-    e->labels[1]->value[0] ^= 0x20;
+	e->labels[1]->value[0] ^= 0x20;
+	assert_false(compare_message(u->descriptor, m, u, "e", &d));
+	assert_string_equal(d.path, "e.labels[1].value");
+	e->labels[1]->value[0] ^= 0x20;
 
-    e->first_seen->unix_micros = 0;
-    assert_false(compare_message(u->descriptor, m, u, "e", &d));
-    assert_string_equal(d.path, "e.first_seen.unix_micros");
+	e->first_seen->unix_micros = 0;
+	assert_false(compare_message(u->descriptor, m, u, "e", &d));
+	assert_string_equal(d.path, "e.first_seen.unix_micros");
 
-    assert_false(compare_message(u->descriptor, m, u, "e", NULL));
-    protobuf_c_message_free_unpacked(u, NULL);
-    protobuf_c_message_free_unpacked(m, NULL);
+	assert_false(compare_message(u->descriptor, m, u, "e", NULL));
+	protobuf_c_message_free_unpacked(u, NULL);
+	protobuf_c_message_free_unpacked(m, NULL);
 }
 
 /* ------------------------------------------------------------------------ */
 
-int main(void)
+int
+main(void)
 {
-    static const struct CMUnitTest fixed[] = {
-        cmocka_unit_test(test_schema_coverage),
-        cmocka_unit_test(test_engine_timestamps_and_maps),
-        cmocka_unit_test(test_vpn_status_forwarded_port),
-        cmocka_unit_test(test_request_envelope_payload),
-        cmocka_unit_test(test_reply_envelope_error),
-        cmocka_unit_test(test_unset_is_absent_on_wire),
-        cmocka_unit_test(test_comparator_notices_change),
-    };
-    static const struct {
-        const char *prefix;
-        CMUnitTestFunction fn;
-    } kinds[] = {
-        {"full", test_full},
-        {"unset", test_unset},
-        {"zero", test_zero},
-        {"mutate", test_mutate},
-    };
+	static const struct CMUnitTest fixed[] = {
+	    cmocka_unit_test(test_schema_coverage),
+	    cmocka_unit_test(test_engine_timestamps_and_maps),
+	    cmocka_unit_test(test_vpn_status_forwarded_port),
+	    cmocka_unit_test(test_request_envelope_payload),
+	    cmocka_unit_test(test_reply_envelope_error),
+	    cmocka_unit_test(test_unset_is_absent_on_wire),
+	    cmocka_unit_test(test_comparator_notices_change),
+	};
+	static const struct {
+		const char *prefix;
+		CMUnitTestFunction fn;
+	} kinds[] = {
+	    {"full", test_full},
+	    {"unset", test_unset},
+	    {"zero", test_zero},
+	    {"mutate", test_mutate},
+	};
 
-    size_t n = ARRAY_LEN(fixed) + ARRAY_LEN(kinds) * N_HEADER_MESSAGES;
-    struct CMUnitTest *tests = calloc(n, sizeof *tests);
-    char **names = calloc(n, sizeof *names);
-    if (tests == NULL || names == NULL)
-        return 1;
-    memcpy(tests, fixed, sizeof fixed);
-    size_t k = ARRAY_LEN(fixed);
-    for (size_t i = 0; i < N_HEADER_MESSAGES; i++) {
-        for (size_t j = 0; j < ARRAY_LEN(kinds); j++) {
-            if (asprintf(&names[k], "%s/%s", kinds[j].prefix,
-                         header_messages[i]->name) < 0)
-                return 1;
-            tests[k] = (struct CMUnitTest){
-                .name = names[k],
-                .test_func = kinds[j].fn,
-                .initial_state = (void *)header_messages[i],
-            };
-            k++;
-        }
-    }
+	size_t n = ARRAY_LEN(fixed) + ARRAY_LEN(kinds) * N_HEADER_MESSAGES;
+	struct CMUnitTest *tests = calloc(n, sizeof *tests);
+	char **names = calloc(n, sizeof *names);
+	if (tests == NULL || names == NULL)
+		return 1;
+	memcpy(tests, fixed, sizeof fixed);
+	size_t k = ARRAY_LEN(fixed);
+	for (size_t i = 0; i < N_HEADER_MESSAGES; i++) {
+		for (size_t j = 0; j < ARRAY_LEN(kinds); j++) {
+			if (asprintf(&names[k], "%s/%s", kinds[j].prefix,
+			        header_messages[i]->name) < 0)
+				return 1;
+			tests[k] = (struct CMUnitTest){
+			    .name = names[k],
+			    .test_func = kinds[j].fn,
+			    .initial_state = (void *) header_messages[i],
+			};
+			k++;
+		}
+	}
 
-    int failed = _cmocka_run_group_tests("proto_roundtrip", tests, n, NULL,
-                                         NULL);
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    free(tests);
-    return failed;
+	int failed =
+	    _cmocka_run_group_tests("proto_roundtrip", tests, n, NULL, NULL);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(tests);
+	return failed;
 }

@@ -35,7 +35,8 @@ h_echo(void *arg, orch_call *call, const ProtobufCMessage *msg)
 
 	(void) arg;
 	if (req->container_id == NULL) {
-		orch_call_fail_field(call, "container_id", "container_id: required");
+		orch_call_fail_field(
+		    call, "container_id", "container_id: required");
 		return;
 	}
 	e.container_id = req->container_id;
@@ -75,9 +76,9 @@ h_silent(void *arg, orch_call *call, const ProtobufCMessage *msg)
 }
 
 static const orch_method methods[] = {
-	{"GetEngine", h_echo, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
-	{"ProvisionEngine", h_slow, ORCH_LANE_BLOCKING, ORCH_AUTH_OPEN},
-	{"Ping", h_silent, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
+    {"GetEngine", h_echo, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
+    {"ProvisionEngine", h_slow, ORCH_LANE_BLOCKING, ORCH_AUTH_OPEN},
+    {"Ping", h_silent, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
 };
 
 /* One answer, copied out of the borrowed reply. */
@@ -121,8 +122,8 @@ on_done(void *arg, orch_err status, const char *message,
 		const Orch__GetEngineReply *r = (const void *) reply;
 
 		snprintf(a->id, sizeof(a->id), "%s", r->engine->container_id);
-		snprintf(a->name, sizeof(a->name), "%s",
-		    r->engine->container_name);
+		snprintf(
+		    a->name, sizeof(a->name), "%s", r->engine->container_name);
 	}
 	if (reply != NULL &&
 	    reply->descriptor == &orch__provision_result__descriptor) {
@@ -155,10 +156,10 @@ static orch_rpc_server *
 open_server(void)
 {
 	orch_rpc_server_opts o = {
-		.service = &orch__orchestrator__descriptor,
-		.methods = methods,
-		.n_methods = sizeof(methods) / sizeof(methods[0]),
-		.workers = 2,
+	    .service = &orch__orchestrator__descriptor,
+	    .methods = methods,
+	    .n_methods = sizeof(methods) / sizeof(methods[0]),
+	    .workers = 2,
 	};
 	orch_rpc_server *srv = NULL;
 
@@ -207,8 +208,8 @@ test_fast_call_errors_and_silence(void **state)
 	assert_string_equal(a.name, ""); /* no reply message on error */
 
 	answer_init(&b);
-	assert_int_equal(orch_rpc_server_call(srv, "Ping", NULL, 0, &ping.base,
-	                     on_done, &b),
+	assert_int_equal(orch_rpc_server_call(
+	                     srv, "Ping", NULL, 0, &ping.base, on_done, &b),
 	    ORCH_OK);
 	assert_int_equal(b.calls, 1);
 	assert_int_equal(b.status, ORCH_EINTERNAL);
@@ -230,14 +231,14 @@ test_refusals_do_not_call_back(void **state)
 	assert_int_equal(orch_rpc_server_call(srv, "ListEngines", NULL, 0,
 	                     &req.base, on_done, &a),
 	    ORCH_ENOTSUP);
-	assert_int_equal(orch_rpc_server_call(srv, "Nope", NULL, 0, &req.base,
-	                     on_done, &a),
+	assert_int_equal(
+	    orch_rpc_server_call(srv, "Nope", NULL, 0, &req.base, on_done, &a),
 	    ORCH_ENOTSUP);
 	assert_int_equal(orch_rpc_server_call(srv, "GetEngine", NULL, 0,
 	                     &ping.base, on_done, &a),
 	    ORCH_EINVAL);
-	assert_int_equal(orch_rpc_server_call(srv, "GetEngine", NULL, 0, NULL,
-	                     on_done, &a),
+	assert_int_equal(
+	    orch_rpc_server_call(srv, "GetEngine", NULL, 0, NULL, on_done, &a),
 	    ORCH_EINVAL);
 	assert_int_equal(a.calls, 0);
 	orch_rpc_server_close(srv);
@@ -304,7 +305,8 @@ static void
 test_close_answers_queued_calls(void **state)
 {
 	orch_rpc_server *srv = open_server();
-	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	Orch__ProvisionEngineRequest req =
+	    ORCH__PROVISION_ENGINE_REQUEST__INIT;
 	static struct answer a[6], extra[EXTRA_MAX];
 	struct timespec pause = {0, 1000000};
 	pthread_t closer;
@@ -365,8 +367,8 @@ test_close_answers_queued_calls(void **state)
 
 /* The auth column, judged before a BLOCKING call is queued. */
 static orch_err
-key_k(void *arg, orch_auth_class cls, const char *authorization,
-    orch_diag *why)
+key_k(
+    void *arg, orch_auth_class cls, const char *authorization, orch_diag *why)
 {
 	(void) arg;
 	(void) cls;
@@ -385,17 +387,18 @@ static void
 test_refused_call_answered_before_queue(void **state)
 {
 	static const orch_method guarded[] = {
-		{"ProvisionEngine", h_slow, ORCH_LANE_BLOCKING, ORCH_AUTH_MUTATE},
-		{"GetEngine", h_echo, ORCH_LANE_FAST, ORCH_AUTH_READ},
+	    {"ProvisionEngine", h_slow, ORCH_LANE_BLOCKING, ORCH_AUTH_MUTATE},
+	    {"GetEngine", h_echo, ORCH_LANE_FAST, ORCH_AUTH_READ},
 	};
 	orch_rpc_server_opts o = {
-		.service = &orch__orchestrator__descriptor,
-		.methods = guarded,
-		.n_methods = 2,
-		.authorize = key_k,
-		.workers = 1,
+	    .service = &orch__orchestrator__descriptor,
+	    .methods = guarded,
+	    .n_methods = 2,
+	    .authorize = key_k,
+	    .workers = 1,
 	};
-	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	Orch__ProvisionEngineRequest req =
+	    ORCH__PROVISION_ENGINE_REQUEST__INIT;
 	Orch__GetEngineRequest get = ORCH__GET_ENGINE_REQUEST__INIT;
 	orch_rpc_server *srv = NULL;
 	struct answer a, b, c;
@@ -491,19 +494,21 @@ static void
 test_lanes_bounded_and_apart(void **state)
 {
 	static const orch_method lanes[] = {
-		{"InspectContainer", h_wait, ORCH_LANE_BLOCKING, ORCH_AUTH_OPEN},
-		{"ProvisionEngine", h_quick, ORCH_LANE_PROVISION, ORCH_AUTH_OPEN},
+	    {"InspectContainer", h_wait, ORCH_LANE_BLOCKING, ORCH_AUTH_OPEN},
+	    {"ProvisionEngine", h_quick, ORCH_LANE_PROVISION, ORCH_AUTH_OPEN},
 	};
 	orch_rpc_server_opts o = {
-		.service = &orch__orchestrator__descriptor,
-		.methods = lanes,
-		.n_methods = 2,
-		.workers = 1,
-		.provision_workers = 1,
-		.queue_max = 2,
+	    .service = &orch__orchestrator__descriptor,
+	    .methods = lanes,
+	    .n_methods = 2,
+	    .workers = 1,
+	    .provision_workers = 1,
+	    .queue_max = 2,
 	};
-	Orch__InspectContainerRequest ins = ORCH__INSPECT_CONTAINER_REQUEST__INIT;
-	Orch__ProvisionEngineRequest prov = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	Orch__InspectContainerRequest ins =
+	    ORCH__INSPECT_CONTAINER_REQUEST__INIT;
+	Orch__ProvisionEngineRequest prov =
+	    ORCH__PROVISION_ENGINE_REQUEST__INIT;
 	orch_rpc_server *srv = NULL;
 	struct answer a[4], p;
 	int running;
@@ -559,13 +564,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fast_call_answers_on_caller_thread),
-		cmocka_unit_test(test_fast_call_errors_and_silence),
-		cmocka_unit_test(test_refusals_do_not_call_back),
-		cmocka_unit_test(test_blocking_call_runs_on_worker_with_own_copy),
-		cmocka_unit_test(test_close_answers_queued_calls),
-		cmocka_unit_test(test_refused_call_answered_before_queue),
-		cmocka_unit_test(test_lanes_bounded_and_apart),
+	    cmocka_unit_test(test_fast_call_answers_on_caller_thread),
+	    cmocka_unit_test(test_fast_call_errors_and_silence),
+	    cmocka_unit_test(test_refusals_do_not_call_back),
+	    cmocka_unit_test(test_blocking_call_runs_on_worker_with_own_copy),
+	    cmocka_unit_test(test_close_answers_queued_calls),
+	    cmocka_unit_test(test_refused_call_answered_before_queue),
+	    cmocka_unit_test(test_lanes_bounded_and_apart),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

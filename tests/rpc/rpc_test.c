@@ -30,8 +30,8 @@
 /* ------------------------------------------------------------------------ */
 /* The test service. */
 
-static atomic_int slow_calls;    /* ProvisionEngine handler runs */
-static atomic_int slow_running;  /* ... currently running */
+static atomic_int slow_calls;   /* ProvisionEngine handler runs */
+static atomic_int slow_running; /* ... currently running */
 
 /* GetEngine: echoes container_id (and the caller's Authorization). */
 static void
@@ -44,7 +44,8 @@ h_echo(void *arg, orch_call *call, const ProtobufCMessage *msg)
 
 	(void) arg;
 	if (req->container_id == NULL) {
-		orch_call_fail_field(call, "container_id", "container_id: required");
+		orch_call_fail_field(
+		    call, "container_id", "container_id: required");
 		return;
 	}
 	e.container_id = req->container_id;
@@ -105,10 +106,10 @@ h_big(void *arg, orch_call *call, const ProtobufCMessage *msg)
 }
 
 static const orch_method test_methods[] = {
-	{"GetEngine", h_echo, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
-	{"ProvisionEngine", h_slow, ORCH_LANE_BLOCKING, ORCH_AUTH_OPEN},
-	{"Ping", h_silent, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
-	{"ListEngines", h_big, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
+    {"GetEngine", h_echo, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
+    {"ProvisionEngine", h_slow, ORCH_LANE_BLOCKING, ORCH_AUTH_OPEN},
+    {"Ping", h_silent, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
+    {"ListEngines", h_big, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
 };
 
 /* ------------------------------------------------------------------------ */
@@ -126,11 +127,11 @@ fx_setup(void **state, const char *scheme)
 	static atomic_int seq;
 	struct fx *fx = calloc(1, sizeof(*fx));
 	orch_rpc_server_opts o = {
-		.service = &orch__orchestrator__descriptor,
-		.methods = test_methods,
-		.n_methods = sizeof(test_methods) / sizeof(test_methods[0]),
-		.contexts = 16,
-		.workers = 4,
+	    .service = &orch__orchestrator__descriptor,
+	    .methods = test_methods,
+	    .n_methods = sizeof(test_methods) / sizeof(test_methods[0]),
+	    .contexts = 16,
+	    .workers = 4,
 	};
 
 	if (strcmp(scheme, "ipc") == 0) {
@@ -158,14 +159,12 @@ fx_setup(void **state, const char *scheme)
 	return 0;
 }
 
-static int __attribute__((unused))
-setup_inproc(void **state)
+static int __attribute__((unused)) setup_inproc(void **state)
 {
 	return fx_setup(state, "inproc");
 }
 
-static int __attribute__((unused))
-setup_ipc(void **state)
+static int __attribute__((unused)) setup_ipc(void **state)
 {
 	return fx_setup(state, "ipc");
 }
@@ -203,7 +202,8 @@ echo(orch_rpc_client *cli, const char *id, const char *auth,
     uint32_t timeout_ms, orch_rpc_result *res)
 {
 	Orch__GetEngineRequest req = ORCH__GET_ENGINE_REQUEST__INIT;
-	orch_rpc_call_opts o = {.authorization = auth, .timeout_ms = timeout_ms};
+	orch_rpc_call_opts o = {
+	    .authorization = auth, .timeout_ms = timeout_ms};
 
 	req.container_id = (char *) id;
 	return orch_rpc_invoke(cli, "GetEngine", &req.base, &o, res);
@@ -212,7 +212,8 @@ echo(orch_rpc_client *cli, const char *id, const char *auth,
 static orch_err
 slow(orch_rpc_client *cli, int ms, uint32_t timeout_ms, orch_rpc_result *res)
 {
-	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	Orch__ProvisionEngineRequest req =
+	    ORCH__PROVISION_ENGINE_REQUEST__INIT;
 	orch_rpc_call_opts o = {.timeout_ms = timeout_ms};
 
 	req.has_host_port = 1;
@@ -263,7 +264,8 @@ test_roundtrip_and_auth(void **state)
 	orch_rpc_result res;
 	const Orch__GetEngineReply *rep;
 
-	assert_int_equal(echo(fx->cli, "abc", "Bearer k", 5000, &res), ORCH_OK);
+	assert_int_equal(
+	    echo(fx->cli, "abc", "Bearer k", 5000, &res), ORCH_OK);
 	rep = (const void *) res.reply;
 	assert_non_null(rep);
 	assert_non_null(rep->engine);
@@ -368,14 +370,16 @@ test_async_calls(void **state)
 {
 	struct fx *fx = *state;
 	struct async_state s = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
-	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	Orch__ProvisionEngineRequest req =
+	    ORCH__PROVISION_ENGINE_REQUEST__INIT;
 	orch_rpc_call_opts o = {.timeout_ms = 10000};
 
 	req.has_host_port = 1;
 	req.host_port = 20;
 	for (int i = 0; i < 32; i++)
-		assert_int_equal(orch_rpc_invoke_async(fx->cli, "ProvisionEngine",
-		                     &req.base, &o, async_cb, &s),
+		assert_int_equal(
+		    orch_rpc_invoke_async(fx->cli, "ProvisionEngine",
+		        &req.base, &o, async_cb, &s),
 		    ORCH_OK);
 	async_watch = &s;
 	async_target = 32;
@@ -411,7 +415,8 @@ test_request_skipped_when_deadline_passed_in_queue(void **state)
 {
 	struct fx *fx = *state;
 	struct async_state s = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
-	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	Orch__ProvisionEngineRequest req =
+	    ORCH__PROVISION_ENGINE_REQUEST__INIT;
 	orch_rpc_call_opts busy = {.timeout_ms = 10000};
 	orch_rpc_call_opts quick = {.timeout_ms = 50};
 	orch_rpc_result res;
@@ -421,8 +426,9 @@ test_request_skipped_when_deadline_passed_in_queue(void **state)
 	req.has_host_port = 1;
 	req.host_port = 600;
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(orch_rpc_invoke_async(fx->cli, "ProvisionEngine",
-		                     &req.base, &busy, async_cb, &s),
+		assert_int_equal(
+		    orch_rpc_invoke_async(fx->cli, "ProvisionEngine",
+		        &req.base, &busy, async_cb, &s),
 		    ORCH_OK);
 	assert_true(wait_until(four_running, 5000));
 	req.host_port = 1;
@@ -446,8 +452,7 @@ test_request_skipped_when_deadline_passed_in_queue(void **state)
 
 /* Packs an envelope by hand for the raw tests. */
 static uint8_t *
-pack_env(const char *method, const uint8_t *payload, size_t plen,
-    size_t *len)
+pack_env(const char *method, const uint8_t *payload, size_t plen, size_t *len)
 {
 	Orch__RequestEnvelope env = ORCH__REQUEST_ENVELOPE__INIT;
 	uint8_t *buf;
@@ -466,8 +471,7 @@ pack_env(const char *method, const uint8_t *payload, size_t plen,
 }
 
 static Orch__ReplyEnvelope *
-raw_call(orch_rpc_client *cli, const uint8_t *frame, size_t len,
-    orch_err *rv)
+raw_call(orch_rpc_client *cli, const uint8_t *frame, size_t len, orch_err *rv)
 {
 	uint8_t *reply = NULL;
 	size_t rlen = 0;
@@ -550,7 +554,8 @@ test_silent_handler_is_internal(void **state)
 	Orch__PingRequest req = ORCH__PING_REQUEST__INIT;
 	orch_rpc_result res;
 
-	assert_int_equal(orch_rpc_invoke(fx->cli, "Ping", &req.base, NULL, &res),
+	assert_int_equal(
+	    orch_rpc_invoke(fx->cli, "Ping", &req.base, NULL, &res),
 	    ORCH_EINTERNAL);
 	assert_non_null(strstr(res.message, "no answer"));
 	orch_rpc_result_fini(&res);
@@ -582,8 +587,8 @@ test_big_reply_is_delivered(void **state)
 	    ORCH_OK);
 	rep = (const void *) res.reply;
 	assert_int_equal(rep->n_engines, 1);
-	assert_int_equal(strlen(rep->engines[0]->container_id),
-	    2u * 1024u * 1024u - 1);
+	assert_int_equal(
+	    strlen(rep->engines[0]->container_id), 2u * 1024u * 1024u - 1);
 	orch_rpc_result_fini(&res);
 }
 
@@ -599,8 +604,7 @@ oversize_frame(size_t *len)
 	return f;
 }
 
-static void __attribute__((unused))
-test_oversize_frame_inproc(void **state)
+static void __attribute__((unused)) test_oversize_frame_inproc(void **state)
 {
 	struct fx *fx = *state;
 	size_t len;
@@ -627,8 +631,7 @@ client_close_main(void *arg)
 	orch_rpc_client_close(arg);
 }
 
-static void __attribute__((unused))
-test_oversize_frame_ipc(void **state)
+static void __attribute__((unused)) test_oversize_frame_ipc(void **state)
 {
 	struct fx *fx = *state;
 	size_t len;
@@ -681,7 +684,8 @@ static void
 test_resent_slow_call_runs_once(void **state)
 {
 	struct fx *fx = *state;
-	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	Orch__ProvisionEngineRequest req =
+	    ORCH__PROVISION_ENGINE_REQUEST__INIT;
 	uint8_t payload[64];
 	size_t plen, len;
 	uint8_t *f;
@@ -704,8 +708,8 @@ test_resent_slow_call_runs_once(void **state)
 	free(f);
 	assert_int_equal(nng_sendmsg(s, m, 0), 0);
 	assert_int_equal(nng_recvmsg(s, &m, 0), 0);
-	rep = orch__reply_envelope__unpack(NULL, nng_msg_len(m),
-	    nng_msg_body(m));
+	rep = orch__reply_envelope__unpack(
+	    NULL, nng_msg_len(m), nng_msg_body(m));
 	nng_msg_free(m);
 	assert_non_null(rep);
 	assert_int_equal(rep->status, ORCH__STATUS_CODE__OK);
@@ -732,7 +736,8 @@ test_close_with_calls_in_flight(void **state)
 {
 	struct fx *fx = *state;
 	struct async_state s = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
-	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	Orch__ProvisionEngineRequest req =
+	    ORCH__PROVISION_ENGINE_REQUEST__INIT;
 	orch_rpc_call_opts o = {.timeout_ms = 3000};
 	int64_t t0;
 
@@ -741,8 +746,9 @@ test_close_with_calls_in_flight(void **state)
 	req.has_host_port = 1;
 	req.host_port = 300;
 	for (int i = 0; i < 24; i++)
-		assert_int_equal(orch_rpc_invoke_async(fx->cli, "ProvisionEngine",
-		                     &req.base, &o, async_cb, &s),
+		assert_int_equal(
+		    orch_rpc_invoke_async(fx->cli, "ProvisionEngine",
+		        &req.base, &o, async_cb, &s),
 		    ORCH_OK);
 	t0 = orch_mono_ms();
 	while (atomic_load(&slow_running) == 0 && orch_mono_ms() - t0 < 5000)
@@ -771,14 +777,16 @@ test_client_close_with_calls_in_flight(void **state)
 {
 	struct fx *fx = *state;
 	struct async_state s = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
-	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	Orch__ProvisionEngineRequest req =
+	    ORCH__PROVISION_ENGINE_REQUEST__INIT;
 	orch_rpc_call_opts o = {.timeout_ms = 5000};
 
 	req.has_host_port = 1;
 	req.host_port = 200;
 	for (int i = 0; i < 8; i++)
-		assert_int_equal(orch_rpc_invoke_async(fx->cli, "ProvisionEngine",
-		                     &req.base, &o, async_cb, &s),
+		assert_int_equal(
+		    orch_rpc_invoke_async(fx->cli, "ProvisionEngine",
+		        &req.base, &o, async_cb, &s),
 		    ORCH_OK);
 	/* close returns only once every completion has run. */
 	orch_rpc_client_close(fx->cli);
@@ -797,8 +805,8 @@ run_in_child(const char *name)
 	int status, passed = 0;
 
 	snprintf(cmd, sizeof(cmd),
-	    "timeout -s KILL 60 /proc/%d/exe --scenario %s 2>&1", (int) getpid(),
-	    name);
+	    "timeout -s KILL 60 /proc/%d/exe --scenario %s 2>&1",
+	    (int) getpid(), name);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	while (fgets(line, sizeof(line), p) != NULL) {
@@ -833,9 +841,9 @@ test_server_starts_after_client(void **state)
 	orch_rpc_server *srv;
 	orch_rpc_result res;
 	orch_rpc_server_opts o = {
-		.service = &orch__orchestrator__descriptor,
-		.methods = test_methods,
-		.n_methods = sizeof(test_methods) / sizeof(test_methods[0]),
+	    .service = &orch__orchestrator__descriptor,
+	    .methods = test_methods,
+	    .n_methods = sizeof(test_methods) / sizeof(test_methods[0]),
 	};
 	const char *url = "inproc://late-server";
 
@@ -855,12 +863,13 @@ test_server_starts_after_client(void **state)
 /* The table's auth column: judged by the server before dispatch and
  * before a BLOCKING call is queued. */
 static orch_err
-test_authorize(void *arg, orch_auth_class cls, const char *authorization,
-    orch_diag *why)
+test_authorize(
+    void *arg, orch_auth_class cls, const char *authorization, orch_diag *why)
 {
 	(void) arg;
 	(void) cls;
-	if (authorization == NULL || strncmp(authorization, "Bearer ", 7) != 0) {
+	if (authorization == NULL ||
+	    strncmp(authorization, "Bearer ", 7) != 0) {
 		orch_diag_set(why, "missing bearer token");
 		return ORCH_EUNAUTH;
 	}
@@ -872,9 +881,9 @@ test_authorize(void *arg, orch_auth_class cls, const char *authorization,
 }
 
 static const orch_method auth_methods[] = {
-	{"GetEngine", h_echo, ORCH_LANE_FAST, ORCH_AUTH_READ},
-	{"ProvisionEngine", h_slow, ORCH_LANE_BLOCKING, ORCH_AUTH_MUTATE},
-	{"Ping", h_echo, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
+    {"GetEngine", h_echo, ORCH_LANE_FAST, ORCH_AUTH_READ},
+    {"ProvisionEngine", h_slow, ORCH_LANE_BLOCKING, ORCH_AUTH_MUTATE},
+    {"Ping", h_echo, ORCH_LANE_FAST, ORCH_AUTH_OPEN},
 };
 
 static int
@@ -883,24 +892,24 @@ one_running(void)
 	return atomic_load(&slow_running) == 1;
 }
 
-static void __attribute__((unused))
-test_auth_judged_before_queue(void **state)
+static void __attribute__((unused)) test_auth_judged_before_queue(void **state)
 {
 	orch_rpc_server_opts o = {
-		.service = &orch__orchestrator__descriptor,
-		.methods = auth_methods,
-		.n_methods = sizeof(auth_methods) / sizeof(auth_methods[0]),
-		.authorize = test_authorize,
-		.contexts = 8,
-		.workers = 1,
+	    .service = &orch__orchestrator__descriptor,
+	    .methods = auth_methods,
+	    .n_methods = sizeof(auth_methods) / sizeof(auth_methods[0]),
+	    .authorize = test_authorize,
+	    .contexts = 8,
+	    .workers = 1,
 	};
 	struct async_state s = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
-	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
-	orch_rpc_call_opts keyed = {.authorization = "Bearer k",
-	    .timeout_ms = 10000};
+	Orch__ProvisionEngineRequest req =
+	    ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	orch_rpc_call_opts keyed = {
+	    .authorization = "Bearer k", .timeout_ms = 10000};
 	orch_rpc_call_opts none = {.timeout_ms = 400};
-	orch_rpc_call_opts wrong = {.authorization = "Bearer x",
-	    .timeout_ms = 400};
+	orch_rpc_call_opts wrong = {
+	    .authorization = "Bearer x", .timeout_ms = 400};
 	orch_rpc_server *srv = NULL;
 	orch_rpc_client *cli = NULL;
 	orch_rpc_result res;
@@ -909,10 +918,10 @@ test_auth_judged_before_queue(void **state)
 	(void) state;
 	atomic_store(&slow_calls, 0);
 	assert_int_equal(orch_rpc_server_open(&o, &srv), ORCH_OK);
-	assert_int_equal(orch_rpc_server_listen(srv, "inproc://rpc-auth"),
-	    ORCH_OK);
-	assert_int_equal(orch_rpc_client_open("inproc://rpc-auth", &cli),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_rpc_server_listen(srv, "inproc://rpc-auth"), ORCH_OK);
+	assert_int_equal(
+	    orch_rpc_client_open("inproc://rpc-auth", &cli), ORCH_OK);
 
 	/* The only worker is busy for 1.5 s. */
 	req.has_host_port = 1;
@@ -926,13 +935,13 @@ test_auth_judged_before_queue(void **state)
 	 * and time out after 400 ms instead. */
 	req.host_port = 1;
 	t0 = orch_mono_ms();
-	assert_int_equal(orch_rpc_invoke(cli, "ProvisionEngine", &req.base,
-	                     &none, &res),
+	assert_int_equal(
+	    orch_rpc_invoke(cli, "ProvisionEngine", &req.base, &none, &res),
 	    ORCH_EUNAUTH);
 	assert_string_equal(res.message, "missing bearer token");
 	orch_rpc_result_fini(&res);
-	assert_int_equal(orch_rpc_invoke(cli, "ProvisionEngine", &req.base,
-	                     &wrong, &res),
+	assert_int_equal(
+	    orch_rpc_invoke(cli, "ProvisionEngine", &req.base, &wrong, &res),
 	    ORCH_EPERM);
 	assert_string_equal(res.message, "invalid token");
 	orch_rpc_result_fini(&res);
@@ -949,8 +958,8 @@ test_auth_judged_before_queue(void **state)
 		orch_rpc_call_opts po = {.timeout_ms = 2000};
 
 		g.container_id = "p";
-		assert_int_equal(orch_rpc_invoke(cli, "Ping", &g.base, &po,
-		                     &res),
+		assert_int_equal(
+		    orch_rpc_invoke(cli, "Ping", &g.base, &po, &res),
 		    ORCH_EINVAL); /* a GetEngineRequest is no PingRequest */
 		orch_rpc_result_fini(&res);
 	}
@@ -971,7 +980,8 @@ static int one_running(void);
 static int
 raw_provision(const char *url, int ms, const char *auth)
 {
-	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	Orch__ProvisionEngineRequest req =
+	    ORCH__PROVISION_ENGINE_REQUEST__INIT;
 	Orch__RequestEnvelope env = ORCH__REQUEST_ENVELOPE__INIT;
 	Orch__ReplyEnvelope *rep;
 	Orch__ProvisionResult *res;
@@ -992,21 +1002,24 @@ raw_provision(const char *url, int ms, const char *auth)
 		return -1;
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 5000);
 	if (nng_dial(s, url, NULL, 0) == 0 &&
-	    nng_msg_alloc(&m, orch__request_envelope__get_packed_size(&env)) == 0) {
+	    nng_msg_alloc(&m, orch__request_envelope__get_packed_size(&env)) ==
+	        0) {
 		orch__request_envelope__pack(&env, nng_msg_body(m));
 		if (nng_sendmsg(s, m, 0) != 0)
 			nng_msg_free(m);
 		else if (nng_recvmsg(s, &m, 0) == 0) {
-			rep = orch__reply_envelope__unpack(NULL, nng_msg_len(m),
-			    nng_msg_body(m));
+			rep = orch__reply_envelope__unpack(
+			    NULL, nng_msg_len(m), nng_msg_body(m));
 			nng_msg_free(m);
-			if (rep != NULL && rep->status == ORCH__STATUS_CODE__OK &&
+			if (rep != NULL &&
+			    rep->status == ORCH__STATUS_CODE__OK &&
 			    rep->has_payload) {
-				res = orch__provision_result__unpack(NULL,
-				    rep->payload.len, rep->payload.data);
+				res = orch__provision_result__unpack(
+				    NULL, rep->payload.len, rep->payload.data);
 				if (res != NULL)
 					port = res->host_http_port;
-				orch__provision_result__free_unpacked(res, NULL);
+				orch__provision_result__free_unpacked(
+				    res, NULL);
 			}
 			orch__reply_envelope__free_unpacked(rep, NULL);
 		}
@@ -1061,19 +1074,19 @@ test_same_id_other_request_runs(void **state)
 
 /* The nng path of the bounded lanes (direct_test covers the direct one):
  * beyond queue_max waiting calls, RESOURCE_EXHAUSTED at once. */
-static void __attribute__((unused))
-test_full_lane_refuses(void **state)
+static void __attribute__((unused)) test_full_lane_refuses(void **state)
 {
 	orch_rpc_server_opts o = {
-		.service = &orch__orchestrator__descriptor,
-		.methods = test_methods,
-		.n_methods = sizeof(test_methods) / sizeof(test_methods[0]),
-		.contexts = 8,
-		.workers = 1,
-		.queue_max = 1,
+	    .service = &orch__orchestrator__descriptor,
+	    .methods = test_methods,
+	    .n_methods = sizeof(test_methods) / sizeof(test_methods[0]),
+	    .contexts = 8,
+	    .workers = 1,
+	    .queue_max = 1,
 	};
 	struct async_state s = {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0};
-	Orch__ProvisionEngineRequest req = ORCH__PROVISION_ENGINE_REQUEST__INIT;
+	Orch__ProvisionEngineRequest req =
+	    ORCH__PROVISION_ENGINE_REQUEST__INIT;
 	orch_rpc_call_opts o10 = {.timeout_ms = 10000};
 	orch_rpc_server *srv = NULL;
 	orch_rpc_client *cli = NULL;
@@ -1081,10 +1094,10 @@ test_full_lane_refuses(void **state)
 	(void) state;
 	atomic_store(&slow_calls, 0);
 	assert_int_equal(orch_rpc_server_open(&o, &srv), ORCH_OK);
-	assert_int_equal(orch_rpc_server_listen(srv, "inproc://rpc-lanes"),
-	    ORCH_OK);
-	assert_int_equal(orch_rpc_client_open("inproc://rpc-lanes", &cli),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_rpc_server_listen(srv, "inproc://rpc-lanes"), ORCH_OK);
+	assert_int_equal(
+	    orch_rpc_client_open("inproc://rpc-lanes", &cli), ORCH_OK);
 	req.has_host_port = 1;
 	req.host_port = 1000;
 	assert_int_equal(orch_rpc_invoke_async(cli, "ProvisionEngine",
@@ -1113,11 +1126,12 @@ test_full_lane_refuses(void **state)
 static void
 test_bad_table_refused(void **state)
 {
-	static const orch_method bad[] = {{"NotAMethod", h_echo, ORCH_LANE_FAST, ORCH_AUTH_OPEN}};
+	static const orch_method bad[] = {
+	    {"NotAMethod", h_echo, ORCH_LANE_FAST, ORCH_AUTH_OPEN}};
 	orch_rpc_server_opts o = {
-		.service = &orch__orchestrator__descriptor,
-		.methods = bad,
-		.n_methods = 1,
+	    .service = &orch__orchestrator__descriptor,
+	    .methods = bad,
+	    .n_methods = 1,
 	};
 	orch_rpc_server *srv = NULL;
 
@@ -1158,45 +1172,47 @@ main(int argc, char **argv)
 
 	if (argc == 3 && strcmp(argv[1], "--scenario") == 0) {
 		struct CMUnitTest one[] = {
-			{argv[2], NULL, setup_ipc, teardown_scenario, NULL},
+		    {argv[2], NULL, setup_ipc, teardown_scenario, NULL},
 		};
 
 		if (strcmp(argv[2], "test_oversize_frame_ipc") == 0)
 			one[0].test_func = test_oversize_frame_ipc;
-		else if (strcmp(argv[2], "test_close_with_calls_in_flight") == 0)
+		else if (strcmp(argv[2], "test_close_with_calls_in_flight") ==
+		         0)
 			one[0].test_func = test_close_with_calls_in_flight;
 		else
 			return 2;
-		return cmocka_run_group_tests_name("scenario", one, NULL, NULL);
+		return cmocka_run_group_tests_name(
+		    "scenario", one, NULL, NULL);
 	}
 	const struct CMUnitTest tests[] = {
-		BOTH(test_roundtrip_and_auth),
-		BOTH(test_concurrent_calls_get_own_answers),
-		BOTH(test_async_calls),
-		BOTH(test_deadline_exceeded),
-		BOTH(test_request_skipped_when_deadline_passed_in_queue),
-		BOTH(test_unknown_method),
-		BOTH(test_garbage_frames),
-		BOTH(test_silent_handler_is_internal),
-		BOTH(test_wrong_request_type_refused_locally),
-		BOTH(test_big_reply_is_delivered),
+	    BOTH(test_roundtrip_and_auth),
+	    BOTH(test_concurrent_calls_get_own_answers),
+	    BOTH(test_async_calls),
+	    BOTH(test_deadline_exceeded),
+	    BOTH(test_request_skipped_when_deadline_passed_in_queue),
+	    BOTH(test_unknown_method),
+	    BOTH(test_garbage_frames),
+	    BOTH(test_silent_handler_is_internal),
+	    BOTH(test_wrong_request_type_refused_locally),
+	    BOTH(test_big_reply_is_delivered),
 #ifdef RPC_TEST_IPC
-		cmocka_unit_test(test_oversize_frame_ipc_child),
-		cmocka_unit_test(test_close_with_calls_in_flight_ipc_child),
+	    cmocka_unit_test(test_oversize_frame_ipc_child),
+	    cmocka_unit_test(test_close_with_calls_in_flight_ipc_child),
 #else
-		BOTH(test_oversize_frame_inproc),
+	    BOTH(test_oversize_frame_inproc),
 #endif
-		BOTH(test_resent_slow_call_runs_once),
-		BOTH(test_same_id_other_request_runs),
+	    BOTH(test_resent_slow_call_runs_once),
+	    BOTH(test_same_id_other_request_runs),
 #ifndef RPC_TEST_IPC
-		BOTH(test_close_with_calls_in_flight),
+	    BOTH(test_close_with_calls_in_flight),
 #endif
-		BOTH(test_client_close_with_calls_in_flight),
-		cmocka_unit_test(test_server_starts_after_client),
-		cmocka_unit_test(test_bad_table_refused),
+	    BOTH(test_client_close_with_calls_in_flight),
+	    cmocka_unit_test(test_server_starts_after_client),
+	    cmocka_unit_test(test_bad_table_refused),
 #ifndef RPC_TEST_IPC
-		cmocka_unit_test(test_auth_judged_before_queue),
-		cmocka_unit_test(test_full_lane_refuses),
+	    cmocka_unit_test(test_auth_judged_before_queue),
+	    cmocka_unit_test(test_full_lane_refuses),
 #endif
 	};
 

@@ -66,13 +66,27 @@ static void
 test_open_bad_hosts(void **state)
 {
 	static const char *bad[] = {
-		"", "unix://", "unix://relative.sock", "unix:/x", "tcp://",
-		"tcp://host", "tcp://host:", "tcp://:2375", "tcp://host:0",
-		"tcp://host:65536", "tcp://host:12ab", "tcp://host:2375/path",
-		"tcp://a:b:2375", "tcp://[::1]2375", "tcp://[]:2375",
-		"tcp://ho st:2375", "http://localhost:2375",
-		"npipe:////./pipe/docker_engine", "ssh://user@host",
-		"/var/run/docker.sock", "UNIX:///var/run/docker.sock",
+	    "",
+	    "unix://",
+	    "unix://relative.sock",
+	    "unix:/x",
+	    "tcp://",
+	    "tcp://host",
+	    "tcp://host:",
+	    "tcp://:2375",
+	    "tcp://host:0",
+	    "tcp://host:65536",
+	    "tcp://host:12ab",
+	    "tcp://host:2375/path",
+	    "tcp://a:b:2375",
+	    "tcp://[::1]2375",
+	    "tcp://[]:2375",
+	    "tcp://ho st:2375",
+	    "http://localhost:2375",
+	    "npipe:////./pipe/docker_engine",
+	    "ssh://user@host",
+	    "/var/run/docker.sock",
+	    "UNIX:///var/run/docker.sock",
 	};
 	char longpath[200];
 	orch_docker *d;
@@ -80,15 +94,17 @@ test_open_bad_hosts(void **state)
 	(void) state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		d = (orch_docker *) 1;
-		assert_int_equal(orch_docker_open(bad[i], 1000, &d), ORCH_EINVAL);
+		assert_int_equal(
+		    orch_docker_open(bad[i], 1000, &d), ORCH_EINVAL);
 		assert_null(d);
 	}
 	d = (orch_docker *) 1;
 	assert_int_equal(orch_docker_open(NULL, 1000, &d), ORCH_EINVAL);
 	assert_null(d);
-	assert_int_equal(orch_docker_open(ORCH_DOCKER_DEFAULT_HOST, -1, &d),
-	    ORCH_EINVAL);
-	assert_int_equal(orch_docker_open(ORCH_DOCKER_DEFAULT_HOST, 1000, NULL),
+	assert_int_equal(
+	    orch_docker_open(ORCH_DOCKER_DEFAULT_HOST, -1, &d), ORCH_EINVAL);
+	assert_int_equal(
+	    orch_docker_open(ORCH_DOCKER_DEFAULT_HOST, 1000, NULL),
 	    ORCH_EINVAL);
 	/* sun_path holds 108 bytes with the NUL. */
 	memset(longpath, 'a', sizeof(longpath));
@@ -105,7 +121,9 @@ static void
 test_open_good_tcp_forms(void **state)
 {
 	static const char *good[] = {
-		"tcp://127.0.0.1:1", "tcp://localhost:1", "tcp://[::1]:1",
+	    "tcp://127.0.0.1:1",
+	    "tcp://localhost:1",
+	    "tcp://[::1]:1",
 	};
 	orch_docker *d;
 	char v[16];
@@ -117,8 +135,8 @@ test_open_good_tcp_forms(void **state)
 		/* Nothing listens on port 1: open still succeeds, fast. */
 		assert_int_equal(orch_docker_open(good[i], 2000, &d), ORCH_OK);
 		assert_true(orch_mono_ms() - t0 < 3000);
-		assert_int_equal(orch_docker_api_version(d, v, sizeof(v)),
-		    ORCH_EUNAVAIL);
+		assert_int_equal(
+		    orch_docker_api_version(d, v, sizeof(v)), ORCH_EUNAVAIL);
 		assert_int_equal(orch_docker_ping(d, NULL), ORCH_EUNAVAIL);
 		orch_docker_close(d);
 	}
@@ -128,12 +146,12 @@ test_open_good_tcp_forms(void **state)
 /* Docker is not there. */
 
 static void
-check_unavail(orch_err rv, int64_t t0, const orch_diag *diag,
-    const char *call)
+check_unavail(orch_err rv, int64_t t0, const orch_diag *diag, const char *call)
 {
 	int64_t ms = orch_mono_ms() - t0;
 
-	if (rv != ORCH_EUNAVAIL || ms >= 3000 || strstr(diag->msg, call) == NULL)
+	if (rv != ORCH_EUNAVAIL || ms >= 3000 ||
+	    strstr(diag->msg, call) == NULL)
 		fail_msg("%s: rv %d after %lld ms, msg \"%s\"", call, rv,
 		    (long long) ms, diag->msg);
 	assert_int_equal(diag->status, 0);
@@ -161,43 +179,44 @@ test_unreachable_fails_fast(void **state)
 	t0 = orch_mono_ms();
 	check_unavail(orch_docker_ping(d, &diag), t0, &diag, "ping");
 	t0 = orch_mono_ms();
-	check_unavail(orch_docker_create(d, &spec, &id, &diag), t0, &diag,
-	    "ping");
+	check_unavail(
+	    orch_docker_create(d, &spec, &id, &diag), t0, &diag, "ping");
 	assert_null(id);
 	t0 = orch_mono_ms();
 	check_unavail(orch_docker_start(d, "abc", &diag), t0, &diag, "ping");
 	t0 = orch_mono_ms();
-	check_unavail(orch_docker_stop(d, "abc", 10, &diag), t0, &diag, "ping");
+	check_unavail(
+	    orch_docker_stop(d, "abc", 10, &diag), t0, &diag, "ping");
 	t0 = orch_mono_ms();
-	check_unavail(orch_docker_kill(d, "abc", NULL, &diag), t0, &diag,
-	    "ping");
+	check_unavail(
+	    orch_docker_kill(d, "abc", NULL, &diag), t0, &diag, "ping");
 	t0 = orch_mono_ms();
-	check_unavail(orch_docker_remove(d, "abc", true, &diag), t0, &diag,
-	    "ping");
+	check_unavail(
+	    orch_docker_remove(d, "abc", true, &diag), t0, &diag, "ping");
 	t0 = orch_mono_ms();
-	check_unavail(orch_docker_inspect(d, "abc", &c, &diag), t0, &diag,
-	    "ping");
+	check_unavail(
+	    orch_docker_inspect(d, "abc", &c, &diag), t0, &diag, "ping");
 	assert_null(c.id);
 	t0 = orch_mono_ms();
-	check_unavail(orch_docker_list(d, labels, 1, &list, &n, &diag), t0, &diag,
-	    "ping");
+	check_unavail(orch_docker_list(d, labels, 1, &list, &n, &diag), t0,
+	    &diag, "ping");
 	assert_null(list);
 	assert_int_equal(n, 0);
 	t0 = orch_mono_ms();
-	check_unavail(orch_docker_image_inspect(d, "a:b", &diag), t0, &diag,
-	    "ping");
+	check_unavail(
+	    orch_docker_image_inspect(d, "a:b", &diag), t0, &diag, "ping");
 	t0 = orch_mono_ms();
-	check_unavail(orch_docker_image_pull(d, "a:b", 0, &diag), t0, &diag,
-	    "ping");
+	check_unavail(
+	    orch_docker_image_pull(d, "a:b", 0, &diag), t0, &diag, "ping");
 	/* The message names the socket. */
 	assert_non_null(strstr(diag.msg, path));
 	orch_docker_close(d);
 	/* A closed loopback port: refused at once too. */
-	assert_int_equal(orch_docker_open("tcp://127.0.0.1:1", 10000, &d),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_docker_open("tcp://127.0.0.1:1", 10000, &d), ORCH_OK);
 	t0 = orch_mono_ms();
-	check_unavail(orch_docker_inspect(d, "abc", &c, &diag), t0, &diag,
-	    "ping");
+	check_unavail(
+	    orch_docker_inspect(d, "abc", &c, &diag), t0, &diag, "ping");
 	orch_docker_close(d);
 	print_message("unreachable: 11 calls in %lld ms\n",
 	    (long long) (orch_mono_ms() - total));
@@ -249,11 +268,16 @@ test_version_refused(void **state)
 		const char *offered;
 		orch_err want;
 	} cases[] = {
-		{"1.24", ORCH_EPRECOND}, {"0.99", ORCH_EPRECOND},
-		{NULL, ORCH_EINTERNAL}, {"abc", ORCH_EINTERNAL},
-		{"1", ORCH_EINTERNAL}, {"1.", ORCH_EINTERNAL},
-		{"1.41.2", ORCH_EINTERNAL}, {"99999.1", ORCH_EINTERNAL},
-		{"", ORCH_EINTERNAL}, {"-1.41", ORCH_EINTERNAL},
+	    {"1.24", ORCH_EPRECOND},
+	    {"0.99", ORCH_EPRECOND},
+	    {NULL, ORCH_EINTERNAL},
+	    {"abc", ORCH_EINTERNAL},
+	    {"1", ORCH_EINTERNAL},
+	    {"1.", ORCH_EINTERNAL},
+	    {"1.41.2", ORCH_EINTERNAL},
+	    {"99999.1", ORCH_EINTERNAL},
+	    {"", ORCH_EINTERNAL},
+	    {"-1.41", ORCH_EINTERNAL},
 	};
 	struct fake f;
 	orch_docker *d;
@@ -262,17 +286,17 @@ test_version_refused(void **state)
 
 	(void) state;
 	fake_start(&f, NULL);
-	fake_reply(&f, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n",
-	    0);
+	fake_reply(
+	    &f, "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n", 0);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		fake_set_ping(&f, cases[i].offered);
 		d = open_unix(f.path, 2000);
 		if (orch_docker_start(d, "abc", &diag) != cases[i].want)
-			fail_msg("offered \"%s\": %s", cases[i].offered,
-			    diag.msg);
+			fail_msg(
+			    "offered \"%s\": %s", cases[i].offered, diag.msg);
 		assert_true(strstr(diag.msg, "ping") != NULL);
-		assert_int_equal(orch_docker_api_version(d, v, sizeof(v)),
-		    ORCH_EUNAVAIL);
+		assert_int_equal(
+		    orch_docker_api_version(d, v, sizeof(v)), ORCH_EUNAVAIL);
 		orch_docker_close(d);
 	}
 	assert_int_equal(fake_requests(&f), 0); /* nothing past the ping */
@@ -294,10 +318,10 @@ test_version_negotiated_later(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/later.sock", dir);
 	d = open_unix(path, 2000);
-	assert_int_equal(orch_docker_api_version(d, v, sizeof(v)),
-	    ORCH_EUNAVAIL);
-	assert_int_equal(orch_docker_inspect(d, "abc", &c, NULL),
-	    ORCH_EUNAVAIL);
+	assert_int_equal(
+	    orch_docker_api_version(d, v, sizeof(v)), ORCH_EUNAVAIL);
+	assert_int_equal(
+	    orch_docker_inspect(d, "abc", &c, NULL), ORCH_EUNAVAIL);
 	fake_start(&f, path);
 	fake_set_ping(&f, "1.40");
 	fake_reply(&f, reply, 0);
@@ -359,41 +383,42 @@ test_status_mapping(void **state)
 		orch_err want;
 		const char *msg; /* expected in diag.msg */
 	} cases[] = {
-		{OP_INSPECT, "404 Not Found",
-		    "{\"message\":\"No such container: abc\"}", ORCH_ENOTFOUND,
-		    "No such container: abc"},
-		{OP_IMAGE, "404 Not Found", "{\"message\":\"no such image\"}",
-		    ORCH_ENOTFOUND, "no such image"},
-		{OP_IMAGE, "200 OK", "{\"Id\":\"sha256:1\"}", ORCH_OK, ""},
-		{OP_CREATE, "409 Conflict",
-		    "{\"message\":\"Conflict. The container name \\\"/n\\\" is "
-		    "already in use\"}", ORCH_EEXIST, "already in use"},
-		{OP_CREATE, "404 Not Found", "{\"message\":\"No such image\"}",
-		    ORCH_ENOTFOUND, "No such image"},
-		{OP_CREATE, "400 Bad Request",
-		    "{\"message\":\"invalid restart policy\"}", ORCH_EINTERNAL,
-		    "HTTP 400: invalid restart policy"},
-		{OP_REMOVE, "409 Conflict",
-		    "{\"message\":\"You cannot remove a running container\"}",
-		    ORCH_EPRECOND, "cannot remove"},
-		{OP_START, "304 Not Modified", "", ORCH_OK, ""},
-		{OP_STOP, "304 Not Modified", "", ORCH_OK, ""},
-		{OP_START, "204 No Content", "", ORCH_OK, ""},
-		{OP_START, "500 Internal Server Error",
-		    "{\"message\":\"port is already allocated\"}", ORCH_EINTERNAL,
-		    "start abc: HTTP 500: port is already allocated"},
-		{OP_START, "500 Internal Server Error", "<html>oops</html>",
-		    ORCH_EINTERNAL, "HTTP 500: (no message)"},
-		{OP_START, "500 Internal Server Error", "{\"message\":42}",
-		    ORCH_EINTERNAL, "(no message)"},
-		{OP_START, "503 Service Unavailable", "{}", ORCH_EUNAVAIL,
-		    "HTTP 503"},
-		{OP_START, "403 Forbidden", "{\"message\":\"no\"}", ORCH_EPERM,
-		    "HTTP 403"},
-		{OP_START, "418 I'm a teapot", "", ORCH_EINTERNAL, "HTTP 418"},
-		{OP_START, "500 Internal Server Error",
-		    "{\"message\":\"line\\none\\ttab\"}", ORCH_EINTERNAL,
-		    "line one tab"},
+	    {OP_INSPECT, "404 Not Found",
+	        "{\"message\":\"No such container: abc\"}", ORCH_ENOTFOUND,
+	        "No such container: abc"},
+	    {OP_IMAGE, "404 Not Found", "{\"message\":\"no such image\"}",
+	        ORCH_ENOTFOUND, "no such image"},
+	    {OP_IMAGE, "200 OK", "{\"Id\":\"sha256:1\"}", ORCH_OK, ""},
+	    {OP_CREATE, "409 Conflict",
+	        "{\"message\":\"Conflict. The container name \\\"/n\\\" is "
+	        "already in use\"}",
+	        ORCH_EEXIST, "already in use"},
+	    {OP_CREATE, "404 Not Found", "{\"message\":\"No such image\"}",
+	        ORCH_ENOTFOUND, "No such image"},
+	    {OP_CREATE, "400 Bad Request",
+	        "{\"message\":\"invalid restart policy\"}", ORCH_EINTERNAL,
+	        "HTTP 400: invalid restart policy"},
+	    {OP_REMOVE, "409 Conflict",
+	        "{\"message\":\"You cannot remove a running container\"}",
+	        ORCH_EPRECOND, "cannot remove"},
+	    {OP_START, "304 Not Modified", "", ORCH_OK, ""},
+	    {OP_STOP, "304 Not Modified", "", ORCH_OK, ""},
+	    {OP_START, "204 No Content", "", ORCH_OK, ""},
+	    {OP_START, "500 Internal Server Error",
+	        "{\"message\":\"port is already allocated\"}", ORCH_EINTERNAL,
+	        "start abc: HTTP 500: port is already allocated"},
+	    {OP_START, "500 Internal Server Error", "<html>oops</html>",
+	        ORCH_EINTERNAL, "HTTP 500: (no message)"},
+	    {OP_START, "500 Internal Server Error", "{\"message\":42}",
+	        ORCH_EINTERNAL, "(no message)"},
+	    {OP_START, "503 Service Unavailable", "{}", ORCH_EUNAVAIL,
+	        "HTTP 503"},
+	    {OP_START, "403 Forbidden", "{\"message\":\"no\"}", ORCH_EPERM,
+	        "HTTP 403"},
+	    {OP_START, "418 I'm a teapot", "", ORCH_EINTERNAL, "HTTP 418"},
+	    {OP_START, "500 Internal Server Error",
+	        "{\"message\":\"line\\none\\ttab\"}", ORCH_EINTERNAL,
+	        "line one tab"},
 	};
 	struct fake f;
 	orch_docker *d;
@@ -410,9 +435,12 @@ test_status_mapping(void **state)
 		fake_reply(&f, reply, 0);
 		free(reply);
 		rv = run_op(d, cases[i].op, &diag);
-		if (rv != cases[i].want || strstr(diag.msg, cases[i].msg) == NULL)
-			fail_msg("case %zu: rv %d, msg \"%s\"", i, rv, diag.msg);
-		snprintf(want_status, sizeof(want_status), "%s", cases[i].status);
+		if (rv != cases[i].want ||
+		    strstr(diag.msg, cases[i].msg) == NULL)
+			fail_msg(
+			    "case %zu: rv %d, msg \"%s\"", i, rv, diag.msg);
+		snprintf(
+		    want_status, sizeof(want_status), "%s", cases[i].status);
 		assert_int_equal(diag.status, atol(want_status));
 		if (rv == ORCH_OK)
 			assert_string_equal(diag.msg, "");
@@ -431,25 +459,26 @@ test_create_request(void **state)
 	/* Pairs: "a=b" is a key (it must not turn into a=("b=c")), and a key
 	 * given twice keeps its first value. */
 	orch_rt_kv labels[] = {{"orchestrator.managed", "true"}, {"k", "v=w"},
-		{"e", ""}, {"a=b", "c"}, {"k", "later"}};
+	    {"e", ""}, {"a=b", "c"}, {"k", "later"}};
 	const char *cmd[] = {"/sim", "engine", NULL};
 	orch_rt_publish ports[] = {{6878, 29001, NULL}, {8621, 0, "udp"}};
 	orch_rt_create_spec spec = {
-		.name = "acestream-1",
-		.image = "acestream-sim:latest",
-		.env = env,
-		.labels = labels,
-		.n_labels = 5,
-		.cmd = cmd,
-		.ports = ports,
-		.n_ports = 2,
-		.host_ip = "0.0.0.0",
-		.restart_policy = "unless-stopped",
-		.network = "orch-net",
+	    .name = "acestream-1",
+	    .image = "acestream-sim:latest",
+	    .env = env,
+	    .labels = labels,
+	    .n_labels = 5,
+	    .cmd = cmd,
+	    .ports = ports,
+	    .n_ports = 2,
+	    .host_ip = "0.0.0.0",
+	    .restart_policy = "unless-stopped",
+	    .network = "orch-net",
 	};
 	struct fake f;
 	orch_docker *d;
-	char *reply = fake_http("201 Created", "{\"Id\":\"new1\",\"Warnings\":[]}");
+	char *reply =
+	    fake_http("201 Created", "{\"Id\":\"new1\",\"Warnings\":[]}");
 	char req[8192], *body = NULL, *id = NULL;
 	json_t *j, *hc;
 	json_error_t jerr;
@@ -463,53 +492,75 @@ test_create_request(void **state)
 	assert_string_equal(id, "new1");
 	free(id);
 	fake_last(&f, req, sizeof(req), &body);
-	assert_true(starts(req,
-	    "POST /v1.41/containers/create?name=acestream-1 HTTP/1.1"));
+	assert_true(starts(
+	    req, "POST /v1.41/containers/create?name=acestream-1 HTTP/1.1"));
 	assert_non_null(strstr(req, "Content-Type: application/json"));
 	assert_non_null(body);
 	j = json_loads(body, 0, &jerr);
 	assert_non_null(j);
 	assert_string_equal(json_string_value(json_object_get(j, "Image")),
 	    "acestream-sim:latest");
-	assert_string_equal(json_string_value(json_array_get(
-	    json_object_get(j, "Env"), 1)), "CONF=--a b");
-	assert_string_equal(json_string_value(json_array_get(
-	    json_object_get(j, "Cmd"), 1)), "engine");
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(j, "Env"), 1)),
+	    "CONF=--a b");
+	assert_string_equal(
+	    json_string_value(json_array_get(json_object_get(j, "Cmd"), 1)),
+	    "engine");
 	assert_string_equal(json_string_value(json_object_get(
-	    json_object_get(j, "Labels"), "k")), "v=w");
+	                        json_object_get(j, "Labels"), "k")),
+	    "v=w");
 	assert_string_equal(json_string_value(json_object_get(
-	    json_object_get(j, "Labels"), "e")), "");
+	                        json_object_get(j, "Labels"), "e")),
+	    "");
 	assert_string_equal(json_string_value(json_object_get(
-	    json_object_get(j, "Labels"), "a=b")), "c");
+	                        json_object_get(j, "Labels"), "a=b")),
+	    "c");
 	assert_null(json_object_get(json_object_get(j, "Labels"), "a"));
 	assert_int_equal(json_object_size(json_object_get(j, "Labels")), 4);
-	assert_non_null(json_object_get(json_object_get(j, "ExposedPorts"),
-	    "6878/tcp"));
-	assert_non_null(json_object_get(json_object_get(j, "ExposedPorts"),
-	    "8621/udp"));
+	assert_non_null(
+	    json_object_get(json_object_get(j, "ExposedPorts"), "6878/tcp"));
+	assert_non_null(
+	    json_object_get(json_object_get(j, "ExposedPorts"), "8621/udp"));
 	hc = json_object_get(j, "HostConfig");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(
-	    json_object_get(json_object_get(hc, "PortBindings"), "6878/tcp"),
-	    0), "HostIp")), "0.0.0.0");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(
-	    json_object_get(json_object_get(hc, "PortBindings"), "6878/tcp"),
-	    0), "HostPort")), "29001");
-	assert_string_equal(json_string_value(json_object_get(json_array_get(
-	    json_object_get(json_object_get(hc, "PortBindings"), "8621/udp"),
-	    0), "HostPort")), "");
-	assert_string_equal(json_string_value(json_object_get(json_object_get(
-	    hc, "RestartPolicy"), "Name")), "unless-stopped");
-	assert_string_equal(json_string_value(json_object_get(hc,
-	    "NetworkMode")), "orch-net");
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_array_get(
+	            json_object_get(
+	                json_object_get(hc, "PortBindings"), "6878/tcp"),
+	            0),
+	        "HostIp")),
+	    "0.0.0.0");
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_array_get(
+	            json_object_get(
+	                json_object_get(hc, "PortBindings"), "6878/tcp"),
+	            0),
+	        "HostPort")),
+	    "29001");
+	assert_string_equal(
+	    json_string_value(json_object_get(
+	        json_array_get(
+	            json_object_get(
+	                json_object_get(hc, "PortBindings"), "8621/udp"),
+	            0),
+	        "HostPort")),
+	    "");
+	assert_string_equal(json_string_value(json_object_get(
+	                        json_object_get(hc, "RestartPolicy"), "Name")),
+	    "unless-stopped");
+	assert_string_equal(
+	    json_string_value(json_object_get(hc, "NetworkMode")), "orch-net");
 	json_decref(j);
 	free(body);
 
 	/* A minimal spec: no name, binding on 127.0.0.1 by default. */
 	{
-		orch_rt_create_spec min = {.image = "img", .ports = ports,
-			.n_ports = 1};
+		orch_rt_create_spec min = {
+		    .image = "img", .ports = ports, .n_ports = 1};
 
-		assert_int_equal(orch_docker_create(d, &min, &id, NULL), ORCH_OK);
+		assert_int_equal(
+		    orch_docker_create(d, &min, &id, NULL), ORCH_OK);
 		free(id);
 		fake_last(&f, req, sizeof(req), &body);
 		assert_true(starts(req, "POST /v1.41/containers/create HTTP"));
@@ -530,43 +581,58 @@ test_create_request(void **state)
 		orch_rt_publish badproto[] = {{80, 80, "icmp"}};
 		orch_rt_create_spec s;
 
-		s = (orch_rt_create_spec) {.image = NULL};
-		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
-		s = (orch_rt_create_spec) {.image = "img", .name = "a/b"};
-		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
-		s = (orch_rt_create_spec) {.image = "img", .name = "a?b"};
-		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
-		s = (orch_rt_create_spec) {.image = "../x"};
-		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
-		s = (orch_rt_create_spec) {.image = "img",
-			.labels = badlabels, .n_labels = 1};
-		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
+		s = (orch_rt_create_spec){.image = NULL};
+		assert_int_equal(
+		    orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
+		s = (orch_rt_create_spec){.image = "img", .name = "a/b"};
+		assert_int_equal(
+		    orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
+		s = (orch_rt_create_spec){.image = "img", .name = "a?b"};
+		assert_int_equal(
+		    orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
+		s = (orch_rt_create_spec){.image = "../x"};
+		assert_int_equal(
+		    orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
+		s = (orch_rt_create_spec){
+		    .image = "img", .labels = badlabels, .n_labels = 1};
+		assert_int_equal(
+		    orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
 		s.labels = badlabels2;
-		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
+		assert_int_equal(
+		    orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
 		s.labels = badutf8;
-		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
-		s = (orch_rt_create_spec) {.image = "img", .ports = badport,
-			.n_ports = 1};
-		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
+		assert_int_equal(
+		    orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
+		s = (orch_rt_create_spec){
+		    .image = "img", .ports = badport, .n_ports = 1};
+		assert_int_equal(
+		    orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
 		s.ports = badport2;
-		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
+		assert_int_equal(
+		    orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
 		s.ports = badproto;
-		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
+		assert_int_equal(
+		    orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
 		s.ports = NULL;
-		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
-		s = (orch_rt_create_spec) {.image = "img", .n_labels = 1};
-		assert_int_equal(orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
+		assert_int_equal(
+		    orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
+		s = (orch_rt_create_spec){.image = "img", .n_labels = 1};
+		assert_int_equal(
+		    orch_docker_create(d, &s, &id, NULL), ORCH_EINVAL);
 		assert_null(id);
-		assert_int_equal(orch_docker_start(d, "a/b", NULL), ORCH_EINVAL);
+		assert_int_equal(
+		    orch_docker_start(d, "a/b", NULL), ORCH_EINVAL);
 		assert_int_equal(orch_docker_start(d, "", NULL), ORCH_EINVAL);
-		assert_int_equal(orch_docker_start(d, NULL, NULL), ORCH_EINVAL);
-		assert_int_equal(orch_docker_stop(d, "abc", -1, NULL), ORCH_EINVAL);
-		assert_int_equal(orch_docker_kill(d, "abc", "SIG KILL", NULL),
-		    ORCH_EINVAL);
-		assert_int_equal(orch_docker_image_inspect(d, "a b", NULL),
-		    ORCH_EINVAL);
-		assert_int_equal(orch_docker_image_pull(d, "", 0, NULL),
-		    ORCH_EINVAL);
+		assert_int_equal(
+		    orch_docker_start(d, NULL, NULL), ORCH_EINVAL);
+		assert_int_equal(
+		    orch_docker_stop(d, "abc", -1, NULL), ORCH_EINVAL);
+		assert_int_equal(
+		    orch_docker_kill(d, "abc", "SIG KILL", NULL), ORCH_EINVAL);
+		assert_int_equal(
+		    orch_docker_image_inspect(d, "a b", NULL), ORCH_EINVAL);
+		assert_int_equal(
+		    orch_docker_image_pull(d, "", 0, NULL), ORCH_EINVAL);
 	}
 	assert_int_equal(fake_requests(&f), before);
 	orch_docker_close(d);
@@ -581,17 +647,17 @@ test_other_requests(void **state)
 		int op;
 		const char *want;
 	} cases[] = {
-		{0, "POST /v1.41/containers/abc/start HTTP"},
-		{1, "POST /v1.41/containers/abc/stop?t=7 HTTP"},
-		{2, "POST /v1.41/containers/abc/kill?signal=SIGKILL HTTP"},
-		{3, "POST /v1.41/containers/abc/kill?signal=SIGUSR1 HTTP"},
-		{4, "DELETE /v1.41/containers/abc?force=true&v=false HTTP"},
-		{5, "DELETE /v1.41/containers/abc?force=false&v=false HTTP"},
-		{6, "GET /v1.41/images/docker.io/library/img:1.0/json HTTP"},
-		{7, "GET /v1.41/containers/json?all=true&filters="
-		    "%7B%22label%22%3A%5B%22orchestrator.test%3Dx%22%2C%22k%22"
-		    "%5D%7D HTTP"},
-		{8, "GET /v1.41/containers/json?all=true&filters=%7B%7D HTTP"},
+	    {0, "POST /v1.41/containers/abc/start HTTP"},
+	    {1, "POST /v1.41/containers/abc/stop?t=7 HTTP"},
+	    {2, "POST /v1.41/containers/abc/kill?signal=SIGKILL HTTP"},
+	    {3, "POST /v1.41/containers/abc/kill?signal=SIGUSR1 HTTP"},
+	    {4, "DELETE /v1.41/containers/abc?force=true&v=false HTTP"},
+	    {5, "DELETE /v1.41/containers/abc?force=false&v=false HTTP"},
+	    {6, "GET /v1.41/images/docker.io/library/img:1.0/json HTTP"},
+	    {7, "GET /v1.41/containers/json?all=true&filters="
+	        "%7B%22label%22%3A%5B%22orchestrator.test%3Dx%22%2C%22k%22"
+	        "%5D%7D HTTP"},
+	    {8, "GET /v1.41/containers/json?all=true&filters=%7B%7D HTTP"},
 	};
 	orch_rt_kv labels[] = {{"orchestrator.test", "x"}, {"k", NULL}};
 	struct fake f;
@@ -607,36 +673,43 @@ test_other_requests(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		switch (cases[i].op) {
 		case 0:
-			assert_int_equal(orch_docker_start(d, "abc", NULL), ORCH_OK);
+			assert_int_equal(
+			    orch_docker_start(d, "abc", NULL), ORCH_OK);
 			break;
 		case 1:
-			assert_int_equal(orch_docker_stop(d, "abc", 7, NULL), ORCH_OK);
+			assert_int_equal(
+			    orch_docker_stop(d, "abc", 7, NULL), ORCH_OK);
 			break;
 		case 2:
-			assert_int_equal(orch_docker_kill(d, "abc", NULL, NULL),
-			    ORCH_OK);
+			assert_int_equal(
+			    orch_docker_kill(d, "abc", NULL, NULL), ORCH_OK);
 			break;
 		case 3:
-			assert_int_equal(orch_docker_kill(d, "abc", "SIGUSR1", NULL),
+			assert_int_equal(
+			    orch_docker_kill(d, "abc", "SIGUSR1", NULL),
 			    ORCH_OK);
 			break;
 		case 4:
-			assert_int_equal(orch_docker_remove(d, "abc", true, NULL),
-			    ORCH_OK);
+			assert_int_equal(
+			    orch_docker_remove(d, "abc", true, NULL), ORCH_OK);
 			break;
 		case 5:
-			assert_int_equal(orch_docker_remove(d, "abc", false, NULL),
+			assert_int_equal(
+			    orch_docker_remove(d, "abc", false, NULL),
 			    ORCH_OK);
 			break;
 		case 6:
-			assert_int_equal(orch_docker_image_inspect(d,
-			    "docker.io/library/img:1.0", NULL), ORCH_OK);
+			assert_int_equal(
+			    orch_docker_image_inspect(
+			        d, "docker.io/library/img:1.0", NULL),
+			    ORCH_OK);
 			break;
 		case 7:
 		case 8:
-			assert_int_equal(orch_docker_list(d,
-			    cases[i].op == 7 ? labels : NULL,
-			    cases[i].op == 7 ? 2 : 0, &list, &n, NULL),
+			assert_int_equal(
+			    orch_docker_list(d,
+			        cases[i].op == 7 ? labels : NULL,
+			        cases[i].op == 7 ? 2 : 0, &list, &n, NULL),
 			    ORCH_OK);
 			assert_null(list);
 			assert_int_equal(n, 0);
@@ -658,29 +731,40 @@ static void
 test_malformed_inspect(void **state)
 {
 	static const char *bodies[] = {
-		"", "{", "[", "null", "42", "\"x\"", "[]", "{}", "{\"Id\":5}",
-		"{\"Id\":null}", "{\"Id\":\"x\",\"State\":\"running\"}",
-		"{\"Id\":\"x\",\"State\":{\"Running\":\"yes\"}}",
-		"{\"Id\":\"x\",\"State\":{\"Status\":1}}",
-		"{\"Id\":\"x\",\"Name\":[]}",
-		"{\"Id\":\"x\",\"Config\":[]}",
-		"{\"Id\":\"x\",\"Config\":{\"Labels\":[]}}",
-		"{\"Id\":\"x\",\"Config\":{\"Labels\":{\"a\":1}}}",
-		"{\"Id\":\"x\",\"Config\":{\"Env\":\"A=1\"}}",
-		"{\"Id\":\"x\",\"Config\":{\"Env\":[1]}}",
-		"{\"Id\":\"x\",\"Config\":{\"Image\":7}}",
-		"{\"Id\":\"x\",\"NetworkSettings\":5}",
-		"{\"Id\":\"x\",\"NetworkSettings\":{\"Ports\":[]}}",
-		"{\"Id\":\"x\",\"NetworkSettings\":{\"Ports\":{\"1/tcp\":\"x\"}}}",
-		"{\"Id\":\"x\",\"NetworkSettings\":{\"Ports\":{\"1/tcp\":[5]}}}",
-		"{\"Id\":\"x\",\"NetworkSettings\":{\"Ports\":{\"1/tcp\":"
-		    "[{\"HostIp\":1}]}}}",
-		"{\"Id\":\"x\",\"HostConfig\":{\"PortBindings\":{\"1/tcp\":"
-		    "[{\"HostPort\":80}]}}}",
-		"{\"Id\":\"x\",\"HostConfig\":\"y\"}",
-		"{\"Id\":\"\xff\xfe\"}", "{\"Id\":\"a\\u0000b\"}",
-		"{\"Id\":\"x\"} trailing", "{\"Id\":\"x\",}",
-		"{\"Id\":\"x\",\"Created\":1e999}",
+	    "",
+	    "{",
+	    "[",
+	    "null",
+	    "42",
+	    "\"x\"",
+	    "[]",
+	    "{}",
+	    "{\"Id\":5}",
+	    "{\"Id\":null}",
+	    "{\"Id\":\"x\",\"State\":\"running\"}",
+	    "{\"Id\":\"x\",\"State\":{\"Running\":\"yes\"}}",
+	    "{\"Id\":\"x\",\"State\":{\"Status\":1}}",
+	    "{\"Id\":\"x\",\"Name\":[]}",
+	    "{\"Id\":\"x\",\"Config\":[]}",
+	    "{\"Id\":\"x\",\"Config\":{\"Labels\":[]}}",
+	    "{\"Id\":\"x\",\"Config\":{\"Labels\":{\"a\":1}}}",
+	    "{\"Id\":\"x\",\"Config\":{\"Env\":\"A=1\"}}",
+	    "{\"Id\":\"x\",\"Config\":{\"Env\":[1]}}",
+	    "{\"Id\":\"x\",\"Config\":{\"Image\":7}}",
+	    "{\"Id\":\"x\",\"NetworkSettings\":5}",
+	    "{\"Id\":\"x\",\"NetworkSettings\":{\"Ports\":[]}}",
+	    "{\"Id\":\"x\",\"NetworkSettings\":{\"Ports\":{\"1/tcp\":\"x\"}}}",
+	    "{\"Id\":\"x\",\"NetworkSettings\":{\"Ports\":{\"1/tcp\":[5]}}}",
+	    "{\"Id\":\"x\",\"NetworkSettings\":{\"Ports\":{\"1/tcp\":"
+	    "[{\"HostIp\":1}]}}}",
+	    "{\"Id\":\"x\",\"HostConfig\":{\"PortBindings\":{\"1/tcp\":"
+	    "[{\"HostPort\":80}]}}}",
+	    "{\"Id\":\"x\",\"HostConfig\":\"y\"}",
+	    "{\"Id\":\"\xff\xfe\"}",
+	    "{\"Id\":\"a\\u0000b\"}",
+	    "{\"Id\":\"x\"} trailing",
+	    "{\"Id\":\"x\",}",
+	    "{\"Id\":\"x\",\"Created\":1e999}",
 	};
 	struct fake f;
 	orch_docker *d;
@@ -713,10 +797,11 @@ test_malformed_inspect(void **state)
 	assert_string_equal(c.image, "img:1");
 	assert_true(c.running);
 	assert_int_equal(c.n_ports, 2);
-	assert_int_equal(orch_rt_container_port(&c, "8080/tcp")->n_bindings,
-	    0);
-	assert_string_equal(orch_rt_container_port(&c,
-	    "6878/tcp")->bindings[0].host_port, "29001");
+	assert_int_equal(
+	    orch_rt_container_port(&c, "8080/tcp")->n_bindings, 0);
+	assert_string_equal(
+	    orch_rt_container_port(&c, "6878/tcp")->bindings[0].host_port,
+	    "29001");
 	assert_int_equal(c.created_us, 1704164645123456LL);
 	orch_rt_container_fini(&c);
 	orch_docker_close(d);
@@ -727,27 +812,36 @@ static void
 test_malformed_list_and_create(void **state)
 {
 	static const char *lists[] = {
-		"", "{}", "[1]", "[null]", "[{}]", "[{\"Id\":1}]",
-		"[{\"Id\":\"x\",\"Names\":\"a\"}]",
-		"[{\"Id\":\"x\",\"Names\":[1]}]",
-		"[{\"Id\":\"x\",\"Ports\":{}}]",
-		"[{\"Id\":\"x\",\"Ports\":[{\"PrivatePort\":\"1\","
-		    "\"Type\":\"tcp\"}]}]",
-		"[{\"Id\":\"x\",\"Ports\":[{\"PrivatePort\":70000,"
-		    "\"Type\":\"tcp\"}]}]",
-		"[{\"Id\":\"x\",\"Ports\":[{\"PrivatePort\":1}]}]",
-		"[{\"Id\":\"x\",\"Ports\":[{\"PrivatePort\":1,\"Type\":\"tcp\","
-		    "\"PublicPort\":-1}]}]",
-		"[{\"Id\":\"x\",\"Created\":\"yesterday\"}]",
-		"[{\"Id\":\"x\",\"Created\":-1}]",
-		"[{\"Id\":\"x\",\"Created\":99999999999999999}]",
-		"[{\"Id\":\"x\",\"Created\":1.5}]",
-		"[{\"Id\":\"x\",\"Labels\":{\"a\":null}}]",
-		"[{\"Id\":\"ok\"},{\"Id\":\"x\",\"State\":false}]",
+	    "",
+	    "{}",
+	    "[1]",
+	    "[null]",
+	    "[{}]",
+	    "[{\"Id\":1}]",
+	    "[{\"Id\":\"x\",\"Names\":\"a\"}]",
+	    "[{\"Id\":\"x\",\"Names\":[1]}]",
+	    "[{\"Id\":\"x\",\"Ports\":{}}]",
+	    "[{\"Id\":\"x\",\"Ports\":[{\"PrivatePort\":\"1\","
+	    "\"Type\":\"tcp\"}]}]",
+	    "[{\"Id\":\"x\",\"Ports\":[{\"PrivatePort\":70000,"
+	    "\"Type\":\"tcp\"}]}]",
+	    "[{\"Id\":\"x\",\"Ports\":[{\"PrivatePort\":1}]}]",
+	    "[{\"Id\":\"x\",\"Ports\":[{\"PrivatePort\":1,\"Type\":\"tcp\","
+	    "\"PublicPort\":-1}]}]",
+	    "[{\"Id\":\"x\",\"Created\":\"yesterday\"}]",
+	    "[{\"Id\":\"x\",\"Created\":-1}]",
+	    "[{\"Id\":\"x\",\"Created\":99999999999999999}]",
+	    "[{\"Id\":\"x\",\"Created\":1.5}]",
+	    "[{\"Id\":\"x\",\"Labels\":{\"a\":null}}]",
+	    "[{\"Id\":\"ok\"},{\"Id\":\"x\",\"State\":false}]",
 	};
 	static const char *creates[] = {
-		"", "{}", "{\"Id\":\"\"}", "{\"Id\":null}", "[\"x\"]",
-		"{\"Id\":[]}",
+	    "",
+	    "{}",
+	    "{\"Id\":\"\"}",
+	    "{\"Id\":null}",
+	    "[\"x\"]",
+	    "{\"Id\":[]}",
 	};
 	struct fake f;
 	orch_docker *d;
@@ -764,7 +858,8 @@ test_malformed_list_and_create(void **state)
 		reply = fake_http("200 OK", lists[i]);
 		fake_reply(&f, reply, 0);
 		free(reply);
-		if (orch_docker_list(d, NULL, 0, &list, &n, &diag) != ORCH_EINTERNAL)
+		if (orch_docker_list(d, NULL, 0, &list, &n, &diag) !=
+		    ORCH_EINTERNAL)
 			fail_msg("list %zu \"%s\"", i, lists[i]);
 		assert_null(list);
 		assert_int_equal(n, 0);
@@ -778,7 +873,8 @@ test_malformed_list_and_create(void **state)
 		assert_null(id);
 	}
 	/* A good list: IPv4 and IPv6 bindings of one port are grouped. */
-	reply = fake_http("200 OK", "[{\"Id\":\"x\",\"Names\":[\"/a\",\"/b/a\"],"
+	reply = fake_http("200 OK",
+	    "[{\"Id\":\"x\",\"Names\":[\"/a\",\"/b/a\"],"
 	    "\"Image\":\"i\",\"Created\":1700000000,\"State\":\"running\","
 	    "\"Labels\":null,\"Ports\":[{\"IP\":\"0.0.0.0\",\"PrivatePort\":"
 	    "6878,\"PublicPort\":29001,\"Type\":\"tcp\"},{\"IP\":\"::\","
@@ -786,7 +882,8 @@ test_malformed_list_and_create(void **state)
 	    "{\"PrivatePort\":8621,\"Type\":\"udp\"}]},{\"Id\":\"y\"}]");
 	fake_reply(&f, reply, 0);
 	free(reply);
-	assert_int_equal(orch_docker_list(d, NULL, 0, &list, &n, &diag), ORCH_OK);
+	assert_int_equal(
+	    orch_docker_list(d, NULL, 0, &list, &n, &diag), ORCH_OK);
 	assert_int_equal(n, 2);
 	assert_string_equal(list[0].name, "a");
 	assert_string_equal(list[0].created, "2023-11-14T22:13:20Z");
@@ -811,25 +908,30 @@ test_malformed_transport(void **state)
 		const char *bytes;
 		orch_err want; /* ORCH_OK: any error will do */
 	} cases[] = {
-		/* Truncated: fewer bytes than Content-Length, then close. */
-		{"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"Id\":", ORCH_EUNAVAIL},
-		/* Nothing at all. */
-		{"", ORCH_EUNAVAIL},
-		/* Headers cut short. */
-		{"HTTP/1.1 200 OK\r\nContent-Len", ORCH_OK},
-		/* Not HTTP. */
-		{"HELLO WORLD\r\n\r\n", ORCH_OK},
-		{"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", ORCH_OK},
-		/* Bad chunk framing. */
-		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n",
-		    ORCH_OK},
-		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
-		    "ffffffffffffffffff\r\n{}", ORCH_OK},
-		/* Absurd status and length. */
-		{"HTTP/1.1 999999999999 X\r\nContent-Length: 2\r\n\r\n{}", ORCH_OK},
-		{"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n{}", ORCH_OK},
-		{"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n{}",
-		    ORCH_OK},
+	    /* Truncated: fewer bytes than Content-Length, then close. */
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"Id\":",
+	        ORCH_EUNAVAIL},
+	    /* Nothing at all. */
+	    {"", ORCH_EUNAVAIL},
+	    /* Headers cut short. */
+	    {"HTTP/1.1 200 OK\r\nContent-Len", ORCH_OK},
+	    /* Not HTTP. */
+	    {"HELLO WORLD\r\n\r\n", ORCH_OK},
+	    {"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", ORCH_OK},
+	    /* Bad chunk framing. */
+	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: "
+	     "chunked\r\n\r\nzz\r\n{}\r\n",
+	        ORCH_OK},
+	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	     "ffffffffffffffffff\r\n{}",
+	        ORCH_OK},
+	    /* Absurd status and length. */
+	    {"HTTP/1.1 999999999999 X\r\nContent-Length: 2\r\n\r\n{}",
+	        ORCH_OK},
+	    {"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n{}", ORCH_OK},
+	    {"HTTP/1.1 200 OK\r\nContent-Length: "
+	     "99999999999999999999\r\n\r\n{}",
+	        ORCH_OK},
 	};
 	struct fake f;
 	orch_docker *d;
@@ -845,8 +947,9 @@ test_malformed_transport(void **state)
 
 		fake_reply(&f, cases[i].bytes, 0);
 		rv = orch_docker_inspect(d, "x", &c, &diag);
-		if (rv == ORCH_OK || (cases[i].want != ORCH_OK &&
-		    rv != cases[i].want) || orch_mono_ms() - t0 > 2500)
+		if (rv == ORCH_OK ||
+		    (cases[i].want != ORCH_OK && rv != cases[i].want) ||
+		    orch_mono_ms() - t0 > 2500)
 			fail_msg("case %zu: rv %d (%s)", i, rv, diag.msg);
 		assert_null(c.id);
 	}
@@ -879,8 +982,8 @@ test_huge_and_deep(void **state)
 	fake_reply(&f, reply, 0);
 	free(reply);
 	free(body);
-	assert_int_equal(orch_docker_inspect(d, "x", &c, &diag),
-	    ORCH_EINTERNAL);
+	assert_int_equal(
+	    orch_docker_inspect(d, "x", &c, &diag), ORCH_EINTERNAL);
 	assert_non_null(strstr(diag.msg, "larger than"));
 	/* Nested 200,000 deep: the parser's depth limit, no stack overflow. */
 	body = malloc(2 * deep + 1);
@@ -890,10 +993,10 @@ test_huge_and_deep(void **state)
 	body[2 * deep] = '\0';
 	reply = fake_http("200 OK", body);
 	fake_reply(&f, reply, 0);
-	assert_int_equal(orch_docker_inspect(d, "x", &c, &diag),
-	    ORCH_EINTERNAL);
-	assert_int_equal(orch_docker_list(d, NULL, 0, &list, &n, &diag),
-	    ORCH_EINTERNAL);
+	assert_int_equal(
+	    orch_docker_inspect(d, "x", &c, &diag), ORCH_EINTERNAL);
+	assert_int_equal(
+	    orch_docker_list(d, NULL, 0, &list, &n, &diag), ORCH_EINTERNAL);
 	assert_null(list);
 	free(reply);
 	/* A 1 MB label value is fine. */
@@ -906,8 +1009,7 @@ test_huge_and_deep(void **state)
 	reply = fake_http("200 OK", head);
 	fake_reply(&f, reply, 0);
 	assert_int_equal(orch_docker_inspect(d, "x", &c, &diag), ORCH_OK);
-	assert_int_equal(strlen(orch_rt_container_label(&c, "big")),
-	    1 << 20);
+	assert_int_equal(strlen(orch_rt_container_label(&c, "big")), 1 << 20);
 	orch_rt_container_fini(&c);
 	free(reply);
 	free(head);
@@ -932,7 +1034,8 @@ test_hung_daemon_times_out(void **state)
 	fake_script(&f, &hang, 1);
 	d = open_unix(f.path, 400);
 	t0 = orch_mono_ms();
-	assert_int_equal(orch_docker_inspect(d, "x", &c, &diag), ORCH_ETIMEDOUT);
+	assert_int_equal(
+	    orch_docker_inspect(d, "x", &c, &diag), ORCH_ETIMEDOUT);
 	ms = orch_mono_ms() - t0;
 	assert_true(ms >= 350 && ms < 2000);
 	assert_int_equal(fake_requests(&f), 1);
@@ -959,14 +1062,14 @@ test_pull(void **state)
 	static const struct {
 		const char *image, *want_req;
 	} names[] = {
-		{"a/b:1.0", "POST /v1.41/images/create?fromImage=a%2Fb&tag=1.0 "},
-		{"img", "POST /v1.41/images/create?fromImage=img&tag=latest "},
-		{"localhost:5000/a", "POST /v1.41/images/create?fromImage="
-		    "localhost%3A5000%2Fa&tag=latest "},
-		{"localhost:5000/a:v2", "POST /v1.41/images/create?fromImage="
-		    "localhost%3A5000%2Fa&tag=v2 "},
-		{"a@sha256:abc", "POST /v1.41/images/create?fromImage=a&tag="
-		    "sha256%3Aabc "},
+	    {"a/b:1.0", "POST /v1.41/images/create?fromImage=a%2Fb&tag=1.0 "},
+	    {"img", "POST /v1.41/images/create?fromImage=img&tag=latest "},
+	    {"localhost:5000/a", "POST /v1.41/images/create?fromImage="
+	                         "localhost%3A5000%2Fa&tag=latest "},
+	    {"localhost:5000/a:v2", "POST /v1.41/images/create?fromImage="
+	                            "localhost%3A5000%2Fa&tag=v2 "},
+	    {"a@sha256:abc", "POST /v1.41/images/create?fromImage=a&tag="
+	                     "sha256%3Aabc "},
 	};
 	static const struct {
 		const char *bytes; /* NULL: fake_http(status, body) */
@@ -974,26 +1077,31 @@ test_pull(void **state)
 		const char *msg;
 		const char *status, *body;
 	} streams[] = {
-		{PULL_HEAD "{\"status\":\"Pulling from a/b\",\"id\":\"1.0\"}\r\n"
-		    "{\"status\":\"Downloading\",\"progressDetail\":{\"current\":1,"
-		    "\"total\":2},\"id\":\"x\"}\r\n{\"status\":\"Status: Downloaded "
-		    "newer image for a/b:1.0\"}\r\n", ORCH_OK, "", NULL, NULL},
-		{PULL_HEAD "{\"status\":\"Pulling\"}\r\n{\"errorDetail\":{\"message"
-		    "\":\"manifest unknown\"},\"error\":\"manifest unknown\"}\r\n",
-		    ORCH_EINTERNAL, "manifest unknown", NULL, NULL},
-		{PULL_HEAD "{\"errorDetail\":{\"message\":\"only detail\"}}",
-		    ORCH_EINTERNAL, "only detail", NULL, NULL},
-		{PULL_HEAD "{\"error\":{}}\n", ORCH_EINTERNAL, "no message", NULL, NULL},
-		{PULL_HEAD "{\"status\":\"Pulling\"}\nthis is not json\n",
-		    ORCH_EINTERNAL, "bad JSON", NULL, NULL},
-		{PULL_HEAD "[1,2]\n", ORCH_EINTERNAL, "not an object", NULL, NULL},
-		{PULL_HEAD "\n\n\r\n", ORCH_OK, "", NULL, NULL},
-		{NULL, ORCH_EINTERNAL, "HTTP 500: dial tcp",
-		    "500 Internal Server Error",
-		    "{\"message\":\"dial tcp: lookup registry: no\"}"},
-		{NULL, ORCH_ENOTFOUND, "repository does not exist",
-		    "404 Not Found",
-		    "{\"message\":\"repository does not exist\"}"},
+	    {PULL_HEAD "{\"status\":\"Pulling from a/b\",\"id\":\"1.0\"}\r\n"
+	               "{\"status\":\"Downloading\",\"progressDetail\":{"
+	               "\"current\":1,"
+	               "\"total\":2},\"id\":\"x\"}\r\n{\"status\":\"Status: "
+	               "Downloaded "
+	               "newer image for a/b:1.0\"}\r\n",
+	        ORCH_OK, "", NULL, NULL},
+	    {PULL_HEAD
+	        "{\"status\":\"Pulling\"}\r\n{\"errorDetail\":{\"message"
+	        "\":\"manifest unknown\"},\"error\":\"manifest unknown\"}\r\n",
+	        ORCH_EINTERNAL, "manifest unknown", NULL, NULL},
+	    {PULL_HEAD "{\"errorDetail\":{\"message\":\"only detail\"}}",
+	        ORCH_EINTERNAL, "only detail", NULL, NULL},
+	    {PULL_HEAD "{\"error\":{}}\n", ORCH_EINTERNAL, "no message", NULL,
+	        NULL},
+	    {PULL_HEAD "{\"status\":\"Pulling\"}\nthis is not json\n",
+	        ORCH_EINTERNAL, "bad JSON", NULL, NULL},
+	    {PULL_HEAD "[1,2]\n", ORCH_EINTERNAL, "not an object", NULL, NULL},
+	    {PULL_HEAD "\n\n\r\n", ORCH_OK, "", NULL, NULL},
+	    {NULL, ORCH_EINTERNAL, "HTTP 500: dial tcp",
+	        "500 Internal Server Error",
+	        "{\"message\":\"dial tcp: lookup registry: no\"}"},
+	    {NULL, ORCH_ENOTFOUND, "repository does not exist",
+	        "404 Not Found",
+	        "{\"message\":\"repository does not exist\"}"},
 	};
 	struct fake f;
 	orch_docker *d;
@@ -1005,25 +1113,29 @@ test_pull(void **state)
 	d = open_unix(f.path, 2000);
 	fake_reply(&f, streams[0].bytes, 0);
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		assert_int_equal(orch_docker_image_pull(d, names[i].image, 0, NULL),
+		assert_int_equal(
+		    orch_docker_image_pull(d, names[i].image, 0, NULL),
 		    ORCH_OK);
 		fake_last(&f, req, sizeof(req), NULL);
 		if (strncmp(req, names[i].want_req, strlen(names[i].want_req)))
-			fail_msg("pull %s sent \"%.100s\"", names[i].image, req);
+			fail_msg(
+			    "pull %s sent \"%.100s\"", names[i].image, req);
 	}
 	for (size_t i = 0; i < sizeof(streams) / sizeof(streams[0]); i++) {
 		orch_err rv;
-		char *made = streams[i].bytes != NULL ? NULL :
-		    fake_http(streams[i].status, streams[i].body);
-		struct fake_step s = {made != NULL ? made : streams[i].bytes, 0,
-			FAKE_CLOSE, 7};
+		char *made =
+		    streams[i].bytes != NULL
+		        ? NULL
+		        : fake_http(streams[i].status, streams[i].body);
+		struct fake_step s = {
+		    made != NULL ? made : streams[i].bytes, 0, FAKE_CLOSE, 7};
 
 		/* Written 7 bytes at a time: lines arrive in pieces. */
 		fake_script(&f, &s, 1);
 		free(made);
 		rv = orch_docker_image_pull(d, "a/b:1.0", 3000, &diag);
-		if (rv != streams[i].want || strstr(diag.msg, streams[i].msg) ==
-		    NULL)
+		if (rv != streams[i].want ||
+		    strstr(diag.msg, streams[i].msg) == NULL)
 			fail_msg("stream %zu: rv %d \"%s\"", i, rv, diag.msg);
 	}
 	orch_docker_close(d);
@@ -1053,8 +1165,8 @@ on_event(void *arg, const orch_rt_event *ev)
 	pthread_mutex_lock(&s->mu);
 	if (s->n < 32) {
 		snprintf(s->ids[s->n], sizeof(s->ids[0]), "%s", ev->id);
-		snprintf(s->actions[s->n], sizeof(s->actions[0]), "%s",
-		    ev->action);
+		snprintf(
+		    s->actions[s->n], sizeof(s->actions[0]), "%s", ev->action);
 		snprintf(s->names[s->n], sizeof(s->names[0]), "%s",
 		    ev->name != NULL ? ev->name : "(null)");
 		s->times[s->n] = ev->time_ns;
@@ -1117,8 +1229,10 @@ n_ups(struct seen *s, int n)
 
 #define EV_HEAD "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n"
 #define EV(id, action, tn)                                                    \
-	"{\"status\":\"" action "\",\"id\":\"" id "\",\"Type\":\"container\","\
-	"\"Action\":\"" action "\",\"Actor\":{\"ID\":\"" id "\",\"Attributes\""\
+	"{\"status\":\"" action "\",\"id\":\"" id                             \
+	"\",\"Type\":\"container\","                                          \
+	"\"Action\":\"" action "\",\"Actor\":{\"ID\":\"" id                   \
+	"\",\"Attributes\""                                                   \
 	":{\"name\":\"n-" id "\",\"orchestrator.test\":\"x\"}},\"scope\":"    \
 	"\"local\",\"time\":1700000000,\"timeNano\":" tn "}\n"
 
@@ -1128,13 +1242,15 @@ test_events_reconnect_and_replay(void **state)
 	/* 1: two events and junk, then the connection drops. 2: the replay
 	 * repeats the second one, then a new one; held open. */
 	struct fake_step steps[] = {
-		{EV_HEAD EV("a1", "start", "1700000000000000001")
-		    "not json at all\n{\"Action\":5}\n\n"
-		    EV("a1", "die", "1700000000000000002"), 0, FAKE_CLOSE, 5},
-		{EV_HEAD EV("a1", "die", "1700000000000000002")
-		    EV("a2", "start", "1700000000000000003")
-		    "{\"status\":\"destroy\",\"id\":\"old\",\"time\":1700000001}\n",
-		    0, FAKE_HOLD, 0},
+	    {EV_HEAD EV("a1", "start",
+	         "1700000000000000001") "not json at "
+	                                "all\n{\"Action\":5}\n\n" EV("a1",
+	                                    "die", "1700000000000000002"),
+	        0, FAKE_CLOSE, 5},
+	    {EV_HEAD EV("a1", "die", "1700000000000000002") EV("a2", "start",
+	         "1700000000000000003") "{\"status\":\"destroy\",\"id\":"
+	                                "\"old\",\"time\":1700000001}\n",
+	        0, FAKE_HOLD, 0},
 	};
 	orch_rt_events_opts opts = {0};
 	orch_rt_kv labels[] = {{"orchestrator.test", "x"}};
@@ -1168,7 +1284,8 @@ test_events_reconnect_and_replay(void **state)
 	assert_string_equal(s.ids[0], "a1");
 	assert_string_equal(s.names[0], "n-a1");
 	assert_string_equal(s.actions[1], "die");
-	assert_string_equal(s.actions[2], "start"); /* the replay was skipped */
+	assert_string_equal(
+	    s.actions[2], "start"); /* the replay was skipped */
 	assert_string_equal(s.ids[2], "a2");
 	assert_string_equal(s.actions[3], "destroy"); /* the old format */
 	assert_string_equal(s.ids[3], "old");
@@ -1178,9 +1295,11 @@ test_events_reconnect_and_replay(void **state)
 	assert_int_equal(s.last_err, ORCH_EUNAVAIL);
 	pthread_mutex_unlock(&s.mu);
 	/* The second request asked for the gap: since a second before what
-	 * was covered, here the first connect (the fake's events are older). */
+	 * was covered, here the first connect (the fake's events are older).
+	 */
 	fake_last(&f, req, sizeof(req), NULL);
-	assert_true(starts(req, "GET /v1.41/events?filters=%7B%22label%22"
+	assert_true(starts(req,
+	    "GET /v1.41/events?filters=%7B%22label%22"
 	    "%3A%5B%22orchestrator.test%3Dx%22%5D%2C%22type%22%3A%5B%22"
 	    "container%22%5D%7D&since="));
 	since = strtoll(strstr(req, "&since=") + 7, NULL, 10);
@@ -1190,8 +1309,8 @@ test_events_reconnect_and_replay(void **state)
 	t0 = orch_mono_ms();
 	orch_docker_events_close(ev);
 	ms = orch_mono_ms() - t0;
-	print_message("events close on an idle stream: %lld ms\n",
-	    (long long) ms);
+	print_message(
+	    "events close on an idle stream: %lld ms\n", (long long) ms);
 	assert_true(ms < 1000);
 	orch_docker_close(d);
 	fake_stop(&f);
@@ -1219,11 +1338,11 @@ test_events_bad_streams(void **state)
 	n = strlen(longline);
 	memset(longline + n, 'x', sizeof(longline) - n - 1);
 	memset(steps, 0, sizeof(steps));
-	steps[0] = (struct fake_step) {longline, 0, FAKE_CLOSE, 0};
+	steps[0] = (struct fake_step){longline, 0, FAKE_CLOSE, 0};
 	bad = fake_http("400 Bad Request", "{\"message\":\"invalid filter\"}");
-	steps[1] = (struct fake_step) {bad, 0, FAKE_CLOSE, 0};
-	steps[2] = (struct fake_step) {EV_HEAD EV("b1", "start", "5"), 0,
-	    FAKE_HOLD, 0};
+	steps[1] = (struct fake_step){bad, 0, FAKE_CLOSE, 0};
+	steps[2] = (struct fake_step){
+	    EV_HEAD EV("b1", "start", "5"), 0, FAKE_HOLD, 0};
 	fake_start(&f, NULL);
 	fake_script(&f, steps, 3);
 	free(bad);
@@ -1287,7 +1406,8 @@ test_events_unreachable_stops_promptly(void **state)
 	assert_int_equal(orch_docker_events_open(d, &opts, &ev), ORCH_EINVAL);
 	assert_null(ev);
 	opts.on_event = on_event;
-	assert_int_equal(orch_docker_events_open(NULL, &opts, &ev), ORCH_EINVAL);
+	assert_int_equal(
+	    orch_docker_events_open(NULL, &opts, &ev), ORCH_EINVAL);
 	orch_docker_events_close(NULL);
 	orch_docker_close(d);
 	pthread_mutex_destroy(&s.mu);
@@ -1297,24 +1417,24 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_open_bad_hosts),
-		cmocka_unit_test(test_open_good_tcp_forms),
-		cmocka_unit_test(test_unreachable_fails_fast),
-		cmocka_unit_test(test_version_capped_and_followed),
-		cmocka_unit_test(test_version_refused),
-		cmocka_unit_test(test_version_negotiated_later),
-		cmocka_unit_test(test_status_mapping),
-		cmocka_unit_test(test_create_request),
-		cmocka_unit_test(test_other_requests),
-		cmocka_unit_test(test_malformed_inspect),
-		cmocka_unit_test(test_malformed_list_and_create),
-		cmocka_unit_test(test_malformed_transport),
-		cmocka_unit_test(test_huge_and_deep),
-		cmocka_unit_test(test_hung_daemon_times_out),
-		cmocka_unit_test(test_pull),
-		cmocka_unit_test(test_events_reconnect_and_replay),
-		cmocka_unit_test(test_events_bad_streams),
-		cmocka_unit_test(test_events_unreachable_stops_promptly),
+	    cmocka_unit_test(test_open_bad_hosts),
+	    cmocka_unit_test(test_open_good_tcp_forms),
+	    cmocka_unit_test(test_unreachable_fails_fast),
+	    cmocka_unit_test(test_version_capped_and_followed),
+	    cmocka_unit_test(test_version_refused),
+	    cmocka_unit_test(test_version_negotiated_later),
+	    cmocka_unit_test(test_status_mapping),
+	    cmocka_unit_test(test_create_request),
+	    cmocka_unit_test(test_other_requests),
+	    cmocka_unit_test(test_malformed_inspect),
+	    cmocka_unit_test(test_malformed_list_and_create),
+	    cmocka_unit_test(test_malformed_transport),
+	    cmocka_unit_test(test_huge_and_deep),
+	    cmocka_unit_test(test_hung_daemon_times_out),
+	    cmocka_unit_test(test_pull),
+	    cmocka_unit_test(test_events_reconnect_and_replay),
+	    cmocka_unit_test(test_events_bad_streams),
+	    cmocka_unit_test(test_events_unreachable_stops_promptly),
 	};
 
 	return cmocka_run_group_tests_name("docker_fake", tests, NULL, NULL);

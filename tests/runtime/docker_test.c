@@ -34,7 +34,8 @@
 #define PORT_HI 29199
 
 static orch_docker *dk;
-static char label_val[64]; /* orchestrator.test's value: runtime-<pid>-<rand> */
+static char
+    label_val[64]; /* orchestrator.test's value: runtime-<pid>-<rand> */
 static orch_rt_kv run_label = {"orchestrator.test", label_val};
 static unsigned rnd;
 
@@ -61,13 +62,15 @@ free_port(void)
 	int start = PORT_LO + rand() % (PORT_HI - PORT_LO + 1);
 
 	for (int i = 0; i < PORT_HI - PORT_LO + 1; i++) {
-		int port = PORT_LO + (start - PORT_LO + i) % (PORT_HI - PORT_LO + 1);
+		int port =
+		    PORT_LO + (start - PORT_LO + i) % (PORT_HI - PORT_LO + 1);
 		struct sockaddr_in sa = {.sin_family = AF_INET,
-			.sin_port = htons((uint16_t) port),
-			.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		    .sin_port = htons((uint16_t) port),
+		    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 		int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
 
-		ok = fd >= 0 && bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0;
+		ok = fd >= 0 &&
+		     bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0;
 		if (fd >= 0)
 			close(fd);
 		if (ok)
@@ -113,7 +116,8 @@ remove_ours(void)
 	size_t n = 0;
 	int removed = 0;
 
-	if (dk == NULL || orch_docker_list(dk, labels, 1, &v, &n, NULL) != ORCH_OK)
+	if (dk == NULL ||
+	    orch_docker_list(dk, labels, 1, &v, &n, NULL) != ORCH_OK)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (orch_docker_remove(dk, v[i].id, true, NULL) == ORCH_OK)
@@ -136,8 +140,10 @@ group_setup(void **state)
 	rnd = (unsigned) rand();
 	snprintf(label_val, sizeof(label_val), "runtime-%d-%08x",
 	    (int) getpid(), (unsigned) rand());
-	if (orch_docker_open(host != NULL && host[0] != '\0' ? host :
-	    ORCH_DOCKER_DEFAULT_HOST, 20000, &dk) != ORCH_OK)
+	if (orch_docker_open(host != NULL && host[0] != '\0'
+	                         ? host
+	                         : ORCH_DOCKER_DEFAULT_HOST,
+	        20000, &dk) != ORCH_OK)
 		return -1;
 	if (orch_docker_image_inspect(dk, IMAGE, &diag) != ORCH_OK) {
 		fprintf(stderr, "%s is missing (run tools/build-images): %s\n",
@@ -155,8 +161,8 @@ group_teardown(void **state)
 		int n = remove_ours();
 
 		if (n > 0)
-			fprintf(stderr, "teardown removed %d leftover container(s)\n",
-			    n);
+			fprintf(stderr,
+			    "teardown removed %d leftover container(s)\n", n);
 		orch_docker_close(dk);
 		dk = NULL;
 	}
@@ -181,20 +187,20 @@ create_engine(const char *name, int port)
 	/* A key containing '=' is a key: it must not become "orchestrator"
 	 * with the value "port=..." (labels travel as pairs). */
 	orch_rt_kv labels[] = {run_label, {"orchestrator.port", port_label},
-		{"orchestrator.eq=key", "v=1"}};
+	    {"orchestrator.eq=key", "v=1"}};
 	orch_rt_publish pub = {port, port, "tcp"};
 	orch_rt_create_spec spec = {
-		.name = name,
-		.image = IMAGE,
-		.env = env,
-		.labels = labels,
-		.n_labels = 3,
-		.ports = &pub,
-		.n_ports = port > 0 ? 1 : 0,
-		.host_ip = "127.0.0.1",
-		.restart_policy = "no",
-		.network = "bridge",
-		.cmd = (const char *const[]) {"/sim", "engine", NULL},
+	    .name = name,
+	    .image = IMAGE,
+	    .env = env,
+	    .labels = labels,
+	    .n_labels = 3,
+	    .ports = &pub,
+	    .n_ports = port > 0 ? 1 : 0,
+	    .host_ip = "127.0.0.1",
+	    .restart_policy = "no",
+	    .network = "bridge",
+	    .cmd = (const char *const[]){"/sim", "engine", NULL},
 	};
 	orch_diag diag;
 	char *id = NULL;
@@ -224,7 +230,7 @@ test_version_and_ping(void **state)
 	print_message("negotiated Docker API %s\n", v);
 	assert_int_equal(major, 1);
 	assert_true(minor >= ORCH_DOCKER_API_MIN_MINOR &&
-	    minor <= ORCH_DOCKER_API_MINOR);
+	            minor <= ORCH_DOCKER_API_MINOR);
 }
 
 static void
@@ -253,8 +259,10 @@ test_engine_lifecycle(void **state)
 	assert_int_equal(diag.status, 304);
 
 	/* The engine answers on the published loopback port. */
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/server/api?"
-	    "api_version=3&method=get_status", port);
+	snprintf(url, sizeof(url),
+	    "http://127.0.0.1:%d/server/api?"
+	    "api_version=3&method=get_status",
+	    port);
 	t0 = orch_mono_ms();
 	deadline = t0 + 20000;
 	while (orch_mono_ms() < deadline && (status = http_status(url)) != 200)
@@ -270,11 +278,11 @@ test_engine_lifecycle(void **state)
 	assert_string_equal(c.image, IMAGE);
 	assert_string_equal(c.state, "running");
 	assert_true(c.running);
-	assert_string_equal(orch_rt_container_label(&c, "orchestrator.test"),
-	    label_val);
+	assert_string_equal(
+	    orch_rt_container_label(&c, "orchestrator.test"), label_val);
 	assert_non_null(orch_rt_container_label(&c, "orchestrator.port"));
-	assert_int_equal(atoi(orch_rt_container_label(&c,
-	    "orchestrator.port")), port);
+	assert_int_equal(
+	    atoi(orch_rt_container_label(&c, "orchestrator.port")), port);
 	snprintf(port_key, sizeof(port_key), "%d/tcp", port);
 	p = orch_rt_container_port(&c, port_key);
 	assert_non_null(p);
@@ -286,20 +294,20 @@ test_engine_lifecycle(void **state)
 		env_found = env_found || strcmp(c.env[i], env_want) == 0;
 	assert_true(env_found);
 	assert_true(c.created_us > orch_wall_us() - 600LL * 1000000 &&
-	    c.created_us < orch_wall_us() + 600LL * 1000000);
+	            c.created_us < orch_wall_us() + 600LL * 1000000);
 	assert_true(strlen(c.created) >= 20 && c.created[4] == '-');
 
 	/* List by the label: exactly this one, same facts. */
-	assert_int_equal(orch_docker_list(dk, labels, 1, &list, &n, &diag),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_docker_list(dk, labels, 1, &list, &n, &diag), ORCH_OK);
 	assert_int_equal(n, 1);
 	assert_string_equal(list[0].id, id);
 	assert_string_equal(list[0].name, name);
 	assert_string_equal(list[0].image, IMAGE);
 	assert_string_equal(list[0].state, "running");
 	assert_true(list[0].running);
-	assert_string_equal(orch_rt_container_label(&list[0],
-	    "orchestrator.test"), label_val);
+	assert_string_equal(
+	    orch_rt_container_label(&list[0], "orchestrator.test"), label_val);
 	assert_int_equal(list[0].created_us / 1000000, c.created_us / 1000000);
 	p = orch_rt_container_port(&list[0], port_key);
 	assert_non_null(p);
@@ -311,26 +319,29 @@ test_engine_lifecycle(void **state)
 
 	/* The same name again: ORCH_EEXIST (409). */
 	{
-		orch_rt_create_spec dup = {.name = name, .image = IMAGE,
-			.labels = labels, .n_labels = 1};
+		orch_rt_create_spec dup = {.name = name,
+		    .image = IMAGE,
+		    .labels = labels,
+		    .n_labels = 1};
 
-		assert_int_equal(orch_docker_create(dk, &dup, &id2, &diag),
-		    ORCH_EEXIST);
+		assert_int_equal(
+		    orch_docker_create(dk, &dup, &id2, &diag), ORCH_EEXIST);
 		assert_null(id2);
 		assert_int_equal(diag.status, 409);
 		assert_non_null(strstr(diag.msg, "already in use"));
 	}
 
 	/* Running without force cannot be removed. */
-	assert_int_equal(orch_docker_remove(dk, id, false, &diag),
-	    ORCH_EPRECOND);
+	assert_int_equal(
+	    orch_docker_remove(dk, id, false, &diag), ORCH_EPRECOND);
 	assert_int_equal(diag.status, 409);
 
 	/* Stop (the sim exits on SIGTERM at once), then again: 304. */
 	t0 = orch_mono_ms();
 	assert_int_equal(orch_docker_stop(dk, id, 5, &diag), ORCH_OK);
 	assert_int_equal(diag.status, 204);
-	print_message("stop took %lld ms\n", (long long) (orch_mono_ms() - t0));
+	print_message(
+	    "stop took %lld ms\n", (long long) (orch_mono_ms() - t0));
 	assert_int_equal(orch_docker_stop(dk, id, 5, &diag), ORCH_OK);
 	assert_int_equal(diag.status, 304);
 	assert_int_equal(orch_docker_inspect(dk, id, &c, &diag), ORCH_OK);
@@ -345,15 +356,15 @@ test_engine_lifecycle(void **state)
 
 	/* Remove; then it is gone. */
 	assert_int_equal(orch_docker_remove(dk, id, false, &diag), ORCH_OK);
-	assert_int_equal(orch_docker_inspect(dk, id, &c, &diag),
-	    ORCH_ENOTFOUND);
+	assert_int_equal(
+	    orch_docker_inspect(dk, id, &c, &diag), ORCH_ENOTFOUND);
 	assert_int_equal(diag.status, 404);
 	assert_null(c.id);
-	assert_int_equal(orch_docker_remove(dk, id, true, &diag),
-	    ORCH_ENOTFOUND);
+	assert_int_equal(
+	    orch_docker_remove(dk, id, true, &diag), ORCH_ENOTFOUND);
 	assert_int_equal(orch_docker_start(dk, id, &diag), ORCH_ENOTFOUND);
-	assert_int_equal(orch_docker_list(dk, labels, 1, &list, &n, &diag),
-	    ORCH_OK);
+	assert_int_equal(
+	    orch_docker_list(dk, labels, 1, &list, &n, &diag), ORCH_OK);
 	assert_int_equal(n, 0);
 	assert_null(list);
 	free(id);
@@ -376,15 +387,17 @@ test_label_pairs(void **state)
 	make_name(name, sizeof(name), "pairs");
 	id = create_engine(name, 0);
 	assert_int_equal(orch_docker_inspect(dk, id, &c, &diag), ORCH_OK);
-	assert_string_equal(orch_rt_container_label(&c, "orchestrator.eq=key"),
-	    "v=1");
+	assert_string_equal(
+	    orch_rt_container_label(&c, "orchestrator.eq=key"), "v=1");
 	assert_null(orch_rt_container_label(&c, "orchestrator.eq"));
 	orch_rt_container_fini(&c);
-	assert_int_equal(orch_docker_list(dk, eq, 2, &list, &n, &diag), ORCH_OK);
+	assert_int_equal(
+	    orch_docker_list(dk, eq, 2, &list, &n, &diag), ORCH_OK);
 	assert_int_equal(n, 1);
 	assert_string_equal(list[0].id, id);
 	orch_rt_container_list_free(list, n);
-	assert_int_equal(orch_docker_list(dk, ne, 2, &list, &n, &diag), ORCH_OK);
+	assert_int_equal(
+	    orch_docker_list(dk, ne, 2, &list, &n, &diag), ORCH_OK);
 	assert_int_equal(n, 0);
 	assert_null(list);
 	assert_int_equal(orch_docker_remove(dk, id, true, &diag), ORCH_OK);
@@ -402,19 +415,20 @@ test_images(void **state)
 
 	NEED_DOCKER();
 	assert_int_equal(orch_docker_image_inspect(dk, IMAGE, &diag), ORCH_OK);
-	assert_int_equal(orch_docker_image_inspect(dk,
-	    "orch-test-missing/none:latest", &diag), ORCH_ENOTFOUND);
+	assert_int_equal(orch_docker_image_inspect(
+	                     dk, "orch-test-missing/none:latest", &diag),
+	    ORCH_ENOTFOUND);
 	assert_int_equal(diag.status, 404);
 	/* Creating from it: no such image. */
 	make_name(name, sizeof(name), "noimg");
 	spec.name = name;
-	assert_int_equal(orch_docker_create(dk, &spec, &id, &diag),
-	    ORCH_ENOTFOUND);
+	assert_int_equal(
+	    orch_docker_create(dk, &spec, &id, &diag), ORCH_ENOTFOUND);
 	assert_null(id);
 	/* Pulling it fails, and fast: no registry is reachable here. */
 	t0 = orch_mono_ms();
-	rv = orch_docker_image_pull(dk, "orch-test-missing/none:latest", 30000,
-	    &diag);
+	rv = orch_docker_image_pull(
+	    dk, "orch-test-missing/none:latest", 30000, &diag);
 	ms = orch_mono_ms() - t0;
 	print_message("pull of a missing image: %s after %lld ms: %s\n",
 	    orch_strerror(rv), (long long) ms, diag.msg);
@@ -429,7 +443,7 @@ test_images(void **state)
 
 struct ev_seen {
 	pthread_mutex_t mu;
-	char id[80];       /* the container to watch ("" until known) */
+	char id[80]; /* the container to watch ("" until known) */
 	bool start, die, destroy;
 	bool name_ok, label_ok;
 	int ups;
@@ -447,7 +461,8 @@ on_event(void *arg, const orch_rt_event *ev)
 		s->others++;
 	} else if (s->id[0] != '\0' && strcmp(ev->id, s->id) == 0) {
 		s->label_ok = true;
-		if (ev->name != NULL && strncmp(ev->name, "orch-rt-ev-", 11) == 0)
+		if (ev->name != NULL &&
+		    strncmp(ev->name, "orch-rt-ev-", 11) == 0)
 			s->name_ok = true;
 		if (strcmp(ev->action, "start") == 0)
 			s->start = true;
@@ -576,7 +591,8 @@ test_concurrent_calls(void **state)
 	NEED_DOCKER();
 	memset(w, 0, sizeof(w));
 	for (int i = 0; i < 6; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+		assert_int_equal(
+		    pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
 	for (int i = 0; i < 6; i++) {
 		pthread_join(t[i], NULL);
 		assert_int_equal(w[i].ok, 25);
@@ -596,15 +612,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_version_and_ping),
-		cmocka_unit_test(test_engine_lifecycle),
-		cmocka_unit_test(test_label_pairs),
-		cmocka_unit_test(test_images),
-		cmocka_unit_test(test_events),
-		cmocka_unit_test(test_concurrent_calls),
-		cmocka_unit_test(test_leaves_nothing),
+	    cmocka_unit_test(test_version_and_ping),
+	    cmocka_unit_test(test_engine_lifecycle),
+	    cmocka_unit_test(test_label_pairs),
+	    cmocka_unit_test(test_images),
+	    cmocka_unit_test(test_events),
+	    cmocka_unit_test(test_concurrent_calls),
+	    cmocka_unit_test(test_leaves_nothing),
 	};
 
-	return cmocka_run_group_tests_name("docker", tests, group_setup,
-	    group_teardown);
+	return cmocka_run_group_tests_name(
+	    "docker", tests, group_setup, group_teardown);
 }

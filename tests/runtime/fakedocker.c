@@ -96,12 +96,16 @@ serve(struct fake *f, int fd)
 	if (strncmp(hdr, "GET /_ping ", 11) == 0) {
 		f->n_pings++;
 		if (f->ping_version != NULL)
-			snprintf(ping, sizeof(ping), "HTTP/1.1 200 OK\r\n"
+			snprintf(ping, sizeof(ping),
+			    "HTTP/1.1 200 OK\r\n"
 			    "Api-Version: %s\r\nContent-Length: 2\r\n"
-			    "Connection: close\r\n\r\nOK", f->ping_version);
+			    "Connection: close\r\n\r\nOK",
+			    f->ping_version);
 		else
-			snprintf(ping, sizeof(ping), "HTTP/1.1 200 OK\r\n"
-			    "Content-Length: 2\r\nConnection: close\r\n\r\nOK");
+			snprintf(ping, sizeof(ping),
+			    "HTTP/1.1 200 OK\r\n"
+			    "Content-Length: 2\r\nConnection: "
+			    "close\r\n\r\nOK");
 		pthread_mutex_unlock(&f->mu);
 		send_all(fd, ping, strlen(ping), 0);
 		free(body);
@@ -119,7 +123,8 @@ serve(struct fake *f, int fd)
 			f->next++;
 	}
 	/* Our own copy: the test may replace the script while we send. */
-	if (st.bytes != NULL && (copy = malloc(st.len > 0 ? st.len : 1)) != NULL)
+	if (st.bytes != NULL &&
+	    (copy = malloc(st.len > 0 ? st.len : 1)) != NULL)
 		memcpy(copy, st.bytes, st.len);
 	pthread_mutex_unlock(&f->mu);
 	if (copy != NULL)
@@ -275,8 +280,9 @@ fake_http(const char *status, const char *body)
 	char *s = malloc(n);
 
 	assert_non_null(s);
-	snprintf(s, n, "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
-	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", status,
-	    strlen(body), body);
+	snprintf(s, n,
+	    "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	    status, strlen(body), body);
 	return s;
 }

@@ -13,8 +13,8 @@
 #define TESTS_RUNTIME_FAKEDOCKER_H
 
 #include <pthread.h>
-#include <stdbool.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 enum fake_after {
@@ -45,8 +45,8 @@ struct fake {
 	size_t n_steps, next;
 	int n_requests; /* non-ping requests seen */
 	int n_pings;
-	char last_req[8192];   /* request line and headers of the last one */
-	char *last_body;       /* its body (malloc'd) or NULL */
+	char last_req[8192]; /* request line and headers of the last one */
+	char *last_body;     /* its body (malloc'd) or NULL */
 	int held[FAKE_MAX_HELD];
 	int n_held;
 };

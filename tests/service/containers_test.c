@@ -53,10 +53,10 @@
 #include "src/core/core.h"
 #include "src/engines/manager.h"
 #include "src/engines/plan.h"
-#include "src/service/service.h"
 #include "src/rpc/client.h"
 #include "src/rpc/server.h"
 #include "src/runtime/docker.h"
+#include "src/service/service.h"
 
 #define IMAGE "acestream-sim:latest"
 #define MISSING_IMAGE "orch-test-missing/none:latest"
@@ -171,11 +171,11 @@ make_unmanaged(const char *name)
 {
 	orch_rt_kv labels[] = {{LABEL_KEY, left_val}};
 	orch_rt_create_spec spec = {
-		.name = name,
-		.image = IMAGE,
-		.labels = labels,
-		.n_labels = 1,
-		.restart_policy = "no",
+	    .name = name,
+	    .image = IMAGE,
+	    .labels = labels,
+	    .n_labels = 1,
+	    .restart_policy = "no",
 	};
 	orch_diag diag;
 	char *id = NULL;
@@ -292,7 +292,8 @@ teardown(void **state)
 		int n = remove_ours();
 
 		if (n > 0)
-			fprintf(stderr, "teardown removed %d container(s)\n", n);
+			fprintf(
+			    stderr, "teardown removed %d container(s)\n", n);
 	}
 	free(f);
 	return 0;
@@ -334,8 +335,8 @@ fx_start(fx *f, bool no_runtime)
 	static atomic_int seq;
 	orch_rpc_server_opts so;
 
-	assert_int_equal(orch_core_init(&f->core, &f->cfg, orch_clock_system(),
-	                     NULL),
+	assert_int_equal(
+	    orch_core_init(&f->core, &f->cfg, orch_clock_system(), NULL),
 	    ORCH_OK);
 	f->core_ok = true;
 	if (!no_runtime) {
@@ -441,11 +442,11 @@ static orch_err
 call(fx *f, const char *method, const void *req, const char *auth,
     orch_rpc_result *res)
 {
-	orch_rpc_call_opts o = {.authorization = auth,
-	    .timeout_ms = CALL_TIMEOUT_MS};
+	orch_rpc_call_opts o = {
+	    .authorization = auth, .timeout_ms = CALL_TIMEOUT_MS};
 
-	return orch_rpc_invoke(f->cli, method, (const ProtobufCMessage *) req,
-	    &o, res);
+	return orch_rpc_invoke(
+	    f->cli, method, (const ProtobufCMessage *) req, &o, res);
 }
 
 /* INVALID_ARGUMENT naming field, in the detail and in the message; res is
@@ -481,14 +482,15 @@ expect_status(orch_err got, orch_rpc_result *res, orch_err want)
 	orch_rpc_result_fini(res);
 	if (got != want)
 		print_message("got %s (%s), want %s\n",
-		    orch_err_status_name(got), msg, orch_err_status_name(want));
+		    orch_err_status_name(got), msg,
+		    orch_err_status_name(want));
 	assert_int_equal(got, want);
 }
 
 /* A status with a message containing text; res is released. */
 static void
-expect_status_msg(orch_err got, orch_rpc_result *res, orch_err want,
-    const char *text)
+expect_status_msg(
+    orch_err got, orch_rpc_result *res, orch_err want, const char *text)
 {
 	char msg[512] = "";
 
@@ -497,7 +499,8 @@ expect_status_msg(orch_err got, orch_rpc_result *res, orch_err want,
 	orch_rpc_result_fini(res);
 	if (got != want)
 		print_message("got %s (%s), want %s\n",
-		    orch_err_status_name(got), msg, orch_err_status_name(want));
+		    orch_err_status_name(got), msg,
+		    orch_err_status_name(want));
 	assert_int_equal(got, want);
 	assert_non_null(strstr(msg, text));
 }
@@ -548,7 +551,8 @@ list_get(fx *f, const char *id, const char *label)
 	lsnap s;
 
 	memset(&s, 0, sizeof(s));
-	for (size_t i = 0; rv == ORCH_OK && l != NULL && i < l->n_engines; i++) {
+	for (size_t i = 0; rv == ORCH_OK && l != NULL && i < l->n_engines;
+	     i++) {
 		const Orch__Engine *e = l->engines[i];
 
 		if (strcmp(e->container_id, id) != 0)
@@ -559,14 +563,16 @@ list_get(fx *f, const char *id, const char *label)
 		s.port = e->port;
 		s.n_streams = (int) e->n_streams;
 		for (size_t j = 0; j < e->n_labels; j++) {
-			if (label != NULL && strcmp(e->labels[j]->key, label) == 0) {
+			if (label != NULL &&
+			    strcmp(e->labels[j]->key, label) == 0) {
 				s.has_label = true;
 				snprintf(s.label, sizeof(s.label), "%s",
 				    e->labels[j]->value);
 			}
-			if (strcmp(e->labels[j]->key, ORCH_LABEL_HTTP_PORT) == 0)
-				snprintf(s.http_label, sizeof(s.http_label), "%s",
-				    e->labels[j]->value);
+			if (strcmp(e->labels[j]->key, ORCH_LABEL_HTTP_PORT) ==
+			    0)
+				snprintf(s.http_label, sizeof(s.http_label),
+				    "%s", e->labels[j]->value);
 		}
 	}
 	orch_rpc_result_fini(&res);
@@ -666,8 +672,8 @@ provision(fx *f, preq *p)
 		snprintf(msg, sizeof(msg), "%s", res.message);
 	orch_rpc_result_fini(&res);
 	if (rv != ORCH_OK)
-		fail_msg("ProvisionEngine: %s (%s)", orch_err_status_name(rv),
-		    msg);
+		fail_msg(
+		    "ProvisionEngine: %s (%s)", orch_err_status_name(rv), msg);
 	assert_true(out.id[0] != '\0');
 	return out;
 }
@@ -827,7 +833,8 @@ csnap_of(const Orch__ContainerInfo *c, const char *label, const char *port,
 {
 	memset(s, 0, sizeof(*s));
 	snprintf(s->id, sizeof(s->id), "%s", c->id != NULL ? c->id : "");
-	snprintf(s->name, sizeof(s->name), "%s", c->name != NULL ? c->name : "");
+	snprintf(
+	    s->name, sizeof(s->name), "%s", c->name != NULL ? c->name : "");
 	snprintf(s->image, sizeof(s->image), "%s",
 	    c->image != NULL ? c->image : "");
 	snprintf(s->created, sizeof(s->created), "%s",
@@ -844,7 +851,8 @@ csnap_of(const Orch__ContainerInfo *c, const char *label, const char *port,
 		if (strcmp(k, LABEL_KEY) == 0)
 			snprintf(s->managed, sizeof(s->managed), "%s", v);
 		if (strcmp(k, ORCH_LABEL_HTTP_PORT) == 0)
-			snprintf(s->http_label, sizeof(s->http_label), "%s", v);
+			snprintf(
+			    s->http_label, sizeof(s->http_label), "%s", v);
 	}
 	for (size_t i = 0; port != NULL && i < c->n_ports; i++) {
 		const Orch__PortBindingList *l = c->ports[i]->value;
@@ -869,7 +877,8 @@ static orch_err
 inspect(fx *f, const char *id, const char *auth, const char *label,
     const char *port, csnap *s)
 {
-	Orch__InspectContainerRequest req = ORCH__INSPECT_CONTAINER_REQUEST__INIT;
+	Orch__InspectContainerRequest req =
+	    ORCH__INSPECT_CONTAINER_REQUEST__INIT;
 	orch_rpc_result res;
 	orch_err rv;
 
@@ -887,10 +896,10 @@ inspect(fx *f, const char *id, const char *auth, const char *label,
 }
 
 static orch_err
-delete_call(fx *f, const char *id, const char *auth, char *deleted,
-    size_t len)
+delete_call(fx *f, const char *id, const char *auth, char *deleted, size_t len)
 {
-	Orch__DeleteContainerRequest req = ORCH__DELETE_CONTAINER_REQUEST__INIT;
+	Orch__DeleteContainerRequest req =
+	    ORCH__DELETE_CONTAINER_REQUEST__INIT;
 	orch_rpc_result res;
 	orch_err rv;
 
@@ -900,7 +909,8 @@ delete_call(fx *f, const char *id, const char *auth, char *deleted,
 	if (rv == ORCH_OK && res.reply != NULL) {
 		const Orch__DeleteContainerReply *r = (const void *) res.reply;
 
-		snprintf(deleted, len, "%s", r->deleted != NULL ? r->deleted : "");
+		snprintf(
+		    deleted, len, "%s", r->deleted != NULL ? r->deleted : "");
 	}
 	if (rv != ORCH_OK)
 		print_message("DeleteContainer %s: %s (%s)\n", id,
@@ -959,7 +969,8 @@ stream_status(fx *f, const char *sid, char *reason, size_t len)
 	int r = 0;
 
 	reason[0] = '\0';
-	for (size_t i = 0; rv == ORCH_OK && l != NULL && i < l->n_streams; i++) {
+	for (size_t i = 0; rv == ORCH_OK && l != NULL && i < l->n_streams;
+	     i++) {
 		const Orch__Stream *s = l->streams[i];
 
 		if (strcmp(s->id, sid) != 0)
@@ -999,11 +1010,11 @@ test_provision_engine(void **state)
 			const char *label_k;
 			const char *field;
 		} bad[] = {
-			{-1, NULL, NULL, NULL, "host_port"},
-			{70000, NULL, NULL, NULL, "host_port"},
-			{0, "", NULL, NULL, "image"},
-			{0, NULL, "A=B", NULL, "env"},
-			{0, NULL, NULL, "", "labels"},
+		    {-1, NULL, NULL, NULL, "host_port"},
+		    {70000, NULL, NULL, NULL, "host_port"},
+		    {0, "", NULL, NULL, "image"},
+		    {0, NULL, "A=B", NULL, "env"},
+		    {0, NULL, NULL, "", "labels"},
 		};
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -1011,8 +1022,9 @@ test_provision_engine(void **state)
 
 			preq_init(&p);
 			if (bad[i].host_port != 0)
-				preq_host_port(&p,
-				    bad[i].host_port < 0 ? 0 : bad[i].host_port);
+				preq_host_port(&p, bad[i].host_port < 0
+				                       ? 0
+				                       : bad[i].host_port);
 			p.req.image = (char *) bad[i].image;
 			if (bad[i].env_k != NULL)
 				preq_env(&p, bad[i].env_k, "v");
@@ -1020,8 +1032,8 @@ test_provision_engine(void **state)
 				preq_label(&p, bad[i].label_k, "v");
 			print_message("bad ProvisionEngine #%zu (%s)\n", i,
 			    bad[i].field);
-			expect_field(call(f, "ProvisionEngine", &p.req, NULL,
-			                 &res),
+			expect_field(
+			    call(f, "ProvisionEngine", &p.req, NULL, &res),
 			    &res, bad[i].field);
 			assert_int_equal(count_labelled(label_val), 0);
 			assert_int_equal(list_ids(f, ids, sizeof(ids)), 0);
@@ -1042,8 +1054,8 @@ test_provision_engine(void **state)
 
 		preq_init(&p);
 		preq_host_port(&p, bad_port);
-		expect_field(call(f, "ProvisionEngine", &p.req, NULL, &res), &res,
-		    "host_port");
+		expect_field(call(f, "ProvisionEngine", &p.req, NULL, &res),
+		    &res, "host_port");
 	}
 	assert_int_equal(count_labelled(label_val), 0);
 	assert_int_equal(list_ids(f, ids, sizeof(ids)), 0);
@@ -1120,7 +1132,8 @@ test_provision_engine(void **state)
 		snprintf(key, sizeof(key), "%d/tcp", own_port);
 		dp = orch_rt_container_port(&c, key);
 		if (dp != NULL && dp->n_bindings > 0)
-			snprintf(hp, sizeof(hp), "%s", dp->bindings[0].host_port);
+			snprintf(
+			    hp, sizeof(hp), "%s", dp->bindings[0].host_port);
 		if (orch_rt_container_label(&c, "x.esvc") != NULL)
 			snprintf(lv, sizeof(lv), "%s",
 			    orch_rt_container_label(&c, "x.esvc"));
@@ -1139,8 +1152,8 @@ test_provision_engine(void **state)
 
 		preq_init(&p);
 		preq_host_port(&p, r.http);
-		expect_field(call(f, "ProvisionEngine", &p.req, NULL, &res), &res,
-		    "host_port");
+		expect_field(call(f, "ProvisionEngine", &p.req, NULL, &res),
+		    &res, "host_port");
 	}
 	assert_int_equal(count_labelled(label_val), 2);
 	assert_int_equal(http_used(f), 1);
@@ -1320,11 +1333,13 @@ test_provision_container(void **state)
 	assert_true(strncmp(name, cprefix, strlen(cprefix)) == 0);
 	{
 		orch_rt_container c;
-		char managed[128] = "", lv[64] = "", cname[160] = "", cid[80] = "";
+		char managed[128] = "", lv[64] = "", cname[160] = "",
+		     cid[80] = "";
 		char env[64] = "";
 		bool running;
 
-		assert_int_equal(orch_docker_inspect(dk, id, &c, NULL), ORCH_OK);
+		assert_int_equal(
+		    orch_docker_inspect(dk, id, &c, NULL), ORCH_OK);
 		running = c.running;
 		snprintf(cid, sizeof(cid), "%s", c.id);
 		snprintf(cname, sizeof(cname), "%s", c.name);
@@ -1363,8 +1378,8 @@ test_provision_container(void **state)
 	assert_string_equal(cs.host_port, pstr);
 
 	/* DeleteContainer removes it. */
-	assert_int_equal(delete_call(f, id, NULL, deleted, sizeof(deleted)),
-	    ORCH_OK);
+	assert_int_equal(
+	    delete_call(f, id, NULL, deleted, sizeof(deleted)), ORCH_OK);
 	assert_string_equal(deleted, id);
 	assert_int_equal(docker_running(id), -1);
 	assert_int_equal(count_labelled(label_val), 0);
@@ -1375,8 +1390,8 @@ test_provision_container(void **state)
 /* ---- 4. InspectContainer and FindByLabel ------------------------------ */
 
 static orch_err
-find_by_label(fx *f, const char *k, const char *v, const char *auth,
-    char *ids, size_t len, csnap *first, const char *port)
+find_by_label(fx *f, const char *k, const char *v, const char *auth, char *ids,
+    size_t len, csnap *first, const char *port)
 {
 	Orch__FindByLabelRequest req = ORCH__FIND_BY_LABEL_REQUEST__INIT;
 	orch_rpc_result res;
@@ -1399,7 +1414,8 @@ find_by_label(fx *f, const char *k, const char *v, const char *auth,
 			csnap_of(l->containers[0], k, port, first);
 	}
 	if (rv != ORCH_OK && rv != ORCH_EINVAL)
-		print_message("FindByLabel: %s (%s)\n", orch_err_status_name(rv),
+		print_message("FindByLabel: %s (%s)\n",
+		    orch_err_status_name(rv),
 		    res.message != NULL ? res.message : "-");
 	orch_rpc_result_fini(&res);
 	return rv;
@@ -1449,16 +1465,17 @@ test_inspect_find(void **state)
 
 	/* Unknown id. */
 	snprintf(uname, sizeof(uname), "esvc-no-such-%s", run_id);
-	assert_int_equal(inspect(f, uname, NULL, NULL, NULL, &cs),
-	    ORCH_ENOTFOUND);
+	assert_int_equal(
+	    inspect(f, uname, NULL, NULL, NULL, &cs), ORCH_ENOTFOUND);
 
 	/* A container that exists but is not managed: NOT_FOUND, and
 	 * DeleteContainer leaves it alone. */
 	snprintf(uname, sizeof(uname), "%s-unmanaged", f->prefix);
 	uid = owned(f, make_unmanaged(uname));
-	assert_int_equal(inspect(f, uid, NULL, NULL, NULL, &cs), ORCH_ENOTFOUND);
-	assert_int_equal(inspect(f, uname, NULL, NULL, NULL, &cs),
-	    ORCH_ENOTFOUND);
+	assert_int_equal(
+	    inspect(f, uid, NULL, NULL, NULL, &cs), ORCH_ENOTFOUND);
+	assert_int_equal(
+	    inspect(f, uname, NULL, NULL, NULL, &cs), ORCH_ENOTFOUND);
 	assert_int_equal(delete_call(f, uid, NULL, deleted, sizeof(deleted)),
 	    ORCH_ENOTFOUND);
 	assert_int_equal(docker_running(uid), 0);
@@ -1468,16 +1485,16 @@ test_inspect_find(void **state)
 		Orch__InspectContainerRequest req =
 		    ORCH__INSPECT_CONTAINER_REQUEST__INIT;
 
-		expect_field(call(f, "InspectContainer", &req, NULL, &res), &res,
-		    "id");
+		expect_field(
+		    call(f, "InspectContainer", &req, NULL, &res), &res, "id");
 		req.id = "";
-		expect_field(call(f, "InspectContainer", &req, NULL, &res), &res,
-		    "id");
+		expect_field(
+		    call(f, "InspectContainer", &req, NULL, &res), &res, "id");
 	}
 
 	/* FindByLabel: a caller's label finds exactly that engine. */
-	rv = find_by_label(f, "x.esvc.find", run_id, NULL, ids, sizeof(ids), &cs,
-	    key);
+	rv = find_by_label(
+	    f, "x.esvc.find", run_id, NULL, ids, sizeof(ids), &cs, key);
 	assert_int_equal(rv, ORCH_OK);
 	snprintf(want, sizeof(want), "%s,", a.id);
 	assert_string_equal(ids, want);
@@ -1490,16 +1507,16 @@ test_inspect_find(void **state)
 	assert_true(cs.has_port);
 	assert_string_equal(cs.host_port, pstr);
 	/* The managed label finds both engines, not the unmanaged one. */
-	rv = find_by_label(f, LABEL_KEY, label_val, NULL, ids, sizeof(ids), NULL,
-	    NULL);
+	rv = find_by_label(
+	    f, LABEL_KEY, label_val, NULL, ids, sizeof(ids), NULL, NULL);
 	assert_int_equal(rv, ORCH_OK);
 	assert_non_null(strstr(ids, a.id));
 	assert_non_null(strstr(ids, b.id));
 	assert_null(strstr(ids, uid));
 	assert_int_equal(strlen(ids), strlen(a.id) + strlen(b.id) + 2);
 	/* The unmanaged container's label: it is not managed. */
-	rv = find_by_label(f, LABEL_KEY, left_val, NULL, ids, sizeof(ids), NULL,
-	    NULL);
+	rv = find_by_label(
+	    f, LABEL_KEY, left_val, NULL, ids, sizeof(ids), NULL, NULL);
 	assert_int_equal(rv, ORCH_OK);
 	assert_string_equal(ids, "");
 	/* No match. */
@@ -1509,18 +1526,19 @@ test_inspect_find(void **state)
 	assert_string_equal(ids, "");
 	/* Missing key / value. */
 	{
-		Orch__FindByLabelRequest req = ORCH__FIND_BY_LABEL_REQUEST__INIT;
+		Orch__FindByLabelRequest req =
+		    ORCH__FIND_BY_LABEL_REQUEST__INIT;
 
 		req.value = "x";
-		expect_field(call(f, "FindByLabel", &req, NULL, &res), &res,
-		    "key");
+		expect_field(
+		    call(f, "FindByLabel", &req, NULL, &res), &res, "key");
 		req.key = "";
-		expect_field(call(f, "FindByLabel", &req, NULL, &res), &res,
-		    "key");
+		expect_field(
+		    call(f, "FindByLabel", &req, NULL, &res), &res, "key");
 		req.key = "x.esvc.find";
 		req.value = NULL;
-		expect_field(call(f, "FindByLabel", &req, NULL, &res), &res,
-		    "value");
+		expect_field(
+		    call(f, "FindByLabel", &req, NULL, &res), &res, "value");
 	}
 }
 
@@ -1549,8 +1567,8 @@ test_delete(void **state)
 
 	/* By id: the full id back, gone from the list and from Docker, its
 	 * ports released, its stream ended with engine_gone. */
-	assert_int_equal(delete_call(f, a.id, NULL, deleted, sizeof(deleted)),
-	    ORCH_OK);
+	assert_int_equal(
+	    delete_call(f, a.id, NULL, deleted, sizeof(deleted)), ORCH_OK);
 	assert_string_equal(deleted, a.id);
 	assert_false(list_get(f, a.id, NULL).found);
 	assert_int_equal(docker_running(a.id), -1);
@@ -1561,8 +1579,8 @@ test_delete(void **state)
 	assert_string_equal(reason, "engine_gone");
 
 	/* By name: the full id back. */
-	assert_int_equal(delete_call(f, b.name, NULL, deleted, sizeof(deleted)),
-	    ORCH_OK);
+	assert_int_equal(
+	    delete_call(f, b.name, NULL, deleted, sizeof(deleted)), ORCH_OK);
 	assert_string_equal(deleted, b.id);
 	assert_false(list_get(f, b.id, NULL).found);
 	assert_int_equal(docker_running(b.id), -1);
@@ -1573,8 +1591,8 @@ test_delete(void **state)
 		char shortid[16];
 
 		snprintf(shortid, sizeof(shortid), "%.12s", c.id);
-		assert_int_equal(delete_call(f, shortid, NULL, deleted,
-		                     sizeof(deleted)),
+		assert_int_equal(
+		    delete_call(f, shortid, NULL, deleted, sizeof(deleted)),
 		    ORCH_OK);
 		assert_string_equal(deleted, c.id);
 		assert_false(list_get(f, c.id, NULL).found);
@@ -1597,11 +1615,11 @@ test_delete(void **state)
 		Orch__DeleteContainerRequest req =
 		    ORCH__DELETE_CONTAINER_REQUEST__INIT;
 
-		expect_field(call(f, "DeleteContainer", &req, NULL, &res), &res,
-		    "id");
+		expect_field(
+		    call(f, "DeleteContainer", &req, NULL, &res), &res, "id");
 		req.id = "";
-		expect_field(call(f, "DeleteContainer", &req, NULL, &res), &res,
-		    "id");
+		expect_field(
+		    call(f, "DeleteContainer", &req, NULL, &res), &res, "id");
 	}
 }
 
@@ -1745,13 +1763,14 @@ test_auth(void **state)
 	creq pc;
 	Orch__ScaleRequest sreq = ORCH__SCALE_REQUEST__INIT;
 	Orch__CollectGarbageRequest greq = ORCH__COLLECT_GARBAGE_REQUEST__INIT;
-	Orch__DeleteContainerRequest dreq = ORCH__DELETE_CONTAINER_REQUEST__INIT;
+	Orch__DeleteContainerRequest dreq =
+	    ORCH__DELETE_CONTAINER_REQUEST__INIT;
 	Orch__FindByLabelRequest freq = ORCH__FIND_BY_LABEL_REQUEST__INIT;
 	pres e;
 	csnap cs;
 	int to, n;
-	static const char *const no_bearer[] = {NULL, "", "Basic " API_KEY,
-	    API_KEY};
+	static const char *const no_bearer[] = {
+	    NULL, "", "Basic " API_KEY, API_KEY};
 	static const char *const wrong[] = {"Bearer wrong", "Bearer ",
 	    "Bearer " API_KEY "x", "Bearer esvc-secret-kez"};
 
@@ -1773,31 +1792,35 @@ test_auth(void **state)
 			const char *method;
 			const void *req;
 		} m[] = {
-			{"ProvisionEngine", &pe.req},
-			{"ProvisionContainer", &pc.req},
-			{"Scale", &sreq},
-			{"CollectGarbage", &greq},
-			{"DeleteContainer", &dreq},
-			{"FindByLabel", &freq},
+		    {"ProvisionEngine", &pe.req},
+		    {"ProvisionContainer", &pc.req},
+		    {"Scale", &sreq},
+		    {"CollectGarbage", &greq},
+		    {"DeleteContainer", &dreq},
+		    {"FindByLabel", &freq},
 		};
 
 		for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
 			for (size_t j = 0;
-			     j < sizeof(no_bearer) / sizeof(no_bearer[0]); j++) {
+			     j < sizeof(no_bearer) / sizeof(no_bearer[0]);
+			     j++) {
 				print_message("%s with %s%s%s\n", m[i].method,
 				    no_bearer[j] ? "\"" : "",
 				    no_bearer[j] ? no_bearer[j] : "no header",
 				    no_bearer[j] ? "\"" : "");
-				expect_status_msg(call(f, m[i].method, m[i].req,
-				                      no_bearer[j], &res),
-				    &res, ORCH_EUNAUTH, "missing bearer token");
+				expect_status_msg(
+				    call(f, m[i].method, m[i].req,
+				        no_bearer[j], &res),
+				    &res, ORCH_EUNAUTH,
+				    "missing bearer token");
 			}
-			for (size_t j = 0; j < sizeof(wrong) / sizeof(wrong[0]);
-			     j++) {
-				print_message("%s with \"%s\"\n", m[i].method,
-				    wrong[j]);
-				expect_status_msg(call(f, m[i].method, m[i].req,
-				                      wrong[j], &res),
+			for (size_t j = 0;
+			     j < sizeof(wrong) / sizeof(wrong[0]); j++) {
+				print_message(
+				    "%s with \"%s\"\n", m[i].method, wrong[j]);
+				expect_status_msg(
+				    call(f, m[i].method, m[i].req, wrong[j],
+				        &res),
 				    &res, ORCH_EPERM, "invalid token");
 			}
 		}
@@ -1811,12 +1834,15 @@ test_auth(void **state)
 	e = provision(f, &pe);
 	assert_true(list_get(f, e.id, NULL).found); /* listed at once */
 	{
-		orch_err rv = call(f, "ProvisionContainer", &pc.req, f->auth, &res);
-		const Orch__ProvisionContainerReply *r = (const void *) res.reply;
+		orch_err rv =
+		    call(f, "ProvisionContainer", &pc.req, f->auth, &res);
+		const Orch__ProvisionContainerReply *r =
+		    (const void *) res.reply;
 
 		if (rv == ORCH_OK && r != NULL) {
 			snprintf(cid, sizeof(cid), "%s", r->container_id);
-			snprintf(cname, sizeof(cname), "%s", r->container_name);
+			snprintf(
+			    cname, sizeof(cname), "%s", r->container_name);
 		}
 		expect_status(rv, &res, ORCH_OK);
 	}
@@ -1832,9 +1858,8 @@ test_auth(void **state)
 	assert_non_null(strstr(ids, e.id));
 	assert_non_null(strstr(ids, cid));
 	/* A generic container deleted by its name: the full id back. */
-	assert_int_equal(delete_call(f, cname, f->auth, deleted,
-	                     sizeof(deleted)),
-	    ORCH_OK);
+	assert_int_equal(
+	    delete_call(f, cname, f->auth, deleted, sizeof(deleted)), ORCH_OK);
 	assert_string_equal(deleted, cid);
 	assert_int_equal(docker_running(cid), -1);
 	assert_int_equal(gc_call(f, f->auth, ids, sizeof(ids), &n), ORCH_OK);
@@ -1856,8 +1881,10 @@ test_no_runtime(void **state)
 	creq pc;
 	Orch__ScaleRequest sreq = ORCH__SCALE_REQUEST__INIT;
 	Orch__CollectGarbageRequest greq = ORCH__COLLECT_GARBAGE_REQUEST__INIT;
-	Orch__DeleteContainerRequest dreq = ORCH__DELETE_CONTAINER_REQUEST__INIT;
-	Orch__InspectContainerRequest ireq = ORCH__INSPECT_CONTAINER_REQUEST__INIT;
+	Orch__DeleteContainerRequest dreq =
+	    ORCH__DELETE_CONTAINER_REQUEST__INIT;
+	Orch__InspectContainerRequest ireq =
+	    ORCH__INSPECT_CONTAINER_REQUEST__INIT;
 	Orch__FindByLabelRequest freq = ORCH__FIND_BY_LABEL_REQUEST__INIT;
 	char cprefix[64];
 
@@ -1878,17 +1905,18 @@ test_no_runtime(void **state)
 			const char *method;
 			const void *req;
 		} m[] = {
-			{"ProvisionEngine", &pe.req},
-			{"ProvisionContainer", &pc.req},
-			{"Scale", &sreq},
-			{"CollectGarbage", &greq},
-			{"DeleteContainer", &dreq},
-			{"InspectContainer", &ireq},
-			{"FindByLabel", &freq},
+		    {"ProvisionEngine", &pe.req},
+		    {"ProvisionContainer", &pc.req},
+		    {"Scale", &sreq},
+		    {"CollectGarbage", &greq},
+		    {"DeleteContainer", &dreq},
+		    {"InspectContainer", &ireq},
+		    {"FindByLabel", &freq},
 		};
 
 		for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
-			orch_err rv = call(f, m[i].method, m[i].req, NULL, &res);
+			orch_err rv =
+			    call(f, m[i].method, m[i].req, NULL, &res);
 			char msg[256] = "";
 
 			if (res.message != NULL)
@@ -1922,8 +1950,8 @@ test_list_after_delete(void **state)
 	fx_config(f, G_LIST);
 	fx_start(f, false);
 	a = provision(f, NULL);
-	assert_int_equal(delete_call(f, a.id, NULL, deleted, sizeof(deleted)),
-	    ORCH_OK);
+	assert_int_equal(
+	    delete_call(f, a.id, NULL, deleted, sizeof(deleted)), ORCH_OK);
 	assert_string_equal(deleted, a.id);
 	assert_int_equal(docker_running(a.id), -1);
 	/* Regression: orch_state_engines_sorted() once called qsort(NULL, 0)
@@ -1977,8 +2005,8 @@ group_teardown(void **state)
 		int n = remove_ours();
 
 		if (n > 0)
-			fprintf(stderr, "group teardown removed %d container(s)\n",
-			    n);
+			fprintf(stderr,
+			    "group teardown removed %d container(s)\n", n);
 		orch_docker_close(dk);
 		dk = NULL;
 	}
@@ -1989,22 +2017,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_provision_engine, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_provision_refusals, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_provision_container, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_inspect_find, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_scale, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_runtime, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(test_list_after_delete, setup,
-		    teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_provision_engine, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_provision_refusals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_provision_container, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_inspect_find, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_scale, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gc, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_runtime, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_list_after_delete, setup, teardown),
 	};
 
 	_Static_assert(G_MAX * SLICE <= 100, "port slices overflow the range");

@@ -2345,8 +2345,8 @@ test_reset_circuit_breaker(void **state)
  * a new method is covered by its table row.
  */
 static int
-walk_class(struct fx *fx, orch_auth_class cls, const char *auth,
-    orch_err want, const char *message)
+walk_class(struct fx *fx, orch_auth_class cls, const char *auth, orch_err want,
+    const char *message)
 {
 	size_t n = 0;
 	const orch_method *t = orch_service_methods(&n);
@@ -2367,12 +2367,13 @@ walk_class(struct fx *fx, orch_auth_class cls, const char *auth,
 		assert_non_null(req);
 		protobuf_c_message_init(md->input, req);
 		/* The call's status (a transport failure would be
-		 * DEADLINE_EXCEEDED or UNAVAILABLE, neither an auth answer). */
+		 * DEADLINE_EXCEEDED or UNAVAILABLE, neither an auth answer).
+		 */
 		rv = call(fx, t[i].name, req, auth, &res);
 		if (want == ORCH_OK) {
 			if (rv == ORCH_EUNAUTH || rv == ORCH_EPERM)
-				fail_msg("%s as \"%s\": refused (%s)", t[i].name,
-				    auth != NULL ? auth : "(none)",
+				fail_msg("%s as \"%s\": refused (%s)",
+				    t[i].name, auth != NULL ? auth : "(none)",
 				    res.message != NULL ? res.message : "");
 		} else {
 			if (rv != want)
@@ -2429,8 +2430,8 @@ test_auth_mutating(void **state)
 	    "missing bearer token");
 	walk_class(fx, ORCH_AUTH_MUTATE, "sekrit", ORCH_EUNAUTH,
 	    "missing bearer token");
-	walk_class(fx, ORCH_AUTH_MUTATE, "Bearer wrong", ORCH_EPERM,
-	    "invalid token");
+	walk_class(
+	    fx, ORCH_AUTH_MUTATE, "Bearer wrong", ORCH_EPERM, "invalid token");
 	walk_class(fx, ORCH_AUTH_MUTATE, "Bearer sekrit2", ORCH_EPERM,
 	    "invalid token");
 	/* Auth is judged before the body: a bad body is still 401. */
@@ -2453,7 +2454,8 @@ test_auth_mutating(void **state)
 		struct started s;
 
 		started_init(&s, "10.0.0.1", 19001, "auth", "p");
-		expect(call(fx, "StreamStarted", &s.req, "Bearer sekrit", &res),
+		expect(
+		    call(fx, "StreamStarted", &s.req, "Bearer sekrit", &res),
 		    &res, ORCH_OK);
 		assert_non_null(res.reply);
 		orch_rpc_result_fini(&res);
@@ -2478,8 +2480,8 @@ test_auth_read_key(void **state)
 	                "missing bearer token") > 0);
 	walk_class(fx, ORCH_AUTH_READ, "Basic reader", ORCH_EUNAUTH,
 	    "missing bearer token");
-	walk_class(fx, ORCH_AUTH_READ, "Bearer wrong", ORCH_EPERM,
-	    "invalid token");
+	walk_class(
+	    fx, ORCH_AUTH_READ, "Bearer wrong", ORCH_EPERM, "invalid token");
 	walk_class(fx, ORCH_AUTH_READ, "Bearer reader", ORCH_OK, NULL);
 	walk_class(fx, ORCH_AUTH_READ, "Bearer sekrit", ORCH_OK, NULL);
 	/* The read key does not mutate. */
@@ -2500,8 +2502,8 @@ test_auth_read_key_without_api_key(void **state)
 	/* API_KEY unset: mutations need nothing. */
 	assert_true(walk_class(fx, ORCH_AUTH_MUTATE, NULL, ORCH_OK, NULL) > 0);
 	/* READ_API_KEY set: reads need it. */
-	walk_class(fx, ORCH_AUTH_READ, NULL, ORCH_EUNAUTH,
-	    "missing bearer token");
+	walk_class(
+	    fx, ORCH_AUTH_READ, NULL, ORCH_EUNAUTH, "missing bearer token");
 	walk_class(fx, ORCH_AUTH_READ, "Bearer reader", ORCH_OK, NULL);
 }
 

@@ -44,15 +44,16 @@ group_teardown(void **state)
 static void
 nap_ms(long ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+	struct timespec ts = {
+	    .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
 
 	nanosleep(&ts, NULL);
 }
 
 /* GET path on the shared engine with optional extra headers, as JSON. */
 static json_t *
-get_json_hp(int port, const char *path, const char *const *headers,
-    long *status)
+get_json_hp(
+    int port, const char *path, const char *const *headers, long *status)
 {
 	struct simtest_resp r;
 	char url[2048];
@@ -119,22 +120,26 @@ check_getstream(json_t *j, const char *host, struct session *s)
 	assert_true(strlen(psid) >= 16);
 	/* The three counters are ints, not bools or strings. */
 	assert_true(json_is_integer(json_object_get(resp, "is_live")));
-	assert_int_equal(json_integer_value(json_object_get(resp, "is_live")), 1);
+	assert_int_equal(
+	    json_integer_value(json_object_get(resp, "is_live")), 1);
 	assert_true(json_is_integer(json_object_get(resp, "is_encrypted")));
 	assert_int_equal(
 	    json_integer_value(json_object_get(resp, "is_encrypted")), 0);
-	assert_true(json_is_integer(json_object_get(resp, "client_session_id")));
+	assert_true(
+	    json_is_integer(json_object_get(resp, "client_session_id")));
 	assert_int_equal(
-	    json_integer_value(json_object_get(resp, "client_session_id")), -1);
+	    json_integer_value(json_object_get(resp, "client_session_id")),
+	    -1);
 
 	snprintf(want, sizeof(want), "http://%s/ace/r/%s/%s", host, ih, psid);
 	assert_string_equal(
 	    json_string_value(json_object_get(resp, "playback_url")), want);
-	snprintf(want, sizeof(want), "http://%s/ace/stat/%s/%s", host, ih,
-	    psid);
+	snprintf(
+	    want, sizeof(want), "http://%s/ace/stat/%s/%s", host, ih, psid);
 	assert_string_equal(
 	    json_string_value(json_object_get(resp, "stat_url")), want);
-	snprintf(want, sizeof(want), "http://%s/ace/cmd/%s/%s", host, ih, psid);
+	snprintf(
+	    want, sizeof(want), "http://%s/ace/cmd/%s/%s", host, ih, psid);
 	assert_string_equal(
 	    json_string_value(json_object_get(resp, "command_url")), want);
 
@@ -178,8 +183,8 @@ static void
 test_status_probe(void **state)
 {
 	long status;
-	json_t *j = get_json("/server/api?api_version=3&method=get_status",
-	    &status);
+	json_t *j =
+	    get_json("/server/api?api_version=3&method=get_status", &status);
 
 	(void) state;
 	assert_int_equal(status, 200);
@@ -263,8 +268,8 @@ test_manifest(void **state)
 	struct session s;
 	char host[64];
 	long status;
-	json_t *j = get_json(
-	    "/ace/manifest.m3u8?id=chan&format=json&pid=p", &status);
+	json_t *j =
+	    get_json("/ace/manifest.m3u8?id=chan&format=json&pid=p", &status);
 
 	(void) state;
 	assert_int_equal(status, 200);
@@ -279,8 +284,8 @@ test_urls_follow_host_header(void **state)
 	static const char *const hdr[] = {"Host: engine-7.example:6878", NULL};
 	struct session s;
 	long status;
-	json_t *j = get_json_h("/ace/getstream?id=x&format=json&pid=p", hdr,
-	    &status);
+	json_t *j =
+	    get_json_h("/ace/getstream?id=x&format=json&pid=p", hdr, &status);
 
 	(void) state;
 	assert_int_equal(status, 200);
@@ -321,7 +326,8 @@ open_stream(struct simtest_rd *rd, int port, const struct session *s)
 	assert_int_equal(simtest_rd_line(rd, line, sizeof(line), 3000), 0);
 	assert_string_equal(line, "HTTP/1.1 200 OK");
 	for (;;) {
-		assert_int_equal(simtest_rd_line(rd, line, sizeof(line), 3000), 0);
+		assert_int_equal(
+		    simtest_rd_line(rd, line, sizeof(line), 3000), 0);
 		if (line[0] == '\0')
 			break;
 		if (strcasecmp(line, "Content-Type: video/MP2T") == 0)
@@ -345,11 +351,13 @@ read_ts_chunk(struct simtest_rd *rd, int timeout_ms)
 	unsigned long size;
 	size_t i;
 
-	assert_int_equal(simtest_rd_line(rd, line, sizeof(line), timeout_ms), 0);
+	assert_int_equal(
+	    simtest_rd_line(rd, line, sizeof(line), timeout_ms), 0);
 	size = strtoul(line, NULL, 16);
 	assert_true(size < sizeof(data));
 	if (size > 0) {
-		assert_int_equal(simtest_rd_exact(rd, data, size, timeout_ms), 0);
+		assert_int_equal(
+		    simtest_rd_exact(rd, data, size, timeout_ms), 0);
 		assert_int_equal(size % 188, 0);
 		for (i = 0; i < size; i += 188)
 			assert_int_equal(data[i], 0x47);
@@ -425,8 +433,8 @@ test_stream_via_curl(void **state)
 
 	(void) state;
 	new_session("id=curlstream&format=json&pid=p", &s);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", eng.port,
-	    s.playback);
+	snprintf(
+	    url, sizeof(url), "http://127.0.0.1:%d%s", eng.port, s.playback);
 	/* Endless: the transfer can only end by our timeout. */
 	assert_int_equal(simtest_http(&r, "GET", url, NULL, NULL, 400),
 	    CURLE_OPERATION_TIMEDOUT);
@@ -516,8 +524,8 @@ test_stop_then_stat_unknown(void **state)
 	snprintf(path, sizeof(path), "%s?method=stop", s.cmd);
 	j = get_json(path, &status);
 	assert_int_equal(status, 200);
-	assert_string_equal(json_string_value(json_object_get(j, "response")),
-	    "ok");
+	assert_string_equal(
+	    json_string_value(json_object_get(j, "response")), "ok");
 	assert_true(json_is_null(json_object_get(j, "error")));
 	json_decref(j);
 
@@ -596,7 +604,8 @@ test_keepalive_and_pipelining(void **state)
 	    simtest_send_str(rd->fd,
 	        "GET /server/api?api_version=3&method=get_status HTTP/1.1\r\n"
 	        "Host: x\r\n\r\n"
-	        "GET /server/api?method=get_network_connection_status HTTP/1.1\r\n"
+	        "GET /server/api?method=get_network_connection_status "
+	        "HTTP/1.1\r\n"
 	        "Host: x\r\nConnection: close\r\n\r\n"),
 	    0);
 	read_to_eof(rd);
@@ -691,34 +700,34 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status_probe),
-		cmocka_unit_test(test_network_probe),
-		cmocka_unit_test(test_webui_probe),
-		cmocka_unit_test(test_getstream_by_id),
-		cmocka_unit_test(test_getstream_by_infohash),
-		cmocka_unit_test(test_manifest),
-		cmocka_unit_test(test_urls_follow_host_header),
-		cmocka_unit_test(test_getstream_without_id),
-		cmocka_unit_test(test_stream_is_ts_and_ends_on_stop),
-		cmocka_unit_test(test_stream_bitrate),
-		cmocka_unit_test(test_stream_via_curl),
-		cmocka_unit_test(test_stream_unknown_session),
-		cmocka_unit_test(test_stat_grows),
-		cmocka_unit_test(test_stop_then_stat_unknown),
-		cmocka_unit_test(test_stat_unknown),
-		cmocka_unit_test(test_unknown_path_404),
-		cmocka_unit_test(test_keepalive_and_pipelining),
-		cmocka_unit_test(test_http10_closes),
-		cmocka_unit_test(test_bad_request),
-		cmocka_unit_test(test_port_from_conf),
-		cmocka_unit_test(test_sigterm_exits_promptly),
+	    cmocka_unit_test(test_status_probe),
+	    cmocka_unit_test(test_network_probe),
+	    cmocka_unit_test(test_webui_probe),
+	    cmocka_unit_test(test_getstream_by_id),
+	    cmocka_unit_test(test_getstream_by_infohash),
+	    cmocka_unit_test(test_manifest),
+	    cmocka_unit_test(test_urls_follow_host_header),
+	    cmocka_unit_test(test_getstream_without_id),
+	    cmocka_unit_test(test_stream_is_ts_and_ends_on_stop),
+	    cmocka_unit_test(test_stream_bitrate),
+	    cmocka_unit_test(test_stream_via_curl),
+	    cmocka_unit_test(test_stream_unknown_session),
+	    cmocka_unit_test(test_stat_grows),
+	    cmocka_unit_test(test_stop_then_stat_unknown),
+	    cmocka_unit_test(test_stat_unknown),
+	    cmocka_unit_test(test_unknown_path_404),
+	    cmocka_unit_test(test_keepalive_and_pipelining),
+	    cmocka_unit_test(test_http10_closes),
+	    cmocka_unit_test(test_bad_request),
+	    cmocka_unit_test(test_port_from_conf),
+	    cmocka_unit_test(test_sigterm_exits_promptly),
 	};
 	int rc;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		return 1;
-	rc = cmocka_run_group_tests_name("sim engine conformance", tests,
-	    group_setup, group_teardown);
+	rc = cmocka_run_group_tests_name(
+	    "sim engine conformance", tests, group_setup, group_teardown);
 	curl_global_cleanup();
 	return rc;
 }

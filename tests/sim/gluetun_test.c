@@ -16,10 +16,10 @@
 
 #include "tests/sim/simtest.h"
 
-static const char *const status_paths[] = {"/v1/openvpn/status",
-    "/v1/vpn/status"};
-static const char *const port_paths[] = {"/v1/openvpn/portforwarded",
-    "/v1/portforward"};
+static const char *const status_paths[] = {
+    "/v1/openvpn/status", "/v1/vpn/status"};
+static const char *const port_paths[] = {
+    "/v1/openvpn/portforwarded", "/v1/portforward"};
 
 static int
 teardown(void **state)
@@ -57,8 +57,8 @@ assert_forwarded(int port, json_int_t want)
 
 		assert_int_equal(status, 200);
 		assert_true(json_is_integer(json_object_get(j, "port")));
-		assert_int_equal(json_integer_value(json_object_get(j, "port")),
-		    want);
+		assert_int_equal(
+		    json_integer_value(json_object_get(j, "port")), want);
 		json_decref(j);
 	}
 }
@@ -72,8 +72,8 @@ put(int port, const char *path, const char *body)
 	long status;
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-	assert_int_equal(simtest_http(&r, "PUT", url, body, NULL, 3000),
-	    CURLE_OK);
+	assert_int_equal(
+	    simtest_http(&r, "PUT", url, body, NULL, 3000), CURLE_OK);
 	status = r.status;
 	simtest_resp_free(&r);
 	return status;
@@ -94,8 +94,8 @@ test_defaults(void **state)
 static void
 test_env_settings(void **state)
 {
-	static const char *const env[] = {"SIM_VPN_STATUS=stopped",
-	    "SIM_FORWARDED_PORT=40000", NULL};
+	static const char *const env[] = {
+	    "SIM_VPN_STATUS=stopped", "SIM_FORWARDED_PORT=40000", NULL};
 	struct simtest_proc p;
 
 	(void) state;
@@ -103,8 +103,8 @@ test_env_settings(void **state)
 	assert_vpn_status(p.port, "stopped");
 	/* No tunnel, no forwarded port. */
 	assert_forwarded(p.port, 0);
-	assert_int_equal(put(p.port, "/v1/vpn/status", "{\"status\":\"running\"}"),
-	    200);
+	assert_int_equal(
+	    put(p.port, "/v1/vpn/status", "{\"status\":\"running\"}"), 200);
 	assert_forwarded(p.port, 40000);
 	simtest_stop(&p);
 }
@@ -119,7 +119,8 @@ test_put_flips_both_paths(void **state)
 	assert_int_equal(simtest_start(&p, "gluetun", NULL, 0, 5000), 0);
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(
-		    put(p.port, status_paths[i], "{\"status\":\"stopped\"}"), 200);
+		    put(p.port, status_paths[i], "{\"status\":\"stopped\"}"),
+		    200);
 		assert_vpn_status(p.port, "stopped");
 		assert_forwarded(p.port, 0);
 		assert_int_equal(put(p.port, status_paths[i],
@@ -151,7 +152,8 @@ test_bad_body_400(void **state)
 	assert_int_equal(simtest_start(&p, "gluetun", NULL, 0, 5000), 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		print_message("body: '%s'\n", bad[i]);
-		assert_int_equal(put(p.port, "/v1/openvpn/status", bad[i]), 400);
+		assert_int_equal(
+		    put(p.port, "/v1/openvpn/status", bad[i]), 400);
 	}
 	/* Nothing changed. */
 	assert_vpn_status(p.port, "running");
@@ -179,18 +181,18 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_defaults, teardown),
-		cmocka_unit_test_teardown(test_env_settings, teardown),
-		cmocka_unit_test_teardown(test_put_flips_both_paths, teardown),
-		cmocka_unit_test_teardown(test_bad_body_400, teardown),
-		cmocka_unit_test_teardown(test_unknown_and_wrong_method, teardown),
+	    cmocka_unit_test_teardown(test_defaults, teardown),
+	    cmocka_unit_test_teardown(test_env_settings, teardown),
+	    cmocka_unit_test_teardown(test_put_flips_both_paths, teardown),
+	    cmocka_unit_test_teardown(test_bad_body_400, teardown),
+	    cmocka_unit_test_teardown(test_unknown_and_wrong_method, teardown),
 	};
 	int rc;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		return 1;
-	rc = cmocka_run_group_tests_name("sim gluetun conformance", tests,
-	    NULL, teardown);
+	rc = cmocka_run_group_tests_name(
+	    "sim gluetun conformance", tests, NULL, teardown);
 	curl_global_cleanup();
 	return rc;
 }

@@ -59,7 +59,8 @@ test_engine_healthy_then_failing(void **state)
 	assert_true(took < 2000);
 	assert_int_equal(kill(p.pid, SIGUSR1), 0);
 	/* The signal lands asynchronously; allow a few rounds. */
-	for (round = 0; round < 20 && engine_check(p.port, NULL) == 0; round++) {
+	for (round = 0; round < 20 && engine_check(p.port, NULL) == 0;
+	     round++) {
 		struct timespec ts = {.tv_nsec = 50 * 1000000};
 
 		nanosleep(&ts, NULL);
@@ -119,18 +120,19 @@ test_gluetun_follows_vpn(void **state)
 	(void) state;
 	assert_int_equal(simtest_start(&p, "gluetun", NULL, 0, 5000), 0);
 	snprintf(env0, sizeof(env0), "GLUETUN_API_PORT=%d", p.port);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/vpn/status", p.port);
+	snprintf(
+	    url, sizeof(url), "http://127.0.0.1:%d/v1/vpn/status", p.port);
 	assert_int_equal(healthcheck("gluetun", env0, NULL), 0);
 
-	assert_int_equal(simtest_http(&r, "PUT", url, "{\"status\":\"stopped\"}",
-	                     NULL, 3000),
+	assert_int_equal(simtest_http(&r, "PUT", url,
+	                     "{\"status\":\"stopped\"}", NULL, 3000),
 	    CURLE_OK);
 	assert_int_equal(r.status, 200);
 	simtest_resp_free(&r);
 	assert_int_equal(healthcheck("gluetun", env0, NULL), 1);
 
-	assert_int_equal(simtest_http(&r, "PUT", url, "{\"status\":\"running\"}",
-	                     NULL, 3000),
+	assert_int_equal(simtest_http(&r, "PUT", url,
+	                     "{\"status\":\"running\"}", NULL, 3000),
 	    CURLE_OK);
 	simtest_resp_free(&r);
 	assert_int_equal(healthcheck("gluetun", env0, NULL), 0);
@@ -150,21 +152,21 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_engine_healthy_then_failing,
-		    teardown),
-		cmocka_unit_test_teardown(test_engine_hung_times_out, teardown),
-		cmocka_unit_test_teardown(test_engine_port_from_conf, teardown),
-		cmocka_unit_test_teardown(test_nothing_listening, teardown),
-		cmocka_unit_test_teardown(test_gluetun_follows_vpn, teardown),
-		cmocka_unit_test_teardown(test_unknown_mode_is_usage_error,
-		    teardown),
+	    cmocka_unit_test_teardown(
+	        test_engine_healthy_then_failing, teardown),
+	    cmocka_unit_test_teardown(test_engine_hung_times_out, teardown),
+	    cmocka_unit_test_teardown(test_engine_port_from_conf, teardown),
+	    cmocka_unit_test_teardown(test_nothing_listening, teardown),
+	    cmocka_unit_test_teardown(test_gluetun_follows_vpn, teardown),
+	    cmocka_unit_test_teardown(
+	        test_unknown_mode_is_usage_error, teardown),
 	};
 	int rc;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		return 1;
-	rc = cmocka_run_group_tests_name("sim healthcheck", tests, NULL,
-	    teardown);
+	rc = cmocka_run_group_tests_name(
+	    "sim healthcheck", tests, NULL, teardown);
 	curl_global_cleanup();
 	return rc;
 }

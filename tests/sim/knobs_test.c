@@ -22,7 +22,8 @@
 #include "tests/sim/simtest.h"
 
 #define STATUS_PATH "/server/api?api_version=3&method=get_status"
-#define NET_PATH "/server/api?api_version=3&method=get_network_connection_status"
+#define NET_PATH                                                              \
+	"/server/api?api_version=3&method=get_network_connection_status"
 
 static int
 teardown(void **state)
@@ -35,7 +36,8 @@ teardown(void **state)
 static void
 nap_ms(long ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+	struct timespec ts = {
+	    .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
 
 	nanosleep(&ts, NULL);
 }
@@ -94,8 +96,9 @@ assert_hangs_but_serves_others(int port)
 
 	rd->fd = simtest_connect(port);
 	assert_true(rd->fd >= 0);
-	assert_int_equal(simtest_send_str(rd->fd,
-	                     "GET " STATUS_PATH " HTTP/1.1\r\nHost: x\r\n\r\n"),
+	assert_int_equal(
+	    simtest_send_str(
+	        rd->fd, "GET " STATUS_PATH " HTTP/1.1\r\nHost: x\r\n\r\n"),
 	    0);
 	t = simtest_now_ms();
 	assert_int_equal(probe(port, NET_PATH, 2000, &cc), 200);
@@ -262,19 +265,19 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_refuse_getstream, teardown),
-		cmocka_unit_test_teardown(test_startup_delay, teardown),
-		cmocka_unit_test_teardown(test_fail_after, teardown),
-		cmocka_unit_test_teardown(test_hang_after, teardown),
-		cmocka_unit_test_teardown(test_fault_file, teardown),
-		cmocka_unit_test_teardown(test_sigusr1_toggles, teardown),
+	    cmocka_unit_test_teardown(test_refuse_getstream, teardown),
+	    cmocka_unit_test_teardown(test_startup_delay, teardown),
+	    cmocka_unit_test_teardown(test_fail_after, teardown),
+	    cmocka_unit_test_teardown(test_hang_after, teardown),
+	    cmocka_unit_test_teardown(test_fault_file, teardown),
+	    cmocka_unit_test_teardown(test_sigusr1_toggles, teardown),
 	};
 	int rc;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		return 1;
-	rc = cmocka_run_group_tests_name("sim fault knobs", tests, NULL,
-	    teardown);
+	rc = cmocka_run_group_tests_name(
+	    "sim fault knobs", tests, NULL, teardown);
 	curl_global_cleanup();
 	return rc;
 }

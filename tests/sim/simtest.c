@@ -35,7 +35,8 @@ simtest_now_ms(void)
 static void
 nap_ms(long ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+	struct timespec ts = {
+	    .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
@@ -158,8 +159,8 @@ simtest_reap_all(void)
 static void
 build_env(const char **out, const char *const *env, const char *const *extra)
 {
-	static const char *pass[] = {"ASAN_OPTIONS", "UBSAN_OPTIONS",
-	    "LSAN_OPTIONS"};
+	static const char *pass[] = {
+	    "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"};
 	static char passbuf[3][1024];
 	size_t n = 0, i;
 
@@ -195,8 +196,8 @@ spawn(const char *const *argv, const char *const *envp)
 }
 
 int
-simtest_start(struct simtest_proc *p, const char *mode,
-    const char *const *env, int port, int wait_ms)
+simtest_start(struct simtest_proc *p, const char *mode, const char *const *env,
+    int port, int wait_ms)
 {
 	const char *envp[MAX_ENV];
 	const char *argv[] = {simtest_sim_path(), mode, NULL};
@@ -209,10 +210,10 @@ simtest_start(struct simtest_proc *p, const char *mode,
 	if (port == 0) {
 		simtest_tmp_path(p->port_file, sizeof(p->port_file), "port");
 		unlink(p->port_file);
-		snprintf(portfile_env, sizeof(portfile_env), "SIM_PORT_FILE=%s",
-		    p->port_file);
-		extra[1] = strcmp(mode, "gluetun") == 0 ? "GLUETUN_API_PORT=0" :
-		                                          "HTTP_PORT=0";
+		snprintf(portfile_env, sizeof(portfile_env),
+		    "SIM_PORT_FILE=%s", p->port_file);
+		extra[1] = strcmp(mode, "gluetun") == 0 ? "GLUETUN_API_PORT=0"
+		                                        : "HTTP_PORT=0";
 		extra[2] = portfile_env;
 	}
 	build_env(envp, env, extra);
@@ -262,8 +263,8 @@ simtest_wait_ready(struct simtest_proc *p, int wait_ms)
 }
 
 int
-simtest_stop_sig(struct simtest_proc *p, int sig, int timeout_ms,
-    int64_t *elapsed_ms)
+simtest_stop_sig(
+    struct simtest_proc *p, int sig, int timeout_ms, int64_t *elapsed_ms)
 {
 	int64_t start = simtest_now_ms();
 	int status, rc = -1;
@@ -275,8 +276,8 @@ simtest_stop_sig(struct simtest_proc *p, int sig, int timeout_ms,
 		pid_t w = waitpid(p->pid, &status, WNOHANG);
 
 		if (w == p->pid) {
-			rc = WIFEXITED(status) ? WEXITSTATUS(status) :
-			                         128 + WTERMSIG(status);
+			rc = WIFEXITED(status) ? WEXITSTATUS(status)
+			                       : 128 + WTERMSIG(status);
 			break;
 		}
 		if (simtest_now_ms() - start > timeout_ms) {
@@ -302,8 +303,8 @@ simtest_stop(struct simtest_proc *p)
 }
 
 int
-simtest_run(const char *const *argv, const char *const *env,
-    int timeout_ms, int64_t *elapsed_ms)
+simtest_run(const char *const *argv, const char *const *env, int timeout_ms,
+    int64_t *elapsed_ms)
 {
 	const char *envp[MAX_ENV];
 	int64_t start = simtest_now_ms();
@@ -400,8 +401,8 @@ simtest_http(struct simtest_resp *r, const char *method, const char *url,
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
 	if (req_body != NULL) {
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, req_body);
-		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE,
-		    (long) strlen(req_body));
+		curl_easy_setopt(
+		    h, CURLOPT_POSTFIELDSIZE, (long) strlen(req_body));
 	}
 	r->curl_code = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
@@ -473,7 +474,8 @@ simtest_rd_line(struct simtest_rd *r, char *line, size_t sz, int timeout_ms)
 	int64_t deadline = simtest_now_ms() + timeout_ms;
 
 	for (;;) {
-		char *crlf = r->len > 0 ? memmem(r->buf, r->len, "\r\n", 2) : NULL;
+		char *crlf =
+		    r->len > 0 ? memmem(r->buf, r->len, "\r\n", 2) : NULL;
 
 		if (crlf != NULL) {
 			size_t n = (size_t) (crlf - r->buf);
@@ -486,7 +488,8 @@ simtest_rd_line(struct simtest_rd *r, char *line, size_t sz, int timeout_ms)
 			return 0;
 		}
 		if (simtest_now_ms() >= deadline ||
-		    simtest_rd_more(r, (int) (deadline - simtest_now_ms())) != 1)
+		    simtest_rd_more(r, (int) (deadline - simtest_now_ms())) !=
+		        1)
 			return -1;
 	}
 }
@@ -498,7 +501,8 @@ simtest_rd_exact(struct simtest_rd *r, void *out, size_t n, int timeout_ms)
 
 	while (r->len < n) {
 		if (simtest_now_ms() >= deadline ||
-		    simtest_rd_more(r, (int) (deadline - simtest_now_ms())) != 1)
+		    simtest_rd_more(r, (int) (deadline - simtest_now_ms())) !=
+		        1)
 			return -1;
 	}
 	if (out != NULL)

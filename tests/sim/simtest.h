@@ -52,8 +52,8 @@ int simtest_can_connect(int port);
  * (WEXITSTATUS) or 128+signal, or -1 when it had to be killed. *elapsed_ms
  * (may be NULL) gets the time the exit took.
  */
-int simtest_stop_sig(struct simtest_proc *p, int sig, int timeout_ms,
-    int64_t *elapsed_ms);
+int simtest_stop_sig(
+    struct simtest_proc *p, int sig, int timeout_ms, int64_t *elapsed_ms);
 void simtest_stop(struct simtest_proc *p);
 
 /* SIGKILLs and reaps every child still registered. */
@@ -109,12 +109,12 @@ struct simtest_rd {
 int simtest_rd_more(struct simtest_rd *r, int timeout_ms);
 
 /* Takes one CRLF-terminated line (CRLF stripped); 0 or -1. */
-int simtest_rd_line(struct simtest_rd *r, char *line, size_t sz,
-    int timeout_ms);
+int simtest_rd_line(
+    struct simtest_rd *r, char *line, size_t sz, int timeout_ms);
 
 /* Takes exactly n bytes (out may be NULL to discard); 0 or -1. */
-int simtest_rd_exact(struct simtest_rd *r, void *out, size_t n,
-    int timeout_ms);
+int simtest_rd_exact(
+    struct simtest_rd *r, void *out, size_t n, int timeout_ms);
 
 /* Sends the whole string; 0 or -1. */
 int simtest_send_str(int fd, const char *s);

@@ -171,10 +171,11 @@ random_hex(char *out, size_t nbytes)
 		nbytes = sizeof(raw);
 	if (getrandom(raw, nbytes, 0) != (ssize_t) nbytes) {
 		/* No entropy source: unique is all a session id needs. */
-		uint64_t x = (uint64_t) sim_now_ms() ^ (uint64_t) getpid() << 32;
+		uint64_t x = (uint64_t) sim_now_ms() ^ (uint64_t) getpid()
+		                                           << 32;
 
-		x += __atomic_add_fetch(&fallback, 0x9e3779b97f4a7c15ULL,
-		    __ATOMIC_RELAXED);
+		x += __atomic_add_fetch(
+		    &fallback, 0x9e3779b97f4a7c15ULL, __ATOMIC_RELAXED);
 		for (i = 0; i < nbytes; i++) {
 			x ^= x >> 33;
 			x *= 0xff51afd7ed558ccdULL;
@@ -292,8 +293,7 @@ url_host(const struct sim_req *r, char *out, size_t outsz)
  * path has another shape.
  */
 static int
-split_session_path(const char *path, const char *prefix, char *ih,
-    char *psid)
+split_session_path(const char *path, const char *prefix, char *ih, char *psid)
 {
 	const char *p = path + strlen(prefix);
 	const char *slash = strchr(p, '/');
@@ -326,18 +326,19 @@ h_server_api(struct sim_conn *c, const struct sim_req *r)
 			return sim_hang(c);
 		case HEALTH_FAIL:
 			return sim_json_reply(c, r, 500,
-			    "{\"result\":null,\"error\":\"simulated failure\"}");
+			    "{\"result\":null,\"error\":\"simulated "
+			    "failure\"}");
 		case HEALTH_OK:
 			break;
 		}
-		return sim_json_reply(c, r, 200,
-		    "{\"result\":{\"status\":1},\"error\":null}");
+		return sim_json_reply(
+		    c, r, 200, "{\"result\":{\"status\":1},\"error\":null}");
 	}
 	if (strcmp(method, "get_network_connection_status") == 0)
 		return sim_json_reply(c, r, 200,
 		    "{\"result\":{\"connected\":true},\"error\":null}");
-	return sim_json_reply(c, r, 200,
-	    "{\"result\":null,\"error\":\"unknown method\"}");
+	return sim_json_reply(
+	    c, r, 200, "{\"result\":null,\"error\":\"unknown method\"}");
 }
 
 static int
@@ -350,13 +351,12 @@ h_webui(struct sim_conn *c, const struct sim_req *r)
 		return sim_json_reply(c, r, 200,
 		    "{\"result\":{\"status\":1,\"version\":\"sim\"},"
 		    "\"error\":null}");
-	return sim_json_reply(c, r, 200,
-	    "{\"result\":null,\"error\":\"unknown method\"}");
+	return sim_json_reply(
+	    c, r, 200, "{\"result\":null,\"error\":\"unknown method\"}");
 }
 
-static int
-stream_session(struct sim_conn *c, const struct sim_req *r, const char *ih,
-    const char *psid);
+static int stream_session(struct sim_conn *c, const struct sim_req *r,
+    const char *ih, const char *psid);
 
 /* /ace/getstream and /ace/manifest.m3u8. */
 static int
@@ -377,7 +377,8 @@ h_getstream(struct sim_conn *c, const struct sim_req *r)
 		    "{\"response\":null,\"error\":\"invalid content id\"}");
 	if (has_ih != 1 && has_id != 1)
 		return sim_json_reply(c, r, 200,
-		    "{\"response\":null,\"error\":\"missing id or infohash\"}");
+		    "{\"response\":null,\"error\":\"missing id or "
+		    "infohash\"}");
 	if (has_ih != 1)
 		derive_infohash(id, ih);
 	if (session_add(ih, psid) != 0)
@@ -464,14 +465,14 @@ stream_session(struct sim_conn *c, const struct sim_req *r, const char *ih,
 		return 0;
 	for (;;) {
 		uint64_t bytes = (uint64_t) cfg.bitrate_kbps * 125 *
-		    (uint64_t) (sim_now_ms() - start) / 1000;
+		                 (uint64_t) (sim_now_ms() - start) / 1000;
 		/* The first packets go out at once so a reader starts fast. */
 		uint64_t due = bytes / TS_PACKET + 7;
 
 		while (sent < due) {
-			size_t batch = due - sent > BURST_PACKETS ?
-			    BURST_PACKETS :
-			    (size_t) (due - sent);
+			size_t batch = due - sent > BURST_PACKETS
+			                   ? BURST_PACKETS
+			                   : (size_t) (due - sent);
 
 			if (send_packets(c, chunked, batch, &cc) != 0)
 				return 200;
@@ -540,18 +541,19 @@ h_cmd(struct sim_conn *c, const struct sim_req *r)
 		return sim_json_reply(c, r, 200,
 		    "{\"response\":null,"
 		    "\"error\":\"unknown playback session id\"}");
-	return sim_json_reply(c, r, 200, "{\"response\":\"ok\",\"error\":null}");
+	return sim_json_reply(
+	    c, r, 200, "{\"response\":\"ok\",\"error\":null}");
 }
 
 static const struct sim_route engine_routes[] = {
-	{"GET", "/server/api", 0, h_server_api},
-	{"GET", "/webui/api/service", 0, h_webui},
-	{"GET", "/ace/getstream", 0, h_getstream},
-	{"GET", "/ace/manifest.m3u8", 0, h_getstream},
-	{"GET", "/ace/r/", 1, h_stream},
-	{"GET", "/ace/stat/", 1, h_stat},
-	{"GET", "/ace/cmd/", 1, h_cmd},
-	{NULL, NULL, 0, NULL},
+    {"GET", "/server/api", 0, h_server_api},
+    {"GET", "/webui/api/service", 0, h_webui},
+    {"GET", "/ace/getstream", 0, h_getstream},
+    {"GET", "/ace/manifest.m3u8", 0, h_getstream},
+    {"GET", "/ace/r/", 1, h_stream},
+    {"GET", "/ace/stat/", 1, h_stat},
+    {"GET", "/ace/cmd/", 1, h_cmd},
+    {NULL, NULL, 0, NULL},
 };
 
 int

@@ -98,8 +98,8 @@ static int
 h_status_get(struct sim_conn *c, const struct sim_req *r)
 {
 	return sim_json_reply(c, r, 200,
-	    atomic_load(&vpn_running) ? "{\"status\":\"running\"}" :
-	                                "{\"status\":\"stopped\"}");
+	    atomic_load(&vpn_running) ? "{\"status\":\"running\"}"
+	                              : "{\"status\":\"stopped\"}");
 }
 
 static int
@@ -128,13 +128,13 @@ h_port(struct sim_conn *c, const struct sim_req *r)
 }
 
 static const struct sim_route gluetun_routes[] = {
-	{"GET", "/v1/openvpn/status", 0, h_status_get},
-	{"PUT", "/v1/openvpn/status", 0, h_status_put},
-	{"GET", "/v1/vpn/status", 0, h_status_get},
-	{"PUT", "/v1/vpn/status", 0, h_status_put},
-	{"GET", "/v1/openvpn/portforwarded", 0, h_port},
-	{"GET", "/v1/portforward", 0, h_port},
-	{NULL, NULL, 0, NULL},
+    {"GET", "/v1/openvpn/status", 0, h_status_get},
+    {"PUT", "/v1/openvpn/status", 0, h_status_put},
+    {"GET", "/v1/vpn/status", 0, h_status_get},
+    {"PUT", "/v1/vpn/status", 0, h_status_put},
+    {"GET", "/v1/openvpn/portforwarded", 0, h_port},
+    {"GET", "/v1/portforward", 0, h_port},
+    {NULL, NULL, 0, NULL},
 };
 
 int
@@ -152,7 +152,8 @@ sim_gluetun_main(void)
 	else if (st == NULL || *st == '\0' || strcmp(st, "running") == 0)
 		atomic_store(&vpn_running, 1);
 	else {
-		fprintf(stderr, "sim: SIM_VPN_STATUS must be running|stopped\n");
+		fprintf(
+		    stderr, "sim: SIM_VPN_STATUS must be running|stopped\n");
 		return 2;
 	}
 	forwarded_port = sim_env_long("SIM_FORWARDED_PORT", 54321);

@@ -42,8 +42,7 @@ wait_fd(int fd, short events, int64_t deadline)
  * respsz). Returns 0 when a response arrived before the deadline.
  */
 static int
-fetch(int port, const char *path, char *resp, size_t respsz,
-    int64_t deadline)
+fetch(int port, const char *path, char *resp, size_t respsz, int64_t deadline)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
 	char req[512];
@@ -97,8 +96,9 @@ sim_healthcheck_main(void)
 	const char *mode = getenv("SIM_MODE");
 	int64_t deadline = sim_now_ms() + DEADLINE_MS;
 	int gluetun = mode != NULL && strcmp(mode, "gluetun") == 0;
-	const char *path = gluetun ? "/v1/vpn/status" :
-	                             "/server/api?api_version=3&method=get_status";
+	const char *path = gluetun
+	                       ? "/v1/vpn/status"
+	                       : "/server/api?api_version=3&method=get_status";
 	const char *want = gluetun ? "\"status\":\"running\"" : "\"status\":1";
 	int port = gluetun ? sim_gluetun_port() : sim_engine_port();
 	char resp[4096];
@@ -108,11 +108,13 @@ sim_healthcheck_main(void)
 		return 1;
 	}
 	if (fetch(port, path, resp, sizeof(resp), deadline) != 0) {
-		fprintf(stderr, "healthcheck: no answer on port %d within %d ms\n",
-		    port, DEADLINE_MS);
+		fprintf(stderr,
+		    "healthcheck: no answer on port %d within %d ms\n", port,
+		    DEADLINE_MS);
 		return 1;
 	}
-	if (strncmp(resp, "HTTP/1.1 200 ", 13) != 0 || strstr(resp, want) == NULL) {
+	if (strncmp(resp, "HTTP/1.1 200 ", 13) != 0 ||
+	    strstr(resp, want) == NULL) {
 		const char *body = strstr(resp, "\r\n\r\n");
 
 		/* Status line and body: what `docker inspect` should show. */

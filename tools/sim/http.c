@@ -27,8 +27,7 @@ hexval(int ch)
 }
 
 int
-sim_pct_decode(const char *in, size_t inlen, char *out, size_t outsz,
-    int plus)
+sim_pct_decode(const char *in, size_t inlen, char *out, size_t outsz, int plus)
 {
 	size_t i, o = 0;
 
@@ -72,8 +71,8 @@ sim_query_get(const char *query, const char *key, char *out, size_t outsz)
 		const char *eq = memchr(p, '=', len);
 
 		if (eq != NULL &&
-		    sim_pct_decode(p, (size_t) (eq - p), name, sizeof(name), 1) ==
-		        0 &&
+		    sim_pct_decode(
+		        p, (size_t) (eq - p), name, sizeof(name), 1) == 0 &&
 		    strcmp(name, key) == 0) {
 			size_t vlen = len - (size_t) (eq - p) - 1;
 
@@ -202,8 +201,8 @@ fail:
 }
 
 int
-sim_json_reply(struct sim_conn *c, const struct sim_req *r, int status,
-    const char *body)
+sim_json_reply(
+    struct sim_conn *c, const struct sim_req *r, int status, const char *body)
 {
 	return sim_http_reply(c, r, status, "application/json", body);
 }
@@ -269,8 +268,8 @@ parse_request_line(char *line, struct sim_req *r)
 		strcpy(r->query, q + 1);
 		*q = '\0';
 	}
-	return sim_pct_decode(target, strlen(target), r->path, sizeof(r->path),
-	    0);
+	return sim_pct_decode(
+	    target, strlen(target), r->path, sizeof(r->path), 0);
 }
 
 /*
@@ -328,9 +327,11 @@ parse_head(struct sim_conn *c, size_t hlen, struct sim_req *r, size_t *clen)
 
 			errno = 0;
 			v = strtoull(val, &e, 10);
-			if (*val < '0' || *val > '9' || *e != '\0' || errno != 0)
+			if (*val < '0' || *val > '9' || *e != '\0' ||
+			    errno != 0)
 				return -1;
-			*clen = v > SIM_BODY_MAX ? SIM_BODY_MAX + 1 : (size_t) v;
+			*clen =
+			    v > SIM_BODY_MAX ? SIM_BODY_MAX + 1 : (size_t) v;
 		} else if (strcasecmp(line, "Transfer-Encoding") == 0) {
 			if (strcasecmp(val, "identity") != 0)
 				return -1;
@@ -369,7 +370,8 @@ sim_http_read(struct sim_conn *c, struct sim_req *r)
 	int got;
 
 	for (;;) {
-		end = c->len > 0 ? memmem(c->buf, c->len, "\r\n\r\n", 4) : NULL;
+		end =
+		    c->len > 0 ? memmem(c->buf, c->len, "\r\n\r\n", 4) : NULL;
 		if (end != NULL)
 			break;
 		if (c->len >= SIM_HEAD_MAX)

@@ -30,8 +30,8 @@ sim_now_ms(void)
 void
 sim_sleep_ms(int64_t ms)
 {
-	struct timespec ts = {.tv_sec = ms / 1000,
-	    .tv_nsec = (long) (ms % 1000) * 1000000};
+	struct timespec ts = {
+	    .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
@@ -71,7 +71,8 @@ static int
 install_signals(void)
 {
 	struct sigaction term = {.sa_handler = on_term};
-	struct sigaction usr1 = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
+	struct sigaction usr1 = {
+	    .sa_handler = on_usr1, .sa_flags = SA_RESTART};
 	struct sigaction ign = {.sa_handler = SIG_IGN};
 
 	sigemptyset(&term.sa_mask);
@@ -90,10 +91,10 @@ static const struct {
 	int (*run)(void);
 	const char *help;
 } modes[] = {
-	{"engine", sim_engine_main, "AceStream engine HTTP API"},
-	{"gluetun", sim_gluetun_main, "Gluetun control server"},
-	{"healthcheck", sim_healthcheck_main,
-	    "probe the local server (SIM_MODE=engine|gluetun)"},
+    {"engine", sim_engine_main, "AceStream engine HTTP API"},
+    {"gluetun", sim_gluetun_main, "Gluetun control server"},
+    {"healthcheck", sim_healthcheck_main,
+        "probe the local server (SIM_MODE=engine|gluetun)"},
 };
 
 static int

@@ -56,8 +56,8 @@ dispatch(const struct sim_route *routes, struct sim_conn *c,
 		path_known = 1;
 	}
 	if (path_known)
-		return sim_json_reply(c, r, 405,
-		    "{\"error\":\"method not allowed\"}");
+		return sim_json_reply(
+		    c, r, 405, "{\"error\":\"method not allowed\"}");
 	return sim_json_reply(c, r, 404, "{\"error\":\"not found\"}");
 }
 
@@ -85,14 +85,14 @@ conn_main(void *arg)
 			    rd == SIM_RD_BAD ? 400 : 413,
 			    "{\"error\":\"bad request\"}");
 			if (sim_log_enabled)
-				fprintf(stderr, "sim: (unparsable request) %d\n",
-				    status);
+				fprintf(stderr,
+				    "sim: (unparsable request) %d\n", status);
 			break;
 		}
 		status = dispatch(ca->routes, c, r);
 		if (sim_log_enabled)
-			fprintf(stderr, "sim: %s %s%s%s %d\n", r->method, r->path,
-			    r->query[0] ? "?" : "", r->query, status);
+			fprintf(stderr, "sim: %s %s%s%s %d\n", r->method,
+			    r->path, r->query[0] ? "?" : "", r->query, status);
 	}
 out:
 	close(ca->fd);
@@ -188,8 +188,8 @@ open_listener(int port, int *bound)
 	*bound = ntohs(sa.sin_port);
 	return fd;
 err:
-	fprintf(stderr, "sim: listen on %s:%d: %s\n", addr, port,
-	    strerror(errno));
+	fprintf(
+	    stderr, "sim: listen on %s:%d: %s\n", addr, port, strerror(errno));
 	if (fd >= 0)
 		close(fd);
 	return -1;
@@ -226,7 +226,8 @@ sim_serve(const struct sim_route *routes, int port)
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			/* EMFILE and friends pass; back off instead of spinning. */
+			/* EMFILE and friends pass; back off instead of
+			 * spinning. */
 			if (errno != EINTR && errno != ECONNABORTED)
 				sim_sleep_ms(10);
 			continue;

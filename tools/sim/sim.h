@@ -73,12 +73,11 @@ enum sim_rd sim_http_read(struct sim_conn *c, struct sim_req *r);
  * Returns 1 when found, 0 when absent, -1 when the value does not fit or is
  * not valid %-encoding.
  */
-int sim_query_get(const char *query, const char *key, char *out,
-    size_t outsz);
+int sim_query_get(const char *query, const char *key, char *out, size_t outsz);
 
 /* Decodes %XX (and '+' as space when plus is set); -1 on bad input/size. */
-int sim_pct_decode(const char *in, size_t inlen, char *out, size_t outsz,
-    int plus);
+int sim_pct_decode(
+    const char *in, size_t inlen, char *out, size_t outsz, int plus);
 
 /*
  * Sends a complete response with Content-Length. Sets c->close when the
@@ -88,8 +87,8 @@ int sim_http_reply(struct sim_conn *c, const struct sim_req *r, int status,
     const char *ctype, const char *body);
 
 /* JSON reply shorthand. */
-int sim_json_reply(struct sim_conn *c, const struct sim_req *r, int status,
-    const char *body);
+int sim_json_reply(
+    struct sim_conn *c, const struct sim_req *r, int status, const char *body);
 
 /* Writes all n bytes (no SIGPIPE); 0 on success, -1 on error. */
 int sim_send_all(int fd, const void *p, size_t n);
