@@ -57,16 +57,16 @@ typedef enum orch_slot_outcome {
 typedef struct orch_slot_opts {
 	int host_port;     /* the caller's explicit port; 0 = from the pool */
 	bool custom_image; /* the request names an image (not TARGET_IMAGE) */
+	/* Whether a host port is free on the host (skipped when not); NULL
+	 * = every port the pool has free. Called under the core's lock. */
+	orch_port_probe_fn probe;
+	void *probe_arg;
 	/* VPN mode (vpn.h): the Gluetun to start it in, NULL = the
 	 * connected one with the fewest engines; and whether it must take
 	 * that VPN's forwarded port even though another engine holds it (a
 	 * port change: that one is retired at commit). */
 	const char *vpn;
 	bool forwarded;
-	/* Whether a host port is free on the host (skipped when not); NULL
-	 * = every port the pool has free. Called under the core's lock. */
-	orch_port_probe_fn probe;
-	void *probe_arg;
 } orch_slot_opts;
 
 /* One provision in flight. The public fields are what the plan needs;

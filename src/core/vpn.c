@@ -711,8 +711,8 @@ orch_core_vpn_forward_need(orch_core *core, size_t i, int *port)
 }
 
 bool
-orch_core_vpn_reconnect_next(
-    orch_core *core, size_t i, char id[ORCH_CORE_ID_MAX], bool *idle)
+orch_core_vpn_reconnect_next(orch_core *core, size_t i,
+    char id[ORCH_CORE_ID_MAX], bool *idle, bool *forwarded)
 {
 	orch_engine *e, *best = NULL;
 	size_t cur = 0;
@@ -738,6 +738,7 @@ orch_core_vpn_reconnect_next(
 	}
 	snprintf(id, ORCH_CORE_ID_MAX, "%s", best->container_id);
 	*idle = orch_engine_load(best) == 0;
+	*forwarded = best->forwarded;
 out:
 	orch_core_unlock(core);
 	return best != NULL;

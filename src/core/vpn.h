@@ -190,11 +190,13 @@ bool orch_core_vpn_forward_need(orch_core *core, size_t i, int *port);
 
 /*
  * The next engine a reconnect of VPN i made due, idle ones first, into
- * id; *idle tells whether it carries nothing. Returns false (and clears
- * the reconnect) when none is left; false too while the VPN is down.
+ * id; *idle tells whether it carries nothing, *forwarded whether it owns
+ * the forwarded port (its successor takes it over). Returns false (and
+ * clears the reconnect) when none is left; false too while the VPN is
+ * down.
  */
-bool orch_core_vpn_reconnect_next(
-    orch_core *core, size_t i, char id[ORCH_CORE_ID_MAX], bool *idle);
+bool orch_core_vpn_reconnect_next(orch_core *core, size_t i,
+    char id[ORCH_CORE_ID_MAX], bool *idle, bool *forwarded);
 
 /* Drains engine id: marked (no new stream), stopped once idle or drain_s
  * from now (orch_core_vpn_retire_due). ORCH_ENOTFOUND. */

@@ -408,7 +408,7 @@ test_provision_shape(void **state)
 	orch_label labels[] = {{"x.custom", "yes"},
 	    {"acestream.http_port=1", "evil"}, {LKEY, "stolen"}};
 	orch_label env[] = {{"FOO", "bar"}, {"HTTP_PORT", "1"}};
-	orch_engine_request req = {labels, 3, env, 2, NULL};
+	orch_engine_request req = {labels, 3, env, 2, NULL, NULL, false};
 	orch_provision_result r;
 	orch_rt_container c;
 	const orch_rt_port *p;
@@ -641,7 +641,8 @@ static void
 test_image_missing(void **state)
 {
 	fx *f = *state;
-	orch_engine_request custom = {NULL, 0, NULL, 0, "other/image:1"};
+	orch_engine_request custom = {
+	    NULL, 0, NULL, 0, "other/image:1", NULL, false};
 	orch_provision_result r;
 	orch_refusal ref;
 	orch_diag diag;

@@ -1068,7 +1068,8 @@ test_provision(void **state)
 		    {(char *) LABEL_KEY, "hijack"}};
 		orch_label env[] = {{"CONF", "--custom-conf"},
 		    {"HTTP_PORT", "1"}, {"EXTRA", "e=1"}};
-		orch_engine_request req = {labels, 3, env, 3, NULL};
+		orch_engine_request req = {
+		    labels, 3, env, 3, NULL, NULL, false};
 
 		r2 = provision_ok(f, &req, &ms2);
 		printf("provision latency (2nd): %lld ms\n", (long long) ms2);
@@ -1762,7 +1763,7 @@ test_startup_timeout(void **state)
 {
 	fx *f = *state;
 	orch_label env[] = {{"SIM_STARTUP_DELAY_MS", "600000"}};
-	orch_engine_request req = {NULL, 0, env, 1, NULL};
+	orch_engine_request req = {NULL, 0, env, 1, NULL, NULL, false};
 	orch_engine_request dflt = {0};
 	orch_provision_result r, res;
 	orch_refusal ref;
