@@ -251,8 +251,10 @@ log_changes(mon_vpn *v, const orch_vpn_change *ch, int fwd)
 {
 	const char *name = v->cfg->name;
 
-	if (ch->up)
-		ORCH_INFO("VPN %s connected (down %.1f s before)%s", name,
+	if (ch->up && ch->down_ms == 0)
+		ORCH_INFO("VPN %s connected", name);
+	else if (ch->up)
+		ORCH_INFO("VPN %s connected again after %.1f s%s", name,
 		    (double) ch->down_ms / 1000.0,
 		    ch->reconnect ? "; its older engines will be replaced"
 		                  : "");
@@ -264,13 +266,13 @@ log_changes(mon_vpn *v, const orch_vpn_change *ch, int fwd)
 		ORCH_WARN("VPN %s disconnected: %s; provisioning there "
 		          "stops",
 		    name, v->error[0] != '\0' ? v->error : "?");
-	if (v->control != v->said_control &&
-	    v->control == ORCH_VPN_CONTROL_AUTH)
+	/* A new reason for not being connected (the first check's too). */
+	if (v->control == ORCH_VPN_CONTROL_AUTH &&
+	    v->said_control != ORCH_VPN_CONTROL_AUTH)
 		ORCH_ERROR("VPN %s: configuration error: %s", name, v->error);
-	else if (v->control != v->said_control &&
-	         v->control == ORCH_VPN_CONTROL_DOWN &&
+	else if (!ch->down && v->error[0] != '\0' &&
 	         strcmp(v->error, v->said_error) != 0)
-		ORCH_WARN("VPN %s: %s", name, v->error);
+		ORCH_WARN("VPN %s not connected: %s", name, v->error);
 	v->said_control = v->control;
 	snprintf(v->said_error, sizeof(v->said_error), "%s", v->error);
 	if (fwd >= 0 && fwd != v->said_port) {
