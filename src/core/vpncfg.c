@@ -169,11 +169,14 @@ fill_one(orch_config *cfg, size_t i, const list *lists, orch_diag *d)
 		    "expected a port range lo-hi with 1 <= lo <= hi <= "
 		    "65535, got \"%s\"",
 		    range);
-	if ((user == NULL) != (pass == NULL))
-		return bad(d,
-		    user == NULL ? "GLUETUN_API_USER" : "GLUETUN_API_PASSWORD",
-		    "basic auth needs both GLUETUN_API_USER and "
-		    "GLUETUN_API_PASSWORD (Gluetun %s)",
+	/* Named after the one that is set: that is the line to fix. */
+	if (user == NULL && pass != NULL)
+		return bad(d, "GLUETUN_API_PASSWORD",
+		    "basic auth needs GLUETUN_API_USER too (Gluetun %s)",
+		    v->name);
+	if (user != NULL && pass == NULL)
+		return bad(d, "GLUETUN_API_USER",
+		    "basic auth needs GLUETUN_API_PASSWORD too (Gluetun %s)",
 		    v->name);
 	if ((rv = dup_opt(url, &v->api_url)) != ORCH_OK ||
 	    (rv = dup_opt(entry(&lists[L_KEY], i), &v->api_key)) != ORCH_OK ||
