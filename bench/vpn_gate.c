@@ -23,7 +23,7 @@
  * vpn_disconnected.
  *
  *   bazel run -c opt //bench:vpn_gate -- [--n 10] [--interval 5]
- *       [--image gluetun-sim:latest] [--port 33190]
+ *       [--image gluetun-sim:latest] [--port 31190]
  */
 #include <curl/curl.h>
 #include <signal.h>
@@ -186,7 +186,7 @@ remove_ours(void)
 int
 main(int argc, char **argv)
 {
-	int n = 10, interval = 5, port = 33190, rc = 1;
+	int n = 10, interval = 5, port = 31190, rc = 1;
 	const char *image = "gluetun-sim:latest";
 	char e_name[96], e_int[64], e_label[128];
 	const char *env[] = {e_name, e_int, e_label,

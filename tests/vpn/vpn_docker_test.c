@@ -12,9 +12,10 @@
  * orchestrator.test=vpn-<run>-<case> and ENGINE_NAME_PREFIX, its own
  * Gluetun containers tvpn<run><case>-g<k> (labelled
  * orchestrator.test=vpn-<run>-x, which no daemon adopts) and its own
- * ports in 127.0.0.1:33100-33199 (HTTPS 47600-47699 inside the
- * namespaces). Teardown removes what carries the run's labels, nothing
- * else.
+ * ports in 127.0.0.1:31100-31199 (below the kernel's ephemeral ports,
+ * which a client socket may hold at any moment; HTTPS 47600-47699 inside
+ * the namespaces). Teardown removes what carries the run's labels,
+ * nothing else.
  *
  * Cases:
  *   1. single VPN: engines inside Gluetun reached through its ports and
@@ -151,8 +152,10 @@ gluetun_start(const char *name, int ctl, int lo, int hi, const char **env)
 	spec.host_ip = "127.0.0.1";
 	(void) orch_docker_remove(G.dk, name, true, NULL);
 	if (orch_docker_create(G.dk, &spec, &id, &diag) != ORCH_OK ||
-	    orch_docker_start(G.dk, id, &diag) != ORCH_OK)
+	    orch_docker_start(G.dk, id, &diag) != ORCH_OK) {
+		free(id);
 		fail_msg("gluetun-sim %s: %s", name, diag.msg);
+	}
 	free(id);
 }
 
@@ -493,7 +496,7 @@ daemon_start(orchd *d, const char *tag, const char *const *env)
 	ENV("CONTAINER_LABEL=%s=%s", LABEL_KEY, d->label_val);
 	ENV("ENGINE_NAME_PREFIX=tvpn%s%s", G.run + strlen(G.run) - 6, tag);
 	ENV("ACE_HTTPS_RANGE=47600-47699");
-	ENV("PORT_RANGE_HOST=33100-33199");
+	ENV("PORT_RANGE_HOST=31100-31199");
 	ENV("HEALTH_CHECK_INTERVAL_S=1");
 	ENV("AUTOSCALE_INTERVAL_S=1");
 	ENV("GLUETUN_HEALTH_CHECK_INTERVAL_S=1");
@@ -808,9 +811,9 @@ expect_vpn_refusal(orchd *d)
 /* ---- cases -------------------------------------------------------------- */
 
 /* Ports of case 1. */
-#define A_CTL 33100
-#define A_LO 33101
-#define A_HI 33108
+#define A_CTL 31100
+#define A_LO 31101
+#define A_HI 31108
 
 static void
 check_blocked_status(orchd *d)
@@ -994,9 +997,9 @@ test_single_vpn(void **state)
 	(void) orch_docker_remove(G.dk, g, true, NULL);
 }
 
-#define B_CTL 33120
-#define B_LO 33121
-#define B_HI 33124
+#define B_CTL 31120
+#define B_LO 31121
+#define B_HI 31124
 
 static void
 test_api_credentials(void **state)
@@ -1053,12 +1056,12 @@ test_api_credentials(void **state)
 	(void) orch_docker_remove(G.dk, g, true, NULL);
 }
 
-#define C_CTL1 33140
-#define C_LO1 33141
-#define C_HI1 33144
-#define C_CTL2 33150
-#define C_LO2 33151
-#define C_HI2 33154
+#define C_CTL1 31140
+#define C_LO1 31141
+#define C_HI1 31144
+#define C_CTL2 31150
+#define C_LO2 31151
+#define C_HI2 31154
 
 static int
 engines_on(const eview *v, const char *g)
@@ -1128,9 +1131,9 @@ test_two_vpns(void **state)
 	(void) orch_docker_remove(G.dk, g2, true, NULL);
 }
 
-#define D_CTL 33170
-#define D_LO 33171
-#define D_HI 33176
+#define D_CTL 31170
+#define D_LO 31171
+#define D_HI 31176
 #define CYCLES 200
 #define CLIENTS 4
 
