@@ -385,8 +385,9 @@ delete_engine(orch_vpnmon *m, const char *id, const char *why)
 }
 
 /* A new engine on VPN i (forwarded: taking its forwarded port); at
- * MAX_REPLICAS an idle engine of it (replace, when given: that one) is
- * stopped first. Returns the provision's result. */
+ * MAX_REPLICAS, or with every port of that VPN taken, an idle engine of
+ * it (replace, when given: that one) is stopped first. Returns the
+ * provision's result. */
 static orch_err
 replace_on(orch_vpnmon *m, size_t i, bool forwarded, const char *replace)
 {
@@ -396,7 +397,8 @@ replace_on(orch_vpnmon *m, size_t i, bool forwarded, const char *replace)
 	orch_diag diag;
 	orch_err rv = provision_on(m, name, forwarded, &refusal, &diag);
 
-	if (rv != ORCH_OK && refusal.code == ORCH_REFUSE_MAX) {
+	if (rv != ORCH_OK &&
+	    (refusal.code == ORCH_REFUSE_MAX || rv == ORCH_EEXHAUSTED)) {
 		if (replace != NULL)
 			snprintf(victim, sizeof(victim), "%s", replace);
 		else if (!orch_core_vpn_idle_victim(m->core, i, victim))

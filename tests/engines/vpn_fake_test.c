@@ -558,6 +558,32 @@ test_max_replicas_stops_first(void **state)
 	fx_close(f);
 }
 
+/* Every port of the VPN taken: the old owner makes room likewise. */
+static void
+test_full_pool_stops_first(void **state)
+{
+	fx *f = fx_open(1, NULL, NULL, false);
+	orch_provision_result r;
+	orch_refusal ref;
+	int p2p = 0;
+
+	(void) state;
+	assert_int_equal(orch_vpnmon_act(f->mon), 1);
+	for (int i = 1; i < NPORTS; i++)
+		assert_int_equal(provision(f, &r, &ref), ORCH_OK);
+	assert_int_equal(vpn(f, 0).free, 0);
+	assert_int_equal(provision(f, &r, &ref), ORCH_EEXHAUSTED);
+	forward(f, 0, 44000);
+	orch_vpnmon_check(f->mon);
+	while (orch_vpnmon_act(f->mon) > 0)
+		;
+	assert_int_equal(orch_core_engine_count(&f->core), NPORTS);
+	assert_int_equal(count_engines(f, "ga", true, &p2p), 1);
+	assert_int_equal(p2p, 44000);
+	assert_int_equal(vpn(f, 0).free, 0);
+	fx_close(f);
+}
+
 static void
 test_container_stops_and_starts(void **state)
 {
@@ -728,6 +754,7 @@ main(void)
 	    cmocka_unit_test_teardown(test_reconnect_replaces_once, teardown),
 	    cmocka_unit_test_teardown(test_forwarded_port_change, teardown),
 	    cmocka_unit_test_teardown(test_max_replicas_stops_first, teardown),
+	    cmocka_unit_test_teardown(test_full_pool_stops_first, teardown),
 	    cmocka_unit_test_teardown(
 	        test_container_stops_and_starts, teardown),
 	    cmocka_unit_test_teardown(test_api_key, teardown),
