@@ -493,3 +493,47 @@ orch_core_restore_drop_pending(orch_core *core)
 	free(core->pending);
 	core->pending = NULL;
 }
+
+/* ---- replay --------------------------------------------------------- */
+
+void
+orch_core_replay(orch_core *core, const orch_sink *sink,
+    void (*first)(void *arg), void *arg)
+{
+	orch_state *st = &core->state;
+	int64_t now;
+	size_t cur = 0;
+	orch_engine *e;
+
+	orch_core_lock(core);
+	now = orch_core_now(core);
+	if (first != NULL)
+		first(arg);
+	while ((e = orch_state_engine_next(st, &cur)) != NULL) {
+		if (e->managed)
+			orch_sink_engine_record(
+			    sink, e, ORCH_SINK_PUT, NULL, now);
+	}
+	for (orch_list *l = st->streams_all.prev; l != &st->streams_all;
+	     l = l->prev) {
+		const orch_stream *s = ORCH_CONTAINER_OF(l, orch_stream, all);
+
+		ORCH_SINK_CALL(sink, stream, s, s->engine);
+		for (uint32_t i = 0; i < s->stats_count; i++)
+			ORCH_SINK_CALL(
+			    sink, stat, s, orch_stream_stat_at(s, i));
+	}
+	for (orch_list *l = st->reservations.next; l != &st->reservations;
+	     l = l->next) {
+		const orch_reservation *r =
+		    ORCH_CONTAINER_OF(l, orch_reservation, node);
+
+		ORCH_SINK_CALL(
+		    sink, reservation, r, r->engine->container_id, true);
+	}
+	ORCH_SINK_CALL(sink, breaker, "general", &core->general,
+	    (int) core->general.state, now);
+	ORCH_SINK_CALL(sink, breaker, "replacement", &core->replacement,
+	    (int) core->replacement.state, now);
+	orch_core_unlock(core);
+}

@@ -86,14 +86,27 @@ typedef struct orch_restore_counts {
 /*
  * Takes r (copied) as above; counts (may be NULL) says what happened. A
  * record the state refuses is skipped, not an error. ORCH_ENOMEM: some
- * records may be in and the rest dropped. Call once, before the first
- * reconcile. Takes the lock.
+ * records may be in and the rest dropped. Call before the first
+ * reconcile, once or in chunks (streams oldest start first across the
+ * chunks). Takes the lock.
  */
 orch_err orch_core_restore(
     orch_core *core, const orch_restore *r, orch_restore_counts *counts);
 
 /* Whether a restore is still waiting for its verdict. Takes the lock. */
 bool orch_core_restoring(orch_core *core);
+
+/*
+ * The inverse, for a listener that lost records (a full queue, a failed
+ * write): tells sink the whole ledger as records, as they are now. Every
+ * stream, oldest start first, with its snapshots; every managed engine
+ * (PUT); every reservation (live); both breakers (from = their state).
+ * first (may be NULL) runs under the same lock before, so the listener
+ * can drop what the replay replaces. Takes the lock for the whole walk:
+ * O(streams + snapshots), meant for recovery, not for a request path.
+ */
+void orch_core_replay(orch_core *core, const orch_sink *sink,
+    void (*first)(void *arg), void *arg);
 
 /* ---- for the core's own modules (under the lock) -------------------- */
 
