@@ -181,6 +181,9 @@ open_db(orch_store *st, orch_diag *diag)
 		return open_err(st->db, rc);
 	}
 	if (strcmp(v, "ok") != 0) {
+		/* quick_check's report has lines: one line here. */
+		for (char *p = v; *p != '\0'; p++)
+			*p = (*p == '\n' || *p == '\r') ? ' ' : *p;
 		orch_diag_set(diag, "DB_PATH %s: corrupt (%s)", st->path, v);
 		return ORCH_EDATALOSS;
 	}

@@ -402,6 +402,13 @@ writer_main(void *arg)
 			pthread_cond_broadcast(&st->donecv);
 			next_prune = orch_mono_ms() + st->prune_interval_ms;
 		} else if (st->failing || st->need_resync) {
+			if (!st->failing && st->gap_dropped != 0)
+				ORCH_WARN(
+				    "store: queue full (STORE_QUEUE_MAX=%zu): "
+				    "%llu changes dropped; replaying the "
+				    "ledger",
+				    st->qmax,
+				    (unsigned long long) st->gap_dropped);
 			resync(st);
 			next_retry = orch_mono_ms() + st->retry_interval_ms;
 		} else {
