@@ -402,6 +402,7 @@ orch_store_restore(orch_store *st, orch_core *core,
     orch_restore_counts *counts, orch_diag *diag)
 {
 	int64_t now = orch_clock_now(&st->clock);
+	orch_sink sink = {&store_sink_ops, st};
 	orch_restore_counts t, k;
 	orch_restore rs;
 	orch_err rv = ORCH_OK;
@@ -410,6 +411,10 @@ orch_store_restore(orch_store *st, orch_core *core,
 
 	memset(&t, 0, sizeof(t));
 	memset(&l, 0, sizeof(l));
+	/* The restore tells the log what came back (stream_restored for
+	 * streams on unmanaged entries, active at once): queued now, written
+	 * once the writer starts. */
+	orch_core_set_sink(core, &sink);
 	rc = load_small(st->db, &l, now);
 	if (rc == SQLITE_OK && l.strings.nomem)
 		rc = SQLITE_NOMEM;
@@ -438,6 +443,7 @@ orch_store_restore(orch_store *st, orch_core *core,
 		orch_diag_set(diag, "DB_PATH %s: restoring: %s", st->path,
 		    orch_strerror(rv));
 	}
+	orch_core_set_sink(core, NULL);
 	if (counts != NULL)
 		*counts = t;
 	return rv;

@@ -245,9 +245,12 @@ move_aside(orch_store *st, orch_diag *diag)
 static void
 store_free(orch_store *st)
 {
-	close_db(st);
+	/* The reader first: the last connection to close checkpoints the
+	 * WAL into the file and removes it (a read-only one cannot). */
 	if (st->rdb != NULL)
 		sqlite3_close(st->rdb);
+	st->rdb = NULL;
+	close_db(st);
 	rec_list_free(&st->q);
 	rec_list_free(&st->keep);
 	pthread_mutex_destroy(&st->qmu);
