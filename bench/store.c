@@ -41,11 +41,14 @@
 #include "src/core/control.h"
 #include "src/core/core.h"
 #include "src/core/state.h"
+#include "src/rpc/client.h"
 #include "src/rpc/server.h"
 #include "src/service/service.h"
 #include "src/store/store.h"
 
 #define SLICES 4
+
+enum { M_CORE, M_DIRECT, M_RPC };
 #define SAMPLE_CAP (8u * 1024u * 1024u)
 #define SIZE_STREAMS 100000
 #define FLUSH_MS 600000
@@ -56,7 +59,8 @@ typedef struct side {
 	orch_store *store; /* NULL: off */
 	orch_service svc;
 	orch_rpc_server *srv; /* the direct path (no socket) */
-	bool via_service;     /* this run: StreamStarted/Ended handlers */
+	orch_rpc_client *cli; /* over inproc:// to srv */
+	int mode;             /* this run: M_CORE, M_DIRECT or M_RPC */
 	uint64_t pairs;
 	double seconds;
 	int64_t *lat; /* ns of each stream_started */
@@ -97,6 +101,18 @@ direct_done(void *arg, orch_err status, const char *message,
 	*(orch_err *) arg = status;
 }
 
+/* One call over the socket, as orchctl and the remote gateway make it. */
+static orch_err
+rpc_call(side *sd, const char *method, const ProtobufCMessage *req)
+{
+	orch_rpc_call_opts o = {NULL, 5000};
+	orch_rpc_result res = {0};
+	orch_err rv = orch_rpc_invoke(sd->cli, method, req, &o, &res);
+
+	orch_rpc_result_fini(&res);
+	return rv;
+}
+
 /* One pair through the method table's handlers, as the gateway calls
  * them (FAST lane: answered on this thread). */
 static bool
@@ -126,11 +142,17 @@ pair_service(side *sd)
 	b.stream_id = sid;
 	b.reason = "done";
 	t0 = now_ns();
-	(void) orch_rpc_server_call(
-	    sd->srv, "StreamStarted", NULL, 5000, &a.base, direct_done, &ra);
+	if (sd->mode == M_RPC)
+		ra = rpc_call(sd, "StreamStarted", &a.base);
+	else
+		(void) orch_rpc_server_call(sd->srv, "StreamStarted", NULL,
+		    5000, &a.base, direct_done, &ra);
 	t1 = now_ns();
-	(void) orch_rpc_server_call(
-	    sd->srv, "StreamEnded", NULL, 5000, &b.base, direct_done, &rb);
+	if (sd->mode == M_RPC)
+		rb = rpc_call(sd, "StreamEnded", &b.base);
+	else
+		(void) orch_rpc_server_call(sd->srv, "StreamEnded", NULL, 5000,
+		    &b.base, direct_done, &rb);
 	if (sd->n_lat < SAMPLE_CAP)
 		sd->lat[sd->n_lat++] = t1 - t0;
 	return ra == ORCH_OK && rb == ORCH_OK;
@@ -171,7 +193,7 @@ slice(side *sd, double seconds)
 
 	while (ok && now_ns() < end) {
 		for (int i = 0; ok && i < 64; i++)
-			ok = sd->via_service ? pair_service(sd) : pair(sd);
+			ok = sd->mode != M_CORE ? pair_service(sd) : pair(sd);
 		n += 64;
 	}
 	sd->pairs += n;
@@ -205,6 +227,7 @@ static bool
 side_open(side *sd, const char *name, const orch_config *cfg, const char *path)
 {
 	orch_rpc_server_opts so = {0};
+	char url[96];
 	orch_store_opts o;
 	orch_diag d;
 
@@ -219,7 +242,11 @@ side_open(side *sd, const char *name, const orch_config *cfg, const char *path)
 	so.methods = orch_service_methods(&so.n_methods);
 	so.arg = &sd->svc;
 	so.authorize = orch_service_authorize;
-	if (orch_rpc_server_open(&so, &sd->srv) != ORCH_OK)
+	snprintf(url, sizeof(url), "inproc://bench-store-%s-%d", name,
+	    (int) getpid());
+	if (orch_rpc_server_open(&so, &sd->srv) != ORCH_OK ||
+	    orch_rpc_server_listen(sd->srv, url) != ORCH_OK ||
+	    orch_rpc_client_open(url, &sd->cli) != ORCH_OK)
 		return false;
 	if (path == NULL)
 		return true;
@@ -236,6 +263,8 @@ side_open(side *sd, const char *name, const orch_config *cfg, const char *path)
 static void
 side_close(side *sd)
 {
+	if (sd->cli != NULL)
+		orch_rpc_client_close(sd->cli);
 	if (sd->srv != NULL)
 		orch_rpc_server_close(sd->srv);
 	orch_store_close(sd->store, FLUSH_MS);
@@ -343,23 +372,23 @@ report(const char *row, side *off, side *on, uint64_t dropped0)
 }
 
 static void
-reset(side *sd, bool via_service)
+reset(side *sd, int mode)
 {
 	sd->pairs = 0;
 	sd->seconds = 0;
 	sd->n_lat = 0;
-	sd->via_service = via_service;
+	sd->mode = mode;
 }
 
 /* One row: the two sides in ABBA slices. */
 static bool
-row(const char *name, side *off, side *on, bool via_service, double seconds)
+row(const char *name, side *off, side *on, int mode, double seconds)
 {
 	orch_store_stats s;
 	bool ok = true;
 
-	reset(off, via_service);
-	reset(on, via_service);
+	reset(off, mode);
+	reset(on, mode);
 	orch_store_get_stats(on->store, &s);
 	for (int i = 0; ok && i < SLICES; i++) {
 		side *first = i % 2 == 0 ? off : on;
@@ -410,12 +439,15 @@ main(int argc, char **argv)
 	printf("bench/store: %.1f s per side in %d slices (ABBA), database "
 	       "in %s\n",
 	    seconds, SLICES, dir);
+	ok = ok && row("StreamStarted + StreamEnded over RPC (nng inproc://, "
+	               "one call in flight: the proxies' path)",
+	               &off, &on, M_RPC, seconds);
 	ok = ok && row("StreamStarted + StreamEnded handlers (the method "
 	               "table's direct path, as the gateway calls it)",
-	               &off, &on, true, seconds);
+	               &off, &on, M_DIRECT, seconds);
 	ok = ok && row("the core's state calls alone (no protobuf, no "
 	               "handler: the store's share at its largest)",
-	               &off, &on, false, seconds);
+	               &off, &on, M_CORE, seconds);
 	side_close(&off);
 	side_close(&on);
 	ok = ok && size_row(&cfg, dir, n_stats);
