@@ -1309,7 +1309,7 @@ test_event_log(void **state)
 
 	snprintf(path, sizeof(path), "/events/log?since=%lld&limit=10", first);
 	q.path = path;
-	xdo(&fx->c, "GET /events/log?since=<id>",
+	xdo(&fx->c, "GET /events/log",
 	    "What came after an entry (orchctl events --follow asks so)", &q,
 	    &r);
 	gwt_expect_status(&r, 200);
@@ -1317,14 +1317,13 @@ test_event_log(void **state)
 	expect_str(json_array_get(r.json, 0), "type", "stream_ended");
 	gwt_resp_fini(&r);
 	q.path = "/events/log?since=2024-01-01T12:00:05Z&type=stream_started";
-	xdo(&fx->c, "GET /events/log?since=<time>&type=<types>",
-	    "Since a time, by type", &q, &r);
+	xdo(&fx->c, "GET /events/log", "Since a time, by type", &q, &r);
 	gwt_expect_status(&r, 200);
 	assert_int_equal(json_array_size(r.json), 0);
 	gwt_resp_fini(&r);
 
 	q.path = "/events/log?since=yesterday";
-	xdo(&fx->c, "GET /events/log?since=yesterday", "A bad since", &q, &r);
+	xdo(&fx->c, "GET /events/log", "A bad since", &q, &r);
 	gwt_expect_detail(&r, 422, "since");
 	gwt_resp_fini(&r);
 	gwt_get(&fx->c, "/events/log?limit=0", NULL, &r);
