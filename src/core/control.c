@@ -42,6 +42,19 @@ orch_core_set_image_pulling(orch_core *core, bool pulling)
 /* ---- engines as the runtime reports them ---------------------------- */
 
 bool
+orch_core_provision_allowed(orch_core *core, orch_refusal *out)
+{
+	bool ok;
+
+	orch_core_lock(core);
+	ok = orch_core_can_provision_locked(core, out);
+	if (!ok)
+		core->metrics.provision_engine_refused++;
+	orch_core_unlock(core);
+	return ok;
+}
+
+bool
 orch_core_adopt(orch_core *core, const orch_engine_spec *spec)
 {
 	orch_engine *e;
@@ -205,6 +218,23 @@ copy_ids(char (*ids)[ORCH_CORE_ID_MAX], orch_engine *const *v, size_t n)
 		copy_id(ids[i], v[i]->container_id);
 }
 
+/* The engines of v[0..n) failed to become engines: each is one failure
+ * of the general breaker (a half-open trial among them reopens it), and
+ * none is counted again. */
+static void
+count_failed_locked(orch_core *core, orch_engine *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		orch_breaker before = core->general;
+
+		v[i]->startup_pending = false;
+		v[i]->breaker_trial = false;
+		orch_breaker_record_failure(
+		    &core->general, orch_core_now(core));
+		orch_core_breaker_note_locked(core, &core->general, &before);
+	}
+}
+
 size_t
 orch_core_startup_expired(
     orch_core *core, char (*ids)[ORCH_CORE_ID_MAX], size_t cap)
@@ -217,21 +247,29 @@ orch_core_startup_expired(
 	orch_core_lock(core);
 	n = orch_policy_startup_expired(
 	    &core->state, core->cfg, orch_core_now(core), v, cap);
+	count_failed_locked(core, v, n);
 	copy_ids(ids, v, n);
 	orch_core_unlock(core);
 	return n;
 }
 
-void
-orch_core_startup_failed(orch_core *core)
+size_t
+orch_core_crash_looping(
+    orch_core *core, char (*ids)[ORCH_CORE_ID_MAX], size_t cap)
 {
-	orch_breaker before;
+	orch_engine *v[64];
+	size_t n;
 
+	if (cap > 64)
+		cap = 64;
 	orch_core_lock(core);
-	before = core->general;
-	orch_breaker_record_failure(&core->general, orch_core_now(core));
-	orch_core_breaker_note_locked(core, &core->general, &before);
+	n = orch_policy_crash_looping(&core->state, core->cfg, v, cap);
+	for (size_t i = 0; i < n; i++)
+		v[i]->crash_counted = true;
+	count_failed_locked(core, v, n);
+	copy_ids(ids, v, n);
 	orch_core_unlock(core);
+	return n;
 }
 
 int
@@ -250,6 +288,45 @@ orch_core_autoscale_need(orch_core *core)
 	return start;
 }
 
+/* Out of selection and of the free count from now until stopped. */
+static void
+drain_locked(orch_core *core, orch_engine *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		orch_state_engine_set_draining(&core->state, v[i], true);
+}
+
+bool
+orch_core_drain_confirm(orch_core *core, const char *id)
+{
+	orch_engine *e;
+	bool go = false;
+
+	orch_core_lock(core);
+	e = orch_state_engine_get(&core->state, id);
+	if (e != NULL && e->draining) {
+		/* A stream_started or a reservation of a proxy that chose
+		 * it before it was drained: it serves again. */
+		go = e->n_active == 0 && e->n_reserved == 0;
+		if (!go)
+			orch_state_engine_set_draining(&core->state, e, false);
+	}
+	orch_core_unlock(core);
+	return go;
+}
+
+void
+orch_core_drain_cancel(orch_core *core, const char *id)
+{
+	orch_engine *e;
+
+	orch_core_lock(core);
+	e = orch_state_engine_get(&core->state, id);
+	if (e != NULL && e->draining)
+		orch_state_engine_set_draining(&core->state, e, false);
+	orch_core_unlock(core);
+}
+
 size_t
 orch_core_gc_candidates(
     orch_core *core, bool forced, char (*ids)[ORCH_CORE_ID_MAX], size_t cap)
@@ -263,6 +340,7 @@ orch_core_gc_candidates(
 	n = core->restoring ? 0
 	                    : orch_policy_gc(&core->state, core->cfg,
 	                          orch_core_now(core), forced, v, cap);
+	drain_locked(core, v, n);
 	copy_ids(ids, v, n);
 	orch_core_unlock(core);
 	return n;
@@ -285,6 +363,7 @@ orch_core_scale_candidates(
 		plan.n_stop = 0;
 		plan.deferred = true;
 	}
+	drain_locked(core, v, plan.n_stop);
 	copy_ids(ids, v, plan.n_stop);
 	orch_core_unlock(core);
 	return plan;
@@ -422,6 +501,19 @@ orch_core_apply_probe(orch_core *core, const char *id, bool ok, char *name,
 	if (e != NULL && e->managed && e->running)
 		changed = orch_state_engine_probe(&core->state, e, ok,
 		    core->cfg->health_failure_threshold, orch_core_now(core));
+	if (changed && e->startup_pending &&
+	    e->health == ORCH_HEALTH_HEALTHY) {
+		/* The provision succeeded only now: an engine that starts
+		 * and never answers is a failure (startup_expired), and a
+		 * half-open trial is decided here. */
+		orch_breaker before = core->general;
+
+		e->startup_pending = false;
+		e->breaker_trial = false;
+		orch_breaker_record_success(
+		    &core->general, orch_core_now(core));
+		orch_core_breaker_note_locked(core, &core->general, &before);
+	}
 	if (changed && name != NULL && name_len > 0)
 		snprintf(name, name_len, "%s", e->container_name);
 	if (changed && health != NULL)

@@ -15,6 +15,7 @@
 #include "src/base/time.h"
 #include "src/core/control.h"
 #include "src/core/provision.h"
+#include "src/runtime/imageref.h"
 
 /* Numbers tried when names are taken on the runtime (leftovers). */
 #define NAME_ATTEMPTS 32
@@ -53,11 +54,16 @@ bind_probe(void *arg, int port)
 {
 	struct sockaddr_in a;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
 	bool free_port;
 
 	(void) arg;
 	if (fd < 0)
 		return true; /* cannot tell: let the runtime decide */
+	/* As Docker's publisher binds (Go sets SO_REUSEADDR): a port whose
+	 * last connection is in TIME_WAIT is free for it, and so for us;
+	 * one someone listens on is still refused. */
+	(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_port = htons((uint16_t) port);
@@ -88,6 +94,41 @@ is_managed(const orch_mgr *m, const orch_rt_container *c)
 	const char *v = orch_rt_container_label(c, m->managed.key);
 
 	return v != NULL && strcmp(v, m->managed.value) == 0;
+}
+
+/* The engine spec of container c when it is an engine container (as
+ * opposed to a generic one); spec points into c and *labels, which the
+ * caller frees after using it (also when false). */
+static bool
+engine_spec_of(const orch_mgr *m, const orch_rt_container *c,
+    orch_label **labels, orch_engine_spec *spec)
+{
+	orch_container_view view;
+
+	*labels = calloc(c->n_labels + 1, sizeof(**labels));
+	if (*labels == NULL)
+		return false;
+	for (size_t i = 0; i < c->n_labels; i++) {
+		(*labels)[i].key = c->labels[i].key;
+		(*labels)[i].value = c->labels[i].value;
+	}
+	view.id = c->id;
+	view.name = c->name;
+	view.labels = *labels;
+	view.n_labels = c->n_labels;
+	view.running = c->running;
+	return orch_engine_adopt(m->cfg, &view, spec) == ORCH_OK;
+}
+
+static bool
+is_engine(const orch_mgr *m, const orch_rt_container *c)
+{
+	orch_label *labels;
+	orch_engine_spec spec;
+	bool yes = engine_spec_of(m, c, &labels, &spec);
+
+	free(labels);
+	return yes;
 }
 
 static void
@@ -168,6 +209,7 @@ typedef struct prov {
 	bool may_repick; /* the port is ours to change: no explicit
 	                    host_port, no VPN (Gluetun publishes them) */
 	int64_t t_start_ns;
+	bool expired; /* the deadline passed before a create */
 } prov;
 
 static void
@@ -193,6 +235,17 @@ prov_run(orch_mgr *m, prov *p, orch_diag *diag)
 	orch_err rv;
 
 	for (;;) {
+		if (p->req->deadline_ms != 0 &&
+		    orch_mono_ms() >= p->req->deadline_ms) {
+			/* The caller has given up (Acexy waits 3 s): an engine
+			 * made now would be the duplicate it provisions
+			 * next. Nothing is created. */
+			p->expired = true;
+			orch_diag_set(diag, "provision deadline passed before "
+			                    "the container was created");
+			rv = ORCH_ETIMEDOUT;
+			break;
+		}
 		slot_to_plan(&p->slot, &es);
 		orch_engine_plan_fini(&p->plan);
 		p->created = false;
@@ -250,7 +303,8 @@ prov_record(orch_mgr *m, prov *p, orch_err rv, orch_provision_result *res,
 	orch_slot_outcome outcome;
 
 	if (rv != ORCH_OK) {
-		outcome = prov_outcome(rv, p->created);
+		outcome = p->expired ? ORCH_SLOT_CANCELLED
+		                     : prov_outcome(rv, p->created);
 		orch_core_slot_abort(m->core, &p->slot, outcome, refusal);
 		if (outcome == ORCH_SLOT_DOCKER_DOWN)
 			rv = ORCH_EUNAVAIL;
@@ -298,6 +352,12 @@ orch_mgr_provision(orch_mgr *m, const orch_engine_request *req, int host_port,
 	    host_port == 0 && m->cfg->gluetun_container_name == NULL;
 	p.t_start_ns = orch_mono_ns();
 
+	refusal->code = ORCH_REFUSE_NONE;
+	/* 0. The caller's mistakes are answered before anything is held
+	 * (and never count against the breaker). */
+	rv = orch_engine_request_check(m->cfg, req, &d);
+	if (rv != ORCH_OK)
+		goto out;
 	/* 1. The core decides: allowed? which number and ports? */
 	rv = orch_core_slot_reserve(m->core, &so, &p.slot, refusal, &d);
 	if (rv != ORCH_OK)
@@ -356,6 +416,22 @@ stop_engine(orch_mgr *m, const char *id, const char *reason)
 	return rv;
 }
 
+/* Stops an engine GC or Scale chose (and the core drained): only if it
+ * is still idle now, else it serves again (ORCH_EABORTED). A failed stop
+ * puts it back in service too: it still runs. */
+static orch_err
+stop_drained(orch_mgr *m, const char *id, const char *reason)
+{
+	orch_err rv = ORCH_EABORTED;
+
+	if (orch_core_drain_confirm(m->core, id)) {
+		rv = stop_engine(m, id, reason);
+		if (rv != ORCH_OK)
+			orch_core_drain_cancel(m->core, id);
+	}
+	return rv;
+}
+
 /* The full id of a managed container that is not an engine in state (a
  * stopped one, a generic one), from the runtime. */
 static orch_err
@@ -366,6 +442,8 @@ resolve_container(
 	orch_err rv;
 
 	rv = orch_rt_inspect(&m->rt, id, &c, diag);
+	if (rv == ORCH_EINVAL)
+		rv = ORCH_ENOTFOUND; /* an id no container can have */
 	if (rv == ORCH_ENOTFOUND)
 		orch_diag_set(diag, "no such container");
 	if (rv != ORCH_OK)
@@ -421,25 +499,58 @@ orch_mgr_cleanup(orch_mgr *m)
 static void
 adopt_one(orch_mgr *m, const orch_rt_container *c)
 {
-	orch_label *labels = calloc(c->n_labels + 1, sizeof(*labels));
-	orch_container_view view;
+	orch_label *labels;
 	orch_engine_spec spec;
 
-	if (labels == NULL)
-		return;
-	for (size_t i = 0; i < c->n_labels; i++) {
-		labels[i].key = c->labels[i].key;
-		labels[i].value = c->labels[i].value;
-	}
-	view.id = c->id;
-	view.name = c->name;
-	view.labels = labels;
-	view.n_labels = c->n_labels;
-	view.running = c->running;
-	if (orch_engine_adopt(m->cfg, &view, &spec) == ORCH_OK &&
+	if (engine_spec_of(m, c, &labels, &spec) &&
 	    orch_core_adopt(m->core, &spec))
 		ORCH_INFO("adopted engine %s (%.12s)", c->name, c->id);
 	free(labels);
+}
+
+/* Every managed container's name: numbers they hold are not offered to
+ * a new engine (a leftover's name would cost a failed create). */
+static void
+note_names(orch_mgr *m, const orch_rt_container *v, size_t n, const bool *gone)
+{
+	const char **names = calloc(n + 1, sizeof(*names));
+	size_t k = 0;
+
+	if (names == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (!gone[i])
+			names[k++] = v[i].name;
+	}
+	(void) orch_core_set_taken_names(m->core, names, k);
+	free(names);
+}
+
+/*
+ * Engine containers that stopped for good ("exited", "dead": no restart
+ * policy will bring them back, or Docker would show them restarting):
+ * removed, so that they hold no name and no port and are not left behind
+ * unlisted (gone[i] tells which). "created" ones are left alone: a provision
+ * in flight is between its create and its start. Generic containers (POST
+ * /provision) are their owner's.
+ */
+static void
+remove_leftovers(orch_mgr *m, const orch_rt_container *v, size_t n, bool *gone)
+{
+	for (size_t i = 0; i < n; i++) {
+		const orch_rt_container *c = &v[i];
+
+		if (c->running || c->state == NULL ||
+		    (strcmp(c->state, "exited") != 0 &&
+		        strcmp(c->state, "dead") != 0) ||
+		    !is_engine(m, c))
+			continue;
+		gone[i] = orch_rt_remove(&m->rt, c->id, true, NULL) == ORCH_OK;
+		if (gone[i])
+			ORCH_INFO(
+			    "removed stopped engine container %s (%.12s)",
+			    c->name, c->id);
+	}
 }
 
 static void
@@ -455,6 +566,7 @@ orch_mgr_reconcile(orch_mgr *m)
 {
 	orch_rt_container *v = NULL;
 	orch_core_seen *seen = NULL;
+	bool *gone = NULL;
 	orch_diag diag;
 	size_t n = 0;
 	int64_t t0 = orch_core_now(m->core);
@@ -470,6 +582,11 @@ orch_mgr_reconcile(orch_mgr *m)
 	orch_core_set_docker_ok(m->core, true);
 	for (size_t i = 0; i < n; i++)
 		adopt_one(m, &v[i]);
+	if ((gone = calloc(n + 1, sizeof(*gone))) != NULL) {
+		remove_leftovers(m, v, n, gone);
+		note_names(m, v, n, gone);
+	}
+	free(gone);
 	/* Engines whose container is gone, or stopped for good (the
 	 * runtime did not restart it), leave the state; engines put after
 	 * the list was taken (a provision that just finished) are not
@@ -604,8 +721,9 @@ provision_many(orch_mgr *m, int n)
 	pthread_mutex_destroy(&w.mu);
 }
 
-/* Engines never healthy within STARTUP_TIMEOUT_S: removed, and counted
- * against the general breaker. */
+/* Engines provisioned here and never healthy within STARTUP_TIMEOUT_S,
+ * and engines in a crash loop: removed (the core counted each against
+ * the general breaker when it named them). */
 static void
 control_startup_timeouts(orch_mgr *m)
 {
@@ -617,8 +735,15 @@ control_startup_timeouts(orch_mgr *m)
 	for (size_t i = 0; i < n; i++) {
 		ORCH_WARN("engine %.12s not healthy within %d s: removing",
 		    ids[i], m->cfg->startup_timeout_s);
-		if (stop_engine(m, ids[i], "engine_gone") == ORCH_OK)
-			orch_core_startup_failed(m->core);
+		(void) stop_engine(m, ids[i], "engine_gone");
+	}
+	n = orch_core_crash_looping(m->core, ids, STEP_MAX);
+	for (size_t i = 0; i < n; i++) {
+		ORCH_WARN("engine %.12s restarted %d times within %d s: "
+		          "removing",
+		    ids[i], m->cfg->crash_loop_restarts,
+		    m->cfg->crash_loop_window_s);
+		(void) stop_engine(m, ids[i], "engine_gone");
 	}
 }
 
@@ -664,9 +789,10 @@ control_idle_gc(orch_mgr *m)
 	size_t n = orch_core_gc_candidates(m->core, false, ids, STEP_MAX);
 
 	for (size_t i = 0; i < n; i++) {
-		ORCH_INFO("engine %.12s idle past its grace period: stopping",
-		    ids[i]);
-		(void) stop_engine(m, ids[i], "idle");
+		if (stop_drained(m, ids[i], "idle") == ORCH_OK)
+			ORCH_INFO("engine %.12s idle past its grace period: "
+			          "stopped",
+			    ids[i]);
 	}
 }
 
@@ -695,7 +821,7 @@ orch_mgr_scale(orch_mgr *m, int n, int *scaled_to, orch_diag *diag)
 		return ORCH_EUNAVAIL;
 	}
 	for (size_t i = 0; i < plan.n_stop; i++)
-		(void) stop_engine(m, ids[i], "scaled_down");
+		(void) stop_drained(m, ids[i], "scaled_down");
 	if (plan.start > 0) {
 		int before = orch_core_engine_count(m->core), after;
 
@@ -717,7 +843,7 @@ orch_mgr_gc(orch_mgr *m, char (*ids)[80], size_t cap)
 
 	n = orch_core_gc_candidates(m->core, true, ids, cap);
 	for (size_t i = 0; i < n; i++) {
-		if (stop_engine(m, ids[i], "idle") == ORCH_OK) {
+		if (stop_drained(m, ids[i], "idle") == ORCH_OK) {
 			if (k != i)
 				memcpy(ids[k], ids[i], sizeof(ids[0]));
 			k++;
@@ -743,6 +869,13 @@ static orch_err
 generic_build(orch_mgr *m, const orch_container_request *req, generic *g,
     orch_diag *diag)
 {
+	const char *why;
+
+	if (!orch_rt_image_ref_valid(req->image, &why)) {
+		orch_diag_field(
+		    diag, "image", "image: not a valid reference (%s)", why);
+		return ORCH_EINVAL;
+	}
 	g->pub = calloc(req->n_ports + 1, sizeof(*g->pub));
 	g->env = calloc(req->n_env + 1, sizeof(*g->env));
 	g->labels = calloc(req->n_labels + 1, sizeof(*g->labels));
@@ -802,7 +935,7 @@ generic_fini(generic *g)
 
 orch_err
 orch_mgr_provision_container(orch_mgr *m, const orch_container_request *req,
-    orch_container_result *res, orch_diag *diag)
+    orch_container_result *res, orch_refusal *refusal, orch_diag *diag)
 {
 	orch_rt_create_spec cs;
 	generic g;
@@ -813,8 +946,14 @@ orch_mgr_provision_container(orch_mgr *m, const orch_container_request *req,
 	memset(res, 0, sizeof(*res));
 	memset(&g, 0, sizeof(g));
 	orch_diag_clear(diag);
+	refusal->code = ORCH_REFUSE_NONE;
 	if ((rv = generic_build(m, req, &g, diag)) != ORCH_OK)
 		goto out;
+	if (!orch_core_provision_allowed(m->core, refusal)) {
+		rv = orch_refusal_status(refusal->code);
+		orch_diag_set(diag, "%s", orch_refusal_reason(refusal->code));
+		goto out;
+	}
 	r = (unsigned) rand() ^ (unsigned) orch_core_now(m->core);
 	snprintf(res->container_name, sizeof(res->container_name), "%s-%08x",
 	    req->name_prefix != NULL ? req->name_prefix : "container", r);
@@ -851,6 +990,10 @@ orch_mgr_inspect(
 {
 	orch_err rv = orch_rt_inspect(&m->rt, id, out, diag);
 
+	/* An id that fails the runtime's validation names no container:
+	 * 404, as any unknown id (not a 422 about the caller's input). */
+	if (rv == ORCH_EINVAL)
+		rv = ORCH_ENOTFOUND;
 	if (rv == ORCH_OK && !is_managed(m, out)) {
 		orch_rt_container_fini(out);
 		rv = ORCH_ENOTFOUND;

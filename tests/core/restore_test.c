@@ -269,7 +269,18 @@ test_streams_wait_for_their_engine(void **state)
 	assert_string_equal(f->last_log, "restored");
 	assert_int_equal(f->core.state.counts.streams_active, 2);
 	assert_int_equal(f->core.state.counts.streams_total, 4);
-	/* GC works again: ddd goes, aaa and bbb carry their streams. */
+	/* GC works again: ddd goes (once probed healthy: the GC stops only
+	 * healthy idle engines), aaa and bbb carry their streams. */
+	for (int i = 0; i < f->cfg.health_failure_threshold; i++) {
+		(void) orch_core_apply_probe(
+		    &f->core, "aaa", true, NULL, 0, NULL);
+		(void) orch_core_apply_probe(
+		    &f->core, "bbb", true, NULL, 0, NULL);
+		(void) orch_core_apply_probe(
+		    &f->core, "ddd", true, NULL, 0, NULL);
+	}
+	/* One healthy free engine, none kept free. */
+	f->cfg.min_replicas = 0;
 	assert_int_equal(orch_core_gc_candidates(&f->core, true, gc, 4), 1);
 	assert_string_equal(gc[0], "ddd");
 	assert_false(orch_core_scale_candidates(&f->core, 4, gc, 4).deferred);

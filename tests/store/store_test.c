@@ -293,8 +293,16 @@ test_restart(void **state)
 	                     f->now + ST_S(3600), NULL),
 	    ORCH_OK);
 	orch_core_unlock(&f->g.core);
-	orch_core_startup_failed(&f->g.core);
-	orch_core_startup_failed(&f->g.core);
+	for (int i = 0; i < 2; i++) {
+		orch_breaker before;
+
+		orch_core_lock(&f->g.core);
+		before = f->g.core.general;
+		orch_breaker_record_failure(&f->g.core.general, f->now);
+		orch_core_breaker_note_locked(
+		    &f->g.core, &f->g.core.general, &before);
+		orch_core_unlock(&f->g.core);
+	}
 	flush(f);
 	assert_int_equal(
 	    st_count(f->path, "SELECT count(*) FROM streams WHERE "
