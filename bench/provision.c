@@ -146,7 +146,7 @@ main(int argc, char **argv)
 	orch_monitor *mon = NULL;
 	orch_rpc_server *srv = NULL;
 	orch_rpc_client *cli = NULL;
-	orch_service svc = {&core, NULL};
+	orch_service svc = {&core, NULL, NULL};
 	orch_rpc_server_opts so = {0};
 	int64_t prov[MAX_N], raw[MAX_N], kill_ms[MAX_N];
 	char url[64];

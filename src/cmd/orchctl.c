@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/buf.h"
@@ -196,6 +197,32 @@ s_metrics(const ProtobufCMessage *m)
 	fputs(r->text, stdout);
 }
 
+/* One entry of the event log, on one line. */
+static void
+show_log_event(const Orch__LogEvent *e)
+{
+	char b[ORCH_RFC3339_MAX];
+
+	printf("%-8lld %-27s %-22s %-14.12s %s", (long long) e->id,
+	    ts(e->ts, b), e->type,
+	    e->container_id != NULL ? e->container_id : "-",
+	    e->stream_id != NULL ? e->stream_id : "-");
+	for (size_t i = 0; i < e->n_data; i++)
+		printf(" %s=%s", e->data[i]->key, e->data[i]->value);
+	printf("\n");
+}
+
+static void
+s_events(const ProtobufCMessage *m)
+{
+	const Orch__LogEventList *r = (const void *) m;
+
+	printf("%-8s %-27s %-22s %-14s %s\n", "ID", "TIME", "TYPE",
+	    "CONTAINER", "STREAM / DATA");
+	for (size_t i = 0; i < r->n_events; i++)
+		show_log_event(r->events[i]);
+}
+
 static void
 s_json(const ProtobufCMessage *m)
 {
@@ -275,6 +302,14 @@ static const struct command commands[] = {
         s_json},
     {"metrics", "GetMetrics", "", "the core's metrics (Prometheus text)", NONE,
         s_metrics},
+    {"events", "GetEventLog",
+        "[--since ID|TIME] [--type T[,T...]] [--limit N] [--follow]",
+        "the event log, oldest first; --follow waits for more",
+        {{NULL}, 0,
+            {{"--since", "since", NULL}, {"--type", "type", NULL},
+                {"--limit", "limit", NULL}},
+            {{NULL}}},
+        s_events},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -382,6 +417,107 @@ report_error(const orch_rpc_result *res, const char *url)
 		s_json(&res->detail->refusal->base);
 }
 
+/* orchctl events --follow: asks again every second for what came after
+ * the last entry shown, until interrupted; an orchestrator that does not
+ * answer (restarting) is waited for. --json prints one entry per line. */
+#define FOLLOW_MS 1000
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&t, NULL);
+}
+
+static int
+follow_log(const struct globals *g, const ProtobufCMethodDescriptor *md,
+    Orch__GetEventLogRequest *req)
+{
+	const char *url =
+	    g->url != NULL && *g->url != '\0' ? g->url : DEFAULT_RPC;
+	orch_rpc_call_opts opts = {NULL, (uint32_t) g->timeout_ms};
+	orch_rpc_client *cli = NULL;
+	char auth[512], since[32];
+	bool header = !g->json, waiting = false;
+
+	if (g->key != NULL && *g->key != '\0') {
+		snprintf(auth, sizeof(auth), "Bearer %s", g->key);
+		opts.authorization = auth;
+	}
+	if (orch_rpc_client_open(url, &cli) != ORCH_OK) {
+		fprintf(stderr, "orchctl: cannot use RPC URL %s\n", url);
+		return 1;
+	}
+	for (;;) {
+		orch_rpc_result res = {0};
+		const Orch__LogEventList *r;
+		size_t n = 0;
+
+		if (orch_rpc_invoke(cli, md->name, &req->base, &opts, &res) !=
+		    ORCH_OK) {
+			bool retry = res.status == ORCH_ETIMEDOUT ||
+			             res.status == ORCH_EUNAVAIL ||
+			             res.status == ORCH_ECLOSED;
+
+			if (!retry || !waiting)
+				report_error(&res, url);
+			orch_rpc_result_fini(&res);
+			if (!retry) {
+				orch_rpc_client_close(cli);
+				return 1;
+			}
+			waiting = true;
+			sleep_ms(FOLLOW_MS);
+			continue;
+		}
+		waiting = false;
+		r = (const void *) res.reply;
+		if (header) {
+			printf("%-8s %-27s %-22s %-14s %s\n", "ID", "TIME",
+			    "TYPE", "CONTAINER", "STREAM / DATA");
+			header = false;
+		}
+		for (size_t i = 0; i < r->n_events; i++) {
+			if (g->json)
+				s_json(&r->events[i]->base);
+			else
+				show_log_event(r->events[i]);
+		}
+		n = r->n_events;
+		if (n != 0) {
+			snprintf(since, sizeof(since), "%lld",
+			    (long long) r->events[n - 1]->id);
+			free(req->since);
+			req->since = strdup(since);
+		}
+		fflush(stdout);
+		orch_rpc_result_fini(&res);
+		/* A full page means more is waiting: no pause. */
+		if (n == 0 || n < (size_t) (req->has_limit ? req->limit : 100))
+			sleep_ms(FOLLOW_MS);
+	}
+}
+
+/* Takes --follow out of the command's arguments; returns whether it was
+ * there. */
+static bool
+take_follow(int *argc, char **argv)
+{
+	bool found = false;
+	int k = 0;
+
+	for (int i = 0; i < *argc; i++) {
+		if (strcmp(argv[i], "--follow") == 0 ||
+		    strcmp(argv[i], "-f") == 0)
+			found = true;
+		else
+			argv[k++] = argv[i];
+	}
+	*argc = k;
+	return found;
+}
+
 /* Reads the global options; returns the index of the command, or -1 with
  * *exit_code set (--help: 0; a bad option: 2). */
 static int
@@ -466,7 +602,7 @@ main(int argc, char **argv)
 	const ProtobufCMethodDescriptor *md;
 	ProtobufCMessage *req = NULL;
 	orch_diag diag;
-	bool bad_usage;
+	bool bad_usage, follow = false;
 	int i, nargs, rv = 2;
 
 	i = parse_globals(argc, argv, &g, &rv);
@@ -497,6 +633,9 @@ main(int argc, char **argv)
 		rv = list_methods(md->name);
 		goto out;
 	}
+	/* The event log's command takes --follow (follow_log). */
+	if (cmd != NULL && cmd->show == s_events)
+		follow = take_follow(&nargs, argv + i + 1);
 	if (orch_ctl_build(md->input, cmd != NULL ? &cmd->syn : NULL, nargs,
 	        argv + i + 1, stdin, &req, &bad_usage, &diag) != ORCH_OK) {
 		fprintf(stderr, "orchctl: %s\n", diag.msg);
@@ -505,7 +644,11 @@ main(int argc, char **argv)
 			    cmd->args[0] != '\0' ? " " : "", cmd->args);
 		goto out;
 	}
-	rv = call(&g, md, req, g.json || cmd == NULL ? s_json : cmd->show);
+	if (follow)
+		rv = follow_log(&g, md, (Orch__GetEventLogRequest *) req);
+	else
+		rv = call(
+		    &g, md, req, g.json || cmd == NULL ? s_json : cmd->show);
 out:
 	if (req != NULL)
 		protobuf_c_message_free_unpacked(req, NULL);

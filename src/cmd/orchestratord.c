@@ -6,6 +6,12 @@
  * inproc://orchestrator and every RPC_LISTEN / --rpc-listen URL) and the
  * REST gateway, which calls the same table in-process.
  *
+ * The SQLite store (src/store, DB_PATH) comes first: a database that
+ * cannot be used stops the process with one line and exit status 2
+ * (unless --reset-db), and what it holds is restored into the core before
+ * the manager's first reconcile adopts the engines, so a restarted
+ * orchestrator carries on with the same streams on the same engines.
+ *
  * The main thread only starts the parts in order and waits for
  * SIGINT/SIGTERM; all work happens on their threads. Shutdown has a watchdog
  * because nng 1.5.2 can miss a wake-up in nng_close() (nng issue #1543): a
@@ -32,6 +38,7 @@
 #include "src/rpc/server.h"
 #include "src/runtime/docker.h"
 #include "src/service/service.h"
+#include "src/store/store.h"
 
 #define DEFAULT_RPC_LISTEN "tcp://127.0.0.1:7600" /* config default */
 #define INPROC_URL "inproc://orchestrator"
@@ -41,7 +48,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: orchestratord [--rpc-listen URL]... [--cleanup-on-exit]\n"
+	    "usage: orchestratord [--rpc-listen URL]... [--cleanup-on-exit] "
+	    "[--reset-db]\n"
 	    "\n"
 	    "  --rpc-listen URL   nng URL the RPC server listens on "
 	    "(repeatable;\n"
@@ -56,10 +64,20 @@ usage(FILE *f)
 	    "                     (by default engines outlive the "
 	    "orchestrator\n"
 	    "                     and are adopted at the next start)\n"
+	    "  --reset-db         a database at DB_PATH that cannot be used\n"
+	    "                     (corrupt, unreadable, from a newer "
+	    "release) is\n"
+	    "                     moved aside (<file>.broken-<time>, never\n"
+	    "                     deleted) and a new one made; without it "
+	    "such a\n"
+	    "                     file stops orchestratord (exit status 2)\n"
 	    "\n"
 	    "Configuration: the environment, then ./.env for variables the\n"
 	    "environment does not set (CONTRACT.md's configuration table).\n");
 }
+
+/* The store's flush at exit: part of SIGTERM's 2 s. */
+#define STORE_FLUSH_MS 1000
 
 static void
 close_server(void *srv)
@@ -89,6 +107,7 @@ struct args {
 	int gw_threads;
 	const char *port_file;
 	bool cleanup;
+	bool reset_db;
 };
 
 /* Everything main starts, in start order; stopped in reverse. */
@@ -96,6 +115,7 @@ struct daemon {
 	orch_config cfg;
 	orch_core core;
 	bool core_up;
+	orch_store *store;
 	orch_docker *docker;
 	orch_mgr *mgr;
 	orch_monitor *mon;
@@ -125,6 +145,8 @@ parse_args(int argc, char **argv, struct args *a)
 			a->port_file = argv[++i];
 		} else if (strcmp(argv[i], "--cleanup-on-exit") == 0) {
 			a->cleanup = true;
+		} else if (strcmp(argv[i], "--reset-db") == 0) {
+			a->reset_db = true;
 		} else if (strcmp(argv[i], "--help") == 0 ||
 		           strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
@@ -206,6 +228,7 @@ start_rpc(struct daemon *d, const struct args *a)
 
 	d->svc.core = &d->core;
 	d->svc.mgr = d->mgr;
+	d->svc.store = d->store;
 	opts.service = &orch__orchestrator__descriptor;
 	opts.methods = orch_service_methods(&opts.n_methods);
 	opts.arg = &d->svc;
@@ -256,6 +279,93 @@ start_gateway(struct daemon *d, const struct args *a)
 	return true;
 }
 
+/* DB_PATH: opened (created, migrated) before anything else runs. Returns
+ * false with the one line already printed. */
+static bool
+open_store(struct daemon *d, const struct args *a)
+{
+	orch_store_opts so = {0};
+	orch_diag diag;
+
+	so.path = d->cfg.db_path;
+	so.cfg = &d->cfg;
+	so.reset = a->reset_db;
+	if (orch_store_open(&so, &d->store, &diag) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: %s\n", diag.msg);
+		return false;
+	}
+	return true;
+}
+
+/* The configuration at start, for the event log (no secret in it). */
+static void
+log_config(struct daemon *d)
+{
+	const orch_config *c = &d->cfg;
+	char minr[16], maxr[16], per[16], grace[16], ret[16], hist[16];
+	orch_kv kv[] = {
+	    {"TARGET_IMAGE", c->target_image},
+	    {"MIN_REPLICAS", minr},
+	    {"MAX_REPLICAS", maxr},
+	    {"MAX_STREAMS_PER_ENGINE", per},
+	    {"AUTO_DELETE", c->auto_delete ? "true" : "false"},
+	    {"ENGINE_GRACE_PERIOD_S", grace},
+	    {"GLUETUN_CONTAINER_NAME", c->gluetun_container_name != NULL
+	                                   ? c->gluetun_container_name
+	                                   : ""},
+	    {"DB_PATH", c->db_path},
+	    {"STATS_RETENTION_S", ret},
+	    {"HISTORY_RETENTION_S", hist},
+	    {"API_KEY", c->api_key != NULL ? "set" : "unset"},
+	    {"READ_API_KEY", c->read_api_key != NULL ? "set" : "unset"},
+	};
+
+	snprintf(minr, sizeof(minr), "%d", c->min_replicas);
+	snprintf(maxr, sizeof(maxr), "%d", c->max_replicas);
+	snprintf(per, sizeof(per), "%d", c->max_streams_per_engine);
+	snprintf(grace, sizeof(grace), "%d", c->engine_grace_period_s);
+	snprintf(ret, sizeof(ret), "%d", c->stats_retention_s);
+	snprintf(hist, sizeof(hist), "%d", c->history_retention_s);
+	orch_core_log(&d->core, ORCH_LOG_CONFIG, NULL, NULL, kv,
+	    sizeof(kv) / sizeof(kv[0]));
+}
+
+/* What the database holds goes back into the core, then the store
+ * listens to it. Before the manager: its first reconcile's adoptions
+ * take their streams back (src/core/restore.h). */
+static bool
+restore_store(struct daemon *d)
+{
+	orch_restore_counts c;
+	orch_diag diag;
+	char pid[16], ended[24], pending[24], res[24];
+	orch_kv kv[] = {{"pid", pid}, {"streams_waiting", pending},
+	    {"streams_ended", ended}, {"reservations_waiting", res}};
+
+	if (orch_store_restore(d->store, &d->core, &c, &diag) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: %s\n", diag.msg);
+		return false;
+	}
+	if (orch_store_start(d->store, &d->core) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: cannot start the store's "
+		                "writer\n");
+		return false;
+	}
+	ORCH_INFO("store: %s: %zu active streams waiting for their engines, "
+	          "%zu ended restored",
+	    d->cfg.db_path, c.streams_pending + c.streams_active,
+	    c.streams_ended);
+	snprintf(pid, sizeof(pid), "%d", (int) getpid());
+	snprintf(pending, sizeof(pending), "%zu",
+	    c.streams_pending + c.streams_active);
+	snprintf(ended, sizeof(ended), "%zu", c.streams_ended);
+	snprintf(res, sizeof(res), "%zu", c.reservations_pending);
+	log_config(d);
+	orch_core_log(&d->core, ORCH_LOG_STARTED, NULL, NULL, kv,
+	    sizeof(kv) / sizeof(kv[0]));
+	return true;
+}
+
 /* Stops what started, in reverse; exits at once (rv) when nng's close
  * hangs. */
 static void
@@ -283,6 +393,9 @@ stop_all(struct daemon *d, const struct args *a, int rv)
 	orch_monitor_close(d->mon);
 	orch_mgr_close(d->mgr);
 	orch_docker_close(d->docker);
+	/* Nothing changes the core any more: what is queued is committed
+	 * (well within SIGTERM's 2 s), then the file is closed. */
+	orch_store_close(d->store, STORE_FLUSH_MS);
 	if (d->core_up)
 		orch_core_fini(&d->core);
 	orch_config_fini(&d->cfg);
@@ -307,6 +420,12 @@ main(int argc, char **argv)
 		return 2;
 	}
 	orch_log_set_level(d.cfg.log_level);
+	/* The database before anything else: a bad one is one line, exit
+	 * 2, and nothing started. */
+	if (!open_store(&d, &a)) {
+		orch_config_fini(&d.cfg);
+		return 2;
+	}
 	if (d.cfg.api_key == NULL)
 		ORCH_WARN("API_KEY is not set: mutating calls are not "
 		          "authenticated");
@@ -331,12 +450,23 @@ main(int argc, char **argv)
 		goto out;
 	}
 	d.core_up = true;
+	if (!restore_store(&d)) {
+		rv = 2;
+		goto out;
+	}
 	if (!start_engines(&d) || !start_rpc(&d, &a) || !start_gateway(&d, &a))
 		goto out;
 	ORCH_INFO("orchestratord ready (pid %d)", (int) getpid());
 	while (sigwait(&set, &sig) != 0)
 		;
 	ORCH_INFO("signal %d: shutting down", sig);
+	{
+		char sn[16];
+		orch_kv kv[] = {{"signal", sn}};
+
+		snprintf(sn, sizeof(sn), "%d", sig);
+		orch_core_log(&d.core, ORCH_LOG_STOPPING, NULL, NULL, kv, 1);
+	}
 	rv = 0;
 out:
 	stop_all(&d, &a, rv);

@@ -117,6 +117,12 @@ typedef struct orch_config {
 	int collect_interval_s; /* COLLECT_INTERVAL_S, 5, >= 1 */
 	int stats_history_max;  /* STATS_HISTORY_MAX, 720, >= 1 */
 
+	/* persistence (docs/STORE.md) */
+	int stats_ended_max;     /* STATS_ENDED_MAX, 12: kept in memory */
+	int stats_retention_s;   /* STATS_RETENTION_S, 86400, >= 1 */
+	int history_retention_s; /* HISTORY_RETENTION_S, 30 days; 0 = keep */
+	int store_queue_max;     /* STORE_QUEUE_MAX, 131072, >= 64 */
+
 	/* VPN (docs/VPN.md). The list variables hold the text as given;
 	 * vpns[] is what they say per Gluetun (vpncfg.h). */
 	char *gluetun_container_name;          /* NULL = VPN disabled */

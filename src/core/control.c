@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/core/restore.h"
+#include "src/core/sink.h"
+
 static void
 copy_id(char out[ORCH_CORE_ID_MAX], const char *id)
 {
@@ -64,6 +67,14 @@ orch_core_adopt(orch_core *core, const orch_engine_spec *spec)
 	else if (e != NULL && e->running != spec->running)
 		orch_state_engine_set_running(
 		    &core->state, e, spec->running, orch_core_now(core));
+	if (added) {
+		orch_kv kv[] = {{"name", e->container_name}};
+
+		orch_core_log_locked(core, ORCH_LOG_ENGINE_ADOPTED,
+		    e->container_id, NULL, kv, 1);
+		/* Its restored streams join it before anyone sees it idle. */
+		orch_core_restore_attach_locked(core, e);
+	}
 	orch_core_unlock(core);
 	return added;
 }
@@ -181,6 +192,9 @@ orch_core_drop_unlisted(orch_core *core, int64_t listed_at_us,
 			on_gone(arg, e);
 		orch_core_engine_remove_locked(core, e, "engine_gone");
 	}
+	/* A full list: what a restore still waits for has no engine. */
+	if (gone != NULL)
+		orch_core_restore_verdict_locked(core);
 	orch_core_unlock(core);
 	free(gone);
 	return ngone;
@@ -211,10 +225,13 @@ static void
 count_failed_locked(orch_core *core, orch_engine *const *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
+		orch_breaker before = core->general;
+
 		v[i]->startup_pending = false;
 		v[i]->breaker_trial = false;
 		orch_breaker_record_failure(
 		    &core->general, orch_core_now(core));
+		orch_core_breaker_note_locked(core, &core->general, &before);
 	}
 }
 
@@ -265,7 +282,8 @@ orch_core_autoscale_need(orch_core *core)
 	c = core->state.counts;
 	c.engines += core->provisioning;
 	c.free += core->provisioning;
-	start = orch_policy_autoscale(&c, core->cfg);
+	/* Restoring: the free count is not known yet (restore.h). */
+	start = core->restoring ? 0 : orch_policy_autoscale(&c, core->cfg);
 	orch_core_unlock(core);
 	return start;
 }
@@ -319,8 +337,9 @@ orch_core_gc_candidates(
 	if (cap > 64)
 		cap = 64;
 	orch_core_lock(core);
-	n = orch_policy_gc(
-	    &core->state, core->cfg, orch_core_now(core), forced, v, cap);
+	n = core->restoring ? 0
+	                    : orch_policy_gc(&core->state, core->cfg,
+	                          orch_core_now(core), forced, v, cap);
 	drain_locked(core, v, n);
 	copy_ids(ids, v, n);
 	orch_core_unlock(core);
@@ -338,6 +357,12 @@ orch_core_scale_candidates(
 		cap = 64;
 	orch_core_lock(core);
 	plan = orch_policy_scale(&core->state, core->cfg, n, v, cap);
+	if (core->restoring) {
+		/* No engine is known idle until its streams are back. */
+		plan.start = 0;
+		plan.n_stop = 0;
+		plan.deferred = true;
+	}
 	drain_locked(core, v, plan.n_stop);
 	copy_ids(ids, v, plan.n_stop);
 	orch_core_unlock(core);
@@ -358,12 +383,17 @@ orch_core_replacement_begin(
 	    orch_core_now(core), core->last_replacement_us,
 	    core->replacement_in_progress, &core->replacement, &rep);
 	if (due) {
+		orch_breaker before = core->replacement;
+
 		copy_id(sick, rep.engine->container_id);
+		copy_id(core->replacing, rep.engine->container_id);
 		*start_first = rep.start_first;
 		orch_state_engine_set_marked(&core->state, rep.engine, true);
 		core->replacement_in_progress = true;
 		(void) orch_breaker_try_acquire(
 		    &core->replacement, orch_core_now(core));
+		orch_core_breaker_note_locked(
+		    core, &core->replacement, &before);
 	}
 	orch_core_unlock(core);
 	return due;
@@ -386,12 +416,20 @@ orch_core_replacement_end(orch_core *core, bool ok)
 {
 	int64_t now;
 
+	orch_kv kv[] = {{"outcome", ok ? "replaced" : "failed"}};
+	orch_breaker before;
+
 	orch_core_lock(core);
 	now = orch_core_now(core);
+	before = core->replacement;
 	if (ok)
 		orch_breaker_record_success(&core->replacement, now);
 	else
 		orch_breaker_record_failure(&core->replacement, now);
+	orch_core_breaker_note_locked(core, &core->replacement, &before);
+	orch_core_log_locked(core, ORCH_LOG_ENGINE_REPLACED,
+	    core->replacing[0] != '\0' ? core->replacing : NULL, NULL, kv, 1);
+	core->replacing[0] = '\0';
 	core->last_replacement_us = now;
 	core->replacement_in_progress = false;
 	orch_core_unlock(core);
@@ -492,10 +530,13 @@ orch_core_apply_probe(orch_core *core, const char *id, bool ok, char *name,
 		/* The provision succeeded only now: an engine that starts
 		 * and never answers is a failure (startup_expired), and a
 		 * half-open trial is decided here. */
+		orch_breaker before = core->general;
+
 		e->startup_pending = false;
 		e->breaker_trial = false;
 		orch_breaker_record_success(
 		    &core->general, orch_core_now(core));
+		orch_core_breaker_note_locked(core, &core->general, &before);
 	}
 	if (changed && name != NULL && name_len > 0)
 		snprintf(name, name_len, "%s", e->container_name);

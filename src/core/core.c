@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "src/core/restore.h"
 #include "src/core/vpn.h"
 #include "src/core/vpncfg.h"
 
@@ -23,6 +24,7 @@ orch_core_init(orch_core *core, const orch_config *cfg, orch_clock clock,
 	so.ended_max = (opts != NULL && opts->ended_max > 0)
 	                   ? opts->ended_max
 	                   : ORCH_CORE_ENDED_MAX;
+	so.stats_ended_max = cfg->stats_ended_max;
 	so.engine_host = cfg->engine_host;
 	so.crash_window_us = (int64_t) cfg->crash_loop_window_s * US_PER_S;
 	rv = orch_state_init(&core->state, &so);
@@ -67,6 +69,7 @@ orch_core_fini(orch_core *core)
 {
 	if (core->cfg == NULL)
 		return;
+	orch_core_restore_drop_pending(core);
 	orch_state_fini(&core->state);
 	free(core->taken);
 	orch_ports_fini(&core->http_ports);
@@ -88,12 +91,88 @@ orch_core_unlock(orch_core *core)
 	pthread_mutex_unlock(&core->mu);
 }
 
+/* The VPN's changes that are events: the tunnel up or down, another
+ * forwarded port. */
+static void
+log_vpn_locked(orch_core *core, const orch_env *was, const orch_env *now)
+{
+	char a[16], b[16];
+	orch_kv kv[2] = {{"from", a}, {"to", b}};
+
+	if (core->cfg->gluetun_container_name == NULL)
+		return;
+	if (was->vpn_connected != now->vpn_connected)
+		orch_core_log_locked(core,
+		    now->vpn_connected ? ORCH_LOG_VPN_UP : ORCH_LOG_VPN_DOWN,
+		    NULL, NULL, NULL, 0);
+	if (was->vpn_forwarded_port != now->vpn_forwarded_port) {
+		snprintf(a, sizeof(a), "%d", was->vpn_forwarded_port);
+		snprintf(b, sizeof(b), "%d", now->vpn_forwarded_port);
+		orch_core_log_locked(
+		    core, ORCH_LOG_VPN_PORT, NULL, NULL, kv, 2);
+	}
+}
+
 void
 orch_core_set_env(orch_core *core, const orch_env *env)
 {
+	orch_env was;
+
 	orch_core_lock(core);
+	was = core->env;
 	core->env = *env;
+	log_vpn_locked(core, &was, env);
 	orch_core_unlock(core);
+}
+
+void
+orch_core_set_sink(orch_core *core, const orch_sink *sink)
+{
+	orch_core_lock(core);
+	if (sink != NULL)
+		core->sink = *sink;
+	else
+		memset(&core->sink, 0, sizeof(core->sink));
+	core->state.sink = &core->sink;
+	orch_core_unlock(core);
+}
+
+void
+orch_core_log_locked(orch_core *core, orch_log_type type,
+    const char *container_id, const char *stream_id, const orch_kv *data,
+    size_t n)
+{
+	ORCH_SINK_CALL(core->state.sink, log, orch_core_now(core), type,
+	    container_id, stream_id, data, n);
+}
+
+void
+orch_core_log(orch_core *core, orch_log_type type, const char *container_id,
+    const char *stream_id, const orch_kv *data, size_t n)
+{
+	orch_core_lock(core);
+	orch_core_log_locked(core, type, container_id, stream_id, data, n);
+	orch_core_unlock(core);
+}
+
+static const char *
+breaker_name(const orch_core *core, const orch_breaker *b)
+{
+	return b == &core->general ? "general" : "replacement";
+}
+
+void
+orch_core_breaker_note_locked(
+    orch_core *core, const orch_breaker *b, const orch_breaker *before)
+{
+	if (b->state == before->state &&
+	    b->failure_count == before->failure_count &&
+	    b->opened_at_us == before->opened_at_us &&
+	    b->last_failure_us == before->last_failure_us &&
+	    b->last_success_us == before->last_success_us)
+		return;
+	ORCH_SINK_CALL(core->state.sink, breaker, breaker_name(core, b), b,
+	    (int) before->state, orch_core_now(core));
 }
 
 static bool
@@ -229,6 +308,8 @@ orch_core_select_locked(orch_core *core, bool reserve, orch_engine **out,
 orch_err
 orch_core_reset_breaker_locked(orch_core *core, const char *which)
 {
+	orch_breaker g = core->general, r = core->replacement;
+
 	if (which == NULL) {
 		orch_breaker_reset(&core->general);
 		orch_breaker_reset(&core->replacement);
@@ -239,5 +320,7 @@ orch_core_reset_breaker_locked(orch_core *core, const char *which)
 	} else {
 		return ORCH_EINVAL;
 	}
+	orch_core_breaker_note_locked(core, &core->general, &g);
+	orch_core_breaker_note_locked(core, &core->replacement, &r);
 	return ORCH_OK;
 }

@@ -27,10 +27,11 @@
 #include "src/core/metrics.h"
 #include "src/core/policy.h"
 #include "src/core/ports.h"
+#include "src/core/sink.h"
 #include "src/core/state.h"
 
 /* Ended streams kept in memory; the oldest ended stream goes first. The
- * SQLite store keeps the full history (a later issue); this bounds the
+ * SQLite store (src/store) keeps the full history; this bounds the
  * process. */
 #define ORCH_CORE_ENDED_MAX 100000
 
@@ -72,6 +73,14 @@ typedef struct orch_core {
 	struct orch_vpn_retiree *retirees;
 	size_t n_retirees;
 	size_t cap_retirees;
+	/* Told every change (sink.h); state.sink points here. */
+	orch_sink sink;
+	/* A restore (restore.h) waits for its engines: until the first
+	 * reconcile's verdict, GC, Scale and the autoscaler stop and start
+	 * nothing. */
+	bool restoring;
+	struct orch_core_pending *pending; /* restore.c's */
+	char replacing[ORCH_CORE_ID_MAX]; /* the health replacement's engine */
 } orch_core;
 
 typedef struct orch_core_opts {
@@ -105,8 +114,23 @@ orch_core_config(const orch_core *core)
 
 /* Controllers report the outside world (takes the lock). The finer
  * setters and the controllers' other operations are in control.h and
- * provision.h. */
+ * provision.h. A change of the VPN's tunnel or forwarded port is an
+ * entry of the event log. */
 void orch_core_set_env(orch_core *core, const orch_env *env);
+
+/* Points the core's observer at sink (copied; sink->arg borrowed, and it
+ * must outlive the core or be replaced first). NULL: nobody listens.
+ * Takes the lock. */
+void orch_core_set_sink(orch_core *core, const orch_sink *sink);
+
+/* One entry of the event log, now (sink.h; data holds n pairs). Takes
+ * the lock; orch_core_log_locked() expects it held. */
+void orch_core_log(orch_core *core, orch_log_type type,
+    const char *container_id, const char *stream_id, const orch_kv *data,
+    size_t n);
+void orch_core_log_locked(orch_core *core, orch_log_type type,
+    const char *container_id, const char *stream_id, const orch_kv *data,
+    size_t n);
 
 /* ---- under the lock ----------------------------------------------------
  * The functions below expect the caller to hold the lock. */
@@ -140,5 +164,10 @@ orch_err orch_core_select_locked(orch_core *core, bool reserve,
 /* Resets "general", "replacement" or both (which NULL). ORCH_EINVAL for
  * another name. */
 orch_err orch_core_reset_breaker_locked(orch_core *core, const char *which);
+
+/* After an operation on one of the core's breakers (b), given a copy of
+ * it from before: tells the sink when a persisted field changed. */
+void orch_core_breaker_note_locked(
+    orch_core *core, const orch_breaker *b, const orch_breaker *before);
 
 #endif

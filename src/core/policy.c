@@ -261,7 +261,7 @@ orch_scale_plan
 orch_policy_scale(const orch_state *st, const orch_config *cfg, int n,
     orch_engine **stop, size_t stop_cap)
 {
-	orch_scale_plan p = {0, 0, 0};
+	orch_scale_plan p = {0, 0, 0, false};
 	/* Engines already chosen to stop are as good as gone. */
 	int total = st->counts.engines - st->counts.draining;
 

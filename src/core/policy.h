@@ -103,6 +103,7 @@ typedef struct orch_scale_plan {
 	int scaled_to;
 	int start;
 	size_t n_stop;
+	bool deferred; /* nothing planned: the core is restoring */
 } orch_scale_plan;
 
 orch_scale_plan orch_policy_scale(const orch_state *st, const orch_config *cfg,

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/core/sink.h"
 #include "src/core/vpn.h"
 #include "src/core/vpncfg.h"
 
@@ -18,6 +19,16 @@ release_if_pooled(orch_ports *p, int port)
 {
 	if (in_pool(p, port))
 		(void) orch_ports_release(p, port);
+}
+
+/* A provisioning refusal is an entry of the event log. */
+static void
+log_refusal_locked(orch_core *core, orch_refusal_code code)
+{
+	orch_kv kv[] = {{"code", orch_refusal_code_name(code)}};
+
+	orch_core_log_locked(
+	    core, ORCH_LOG_PROVISION_REFUSED, NULL, NULL, kv, 1);
 }
 
 static bool
@@ -121,6 +132,7 @@ orch_core_slot_reserve(orch_core *core, const orch_slot_opts *opts,
     orch_slot *slot, orch_refusal *refusal, orch_diag *diag)
 {
 	orch_err rv = ORCH_OK;
+	orch_breaker before;
 
 	memset(slot, 0, sizeof(*slot));
 	slot->vpn = -1;
@@ -130,8 +142,10 @@ orch_core_slot_reserve(orch_core *core, const orch_slot_opts *opts,
 	refusal->code = ORCH_REFUSE_NONE;
 	orch_diag_clear(diag);
 	orch_core_lock(core);
+	before = core->general;
 	if (!orch_core_can_provision_locked(core, refusal)) {
 		core->metrics.provision_engine_refused++;
+		log_refusal_locked(core, refusal->code);
 		rv = orch_refusal_status(refusal->code);
 		goto out;
 	}
@@ -168,6 +182,7 @@ orch_core_slot_reserve(orch_core *core, const orch_slot_opts *opts,
 	core->provisioning++;
 	slot->held = true;
 out:
+	orch_core_breaker_note_locked(core, &core->general, &before);
 	orch_core_unlock(core);
 	if (rv != ORCH_OK) {
 		slot->http_port = 0;
@@ -237,11 +252,13 @@ orch_core_slot_commit(orch_core *core, orch_slot *slot,
     const orch_engine_spec *spec, double latency_s, orch_diag *diag)
 {
 	orch_engine *e = NULL;
+	orch_breaker before;
 	orch_err rv;
 
 	if (!slot->held)
 		return ORCH_EINVAL;
 	orch_core_lock(core);
+	before = core->general;
 	rv = orch_core_engine_put_locked(core, spec, &e);
 	/* On success the engine holds the ports now; otherwise they go back.
 	 */
@@ -259,6 +276,13 @@ orch_core_slot_commit(orch_core *core, orch_slot *slot,
 		core->metrics.provision_engine_failed++;
 		orch_breaker_release(&core->general);
 	}
+	orch_core_breaker_note_locked(core, &core->general, &before);
+	if (rv == ORCH_OK) {
+		orch_kv kv[] = {{"name", e->container_name}};
+
+		orch_core_log_locked(core, ORCH_LOG_ENGINE_PROVISIONED,
+		    e->container_id, NULL, kv, 1);
+	}
 	orch_core_unlock(core);
 	if (rv != ORCH_OK)
 		orch_diag_set(
@@ -271,12 +295,14 @@ orch_core_slot_abort(orch_core *core, orch_slot *slot,
     orch_slot_outcome outcome, orch_refusal *refusal)
 {
 	orch_refusal_code code = ORCH_REFUSE_NONE;
+	orch_breaker before;
 
 	if (refusal != NULL)
 		refusal->code = ORCH_REFUSE_NONE;
 	if (!slot->held)
 		return;
 	orch_core_lock(core);
+	before = core->general;
 	slot_unwind_locked(core, slot, true);
 	switch (outcome) {
 	case ORCH_SLOT_DOCKER_DOWN:
@@ -309,6 +335,9 @@ orch_core_slot_abort(orch_core *core, orch_slot *slot,
 	if (code != ORCH_REFUSE_NONE && refusal != NULL)
 		orch_policy_refusal(code, core->cfg, &core->env,
 		    &core->general, orch_core_now(core), refusal);
+	if (code != ORCH_REFUSE_NONE)
+		log_refusal_locked(core, code);
+	orch_core_breaker_note_locked(core, &core->general, &before);
 	orch_core_unlock(core);
 }
 

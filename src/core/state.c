@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/core/sink.h"
+
 #define NPORTS 65536
 #define NOT_IN_HEAP ((size_t) -1)
 
@@ -583,6 +585,8 @@ orch_state_engine_put(orch_state *st, const orch_engine_spec *spec,
 		st->n_engines++;
 		st->sorted_dirty = true;
 		engine_changed(st, e);
+		orch_sink_engine_record(
+		    st->sink, e, ORCH_SINK_PUT, NULL, now_us);
 		if (out != NULL)
 			*out = e;
 		return ORCH_OK;
@@ -626,6 +630,7 @@ orch_state_engine_put(orch_state *st, const orch_engine_spec *spec,
 	if (old->running != spec->running)
 		orch_state_engine_set_running(st, old, spec->running, now_us);
 	engine_changed(st, old);
+	orch_sink_engine_record(st->sink, old, ORCH_SINK_PUT, NULL, now_us);
 	if (out != NULL)
 		*out = old;
 	return ORCH_OK;
@@ -652,7 +657,8 @@ engine_remove(
 {
 	orch_list *n, *next;
 
-	end_active(st, e, reason != NULL ? reason : "engine_gone", now_us);
+	reason = reason != NULL ? reason : "engine_gone";
+	end_active(st, e, reason, now_us);
 	/* The history stays in the group (streams ended above hold no
 	 * engine pointer any more). */
 	e->group->engine = NULL;
@@ -666,6 +672,9 @@ engine_remove(
 		if (r->engine == e)
 			drop_reservation(st, r);
 	}
+	if (e->managed)
+		orch_sink_engine_record(
+		    st->sink, e, ORCH_SINK_REMOVED, reason, now_us);
 	heap_remove(st, e);
 	acct_apply(st, e->acct, -1);
 	engine_unindex(st, e);
@@ -685,6 +694,8 @@ void
 orch_state_engine_set_running(
     orch_state *st, orch_engine *e, bool running, int64_t now_us)
 {
+	bool was = e->running;
+
 	if (!running) {
 		end_active(st, e, "engine_gone", now_us);
 		e->running = false;
@@ -708,6 +719,10 @@ orch_state_engine_set_running(
 			e->idle_since_us = now_us;
 	}
 	engine_changed(st, e);
+	if (was != e->running && e->managed)
+		orch_sink_engine_record(st->sink, e,
+		    e->running ? ORCH_SINK_RESTARTED : ORCH_SINK_DIED, NULL,
+		    now_us);
 }
 
 bool
@@ -731,8 +746,11 @@ orch_state_engine_probe(orch_state *st, orch_engine *e, bool ok,
 			e->unhealthy_since_us = now_us;
 		}
 	}
-	if (before != e->health)
+	if (before != e->health) {
 		engine_changed(st, e);
+		orch_sink_engine_record(
+		    st->sink, e, ORCH_SINK_HEALTH, NULL, now_us);
+	}
 	return before != e->health;
 }
 
@@ -753,8 +771,13 @@ orch_state_engine_set_draining(orch_state *st, orch_engine *e, bool draining)
 void
 orch_state_engine_set_forwarded(orch_state *st, orch_engine *e, bool fwd)
 {
+	bool was = e->forwarded;
+
 	e->forwarded = fwd;
 	engine_changed(st, e);
+	if (was != fwd && e->managed)
+		orch_sink_engine_record(
+		    st->sink, e, ORCH_SINK_FORWARDED, NULL, 0);
 }
 
 void
@@ -831,6 +854,8 @@ orch_state_engines_sorted(orch_state *st, size_t *n)
 static void
 drop_reservation(orch_state *st, orch_reservation *r)
 {
+	ORCH_SINK_CALL(
+	    st->sink, reservation, r, r->engine->container_id, false);
 	orch_strmap_del(&st->reservations_by_id, r->id);
 	orch_list_remove(&r->node);
 	r->engine->n_reserved--;
@@ -898,6 +923,7 @@ orch_state_reserve(orch_state *st, orch_engine *e, const char *id,
 	e->n_reserved++;
 	st->counts.reservations++;
 	engine_changed(st, e);
+	ORCH_SINK_CALL(st->sink, reservation, r, e->container_id, true);
 	if (out != NULL)
 		*out = r;
 	return ORCH_OK;
@@ -952,6 +978,28 @@ trim_ended(orch_state *st, int keep, int64_t now_us)
 	}
 }
 
+/* An ended stream keeps its newest stats_ended_max snapshots (the store
+ * has them all): 100,000 ended streams must not each hold 720. */
+static void
+trim_stats(const orch_state *st, orch_stream *s)
+{
+	uint32_t keep = (uint32_t) st->opts.stats_ended_max;
+	orch_stat *ns;
+
+	if (keep == 0 || s->stats_count <= keep)
+		return;
+	ns = malloc((size_t) keep * sizeof(*ns));
+	if (ns == NULL)
+		return; /* kept whole: correct, only bigger */
+	for (uint32_t i = 0; i < keep; i++)
+		ns[i] = *orch_stream_stat_at(s, s->stats_count - keep + i);
+	free(s->stats);
+	s->stats = ns;
+	s->stats_cap = keep;
+	s->stats_head = 0;
+	s->stats_count = keep;
+}
+
 static void
 stream_end(orch_state *st, orch_stream *s, const char *reason, int64_t now_us,
     bool drop_unmanaged)
@@ -977,6 +1025,8 @@ stream_end(orch_state *st, orch_stream *s, const char *reason, int64_t now_us,
 		e->idle_since_us = now_us;
 	s->engine = NULL;
 	engine_changed(st, e);
+	trim_stats(st, s);
+	ORCH_SINK_CALL(st->sink, stream, s, e);
 	if (drop_unmanaged && !e->managed && e->n_active == 0)
 		engine_remove(st, e, now_us, NULL);
 }
@@ -1165,6 +1215,7 @@ orch_state_stream_start(orch_state *st, const orch_stream_start *ev,
 			drop_reservation(st, r);
 	}
 	engine_changed(st, e);
+	ORCH_SINK_CALL(st->sink, stream, s, e);
 	*out = s;
 	return ORCH_OK;
 }
@@ -1224,5 +1275,173 @@ orch_state_stream_add_stat(
 		    *snap;
 		s->stats_count++;
 	}
+	ORCH_SINK_CALL(st->sink, stat, s, snap);
 	return ORCH_OK;
+}
+
+/* ---- restore ---------------------------------------------------------- */
+
+static orch_stream *
+stream_from_record(const orch_stream_record *r)
+{
+	orch_stream_start ev;
+	orch_stream *s;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.key_type = r->key_type;
+	ev.key = r->key;
+	ev.playback_session_id = r->playback_session_id;
+	ev.stat_url = r->stat_url;
+	ev.command_url = r->command_url;
+	ev.is_live = r->is_live;
+	s = stream_new(&ev, r->id);
+	if (s == NULL)
+		return NULL;
+	s->container_id = strdup(r->container_id);
+	s->end_reason = r->active ? NULL : xstrdup(r->end_reason);
+	if (s->container_id == NULL ||
+	    (!r->active && r->end_reason != NULL && s->end_reason == NULL)) {
+		stream_free(s);
+		return NULL;
+	}
+	s->started_at_us = r->started_at_us;
+	s->ended_at_us = r->active ? 0 : r->ended_at_us;
+	return s;
+}
+
+/* The newest stats_max (stats_ended_max when ended) of r's snapshots. */
+static orch_err
+stats_from_record(
+    const orch_state *st, const orch_stream_record *r, orch_stream *s)
+{
+	size_t keep = (size_t) st->opts.stats_max, first;
+
+	if (!r->active && st->opts.stats_ended_max > 0 &&
+	    (size_t) st->opts.stats_ended_max < keep)
+		keep = (size_t) st->opts.stats_ended_max;
+	if (r->n_stats == 0)
+		return ORCH_OK;
+	first = r->n_stats > keep ? r->n_stats - keep : 0;
+	s->stats_cap = (uint32_t) (r->n_stats - first);
+	s->stats = malloc((size_t) s->stats_cap * sizeof(*s->stats));
+	if (s->stats == NULL)
+		return ORCH_ENOMEM;
+	memcpy(s->stats, r->stats + first,
+	    (size_t) s->stats_cap * sizeof(*s->stats));
+	s->stats_count = s->stats_cap;
+	return ORCH_OK;
+}
+
+/* The unmanaged entry r's container id ("host:port") names, made when
+ * absent; NULL when the id is no address or out of memory. */
+static orch_engine *
+unmanaged_for(orch_state *st, const char *container_id, int64_t now_us)
+{
+	orch_engine *e = orch_state_engine_get(st, container_id);
+	const char *colon = strrchr(container_id, ':');
+	char host[256], *end;
+	long port;
+
+	if (e != NULL)
+		return e->managed ? NULL : e;
+	if (colon == NULL || colon == container_id ||
+	    (size_t) (colon - container_id) >= sizeof(host))
+		return NULL;
+	port = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end != '\0' || port < 1 || port > 65535)
+		return NULL;
+	memcpy(host, container_id, (size_t) (colon - container_id));
+	host[colon - container_id] = '\0';
+	return unmanaged_new(st, host, (int) port, now_us);
+}
+
+/* Inserts s into the ended list, which is ordered newest end first;
+ * restored streams come in start order, so the place is near the head. */
+static void
+ended_insert(orch_state *st, orch_stream *s)
+{
+	orch_list *pos = &st->streams_ended;
+
+	while (
+	    pos->next != &st->streams_ended &&
+	    ORCH_CONTAINER_OF(pos->next, orch_stream, by_status)->ended_at_us >
+	        s->ended_at_us)
+		pos = pos->next;
+	orch_list_insert_after(pos, &s->by_status);
+}
+
+orch_err
+orch_state_stream_restore(orch_state *st, const orch_stream_record *r,
+    orch_engine *e, int64_t now_us, orch_stream **out)
+{
+	orch_stream_group *g;
+	orch_stream *s;
+	bool made = false;
+
+	if (out != NULL)
+		*out = NULL;
+	if (r->id == NULL || r->key_type == NULL || r->key == NULL ||
+	    r->container_id == NULL || r->container_id[0] == '\0')
+		return ORCH_EINVAL;
+	if (orch_state_stream_get(st, r->id) != NULL)
+		return ORCH_EEXIST;
+	if (r->active && !r->managed) {
+		made = orch_state_engine_get(st, r->container_id) == NULL;
+		e = unmanaged_for(st, r->container_id, now_us);
+	}
+	if (r->active && (e == NULL || !e->running ||
+	                     strcmp(e->container_id, r->container_id) != 0)) {
+		if (made && e != NULL)
+			engine_remove(st, e, now_us, NULL);
+		return ORCH_EINVAL;
+	}
+	s = stream_from_record(r);
+	g = s != NULL ? (r->active ? e->group
+	                           : group_get_or_create(st, r->container_id))
+	              : NULL;
+	if (g == NULL || stats_from_record(st, r, s) != ORCH_OK ||
+	    orch_strmap_put(&st->streams_by_id, s->id, s) != ORCH_OK) {
+		if (g != NULL && !r->active)
+			group_maybe_free(st, g);
+		if (made)
+			engine_remove(st, e, now_us, NULL);
+		if (s != NULL)
+			stream_free(s);
+		return ORCH_ENOMEM;
+	}
+	st->counts.streams_total++;
+	s->group = g;
+	orch_list_push_front(&g->streams, &s->group_node);
+	g->n++;
+	orch_list_push_front(&st->streams_all, &s->all);
+	if (r->active) {
+		s->active = true;
+		s->engine = e;
+		orch_list_push_front(&st->streams_active, &s->by_status);
+		orch_list_push_front(&e->active, &s->eng_active);
+		st->counts.streams_active++;
+		e->n_active++;
+		e->idle_since_us = 0;
+		if (e->last_stream_usage_us < r->started_at_us)
+			e->last_stream_usage_us = r->started_at_us;
+		engine_changed(st, e);
+	} else {
+		ended_insert(st, s);
+		trim_ended(st, st->opts.ended_max, now_us);
+	}
+	if (out != NULL)
+		*out = orch_state_stream_get(st, r->id);
+	return ORCH_OK;
+}
+
+void
+orch_state_engine_restore(orch_state *st, orch_engine *e,
+    int64_t first_seen_us, int64_t last_stream_usage_us, bool forwarded)
+{
+	if (first_seen_us > 0 && first_seen_us < e->first_seen_us)
+		e->first_seen_us = first_seen_us;
+	if (last_stream_usage_us > e->last_stream_usage_us)
+		e->last_stream_usage_us = last_stream_usage_us;
+	e->forwarded = forwarded;
+	engine_changed(st, e);
 }

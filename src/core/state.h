@@ -201,9 +201,14 @@ typedef struct orch_state_opts {
 	int max_streams_per_engine; /* >= 1 */
 	int stats_max;              /* snapshots kept per stream, >= 1 */
 	int ended_max;              /* ended streams kept, >= 1 */
-	const char *engine_host;    /* ENGINE_HOST or NULL; copied */
-	int64_t crash_window_us;    /* restarts are counted within this */
+	/* Snapshots an ended stream keeps (its newest); 0 = stats_max. The
+	 * store keeps the full history. */
+	int stats_ended_max;
+	const char *engine_host; /* ENGINE_HOST or NULL; copied */
+	int64_t crash_window_us; /* restarts are counted within this */
 } orch_state_opts;
+
+struct orch_sink;
 
 typedef struct orch_state {
 	orch_state_opts opts;
@@ -229,6 +234,9 @@ typedef struct orch_state {
 	orch_strmap reservations_by_id;
 	orch_list reservations; /* by expiry, soonest first */
 	orch_state_counts counts;
+	/* Told every change (src/core/sink.h); NULL = nobody. Borrowed: the
+	 * core points it at its own sink. */
+	const struct orch_sink *sink;
 } orch_state;
 
 orch_err orch_state_init(orch_state *st, const orch_state_opts *opts);
@@ -384,6 +392,45 @@ orch_stream *orch_state_stream_get(const orch_state *st, const char *id);
  * or NULL when none and no engine has that id. */
 orch_stream_group *orch_state_group_get(
     const orch_state *st, const char *container_id);
+
+/* A stream as a store kept it, to put back after a restart. */
+typedef struct orch_stream_record {
+	const char *id;                  /* required */
+	const char *key_type;            /* required */
+	const char *key;                 /* required */
+	const char *container_id;        /* required */
+	const char *playback_session_id; /* may be NULL */
+	const char *stat_url;            /* may be NULL */
+	const char *command_url;         /* may be NULL */
+	bool is_live;
+	bool active;  /* put back active (on an engine) or ended */
+	bool managed; /* its engine was managed (else an unmanaged entry
+	                 keyed container_id = "host:port") */
+	int64_t started_at_us;
+	int64_t ended_at_us;    /* when ended */
+	const char *end_reason; /* when ended; may be NULL */
+	const orch_stat *stats; /* oldest first; the newest are kept */
+	size_t n_stats;
+} orch_stream_record;
+
+/*
+ * Puts a persisted stream back into the state without telling the sink
+ * (the store has it already). An active record goes onto e (a managed
+ * engine, required when r->managed) or, for an unmanaged one, onto the
+ * entry keyed r->container_id ("host:port", made when absent); an ended
+ * one only joins the history of its container id. Records must come
+ * oldest start first. ORCH_EEXIST when a stream of that id is in state;
+ * ORCH_EINVAL for a missing field or an active managed record without e
+ * (or an unmanaged id that is no "host:port"); ORCH_ENOMEM. State
+ * unchanged on error.
+ */
+orch_err orch_state_stream_restore(orch_state *st, const orch_stream_record *r,
+    orch_engine *e, int64_t now_us, orch_stream **out);
+
+/* Gives a re-adopted engine the times a store kept (first seen, last
+ * stream usage; 0 = keep the current one) and its forwarded flag. */
+void orch_state_engine_restore(orch_state *st, orch_engine *e,
+    int64_t first_seen_us, int64_t last_stream_usage_us, bool forwarded);
 
 /* Appends a snapshot to s's ring (the oldest drops at stats_max). */
 orch_err orch_state_stream_add_stat(

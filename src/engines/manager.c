@@ -836,6 +836,11 @@ orch_mgr_scale(orch_mgr *m, int n, int *scaled_to, orch_diag *diag)
 	orch_diag_clear(diag);
 	plan = orch_core_scale_candidates(m->core, n, ids, SCALE_MAX);
 	*scaled_to = plan.scaled_to;
+	if (plan.deferred) {
+		orch_diag_set(diag, "restoring streams from the database: "
+		                    "scale again once the engines are back");
+		return ORCH_EUNAVAIL;
+	}
 	for (size_t i = 0; i < plan.n_stop; i++)
 		(void) stop_drained(m, ids[i], "scaled_down");
 	if (plan.start > 0) {

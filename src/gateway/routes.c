@@ -28,6 +28,8 @@ const orch_route orch_routes[] = {
     {"POST", "/events/stream_started", "StreamStarted", true, false, {NULL},
         NULL},
     {"POST", "/events/stream_ended", "StreamEnded", true, false, {NULL}, NULL},
+    {"GET", "/events/log", "GetEventLog", false, false,
+        {"since", "limit", "type", NULL}, NULL},
     {"GET", "/orchestrator/status", "GetStatus", false, false, {NULL}, NULL},
     {"GET", "/vpn/status", "GetVpnStatus", false, false, {NULL}, NULL},
     {"GET", "/health/status", "GetHealth", false, false, {NULL}, NULL},

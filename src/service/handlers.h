@@ -37,6 +37,9 @@ ORCH_SVC_HANDLER(orch_svc_delete);
 ORCH_SVC_HANDLER(orch_svc_inspect);
 ORCH_SVC_HANDLER(orch_svc_find_by_label);
 
+/* eventlog.c */
+ORCH_SVC_HANDLER(orch_svc_get_event_log);
+
 /* INTERNAL "out of memory". */
 void orch_svc_fail_nomem(orch_call *call);
 

@@ -52,6 +52,9 @@ struct pair {
 _Static_assert(offsetof(orch_label, key) == offsetof(struct pair, key) &&
                    offsetof(orch_label, value) == offsetof(struct pair, value),
     "orch_label is not a key/value pair");
+_Static_assert(offsetof(orch_kv, key) == offsetof(struct pair, key) &&
+                   offsetof(orch_kv, value) == offsetof(struct pair, value),
+    "orch_kv is not a key/value pair");
 _Static_assert(offsetof(orch_rt_kv, key) == offsetof(struct pair, key) &&
                    offsetof(orch_rt_kv, value) == offsetof(struct pair, value),
     "orch_rt_kv is not a key/value pair");
@@ -290,4 +293,25 @@ orch_pb_container(
 		m->n_ports = c->n_ports;
 	}
 	return true;
+}
+
+bool
+orch_pb_log_event(orch_arena *a, const orch_store_entry *e, Orch__LogEvent *m)
+{
+	bool ok = true;
+
+	orch__log_event__init(m);
+	m->id = e->id;
+	m->ts = orch_pb_ts(a, e->ts_us, &ok);
+	m->type = (char *) e->type;
+	m->container_id = (char *) e->container_id;
+	m->stream_id = (char *) e->stream_id;
+	if (e->n_data > 0) {
+		m->data = (Orch__LogEvent__DataEntry **) orch_pb_str_map(a,
+		    &orch__log_event__data_entry__descriptor, e->data,
+		    sizeof(e->data[0]), e->n_data);
+		m->n_data = e->n_data;
+		ok = ok && m->data != NULL;
+	}
+	return ok;
 }

@@ -21,6 +21,7 @@
 #include "src/core/policy.h"
 #include "src/core/state.h"
 #include "src/runtime/runtime.h"
+#include "src/store/store.h"
 
 /* Stack room for one reply's arena: a small reply costs no malloc. */
 #define ORCH_PB_ARENA_STACK 8192
@@ -56,6 +57,10 @@ Orch__Stream **orch_pb_streams(orch_arena *a, orch_stream *const *v, size_t n);
  * port bindings as Docker gives them). */
 bool orch_pb_container(
     orch_arena *a, const orch_rt_container *c, Orch__ContainerInfo *m);
+
+/* An entry of the event log (its strings borrowed from the query). */
+bool orch_pb_log_event(
+    orch_arena *a, const orch_store_entry *e, Orch__LogEvent *m);
 
 /* The structured provisioning refusal (m's strings are static). */
 void orch_pb_refusal(const orch_refusal *r, Orch__ProvisioningRefusal *m);

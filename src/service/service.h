@@ -15,7 +15,8 @@
  * StreamEnded), status.c (Ping, GetStatus, GetVpnStatus, GetHealth,
  * ResetCircuitBreaker, GetMetrics), containers.c (ProvisionEngine,
  * ProvisionContainer, Scale, CollectGarbage, DeleteContainer,
- * InspectContainer, FindByLabel); table.c holds the one method table.
+ * InspectContainer, FindByLabel), eventlog.c (GetEventLog); table.c
+ * holds the one method table.
  */
 #ifndef ORCH_SERVICE_SERVICE_H
 #define ORCH_SERVICE_SERVICE_H
@@ -26,16 +27,19 @@
 
 struct orch_core;
 struct orch_mgr;
+struct orch_store;
 
 /*
- * What every handler works on; the transport's handler argument. Both
+ * What every handler works on; the transport's handler argument. The
  * pointers are borrowed and must outlive every call. mgr NULL: the
  * process runs without a runtime, and the methods that need one answer
- * UNAVAILABLE.
+ * UNAVAILABLE. store NULL: persistence is off, GetEventLog answers
+ * UNAVAILABLE and GetMetrics has no store section.
  */
 typedef struct orch_service {
 	struct orch_core *core;
 	struct orch_mgr *mgr;
+	struct orch_store *store;
 } orch_service;
 
 /* The method table, one row per method of the service; rows valid for

@@ -257,6 +257,9 @@ orch_svc_get_metrics(void *arg, orch_call *call, const ProtobufCMessage *req)
 	orch_core_lock(core);
 	orch_metrics_render_locked(core, &text);
 	orch_core_unlock(core);
+	/* The store's counters are its own (no core lock, no disk). */
+	if (svc->store != NULL)
+		orch_store_metrics_render(svc->store, &text);
 	rep.text = (char *) orch_buf_cstr(&text);
 	if (rep.text == NULL)
 		orch_svc_fail_nomem(call);

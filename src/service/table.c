@@ -42,6 +42,7 @@ static const orch_method methods[] = {
     {"DeleteContainer", orch_svc_delete, BLOCKING, MUTATE},
     {"InspectContainer", orch_svc_inspect, BLOCKING, READ},
     {"FindByLabel", orch_svc_find_by_label, BLOCKING, MUTATE},
+    {"GetEventLog", orch_svc_get_event_log, BLOCKING, READ},
 };
 
 const orch_method *

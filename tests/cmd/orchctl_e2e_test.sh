@@ -37,9 +37,12 @@ check "non-number refused" bash -c \
 
 # No Docker here (a socket nobody listens on): the daemon must still answer
 # every read, and say why it cannot provision.
-APP_PORT=0 RPC_LISTEN="$url" TARGET_IMAGE=example/engine:1 DOCKER_HOST="unix://$dir/no-docker.sock" \
-	"$daemon" --port-file "$dir/http.port" >"$dir/daemon.log" 2>&1 &
-pid=$!
+start_daemon() { # extra arguments; DB_PATH is $dir/orch.db
+	APP_PORT=0 RPC_LISTEN="$url" TARGET_IMAGE=example/engine:1 DOCKER_HOST="unix://$dir/no-docker.sock" \
+		DB_PATH="$dir/orch.db" "$daemon" --port-file "$dir/http.port" "$@" >>"$dir/daemon.log" 2>&1 &
+	pid=$!
+}
+start_daemon
 
 # Wait (bounded) until the daemon answers.
 for _ in $(seq 1 100); do
@@ -79,6 +82,17 @@ check "end ends it" bash -c \
 	"'$ctl' --rpc '$url' --json end 'abc|s1' gone | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"updated\"] is True and d[\"stream\"][\"end_reason\"] == \"gone\", d'"
 check "no active stream left" bash -c \
 	"test \"\$('$ctl' --rpc '$url' --json streams --status started)\" = '[]'"
+# The event log (the SQLite store at DB_PATH), by orchctl and over HTTP.
+check "events: what happened, oldest first" bash -c \
+	"for i in \$(seq 100); do '$ctl' --rpc '$url' events >'$dir/ev' && grep -q ' stream_ended ' '$dir/ev' && break; sleep 0.05; done; awk 'NR > 1 {print \$3}' '$dir/ev' | tr '\\n' ' ' | grep -q '^config orchestrator_started provision_refused stream_started stream_ended ' && grep -q 'reason=gone' '$dir/ev'"
+check "events --json --type: the entries of one type" bash -c \
+	"'$ctl' --rpc '$url' --json events --type stream_ended | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [e[\"type\"] for e in d] == [\"stream_ended\"] and d[0][\"stream_id\"] == \"abc|s1\" and d[0][\"data\"] == {\"reason\": \"gone\"}, d'"
+check "events: a bad --since is INVALID_ARGUMENT naming it, exit 1" bash -c \
+	"'$ctl' --rpc '$url' events --since soon 2>'$dir/err'; test \$? -eq 1 && grep -q '^orchctl: INVALID_ARGUMENT: since: ' '$dir/err'"
+check "GET /events/log over HTTP" bash -c \
+	"p=\$(cat '$dir/http.port') && curl -fsS \"http://127.0.0.1:\$p/events/log?type=stream_started&limit=1\" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d) == 1 and d[0][\"type\"] == \"stream_started\" and isinstance(d[0][\"id\"], int), d'"
+check "events --follow prints what comes next" bash -c \
+	"'$ctl' --rpc '$url' --json events --follow --type stream_started >'$dir/follow' & f=\$!; sleep 0.3; '$ctl' --rpc '$url' start content_id follow1 --host 10.9.9.9 --port 6878 --session s9 --stat-url http://10.9.9.9:6878/ace/stat/f >/dev/null; ok=1; for i in \$(seq 100); do grep -q 'follow1|s9' '$dir/follow' && { ok=0; break; }; sleep 0.05; done; kill \$f; wait \$f 2>/dev/null; '$ctl' --rpc '$url' end 'follow1|s9' >/dev/null; exit \$ok"
 
 # Every method of the service by its name, as `orchctl methods` lists them
 # from the descriptors (no list kept here): each answers, OK with JSON or a
@@ -115,7 +129,7 @@ check "ProvisionContainer, Docker down: UNAVAILABLE at once" bash -c \
 	"start=\$(date +%s%N); '$ctl' --rpc '$url' ProvisionContainer --image img:1 --ports.6878/tcp 19000 --labels.team a --env.A 1 2>'$dir/err'; rc=\$?; end=\$(date +%s%N); test \$rc -eq 1 && grep -Eq '^orchctl: UNAVAILABLE: (Failed to provision container|provisioning blocked: Docker unavailable)' '$dir/err' && test \$(( (end - start) / 1000000 )) -lt 3000"
 # GetMetrics, as JSON by name and as text by its shorthand.
 check "GetMetrics by name: the exposition in JSON" bash -c \
-	"'$ctl' --rpc '$url' GetMetrics | python3 -c 'import json,sys; t=json.load(sys.stdin)[\"text\"]; assert \"orch_events_started_total 1\" in t, t'"
+	"'$ctl' --rpc '$url' GetMetrics | python3 -c 'import json,sys; t=json.load(sys.stdin)[\"text\"]; assert \"orch_events_started_total 2\" in t, t'"
 check "metrics: the exposition as text" bash -c \
 	"'$ctl' --rpc '$url' metrics | grep -q '^# TYPE orch_events_started_total counter'"
 # Nested and map fields by path, --json bodies, and the ledger after.
@@ -145,8 +159,48 @@ check "unknown method, exit 2" bash -c \
 check "bad usage exits 2" bash -c "'$ctl' --rpc '$url' scale notanumber; test \$? -eq 2"
 check "no daemon: deadline exceeded, exit 1" bash -c \
 	"'$ctl' --rpc 'ipc://$dir/none.sock' --timeout 200 ping 2>&1 | grep -q DEADLINE_EXCEEDED"
-check "daemon stops on SIGTERM" bash -c "kill -TERM $pid; for i in \$(seq 1 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.05; done; exit 1"
+# A restart keeps the ledger: an active stream (on an unmanaged address,
+# Docker being down here) is back, and the log tells both lives.
+"$ctl" --rpc "$url" start content_id kept --host 10.9.9.7 --port 6878 --session s1 --stat-url http://10.9.9.7:6878/ace/stat/k >/dev/null
+check "daemon stops on SIGTERM (time printed)" bash -c "t0=\$(date +%s%N); kill -TERM $pid; for i in \$(seq 1 200); do if ! kill -0 $pid 2>/dev/null; then echo \"  exited \$(( (\$(date +%s%N) - t0) / 1000000 )) ms after SIGTERM\"; exit 0; fi; sleep 0.02; done; exit 1"
+wait "$pid" 2>/dev/null
 pid=""
+rm -f "$dir/http.port"
+start_daemon
+for _ in $(seq 1 100); do
+	"$ctl" --rpc "$url" --timeout 200 ping >/dev/null 2>&1 && break
+	sleep 0.05
+done
+check "restarted: the active stream is back" bash -c \
+	"'$ctl' --rpc '$url' --json streams --status started | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [s[\"id\"] for s in d] == [\"kept|s1\"] and d[0][\"container_id\"] == \"10.9.9.7:6878\", d'"
+check "restarted: ended streams are history" bash -c \
+	"'$ctl' --rpc '$url' --json streams --status ended | python3 -c 'import json,sys; d=json.load(sys.stdin); assert \"abc|s1\" in [s[\"id\"] for s in d], d'"
+check "restarted: the log has both lives" bash -c \
+	"'$ctl' --rpc '$url' --json events --type orchestrator_started,orchestrator_stopping,stream_restored | python3 -c 'import json,sys; d=[e[\"type\"] for e in json.load(sys.stdin)]; assert d == [\"orchestrator_started\", \"orchestrator_stopping\", \"stream_restored\", \"orchestrator_started\"], d'"
+kill -TERM "$pid"
+wait "$pid" 2>/dev/null
+pid=""
+
+# A database that cannot be used: one line naming it, exit 2; --reset-db
+# moves it aside (never deletes it) and starts.
+bad="$dir/bad"
+mkdir -p "$bad"
+printf 'not a database, a note\n%.0s' $(seq 200) >"$bad/orch.db"
+check "corrupt DB_PATH: one line naming the file, exit 2" bash -c \
+	"DB_PATH='$bad/orch.db' RPC_LISTEN='ipc://$dir/b.sock' APP_PORT=0 DOCKER_HOST='unix://$dir/no-docker.sock' timeout 10 '$daemon' 2>'$dir/bad.log'; test \$? -eq 2 && test \$(wc -l <'$dir/bad.log') -eq 1 && grep -q \"^orchestratord: DB_PATH $bad/orch.db: file is not a database\" '$dir/bad.log'"
+check "newer schema: refused, exit 2" bash -c \
+	"cp '$dir/orch.db' '$bad/newer.db' && python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"INSERT INTO schema_version VALUES (99, 0)\"); c.commit()' '$bad/newer.db' && DB_PATH='$bad/newer.db' RPC_LISTEN='ipc://$dir/b.sock' APP_PORT=0 DOCKER_HOST='unix://$dir/no-docker.sock' timeout 10 '$daemon' 2>'$dir/bad.log'; test \$? -eq 2 && test \$(wc -l <'$dir/bad.log') -eq 1 && grep -q 'schema version 99 is newer' '$dir/bad.log'"
+check "--reset-db moves the bad file aside and starts" bash -c \
+	"DB_PATH='$bad/orch.db' RPC_LISTEN='ipc://$dir/b.sock' APP_PORT=0 DOCKER_HOST='unix://$dir/no-docker.sock' '$daemon' --reset-db >'$dir/reset.log' 2>&1 & p=\$!; ok=1; for i in \$(seq 100); do '$ctl' --rpc 'ipc://$dir/b.sock' --timeout 200 ping >/dev/null 2>&1 && { ok=0; break; }; sleep 0.05; done; kill -TERM \$p; wait \$p; test \$ok -eq 0 && ls '$bad' | grep -q '^orch.db.broken-' && grep -q 'not a database' \"\$(ls '$bad'/orch.db.broken-* | head -1)\""
+# A read-only directory (a tmpfs remounted read-only, in a private mount
+# namespace; skipped where the system allows none).
+if unshare -m true 2>/dev/null; then
+	mkdir -p "$dir/ro"
+	check "read-only directory: one line naming the file, exit 2" bash -c \
+		"unshare -m sh -c 'mount -t tmpfs tmpfs $dir/ro && mount -o remount,ro $dir/ro && DB_PATH=$dir/ro/orch.db RPC_LISTEN=ipc://$dir/r.sock APP_PORT=0 DOCKER_HOST=unix://$dir/no-docker.sock timeout 10 $daemon --reset-db' 2>'$dir/ro.log'; test \$? -eq 2 && test \$(wc -l <'$dir/ro.log') -eq 1 && grep -q \"^orchestratord: DB_PATH $dir/ro/orch.db: .*read-only\" '$dir/ro.log'"
+else
+	echo "skip read-only directory (no private mount namespace here)"
+fi
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -58,6 +58,7 @@
 #include "src/rpc/envelope.h"
 #include "src/rpc/server.h"
 #include "src/service/service.h"
+#include "src/store/store.h"
 #include "tests/gateway/gwtest.h"
 
 #define T0 1704110400000000LL /* 2024-01-01T12:00:00Z */
@@ -76,6 +77,7 @@ typedef struct fx_opts {
 	bool core_only;   /* no BLOCKING methods: they are UNIMPLEMENTED */
 	int max_replicas; /* 0: default */
 	bool remote;      /* also a remote gateway over ipc:// */
+	bool store;       /* a SQLite store (a temp file) for GetEventLog */
 } fx_opts;
 
 struct fx {
@@ -84,7 +86,9 @@ struct fx {
 	int64_t now; /* the manual clock, moved under the core's lock */
 	orch_core core;
 	bool core_ok;
-	orch_service svc;     /* no runtime: its methods answer UNAVAILABLE */
+	orch_service svc;  /* no runtime: its methods answer UNAVAILABLE */
+	orch_store *store; /* o.store */
+	char db_dir[256];
 	orch_method *methods; /* core_only: the table without BLOCKING rows */
 	orch_rpc_server *srv;
 	orch_gw *gw;
@@ -156,6 +160,24 @@ fx_open(void **state, const fx_opts *o)
 	fx->core_ok = true;
 	/* svc.mgr stays NULL: the runtime's methods answer UNAVAILABLE. */
 	fx->svc.core = &fx->core;
+	if (o->store) {
+		orch_store_opts sto = {0};
+		char path[300];
+		const char *tmp = getenv("TEST_TMPDIR");
+
+		snprintf(fx->db_dir, sizeof(fx->db_dir), "%s/gwdb-XXXXXX",
+		    tmp != NULL ? tmp : "/tmp");
+		if (mkdtemp(fx->db_dir) == NULL)
+			return -1;
+		snprintf(path, sizeof(path), "%s/orch.db", fx->db_dir);
+		sto.path = path;
+		sto.cfg = &fx->cfg;
+		sto.clock = orch_clock_manual(&fx->now);
+		if (orch_store_open(&sto, &fx->store, NULL) != ORCH_OK ||
+		    orch_store_start(fx->store, &fx->core) != ORCH_OK)
+			return -1;
+		fx->svc.store = fx->store;
+	}
 	fx->methods = calloc(n, sizeof(*fx->methods));
 	if (fx->methods == NULL)
 		return -1;
@@ -237,6 +259,7 @@ fx_close(void **state)
 		close_everything(fx);
 	}
 	free(fx->methods);
+	orch_store_close(fx->store, 5000);
 	if (fx->core_ok)
 		orch_core_fini(&fx->core);
 	orch_config_fini(&fx->cfg);
@@ -257,6 +280,14 @@ static int
 setup_keys(void **state)
 {
 	fx_opts o = {.api_key = API_KEY};
+
+	return fx_open(state, &o);
+}
+
+static int
+setup_store(void **state)
+{
+	fx_opts o = {.api_key = API_KEY, .store = true};
 
 	return fx_open(state, &o);
 }
@@ -1260,6 +1291,100 @@ test_stream_started(void **state)
 	assert_int_equal(json_array_size(r.json), 2);
 	s = find_by(r.json, "id", "abc123|xyz789");
 	assert_non_null(s);
+	gwt_resp_fini(&r);
+}
+
+/* GET /events/log: the store's event log, oldest first, since an id or
+ * a time, by type, limited; bad input is 422 naming the field. */
+static void
+test_event_log(void **state)
+{
+	struct fx *fx = *state;
+	gwt_req q = {.method = "GET"};
+	gwt_resp r;
+	const json_t *e;
+	char path[128];
+	long long first;
+
+	put_engine(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "acestream-1", 19001);
+	start_stream(
+	    fx, "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 19001, "abc", "s1", 1);
+	advance(fx, 7 * SEC);
+	gwt_post(&fx->c, "/events/stream_ended", fx->auth,
+	    "{\"stream_id\":\"abc|s1\",\"reason\":\"client_disconnect\"}", &r);
+	gwt_expect_status(&r, 200);
+	gwt_resp_fini(&r);
+	assert_int_equal(orch_store_flush(fx->store, 10000), ORCH_OK);
+
+	q.path = "/events/log";
+	xdo(&fx->c, "GET /events/log", "The newest entries, oldest first", &q,
+	    &r);
+	gwt_expect_status(&r, 200);
+	assert_true(json_is_array(r.json));
+	assert_int_equal(json_array_size(r.json), 2);
+	for (size_t i = 0; i < json_array_size(r.json); i++)
+		gwt_shape(json_array_get(r.json, i), "entry",
+		    "id:i ts:t type:s container_id:s? stream_id:s? data:L");
+	e = json_array_get(r.json, 0);
+	expect_str(e, "type", "stream_started");
+	expect_str(e, "stream_id", "abc|s1");
+	expect_str(e, "container_id", "e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+	expect_str(json_object_get(e, "data"), "key", "abc");
+	first = gwt_int(e, "id");
+	e = json_array_get(r.json, 1);
+	expect_str(e, "type", "stream_ended");
+	expect_str(e, "ts", "2024-01-01T12:00:07Z");
+	expect_str(json_object_get(e, "data"), "reason", "client_disconnect");
+	gwt_resp_fini(&r);
+
+	snprintf(path, sizeof(path), "/events/log?since=%lld&limit=10", first);
+	q.path = path;
+	xdo(&fx->c, "GET /events/log",
+	    "What came after an entry (orchctl events --follow asks so)", &q,
+	    &r);
+	gwt_expect_status(&r, 200);
+	assert_int_equal(json_array_size(r.json), 1);
+	expect_str(json_array_get(r.json, 0), "type", "stream_ended");
+	gwt_resp_fini(&r);
+	q.path = "/events/log?since=2024-01-01T12:00:05Z&type=stream_started";
+	xdo(&fx->c, "GET /events/log", "Since a time, by type", &q, &r);
+	gwt_expect_status(&r, 200);
+	assert_int_equal(json_array_size(r.json), 0);
+	gwt_resp_fini(&r);
+
+	q.path = "/events/log?since=yesterday";
+	xdo(&fx->c, "GET /events/log", "A bad since", &q, &r);
+	gwt_expect_detail(&r, 422, "since");
+	gwt_resp_fini(&r);
+	gwt_get(&fx->c, "/events/log?limit=0", NULL, &r);
+	gwt_expect_detail(&r, 422, "limit");
+	gwt_resp_fini(&r);
+	gwt_get(&fx->c, "/events/log?type=stream_begun", NULL, &r);
+	gwt_expect_detail(&r, 422, "type");
+	gwt_resp_fini(&r);
+
+	/* The store's counters join /metrics. */
+	gwt_get(&fx->c, "/metrics", NULL, &r);
+	gwt_expect_status(&r, 200);
+	assert_non_null(strstr(r.body, "orch_store_records_written_total"));
+	assert_non_null(
+	    strstr(r.body, "orch_store_records_dropped_total 0\n"));
+	gwt_resp_fini(&r);
+}
+
+/* Without a store (persistence off) the log is unavailable. */
+static void
+test_event_log_without_store(void **state)
+{
+	struct fx *fx = *state;
+	gwt_resp r;
+
+	gwt_get(&fx->c, "/events/log", NULL, &r);
+	gwt_expect_detail(&r, 503, "no event log");
+	gwt_resp_fini(&r);
+	gwt_get(&fx->c, "/events/log?since=nope", NULL, &r);
+	gwt_expect_detail(&r, 422, "since");
 	gwt_resp_fini(&r);
 }
 
@@ -3436,6 +3561,10 @@ main(int argc, char **argv)
 	        test_stream_started, setup_keys, fx_close),
 	    cmocka_unit_test_setup_teardown(
 	        test_stream_ended, setup_plain, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_event_log, setup_store, fx_close),
+	    cmocka_unit_test_setup_teardown(
+	        test_event_log_without_store, setup_plain, fx_close),
 	    cmocka_unit_test_setup_teardown(
 	        test_status, setup_plain, fx_close),
 	    cmocka_unit_test_setup_teardown(
