@@ -36,6 +36,12 @@ void orch_core_set_docker_ok(orch_core *core, bool ok);
 void orch_core_set_image_present(orch_core *core, bool present);
 void orch_core_set_image_pulling(orch_core *core, bool pulling);
 
+/* Whether a provision may start now by the refusal policy alone (no
+ * breaker trial taken, nothing reserved): for containers that are not
+ * engines (POST /provision), gated like engines. *out is filled when
+ * not. */
+bool orch_core_provision_allowed(orch_core *core, orch_refusal *out);
+
 /* ---- engines as the runtime reports them ---------------------------- */
 
 /*
@@ -136,6 +142,11 @@ orch_scale_plan orch_core_scale_candidates(
  */
 bool orch_core_replacement_begin(
     orch_core *core, char sick[ORCH_CORE_ID_MAX], bool *start_first);
+
+/* The sick engine of a replacement could not be stopped: unmarked, so
+ * that it is counted, collected and replaced again later instead of
+ * staying marked (never selected, never replaced) for ever. */
+void orch_core_replacement_unmark(orch_core *core, const char *id);
 
 /* The replacement ended: its successor started (ok) or not; the
  * replacement breaker records it, the cooldown starts now. */

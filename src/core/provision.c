@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/core/vpn.h"
+#include "src/core/vpncfg.h"
+
 static bool
 in_pool(const orch_ports *p, int port)
 {
@@ -94,14 +97,20 @@ reserve_http_locked(
 		orch_diag_set(diag, "no free port in PORT_RANGE_HOST");
 		return ORCH_EEXHAUSTED;
 	}
-	if ((pooled && orch_ports_in_use(pool, host_port)) ||
-	    !probe(slot, host_port)) {
+	if (!pooled) {
+		/* A port outside the range is not ours to hand out (1 would
+		 * publish an engine on a privileged port). */
+		orch_diag_field(diag, "host_port",
+		    "host_port %d is outside PORT_RANGE_HOST (%d-%d)",
+		    host_port, pool->lo, pool->lo + pool->cap - 1);
+		return ORCH_EINVAL;
+	}
+	if (orch_ports_in_use(pool, host_port) || !probe(slot, host_port)) {
 		orch_diag_field(
 		    diag, "host_port", "host_port %d is in use", host_port);
 		return ORCH_EEXIST;
 	}
-	if (pooled)
-		(void) orch_ports_reserve(pool, host_port);
+	(void) orch_ports_reserve(pool, host_port);
 	slot->http_port = host_port;
 	return ORCH_OK;
 }
@@ -113,6 +122,7 @@ orch_core_slot_reserve(orch_core *core, const orch_slot_opts *opts,
 	orch_err rv = ORCH_OK;
 
 	memset(slot, 0, sizeof(*slot));
+	slot->vpn = -1;
 	slot->custom_image = opts->custom_image;
 	slot->probe = opts->probe;
 	slot->probe_arg = opts->probe_arg;
@@ -130,13 +140,21 @@ orch_core_slot_reserve(orch_core *core, const orch_slot_opts *opts,
 		rv = ORCH_EPRECOND;
 		goto out;
 	}
-	rv = reserve_http_locked(core, opts->host_port, slot, diag);
-	if (rv == ORCH_OK &&
-	    orch_ports_alloc(&core->https_ports, slot->probe, slot->probe_arg,
-	        &slot->https_port) != ORCH_OK) {
-		release_if_pooled(&core->http_ports, slot->http_port);
-		orch_diag_set(diag, "no free port in ACE_HTTPS_RANGE");
-		rv = ORCH_EEXHAUSTED;
+	if (orch_vpn_enabled(core->cfg)) {
+		/* Gluetun's ports, its forwarded port (vpn.h). */
+		rv = orch_core_vpn_slot_reserve_locked(
+		    core, opts, slot, refusal, diag);
+		if (refusal->code != ORCH_REFUSE_NONE)
+			core->metrics.provision_engine_refused++;
+	} else {
+		rv = reserve_http_locked(core, opts->host_port, slot, diag);
+		if (rv == ORCH_OK &&
+		    orch_ports_alloc(&core->https_ports, slot->probe,
+		        slot->probe_arg, &slot->https_port) != ORCH_OK) {
+			release_if_pooled(&core->http_ports, slot->http_port);
+			orch_diag_set(diag, "no free port in ACE_HTTPS_RANGE");
+			rv = ORCH_EEXHAUSTED;
+		}
 	}
 	if (rv != ORCH_OK) {
 		orch_breaker_release(&core->general);
@@ -153,6 +171,10 @@ out:
 	if (rv != ORCH_OK) {
 		slot->http_port = 0;
 		slot->https_port = 0;
+		slot->host_http_port = 0;
+		slot->host_https_port = 0;
+		slot->p2p_port = 0;
+		slot->vpn = -1;
 	}
 	return rv;
 }
@@ -198,7 +220,11 @@ slot_unwind_locked(orch_core *core, orch_slot *slot, bool release_ports)
 {
 	core->provisioning--;
 	inflight_set_locked(core, slot->number, -1);
-	if (release_ports) {
+	if (slot->vpn >= 0) {
+		/* Its ports are the VPN's (or the HTTPS range's, which the
+		 * VPN's release gives back too). */
+		orch_core_vpn_slot_release_locked(core, slot, release_ports);
+	} else if (release_ports) {
 		release_if_pooled(&core->http_ports, slot->http_port);
 		release_if_pooled(&core->https_ports, slot->https_port);
 	}
@@ -267,6 +293,9 @@ orch_core_slot_abort(orch_core *core, orch_slot *slot,
 		break;
 	case ORCH_SLOT_INVALID:
 		core->metrics.provision_engine_failed++;
+		orch_breaker_release(&core->general);
+		break;
+	case ORCH_SLOT_CANCELLED:
 		orch_breaker_release(&core->general);
 		break;
 	case ORCH_SLOT_FAILED:

@@ -53,6 +53,9 @@ typedef enum orch_slot_outcome {
 	/* The container could not be created or started: a breaker
 	 * failure, counted as failed. */
 	ORCH_SLOT_FAILED = 4,
+	/* The caller's deadline passed before anything was created:
+	 * breaker released, not counted as failed. */
+	ORCH_SLOT_CANCELLED = 5,
 } orch_slot_outcome;
 
 typedef struct orch_slot_opts {
@@ -62,14 +65,28 @@ typedef struct orch_slot_opts {
 	 * = every port the pool has free. Called under the core's lock. */
 	orch_port_probe_fn probe;
 	void *probe_arg;
+	/* VPN mode (vpn.h): the Gluetun to start it in, NULL = the
+	 * connected one with the fewest engines; and whether it must take
+	 * that VPN's forwarded port even though another engine holds it (a
+	 * port change: that one is retired at commit). */
+	const char *vpn;
+	bool forwarded;
 } orch_slot_opts;
 
 /* One provision in flight. The public fields are what the plan needs;
  * the caller reads them and never writes them. */
 typedef struct orch_slot {
 	int number;     /* N of <prefix>-N */
-	int http_port;  /* host port (and container port without VPN) */
-	int https_port; /* container HTTPS port, from ACE_HTTPS_RANGE */
+	int http_port;  /* container port (also the host port without VPN) */
+	int https_port; /* container HTTPS port, from ACE_HTTPS_RANGE (from
+	                   the VPN's pool with VPN and ACE_MAP_HTTPS) */
+	/* VPN mode: the Gluetun (its index; -1 without VPN), the host ports
+	 * Gluetun publishes the two ports on (0: not published), and the
+	 * forwarded port when this engine is to own it (0: not). */
+	int vpn;
+	int host_http_port;
+	int host_https_port;
+	int p2p_port;
 
 	/* private */
 	bool held;  /* reserved and not yet committed or aborted */
@@ -85,8 +102,8 @@ typedef struct orch_slot {
  *   - the refusal's status with *refusal filled (code not NONE) when
  *     provisioning is blocked (counted as refused), or the breaker is
  *     half-open and its trial is taken (ORCH_EPRECOND, not counted);
- *   - ORCH_EEXIST when opts->host_port is in use (diag's field
- *     "host_port");
+ *   - ORCH_EEXIST when opts->host_port is in use, ORCH_EINVAL when it is
+ *     outside PORT_RANGE_HOST (diag's field "host_port");
  *   - ORCH_EEXHAUSTED when a pool has no free port (diag says which).
  * refusal->code is NONE unless refused. diag may be NULL.
  */

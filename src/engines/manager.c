@@ -15,6 +15,8 @@
 #include "src/base/time.h"
 #include "src/core/control.h"
 #include "src/core/provision.h"
+#include "src/core/vpncfg.h"
+#include "src/runtime/imageref.h"
 
 /* Numbers tried when names are taken on the runtime (leftovers). */
 #define NAME_ATTEMPTS 32
@@ -48,8 +50,8 @@ struct orch_mgr {
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static bool
-bind_probe(void *arg, int port)
+bool
+orch_mgr_host_port_free(void *arg, int port)
 {
 	struct sockaddr_in a;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -208,15 +210,25 @@ typedef struct prov {
 	bool may_repick; /* the port is ours to change: no explicit
 	                    host_port, no VPN (Gluetun publishes them) */
 	int64_t t_start_ns;
+	bool expired; /* the deadline passed before a create */
 } prov;
 
 static void
-slot_to_plan(const orch_slot *s, orch_engine_slot *out)
+slot_to_plan(const orch_config *cfg, const orch_slot *s, orch_engine_slot *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->number = s->number;
 	out->http_port = s->http_port;
 	out->https_port = s->https_port;
+	/* VPN mode: the Gluetun the core chose, its ports, its forwarded
+	 * port when this engine is to own it (src/core/vpn.h). */
+	if (s->vpn >= 0 && (size_t) s->vpn < cfg->n_vpns) {
+		out->vpn = cfg->vpns[s->vpn].name;
+		out->host_http_port = s->host_http_port;
+		out->host_https_port = s->host_https_port;
+		out->forwarded = s->p2p_port > 0;
+		out->p2p_port = s->p2p_port;
+	}
 }
 
 /*
@@ -233,7 +245,18 @@ prov_run(orch_mgr *m, prov *p, orch_diag *diag)
 	orch_err rv;
 
 	for (;;) {
-		slot_to_plan(&p->slot, &es);
+		if (p->req->deadline_ms != 0 &&
+		    orch_mono_ms() >= p->req->deadline_ms) {
+			/* The caller has given up (Acexy waits 3 s): an engine
+			 * made now would be the duplicate it provisions
+			 * next. Nothing is created. */
+			p->expired = true;
+			orch_diag_set(diag, "provision deadline passed before "
+			                    "the container was created");
+			rv = ORCH_ETIMEDOUT;
+			break;
+		}
+		slot_to_plan(m->cfg, &p->slot, &es);
 		orch_engine_plan_fini(&p->plan);
 		p->created = false;
 		rv = orch_engine_plan_build(
@@ -290,7 +313,8 @@ prov_record(orch_mgr *m, prov *p, orch_err rv, orch_provision_result *res,
 	orch_slot_outcome outcome;
 
 	if (rv != ORCH_OK) {
-		outcome = prov_outcome(rv, p->created);
+		outcome = p->expired ? ORCH_SLOT_CANCELLED
+		                     : prov_outcome(rv, p->created);
 		orch_core_slot_abort(m->core, &p->slot, outcome, refusal);
 		if (outcome == ORCH_SLOT_DOCKER_DOWN)
 			rv = ORCH_EUNAVAIL;
@@ -324,20 +348,34 @@ orch_err
 orch_mgr_provision(orch_mgr *m, const orch_engine_request *req, int host_port,
     orch_provision_result *res, orch_refusal *refusal, orch_diag *diag)
 {
-	orch_slot_opts so = {
-	    host_port, req->image != NULL, m->probe, m->probe_arg};
+	bool vpn = orch_vpn_enabled(m->cfg);
+	orch_slot_opts so;
 	orch_diag d;
 	prov p;
 	orch_err rv;
 
 	memset(res, 0, sizeof(*res));
 	memset(&p, 0, sizeof(p));
+	memset(&so, 0, sizeof(so));
+	so.host_port = host_port;
+	so.custom_image = req->image != NULL;
+	/* With VPN the ports are Gluetun's: it holds them on the host, so
+	 * a bind probe would refuse every one (src/core/vpn.h). */
+	so.probe = vpn ? NULL : m->probe;
+	so.probe_arg = m->probe_arg;
+	so.vpn = req->vpn;
+	so.forwarded = req->forwarded;
 	orch_diag_clear(&d);
 	p.req = req;
-	p.may_repick =
-	    host_port == 0 && m->cfg->gluetun_container_name == NULL;
+	p.may_repick = host_port == 0 && !vpn;
 	p.t_start_ns = orch_mono_ns();
 
+	refusal->code = ORCH_REFUSE_NONE;
+	/* 0. The caller's mistakes are answered before anything is held
+	 * (and never count against the breaker). */
+	rv = orch_engine_request_check(m->cfg, req, &d);
+	if (rv != ORCH_OK)
+		goto out;
 	/* 1. The core decides: allowed? which number and ports? */
 	rv = orch_core_slot_reserve(m->core, &so, &p.slot, refusal, &d);
 	if (rv != ORCH_OK)
@@ -422,6 +460,8 @@ resolve_container(
 	orch_err rv;
 
 	rv = orch_rt_inspect(&m->rt, id, &c, diag);
+	if (rv == ORCH_EINVAL)
+		rv = ORCH_ENOTFOUND; /* an id no container can have */
 	if (rv == ORCH_ENOTFOUND)
 		orch_diag_set(diag, "no such container");
 	if (rv != ORCH_OK)
@@ -733,7 +773,7 @@ control_replacement(orch_mgr *m)
 	char sick[ORCH_CORE_ID_MAX];
 	bool start_first;
 	orch_diag diag;
-	orch_err rv;
+	orch_err rv, stopped;
 
 	if (!orch_core_replacement_begin(m->core, sick, &start_first))
 		return;
@@ -741,11 +781,14 @@ control_replacement(orch_mgr *m)
 	    start_first ? "new one first" : "stopping it first");
 	if (start_first) {
 		rv = provision_default(m, &diag);
-		(void) stop_engine(m, sick, "engine_unhealthy");
+		stopped = stop_engine(m, sick, "engine_unhealthy");
 	} else {
-		(void) stop_engine(m, sick, "engine_unhealthy");
-		rv = provision_default(m, &diag);
+		stopped = stop_engine(m, sick, "engine_unhealthy");
+		rv = stopped == ORCH_OK ? provision_default(m, &diag)
+		                        : ORCH_EABORTED;
 	}
+	if (stopped != ORCH_OK)
+		orch_core_replacement_unmark(m->core, sick);
 	orch_core_replacement_end(m->core, rv == ORCH_OK);
 }
 
@@ -842,6 +885,13 @@ static orch_err
 generic_build(orch_mgr *m, const orch_container_request *req, generic *g,
     orch_diag *diag)
 {
+	const char *why;
+
+	if (!orch_rt_image_ref_valid(req->image, &why)) {
+		orch_diag_field(
+		    diag, "image", "image: not a valid reference (%s)", why);
+		return ORCH_EINVAL;
+	}
 	g->pub = calloc(req->n_ports + 1, sizeof(*g->pub));
 	g->env = calloc(req->n_env + 1, sizeof(*g->env));
 	g->labels = calloc(req->n_labels + 1, sizeof(*g->labels));
@@ -901,7 +951,7 @@ generic_fini(generic *g)
 
 orch_err
 orch_mgr_provision_container(orch_mgr *m, const orch_container_request *req,
-    orch_container_result *res, orch_diag *diag)
+    orch_container_result *res, orch_refusal *refusal, orch_diag *diag)
 {
 	orch_rt_create_spec cs;
 	generic g;
@@ -912,8 +962,14 @@ orch_mgr_provision_container(orch_mgr *m, const orch_container_request *req,
 	memset(res, 0, sizeof(*res));
 	memset(&g, 0, sizeof(g));
 	orch_diag_clear(diag);
+	refusal->code = ORCH_REFUSE_NONE;
 	if ((rv = generic_build(m, req, &g, diag)) != ORCH_OK)
 		goto out;
+	if (!orch_core_provision_allowed(m->core, refusal)) {
+		rv = orch_refusal_status(refusal->code);
+		orch_diag_set(diag, "%s", orch_refusal_reason(refusal->code));
+		goto out;
+	}
 	r = (unsigned) rand() ^ (unsigned) orch_core_now(m->core);
 	snprintf(res->container_name, sizeof(res->container_name), "%s-%08x",
 	    req->name_prefix != NULL ? req->name_prefix : "container", r);
@@ -950,6 +1006,10 @@ orch_mgr_inspect(
 {
 	orch_err rv = orch_rt_inspect(&m->rt, id, out, diag);
 
+	/* An id that fails the runtime's validation names no container:
+	 * 404, as any unknown id (not a 422 about the caller's input). */
+	if (rv == ORCH_EINVAL)
+		rv = ORCH_ENOTFOUND;
 	if (rv == ORCH_OK && !is_managed(m, out)) {
 		orch_rt_container_fini(out);
 		rv = ORCH_ENOTFOUND;
@@ -1080,7 +1140,8 @@ orch_mgr_open(const orch_mgr_opts *opts, orch_mgr **out)
 	m->rt = *opts->rt;
 	m->managed.key = m->cfg->container_label_key;
 	m->managed.value = m->cfg->container_label_value;
-	m->probe = opts->port_probe != NULL ? opts->port_probe : bind_probe;
+	m->probe = opts->port_probe != NULL ? opts->port_probe
+	                                    : orch_mgr_host_port_free;
 	m->probe_arg = opts->port_probe_arg;
 	m->no_loops = opts->no_loops;
 	pthread_mutex_init(&m->mu, NULL);

@@ -151,13 +151,16 @@ typedef struct orch_container_result {
  * Creates and starts a generic container, labelled CONTAINER_LABEL (so
  * that delete and find-by-label see it; the reconcile adopts only
  * containers with engine labels), restart policy unless-stopped. Nothing
- * is left behind on failure. ORCH_EUNAVAIL when the runtime is
- * unreachable, ORCH_EINVAL for a bad env or label name (diag's field),
- * else the runtime's error; diag says why. Counted in the core's metrics.
+ * is left behind on failure. Refused, as engine provisions are, while
+ * provisioning is blocked (the refusal's status, *refusal filled; code
+ * NONE otherwise). ORCH_EUNAVAIL when the runtime is unreachable,
+ * ORCH_EINVAL for a bad image reference, env or label name (diag's
+ * field), else the runtime's error; diag says why. Counted in the core's
+ * metrics.
  */
 orch_err orch_mgr_provision_container(orch_mgr *m,
     const orch_container_request *req, orch_container_result *res,
-    orch_diag *diag);
+    orch_refusal *refusal, orch_diag *diag);
 
 /*
  * The managed container id (or name), as the runtime reports it, into
@@ -178,5 +181,13 @@ orch_err orch_mgr_find_by_label(orch_mgr *m, const char *key,
 
 /* The runtime the manager was opened with. */
 const orch_runtime *orch_mgr_runtime(orch_mgr *m);
+
+/*
+ * The default port probe (orch_mgr_opts.port_probe): whether a TCP port
+ * can be bound on the host now, bound the way Docker's publisher binds
+ * (SO_REUSEADDR, all addresses): a port someone listens on is taken, one
+ * whose last connection lingers in TIME_WAIT is free. arg is unused.
+ */
+bool orch_mgr_host_port_free(void *arg, int port);
 
 #endif
