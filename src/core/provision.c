@@ -43,8 +43,6 @@ number_used_locked(orch_core *core, int n)
 		if (core->inflight[i] == n)
 			return true;
 	}
-	/* bsearch's array must not be NULL even when empty (C11 7.22.5;
-	 * UBSan's nonnull check under --config=asan). */
 	if (core->n_taken > 0 &&
 	    bsearch(&n, core->taken, core->n_taken, sizeof(int), cmp_int))
 		return true;
