@@ -412,8 +412,9 @@ park_if_duplicate(orch_rpc_call *c)
 	orch_rpc_server *srv = c->srv;
 	orch_rpc_call *old = NULL;
 	nng_msg *again = NULL;
-	bool parked = false, busy = false;
+	bool parked = false, busy = false, waiting = false;
 	int64_t now = orch_mono_ms();
+	uint64_t request_id = c->request_id; /* c may be gone when logged */
 
 	pthread_mutex_lock(&srv->mtx);
 	for (int i = 0; c->request_id != 0 && i < RECENT_MAX; i++) {
@@ -433,10 +434,16 @@ park_if_duplicate(orch_rpc_call *c)
 
 		if (o != c && o->inflight && o->request_id == c->request_id &&
 		    o->digest == c->digest) {
+			/* Released before c is published as o's waiter: from
+			 * then on o's worker owns c (send_reply -> send_msg,
+			 * and nng re-arms it), so this thread may touch
+			 * neither c->state nor its request after unlocking
+			 * (a data race TSan found on c->state). */
+			release_request(c);
 			old = o->waiter;
 			o->waiter = c;
 			c->state = CALL_WAIT;
-			parked = true;
+			parked = waiting = true;
 			break;
 		}
 	}
@@ -454,12 +461,13 @@ park_if_duplicate(orch_rpc_call *c)
 	}
 	if (parked) {
 		ORCH_DEBUG("rpc: request %llu resent; %s",
-		    (unsigned long long) c->request_id,
-		    c->state == CALL_WAIT ? "parked" : "answered again");
-		release_request(c);
+		    (unsigned long long) request_id,
+		    waiting ? "parked" : "answered again");
+		if (!waiting)
+			release_request(c);
 		if (old != NULL)
 			recv_next(old); /* an older duplicate: drop it */
-		if (c->state != CALL_WAIT) {
+		if (!waiting) {
 			c->reply = again; /* NULL (no memory): just re-arm */
 			send_reply(c);
 		}
