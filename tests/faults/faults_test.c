@@ -28,6 +28,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "tests/faults/dkproxy.h"
 #include "tests/faults/fxd.h"
 
 static int
@@ -577,6 +578,102 @@ test_sigterm_slow_delete(void **state)
 	assert_true(d.status == 200 || d.status == 404 || d.status == 0);
 }
 
+/* ======================================================================= */
+/* 8. Docker unreachable, then back (through a relay of its socket). */
+
+static char proxy_sock[108];
+
+static bool
+provision_ok(fxd *f, void *arg)
+{
+	char id[80];
+	int port;
+
+	(void) arg;
+	return fxd_provision(f, "{}", id, sizeof(id), &port) == 200;
+}
+
+static bool
+status_says_docker_down(fxd *f, void *arg)
+{
+	gwt_resp r;
+	bool down;
+
+	(void) arg;
+	fxd_get(f, "/orchestrator/status", &r);
+	gwt_expect_status(&r, 200);
+	down = json_is_false(json_object_get(
+	    json_object_get(r.json, "provisioning"), "can_provision"));
+	gwt_resp_fini(&r);
+	return down;
+}
+
+static void
+test_docker_away(void **state)
+{
+	fxd *f = begin(state, 7, "docker_away");
+	char host[160], id[80], ids[4][80];
+	const char *const env[] = {host, "MAX_REPLICAS=3", NULL};
+	const char *dh = getenv("DOCKER_HOST");
+	int port;
+	int64_t t0, ms;
+	gwt_resp r;
+
+	snprintf(proxy_sock, sizeof(proxy_sock), "/tmp/faults-dk-%s.sock",
+	    fxd_run());
+	assert_true(dkproxy_start(
+	    proxy_sock, dh != NULL && strncmp(dh, "unix://", 7) == 0
+	                    ? dh + 7
+	                    : "/var/run/docker.sock"));
+	snprintf(host, sizeof(host), "DOCKER_HOST=unix://%s", proxy_sock);
+	fxd_start(f, env, true);
+	assert_int_equal(fxd_provision(f, "{}", id, sizeof(id), &port), 200);
+	expect_books(f, 1);
+
+	dkproxy_down();
+	t0 = gwt_mono_ms();
+	/* The first provision finds Docker gone: refused, not a failure. */
+	assert_string_equal(refusal_of(f, "{}", &r), "docker_unavailable");
+	gwt_resp_fini(&r);
+	(void) fxd_wait(
+	    f, 30000, status_says_docker_down, NULL, "can_provision false");
+	assert_string_equal(refusal_of(f, "{}", &r), "docker_unavailable");
+	gwt_resp_fini(&r);
+	/* Reads answer from the state: the engine is still listed. */
+	assert_int_equal(fxd_engines(f, ids, 4), 1);
+	assert_string_equal(ids[0], id);
+	fxd_get(f, "/health/status", &r);
+	gwt_expect_status(&r, 200);
+	gwt_resp_fini(&r);
+	assert_true(fxd_metric(f, "orch_provision_total",
+	                "kind=engine,result=failed") == 0);
+	recovery(f, "Docker away -> refused docker_unavailable",
+	    gwt_mono_ms() - t0);
+
+	dkproxy_up();
+	t0 = gwt_mono_ms();
+	ms =
+	    fxd_wait(f, 60000, provision_ok, NULL, "a provision after Docker");
+	recovery(f, "Docker back -> first provision 200", ms);
+	{
+		char st[16];
+
+		assert_int_equal(fxd_breaker(f, st, sizeof(st)), 0);
+		assert_string_equal(st, "closed");
+	}
+	expect_books(f, 2);
+}
+
+static int
+teardown_proxy(void **state)
+{
+	teardown(state);
+	dkproxy_stop();
+	if (proxy_sock[0] != '\0')
+		(void) unlink(proxy_sock);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -591,6 +688,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(test_crash_loop, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_sigterm_slow_delete, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_docker_away, setup, teardown_proxy),
 	};
 	int rv;
 
