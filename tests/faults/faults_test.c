@@ -96,6 +96,19 @@ expect_books(fxd *f, int want)
 	}
 }
 
+/* The case's daemon exits 0 on SIGTERM: no crash, and under
+ * --config=asan no sanitizer report (ASan exits 1). */
+static void
+end(fxd *f)
+{
+	int st = fxd_stop(f, 30000);
+
+	if (st != 0)
+		fxd_log_tail(f);
+	if (st != 0)
+		fail_msg("[%s] orchestratord exit status %d", f->name, st);
+}
+
 static const char *
 refusal_of(fxd *f, const char *body, gwt_resp *r)
 {
@@ -197,6 +210,7 @@ test_never_healthy(void **state)
 	gwt_resp_fini(&r);
 	expect_books(f, 0);
 	printf("[%s] %.0f creates in all, breaker open\n", f->name, creates);
+	end(f);
 }
 
 static int
@@ -262,6 +276,7 @@ test_label_smuggling(void **state)
 	gwt_expect_detail(&r, 422, "labels");
 	gwt_resp_fini(&r);
 	expect_books(f, 2);
+	end(f);
 }
 
 /* ======================================================================= */
@@ -294,6 +309,7 @@ test_bad_images(void **state)
 	    200);
 	assert_in_range(port, f->http_lo, f->http_hi);
 	expect_books(f, 1);
+	end(f);
 }
 
 /* ======================================================================= */
@@ -367,6 +383,7 @@ test_leftovers(void **state)
 	ms = fxd_wait(f, 60000, no_exited, NULL, "leftovers removed");
 	recovery(f, "40 exited leftovers removed", gwt_mono_ms() - t0);
 	expect_books(f, 2);
+	end(f);
 }
 
 /* ======================================================================= */
@@ -428,6 +445,7 @@ test_paused(void **state)
 	assert_int_equal(fxd_active_streams(f, id), 1);
 	assert_true(fxd_metric(f, "orch_streams_active", "") == 1);
 	expect_books(f, 1);
+	end(f);
 }
 
 /* ======================================================================= */
@@ -484,6 +502,7 @@ test_crash_loop(void **state)
 	assert_int_not_equal(pc, pb);
 	assert_in_range(pc, f->http_lo, f->http_hi);
 	expect_books(f, 2);
+	end(f);
 }
 
 /* ======================================================================= */
@@ -662,6 +681,7 @@ test_docker_away(void **state)
 		assert_string_equal(st, "closed");
 	}
 	expect_books(f, 2);
+	end(f);
 }
 
 static int
