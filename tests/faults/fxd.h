@@ -46,6 +46,7 @@ typedef struct fxd {
 	gwt_client c;
 	bool up;
 	char log_path[128];
+	int64_t ready_ms; /* fxd_start: spawn to /healthz (and ready) */
 } fxd;
 
 /* The daemon binary (argv[1]) and Docker's socket, once per process. */
