@@ -481,11 +481,13 @@ test_crash_loop(void **state)
 	    "ENGINE_CRASH_LOOP_RESTARTS=3", "ENGINE_CRASH_LOOP_WINDOW_S=120",
 	    "STARTUP_TIMEOUT_S=120", NULL};
 	char a[80], b[80], c[80], st[16];
-	int pa, pb, pc;
+	int pa, pb, pc, starts;
+	long since;
 	int64_t t0, ms;
 
 	fxd_start(f, env, true);
 	t0 = gwt_mono_ms();
+	since = (long) time(NULL) - 1;
 	assert_int_equal(
 	    fxd_provision(f, "{\"env\":{\"SIM_LISTEN_ADDR\":\"bogus\"}}", a,
 	        sizeof(a), &pa),
@@ -497,6 +499,13 @@ test_crash_loop(void **state)
 	    fxd_wait(f, 60000, engine_gone, a, "crash-looping engine removed");
 	recovery(f, "crash loop detected and removed", gwt_mono_ms() - t0);
 	(void) ms;
+	/* It did loop: Docker started it at least ENGINE_CRASH_LOOP_RESTARTS
+	 * times (the first start and the restarts) before the removal. */
+	starts = fxd_dk_events(a, "start", since, NULL);
+	printf("[%s] Docker started the looping engine %d times\n", f->name,
+	    starts);
+	assert_true(starts >= 3);
+	assert_true(fxd_dk_events(a, "destroy", since, NULL) == 1);
 	assert_int_equal(fxd_breaker(f, st, sizeof(st)), 1);
 	assert_string_equal(st, "closed");
 	/* Its ports are free again; b kept its own. */
@@ -548,18 +557,9 @@ static bool
 stop_under_way(fxd *f, void *arg)
 {
 	term_arg *t = arg;
-	char path[512], *out = NULL;
-	bool yes;
 
 	(void) f;
-	snprintf(path, sizeof(path),
-	    "/events?since=%ld&until=%ld&filters=%%7B%%22container%%22%%3A%%5B"
-	    "%%22%s%%22%%5D%%2C%%22event%%22%%3A%%5B%%22kill%%22%%5D%%7D",
-	    t->since, (long) time(NULL) + 1, t->id);
-	(void) fxd_dk("GET", path, NULL, &out);
-	yes = strstr(out, "\"signal\":\"15\"") != NULL;
-	free(out);
-	return yes;
+	return fxd_dk_events(t->id, "kill", t->since, "\"signal\":\"15\"") > 0;
 }
 
 static void

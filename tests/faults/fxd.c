@@ -150,6 +150,32 @@ fxd_dk_ok(const char *method, const char *path)
 }
 
 int
+fxd_dk_events(const char *id, const char *event, long since, const char *attr)
+{
+	char path[512], *out = NULL, *p;
+	int n = 0;
+
+	/* until is exclusive at whole seconds: one more, so an event of
+	 * this second is in (the call returns then). */
+	snprintf(path, sizeof(path),
+	    "/events?since=%ld&until=%ld&filters=%%7B%%22container%%22%%3A%%5B"
+	    "%%22%s%%22%%5D%%2C%%22event%%22%%3A%%5B%%22%s%%22%%5D%%7D",
+	    since, (long) time(NULL) + 1, id, event);
+	(void) fxd_dk("GET", path, NULL, &out);
+	/* One JSON object a line. */
+	for (p = out; p != NULL && *p != '\0';) {
+		char *nl = strchr(p, '\n');
+
+		if (nl != NULL)
+			*nl = '\0';
+		n += *p == '{' && (attr == NULL || strstr(p, attr) != NULL);
+		p = nl != NULL ? nl + 1 : NULL;
+	}
+	free(out);
+	return n;
+}
+
+int
 fxd_count(fxd *f, const char *state)
 {
 	orch_rt_kv labels[] = {{FXD_LABEL_KEY, f->label_val}};

@@ -92,6 +92,11 @@ int fxd_count(fxd *f, const char *state);
 long fxd_dk(
     const char *method, const char *path, const char *body, char **out);
 void fxd_dk_ok(const char *method, const char *path);
+/* Docker's events of one container named event (start, kill, ...)
+ * since the Unix time since, up to now; with attr ("signal":"15"), only
+ * those whose text holds it. */
+int fxd_dk_events(
+    const char *id, const char *event, long since, const char *attr);
 
 /* ---- waiting ---- */
 typedef bool (*fxd_cond)(fxd *f, void *arg);
