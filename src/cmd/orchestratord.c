@@ -22,6 +22,8 @@
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/bounded.h"
 #include "src/base/log.h"
+#include "src/base/version.h"
+#include "src/cmd/stamp.h"
 #include "src/core/config.h"
 #include "src/core/core.h"
 #include "src/engines/manager.h"
@@ -40,6 +42,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: orchestratord [--rpc-listen URL]... [--cleanup-on-exit]\n"
+	    "       orchestratord --version\n"
 	    "\n"
 	    "  --rpc-listen URL   nng URL the RPC server listens on "
 	    "(repeatable;\n"
@@ -54,6 +57,8 @@ usage(FILE *f)
 	    "                     (by default engines outlive the "
 	    "orchestrator\n"
 	    "                     and are adopted at the next start)\n"
+	    "  --version          print the version, git revision and build\n"
+	    "                     mode, and exit\n"
 	    "\n"
 	    "Configuration: the environment, then ./.env for variables the\n"
 	    "environment does not set (CONTRACT.md's configuration table).\n");
@@ -122,6 +127,11 @@ parse_args(int argc, char **argv, struct args *a)
 			a->port_file = argv[++i];
 		} else if (strcmp(argv[i], "--cleanup-on-exit") == 0) {
 			a->cleanup = true;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("orchestratord %s (revision %s, build %s)\n",
+			    orch_version(), orch_stamp_revision(),
+			    orch_build_mode());
+			return 0;
 		} else if (strcmp(argv[i], "--help") == 0 ||
 		           strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
@@ -192,6 +202,7 @@ start_rpc(struct daemon *d, const struct args *a)
 
 	d->svc.core = &d->core;
 	d->svc.mgr = d->mgr;
+	d->svc.revision = orch_stamp_revision();
 	opts.service = &orch__orchestrator__descriptor;
 	opts.methods = orch_service_methods(&opts.n_methods);
 	opts.arg = &d->svc;

@@ -28,14 +28,16 @@ struct orch_core;
 struct orch_mgr;
 
 /*
- * What every handler works on; the transport's handler argument. Both
+ * What every handler works on; the transport's handler argument. The
  * pointers are borrowed and must outlive every call. mgr NULL: the
  * process runs without a runtime, and the methods that need one answer
- * UNAVAILABLE.
+ * UNAVAILABLE. revision: the git revision Ping reports (the binary's
+ * stamp, src/cmd/stamp.h); NULL reads "unknown".
  */
 typedef struct orch_service {
 	struct orch_core *core;
 	struct orch_mgr *mgr;
+	const char *revision;
 } orch_service;
 
 /* The method table, one row per method of the service; rows valid for

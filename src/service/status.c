@@ -6,6 +6,7 @@
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/arena.h"
 #include "src/base/buf.h"
+#include "src/base/version.h"
 #include "src/core/core.h"
 #include "src/service/handlers.h"
 #include "src/service/pb.h"
@@ -14,11 +15,16 @@
 void
 orch_svc_ping(void *arg, orch_call *call, const ProtobufCMessage *req)
 {
+	orch_service *svc = arg;
 	Orch__PingReply rep = ORCH__PING_REPLY__INIT;
 
-	(void) arg;
 	(void) req;
 	rep.status = "ok";
+	rep.version = (char *) orch_version();
+	rep.revision =
+	    (char *) (svc != NULL && svc->revision != NULL ? svc->revision
+	                                                   : "unknown");
+	rep.build = (char *) orch_build_mode();
 	orch_call_reply(call, &rep.base);
 }
 
@@ -88,6 +94,7 @@ orch_svc_get_status(void *arg, orch_call *call, const ProtobufCMessage *req)
 	rep.vpn = &vpn;
 	rep.provisioning = &prov;
 	rep.config = &cs;
+	rep.version = (char *) orch_version();
 	orch_call_reply(call, &rep.base);
 	orch_core_unlock(core);
 }

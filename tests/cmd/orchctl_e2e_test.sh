@@ -48,6 +48,11 @@ for _ in $(seq 1 100); do
 done
 
 check "ping answers" "$ctl" --rpc "$url" ping
+# The daemon's version, revision and build, as its --version says them.
+check "ping: version, revision and build of the daemon's --version" bash -c \
+	"want=\$('$daemon' --version) && '$ctl' --rpc '$url' --json ping | python3 -c 'import json,sys; d=json.load(sys.stdin); w=sys.argv[1]; assert w == \"orchestratord %s (revision %s, build %s)\" % (d[\"version\"], d[\"revision\"], d[\"build\"]), (w, d)' \"\$want\""
+check "/healthz and /orchestrator/status carry the version" bash -c \
+	"for i in \$(seq 100); do test -s '$dir/http.port' && break; sleep 0.05; done; p=\$(cat '$dir/http.port'); v=\$('$ctl' --rpc '$url' --json ping | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"version\"])') && curl -fsS http://127.0.0.1:\$p/healthz | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d == {\"status\": \"ok\", \"version\": sys.argv[1]}, d' \"\$v\" && curl -fsS http://127.0.0.1:\$p/orchestrator/status | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"version\"] == sys.argv[1]' \"\$v\""
 # The REST gateway in the same process (APP_PORT=0: the port it picked).
 check "gateway: /healthz and /engines over HTTP" bash -c \
 	"for i in \$(seq 100); do test -s '$dir/http.port' && break; sleep 0.05; done; p=\$(cat '$dir/http.port') && curl -fsS http://127.0.0.1:\$p/healthz | grep -q '\"status\":\"ok\"' && test \"\$(curl -fsS http://127.0.0.1:\$p/engines)\" = '[]'"
