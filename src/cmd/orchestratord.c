@@ -242,6 +242,14 @@ start_gateway(struct daemon *d, const struct args *a)
 		    d->cfg.app_host, d->cfg.app_port);
 		return false;
 	}
+	/* Once listening, so that APP_PORT=0 shows the port it took. */
+	if (d->cfg.api_key == NULL)
+		ORCH_WARN(
+		    "API_KEY is not set: the mutating API (provision, "
+		    "scale, gc, delete, stream events, breaker reset) is "
+		    "open to every client that can reach %s:%d "
+		    "(APP_HOST:APP_PORT) or the RPC listeners",
+		    d->cfg.app_host, orch_gw_port(d->gw));
 	if (a->port_file != NULL) {
 		FILE *f = fopen(a->port_file, "w");
 
@@ -303,9 +311,6 @@ main(int argc, char **argv)
 		return 2;
 	}
 	orch_log_set_level(d.cfg.log_level);
-	if (d.cfg.api_key == NULL)
-		ORCH_WARN("API_KEY is not set: mutating calls are not "
-		          "authenticated");
 	if (a.nurls == 0) {
 		for (size_t i = 0; i < d.cfg.rpc_listen_n && i < MAX_URLS; i++)
 			a.urls[a.nurls++] = d.cfg.rpc_listen[i];

@@ -150,7 +150,25 @@ check "unknown method, exit 2" bash -c \
 check "bad usage exits 2" bash -c "'$ctl' --rpc '$url' scale notanumber; test \$? -eq 2"
 check "no daemon: deadline exceeded, exit 1" bash -c \
 	"'$ctl' --rpc 'ipc://$dir/none.sock' --timeout 200 ping 2>&1 | grep -q DEADLINE_EXCEEDED"
+check "API_KEY unset: the warning names APP_HOST:APP_PORT" \
+	grep -q "API_KEY is not set: the mutating API .* is open to every client that can reach 0\.0\.0\.0:$(cat "$dir/http.port") (APP_HOST:APP_PORT)" "$dir/daemon.log"
 check "daemon stops on SIGTERM" bash -c "kill -TERM $pid; for i in \$(seq 1 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.05; done; exit 1"
+pid=""
+
+# APP_HOST is where the gateway listens: 127.0.0.2 answers, 127.0.0.1 (the
+# same port) does not; the warning names that address.
+APP_HOST=127.0.0.2 APP_PORT=0 RPC_LISTEN="ipc://$dir/host.sock" TARGET_IMAGE=example/engine:1 \
+	DOCKER_HOST="unix://$dir/no-docker.sock" \
+	"$daemon" --port-file "$dir/host.port" >"$dir/host.log" 2>&1 &
+pid=$!
+check "APP_HOST=127.0.0.2: answers there" bash -c \
+	"for i in \$(seq 200); do test -s '$dir/host.port' && break; sleep 0.05; done; curl -fsS http://127.0.0.2:\$(cat '$dir/host.port')/healthz | grep -q '\"status\":\"ok\"'"
+check "APP_HOST=127.0.0.2: not on 127.0.0.1" bash -c \
+	"! curl -sS --max-time 2 http://127.0.0.1:\$(cat '$dir/host.port')/healthz >/dev/null 2>&1"
+check "APP_HOST=127.0.0.2: the warning names it" \
+	grep -q "can reach 127\.0\.0\.2:$(cat "$dir/host.port") (APP_HOST:APP_PORT)" "$dir/host.log"
+kill -TERM "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
 pid=""
 
 echo "$passes passed, $fails failed"
