@@ -123,6 +123,15 @@ typedef struct orch_rt_container {
 	size_t n_ports;
 	char **env; /* "K=V"; inspect only (list leaves it empty) */
 	size_t n_env;
+	/* inspect only (list leaves them empty): HostConfig.NetworkMode
+	 * ("default", "bridge", "host", "none", "container:<id>" or a
+	 * network's name), and the networks the container is attached to,
+	 * each as name -> its gateway's IPv4 address ("" when it has none,
+	 * e.g. "host"). How the orchestrator, run in a container, learns
+	 * how it can reach the engines (src/engines/reach.h). */
+	char *network_mode;
+	orch_rt_kv *networks;
+	size_t n_networks;
 } orch_rt_container;
 
 /* Frees what c owns and zeroes it. Safe on a zeroed struct; NULL no-op. */
