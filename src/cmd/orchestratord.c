@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "proto/orchestrator.pb-c.h"
@@ -28,9 +29,11 @@
 #include "src/core/core.h"
 #include "src/engines/manager.h"
 #include "src/engines/monitor.h"
+#include "src/engines/reach.h"
 #include "src/gateway/gateway.h"
 #include "src/rpc/server.h"
 #include "src/runtime/docker.h"
+#include "src/runtime/self.h"
 #include "src/service/service.h"
 
 #define DEFAULT_RPC_LISTEN "tcp://127.0.0.1:7600" /* config default */
@@ -160,6 +163,49 @@ raise_nofile(void)
 	}
 }
 
+/* A Docker socket this user may not open is the first thing a non-root
+ * container meets: say which group it needs. */
+static void
+check_socket(const char *docker_host)
+{
+	const char *path;
+	struct stat st;
+
+	if (strncmp(docker_host, "unix://", 7) != 0)
+		return;
+	path = docker_host + 7;
+	if (access(path, R_OK | W_OK) == 0 || errno != EACCES)
+		return;
+	if (stat(path, &st) != 0)
+		st.st_gid = (gid_t) -1;
+	ORCH_WARN("DOCKER_HOST %s: permission denied for uid %d gid %d; the "
+	          "socket's group is %d: run with that group added "
+	          "(docker run --group-add %d; compose: DOCKER_GID=%d)",
+	    path, (int) getuid(), (int) getgid(), (int) st.st_gid,
+	    (int) st.st_gid, (int) st.st_gid);
+}
+
+/* Where the probes go, decided once: on the host, or from inside a
+ * container (src/engines/reach.h); said at start, as a warning when the
+ * probes cannot work. */
+static void
+set_reach(struct daemon *d, const orch_runtime *rt)
+{
+	orch_rt_self self;
+	orch_reach r;
+
+	orch_rt_self_detect(rt, NULL, &self);
+	orch_reach_decide(&d->cfg, &self, &r);
+	if (r.ok)
+		ORCH_INFO(
+		    "probes: %s: %s", orch_reach_mode_name(r.mode), r.why);
+	else
+		ORCH_WARN(
+		    "probes: %s: %s", orch_reach_mode_name(r.mode), r.why);
+	orch_monitor_set_reach(d->mon, &r);
+	orch_rt_self_fini(&self);
+}
+
 /* Docker, the manager and the monitor. The manager adopts the running
  * engines before the RPC server answers, so the first /engines already
  * lists them. Docker being down is not fatal: reads are answered and
@@ -170,6 +216,7 @@ start_engines(struct daemon *d)
 	orch_mgr_opts mo = {0};
 	orch_runtime rt;
 
+	check_socket(d->cfg.docker_host);
 	if (orch_docker_open(d->cfg.docker_host, 0, &d->docker) != ORCH_OK) {
 		fprintf(stderr, "orchestratord: DOCKER_HOST %s: cannot open\n",
 		    d->cfg.docker_host);
@@ -185,8 +232,13 @@ start_engines(struct daemon *d)
 		                "manager\n");
 		return false;
 	}
-	if (orch_monitor_open(&d->core, &d->mon) != ORCH_OK ||
-	    orch_monitor_start(d->mon) != ORCH_OK) {
+	if (orch_monitor_open(&d->core, &d->mon) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: cannot start the health "
+		                "monitor\n");
+		return false;
+	}
+	set_reach(d, &rt);
+	if (orch_monitor_start(d->mon) != ORCH_OK) {
 		fprintf(stderr, "orchestratord: cannot start the health "
 		                "monitor\n");
 		return false;

@@ -37,24 +37,24 @@ struct orch_monitor {
 
 	atomic_uint_fast64_t probes, probe_failures, collections,
 	    collector_errors, sessions_gone;
+	orch_reach reach; /* set before start; read-only after */
 };
-
-/* The address the orchestrator itself reaches e at. */
-static void
-probe_base(const orch_engine *e, char *out, size_t len)
-{
-	if (e->host_http_port > 0)
-		snprintf(out, len, "http://127.0.0.1:%d", e->host_http_port);
-	else
-		snprintf(out, len, "http://%s:%d", e->host, e->port);
-}
 
 /* Round buffers: targets and requests, grown as needed. */
 typedef struct round {
 	target *t;
 	orch_http_req *r;
 	size_t n, cap;
+	const orch_monitor *m; /* set by each round before its visit */
 } round;
+
+/* The address the orchestrator itself reaches e at (src/engines/reach.h:
+ * on the host, or from inside a container). */
+static void
+probe_base(const round *rd, const orch_engine *e, char *out, size_t len)
+{
+	(void) orch_reach_engine_base(&rd->m->reach, rd->m->cfg, e, out, len);
+}
 
 static bool
 round_reserve(round *rd, size_t need)
@@ -155,7 +155,7 @@ probe_target(void *arg, const orch_engine *e)
 
 	if (!round_reserve(rd, rd->n + 1))
 		return;
-	probe_base(e, base, sizeof(base));
+	probe_base(rd, e, base, sizeof(base));
 	snprintf(rd->t[rd->n].id, ID_MAX, "%s", e->container_id);
 	snprintf(rd->t[rd->n].url, URL_MAX,
 	    "%s/server/api?api_version=3&method=get_status", base);
@@ -166,6 +166,7 @@ static size_t
 probe_round(orch_monitor *m, round *rd)
 {
 	rd->n = 0;
+	rd->m = m;
 	(void) orch_core_visit_probe_targets(m->core, probe_target, rd);
 	for (size_t i = 0; i < rd->n; i++) {
 		round_set(rd, i,
@@ -230,7 +231,7 @@ stat_target(void *arg, const orch_stream *s)
 	    orch_probe_stat_path(s->stat_url, path, sizeof(path)) != ORCH_OK ||
 	    !round_reserve(rd, rd->n + 1))
 		return;
-	probe_base(s->engine, base, sizeof(base));
+	probe_base(rd, s->engine, base, sizeof(base));
 	snprintf(rd->t[rd->n].id, ID_MAX, "%s", s->id);
 	snprintf(rd->t[rd->n].url, URL_MAX, "%s%s", base, path);
 	rd->n++;
@@ -240,6 +241,7 @@ static size_t
 stat_round(orch_monitor *m, round *rd)
 {
 	rd->n = 0;
+	rd->m = m;
 	(void) orch_core_visit_polled_streams(m->core, stat_target, rd);
 	for (size_t i = 0; i < rd->n; i++) {
 		round_set(
@@ -332,6 +334,8 @@ orch_monitor_open(orch_core *core, orch_monitor **out)
 		return ORCH_ENOMEM;
 	m->core = core;
 	m->cfg = orch_core_config(core);
+	/* On the host until told otherwise (orch_monitor_set_reach). */
+	orch_reach_decide(m->cfg, NULL, &m->reach);
 	rv = orch_http_batch_open(&m->probe_batch, NULL);
 	if (rv == ORCH_OK)
 		rv = orch_http_batch_open(&m->stat_batch, NULL);
@@ -344,6 +348,12 @@ orch_monitor_open(orch_core *core, orch_monitor **out)
 	orch_cond_init_mono(&m->cv);
 	*out = m;
 	return ORCH_OK;
+}
+
+void
+orch_monitor_set_reach(orch_monitor *m, const orch_reach *r)
+{
+	m->reach = *r;
 }
 
 orch_err
