@@ -24,6 +24,7 @@
 #include "src/base/bounded.h"
 #include "src/base/log.h"
 #include "src/base/version.h"
+#include "src/cmd/healthcheck.h"
 #include "src/cmd/stamp.h"
 #include "src/core/config.h"
 #include "src/core/core.h"
@@ -46,6 +47,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: orchestratord [--rpc-listen URL]... [--cleanup-on-exit]\n"
 	    "       orchestratord --version\n"
+	    "       orchestratord healthcheck   (exit 0 when its own "
+	    "/healthz answers)\n"
 	    "\n"
 	    "  --rpc-listen URL   nng URL the RPC server listens on "
 	    "(repeatable;\n"
@@ -354,6 +357,9 @@ main(int argc, char **argv)
 	orch_diag diag;
 	sigset_t set;
 
+	/* The image's HEALTHCHECK: a process of its own, never the daemon. */
+	if (argc == 2 && strcmp(argv[1], "healthcheck") == 0)
+		return orch_cmd_healthcheck();
 	if ((rv = parse_args(argc, argv, &a)) >= 0)
 		return rv;
 	/* A bad value stops the process with one line naming it. */

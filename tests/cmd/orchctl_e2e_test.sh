@@ -150,6 +150,13 @@ check "unknown method, exit 2" bash -c \
 check "bad usage exits 2" bash -c "'$ctl' --rpc '$url' scale notanumber; test \$? -eq 2"
 check "no daemon: deadline exceeded, exit 1" bash -c \
 	"'$ctl' --rpc 'ipc://$dir/none.sock' --timeout 200 ping 2>&1 | grep -q DEADLINE_EXCEEDED"
+# The image's HEALTHCHECK: the binary asks its own /healthz.
+check "healthcheck: 0 when /healthz answers (wildcard APP_HOST -> 127.0.0.1)" bash -c \
+	"out=\$(APP_PORT=\$(cat '$dir/http.port') '$daemon' healthcheck) && echo \"\$out\" | grep -q '^healthy: http://127.0.0.1:'"
+check "healthcheck: 1 and why when nothing answers" bash -c \
+	"out=\$(APP_PORT=1 '$daemon' healthcheck); test \$? -eq 1 && echo \"\$out\" | grep -q '^unhealthy: http://127.0.0.1:1/healthz: '"
+check "healthcheck: 1 for a bad configuration, naming it" bash -c \
+	"out=\$(APP_PORT=x '$daemon' healthcheck); test \$? -eq 1 && echo \"\$out\" | grep -q '^unhealthy: configuration: .*APP_PORT'"
 check "API_KEY unset: the warning names APP_HOST:APP_PORT" \
 	grep -q "API_KEY is not set: the mutating API .* is open to every client that can reach 0\.0\.0\.0:$(cat "$dir/http.port") (APP_HOST:APP_PORT)" "$dir/daemon.log"
 check "daemon stops on SIGTERM" bash -c "kill -TERM $pid; for i in \$(seq 1 100); do kill -0 $pid 2>/dev/null || exit 0; sleep 0.05; done; exit 1"
@@ -165,6 +172,8 @@ check "APP_HOST=127.0.0.2: answers there" bash -c \
 	"for i in \$(seq 200); do test -s '$dir/host.port' && break; sleep 0.05; done; curl -fsS http://127.0.0.2:\$(cat '$dir/host.port')/healthz | grep -q '\"status\":\"ok\"'"
 check "APP_HOST=127.0.0.2: not on 127.0.0.1" bash -c \
 	"! curl -sS --max-time 2 http://127.0.0.1:\$(cat '$dir/host.port')/healthz >/dev/null 2>&1"
+check "APP_HOST=127.0.0.2: healthcheck asks it there" bash -c \
+	"APP_HOST=127.0.0.2 APP_PORT=\$(cat '$dir/host.port') '$daemon' healthcheck | grep -q '^healthy: http://127.0.0.2:'"
 check "APP_HOST=127.0.0.2: the warning names it" \
 	grep -q "can reach 127\.0\.0\.2:$(cat "$dir/host.port") (APP_HOST:APP_PORT)" "$dir/host.log"
 kill -TERM "$pid" 2>/dev/null
