@@ -3,7 +3,11 @@
  * manager over Docker (adoption, events, control loop), the health monitor,
  * the RPC server with the service's method table (src/service; on
  * inproc://orchestrator and every RPC_LISTEN / --rpc-listen URL) and the
- * REST gateway, which calls the same table in-process.
+ * REST gateway, which calls the same table in-process. At start it finds
+ * out whether it runs in a container and tells the monitor where probes
+ * go from there (src/engines/reach.h). `orchestratord healthcheck` is the
+ * image's HEALTHCHECK (src/cmd/healthcheck.h); --version prints the
+ * version, git revision and build mode.
  *
  * The main thread only starts the parts in order and waits for
  * SIGINT/SIGTERM; all work happens on their threads. Shutdown has a watchdog
