@@ -63,8 +63,16 @@ images() {
 		ORCH_IMAGE_TAGS="acestream-orchestrator:$orch_tag" \
 		"$image_tool" >"$dir/image.log" 2>&1 || { cat "$dir/image.log"; return 1; }
 	mkdir -p "$ctx" && cp "$sim" "$ctx/sim" && chmod 0755 "$ctx/sim" &&
-		cp "$(dirname "$sim")/Dockerfile.acexy" "$ctx/Dockerfile" &&
-		DOCKER_BUILDKIT=0 "$docker" build -q -t "$acexy_image" "$ctx" >/dev/null &&
+		cp "$(dirname "$sim")/Dockerfile.acexy" "$ctx/Dockerfile" || return 1
+	# Under --config=asan the simulator is dynamic: its libraries too,
+	# gathered as for the orchestrator's image.
+	if ldd "$sim" >/dev/null 2>&1; then
+		"$(dirname "$image_tool")/rootfs" "$ctx/r" "$sim" &&
+			mkdir "$ctx/libroot" && cp -a "$ctx/r/rootfs/lib"* "$ctx/libroot/" &&
+			sed -i 's|^COPY sim /sim|COPY libroot /\n&|' "$ctx/Dockerfile" || return 1
+		rm -rf "$ctx/r"
+	fi
+	DOCKER_BUILDKIT=0 "$docker" build -q -t "$acexy_image" "$ctx" >/dev/null &&
 		"$docker" image inspect acestream-sim:latest >/dev/null 2>&1 ||
 		{ echo "acestream-sim:latest missing: run tools/build-images"; return 1; }
 }
