@@ -63,6 +63,11 @@ static const struct spec specs[] = {
     {"ACE_HTTPS_RANGE", K_RANGE, F(ace_https_range), 0, 0, "45000-49999"},
     {"ACE_MAP_HTTPS", K_BOOL, F(ace_map_https), 0, 0, "false"},
     {"STARTUP_TIMEOUT_S", K_INT, F(startup_timeout_s), 1, INT_MAX, "25"},
+    {"ENGINE_CRASH_LOOP_RESTARTS", K_INT, F(crash_loop_restarts), 1, INT_MAX,
+        "5"},
+    {"ENGINE_CRASH_LOOP_WINDOW_S", K_INT, F(crash_loop_window_s), 1, INT_MAX,
+        "120"},
+    {"PROVISION_DEADLINE_S", K_INT, F(provision_deadline_s), 1, INT_MAX, "3"},
     {"AUTO_DELETE", K_BOOL, F(auto_delete), 0, 0, "true"},
     {"ENGINE_GRACE_PERIOD_S", K_INT, F(engine_grace_period_s), 0, INT_MAX,
         "30"},
@@ -847,6 +852,16 @@ orch_config_load(orch_config *cfg, const char *const *env,
 		orch_diag_field(diag, "MIN_REPLICAS",
 		    "MIN_REPLICAS (%d) must not exceed MAX_REPLICAS (%d)",
 		    cfg->min_replicas, cfg->max_replicas);
+		rc = ORCH_EINVAL;
+	} else if (cfg->port_range_host.lo <= cfg->ace_https_range.hi &&
+	           cfg->ace_https_range.lo <= cfg->port_range_host.hi) {
+		/* An engine's HTTP port is its host port (and, inside a
+		 * Gluetun, shares one namespace with every HTTPS port):
+		 * one number in both ranges would be handed out twice. */
+		orch_diag_field(diag, "ACE_HTTPS_RANGE",
+		    "ACE_HTTPS_RANGE (%d-%d) overlaps PORT_RANGE_HOST (%d-%d)",
+		    cfg->ace_https_range.lo, cfg->ace_https_range.hi,
+		    cfg->port_range_host.lo, cfg->port_range_host.hi);
 		rc = ORCH_EINVAL;
 	}
 out:

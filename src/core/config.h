@@ -77,10 +77,15 @@ typedef struct orch_config {
 	orch_port_range ace_https_range; /* ACE_HTTPS_RANGE, 45000-49999 */
 	bool ace_map_https;              /* ACE_MAP_HTTPS, false */
 	int startup_timeout_s;           /* STARTUP_TIMEOUT_S, 25, >= 1 */
-	bool auto_delete;                /* AUTO_DELETE, true */
-	int engine_grace_period_s;       /* ENGINE_GRACE_PERIOD_S, 30, >= 0 */
-	int autoscale_interval_s;        /* AUTOSCALE_INTERVAL_S, 5, >= 1 */
-	int monitor_interval_s;          /* MONITOR_INTERVAL_S, 10, >= 1 */
+	/* ENGINE_CRASH_LOOP_RESTARTS (5) restarts by Docker within
+	 * ENGINE_CRASH_LOOP_WINDOW_S (120) make a crash loop. */
+	int crash_loop_restarts;
+	int crash_loop_window_s;
+	int provision_deadline_s;  /* PROVISION_DEADLINE_S, 3, >= 1 */
+	bool auto_delete;          /* AUTO_DELETE, true */
+	int engine_grace_period_s; /* ENGINE_GRACE_PERIOD_S, 30, >= 0 */
+	int autoscale_interval_s;  /* AUTOSCALE_INTERVAL_S, 5, >= 1 */
+	int monitor_interval_s;    /* MONITOR_INTERVAL_S, 10, >= 1 */
 
 	/* health */
 	int health_check_interval_s;         /* 10, >= 1 */

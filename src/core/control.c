@@ -191,6 +191,20 @@ copy_ids(char (*ids)[ORCH_CORE_ID_MAX], orch_engine *const *v, size_t n)
 		copy_id(ids[i], v[i]->container_id);
 }
 
+/* The engines of v[0..n) failed to become engines: each is one failure
+ * of the general breaker (a half-open trial among them reopens it), and
+ * none is counted again. */
+static void
+count_failed_locked(orch_core *core, orch_engine *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		v[i]->startup_pending = false;
+		v[i]->breaker_trial = false;
+		orch_breaker_record_failure(
+		    &core->general, orch_core_now(core));
+	}
+}
+
 size_t
 orch_core_startup_expired(
     orch_core *core, char (*ids)[ORCH_CORE_ID_MAX], size_t cap)
@@ -203,17 +217,29 @@ orch_core_startup_expired(
 	orch_core_lock(core);
 	n = orch_policy_startup_expired(
 	    &core->state, core->cfg, orch_core_now(core), v, cap);
+	count_failed_locked(core, v, n);
 	copy_ids(ids, v, n);
 	orch_core_unlock(core);
 	return n;
 }
 
-void
-orch_core_startup_failed(orch_core *core)
+size_t
+orch_core_crash_looping(
+    orch_core *core, char (*ids)[ORCH_CORE_ID_MAX], size_t cap)
 {
+	orch_engine *v[64];
+	size_t n;
+
+	if (cap > 64)
+		cap = 64;
 	orch_core_lock(core);
-	orch_breaker_record_failure(&core->general, orch_core_now(core));
+	n = orch_policy_crash_looping(&core->state, core->cfg, v, cap);
+	for (size_t i = 0; i < n; i++)
+		v[i]->crash_counted = true;
+	count_failed_locked(core, v, n);
+	copy_ids(ids, v, n);
 	orch_core_unlock(core);
+	return n;
 }
 
 int
@@ -231,6 +257,45 @@ orch_core_autoscale_need(orch_core *core)
 	return start;
 }
 
+/* Out of selection and of the free count from now until stopped. */
+static void
+drain_locked(orch_core *core, orch_engine *const *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		orch_state_engine_set_draining(&core->state, v[i], true);
+}
+
+bool
+orch_core_drain_confirm(orch_core *core, const char *id)
+{
+	orch_engine *e;
+	bool go = false;
+
+	orch_core_lock(core);
+	e = orch_state_engine_get(&core->state, id);
+	if (e != NULL && e->draining) {
+		/* A stream_started or a reservation of a proxy that chose
+		 * it before it was drained: it serves again. */
+		go = e->n_active == 0 && e->n_reserved == 0;
+		if (!go)
+			orch_state_engine_set_draining(&core->state, e, false);
+	}
+	orch_core_unlock(core);
+	return go;
+}
+
+void
+orch_core_drain_cancel(orch_core *core, const char *id)
+{
+	orch_engine *e;
+
+	orch_core_lock(core);
+	e = orch_state_engine_get(&core->state, id);
+	if (e != NULL && e->draining)
+		orch_state_engine_set_draining(&core->state, e, false);
+	orch_core_unlock(core);
+}
+
 size_t
 orch_core_gc_candidates(
     orch_core *core, bool forced, char (*ids)[ORCH_CORE_ID_MAX], size_t cap)
@@ -243,6 +308,7 @@ orch_core_gc_candidates(
 	orch_core_lock(core);
 	n = orch_policy_gc(
 	    &core->state, core->cfg, orch_core_now(core), forced, v, cap);
+	drain_locked(core, v, n);
 	copy_ids(ids, v, n);
 	orch_core_unlock(core);
 	return n;
@@ -259,6 +325,7 @@ orch_core_scale_candidates(
 		cap = 64;
 	orch_core_lock(core);
 	plan = orch_policy_scale(&core->state, core->cfg, n, v, cap);
+	drain_locked(core, v, plan.n_stop);
 	copy_ids(ids, v, plan.n_stop);
 	orch_core_unlock(core);
 	return plan;
@@ -383,6 +450,16 @@ orch_core_apply_probe(orch_core *core, const char *id, bool ok, char *name,
 	if (e != NULL && e->managed && e->running)
 		changed = orch_state_engine_probe(&core->state, e, ok,
 		    core->cfg->health_failure_threshold, orch_core_now(core));
+	if (changed && e->startup_pending &&
+	    e->health == ORCH_HEALTH_HEALTHY) {
+		/* The provision succeeded only now: an engine that starts
+		 * and never answers is a failure (startup_expired), and a
+		 * half-open trial is decided here. */
+		e->startup_pending = false;
+		e->breaker_trial = false;
+		orch_breaker_record_success(
+		    &core->general, orch_core_now(core));
+	}
 	if (changed && name != NULL && name_len > 0)
 		snprintf(name, name_len, "%s", e->container_name);
 	if (changed && health != NULL)

@@ -92,26 +92,38 @@ size_t orch_core_drop_unlisted(orch_core *core, int64_t listed_at_us,
 /* Drops the reservations that expired by now. */
 void orch_core_expire_reservations(orch_core *core);
 
-/* Engines never healthy within STARTUP_TIMEOUT_S (policy.h), up to cap.
- * The caller removes them and records each removal with
- * orch_core_startup_failed(). */
+/* Engines provisioned here and never healthy within STARTUP_TIMEOUT_S
+ * (policy.h), up to cap: each counted as one failure of the general
+ * breaker now, and not again. The caller removes them. */
 size_t orch_core_startup_expired(
     orch_core *core, char (*ids)[ORCH_CORE_ID_MAX], size_t cap);
 
-/* An engine removed for not becoming healthy in time: a failure of the
- * general breaker (CONTRACT.md). */
-void orch_core_startup_failed(orch_core *core);
+/* Engines in a crash loop (policy.h orch_policy_crash_looping), up to
+ * cap, counted as above. The caller removes them. */
+size_t orch_core_crash_looping(
+    orch_core *core, char (*ids)[ORCH_CORE_ID_MAX], size_t cap);
 
 /* Engines to start so that MIN_REPLICAS are free, counting provisions in
  * flight as engines that will be free (policy.h orch_policy_autoscale). */
 int orch_core_autoscale_need(orch_core *core);
 
-/* Idle engines to stop (policy.h orch_policy_gc), up to cap. */
+/*
+ * The engines GC and Scale chose are "draining" from the moment they are
+ * chosen (out of SelectEngine and of the free count, state.h), so that a
+ * proxy cannot be sent to an engine about to be stopped. Before the stop
+ * the caller asks drain_confirm: false when the engine is gone or gained
+ * a stream or a reservation meanwhile (then it is undrained and must not
+ * be stopped); after a stop that failed it calls drain_cancel.
+ */
+bool orch_core_drain_confirm(orch_core *core, const char *id);
+void orch_core_drain_cancel(orch_core *core, const char *id);
+
+/* Idle engines to stop (policy.h orch_policy_gc), up to cap; drained. */
 size_t orch_core_gc_candidates(
     orch_core *core, bool forced, char (*ids)[ORCH_CORE_ID_MAX], size_t cap);
 
 /* Scale(n) (policy.h orch_policy_scale): the plan, and the ids of the
- * engines to stop (plan.n_stop of them, at most cap). */
+ * engines to stop (plan.n_stop of them, at most cap), drained. */
 orch_scale_plan orch_core_scale_candidates(
     orch_core *core, int n, char (*ids)[ORCH_CORE_ID_MAX], size_t cap);
 

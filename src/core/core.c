@@ -1,6 +1,7 @@
 #include "src/core/core.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -20,6 +21,7 @@ orch_core_init(orch_core *core, const orch_config *cfg, orch_clock clock,
 	                   ? opts->ended_max
 	                   : ORCH_CORE_ENDED_MAX;
 	so.engine_host = cfg->engine_host;
+	so.crash_window_us = (int64_t) cfg->crash_loop_window_s * US_PER_S;
 	rv = orch_state_init(&core->state, &so);
 	if (rv != ORCH_OK)
 		return rv;
@@ -55,6 +57,7 @@ orch_core_fini(orch_core *core)
 	if (core->cfg == NULL)
 		return;
 	orch_state_fini(&core->state);
+	free(core->taken);
 	orch_ports_fini(&core->http_ports);
 	orch_ports_fini(&core->https_ports);
 	pthread_mutex_destroy(&core->mu);
@@ -132,6 +135,10 @@ orch_core_engine_remove_locked(
 			orch_ports_release(
 			    &core->https_ports, e->container_https_port);
 	}
+	/* Removed before its first probe decided the half-open trial
+	 * (a DELETE, a die): neither outcome, the trial goes back. */
+	if (e->breaker_trial)
+		orch_breaker_release(&core->general);
 	orch_state_engine_remove(&core->state, e, orch_core_now(core), reason);
 }
 

@@ -60,6 +60,11 @@ typedef struct orch_core {
 	int provisioning;
 	int inflight[ORCH_CORE_INFLIGHT_MAX];
 	int n_inflight;
+	/* Name numbers the runtime's last list showed taken by managed
+	 * containers not in state (leftovers): slots skip them. Sorted,
+	 * malloc'd. */
+	int *taken;
+	size_t n_taken;
 	orch_metrics metrics; /* counters for GetMetrics (under the lock) */
 } orch_core;
 

@@ -169,7 +169,8 @@ orch_policy_autoscale(const orch_state_counts *c, const orch_config *cfg)
 static bool
 is_idle(const orch_engine *e)
 {
-	return e->managed && e->n_active == 0 && e->n_reserved == 0;
+	return e->managed && e->n_active == 0 && e->n_reserved == 0 &&
+	       !e->draining;
 }
 
 /* Stop order for Scale: engines that do not run first, then unhealthy,
@@ -246,7 +247,8 @@ orch_policy_scale(const orch_state *st, const orch_config *cfg, int n,
     orch_engine **stop, size_t stop_cap)
 {
 	orch_scale_plan p = {0, 0, 0};
-	int total = st->counts.engines;
+	/* Engines already chosen to stop are as good as gone. */
+	int total = st->counts.engines - st->counts.draining;
 
 	if (n < cfg->min_replicas)
 		n = cfg->min_replicas;
@@ -282,10 +284,12 @@ pred_gc(const orch_engine *e, const void *arg)
 {
 	const gc_arg *g = arg;
 
-	/* Only free engines count here: an unhealthy one is the
-	 * replacement's business, a stopped one the reconcile's. */
+	/* Only healthy free engines count here: an unhealthy one is the
+	 * replacement's business, a stopped one the reconcile's, and one
+	 * whose health is still unknown may be the only engine about to
+	 * serve (stopping a healthy one for it left none). */
 	return is_idle(e) && e->running && !e->marked_for_replacement &&
-	       e->health != ORCH_HEALTH_UNHEALTHY && e->idle_since_us != 0 &&
+	       e->health == ORCH_HEALTH_HEALTHY && e->idle_since_us != 0 &&
 	       g->now_us - e->idle_since_us >= g->grace_us;
 }
 
@@ -299,9 +303,9 @@ orch_policy_gc(const orch_state *st, const orch_config *cfg, int64_t now_us,
 
 	if (!forced && !cfg->auto_delete)
 		return 0;
-	if (st->counts.free <= cfg->min_replicas)
+	if (st->counts.free_healthy <= cfg->min_replicas)
 		return 0;
-	allowed = (size_t) (st->counts.free - cfg->min_replicas);
+	allowed = (size_t) (st->counts.free_healthy - cfg->min_replicas);
 	v = collect(st, pred_gc, &g, &k);
 	if (k > allowed)
 		k = allowed;
@@ -318,8 +322,10 @@ pred_startup(const orch_engine *e, const void *arg)
 {
 	const gc_arg *g = arg;
 
-	return e->managed && e->running && !e->ever_healthy &&
-	       g->now_us - e->started_us >= g->grace_us;
+	/* The clock is the provision's, not the last restart's: a
+	 * container that crashes and restarts keeps its deadline. */
+	return e->managed && e->startup_pending &&
+	       g->now_us - e->pending_since_us >= g->grace_us;
 }
 
 size_t
@@ -329,6 +335,30 @@ orch_policy_startup_expired(const orch_state *st, const orch_config *cfg,
 	gc_arg g = {now_us, (int64_t) cfg->startup_timeout_s * US_PER_S};
 	size_t k = 0;
 	orch_engine **v = collect(st, pred_startup, &g, &k);
+
+	if (k > cap)
+		k = cap;
+	for (size_t i = 0; i < k; i++)
+		out[i] = v[i];
+	free(v);
+	return k;
+}
+
+static bool
+pred_crash(const orch_engine *e, const void *arg)
+{
+	const orch_config *cfg = arg;
+
+	return e->managed && !e->crash_counted &&
+	       e->restarts >= cfg->crash_loop_restarts;
+}
+
+size_t
+orch_policy_crash_looping(const orch_state *st, const orch_config *cfg,
+    orch_engine **out, size_t cap)
+{
+	size_t k = 0;
+	orch_engine **v = collect(st, pred_crash, cfg, &k);
 
 	if (k > cap)
 		k = cap;

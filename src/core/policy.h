@@ -106,7 +106,8 @@ orch_scale_plan orch_policy_scale(const orch_state *st, const orch_config *cfg,
 /*
  * Idle GC: managed engines with no active stream and no reservation, idle
  * for at least ENGINE_GRACE_PERIOD_S, longest idle first, never leaving
- * fewer than MIN_REPLICAS free engines. Periodic GC (forced=false) does
+ * fewer than MIN_REPLICAS free healthy engines; only healthy engines are
+ * collected (state.h counts.free_healthy). Periodic GC (forced=false) does
  * nothing unless AUTO_DELETE; POST /gc (forced=true) ignores AUTO_DELETE
  * but keeps the grace period and the minimum. Returns how many it put in
  * out (at most cap).
@@ -114,10 +115,19 @@ orch_scale_plan orch_policy_scale(const orch_state *st, const orch_config *cfg,
 size_t orch_policy_gc(const orch_state *st, const orch_config *cfg,
     int64_t now_us, bool forced, orch_engine **out, size_t cap);
 
-/* Engines started at least STARTUP_TIMEOUT_S ago that never answered a
- * probe: removed and counted against the general breaker. Unordered. */
+/* Engines this process provisioned at least STARTUP_TIMEOUT_S ago that
+ * never answered a probe (state.h startup_pending; restarts do not reset
+ * the clock): removed and counted against the general breaker. Adopted
+ * engines are never here: probes judge them. Unordered. */
 size_t orch_policy_startup_expired(const orch_state *st,
     const orch_config *cfg, int64_t now_us, orch_engine **out, size_t cap);
+
+/* Engines Docker restarted ENGINE_CRASH_LOOP_RESTARTS times within
+ * ENGINE_CRASH_LOOP_WINDOW_S (state.h restarts), not counted yet: a crash
+ * loop, removed and counted once against the general breaker, whether
+ * this process provisioned them or adopted them. Unordered. */
+size_t orch_policy_crash_looping(const orch_state *st, const orch_config *cfg,
+    orch_engine **out, size_t cap);
 
 /* One health replacement: which engine, and whether to start its
  * successor before stopping it. */

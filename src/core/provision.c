@@ -1,6 +1,7 @@
 #include "src/core/provision.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool
@@ -22,6 +23,14 @@ probe(const orch_slot *slot, int port)
 	return slot->probe == NULL || slot->probe(slot->probe_arg, port);
 }
 
+static int
+cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *) a, y = *(const int *) b;
+
+	return (x > y) - (x < y);
+}
+
 static bool
 number_used_locked(orch_core *core, int n)
 {
@@ -31,6 +40,8 @@ number_used_locked(orch_core *core, int n)
 		if (core->inflight[i] == n)
 			return true;
 	}
+	if (bsearch(&n, core->taken, core->n_taken, sizeof(int), cmp_int))
+		return true;
 	snprintf(
 	    name, sizeof(name), "%s-%d", core->cfg->engine_name_prefix, n);
 	return orch_state_engine_by_name(&core->state, name) != NULL;
@@ -131,6 +142,8 @@ orch_core_slot_reserve(orch_core *core, const orch_slot_opts *opts,
 		orch_breaker_release(&core->general);
 		goto out;
 	}
+	/* Held by this slot, then by its engine until its first probe. */
+	slot->trial = core->general.trial_in_flight;
 	slot->number = next_number_locked(core, 0);
 	inflight_set_locked(core, -1, slot->number);
 	core->provisioning++;
@@ -209,8 +222,11 @@ orch_core_slot_commit(orch_core *core, orch_slot *slot,
 	if (rv == ORCH_OK) {
 		core->metrics.provision_engine_ok++;
 		orch_metrics_provision_latency(&core->metrics, latency_s);
-		orch_breaker_record_success(
-		    &core->general, orch_core_now(core));
+		/* Not a breaker success yet: the first healthy probe is
+		 * (control.h orch_core_apply_probe). */
+		e->startup_pending = true;
+		e->pending_since_us = orch_core_now(core);
+		e->breaker_trial = slot->trial;
 		core->env.docker_ok = true;
 	} else {
 		core->metrics.provision_engine_failed++;
@@ -264,4 +280,35 @@ orch_core_slot_abort(orch_core *core, orch_slot *slot,
 		orch_policy_refusal(code, core->cfg, &core->env,
 		    &core->general, orch_core_now(core), refusal);
 	orch_core_unlock(core);
+}
+
+orch_err
+orch_core_set_taken_names(orch_core *core, const char *const *names, size_t n)
+{
+	size_t plen = strlen(core->cfg->engine_name_prefix), k = 0;
+	int *v = calloc(n + 1, sizeof(*v));
+
+	if (v == NULL)
+		return ORCH_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = names[i];
+		char *end;
+		long num;
+
+		if (s == NULL ||
+		    strncmp(s, core->cfg->engine_name_prefix, plen) != 0 ||
+		    s[plen] != '-')
+			continue;
+		num = strtol(s + plen + 1, &end, 10);
+		if (*end == '\0' && end != s + plen + 1 && num > 0 &&
+		    num <= 1000000)
+			v[k++] = (int) num;
+	}
+	qsort(v, k, sizeof(*v), cmp_int);
+	orch_core_lock(core);
+	free(core->taken);
+	core->taken = v;
+	core->n_taken = k;
+	orch_core_unlock(core);
+	return ORCH_OK;
 }

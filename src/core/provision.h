@@ -10,8 +10,9 @@
  *              state and other slots in flight both count);
  *   renumber   the runtime said the name is taken: the next free number;
  *   repick     the runtime said the host port is taken: the next port;
- *   commit     the engine goes into state, the breaker records a success,
- *              the metrics count it;
+ *   commit     the engine goes into state, pending its first healthy
+ *              probe (which is the breaker's success; a half-open trial
+ *              stays with the engine until then), the metrics count it;
  *   abort      the one unwind path: ports released exactly once, and the
  *              outcome decides the breaker (released or a failure), the
  *              environment, the refusal and the metrics.
@@ -71,7 +72,8 @@ typedef struct orch_slot {
 	int https_port; /* container HTTPS port, from ACE_HTTPS_RANGE */
 
 	/* private */
-	bool held; /* reserved and not yet committed or aborted */
+	bool held;  /* reserved and not yet committed or aborted */
+	bool trial; /* holds the general breaker's half-open trial */
 	bool custom_image;
 	orch_port_probe_fn probe;
 	void *probe_arg;
@@ -106,8 +108,8 @@ orch_err orch_core_slot_repick_port(
 
 /*
  * The container runs: puts spec's engine in state (its ports are the
- * slot's), records a breaker success and Docker reachable, counts the
- * provision and its latency (latency_s, measured by the caller). When the
+ * slot's) pending its first healthy probe, records Docker reachable, counts
+ * the provision and its latency (latency_s, measured by the caller). When the
  * state refuses the engine (a conflict, ENOMEM) the slot is unwound as a
  * failure with the breaker released, and that error is returned (diag
  * says so). Either way the slot holds nothing afterwards.
@@ -123,5 +125,15 @@ orch_err orch_core_slot_commit(orch_core *core, orch_slot *slot,
  */
 void orch_core_slot_abort(orch_core *core, orch_slot *slot,
     orch_slot_outcome outcome, orch_refusal *refusal);
+
+/*
+ * The names of every managed container the runtime listed (a reconcile):
+ * the numbers of those named "<prefix>-<N>" are skipped by reserve and
+ * renumber from now on, so that leftovers (stopped containers, another
+ * tool's) cost no failed create. Replaces the previous list. ORCH_ENOMEM
+ * leaves it as it was.
+ */
+orch_err orch_core_set_taken_names(
+    orch_core *core, const char *const *names, size_t n);
 
 #endif

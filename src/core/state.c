@@ -15,6 +15,8 @@ enum acct_bits {
 	A_USED = 1u << 4,
 	A_FREE = 1u << 5,
 	A_MARKED = 1u << 6,
+	A_FREE_HEALTHY = 1u << 7,
+	A_DRAINING = 1u << 8,
 };
 
 const char *
@@ -49,6 +51,8 @@ acct_bits(const orch_state *st, const orch_engine *e)
 	b |= A_ENGINE;
 	if (e->marked_for_replacement)
 		b |= A_MARKED;
+	if (e->draining)
+		b |= A_DRAINING;
 	if (e->n_active >= max)
 		b |= A_USED;
 	if (e->running) {
@@ -57,9 +61,11 @@ acct_bits(const orch_state *st, const orch_engine *e)
 			b |= A_HEALTHY;
 		if (e->health == ORCH_HEALTH_UNHEALTHY)
 			b |= A_UNHEALTHY;
-		else if (!e->marked_for_replacement &&
+		else if (!e->marked_for_replacement && !e->draining &&
 		         orch_engine_load(e) < max)
 			b |= A_FREE;
+		if ((b & A_FREE) && e->health == ORCH_HEALTH_HEALTHY)
+			b |= A_FREE_HEALTHY;
 	}
 	return b;
 }
@@ -76,13 +82,15 @@ acct_apply(orch_state *st, unsigned bits, int sign)
 	c->used += (bits & A_USED) ? sign : 0;
 	c->free += (bits & A_FREE) ? sign : 0;
 	c->marked += (bits & A_MARKED) ? sign : 0;
+	c->free_healthy += (bits & A_FREE_HEALTHY) ? sign : 0;
+	c->draining += (bits & A_DRAINING) ? sign : 0;
 }
 
 static bool
 is_candidate(const orch_engine *e)
 {
 	return e->managed && e->running && !e->marked_for_replacement &&
-	       e->health != ORCH_HEALTH_UNHEALTHY;
+	       !e->draining && e->health != ORCH_HEALTH_UNHEALTHY;
 }
 
 /* a before b: the ordering of SelectEngine (see state.h). */
@@ -671,6 +679,14 @@ orch_state_engine_set_running(
 		end_active(st, e, "engine_gone", now_us);
 		e->running = false;
 	} else if (!e->running) {
+		/* Docker restarted it: counted, so that a crash loop is
+		 * seen (policy.h orch_policy_crash_looping). */
+		if (e->restarts_since_us == 0 ||
+		    now_us - e->restarts_since_us > st->opts.crash_window_us) {
+			e->restarts_since_us = now_us;
+			e->restarts = 0;
+		}
+		e->restarts++;
 		e->running = true;
 		e->health = ORCH_HEALTH_UNKNOWN;
 		e->consecutive_failures = 0;
@@ -714,6 +730,13 @@ void
 orch_state_engine_set_marked(orch_state *st, orch_engine *e, bool marked)
 {
 	e->marked_for_replacement = marked;
+	engine_changed(st, e);
+}
+
+void
+orch_state_engine_set_draining(orch_state *st, orch_engine *e, bool draining)
+{
+	e->draining = draining;
 	engine_changed(st, e);
 }
 

@@ -106,6 +106,19 @@ struct orch_engine {
 	bool running;   /* false between Docker's die and start */
 	bool marked_for_replacement;
 	bool ever_healthy; /* answered one probe since it started */
+	/* Provisioned by this process and not yet healthy: the startup
+	 * timeout (from pending_since_us, not reset by restarts) and the
+	 * general breaker's success wait for its first healthy probe.
+	 * Adopted engines are never pending: they are judged by probes. */
+	bool startup_pending;
+	bool breaker_trial; /* its provision holds the half-open trial */
+	/* Chosen to stop (GC, Scale): out of selection and of the free
+	 * count until stopped, or undrained when it gained a stream. */
+	bool draining;
+	bool crash_counted; /* its crash loop was counted once */
+	int restarts;       /* Docker restarts within the window below */
+	int64_t restarts_since_us; /* start of that window; 0 = none */
+	int64_t pending_since_us;  /* set with startup_pending */
 	orch_health health;
 	int consecutive_failures;
 	int64_t first_seen_us;
@@ -165,13 +178,16 @@ typedef struct orch_reservation {
 
 /* Counters kept on every change; managed engines only. */
 typedef struct orch_state_counts {
-	int engines;   /* managed engines in state */
-	int running;   /* ... running */
-	int healthy;   /* ... running and healthy */
-	int unhealthy; /* ... running and unhealthy */
-	int used;      /* ... with >= max_streams active streams */
-	int free;      /* running, not unhealthy, not marked, load < max */
-	int marked;    /* marked for replacement */
+	int engines;      /* managed engines in state */
+	int running;      /* ... running */
+	int healthy;      /* ... running and healthy */
+	int unhealthy;    /* ... running and unhealthy */
+	int used;         /* ... with >= max_streams active streams */
+	int free;         /* running, not unhealthy, not marked, not draining,
+	                     load < max */
+	int free_healthy; /* ... of them healthy: what stop decisions keep */
+	int draining;     /* chosen to stop, not stopped yet */
+	int marked;       /* marked for replacement */
 	int streams_active;
 	int streams_total; /* active + ended streams held */
 	int reservations;
@@ -182,6 +198,7 @@ typedef struct orch_state_opts {
 	int stats_max;              /* snapshots kept per stream, >= 1 */
 	int ended_max;              /* ended streams kept, >= 1 */
 	const char *engine_host;    /* ENGINE_HOST or NULL; copied */
+	int64_t crash_window_us;    /* restarts are counted within this */
 } orch_state_opts;
 
 typedef struct orch_state {
@@ -267,6 +284,8 @@ bool orch_state_engine_probe(orch_state *st, orch_engine *e, bool ok,
     int failure_threshold, int64_t now_us);
 
 void orch_state_engine_set_marked(orch_state *st, orch_engine *e, bool marked);
+void orch_state_engine_set_draining(
+    orch_state *st, orch_engine *e, bool draining);
 void orch_state_engine_set_forwarded(orch_state *st, orch_engine *e, bool fwd);
 
 /*

@@ -53,11 +53,16 @@ bind_probe(void *arg, int port)
 {
 	struct sockaddr_in a;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
 	bool free_port;
 
 	(void) arg;
 	if (fd < 0)
 		return true; /* cannot tell: let the runtime decide */
+	/* As Docker's publisher binds (Go sets SO_REUSEADDR): a port whose
+	 * last connection is in TIME_WAIT is free for it, and so for us;
+	 * one someone listens on is still refused. */
+	(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
 	a.sin_port = htons((uint16_t) port);
@@ -88,6 +93,41 @@ is_managed(const orch_mgr *m, const orch_rt_container *c)
 	const char *v = orch_rt_container_label(c, m->managed.key);
 
 	return v != NULL && strcmp(v, m->managed.value) == 0;
+}
+
+/* The engine spec of container c when it is an engine container (as
+ * opposed to a generic one); spec points into c and *labels, which the
+ * caller frees after using it (also when false). */
+static bool
+engine_spec_of(const orch_mgr *m, const orch_rt_container *c,
+    orch_label **labels, orch_engine_spec *spec)
+{
+	orch_container_view view;
+
+	*labels = calloc(c->n_labels + 1, sizeof(**labels));
+	if (*labels == NULL)
+		return false;
+	for (size_t i = 0; i < c->n_labels; i++) {
+		(*labels)[i].key = c->labels[i].key;
+		(*labels)[i].value = c->labels[i].value;
+	}
+	view.id = c->id;
+	view.name = c->name;
+	view.labels = *labels;
+	view.n_labels = c->n_labels;
+	view.running = c->running;
+	return orch_engine_adopt(m->cfg, &view, spec) == ORCH_OK;
+}
+
+static bool
+is_engine(const orch_mgr *m, const orch_rt_container *c)
+{
+	orch_label *labels;
+	orch_engine_spec spec;
+	bool yes = engine_spec_of(m, c, &labels, &spec);
+
+	free(labels);
+	return yes;
 }
 
 static void
@@ -356,6 +396,22 @@ stop_engine(orch_mgr *m, const char *id, const char *reason)
 	return rv;
 }
 
+/* Stops an engine GC or Scale chose (and the core drained): only if it
+ * is still idle now, else it serves again (ORCH_EABORTED). A failed stop
+ * puts it back in service too: it still runs. */
+static orch_err
+stop_drained(orch_mgr *m, const char *id, const char *reason)
+{
+	orch_err rv = ORCH_EABORTED;
+
+	if (orch_core_drain_confirm(m->core, id)) {
+		rv = stop_engine(m, id, reason);
+		if (rv != ORCH_OK)
+			orch_core_drain_cancel(m->core, id);
+	}
+	return rv;
+}
+
 /* The full id of a managed container that is not an engine in state (a
  * stopped one, a generic one), from the runtime. */
 static orch_err
@@ -421,25 +477,58 @@ orch_mgr_cleanup(orch_mgr *m)
 static void
 adopt_one(orch_mgr *m, const orch_rt_container *c)
 {
-	orch_label *labels = calloc(c->n_labels + 1, sizeof(*labels));
-	orch_container_view view;
+	orch_label *labels;
 	orch_engine_spec spec;
 
-	if (labels == NULL)
-		return;
-	for (size_t i = 0; i < c->n_labels; i++) {
-		labels[i].key = c->labels[i].key;
-		labels[i].value = c->labels[i].value;
-	}
-	view.id = c->id;
-	view.name = c->name;
-	view.labels = labels;
-	view.n_labels = c->n_labels;
-	view.running = c->running;
-	if (orch_engine_adopt(m->cfg, &view, &spec) == ORCH_OK &&
+	if (engine_spec_of(m, c, &labels, &spec) &&
 	    orch_core_adopt(m->core, &spec))
 		ORCH_INFO("adopted engine %s (%.12s)", c->name, c->id);
 	free(labels);
+}
+
+/* Every managed container's name: numbers they hold are not offered to
+ * a new engine (a leftover's name would cost a failed create). */
+static void
+note_names(orch_mgr *m, const orch_rt_container *v, size_t n, const bool *gone)
+{
+	const char **names = calloc(n + 1, sizeof(*names));
+	size_t k = 0;
+
+	if (names == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (!gone[i])
+			names[k++] = v[i].name;
+	}
+	(void) orch_core_set_taken_names(m->core, names, k);
+	free(names);
+}
+
+/*
+ * Engine containers that stopped for good ("exited", "dead": no restart
+ * policy will bring them back, or Docker would show them restarting):
+ * removed, so that they hold no name and no port and are not left behind
+ * unlisted (gone[i] tells which). "created" ones are left alone: a provision
+ * in flight is between its create and its start. Generic containers (POST
+ * /provision) are their owner's.
+ */
+static void
+remove_leftovers(orch_mgr *m, const orch_rt_container *v, size_t n, bool *gone)
+{
+	for (size_t i = 0; i < n; i++) {
+		const orch_rt_container *c = &v[i];
+
+		if (c->running || c->state == NULL ||
+		    (strcmp(c->state, "exited") != 0 &&
+		        strcmp(c->state, "dead") != 0) ||
+		    !is_engine(m, c))
+			continue;
+		gone[i] = orch_rt_remove(&m->rt, c->id, true, NULL) == ORCH_OK;
+		if (gone[i])
+			ORCH_INFO(
+			    "removed stopped engine container %s (%.12s)",
+			    c->name, c->id);
+	}
 }
 
 static void
@@ -455,6 +544,7 @@ orch_mgr_reconcile(orch_mgr *m)
 {
 	orch_rt_container *v = NULL;
 	orch_core_seen *seen = NULL;
+	bool *gone = NULL;
 	orch_diag diag;
 	size_t n = 0;
 	int64_t t0 = orch_core_now(m->core);
@@ -470,6 +560,11 @@ orch_mgr_reconcile(orch_mgr *m)
 	orch_core_set_docker_ok(m->core, true);
 	for (size_t i = 0; i < n; i++)
 		adopt_one(m, &v[i]);
+	if ((gone = calloc(n + 1, sizeof(*gone))) != NULL) {
+		remove_leftovers(m, v, n, gone);
+		note_names(m, v, n, gone);
+	}
+	free(gone);
 	/* Engines whose container is gone, or stopped for good (the
 	 * runtime did not restart it), leave the state; engines put after
 	 * the list was taken (a provision that just finished) are not
@@ -604,8 +699,9 @@ provision_many(orch_mgr *m, int n)
 	pthread_mutex_destroy(&w.mu);
 }
 
-/* Engines never healthy within STARTUP_TIMEOUT_S: removed, and counted
- * against the general breaker. */
+/* Engines provisioned here and never healthy within STARTUP_TIMEOUT_S,
+ * and engines in a crash loop: removed (the core counted each against
+ * the general breaker when it named them). */
 static void
 control_startup_timeouts(orch_mgr *m)
 {
@@ -617,8 +713,15 @@ control_startup_timeouts(orch_mgr *m)
 	for (size_t i = 0; i < n; i++) {
 		ORCH_WARN("engine %.12s not healthy within %d s: removing",
 		    ids[i], m->cfg->startup_timeout_s);
-		if (stop_engine(m, ids[i], "engine_gone") == ORCH_OK)
-			orch_core_startup_failed(m->core);
+		(void) stop_engine(m, ids[i], "engine_gone");
+	}
+	n = orch_core_crash_looping(m->core, ids, STEP_MAX);
+	for (size_t i = 0; i < n; i++) {
+		ORCH_WARN("engine %.12s restarted %d times within %d s: "
+		          "removing",
+		    ids[i], m->cfg->crash_loop_restarts,
+		    m->cfg->crash_loop_window_s);
+		(void) stop_engine(m, ids[i], "engine_gone");
 	}
 }
 
@@ -664,9 +767,10 @@ control_idle_gc(orch_mgr *m)
 	size_t n = orch_core_gc_candidates(m->core, false, ids, STEP_MAX);
 
 	for (size_t i = 0; i < n; i++) {
-		ORCH_INFO("engine %.12s idle past its grace period: stopping",
-		    ids[i]);
-		(void) stop_engine(m, ids[i], "idle");
+		if (stop_drained(m, ids[i], "idle") == ORCH_OK)
+			ORCH_INFO("engine %.12s idle past its grace period: "
+			          "stopped",
+			    ids[i]);
 	}
 }
 
@@ -690,7 +794,7 @@ orch_mgr_scale(orch_mgr *m, int n, int *scaled_to, orch_diag *diag)
 	plan = orch_core_scale_candidates(m->core, n, ids, SCALE_MAX);
 	*scaled_to = plan.scaled_to;
 	for (size_t i = 0; i < plan.n_stop; i++)
-		(void) stop_engine(m, ids[i], "scaled_down");
+		(void) stop_drained(m, ids[i], "scaled_down");
 	if (plan.start > 0) {
 		int before = orch_core_engine_count(m->core), after;
 
@@ -712,7 +816,7 @@ orch_mgr_gc(orch_mgr *m, char (*ids)[80], size_t cap)
 
 	n = orch_core_gc_candidates(m->core, true, ids, cap);
 	for (size_t i = 0; i < n; i++) {
-		if (stop_engine(m, ids[i], "idle") == ORCH_OK) {
+		if (stop_drained(m, ids[i], "idle") == ORCH_OK) {
 			if (k != i)
 				memcpy(ids[k], ids[i], sizeof(ids[0]));
 			k++;

@@ -565,7 +565,12 @@ parse_list_entry(json_t *e, orch_rt_container *c, orch_diag *diag)
 		orch_rfc3339_format(c->created_us, ts);
 	else
 		ts[0] = '\0';
-	c->running = strcmp(c->state, "running") == 0;
+	/* Alive as inspect's State.Running says it: a container in restart
+	 * back-off keeps its ports (Docker brings it back), a paused one
+	 * still exists (it is unhealthy, not gone). */
+	c->running = strcmp(c->state, "running") == 0 ||
+	             strcmp(c->state, "restarting") == 0 ||
+	             strcmp(c->state, "paused") == 0;
 	/* Inspect's alone; never NULL in what an op returns. */
 	if ((rv = dup_cstr("", &c->network_mode)) != ORCH_OK)
 		return rv;

@@ -113,8 +113,8 @@ typedef struct orch_rt_container {
 	                       it did not parse */
 	char *state;        /* "created", "running", "restarting", "paused",
 	                       "exited", ... */
-	bool running;       /* inspect: State.Running (true while restarting or
-	                       paused too); list: state is "running" */
+	bool running;       /* alive: State.Running, true while restarting or
+	                       paused too (list and inspect alike) */
 	orch_rt_kv *labels;
 	size_t n_labels;
 	orch_rt_port *ports; /* inspect: live bindings while running, the

@@ -304,7 +304,7 @@ test_structured(void **state)
 
 	assert_int_equal(
 	    load(&c,
-	        ENV("PORT_RANGE_HOST=20000-20000", "ACE_HTTPS_RANGE=1-65535",
+	        ENV("PORT_RANGE_HOST=20000-20000", "ACE_HTTPS_RANGE=1-19999",
 	            "CONTAINER_LABEL=a.b=c=d", "IMAGE_PULL=never",
 	            "LOG_LEVEL=debug"),
 	        NULL),
@@ -312,7 +312,7 @@ test_structured(void **state)
 	assert_int_equal(c.port_range_host.lo, 20000);
 	assert_int_equal(c.port_range_host.hi, 20000);
 	assert_int_equal(c.ace_https_range.lo, 1);
-	assert_int_equal(c.ace_https_range.hi, 65535);
+	assert_int_equal(c.ace_https_range.hi, 19999);
 	assert_string_equal(c.container_label_key, "a.b");
 	assert_string_equal(c.container_label_value, "c=d");
 	assert_int_equal(c.image_pull, ORCH_IMAGE_PULL_NEVER);
@@ -409,6 +409,10 @@ static const struct bad_case {
     {{"AUTOSCALE_INTERVAL_S=0"}, "AUTOSCALE_INTERVAL_S", NULL},
     {{"HEALTH_CHECK_INTERVAL_S=0"}, "HEALTH_CHECK_INTERVAL_S", NULL},
     {{"STARTUP_TIMEOUT_S=0"}, "STARTUP_TIMEOUT_S", NULL},
+    {{"ACE_HTTPS_RANGE=19500-20500"}, "ACE_HTTPS_RANGE", "overlaps"},
+    {{"PORT_RANGE_HOST=45000-45000"}, "ACE_HTTPS_RANGE", "overlaps"},
+    {{"ENGINE_CRASH_LOOP_RESTARTS=0"}, "ENGINE_CRASH_LOOP_RESTARTS", NULL},
+    {{"PROVISION_DEADLINE_S=0"}, "PROVISION_DEADLINE_S", NULL},
     {{"ENGINE_GRACE_PERIOD_S=-1"}, "ENGINE_GRACE_PERIOD_S", NULL},
     {{"AUTO_DELETE=maybe"}, "AUTO_DELETE", "true/false"},
     {{"ACE_MAP_HTTPS=2"}, "ACE_MAP_HTTPS", NULL},

@@ -226,18 +226,18 @@ test_candidates(void **state)
 	f->core.provisioning = 0;
 	f->cfg.min_replicas = 1;
 
-	/* Startup timeouts: b answered a probe, a never did. */
+	/* Startup timeouts are for engines provisioned here: adopted ones
+	 * (a, never probed) are judged by probes, never removed for it. */
 	(void) orch_core_apply_probe(&f->core, "bbb", true, NULL, 0, NULL);
+	f->now += S(f->cfg.startup_timeout_s) * 2;
 	assert_int_equal(orch_core_startup_expired(&f->core, ids, 4), 0);
-	f->now += S(f->cfg.startup_timeout_s);
-	assert_int_equal(orch_core_startup_expired(&f->core, ids, 4), 1);
-	assert_string_equal(ids[0], "aaa");
-	orch_core_startup_failed(&f->core);
-	assert_int_equal(f->core.general.failure_count, 1);
+	assert_int_equal(f->core.general.failure_count, 0);
+	(void) orch_core_apply_probe(&f->core, "aaa", true, NULL, 0, NULL);
 
 	/* GC (forced): idle past the grace, keeping one free. */
 	f->now += S(f->cfg.engine_grace_period_s);
 	assert_int_equal(orch_core_gc_candidates(&f->core, true, ids, 4), 1);
+	orch_core_drain_cancel(&f->core, ids[0]); /* not stopped after all */
 	/* Scale to 1: one to stop (the never healthy one first? the policy
 	 * decides; one of the two). */
 	plan = orch_core_scale_candidates(&f->core, 1, ids, 4);
@@ -245,9 +245,143 @@ test_candidates(void **state)
 	assert_int_equal(plan.n_stop, 1);
 	assert_int_equal(plan.start, 0);
 	assert_int_equal(strlen(ids[0]), 3);
+	orch_core_drain_cancel(&f->core, ids[0]);
 	plan = orch_core_scale_candidates(&f->core, 9, ids, 4);
 	assert_int_equal(plan.scaled_to, 4);
 	assert_int_equal(plan.start, 2);
+	fx_free(f);
+}
+
+/* Defect 13: GC counts only healthy engines as free. One healthy and
+ * one still unknown, MIN_REPLICAS 1: stopping the healthy one would leave
+ * no healthy engine, so nothing is collected; once both are healthy, one
+ * (the healthy-only candidates) goes. */
+static void
+test_gc_keeps_healthy(void **state)
+{
+	fixture *f = fx_new();
+	orch_engine_spec a = spec_of("aaa", "acestream-1", 19000, true);
+	orch_engine_spec b = spec_of("bbb", "acestream-2", 19001, true);
+	char ids[4][ORCH_CORE_ID_MAX];
+
+	(void) state;
+	(void) orch_core_adopt(&f->core, &a);
+	(void) orch_core_adopt(&f->core, &b);
+	(void) orch_core_apply_probe(&f->core, "aaa", true, NULL, 0, NULL);
+	f->now += S(f->cfg.engine_grace_period_s + 1);
+	assert_int_equal(f->core.state.counts.free, 2);
+	assert_int_equal(f->core.state.counts.free_healthy, 1);
+	assert_int_equal(orch_core_gc_candidates(&f->core, true, ids, 4), 0);
+	(void) orch_core_apply_probe(&f->core, "bbb", true, NULL, 0, NULL);
+	assert_int_equal(orch_core_gc_candidates(&f->core, true, ids, 4), 1);
+	fx_free(f);
+}
+
+/* Defect 2: an engine GC or Scale chose is out of selection at once; a
+ * stream that lands on it anyway (a proxy chose it before) undrains it at
+ * the confirm, and it is not stopped. */
+static void
+test_drain(void **state)
+{
+	fixture *f = fx_new();
+	orch_engine_spec a = spec_of("aaa", "acestream-1", 19000, true);
+	orch_engine_spec b = spec_of("bbb", "acestream-2", 19001, true);
+	char ids[4][ORCH_CORE_ID_MAX];
+	orch_engine *sel;
+	orch_scale_plan plan;
+
+	(void) state;
+	(void) orch_core_adopt(&f->core, &a);
+	(void) orch_core_adopt(&f->core, &b);
+	(void) orch_core_apply_probe(&f->core, "aaa", true, NULL, 0, NULL);
+	(void) orch_core_apply_probe(&f->core, "bbb", true, NULL, 0, NULL);
+	f->now += S(f->cfg.engine_grace_period_s + 1);
+	assert_int_equal(orch_core_gc_candidates(&f->core, true, ids, 4), 1);
+	assert_true(get(f, ids[0])->draining);
+	assert_int_equal(f->core.state.counts.free, 1);
+	/* Chosen again by no one: selection gives the other engine, GC and
+	 * Scale do not pick it twice. */
+	orch_core_lock(&f->core);
+	sel = orch_state_select(&f->core.state, f->now);
+	orch_core_unlock(&f->core);
+	assert_non_null(sel);
+	assert_string_not_equal(sel->container_id, ids[0]);
+	plan = orch_core_scale_candidates(&f->core, 1, ids + 1, 3);
+	assert_int_equal(plan.n_stop, 0); /* the other one carries nothing
+	                                     but is the last free */
+	/* A stream lands on it: the confirm says no and undrains it. */
+	start_stream(f, ids[0], "s1");
+	assert_false(orch_core_drain_confirm(&f->core, ids[0]));
+	assert_false(get(f, ids[0])->draining);
+	/* Idle again, chosen again, confirmed: the stop may go ahead; a
+	 * failed stop undrains it. */
+	orch_core_lock(&f->core);
+	{
+		orch_stream *ended;
+
+		(void) orch_state_stream_end(
+		    &f->core.state, "s1", NULL, "stopped", f->now, &ended);
+		assert_non_null(ended);
+	}
+	orch_core_unlock(&f->core);
+	f->now += S(f->cfg.engine_grace_period_s + 1);
+	assert_int_equal(orch_core_gc_candidates(&f->core, true, ids, 4), 1);
+	assert_true(orch_core_drain_confirm(&f->core, ids[0]));
+	orch_core_drain_cancel(&f->core, ids[0]);
+	assert_false(get(f, ids[0])->draining);
+	assert_int_equal(f->core.state.counts.free, 2);
+	fx_free(f);
+}
+
+/* Defects 5 and 11: restarts by Docker are counted on the engine (the
+ * clock is the container's, not an adoption's); ENGINE_CRASH_LOOP_RESTARTS
+ * of them within the window name it once and count one breaker failure.
+ * Restarts spread wider than the window do not. */
+static void
+test_crash_loop(void **state)
+{
+	fixture *f = fx_new();
+	orch_engine_spec a = spec_of("aaa", "acestream-1", 19000, true);
+	orch_engine_spec b = spec_of("bbb", "acestream-2", 19001, true);
+	char ids[4][ORCH_CORE_ID_MAX];
+
+	(void) state;
+	f->cfg.crash_loop_restarts = 3;
+	f->cfg.crash_loop_window_s = 60;
+	f->core.state.opts.crash_window_us = S(60);
+	(void) orch_core_adopt(&f->core, &a);
+	(void) orch_core_adopt(&f->core, &b);
+	for (int i = 0; i < 3; i++) {
+		f->now += S(5);
+		assert_int_equal(orch_core_engine_set_running(
+		                     &f->core, "aaa", false, NULL, NULL, 0),
+		    ORCH_OK);
+		assert_int_equal(orch_core_engine_set_running(
+		                     &f->core, "aaa", true, NULL, NULL, 0),
+		    ORCH_OK);
+		/* b restarts as often, once a window. */
+		f->now += S(61);
+		(void) orch_core_engine_set_running(
+		    &f->core, "bbb", false, NULL, NULL, 0);
+		(void) orch_core_engine_set_running(
+		    &f->core, "bbb", true, NULL, NULL, 0);
+	}
+	/* a restarted three times, 66 s apart: each restart came more
+	 * than a window after the last one began, so none is a loop. */
+	assert_int_equal(orch_core_crash_looping(&f->core, ids, 4), 0);
+	for (int i = 0; i < 3; i++) {
+		f->now += S(5);
+		(void) orch_core_engine_set_running(
+		    &f->core, "aaa", false, NULL, NULL, 0);
+		(void) orch_core_engine_set_running(
+		    &f->core, "aaa", true, NULL, NULL, 0);
+	}
+	assert_int_equal(orch_core_crash_looping(&f->core, ids, 4), 1);
+	assert_string_equal(ids[0], "aaa");
+	assert_int_equal(f->core.general.failure_count, 1);
+	/* Counted once. */
+	assert_int_equal(orch_core_crash_looping(&f->core, ids, 4), 0);
+	assert_int_equal(f->core.general.failure_count, 1);
 	fx_free(f);
 }
 
@@ -399,6 +533,9 @@ main(void)
 	    cmocka_unit_test(test_adopt_and_running),
 	    cmocka_unit_test(test_drop_unlisted),
 	    cmocka_unit_test(test_candidates),
+	    cmocka_unit_test(test_gc_keeps_healthy),
+	    cmocka_unit_test(test_drain),
+	    cmocka_unit_test(test_crash_loop),
 	    cmocka_unit_test(test_replacement),
 	    cmocka_unit_test(test_probes_stats_counters),
 	};

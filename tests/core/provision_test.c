@@ -259,12 +259,23 @@ test_reserve_breaker_trial(void **state)
 	assert_false(f->core.general.trial_in_flight);
 	assert_int_equal(r.code, ORCH_REFUSE_DOCKER);
 	orch_core_set_docker_ok(&f->core, true);
-	/* The next trial succeeds: closed. */
+	/* The next trial's engine starts: the trial stays with it until
+	 * its first healthy probe, which closes the breaker. */
 	t = reserve_ok(f);
 	commit_ok(f, &t);
+	assert_true(f->core.general.trial_in_flight);
+	assert_int_equal(reserve(f, 0, &a, &r, &d), ORCH_EPRECOND);
+	{
+		char id[80];
+
+		sprintf(id, "%064d", t.number);
+		(void) orch_core_apply_probe(
+		    &f->core, id, true, NULL, 0, NULL);
+	}
 	assert_int_equal(orch_breaker_state_at(&f->core.general, f->now),
 	    ORCH_BREAKER_CLOSED);
 	assert_int_equal(f->core.general.failure_count, 0);
+	assert_false(f->core.general.trial_in_flight);
 	fx_free(f);
 }
 
@@ -401,7 +412,9 @@ test_commit(void **state)
 	assert_int_equal(f->core.n_inflight, 0);
 	assert_int_equal(f->core.metrics.provision_engine_ok, 1);
 	assert_int_equal(f->core.metrics.prov_count, 1);
-	assert_true(f->core.general.last_success_us == T0);
+	/* Started is not a success yet: the first healthy probe is. */
+	assert_true(f->core.general.last_success_us == 0);
+	assert_true(e->startup_pending);
 	assert_true(f->core.env.docker_ok);
 	/* Removing the engine releases them. */
 	orch_core_lock(&f->core);
@@ -428,6 +441,100 @@ test_commit(void **state)
 	/* Committing a slot that holds nothing is refused. */
 	assert_int_equal(
 	    orch_core_slot_commit(&f->core, &s2, &sp, 0.1, &d), ORCH_EINVAL);
+	fx_free(f);
+}
+
+static char *
+id_of(const orch_slot *s, char id[80])
+{
+	sprintf(id, "%064d", s->number);
+	return id;
+}
+
+/*
+ * Defect 1: an engine that starts but never becomes healthy is a breaker
+ * failure, not a success. One failure (threshold 2), then an engine that
+ * starts: the count stays at 1; past STARTUP_TIMEOUT_S it is the second
+ * failure and the breaker opens. The half-open trial's engine keeps the
+ * trial until its probe: removed first (a DELETE) gives it back; never
+ * healthy reopens the breaker.
+ */
+static void
+test_breaker_counts_healthy(void **state)
+{
+	fixture *f = fx_new(19000, 19009, 45000, 45009);
+	orch_slot a = reserve_ok(f), b, t, x;
+	char ids[4][ORCH_CORE_ID_MAX], id[80];
+	orch_refusal r;
+	orch_diag d;
+
+	(void) state;
+	orch_core_slot_abort(&f->core, &a, ORCH_SLOT_FAILED, NULL);
+	assert_int_equal(f->core.general.failure_count, 1);
+	b = reserve_ok(f);
+	commit_ok(f, &b);
+	assert_int_equal(f->core.general.failure_count, 1);
+	/* A restart of its container does not reset its clock. */
+	f->now += S(f->cfg.startup_timeout_s - 1);
+	(void) orch_core_engine_set_running(
+	    &f->core, id_of(&b, id), false, NULL, NULL, 0);
+	(void) orch_core_engine_set_running(
+	    &f->core, id_of(&b, id), true, NULL, NULL, 0);
+	f->now += S(1);
+	assert_int_equal(orch_core_startup_expired(&f->core, ids, 4), 1);
+	assert_string_equal(ids[0], id_of(&b, id));
+	assert_int_equal(orch_breaker_state_at(&f->core.general, f->now),
+	    ORCH_BREAKER_OPEN);
+	assert_int_equal(orch_core_startup_expired(&f->core, ids, 4), 0);
+	(void) orch_core_engine_drop(&f->core, id_of(&b, id), NULL);
+	assert_int_equal(reserve(f, 0, &x, &r, &d), ORCH_EPRECOND);
+	assert_int_equal(r.code, ORCH_REFUSE_BREAKER);
+
+	/* Half-open: the trial's engine removed before its probe. */
+	f->now += S(f->cfg.cb_recovery_timeout_s + 1);
+	t = reserve_ok(f);
+	commit_ok(f, &t);
+	assert_true(f->core.general.trial_in_flight);
+	(void) orch_core_engine_drop(&f->core, id_of(&t, id), NULL);
+	assert_false(f->core.general.trial_in_flight);
+	/* The next trial never becomes healthy: open again. */
+	t = reserve_ok(f);
+	commit_ok(f, &t);
+	f->now += S(f->cfg.startup_timeout_s);
+	assert_int_equal(orch_core_startup_expired(&f->core, ids, 4), 1);
+	assert_false(f->core.general.trial_in_flight);
+	assert_int_equal(orch_breaker_state_at(&f->core.general, f->now),
+	    ORCH_BREAKER_OPEN);
+	assert_int_equal(f->core.metrics.provision_engine_ok, 3);
+	fx_free(f);
+}
+
+/* Defect 6: numbers the runtime's list shows taken (leftovers) are not
+ * offered; another prefix or a malformed name takes nothing. */
+static void
+test_taken_names(void **state)
+{
+	fixture *f = fx_new(19000, 19009, 45000, 45009);
+	const char *names[] = {"acestream-1", "acestream-2", "acestream-4",
+	    "other-3", "acestream-x", "acestream-", "acestream-3a"};
+	orch_slot s1, s2;
+
+	(void) state;
+	assert_int_equal(
+	    orch_core_set_taken_names(&f->core, names, 7), ORCH_OK);
+	assert_int_equal(f->core.n_taken, 3);
+	s1 = reserve_ok(f);
+	assert_int_equal(s1.number, 3);
+	s2 = reserve_ok(f);
+	assert_int_equal(s2.number, 5);
+	orch_core_slot_abort(&f->core, &s1, ORCH_SLOT_INVALID, NULL);
+	orch_core_slot_abort(&f->core, &s2, ORCH_SLOT_INVALID, NULL);
+	/* A new list replaces the old one. */
+	assert_int_equal(
+	    orch_core_set_taken_names(&f->core, names, 1), ORCH_OK);
+	s1 = reserve_ok(f);
+	assert_int_equal(s1.number, 2);
+	orch_core_slot_abort(&f->core, &s1, ORCH_SLOT_INVALID, NULL);
 	fx_free(f);
 }
 
@@ -557,6 +664,8 @@ main(void)
 	    cmocka_unit_test(test_reserve_pools_exhausted),
 	    cmocka_unit_test(test_renumber_and_repick),
 	    cmocka_unit_test(test_commit),
+	    cmocka_unit_test(test_breaker_counts_healthy),
+	    cmocka_unit_test(test_taken_names),
 	    cmocka_unit_test(test_abort_outcomes),
 	    cmocka_unit_test(test_concurrent_slots),
 	};

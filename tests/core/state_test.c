@@ -58,7 +58,7 @@ static bool
 is_candidate(const orch_engine *e)
 {
 	return e->managed && e->running && !e->marked_for_replacement &&
-	       e->health != ORCH_HEALTH_UNHEALTHY;
+	       !e->draining && e->health != ORCH_HEALTH_UNHEALTHY;
 }
 
 /*
@@ -121,6 +121,8 @@ check_state(const orch_state *st)
 		c.engines++;
 		if (e->marked_for_replacement)
 			c.marked++;
+		if (e->draining)
+			c.draining++;
 		if (e->n_active >= max)
 			c.used++;
 		if (e->running) {
@@ -129,9 +131,12 @@ check_state(const orch_state *st)
 				c.healthy++;
 			if (e->health == ORCH_HEALTH_UNHEALTHY)
 				c.unhealthy++;
-			else if (!e->marked_for_replacement &&
-			         orch_engine_load(e) < max)
+			else if (!e->marked_for_replacement && !e->draining &&
+			         orch_engine_load(e) < max) {
 				c.free++;
+				if (e->health == ORCH_HEALTH_HEALTHY)
+					c.free_healthy++;
+			}
 		}
 		if (is_candidate(e))
 			cand++;

@@ -255,6 +255,7 @@ typedef struct esnap {
 	char name[128];
 	int host_http_port, container_http_port, container_https_port;
 	orch_health health;
+	int restarts;
 } esnap;
 
 static esnap
@@ -270,6 +271,7 @@ eget(fx *f, const char *id)
 		s.found = true;
 		s.managed = e->managed;
 		s.running = e->running;
+		s.restarts = e->restarts;
 		snprintf(s.name, sizeof(s.name), "%s", e->container_name);
 		s.host_http_port = e->host_http_port;
 		s.container_http_port = e->container_http_port;
@@ -396,6 +398,31 @@ make_unhealthy(fx *f, const char *id)
 	assert_int_equal(eget(f, id).health, ORCH_HEALTH_UNHEALTHY);
 }
 
+static void
+note_id(void *arg, const orch_engine *e)
+{
+	char(*ids)[ORCH_CORE_ID_MAX] = arg;
+	size_t i = 0;
+
+	while (ids[i][0] != '\0')
+		i++;
+	if (i < 15)
+		snprintf(ids[i], ORCH_CORE_ID_MAX, "%s", e->container_id);
+}
+
+/* One good probe for every running engine. */
+static void
+all_healthy(fx *f)
+{
+	char ids[16][ORCH_CORE_ID_MAX];
+
+	memset(ids, 0, sizeof(ids));
+	(void) orch_core_visit_probe_targets(&f->core, note_id, ids);
+	for (size_t i = 0; ids[i][0] != '\0'; i++)
+		(void) orch_core_apply_probe(
+		    &f->core, ids[i], true, NULL, 0, NULL);
+}
+
 /* ---- provisioning ---------------------------------------------------------
  */
 
@@ -469,6 +496,11 @@ test_provision_shape(void **state)
 	assert_int_equal(a.engines, 1);
 	assert_int_equal(a.failures, 0);
 	assert_int_equal(a.ok, 1);
+	/* Started is not yet a breaker success: its first healthy probe
+	 * is (defect 1). */
+	assert_true(f->core.general.last_success_us == 0);
+	(void) orch_core_apply_probe(
+	    &f->core, r.container_id, true, NULL, 0, NULL);
 	assert_true(f->core.general.last_success_us == T0);
 	assert_settled(f);
 	/* One create and one start, nothing else. */
@@ -681,7 +713,7 @@ static void
 test_create_fails(void **state)
 {
 	fx *f = *state;
-	orch_provision_result r;
+	orch_provision_result r, r2;
 	orch_refusal ref;
 	orch_diag diag;
 	acct a;
@@ -720,9 +752,17 @@ test_create_fails(void **state)
 	assert_int_equal(ref.code, ORCH_REFUSE_BREAKER);
 	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 2);
 
-	/* Half-open after the timeout: one trial, whose success closes. */
+	/* Half-open after the timeout: one trial, whose engine's first
+	 * healthy probe closes it; until then others are refused. */
 	f->now += S(f->cfg.cb_recovery_timeout_s + 1);
-	(void) provision_ok(f, NULL);
+	r = provision_ok(f, NULL);
+	a = account(f);
+	assert_int_equal(a.breaker, ORCH_BREAKER_HALF_OPEN);
+	assert_int_equal(
+	    provision(f, NULL, 0, &r2, &ref, &diag), ORCH_EPRECOND);
+	assert_int_equal(ref.code, ORCH_REFUSE_BREAKER);
+	(void) orch_core_apply_probe(
+	    &f->core, r.container_id, true, NULL, 0, NULL);
 	a = account(f);
 	assert_int_equal(a.breaker, ORCH_BREAKER_CLOSED);
 	assert_int_equal(a.failures, 0);
@@ -885,16 +925,16 @@ test_reconcile_adoption(void **state)
 		assert_int_not_equal(r.host_http_port, 19005);
 	}
 
-	/* A restart (crash, held in "restarting"): the reconcile sees it
-	 * down; it leaves, its ports go back; started again, it is adopted
-	 * again with the same ports. */
+	/* A restart (crash, held in "restarting"): alive for the
+	 * reconcile (defect 5): it stays, its ports stay held, so that no
+	 * new engine takes them before Docker starts it again. */
 	assert_int_equal(orch_fake_rt_crash(f->fake, a, true), ORCH_OK);
 	/* (A reconcile judges only engines seen before its list: time must
 	 * move on the manual clock.) */
 	f->now += S(1);
 	orch_mgr_reconcile(f->mgr);
-	assert_false(eget(f, a).found);
-	assert_false(http_in_use(f, 19005));
+	assert_true(eget(f, a).found);
+	assert_true(http_in_use(f, 19005));
 	assert_int_equal(orch_fake_rt_start(f->fake, a), ORCH_OK);
 	f->now += S(1);
 	orch_mgr_reconcile(f->mgr);
@@ -1228,7 +1268,9 @@ test_scale_and_gc(void **state)
 	assert_int_equal(orch_mgr_scale(f->mgr, 1, &to, &diag), ORCH_OK);
 	assert_int_equal(account(f).engines, 1);
 	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 1);
-	/* POST /gc: past the grace period, down to MIN_REPLICAS (0). */
+	/* POST /gc: past the grace period, down to MIN_REPLICAS (0); only
+	 * a healthy engine is collected (defect 13). */
+	all_healthy(f);
 	assert_int_equal(orch_mgr_gc(f->mgr, ids, 8), 0);
 	f->now += S(f->cfg.engine_grace_period_s + 1);
 	assert_int_equal(orch_mgr_gc(f->mgr, ids, 8), 1);
@@ -1278,6 +1320,186 @@ test_slow_runtime_off_lock(void **state)
 }
 
 /* ---- generic containers ---------------------------------------------- */
+
+/* ---- defects of the fault campaign (issue 10) ----------------------------
+ */
+
+/* Defect 1: an image that starts and never answers. MIN_REPLICAS 1 makes
+ * the control loop provision; each engine is removed at STARTUP_TIMEOUT_S
+ * as a breaker failure; at the threshold the breaker opens and the loop
+ * stops creating containers. */
+static void
+test_never_healthy_opens_breaker(void **state)
+{
+	fx *f = *state;
+	int creates;
+
+	f->cfg.min_replicas = 1;
+	f->cfg.cb_failure_threshold = 3;
+	fx_start(f, false);
+	for (int i = 0; i < 3; i++) {
+		orch_mgr_control_pass(f->mgr); /* provisions one */
+		assert_int_equal(account(f).engines, 1);
+		f->now += S(f->cfg.startup_timeout_s);
+		orch_mgr_control_pass(f->mgr); /* removes it (+ maybe one) */
+		assert_int_equal(account(f).failures, i + 1);
+		if (i < 2) {
+			/* The same pass started the next one: remove it
+			 * at its own timeout on the next round. */
+			assert_int_equal(account(f).engines, 1);
+			f->now += S(f->cfg.startup_timeout_s);
+			orch_mgr_control_pass(f->mgr);
+			i++;
+			assert_int_equal(account(f).failures, i + 1);
+		}
+	}
+	assert_int_equal(account(f).breaker, ORCH_BREAKER_OPEN);
+	creates = orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE);
+	for (int i = 0; i < 5; i++) {
+		f->now += S(f->cfg.startup_timeout_s);
+		orch_mgr_control_pass(f->mgr);
+	}
+	assert_int_equal(
+	    orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), creates);
+	assert_int_equal(account(f).engines, 0);
+	assert_settled(f);
+}
+
+/* Defects 5 and 11: a container Docker keeps restarting is removed after
+ * ENGINE_CRASH_LOOP_RESTARTS restarts within the window, counted once
+ * against the breaker; its ports go back then, not before. */
+static void
+test_crash_loop_removed(void **state)
+{
+	fx *f = *state;
+	orch_provision_result r;
+	bool ok;
+
+	f->cfg.crash_loop_restarts = 3;
+	fx_start(f, true);
+	WAIT_FOR(ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) >= 2, 2000);
+	assert_true(ok);
+	r = provision_ok(f, NULL);
+	(void) orch_core_apply_probe(
+	    &f->core, r.container_id, true, NULL, 0, NULL);
+	assert_int_equal(
+	    orch_fake_rt_crash_loop(f->fake, r.container_id, 3), ORCH_OK);
+	WAIT_FOR(ok, eget(f, r.container_id).restarts >= 3, 2000);
+	assert_true(ok);
+	assert_true(http_in_use(f, r.host_http_port));
+	orch_mgr_control_pass(f->mgr);
+	WAIT_FOR(ok, !eget(f, r.container_id).found, 2000);
+	assert_true(ok);
+	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 0);
+	assert_false(http_in_use(f, r.host_http_port));
+	assert_int_equal(account(f).failures, 1);
+	orch_mgr_control_pass(f->mgr);
+	assert_int_equal(account(f).failures, 1);
+	assert_settled(f);
+}
+
+/* Defect 10: a paused engine still exists: the reconcile keeps it (its
+ * stream too); probes, not the list, make it unhealthy. */
+static void
+test_paused_kept(void **state)
+{
+	fx *f = *state;
+	orch_provision_result r;
+	char reason[64];
+
+	fx_start(f, false);
+	r = provision_ok(f, NULL);
+	stream_on(f, r.container_id, "s1");
+	assert_int_equal(
+	    orch_fake_rt_pause(f->fake, r.container_id, true), ORCH_OK);
+	f->now += S(1);
+	orch_mgr_reconcile(f->mgr);
+	assert_true(eget(f, r.container_id).found);
+	assert_int_equal(stream_status(f, "s1", reason, sizeof(reason)), 1);
+	assert_int_equal(
+	    orch_fake_rt_pause(f->fake, r.container_id, false), ORCH_OK);
+	f->now += S(1);
+	orch_mgr_reconcile(f->mgr);
+	assert_int_equal(stream_status(f, "s1", reason, sizeof(reason)), 1);
+	assert_int_equal(account(f).engines, 1);
+	assert_settled(f);
+}
+
+/* Defects 6 and 14: stopped engine containers (exited, no restart) are
+ * removed by the reconcile, and the names every managed container holds
+ * are not offered again: 40 leftovers cost no failed create. */
+static void
+test_leftovers(void **state)
+{
+	fx *f = *state;
+	orch_rt_kv lab[] = ENGINE_LABELS("19300", "45300");
+	orch_rt_kv other[] = {{LKEY, LVAL}};
+	char *ids[40];
+	orch_provision_result r;
+
+	fx_start(f, false);
+	for (int i = 0; i < 40; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "acestream-%d", i + 1);
+		/* Half of them engine containers that exited, half generic
+		 * containers (kept: they are their owner's). */
+		if (i % 2 == 0) {
+			ids[i] = add_container(f, name, lab, 4, 0, true);
+			assert_int_equal(
+			    orch_fake_rt_die(f->fake, ids[i], 0), ORCH_OK);
+		} else {
+			ids[i] = add_container(f, name, other, 1, 0, false);
+		}
+	}
+	f->now += S(1);
+	orch_mgr_reconcile(f->mgr);
+	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 20);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 0);
+	r = provision_ok(f, NULL);
+	/* acestream-2, 4, ... 40 are still taken; 1, 3, ... are free. */
+	assert_string_equal(r.container_name, "acestream-1");
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 1);
+	r = provision_ok(f, NULL);
+	assert_string_equal(r.container_name, "acestream-3");
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 2);
+	assert_int_equal(account(f).failures, 0);
+	for (int i = 0; i < 40; i++)
+		free(ids[i]);
+}
+
+/* Defect 2: an engine GC chose gets a stream before its stop (the
+ * runtime's stop is slow: the stream lands in the window): it is not
+ * stopped, and it serves again. */
+static void
+test_gc_race(void **state)
+{
+	fx *f = *state;
+	orch_provision_result a, b;
+	char ids[4][80];
+
+	f->cfg.min_replicas = 1;
+	fx_start(f, false);
+	a = provision_ok(f, NULL);
+	b = provision_ok(f, NULL);
+	all_healthy(f);
+	f->now += S(f->cfg.engine_grace_period_s + 1);
+	/* Chosen and drained; a proxy that had chosen it starts a stream
+	 * before the manager confirms the stop. */
+	assert_int_equal(orch_core_gc_candidates(&f->core, true, ids, 4), 1);
+	stream_on(f, ids[0], "late");
+	assert_false(orch_core_drain_confirm(&f->core, ids[0]));
+	assert_true(eget(f, ids[0]).found);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_STOP), 0);
+	assert_int_equal(f->core.state.counts.draining, 0);
+	/* Through the manager: the other one is the last free healthy
+	 * engine, so nothing is stopped. */
+	assert_int_equal(orch_mgr_gc(f->mgr, ids, 4), 0);
+	assert_int_equal(account(f).engines, 2);
+	(void) a;
+	(void) b;
+	assert_settled(f);
+}
 
 static void
 test_generic_containers(void **state)
@@ -1388,6 +1610,13 @@ main(void)
 	        test_replacement_at_max, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_autoscale, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_gc, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_never_healthy_opens_breaker, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_crash_loop_removed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_paused_kept, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_leftovers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_gc_race, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_scale_and_gc, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

@@ -879,7 +879,7 @@ view_locked(const fcont *c, bool list, orch_rt_container *out)
 	out->created = xstrdup(ts);
 	out->created_us = us;
 	out->state = xstrdup(c->state);
-	out->running = list ? strcmp(c->state, "running") == 0 : is_up(c);
+	out->running = is_up(c);
 	if (c->n_labels > 0) {
 		out->labels = kv_copy(c->labels, c->n_labels);
 		out->n_labels = c->n_labels;

@@ -22,8 +22,8 @@
  *     kill of a stopped one and remove of a running one without force are
  *     ORCH_EPRECOND (409);
  *   - states: created, running, restarting, paused, exited; inspect's
- *     running is true for running, restarting and paused; list's only for
- *     running; list reports ports of running containers only and no env;
+ *     and list's running are true for running, restarting and paused; list
+ * reports ports of running containers only and no env;
  *   - events: create, start, die (attribute exitCode), stop, kill,
  *     destroy, pause, unpause, with the container's labels, name and image
  *     as attributes, on a thread per stream; on_state(true) on connect;
