@@ -39,6 +39,19 @@ orch_core_set_image_pulling(orch_core *core, bool pulling)
 /* ---- engines as the runtime reports them ---------------------------- */
 
 bool
+orch_core_provision_allowed(orch_core *core, orch_refusal *out)
+{
+	bool ok;
+
+	orch_core_lock(core);
+	ok = orch_core_can_provision_locked(core, out);
+	if (!ok)
+		core->metrics.provision_engine_refused++;
+	orch_core_unlock(core);
+	return ok;
+}
+
+bool
 orch_core_adopt(orch_core *core, const orch_engine_spec *spec)
 {
 	orch_engine *e;

@@ -94,14 +94,20 @@ reserve_http_locked(
 		orch_diag_set(diag, "no free port in PORT_RANGE_HOST");
 		return ORCH_EEXHAUSTED;
 	}
-	if ((pooled && orch_ports_in_use(pool, host_port)) ||
-	    !probe(slot, host_port)) {
+	if (!pooled) {
+		/* A port outside the range is not ours to hand out (1 would
+		 * publish an engine on a privileged port). */
+		orch_diag_field(diag, "host_port",
+		    "host_port %d is outside PORT_RANGE_HOST (%d-%d)",
+		    host_port, pool->lo, pool->lo + pool->cap - 1);
+		return ORCH_EINVAL;
+	}
+	if (orch_ports_in_use(pool, host_port) || !probe(slot, host_port)) {
 		orch_diag_field(
 		    diag, "host_port", "host_port %d is in use", host_port);
 		return ORCH_EEXIST;
 	}
-	if (pooled)
-		(void) orch_ports_reserve(pool, host_port);
+	(void) orch_ports_reserve(pool, host_port);
 	slot->http_port = host_port;
 	return ORCH_OK;
 }
@@ -267,6 +273,9 @@ orch_core_slot_abort(orch_core *core, orch_slot *slot,
 		break;
 	case ORCH_SLOT_INVALID:
 		core->metrics.provision_engine_failed++;
+		orch_breaker_release(&core->general);
+		break;
+	case ORCH_SLOT_CANCELLED:
 		orch_breaker_release(&core->general);
 		break;
 	case ORCH_SLOT_FAILED:

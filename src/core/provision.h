@@ -53,6 +53,9 @@ typedef enum orch_slot_outcome {
 	/* The container could not be created or started: a breaker
 	 * failure, counted as failed. */
 	ORCH_SLOT_FAILED = 4,
+	/* The caller's deadline passed before anything was created:
+	 * breaker released, not counted as failed. */
+	ORCH_SLOT_CANCELLED = 5,
 } orch_slot_outcome;
 
 typedef struct orch_slot_opts {
@@ -85,8 +88,8 @@ typedef struct orch_slot {
  *   - the refusal's status with *refusal filled (code not NONE) when
  *     provisioning is blocked (counted as refused), or the breaker is
  *     half-open and its trial is taken (ORCH_EPRECOND, not counted);
- *   - ORCH_EEXIST when opts->host_port is in use (diag's field
- *     "host_port");
+ *   - ORCH_EEXIST when opts->host_port is in use, ORCH_EINVAL when it is
+ *     outside PORT_RANGE_HOST (diag's field "host_port");
  *   - ORCH_EEXHAUSTED when a pool has no free port (diag says which).
  * refusal->code is NONE unless refused. diag may be NULL.
  */

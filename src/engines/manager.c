@@ -15,6 +15,7 @@
 #include "src/base/time.h"
 #include "src/core/control.h"
 #include "src/core/provision.h"
+#include "src/runtime/imageref.h"
 
 /* Numbers tried when names are taken on the runtime (leftovers). */
 #define NAME_ATTEMPTS 32
@@ -208,6 +209,7 @@ typedef struct prov {
 	bool may_repick; /* the port is ours to change: no explicit
 	                    host_port, no VPN (Gluetun publishes them) */
 	int64_t t_start_ns;
+	bool expired; /* the deadline passed before a create */
 } prov;
 
 static void
@@ -233,6 +235,17 @@ prov_run(orch_mgr *m, prov *p, orch_diag *diag)
 	orch_err rv;
 
 	for (;;) {
+		if (p->req->deadline_ms != 0 &&
+		    orch_mono_ms() >= p->req->deadline_ms) {
+			/* The caller has given up (Acexy waits 3 s): an engine
+			 * made now would be the duplicate it provisions
+			 * next. Nothing is created. */
+			p->expired = true;
+			orch_diag_set(diag, "provision deadline passed before "
+			                    "the container was created");
+			rv = ORCH_ETIMEDOUT;
+			break;
+		}
 		slot_to_plan(&p->slot, &es);
 		orch_engine_plan_fini(&p->plan);
 		p->created = false;
@@ -290,7 +303,8 @@ prov_record(orch_mgr *m, prov *p, orch_err rv, orch_provision_result *res,
 	orch_slot_outcome outcome;
 
 	if (rv != ORCH_OK) {
-		outcome = prov_outcome(rv, p->created);
+		outcome = p->expired ? ORCH_SLOT_CANCELLED
+		                     : prov_outcome(rv, p->created);
 		orch_core_slot_abort(m->core, &p->slot, outcome, refusal);
 		if (outcome == ORCH_SLOT_DOCKER_DOWN)
 			rv = ORCH_EUNAVAIL;
@@ -338,6 +352,12 @@ orch_mgr_provision(orch_mgr *m, const orch_engine_request *req, int host_port,
 	    host_port == 0 && m->cfg->gluetun_container_name == NULL;
 	p.t_start_ns = orch_mono_ns();
 
+	refusal->code = ORCH_REFUSE_NONE;
+	/* 0. The caller's mistakes are answered before anything is held
+	 * (and never count against the breaker). */
+	rv = orch_engine_request_check(m->cfg, req, &d);
+	if (rv != ORCH_OK)
+		goto out;
 	/* 1. The core decides: allowed? which number and ports? */
 	rv = orch_core_slot_reserve(m->core, &so, &p.slot, refusal, &d);
 	if (rv != ORCH_OK)
@@ -422,6 +442,8 @@ resolve_container(
 	orch_err rv;
 
 	rv = orch_rt_inspect(&m->rt, id, &c, diag);
+	if (rv == ORCH_EINVAL)
+		rv = ORCH_ENOTFOUND; /* an id no container can have */
 	if (rv == ORCH_ENOTFOUND)
 		orch_diag_set(diag, "no such container");
 	if (rv != ORCH_OK)
@@ -842,6 +864,13 @@ static orch_err
 generic_build(orch_mgr *m, const orch_container_request *req, generic *g,
     orch_diag *diag)
 {
+	const char *why;
+
+	if (!orch_rt_image_ref_valid(req->image, &why)) {
+		orch_diag_field(
+		    diag, "image", "image: not a valid reference (%s)", why);
+		return ORCH_EINVAL;
+	}
 	g->pub = calloc(req->n_ports + 1, sizeof(*g->pub));
 	g->env = calloc(req->n_env + 1, sizeof(*g->env));
 	g->labels = calloc(req->n_labels + 1, sizeof(*g->labels));
@@ -901,7 +930,7 @@ generic_fini(generic *g)
 
 orch_err
 orch_mgr_provision_container(orch_mgr *m, const orch_container_request *req,
-    orch_container_result *res, orch_diag *diag)
+    orch_container_result *res, orch_refusal *refusal, orch_diag *diag)
 {
 	orch_rt_create_spec cs;
 	generic g;
@@ -912,8 +941,14 @@ orch_mgr_provision_container(orch_mgr *m, const orch_container_request *req,
 	memset(res, 0, sizeof(*res));
 	memset(&g, 0, sizeof(g));
 	orch_diag_clear(diag);
+	refusal->code = ORCH_REFUSE_NONE;
 	if ((rv = generic_build(m, req, &g, diag)) != ORCH_OK)
 		goto out;
+	if (!orch_core_provision_allowed(m->core, refusal)) {
+		rv = orch_refusal_status(refusal->code);
+		orch_diag_set(diag, "%s", orch_refusal_reason(refusal->code));
+		goto out;
+	}
 	r = (unsigned) rand() ^ (unsigned) orch_core_now(m->core);
 	snprintf(res->container_name, sizeof(res->container_name), "%s-%08x",
 	    req->name_prefix != NULL ? req->name_prefix : "container", r);
@@ -950,6 +985,10 @@ orch_mgr_inspect(
 {
 	orch_err rv = orch_rt_inspect(&m->rt, id, out, diag);
 
+	/* An id that fails the runtime's validation names no container:
+	 * 404, as any unknown id (not a 422 about the caller's input). */
+	if (rv == ORCH_EINVAL)
+		rv = ORCH_ENOTFOUND;
 	if (rv == ORCH_OK && !is_managed(m, out)) {
 		orch_rt_container_fini(out);
 		rv = ORCH_ENOTFOUND;

@@ -151,13 +151,16 @@ typedef struct orch_container_result {
  * Creates and starts a generic container, labelled CONTAINER_LABEL (so
  * that delete and find-by-label see it; the reconcile adopts only
  * containers with engine labels), restart policy unless-stopped. Nothing
- * is left behind on failure. ORCH_EUNAVAIL when the runtime is
- * unreachable, ORCH_EINVAL for a bad env or label name (diag's field),
- * else the runtime's error; diag says why. Counted in the core's metrics.
+ * is left behind on failure. Refused, as engine provisions are, while
+ * provisioning is blocked (the refusal's status, *refusal filled; code
+ * NONE otherwise). ORCH_EUNAVAIL when the runtime is unreachable,
+ * ORCH_EINVAL for a bad image reference, env or label name (diag's
+ * field), else the runtime's error; diag says why. Counted in the core's
+ * metrics.
  */
 orch_err orch_mgr_provision_container(orch_mgr *m,
     const orch_container_request *req, orch_container_result *res,
-    orch_diag *diag);
+    orch_refusal *refusal, orch_diag *diag);
 
 /*
  * The managed container id (or name), as the runtime reports it, into

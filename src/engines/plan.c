@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/runtime/imageref.h"
+
 const char *
 orch_label_get(const orch_label *l, size_t n, const char *key)
 {
@@ -82,6 +84,69 @@ bad_name(const char *n)
 	return n == NULL || n[0] == '\0' || strchr(n, '=') != NULL;
 }
 
+/* Printable text: no control character (a CR/LF in a label reaches
+ * Docker's JSON and every log line that names it). */
+static bool
+printable(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char) *s < 0x20 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/* A key the caller may not set: one of ours, or under our prefixes. */
+static bool
+reserved(const orch_config *cfg, const char *key)
+{
+	return is_ours(cfg, key) || strncmp(key, "orchestrator.", 13) == 0 ||
+	       strncmp(key, "acestream.", 10) == 0 ||
+	       strncmp(key, "host.", 5) == 0;
+}
+
+orch_err
+orch_engine_request_check(
+    const orch_config *cfg, const orch_engine_request *req, orch_diag *diag)
+{
+	const char *why;
+
+	orch_diag_clear(diag);
+	if (req->image != NULL && !orch_rt_image_ref_valid(req->image, &why)) {
+		orch_diag_field(
+		    diag, "image", "image: not a valid reference (%s)", why);
+		return ORCH_EINVAL;
+	}
+	for (size_t i = 0; i < req->n_env; i++) {
+		if (bad_name(req->env[i].key) || req->env[i].value == NULL ||
+		    !printable(req->env[i].key)) {
+			orch_diag_field(diag, "env",
+			    "env: a variable name must "
+			    "be non-empty and contain no '='");
+			return ORCH_EINVAL;
+		}
+	}
+	for (size_t i = 0; i < req->n_labels; i++) {
+		const char *k = req->labels[i].key;
+
+		if (bad_name(k) || req->labels[i].value == NULL ||
+		    !printable(k) || !printable(req->labels[i].value)) {
+			orch_diag_field(diag, "labels",
+			    "labels: a label key must be non-empty and "
+			    "contain no '=' or control character");
+			return ORCH_EINVAL;
+		}
+		if (reserved(cfg, k)) {
+			orch_diag_field(diag, "labels",
+			    "labels: \"%s\" is reserved for the orchestrator "
+			    "(keys under orchestrator., acestream., host. "
+			    "and %s)",
+			    k, cfg->container_label_key);
+			return ORCH_EINVAL;
+		}
+	}
+	return ORCH_OK;
+}
+
 orch_err
 orch_engine_plan_build(const orch_config *cfg, const orch_engine_request *req,
     const orch_engine_slot *slot, orch_engine_plan *p, orch_diag *diag)
@@ -89,28 +154,13 @@ orch_engine_plan_build(const orch_config *cfg, const orch_engine_request *req,
 	bool vpn = cfg->gluetun_container_name != NULL;
 	bool ok = true;
 	bool caller_conf = false;
+	orch_err rv;
 
 	memset(p, 0, sizeof(*p));
-	orch_diag_clear(diag);
-	for (size_t i = 0; i < req->n_env; i++) {
-		if (bad_name(req->env[i].key) || req->env[i].value == NULL) {
-			orch_diag_field(diag, "env",
-			    "env: a variable name must "
-			    "be non-empty and contain no '='");
-			return ORCH_EINVAL;
-		}
+	if ((rv = orch_engine_request_check(cfg, req, diag)) != ORCH_OK)
+		return rv;
+	for (size_t i = 0; i < req->n_env; i++)
 		caller_conf |= strcmp(req->env[i].key, "CONF") == 0;
-	}
-	for (size_t i = 0; i < req->n_labels; i++) {
-		if (req->labels[i].key == NULL ||
-		    req->labels[i].key[0] == '\0' ||
-		    req->labels[i].value == NULL) {
-			orch_diag_field(diag, "labels",
-			    "labels: a label key "
-			    "must be non-empty");
-			return ORCH_EINVAL;
-		}
-	}
 	p->restart_policy = "unless-stopped";
 	p->name = fmt("%s-%d", cfg->engine_name_prefix, slot->number);
 	p->image = strdup(req->image != NULL ? req->image : cfg->target_image);

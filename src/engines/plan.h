@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "src/base/diag.h"
 #include "src/base/err.h"
@@ -39,6 +40,9 @@ typedef struct orch_engine_request {
 	const orch_label *env; /* NAME -> value; may be NULL */
 	size_t n_env;
 	const char *image; /* NULL = TARGET_IMAGE */
+	/* Monotonic ms past which no container is created for it (the
+	 * caller has given up: PROVISION_DEADLINE_S); 0 = none. */
+	int64_t deadline_ms;
 } orch_engine_request;
 
 /* The ports and number chosen for one engine. */
@@ -65,10 +69,22 @@ typedef struct orch_engine_plan {
 } orch_engine_plan;
 
 /*
- * Builds the plan. ORCH_EINVAL when the caller's env holds an empty or
- * '='-containing name or its labels an empty key (diag's field is "env"
- * or "labels"; diag may be NULL); ORCH_ENOMEM. plan is zeroed on failure.
- * A label key may contain '=': labels travel as pairs.
+ * The caller's part of a request, judged before anything is reserved or
+ * sent: image a valid reference (src/runtime/imageref.h), env names
+ * non-empty without '=', label keys non-empty, without '=' or control
+ * characters and not reserved (CONTAINER_LABEL's key, and keys under
+ * "orchestrator.", "acestream." and "host.": the orchestrator's own,
+ * which adoption trusts). ORCH_EINVAL with diag's field "image", "env"
+ * or "labels" naming the problem; a bad request never counts against a
+ * breaker.
+ */
+orch_err orch_engine_request_check(
+    const orch_config *cfg, const orch_engine_request *req, orch_diag *diag);
+
+/*
+ * Builds the plan: orch_engine_request_check's errors, or ORCH_ENOMEM.
+ * plan is zeroed on failure. Labels travel as key/value pairs, never
+ * joined.
  */
 orch_err orch_engine_plan_build(const orch_config *cfg,
     const orch_engine_request *req, const orch_engine_slot *slot,

@@ -14,7 +14,7 @@ const orch_route orch_routes[] = {
         NULL},
     {"POST", "/engines/select", "SelectEngine", true, false, {NULL}, NULL},
     {"GET", "/streams", "ListStreams", false, false,
-        {"container_id", "status", "limit", NULL}, NULL},
+        {"container_id", "status", "limit", "before", NULL}, NULL},
     {"GET", "/streams/{stream_id}/stats", "GetStreamStats", false, false,
         {"since", NULL}, NULL},
     {"POST", "/provision/acestream", "ProvisionEngine", true, false, {NULL},

@@ -25,7 +25,7 @@
 
 #include "src/base/err.h"
 
-#define ORCH_ROUTE_MAX_QUERY 4
+#define ORCH_ROUTE_MAX_QUERY 6
 #define ORCH_ROUTE_MAX_PARAMS 2
 
 typedef struct orch_route {

@@ -225,6 +225,7 @@ call_reset(orch_rpc_call *c)
 	c->base.method = NULL;
 	c->base.authorization = NULL;
 	c->base.deadline_ms = 0;
+	c->base.received_ms = orch_mono_ms();
 	c->base.answered = false;
 }
 

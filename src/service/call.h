@@ -48,6 +48,7 @@ struct orch_call {
 	const char *method;        /* "ListEngines" */
 	const char *authorization; /* the caller's value, NULL when none */
 	int64_t deadline_ms;       /* monotonic; 0 = the caller set none */
+	int64_t received_ms;       /* monotonic, when the transport got it */
 	bool answered;
 };
 

@@ -66,6 +66,21 @@ check_map(orch_call *call, const char *field, const orch_label *l, size_t n,
 	return true;
 }
 
+/* When a provision stops being worth doing: PROVISION_DEADLINE_S after
+ * the request arrived, or the caller's own deadline if sooner (Acexy
+ * gives up after 3 s and asks again: an engine made later would be a
+ * duplicate). */
+static int64_t
+provision_deadline(const orch_service *svc, const orch_call *call)
+{
+	int64_t d = call->received_ms +
+	            (int64_t) svc->core->cfg->provision_deadline_s * 1000;
+
+	if (call->deadline_ms != 0 && call->deadline_ms < d)
+		d = call->deadline_ms;
+	return d;
+}
+
 void
 orch_svc_provision_engine(
     void *arg, orch_call *call, const ProtobufCMessage *msg)
@@ -110,6 +125,7 @@ orch_svc_provision_engine(
 	er.env = env;
 	er.n_env = req->n_env;
 	er.image = req->image;
+	er.deadline_ms = provision_deadline(svc, call);
 	rv = orch_mgr_provision(m, &er,
 	    req->has_host_port ? req->host_port : 0, &res, &refusal, &diag);
 	if (rv == ORCH_OK) {
@@ -124,6 +140,8 @@ orch_svc_provision_engine(
 	} else if (rv == ORCH_EEXIST) {
 		orch_call_fail_field(
 		    call, "host_port", "host_port: %s", diag.msg);
+	} else if (rv == ORCH_ETIMEDOUT) {
+		orch_call_fail(call, ORCH_ETIMEDOUT, "%s", diag.msg);
 	} else if (rv == ORCH_EINVAL) {
 		orch_call_fail_field(call,
 		    diag.field[0] != '\0' ? diag.field : "labels", "%s",
@@ -163,6 +181,7 @@ orch_svc_provision_container(
 	orch_container_result res;
 	orch_port_publish *pub = NULL;
 	orch_label *env = NULL, *labels = NULL;
+	orch_refusal refusal;
 	orch_diag diag;
 	orch_err rv;
 
@@ -229,11 +248,15 @@ orch_svc_provision_container(
 	cr.n_labels = req->n_labels;
 	cr.ports = pub;
 	cr.n_ports = req->n_ports;
-	rv = orch_mgr_provision_container(m, &cr, &res, &diag);
+	rv = orch_mgr_provision_container(m, &cr, &res, &refusal, &diag);
 	if (rv == ORCH_OK) {
 		rep.container_id = res.container_id;
 		rep.container_name = res.container_name;
 		orch_call_reply(call, &rep.base);
+	} else if (refusal.code != ORCH_REFUSE_NONE) {
+		fail_refusal(call, &refusal);
+	} else if (rv == ORCH_EINVAL) {
+		orch_call_fail_diag(call, ORCH_EINVAL, &diag);
 	} else {
 		orch_call_fail(call,
 		    rv == ORCH_EUNAVAIL ? ORCH_EUNAVAIL : ORCH_EINTERNAL,

@@ -148,23 +148,29 @@ orch_pb_stream(orch_arena *a, const orch_stream *s, Orch__Stream *m)
 	bool ok = true;
 	const orch_stat *last = orch_stream_latest_stat(s);
 
+	/* Copies, not views: the caller may render after the core's lock
+	 * is gone (ListStreams does, so that a large page is packed
+	 * outside it). */
 	orch__stream__init(m);
-	m->id = s->id;
-	m->key_type = s->key_type;
-	m->key = s->key;
-	m->container_id = s->container_id;
-	m->playback_session_id = s->playback_session_id;
-	m->stat_url = s->stat_url;
-	m->command_url = s->command_url;
+	m->id = orch_arena_strdup(a, s->id);
+	m->key_type = orch_arena_strdup(a, s->key_type);
+	m->key = orch_arena_strdup(a, s->key);
+	m->container_id = orch_arena_strdup(a, s->container_id);
+	m->playback_session_id = orch_arena_strdup(a, s->playback_session_id);
+	m->stat_url = orch_arena_strdup(a, s->stat_url);
+	m->command_url = orch_arena_strdup(a, s->command_url);
 	m->is_live = s->is_live;
 	m->started_at = orch_pb_ts(a, s->started_at_us, &ok);
 	m->ended_at = orch_pb_ts(a, s->ended_at_us, &ok);
 	m->status = s->active ? "started" : "ended";
-	m->end_reason = s->end_reason;
+	m->end_reason = orch_arena_strdup(a, s->end_reason);
+	ok = ok && m->id != NULL && m->container_id != NULL;
 	if (last != NULL) {
 		m->stats = orch_arena_alloc(a, sizeof(*m->stats));
 		if (m->stats == NULL || !orch_pb_stat(a, last, m->stats))
 			return false;
+		if (m->stats->status != NULL)
+			m->stats->status = orch_arena_strdup(a, last->status);
 	}
 	return ok;
 }

@@ -56,6 +56,9 @@ orch_err orch_service_authorize(
 
 /* Default `limit` of ListStreams (active streams are never cut by it). */
 #define ORCH_LIST_STREAMS_DEFAULT 1000
-#define ORCH_LIST_STREAMS_MAX 1000000
+/* The largest page: one request's work under the core lock is bounded
+ * (GET /streams?limit=1000000 used to copy the whole history there).
+ * Further pages with ?before=<last stream id>. */
+#define ORCH_LIST_STREAMS_MAX 1000
 
 #endif

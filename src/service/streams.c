@@ -18,6 +18,7 @@ typedef struct pick {
 	int status;   /* 0 both, 1 started, 2 ended */
 	size_t limit; /* stop after this many */
 	size_t active_seen;
+	const orch_stream *cursor; /* page after this one; NULL = first */
 } pick;
 
 #define NODE_STREAM(n, off) ((orch_stream *) (void *) ((char *) (n) - (off)))
@@ -30,10 +31,21 @@ pick_match(const pick *p, const orch_stream *s)
 	return !(p->status == 2 && s->active);
 }
 
+/* Walks head's list from the start, or from after the cursor's node
+ * (p->after: a node of this same list) when paging. */
 static void
 pick_walk(pick *p, const orch_list *head, size_t off)
 {
-	for (const orch_list *n = head->next; n != head && p->n < p->limit;
+	const orch_list *first = head->next;
+
+	if (p->cursor != NULL) {
+		const orch_list *at = (const orch_list *) (const void
+		        *) ((const char *) p->cursor + off);
+
+		first = at->next;
+	}
+
+	for (const orch_list *n = first; n != head && p->n < p->limit;
 	     n = n->next) {
 		orch_stream *s = NODE_STREAM(n, off);
 
@@ -56,6 +68,20 @@ pick_tail(pick *p, const orch_list *head, size_t off, size_t missing)
 		n = n->prev;
 	for (; n != head; n = n->next)
 		p->v[p->n++] = NODE_STREAM(n, off);
+}
+
+/* The cursor stream, if it is in the listing the filters make (status,
+ * container): its list node is where the next page starts. */
+static bool
+cursor_of(pick *p, const orch_state *st, const char *id, const char *cid)
+{
+	const orch_stream *s = orch_state_stream_get(st, id);
+
+	if (s == NULL || !pick_match(p, s) ||
+	    (cid != NULL && strcmp(s->container_id, cid) != 0))
+		return false;
+	p->cursor = s;
+	return true;
 }
 
 void
@@ -99,14 +125,31 @@ orch_svc_list_streams(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		    call, "container_id", "container_id: must not be empty");
 		return;
 	}
+	if (req->before != NULL && req->before[0] == '\0') {
+		orch_call_fail_field(
+		    call, "before", "before: must not be empty");
+		return;
+	}
+	/* A later page is a plain page: the default's "every active
+	 * stream" belongs to the first. */
+	explicit_limit = explicit_limit || req->before != NULL;
 	orch_arena_init(&a, stack, sizeof(stack));
 	orch_core_lock(core);
 	if (req->container_id != NULL) {
 		g = orch_state_group_get(st, req->container_id);
 		e = g != NULL ? g->engine : NULL;
 	}
+	if (req->before != NULL &&
+	    !cursor_of(&p, st, req->before, req->container_id)) {
+		orch_core_unlock(core);
+		orch_call_fail_field(call, "before",
+		    "before: no stream \"%.64s\" in this listing",
+		    req->before);
+		orch_arena_fini(&a);
+		return;
+	}
 	p.limit =
-	    explicit_limit ? (size_t) req->limit : ORCH_LIST_STREAMS_DEFAULT;
+	    req->has_limit ? (size_t) req->limit : ORCH_LIST_STREAMS_DEFAULT;
 	{
 		/* Room for everything this call can output. */
 		size_t active = req->container_id == NULL
@@ -152,12 +195,16 @@ orch_svc_list_streams(void *arg, orch_call *call, const ProtobufCMessage *msg)
 			    (size_t) st->counts.streams_active -
 			        p.active_seen);
 	}
+	/* Copied out (pb.c copies every string): packed after the lock. */
 	rep.streams = orch_pb_streams(&a, p.v, p.n);
 	rep.n_streams = p.n;
+	orch_core_unlock(core);
 	if (rep.streams != NULL)
 		orch_call_reply(call, &rep.base);
 	else
 		orch_svc_fail_nomem(call);
+	orch_arena_fini(&a);
+	return;
 out:
 	orch_core_unlock(core);
 	orch_arena_fini(&a);

@@ -301,10 +301,12 @@ test_reserve_host_port(void **state)
 	f->busy[19006] = true;
 	assert_int_equal(reserve(f, 19006, &s2, &r, &d), ORCH_EEXIST);
 	assert_false(orch_ports_in_use(&f->core.http_ports, 19006));
-	/* Outside the pool: used, not reserved; its release is a no-op. */
-	assert_int_equal(reserve(f, 18000, &s2, &r, &d), ORCH_OK);
+	/* Outside the pool: refused, naming the field (defect 15). */
+	assert_int_equal(reserve(f, 18000, &s2, &r, &d), ORCH_EINVAL);
+	assert_string_equal(d.field, "host_port");
+	assert_int_equal(reserve(f, 1, &s2, &r, &d), ORCH_EINVAL);
 	assert_int_equal(http_used(f), 1);
-	orch_core_slot_abort(&f->core, &s2, ORCH_SLOT_FAILED, NULL);
+	assert_false(f->core.general.trial_in_flight);
 	orch_core_slot_abort(&f->core, &s, ORCH_SLOT_FAILED, NULL);
 	assert_int_equal(http_used(f), 0);
 	assert_int_equal(https_used(f), 0);

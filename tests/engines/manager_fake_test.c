@@ -430,12 +430,9 @@ static void
 test_provision_shape(void **state)
 {
 	fx *f = *state;
-	/* A caller label with '=' in its key is a key: it must not become
-	 * acestream.http_port="1=..." or override CONTAINER_LABEL. */
-	orch_label labels[] = {{"x.custom", "yes"},
-	    {"acestream.http_port=1", "evil"}, {LKEY, "stolen"}};
+	orch_label labels[] = {{"x.custom", "yes"}};
 	orch_label env[] = {{"FOO", "bar"}, {"HTTP_PORT", "1"}};
-	orch_engine_request req = {labels, 3, env, 2, NULL};
+	orch_engine_request req = {labels, 1, env, 2, NULL, 0};
 	orch_provision_result r;
 	orch_rt_container c;
 	const orch_rt_port *p;
@@ -466,9 +463,7 @@ test_provision_shape(void **state)
 	    orch_rt_container_label(&c, "host.http_port"), "19000");
 	assert_null(orch_rt_container_label(&c, "host.https_port"));
 	assert_string_equal(orch_rt_container_label(&c, "x.custom"), "yes");
-	assert_string_equal(
-	    orch_rt_container_label(&c, "acestream.http_port=1"), "evil");
-	assert_int_equal(c.n_labels, 6);
+	assert_int_equal(c.n_labels, 5);
 	assert_string_equal(env_value(&c, "CONF"),
 	    "--http-port=19000\n--https-port=45000\n--bind-all");
 	assert_string_equal(env_value(&c, "HTTP_PORT"), "19000");
@@ -517,6 +512,96 @@ test_provision_shape(void **state)
 	assert_settled(f);
 }
 
+/*
+ * Defects 3 and 12: the caller's mistakes are refused before anything is
+ * reserved or created, naming the field, and never count against the
+ * breaker: label keys with '=' (which used to override our labels when
+ * joined), empty, reserved (ours, or under our prefixes) or with control
+ * characters; image references Docker would refuse.
+ */
+static void
+test_bad_requests(void **state)
+{
+	fx *f = *state;
+	static const struct {
+		orch_label label;
+		const char *image;
+		const char *field;
+	} cases[] = {
+	    {{"orchestrator.managed=x", "y"}, NULL, "labels"},
+	    {{"acestream.http_port=1", "evil"}, NULL, "labels"},
+	    {{LKEY, "stolen"}, NULL, "labels"},
+	    {{"acestream.https_port", "1"}, NULL, "labels"},
+	    {{"host.http_port", "1"}, NULL, "labels"},
+	    {{"orchestrator.vpn", "x"}, NULL, "labels"},
+	    {{"", "empty"}, NULL, "labels"},
+	    {{"a\r\nb", "crlf"}, NULL, "labels"},
+	    {{"ok", "v\nw"}, NULL, "labels"},
+	    {{"ok", "v"}, "A", "image"},
+	    {{"ok", "v"}, "Upper/case", "image"},
+	    {{"ok", "v"}, "a b", "image"},
+	    {{"ok", "v"}, "img:", "image"},
+	    {{"ok", "v"}, "img:-tag", "image"},
+	    {{"ok", "v"}, "img@sha256:12", "image"},
+	    {{"ok", "v"}, "/img", "image"},
+	};
+	orch_provision_result r;
+	orch_refusal ref;
+	orch_diag diag;
+
+	f->cfg.cb_failure_threshold = 1;
+	fx_start(f, false);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		orch_engine_request req = {
+		    &cases[i].label, 1, NULL, 0, cases[i].image, 0};
+
+		assert_int_equal(
+		    provision(f, &req, 0, &r, &ref, &diag), ORCH_EINVAL);
+		assert_string_equal(diag.field, cases[i].field);
+		assert_int_equal(ref.code, ORCH_REFUSE_NONE);
+	}
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 0);
+	assert_int_equal(account(f).failures, 0);
+	assert_int_equal(account(f).breaker, ORCH_BREAKER_CLOSED);
+	/* Valid references still go through. */
+	{
+		orch_label ok = {"x.custom", "1"};
+		orch_engine_request req = {
+		    &ok, 1, NULL, 0, "localhost:5000/acestream-sim:latest", 0};
+
+		assert_int_equal(
+		    provision(f, &req, 0, &r, &ref, &diag), ORCH_EPRECOND);
+		assert_int_equal(account(f).failures, 0);
+	}
+	assert_settled(f);
+}
+
+/* Defect 7: a provision whose deadline passed (queued behind a slow
+ * runtime while the caller gave up) creates nothing and answers
+ * DEADLINE_EXCEEDED; the breaker is not charged. */
+static void
+test_provision_deadline(void **state)
+{
+	fx *f = *state;
+	orch_engine_request req = {NULL, 0, NULL, 0, NULL, 0};
+	orch_provision_result r;
+	orch_refusal ref;
+	orch_diag diag;
+
+	fx_start(f, false);
+	req.deadline_ms = orch_mono_ms() - 1;
+	assert_int_equal(
+	    provision(f, &req, 0, &r, &ref, &diag), ORCH_ETIMEDOUT);
+	assert_non_null(strstr(diag.msg, "deadline"));
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 0);
+	assert_int_equal(account(f).failures, 0);
+	assert_false(account(f).trial);
+	assert_settled(f);
+	/* With time left it provisions. */
+	req.deadline_ms = orch_mono_ms() + 60000;
+	assert_int_equal(provision(f, &req, 0, &r, &ref, &diag), ORCH_OK);
+}
+
 static void
 test_explicit_host_port(void **state)
 {
@@ -526,15 +611,24 @@ test_explicit_host_port(void **state)
 	orch_diag diag;
 
 	fx_start(f, false);
-	/* Outside the pool: used as given, not reserved in the pool. */
-	assert_int_equal(provision(f, NULL, 18500, &r, &ref, &diag), ORCH_OK);
-	assert_int_equal(r.host_http_port, 18500);
-	/* The same port again: in use (the engine holds it; the probe too). */
-	take_port(f, 18500, true);
-	assert_int_equal(
-	    provision(f, NULL, 18500, &r, &ref, &diag), ORCH_EEXIST);
+	/* Outside PORT_RANGE_HOST: refused naming the field (defect 15:
+	 * {"host_port":1} used to publish an engine on port 1). */
+	assert_int_equal(provision(f, NULL, 1, &r, &ref, &diag), ORCH_EINVAL);
 	assert_string_equal(diag.field, "host_port");
-	assert_non_null(strstr(diag.msg, "18500"));
+	assert_non_null(strstr(diag.msg, "PORT_RANGE_HOST"));
+	assert_int_equal(
+	    provision(f, NULL, 18500, &r, &ref, &diag), ORCH_EINVAL);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 0);
+	/* In range: used as given. */
+	assert_int_equal(
+	    provision(f, NULL, HTTP_LO + 7, &r, &ref, &diag), ORCH_OK);
+	assert_int_equal(r.host_http_port, HTTP_LO + 7);
+	/* The same port again: in use (the engine holds it; the probe too). */
+	take_port(f, HTTP_LO + 7, true);
+	assert_int_equal(
+	    provision(f, NULL, HTTP_LO + 7, &r, &ref, &diag), ORCH_EEXIST);
+	assert_string_equal(diag.field, "host_port");
+	assert_non_null(strstr(diag.msg, "19007"));
 	/* Inside the pool, then taken there. */
 	assert_int_equal(
 	    provision(f, NULL, HTTP_LO + 3, &r, &ref, &diag), ORCH_OK);
@@ -1512,12 +1606,14 @@ test_generic_containers(void **state)
 	    IMAGE, "web", env, 1, labels, 3, ports, 1};
 	orch_container_result res;
 	orch_rt_container c, *v = NULL;
+	orch_refusal ref;
 	orch_diag diag;
 	size_t n = 0;
 
 	fx_start(f, false);
 	assert_int_equal(
-	    orch_mgr_provision_container(f->mgr, &req, &res, &diag), ORCH_OK);
+	    orch_mgr_provision_container(f->mgr, &req, &res, &ref, &diag),
+	    ORCH_OK);
 	assert_int_equal(strncmp(res.container_name, "web-", 4), 0);
 	assert_int_equal(strlen(res.container_name), 12);
 	assert_int_equal(
@@ -1566,14 +1662,14 @@ test_generic_containers(void **state)
 	orch_fake_rt_fail(
 	    f->fake, ORCH_FAKE_START, 1, ORCH_EINTERNAL, 500, "HTTP 500: no");
 	assert_int_equal(
-	    orch_mgr_provision_container(f->mgr, &req, &res, &diag),
+	    orch_mgr_provision_container(f->mgr, &req, &res, &ref, &diag),
 	    ORCH_EINTERNAL);
 	assert_int_equal(f->core.metrics.provision_container_failed, 1);
 	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 2);
 	/* Down: UNAVAILABLE. */
 	orch_fake_rt_set_down(f->fake, true);
 	assert_int_equal(
-	    orch_mgr_provision_container(f->mgr, &req, &res, &diag),
+	    orch_mgr_provision_container(f->mgr, &req, &res, &ref, &diag),
 	    ORCH_EUNAVAIL);
 }
 
@@ -1610,6 +1706,10 @@ main(void)
 	        test_replacement_at_max, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_autoscale, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_gc, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_bad_requests, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_provision_deadline, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_never_healthy_opens_breaker, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

