@@ -370,6 +370,18 @@ orch_core_replacement_begin(
 }
 
 void
+orch_core_replacement_unmark(orch_core *core, const char *id)
+{
+	orch_engine *e;
+
+	orch_core_lock(core);
+	e = orch_state_engine_get(&core->state, id);
+	if (e != NULL && e->marked_for_replacement)
+		orch_state_engine_set_marked(&core->state, e, false);
+	orch_core_unlock(core);
+}
+
+void
 orch_core_replacement_end(orch_core *core, bool ok)
 {
 	int64_t now;

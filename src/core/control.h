@@ -143,6 +143,11 @@ orch_scale_plan orch_core_scale_candidates(
 bool orch_core_replacement_begin(
     orch_core *core, char sick[ORCH_CORE_ID_MAX], bool *start_first);
 
+/* The sick engine of a replacement could not be stopped: unmarked, so
+ * that it is counted, collected and replaced again later instead of
+ * staying marked (never selected, never replaced) for ever. */
+void orch_core_replacement_unmark(orch_core *core, const char *id);
+
 /* The replacement ended: its successor started (ok) or not; the
  * replacement breaker records it, the cooldown starts now. */
 void orch_core_replacement_end(orch_core *core, bool ok);

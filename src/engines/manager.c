@@ -49,8 +49,8 @@ struct orch_mgr {
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static bool
-bind_probe(void *arg, int port)
+bool
+orch_mgr_host_port_free(void *arg, int port)
 {
 	struct sockaddr_in a;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -755,7 +755,7 @@ control_replacement(orch_mgr *m)
 	char sick[ORCH_CORE_ID_MAX];
 	bool start_first;
 	orch_diag diag;
-	orch_err rv;
+	orch_err rv, stopped;
 
 	if (!orch_core_replacement_begin(m->core, sick, &start_first))
 		return;
@@ -763,11 +763,14 @@ control_replacement(orch_mgr *m)
 	    start_first ? "new one first" : "stopping it first");
 	if (start_first) {
 		rv = provision_default(m, &diag);
-		(void) stop_engine(m, sick, "engine_unhealthy");
+		stopped = stop_engine(m, sick, "engine_unhealthy");
 	} else {
-		(void) stop_engine(m, sick, "engine_unhealthy");
-		rv = provision_default(m, &diag);
+		stopped = stop_engine(m, sick, "engine_unhealthy");
+		rv = stopped == ORCH_OK ? provision_default(m, &diag)
+		                        : ORCH_EABORTED;
 	}
+	if (stopped != ORCH_OK)
+		orch_core_replacement_unmark(m->core, sick);
 	orch_core_replacement_end(m->core, rv == ORCH_OK);
 }
 
@@ -1119,7 +1122,8 @@ orch_mgr_open(const orch_mgr_opts *opts, orch_mgr **out)
 	m->rt = *opts->rt;
 	m->managed.key = m->cfg->container_label_key;
 	m->managed.value = m->cfg->container_label_value;
-	m->probe = opts->port_probe != NULL ? opts->port_probe : bind_probe;
+	m->probe = opts->port_probe != NULL ? opts->port_probe
+	                                    : orch_mgr_host_port_free;
 	m->probe_arg = opts->port_probe_arg;
 	m->no_loops = opts->no_loops;
 	pthread_mutex_init(&m->mu, NULL);

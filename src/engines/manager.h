@@ -182,4 +182,12 @@ orch_err orch_mgr_find_by_label(orch_mgr *m, const char *key,
 /* The runtime the manager was opened with. */
 const orch_runtime *orch_mgr_runtime(orch_mgr *m);
 
+/*
+ * The default port probe (orch_mgr_opts.port_probe): whether a TCP port
+ * can be bound on the host now, bound the way Docker's publisher binds
+ * (SO_REUSEADDR, all addresses): a port someone listens on is taken, one
+ * whose last connection lingers in TIME_WAIT is free. arg is unused.
+ */
+bool orch_mgr_host_port_free(void *arg, int port);
+
 #endif

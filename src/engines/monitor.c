@@ -16,10 +16,12 @@
 
 #define PROBE_TIMEOUT_MS 5000 /* CONTRACT.md "Health": within 5 s */
 #define URL_MAX 2400
-#define ID_MAX 512
-
 typedef struct target {
-	char id[ID_MAX]; /* engine container id, or stream id */
+	/* engine container id, or stream id: as long as the id is (a
+	 * stream id is key|session and may be kilobytes; a fixed 512-byte
+	 * buffer left such streams unpolled). Reused across rounds. */
+	char *id;
+	size_t id_cap;
 	char url[URL_MAX];
 } target;
 
@@ -71,6 +73,7 @@ round_reserve(round *rd, size_t need)
 		nt = realloc(rd->t, ncap * sizeof(*nt));
 		if (nt == NULL)
 			return false;
+		memset(nt + rd->cap, 0, (ncap - rd->cap) * sizeof(*nt));
 		rd->t = nt;
 		nr = realloc(rd->r, ncap * sizeof(*nr));
 		if (nr == NULL)
@@ -86,11 +89,31 @@ round_reserve(round *rd, size_t need)
 	return true;
 }
 
+/* Target i's id := id, growing its buffer as needed. */
+static bool
+target_set_id(target *t, const char *id)
+{
+	size_t n = strlen(id) + 1;
+
+	if (n > t->id_cap) {
+		char *nid = realloc(t->id, n);
+
+		if (nid == NULL)
+			return false;
+		t->id = nid;
+		t->id_cap = n;
+	}
+	memcpy(t->id, id, n);
+	return true;
+}
+
 static void
 round_fini(round *rd)
 {
-	for (size_t i = 0; i < rd->cap; i++)
+	for (size_t i = 0; i < rd->cap; i++) {
 		orch_http_req_fini(&rd->r[i]);
+		free(rd->t[i].id);
+	}
 	free(rd->r);
 	free(rd->t);
 	memset(rd, 0, sizeof(*rd));
@@ -153,10 +176,10 @@ probe_target(void *arg, const orch_engine *e)
 	round *rd = arg;
 	char base[300];
 
-	if (!round_reserve(rd, rd->n + 1))
+	if (!round_reserve(rd, rd->n + 1) ||
+	    !target_set_id(&rd->t[rd->n], e->container_id))
 		return;
 	probe_base(rd, e, base, sizeof(base));
-	snprintf(rd->t[rd->n].id, ID_MAX, "%s", e->container_id);
 	snprintf(rd->t[rd->n].url, URL_MAX,
 	    "%s/server/api?api_version=3&method=get_status", base);
 	rd->n++;
@@ -227,12 +250,11 @@ stat_target(void *arg, const orch_stream *s)
 	round *rd = arg;
 	char base[300], path[ORCH_PROBE_URL_MAX + 1];
 
-	if (strlen(s->id) >= ID_MAX ||
-	    orch_probe_stat_path(s->stat_url, path, sizeof(path)) != ORCH_OK ||
-	    !round_reserve(rd, rd->n + 1))
+	if (orch_probe_stat_path(s->stat_url, path, sizeof(path)) != ORCH_OK ||
+	    !round_reserve(rd, rd->n + 1) ||
+	    !target_set_id(&rd->t[rd->n], s->id))
 		return;
 	probe_base(rd, s->engine, base, sizeof(base));
-	snprintf(rd->t[rd->n].id, ID_MAX, "%s", s->id);
 	snprintf(rd->t[rd->n].url, URL_MAX, "%s%s", base, path);
 	rd->n++;
 }

@@ -1276,6 +1276,36 @@ test_replacement_at_max(void **state)
 	assert_settled(f);
 }
 
+/* Issue 10: a sick engine whose stop fails is not left marked for ever
+ * (never selected, collected or replaced, yet counted): it is unmarked,
+ * and the next replacement (after the cooldown) stops it. */
+static void
+test_replacement_stop_fails(void **state)
+{
+	fx *f = *state;
+	orch_provision_result sick;
+
+	f->cfg.max_replicas = 1;
+	fx_start(f, false);
+	sick = provision_ok(f, NULL);
+	make_unhealthy(f, sick.container_id);
+	f->now += S(f->cfg.health_unhealthy_grace_period_s + 1);
+	orch_fake_rt_fail(
+	    f->fake, ORCH_FAKE_STOP, 1, ORCH_EINTERNAL, 500, "HTTP 500: no");
+	orch_mgr_control_pass(f->mgr);
+	assert_true(eget(f, sick.container_id).found);
+	orch_core_lock(&f->core);
+	assert_false(orch_state_engine_get(&f->core.state, sick.container_id)
+	                 ->marked_for_replacement);
+	orch_core_unlock(&f->core);
+	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 1);
+	f->now += S(f->cfg.health_replacement_cooldown_s + 1);
+	orch_mgr_control_pass(f->mgr);
+	assert_false(eget(f, sick.container_id).found);
+	assert_int_equal(account(f).engines, 1);
+	assert_settled(f);
+}
+
 static void
 test_autoscale(void **state)
 {
@@ -1706,6 +1736,8 @@ main(void)
 	        test_replacement_at_max, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_autoscale, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_gc, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_replacement_stop_fails, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_bad_requests, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

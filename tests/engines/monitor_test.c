@@ -330,7 +330,7 @@ static void
 test_stats_collected_from_the_engine(void **state)
 {
 	char id[80], url[1024], body[4096], stat_url[512], cmd_url[512];
-	char psid[128], hostile[600];
+	char psid[128], hostile[600], longid[701];
 	const char *path;
 	orch_stream_start ev;
 	orch_stream *s;
@@ -376,11 +376,28 @@ test_stats_collected_from_the_engine(void **state)
 		orch_core_lock(&core);
 		rv = orch_state_stream_start(
 		    &core.state, &ev, orch_core_now(&core), &s);
+		/* A second stream of the same session with an id of 700
+		 * bytes (issue 10: ids of 512 bytes or more were never
+		 * polled: no stats, no session_gone). */
+		memset(longid, 'L', sizeof(longid) - 1);
+		longid[sizeof(longid) - 1] = '\0';
+		ev.stream_id = longid;
+		if (rv == ORCH_OK)
+			rv = orch_state_stream_start(
+			    &core.state, &ev, orch_core_now(&core), &s);
 		orch_core_unlock(&core);
 		assert_int_equal(rv, ORCH_OK);
 	}
 
-	assert_int_equal(orch_monitor_collect_once(mon), 1);
+	assert_int_equal(orch_monitor_collect_once(mon), 2);
+	orch_core_lock(&core);
+	s = orch_state_stream_get(&core.state, longid);
+	{
+		uint32_t count = s != NULL ? s->stats_count : 0;
+
+		orch_core_unlock(&core);
+		assert_int_equal(count, 1);
+	}
 	orch_core_lock(&core);
 	{
 		char sid[256];
@@ -404,7 +421,7 @@ test_stats_collected_from_the_engine(void **state)
 	/* The session stops on the engine: the next round ends the stream. */
 	snprintf(url, sizeof(url), "%s?method=stop", cmd_url);
 	assert_int_equal(http_get(url, body), 200);
-	assert_int_equal(orch_monitor_collect_once(mon), 1);
+	assert_int_equal(orch_monitor_collect_once(mon), 2);
 	orch_core_lock(&core);
 	{
 		char sid[256];
@@ -422,6 +439,14 @@ test_stats_collected_from_the_engine(void **state)
 		assert_true(found);
 		assert_false(active);
 		assert_string_equal(reason, "session_gone");
+	}
+	orch_core_lock(&core);
+	s = orch_state_stream_get(&core.state, longid);
+	{
+		bool ended = s != NULL && !s->active;
+
+		orch_core_unlock(&core);
+		assert_true(ended);
 	}
 	(void) orch_mgr_delete(mgr, id, body, 80, NULL);
 }
