@@ -1,6 +1,7 @@
 /*
  * orchestratord: the orchestrator's one binary. It runs the core, the engine
  * manager over Docker (adoption, events, control loop), the health monitor,
+ * the VPN monitor (GLUETUN_CONTAINER_NAME),
  * the RPC server with the service's method table (src/service; on
  * inproc://orchestrator and every RPC_LISTEN / --rpc-listen URL) and the
  * REST gateway, which calls the same table in-process. At start it finds
@@ -35,6 +36,7 @@
 #include "src/engines/manager.h"
 #include "src/engines/monitor.h"
 #include "src/engines/reach.h"
+#include "src/engines/vpn.h"
 #include "src/gateway/gateway.h"
 #include "src/rpc/server.h"
 #include "src/runtime/docker.h"
@@ -112,6 +114,7 @@ struct daemon {
 	orch_docker *docker;
 	orch_mgr *mgr;
 	orch_monitor *mon;
+	orch_vpnmon *vpn;
 	orch_service svc;
 	orch_rpc_server *srv;
 	orch_gw *gw;
@@ -221,6 +224,7 @@ static bool
 start_engines(struct daemon *d)
 {
 	orch_mgr_opts mo = {0};
+	orch_vpnmon_opts vo = {0};
 	orch_runtime rt;
 
 	check_socket(d->cfg.docker_host);
@@ -247,6 +251,16 @@ start_engines(struct daemon *d)
 	set_reach(d, &rt);
 	if (orch_monitor_start(d->mon) != ORCH_OK) {
 		fprintf(stderr, "orchestratord: cannot start the health "
+		                "monitor\n");
+		return false;
+	}
+	/* VPN mode: the first check runs here, so the first request is
+	 * already gated on what Gluetun says. */
+	vo.core = &d->core;
+	vo.mgr = d->mgr;
+	if (orch_vpnmon_open(&vo, &d->vpn) != ORCH_OK ||
+	    orch_vpnmon_start(d->vpn) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: cannot start the VPN "
 		                "monitor\n");
 		return false;
 	}
@@ -343,6 +357,7 @@ stop_all(struct daemon *d, const struct args *a, int rv)
 		ORCH_INFO("--cleanup-on-exit: removing managed engines");
 		orch_mgr_cleanup(d->mgr);
 	}
+	orch_vpnmon_close(d->vpn);
 	orch_monitor_close(d->mon);
 	orch_mgr_close(d->mgr);
 	orch_docker_close(d->docker);

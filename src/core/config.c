@@ -4,6 +4,7 @@
  * as user values, so the table is the single source of truth.
  */
 #include "src/core/config.h"
+#include "src/core/vpncfg.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -101,6 +102,17 @@ static const struct spec specs[] = {
         INT_MAX, "60"},
     {"VPN_RESTART_ENGINES_ON_RECONNECT", K_BOOL,
         F(vpn_restart_engines_on_reconnect), 0, 0, "true"},
+    {"GLUETUN_API_URL", K_OPTSTR, F(gluetun_api_url), 0, 0, NULL},
+    {"GLUETUN_API_KEY", K_OPTSTR, F(gluetun_api_key), 0, 0, NULL},
+    {"GLUETUN_API_USER", K_OPTSTR, F(gluetun_api_user), 0, 0, NULL},
+    {"GLUETUN_API_PASSWORD", K_OPTSTR, F(gluetun_api_password), 0, 0, NULL},
+    {"VPN_PORT_RANGE", K_OPTSTR, F(vpn_port_range), 0, 0, NULL},
+    {"VPN_RECONNECT_STABLE_S", K_INT, F(vpn_reconnect_stable_s), 0, INT_MAX,
+        "10"},
+    {"VPN_RECONNECT_DRAIN_S", K_INT, F(vpn_reconnect_drain_s), 0, INT_MAX,
+        "300"},
+    {"VPN_PORT_CHANGE_DRAIN_S", K_INT, F(vpn_port_change_drain_s), 0, INT_MAX,
+        "120"},
     {"CORS_ORIGINS", K_STR, F(cors_origins), 0, 0, "*"},
     {"DB_PATH", K_DB_PATH, F(db_path), 0, 0, "./orchestrator.db"},
     {"LOG_LEVEL", K_LOG_LEVEL, F(log_level), 0, 0, "info"},
@@ -580,6 +592,7 @@ orch_config_fini(orch_config *cfg)
 	set_str(cfg, F(container_label_key), NULL);
 	set_str(cfg, F(container_label_value), NULL);
 	free_urls(cfg);
+	orch_vpncfg_fini(cfg);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -864,6 +877,8 @@ orch_config_load(orch_config *cfg, const char *const *env,
 		    cfg->port_range_host.lo, cfg->port_range_host.hi);
 		rc = ORCH_EINVAL;
 	}
+	if (rc == ORCH_OK)
+		rc = orch_vpncfg_split(cfg, diag);
 out:
 	dotenv_fini(&d);
 	if (rc != ORCH_OK) {

@@ -48,6 +48,20 @@ typedef struct orch_port_range {
 	int hi;
 } orch_port_range;
 
+/* Gluetun containers (GLUETUN_CONTAINER_NAME entries) at most. */
+#define ORCH_VPN_MAX 16
+
+/* One Gluetun's settings, from the VPN variables (vpncfg.h). Strings
+ * are owned (malloc) and NULL when unset. */
+typedef struct orch_vpn_cfg {
+	char *name;            /* the container's name */
+	char *api_url;         /* GLUETUN_API_URL for it, no trailing '/' */
+	char *api_key;         /* GLUETUN_API_KEY: sent as X-API-Key */
+	char *api_user;        /* GLUETUN_API_USER: basic auth ... */
+	char *api_password;    /* ... with GLUETUN_API_PASSWORD */
+	orch_port_range ports; /* VPN_PORT_RANGE for it; lo 0 = unset */
+} orch_vpn_cfg;
+
 typedef struct orch_config {
 	/* HTTP gateway */
 	char *app_host; /* APP_HOST, "0.0.0.0" */
@@ -103,12 +117,23 @@ typedef struct orch_config {
 	int collect_interval_s; /* COLLECT_INTERVAL_S, 5, >= 1 */
 	int stats_history_max;  /* STATS_HISTORY_MAX, 720, >= 1 */
 
-	/* VPN */
+	/* VPN (docs/VPN.md). The list variables hold the text as given;
+	 * vpns[] is what they say per Gluetun (vpncfg.h). */
 	char *gluetun_container_name;          /* NULL = VPN disabled */
 	int gluetun_api_port;                  /* GLUETUN_API_PORT, 8000 */
 	int gluetun_health_check_interval_s;   /* 5, >= 1 */
 	int gluetun_port_cache_ttl_s;          /* 60, >= 0 */
 	bool vpn_restart_engines_on_reconnect; /* true */
+	char *gluetun_api_url;                 /* GLUETUN_API_URL, NULL */
+	char *gluetun_api_key;                 /* GLUETUN_API_KEY, NULL */
+	char *gluetun_api_user;                /* GLUETUN_API_USER, NULL */
+	char *gluetun_api_password;            /* GLUETUN_API_PASSWORD, NULL */
+	char *vpn_port_range;                  /* VPN_PORT_RANGE, NULL */
+	int vpn_reconnect_stable_s;            /* 10, >= 0 */
+	int vpn_reconnect_drain_s;             /* 300, >= 0 */
+	int vpn_port_change_drain_s;           /* 120, >= 0 */
+	orch_vpn_cfg vpns[ORCH_VPN_MAX];       /* one per container name */
+	size_t n_vpns;                         /* 0 = VPN disabled */
 
 	char *db_path;            /* DB_PATH or DB_URL, "./orchestrator.db" */
 	orch_log_level log_level; /* LOG_LEVEL, info */

@@ -5,6 +5,9 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "src/core/vpn.h"
+#include "src/core/vpncfg.h"
+
 #define US_PER_S 1000000LL
 
 orch_err
@@ -45,10 +48,18 @@ orch_core_init(orch_core *core, const orch_config *cfg, orch_clock clock,
 	orch_breaker_init(&core->replacement, cfg->cb_replacement_threshold,
 	    cfg->cb_replacement_timeout_s);
 	snprintf(core->env.vpn_status, sizeof(core->env.vpn_status), "%s",
-	    cfg->gluetun_container_name != NULL ? "not_found" : "disabled");
+	    orch_vpn_enabled(cfg) ? "unknown" : "disabled");
 	snprintf(
 	    core->env.vpn_health, sizeof(core->env.vpn_health), "unknown");
-	return ORCH_OK;
+	rv = orch_core_vpn_init(core);
+	if (rv != ORCH_OK) {
+		pthread_mutex_destroy(&core->mu);
+		orch_ports_fini(&core->http_ports);
+		orch_ports_fini(&core->https_ports);
+		orch_state_fini(&core->state);
+		memset(core, 0, sizeof(*core));
+	}
+	return rv;
 }
 
 void
@@ -60,6 +71,7 @@ orch_core_fini(orch_core *core)
 	free(core->taken);
 	orch_ports_fini(&core->http_ports);
 	orch_ports_fini(&core->https_ports);
+	orch_core_vpn_fini(core);
 	pthread_mutex_destroy(&core->mu);
 	memset(core, 0, sizeof(*core));
 }
@@ -96,13 +108,26 @@ orch_core_engine_put_locked(
 {
 	orch_engine *old =
 	    orch_state_engine_get(&core->state, spec->container_id);
-	int old_http = old != NULL ? old->host_http_port : 0;
+	/* With VPN the host ports are Gluetun's, kept in its pool (vpn.h);
+	 * PORT_RANGE_HOST is not used. */
+	bool host_pool = !orch_vpn_enabled(core->cfg);
+	int old_http = old != NULL && host_pool ? old->host_http_port : 0;
 	int old_https = old != NULL ? old->container_https_port : 0;
-	orch_err rv = orch_state_engine_put(
-	    &core->state, spec, orch_core_now(core), out);
+	orch_engine *e = NULL;
+	orch_err rv;
 
-	if (rv != ORCH_OK)
+	if (old != NULL)
+		orch_core_vpn_engine_removed_locked(core, old);
+	rv =
+	    orch_state_engine_put(&core->state, spec, orch_core_now(core), &e);
+	if (out != NULL)
+		*out = e;
+	if (rv != ORCH_OK) {
+		if (old != NULL)
+			orch_core_vpn_engine_added_locked(core, old);
 		return rv;
+	}
+	orch_core_vpn_engine_added_locked(core, e);
 	/* Re-reserving a port the engine already held is harmless (EEXIST
 	 * ignored); a port it no longer holds goes back to its pool. */
 	if (old_http != 0 && old_http != spec->host_http_port &&
@@ -111,7 +136,7 @@ orch_core_engine_put_locked(
 	if (old_https != 0 && old_https != spec->container_https_port &&
 	    in_pool(&core->https_ports, old_https))
 		orch_ports_release(&core->https_ports, old_https);
-	if (in_pool(&core->http_ports, spec->host_http_port))
+	if (host_pool && in_pool(&core->http_ports, spec->host_http_port))
 		(void) orch_ports_reserve(
 		    &core->http_ports, spec->host_http_port);
 	/* The HTTPS pool hands out the engine's HTTPS port whether or not
@@ -127,8 +152,10 @@ void
 orch_core_engine_remove_locked(
     orch_core *core, orch_engine *e, const char *reason)
 {
+	orch_core_vpn_engine_removed_locked(core, e);
 	if (e->managed) {
-		if (in_pool(&core->http_ports, e->host_http_port))
+		if (!orch_vpn_enabled(core->cfg) &&
+		    in_pool(&core->http_ports, e->host_http_port))
 			orch_ports_release(
 			    &core->http_ports, e->host_http_port);
 		if (in_pool(&core->https_ports, e->container_https_port))

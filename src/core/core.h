@@ -66,6 +66,12 @@ typedef struct orch_core {
 	int *taken;
 	size_t n_taken;
 	orch_metrics metrics; /* counters for GetMetrics (under the lock) */
+	/* One per Gluetun (cfg->n_vpns; vpn.h), NULL without VPN; the
+	 * retired engines waiting to drain. */
+	struct orch_vpn *vpns;
+	struct orch_vpn_retiree *retirees;
+	size_t n_retirees;
+	size_t cap_retirees;
 } orch_core;
 
 typedef struct orch_core_opts {

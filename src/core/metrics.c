@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "src/core/core.h"
+#include "src/core/vpn.h"
 
 const double orch_metrics_prov_bounds[ORCH_METRICS_PROV_BUCKETS] = {
     0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30};
@@ -90,4 +91,5 @@ orch_metrics_render_locked(const orch_core *core, orch_buf *out)
 	    "orch_provision_seconds_count %llu\n",
 	    (unsigned long long) m->prov_bucket[ORCH_METRICS_PROV_BUCKETS],
 	    m->prov_sum_s, (unsigned long long) m->prov_count);
+	orch_core_vpn_metrics_locked(core, out);
 }

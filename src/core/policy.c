@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/core/vpncfg.h"
+
 #define US_PER_S 1000000LL
 
 const char *
@@ -92,6 +94,7 @@ orch_policy_refusal(orch_refusal_code code, const orch_config *cfg,
 	out->eta_s = -1;
 	out->can_retry = true;
 	out->should_wait = code != ORCH_REFUSE_NONE;
+	out->message = NULL;
 	switch (code) {
 	case ORCH_REFUSE_DOCKER:
 		/* The monitor re-checks Docker every MONITOR_INTERVAL_S. */
@@ -99,6 +102,18 @@ orch_policy_refusal(orch_refusal_code code, const orch_config *cfg,
 		break;
 	case ORCH_REFUSE_VPN:
 		out->eta_s = cfg->gluetun_health_check_interval_s;
+		if (env->vpn_config_error) {
+			/* Waiting does not fix a wrong key. */
+			out->eta_s = -1;
+			out->should_wait = false;
+			out->message =
+			    "Gluetun's control server refused the "
+			    "orchestrator's credentials (HTTP "
+			    "401/403), so the tunnel cannot be "
+			    "checked: set GLUETUN_API_KEY, or "
+			    "GLUETUN_API_USER and "
+			    "GLUETUN_API_PASSWORD (see /vpn/status).";
+		}
 		break;
 	case ORCH_REFUSE_IMAGE:
 		/* Only a pull under way brings the image back by itself. */
@@ -130,7 +145,7 @@ orch_policy_can_provision(const orch_state_counts *c, const orch_config *cfg,
 
 	if (!env->docker_ok)
 		code = ORCH_REFUSE_DOCKER;
-	else if (cfg->gluetun_container_name != NULL && !env->vpn_connected)
+	else if (orch_vpn_enabled(cfg) && !env->vpn_connected)
 		code = ORCH_REFUSE_VPN;
 	else if (!env->image_ok)
 		code = ORCH_REFUSE_IMAGE;
@@ -287,9 +302,12 @@ pred_gc(const orch_engine *e, const void *arg)
 	/* Only healthy free engines count here: an unhealthy one is the
 	 * replacement's business, a stopped one the reconcile's, and one
 	 * whose health is still unknown may be the only engine about to
-	 * serve (stopping a healthy one for it left none). */
+	 * serve (stopping a healthy one for it left none). The VPN's
+	 * forwarded engine stays: it is the one with incoming peers, and
+	 * the VPN monitor would only start it again. */
 	return is_idle(e) && e->running && !e->marked_for_replacement &&
-	       e->health == ORCH_HEALTH_HEALTHY && e->idle_since_us != 0 &&
+	       !e->forwarded && e->health == ORCH_HEALTH_HEALTHY &&
+	       e->idle_since_us != 0 &&
 	       g->now_us - e->idle_since_us >= g->grace_us;
 }
 
@@ -390,8 +408,10 @@ orch_policy_replacement(const orch_state *st, const orch_config *cfg,
 	    now_us - last_replacement_us < cooldown)
 		return false;
 	while ((e = orch_state_engine_next(st, &cur)) != NULL) {
+		/* An engine on a VPN that is down is sick because of the
+		 * VPN: a new one there would be no better. */
 		if (!e->managed || !e->running || e->marked_for_replacement ||
-		    e->health != ORCH_HEALTH_UNHEALTHY ||
+		    e->vpn_down || e->health != ORCH_HEALTH_UNHEALTHY ||
 		    now_us - e->unhealthy_since_us < grace)
 			continue;
 		if (best == NULL ||

@@ -20,7 +20,9 @@ typedef struct orch_env {
 	bool docker_ok;     /* the Docker daemon answered the last call */
 	bool image_ok;      /* TARGET_IMAGE is present on the daemon */
 	bool image_pulling; /* a pull of TARGET_IMAGE is under way */
-	bool vpn_connected; /* Gluetun reports the tunnel up */
+	bool vpn_connected; /* Gluetun reports the tunnel up (any of them) */
+	/* none is connected and a control server refused our credentials */
+	bool vpn_config_error;
 	/* VPN container facts for /vpn/status (VPN mode only) */
 	char vpn_status[16];    /* Docker status: running|exited|not_found */
 	char vpn_health[16];    /* healthy|unhealthy|starting|unknown */
@@ -43,6 +45,9 @@ typedef struct orch_refusal {
 	int eta_s; /* recovery_eta_seconds; -1 = null */
 	bool can_retry;
 	bool should_wait;
+	/* The refusal's message when it is not the code's usual one
+	 * (static storage); NULL = orch_refusal_message(code). */
+	const char *message;
 } orch_refusal;
 
 /* "docker_unavailable", ... (the structured refusal's `code`) */

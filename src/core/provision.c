@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/core/vpn.h"
+#include "src/core/vpncfg.h"
+
 static bool
 in_pool(const orch_ports *p, int port)
 {
@@ -119,6 +122,7 @@ orch_core_slot_reserve(orch_core *core, const orch_slot_opts *opts,
 	orch_err rv = ORCH_OK;
 
 	memset(slot, 0, sizeof(*slot));
+	slot->vpn = -1;
 	slot->custom_image = opts->custom_image;
 	slot->probe = opts->probe;
 	slot->probe_arg = opts->probe_arg;
@@ -136,13 +140,21 @@ orch_core_slot_reserve(orch_core *core, const orch_slot_opts *opts,
 		rv = ORCH_EPRECOND;
 		goto out;
 	}
-	rv = reserve_http_locked(core, opts->host_port, slot, diag);
-	if (rv == ORCH_OK &&
-	    orch_ports_alloc(&core->https_ports, slot->probe, slot->probe_arg,
-	        &slot->https_port) != ORCH_OK) {
-		release_if_pooled(&core->http_ports, slot->http_port);
-		orch_diag_set(diag, "no free port in ACE_HTTPS_RANGE");
-		rv = ORCH_EEXHAUSTED;
+	if (orch_vpn_enabled(core->cfg)) {
+		/* Gluetun's ports, its forwarded port (vpn.h). */
+		rv = orch_core_vpn_slot_reserve_locked(
+		    core, opts, slot, refusal, diag);
+		if (refusal->code != ORCH_REFUSE_NONE)
+			core->metrics.provision_engine_refused++;
+	} else {
+		rv = reserve_http_locked(core, opts->host_port, slot, diag);
+		if (rv == ORCH_OK &&
+		    orch_ports_alloc(&core->https_ports, slot->probe,
+		        slot->probe_arg, &slot->https_port) != ORCH_OK) {
+			release_if_pooled(&core->http_ports, slot->http_port);
+			orch_diag_set(diag, "no free port in ACE_HTTPS_RANGE");
+			rv = ORCH_EEXHAUSTED;
+		}
 	}
 	if (rv != ORCH_OK) {
 		orch_breaker_release(&core->general);
@@ -159,6 +171,10 @@ out:
 	if (rv != ORCH_OK) {
 		slot->http_port = 0;
 		slot->https_port = 0;
+		slot->host_http_port = 0;
+		slot->host_https_port = 0;
+		slot->p2p_port = 0;
+		slot->vpn = -1;
 	}
 	return rv;
 }
@@ -204,7 +220,11 @@ slot_unwind_locked(orch_core *core, orch_slot *slot, bool release_ports)
 {
 	core->provisioning--;
 	inflight_set_locked(core, slot->number, -1);
-	if (release_ports) {
+	if (slot->vpn >= 0) {
+		/* Its ports are the VPN's (or the HTTPS range's, which the
+		 * VPN's release gives back too). */
+		orch_core_vpn_slot_release_locked(core, slot, release_ports);
+	} else if (release_ports) {
 		release_if_pooled(&core->http_ports, slot->http_port);
 		release_if_pooled(&core->https_ports, slot->https_port);
 	}

@@ -65,14 +65,28 @@ typedef struct orch_slot_opts {
 	 * = every port the pool has free. Called under the core's lock. */
 	orch_port_probe_fn probe;
 	void *probe_arg;
+	/* VPN mode (vpn.h): the Gluetun to start it in, NULL = the
+	 * connected one with the fewest engines; and whether it must take
+	 * that VPN's forwarded port even though another engine holds it (a
+	 * port change: that one is retired at commit). */
+	const char *vpn;
+	bool forwarded;
 } orch_slot_opts;
 
 /* One provision in flight. The public fields are what the plan needs;
  * the caller reads them and never writes them. */
 typedef struct orch_slot {
 	int number;     /* N of <prefix>-N */
-	int http_port;  /* host port (and container port without VPN) */
-	int https_port; /* container HTTPS port, from ACE_HTTPS_RANGE */
+	int http_port;  /* container port (also the host port without VPN) */
+	int https_port; /* container HTTPS port, from ACE_HTTPS_RANGE (from
+	                   the VPN's pool with VPN and ACE_MAP_HTTPS) */
+	/* VPN mode: the Gluetun (its index; -1 without VPN), the host ports
+	 * Gluetun publishes the two ports on (0: not published), and the
+	 * forwarded port when this engine is to own it (0: not). */
+	int vpn;
+	int host_http_port;
+	int host_https_port;
+	int p2p_port;
 
 	/* private */
 	bool held;  /* reserved and not yet committed or aborted */

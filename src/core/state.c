@@ -62,7 +62,7 @@ acct_bits(const orch_state *st, const orch_engine *e)
 		if (e->health == ORCH_HEALTH_UNHEALTHY)
 			b |= A_UNHEALTHY;
 		else if (!e->marked_for_replacement && !e->draining &&
-		         orch_engine_load(e) < max)
+		         !e->vpn_down && orch_engine_load(e) < max)
 			b |= A_FREE;
 		if ((b & A_FREE) && e->health == ORCH_HEALTH_HEALTHY)
 			b |= A_FREE_HEALTHY;
@@ -105,6 +105,8 @@ heap_less(const orch_state *st, const orch_engine *a, const orch_engine *b)
 
 	if (afull != bfull)
 		return afull < bfull;
+	if (a->vpn_down != b->vpn_down)
+		return b->vpn_down;
 	if (ah != bh)
 		return ah < bh;
 	if (orch_engine_load(a) != orch_engine_load(b))
@@ -272,6 +274,7 @@ engine_free(orch_engine *e)
 	free(e->container_name);
 	free(e->host);
 	free(e->addr_key);
+	free(e->vpn);
 	labels_free(e->labels, e->n_labels);
 	free(e);
 }
@@ -540,8 +543,10 @@ orch_state_engine_put(orch_state *st, const orch_engine_spec *spec,
 	e->container_name = strdup(spec->container_name);
 	e->host = strdup(spec->host);
 	e->addr_key = addr_key(spec->host, spec->port);
+	e->vpn = xstrdup(spec->vpn);
 	if (e->container_id == NULL || e->container_name == NULL ||
 	    e->host == NULL || e->addr_key == NULL ||
+	    (spec->vpn != NULL && e->vpn == NULL) ||
 	    labels_copy(spec->labels, spec->n_labels, &e->labels) != ORCH_OK) {
 		engine_free(e);
 		return ORCH_ENOMEM;
@@ -553,6 +558,8 @@ orch_state_engine_put(orch_state *st, const orch_engine_spec *spec,
 	e->container_http_port = spec->container_http_port;
 	e->container_https_port = spec->container_https_port;
 	e->forwarded = spec->forwarded;
+	e->p2p_port = spec->p2p_port;
+	e->vpn_idx = -1;
 	e->managed = true;
 	e->heap_idx = NOT_IN_HEAP;
 
@@ -597,7 +604,10 @@ orch_state_engine_put(orch_state *st, const orch_engine_spec *spec,
 		old->container_http_port = e->container_http_port;
 		old->container_https_port = e->container_https_port;
 		old->forwarded = e->forwarded;
+		old->p2p_port = e->p2p_port;
+		old->vpn = e->vpn;
 		old->last_seen_us = now_us;
+		e->vpn = tmp.vpn;
 		e->container_name = tmp.container_name;
 		e->host = tmp.host;
 		e->addr_key = tmp.addr_key;
@@ -747,6 +757,16 @@ orch_state_engine_set_forwarded(orch_state *st, orch_engine *e, bool fwd)
 	engine_changed(st, e);
 }
 
+void
+orch_state_engine_set_vpn_down(orch_state *st, orch_engine *e, bool down)
+{
+	if (e->vpn_down == down)
+		return;
+	e->vpn_down = down;
+	st->sorted_dirty = true;
+	engine_changed(st, e);
+}
+
 orch_engine *
 orch_state_engine_next(const orch_state *st, size_t *cursor)
 {
@@ -766,6 +786,8 @@ cmp_port(const void *a, const void *b)
 	const orch_engine *x = *(orch_engine *const *) a;
 	const orch_engine *y = *(orch_engine *const *) b;
 
+	if (x->vpn_down != y->vpn_down)
+		return x->vpn_down ? 1 : -1;
 	if (x->port != y->port)
 		return x->port < y->port ? -1 : 1;
 	return strcmp(x->container_id, y->container_id);
@@ -993,6 +1015,7 @@ unmanaged_new(orch_state *st, const char *host, int port, int64_t now_us)
 		free(e);
 		return NULL;
 	}
+	e->vpn_idx = -1;
 	e->addr_key = addr_key(host, port);
 	e->container_id = xstrdup(e->addr_key);
 	e->container_name = xstrdup(e->addr_key);

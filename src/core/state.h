@@ -103,6 +103,10 @@ struct orch_engine {
 	size_t n_labels;
 	bool managed;   /* false: an unmanaged entry made by an event */
 	bool forwarded; /* owns the VPN's forwarded port */
+	char *vpn;      /* the Gluetun it runs in; NULL = none */
+	int vpn_idx;    /* the core's index of that Gluetun; -1 = none */
+	bool vpn_down;  /* its VPN is down: chosen and listed after others */
+	int p2p_port;   /* the P2P_PORT it was given; 0 = none */
 	bool running;   /* false between Docker's die and start */
 	bool marked_for_replacement;
 	bool ever_healthy; /* answered one probe since it started */
@@ -246,6 +250,8 @@ typedef struct orch_engine_spec {
 	size_t n_labels;
 	bool forwarded;
 	bool running;
+	const char *vpn; /* the Gluetun it runs in, NULL = none; copied */
+	int p2p_port;    /* its P2P_PORT, 0 = none */
 } orch_engine_spec;
 
 /*
@@ -287,6 +293,10 @@ void orch_state_engine_set_marked(orch_state *st, orch_engine *e, bool marked);
 void orch_state_engine_set_draining(
     orch_state *st, orch_engine *e, bool draining);
 void orch_state_engine_set_forwarded(orch_state *st, orch_engine *e, bool fwd);
+/* Its VPN went down (or up): an engine on a down VPN is not free (the
+ * autoscaler starts others), is chosen after every engine on a healthy
+ * VPN and is listed after them. */
+void orch_state_engine_set_vpn_down(orch_state *st, orch_engine *e, bool down);
 
 /*
  * Iterates every engine (managed and unmanaged) in no particular order:
@@ -296,8 +306,8 @@ void orch_state_engine_set_forwarded(orch_state *st, orch_engine *e, bool fwd);
  */
 orch_engine *orch_state_engine_next(const orch_state *st, size_t *cursor);
 
-/* Engines sorted by advertised port (then id); valid until the next
- * mutating call. */
+/* Engines sorted by advertised port (then id), engines on a down VPN
+ * last; valid until the next mutating call. */
 orch_engine *const *orch_state_engines_sorted(orch_state *st, size_t *n);
 
 /* Load as the selection and the autoscaler see it. */
@@ -311,7 +321,8 @@ orch_engine_load(const orch_engine *e)
 
 /*
  * The engine a proxy should use now, or NULL when no engine is free: the
- * top of the heap, ordered by (has a free slot, healthy before unknown,
+ * top of the heap, ordered by (has a free slot, on a healthy VPN (or
+ * none) before on a down one, healthy before unknown,
  * fewest active+reserved streams, forwarded first, oldest
  * last_stream_usage, container id). Unhealthy engines and engines marked
  * for replacement or not running are never chosen. Expired reservations

@@ -15,6 +15,7 @@
 #include "src/base/time.h"
 #include "src/core/control.h"
 #include "src/core/provision.h"
+#include "src/core/vpncfg.h"
 #include "src/runtime/imageref.h"
 
 /* Numbers tried when names are taken on the runtime (leftovers). */
@@ -213,12 +214,21 @@ typedef struct prov {
 } prov;
 
 static void
-slot_to_plan(const orch_slot *s, orch_engine_slot *out)
+slot_to_plan(const orch_config *cfg, const orch_slot *s, orch_engine_slot *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->number = s->number;
 	out->http_port = s->http_port;
 	out->https_port = s->https_port;
+	/* VPN mode: the Gluetun the core chose, its ports, its forwarded
+	 * port when this engine is to own it (src/core/vpn.h). */
+	if (s->vpn >= 0 && (size_t) s->vpn < cfg->n_vpns) {
+		out->vpn = cfg->vpns[s->vpn].name;
+		out->host_http_port = s->host_http_port;
+		out->host_https_port = s->host_https_port;
+		out->forwarded = s->p2p_port > 0;
+		out->p2p_port = s->p2p_port;
+	}
 }
 
 /*
@@ -246,7 +256,7 @@ prov_run(orch_mgr *m, prov *p, orch_diag *diag)
 			rv = ORCH_ETIMEDOUT;
 			break;
 		}
-		slot_to_plan(&p->slot, &es);
+		slot_to_plan(m->cfg, &p->slot, &es);
 		orch_engine_plan_fini(&p->plan);
 		p->created = false;
 		rv = orch_engine_plan_build(
@@ -338,18 +348,26 @@ orch_err
 orch_mgr_provision(orch_mgr *m, const orch_engine_request *req, int host_port,
     orch_provision_result *res, orch_refusal *refusal, orch_diag *diag)
 {
-	orch_slot_opts so = {
-	    host_port, req->image != NULL, m->probe, m->probe_arg};
+	bool vpn = orch_vpn_enabled(m->cfg);
+	orch_slot_opts so;
 	orch_diag d;
 	prov p;
 	orch_err rv;
 
 	memset(res, 0, sizeof(*res));
 	memset(&p, 0, sizeof(p));
+	memset(&so, 0, sizeof(so));
+	so.host_port = host_port;
+	so.custom_image = req->image != NULL;
+	/* With VPN the ports are Gluetun's: it holds them on the host, so
+	 * a bind probe would refuse every one (src/core/vpn.h). */
+	so.probe = vpn ? NULL : m->probe;
+	so.probe_arg = m->probe_arg;
+	so.vpn = req->vpn;
+	so.forwarded = req->forwarded;
 	orch_diag_clear(&d);
 	p.req = req;
-	p.may_repick =
-	    host_port == 0 && m->cfg->gluetun_container_name == NULL;
+	p.may_repick = host_port == 0 && !vpn;
 	p.t_start_ns = orch_mono_ns();
 
 	refusal->code = ORCH_REFUSE_NONE;

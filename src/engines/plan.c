@@ -25,7 +25,9 @@ is_ours(const orch_config *cfg, const char *key)
 	       strcmp(key, ORCH_LABEL_HTTP_PORT) == 0 ||
 	       strcmp(key, ORCH_LABEL_HTTPS_PORT) == 0 ||
 	       strcmp(key, ORCH_LABEL_HOST_HTTP_PORT) == 0 ||
-	       strcmp(key, ORCH_LABEL_HOST_HTTPS_PORT) == 0;
+	       strcmp(key, ORCH_LABEL_HOST_HTTPS_PORT) == 0 ||
+	       strcmp(key, ORCH_LABEL_VPN) == 0 ||
+	       strcmp(key, ORCH_LABEL_P2P_PORT) == 0;
 }
 
 /* Environment names the orchestrator sets itself; CONF is the caller's
@@ -151,7 +153,11 @@ orch_err
 orch_engine_plan_build(const orch_config *cfg, const orch_engine_request *req,
     const orch_engine_slot *slot, orch_engine_plan *p, orch_diag *diag)
 {
-	bool vpn = cfg->gluetun_container_name != NULL;
+	bool vpn = slot->vpn != NULL;
+	int host_http = vpn ? slot->host_http_port : slot->http_port;
+	int host_https = vpn                  ? slot->host_https_port
+	                 : cfg->ace_map_https ? slot->https_port
+	                                      : 0;
 	bool ok = true;
 	bool caller_conf = false;
 	orch_err rv;
@@ -164,7 +170,7 @@ orch_engine_plan_build(const orch_config *cfg, const orch_engine_request *req,
 	p->restart_policy = "unless-stopped";
 	p->name = fmt("%s-%d", cfg->engine_name_prefix, slot->number);
 	p->image = strdup(req->image != NULL ? req->image : cfg->target_image);
-	p->labels = calloc(req->n_labels + 5, sizeof(*p->labels));
+	p->labels = calloc(req->n_labels + 7, sizeof(*p->labels));
 	p->env = calloc(req->n_env + 6, sizeof(*p->env));
 	ok = p->name != NULL && p->image != NULL && p->labels != NULL &&
 	     p->env != NULL;
@@ -176,11 +182,17 @@ orch_engine_plan_build(const orch_config *cfg, const orch_engine_request *req,
 	     add_label(p, ORCH_LABEL_HTTP_PORT, fmt("%d", slot->http_port));
 	ok = ok &&
 	     add_label(p, ORCH_LABEL_HTTPS_PORT, fmt("%d", slot->https_port));
-	ok = ok && add_label(p, ORCH_LABEL_HOST_HTTP_PORT,
-	               fmt("%d", slot->http_port));
-	if (ok && cfg->ace_map_https && !vpn)
-		ok = add_label(p, ORCH_LABEL_HOST_HTTPS_PORT,
-		    fmt("%d", slot->https_port));
+	if (ok && host_http != 0)
+		ok = add_label(
+		    p, ORCH_LABEL_HOST_HTTP_PORT, fmt("%d", host_http));
+	if (ok && host_https != 0)
+		ok = add_label(
+		    p, ORCH_LABEL_HOST_HTTPS_PORT, fmt("%d", host_https));
+	if (ok && vpn)
+		ok = add_label(p, ORCH_LABEL_VPN, strdup(slot->vpn));
+	if (ok && slot->forwarded && slot->p2p_port > 0)
+		ok = add_label(
+		    p, ORCH_LABEL_P2P_PORT, fmt("%d", slot->p2p_port));
 	for (size_t i = 0; ok && i < req->n_labels; i++) {
 		if (is_ours(cfg, req->labels[i].key) ||
 		    orch_label_get(p->labels, p->n_labels, req->labels[i].key))
@@ -206,8 +218,9 @@ orch_engine_plan_build(const orch_config *cfg, const orch_engine_request *req,
 		ok = add_env(p, fmt("P2P_PORT=%d", slot->p2p_port));
 
 	if (ok && vpn) {
-		p->network_mode =
-		    fmt("container:%s", cfg->gluetun_container_name);
+		/* Inside Gluetun's network namespace: its ports are
+		 * Gluetun's, published by it. */
+		p->network_mode = fmt("container:%s", slot->vpn);
 		ok = p->network_mode != NULL;
 	} else if (ok) {
 		/* decision: the container listens on the port number it is
@@ -253,13 +266,14 @@ orch_engine_plan_fini(orch_engine_plan *p)
 
 void
 orch_engine_advertised(const orch_config *cfg, const char *name,
-    int container_port, int host_port, const char **host, int *port)
+    const char *vpn, int container_port, int host_port, const char **host,
+    int *port)
 {
 	if (cfg->engine_host != NULL) {
 		*host = cfg->engine_host;
 		*port = host_port;
-	} else if (cfg->gluetun_container_name != NULL) {
-		*host = cfg->gluetun_container_name;
+	} else if (vpn != NULL) {
+		*host = vpn;
 		*port = container_port;
 	} else if (cfg->docker_network != NULL) {
 		*host = name;
@@ -294,10 +308,20 @@ orch_engine_adopt(const orch_config *cfg, const orch_container_view *c,
 	int http = label_port(c, ORCH_LABEL_HTTP_PORT);
 	int https = label_port(c, ORCH_LABEL_HTTPS_PORT);
 	int host_http = label_port(c, ORCH_LABEL_HOST_HTTP_PORT);
+	const char *vpn =
+	    orch_label_get(c->labels, c->n_labels, ORCH_LABEL_VPN);
 
 	memset(spec, 0, sizeof(*spec));
 	if (http == 0 || c->id == NULL || c->name == NULL)
 		return ORCH_EINVAL;
+	if (vpn != NULL && vpn[0] == '\0')
+		vpn = NULL;
+	/* Engines made before the label existed ran in the one Gluetun. */
+	if (vpn == NULL && cfg->n_vpns > 0)
+		vpn = cfg->vpns[0].name;
+	spec->vpn = vpn;
+	spec->p2p_port = vpn != NULL ? label_port(c, ORCH_LABEL_P2P_PORT) : 0;
+	spec->forwarded = spec->p2p_port != 0;
 	spec->container_id = c->id;
 	spec->container_name = c->name;
 	spec->container_http_port = http;
@@ -307,7 +331,7 @@ orch_engine_adopt(const orch_config *cfg, const orch_container_view *c,
 	spec->labels = c->labels;
 	spec->n_labels = c->n_labels;
 	spec->running = c->running;
-	orch_engine_advertised(cfg, c->name, http,
+	orch_engine_advertised(cfg, c->name, vpn, http,
 	    host_http != 0 ? host_http : http, &spec->host, &spec->port);
 	return ORCH_OK;
 }

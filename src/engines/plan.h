@@ -26,6 +26,10 @@
 #define ORCH_LABEL_HTTPS_PORT "acestream.https_port"
 #define ORCH_LABEL_HOST_HTTP_PORT "host.http_port"
 #define ORCH_LABEL_HOST_HTTPS_PORT "host.https_port"
+/* VPN mode: the Gluetun an engine runs in, and the forwarded port it was
+ * given as P2P_PORT (adoption reads them back). */
+#define ORCH_LABEL_VPN "orchestrator.vpn"
+#define ORCH_LABEL_P2P_PORT "acestream.p2p_port"
 
 /* One published port: container <port>/tcp -> host_ip:host_port. */
 typedef struct orch_port_publish {
@@ -40,6 +44,11 @@ typedef struct orch_engine_request {
 	const orch_label *env; /* NAME -> value; may be NULL */
 	size_t n_env;
 	const char *image; /* NULL = TARGET_IMAGE */
+	/* VPN mode (the VPN monitor's replacements): the Gluetun to start
+	 * it in (NULL: the core picks) and whether it must take that VPN's
+	 * forwarded port (src/core/vpn.h). */
+	const char *vpn;
+	bool forwarded;
 	/* Monotonic ms past which no container is created for it (the
 	 * caller has given up: PROVISION_DEADLINE_S); 0 = none. */
 	int64_t deadline_ms;
@@ -52,6 +61,11 @@ typedef struct orch_engine_slot {
 	int https_port; /* container HTTPS port */
 	bool forwarded; /* owns the VPN's forwarded port (P2P_PORT) */
 	int p2p_port;   /* the forwarded port when forwarded */
+	/* VPN mode: the Gluetun it runs in (NULL: no VPN) and the host
+	 * ports Gluetun publishes its ports on (0: not published). */
+	const char *vpn;
+	int host_http_port;
+	int host_https_port;
 } orch_engine_slot;
 
 typedef struct orch_engine_plan {
@@ -94,13 +108,14 @@ void orch_engine_plan_fini(orch_engine_plan *plan);
 
 /*
  * Where a proxy reaches an engine (CONTRACT.md "Engine"): ENGINE_HOST and
- * the published host port when ENGINE_HOST is set; in VPN mode the Gluetun
- * container's name and the port; with DOCKER_NETWORK the container name
- * and container port; else 127.0.0.1 and the published host port. *host
- * points into cfg or name.
+ * the published host port when ENGINE_HOST is set; in VPN mode (vpn not
+ * NULL) the Gluetun container's name and the container port; with
+ * DOCKER_NETWORK the container name and container port; else 127.0.0.1
+ * and the published host port. *host points into cfg, vpn or name.
  */
 void orch_engine_advertised(const orch_config *cfg, const char *name,
-    int container_port, int host_port, const char **host, int *port);
+    const char *vpn, int container_port, int host_port, const char **host,
+    int *port);
 
 /* A container as the reconcile sees it (from Docker's inspect/list). */
 typedef struct orch_container_view {
@@ -114,9 +129,12 @@ typedef struct orch_container_view {
 /*
  * The engine a managed container is (adoption): ports from its labels
  * (acestream.http_port / https_port, host.http_port / host.https_port),
- * advertised address per orch_engine_advertised. ORCH_EINVAL when the
- * labels lack a valid acestream.http_port (not an engine we made).
- * spec's strings point into the container view and cfg.
+ * its VPN (orchestrator.vpn; in VPN mode an engine made before that label
+ * existed is taken to be in the first Gluetun) and its forwarded port
+ * (acestream.p2p_port: forwarded), advertised address per
+ * orch_engine_advertised. ORCH_EINVAL when the labels lack a valid
+ * acestream.http_port (not an engine we made). spec's strings point into
+ * the container view and cfg.
  */
 orch_err orch_engine_adopt(const orch_config *cfg,
     const orch_container_view *c, orch_engine_spec *spec);

@@ -217,6 +217,18 @@ map_curl(CURLcode rc)
 	}
 }
 
+/* Appends one "Name: value" line to the slot's header list. */
+static bool
+add_header(slot *s, const char *line)
+{
+	struct curl_slist *l = curl_slist_append(s->hdrs, line);
+
+	if (l == NULL)
+		return false;
+	s->hdrs = l;
+	return true;
+}
+
 /*
  * Sets every option of one request on s->h (fresh or reset). Returns
  * ORCH_OK, or an error with req->error filled.
@@ -266,11 +278,16 @@ setup(orch_http_batch *b, slot *s)
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_WRITEDATA, s);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) b->max_body);
+	if (req->username != NULL) {
+		SET(CURLOPT_HTTPAUTH, (long) CURLAUTH_BASIC);
+		SET(CURLOPT_USERNAME, req->username);
+		SET(CURLOPT_PASSWORD,
+		    req->password != NULL ? req->password : "");
+	}
 	if (strcmp(method, "GET") == 0 && req->send == NULL) {
 		SET(CURLOPT_HTTPGET, 1L);
 	} else {
 		char ctype[128];
-		struct curl_slist *l;
 
 		/* A body (possibly empty, so that Content-Length: 0 is sent
 		 * and no server waits for one) under the named verb. */
@@ -281,15 +298,15 @@ setup(orch_http_batch *b, slot *s)
 		snprintf(ctype, sizeof(ctype), "Content-Type: %s",
 		    req->send_type != NULL ? req->send_type
 		                           : "application/json");
-		l = curl_slist_append(NULL, ctype);
-		s->hdrs = l;
-		l = l != NULL ? curl_slist_append(l, "Expect:") : NULL;
-		if (l == NULL) {
-			set_error(req, ORCH_ENOMEM, "%s", "out of memory");
-			return ORCH_ENOMEM;
-		}
-		SET(CURLOPT_HTTPHEADER, s->hdrs);
+		if (!add_header(s, ctype) || !add_header(s, "Expect:"))
+			goto nomem;
 	}
+	for (size_t i = 0; req->headers != NULL && req->headers[i]; i++) {
+		if (!add_header(s, req->headers[i]))
+			goto nomem;
+	}
+	if (s->hdrs != NULL)
+		SET(CURLOPT_HTTPHEADER, s->hdrs);
 #undef SET
 	if (rc != CURLE_OK) {
 		set_error(req,
@@ -298,6 +315,9 @@ setup(orch_http_batch *b, slot *s)
 		return req->err;
 	}
 	return ORCH_OK;
+nomem:
+	set_error(req, ORCH_ENOMEM, "%s", "out of memory");
+	return ORCH_ENOMEM;
 }
 
 /* Fills req's results from a finished transfer (handle already removed). */

@@ -58,7 +58,13 @@ typedef struct orch_http_req {
 	const char *send_type; /* Content-Type of send; NULL = JSON */
 	int timeout_ms;        /* total; <= 0: ORCH_HTTP_DEFAULT_TIMEOUT_MS */
 	int connect_timeout_ms; /* <= 0: ORCH_HTTP_DEFAULT_CONNECT_MS */
-	void *user;             /* the caller's; never touched */
+	/* Extra request header lines ("Name: value"), NULL-terminated;
+	 * NULL = none. */
+	const char *const *headers;
+	/* HTTP basic auth when username is not NULL. */
+	const char *username;
+	const char *password;
+	void *user; /* the caller's; never touched */
 
 	/* out, set by every run for every request */
 	orch_err err;  /* ORCH_OK: a complete response arrived (any

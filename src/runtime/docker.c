@@ -928,15 +928,15 @@ filter_sayable(const orch_rt_kv *p)
 	return strchr(p->key, '=') == NULL;
 }
 
-/* ?filters= for label filter pairs (those Docker's syntax can say) and a
- * type: escaped JSON, or NULL with *rv set. */
+/* ?filters= for label filter pairs (those Docker's syntax can say), a
+ * type and container names: escaped JSON, or NULL with *rv set. */
 static char *
-filters_query(
-    const orch_rt_kv *match, size_t n_match, const char *type, orch_err *rv)
+filters_query(const orch_rt_kv *match, size_t n_match, const char *type,
+    const char *const *containers, size_t n_containers, orch_err *rv)
 {
-	json_t *f = json_object(), *l = json_array();
+	json_t *f = json_object(), *l = json_array(), *cl = json_array();
 	char *s = NULL, *esc = NULL, *one;
-	bool ok = f != NULL && l != NULL, utf8 = true;
+	bool ok = f != NULL && l != NULL && cl != NULL, utf8 = true;
 
 	*rv = ORCH_ENOMEM;
 	for (size_t i = 0; ok && i < n_match; i++) {
@@ -962,12 +962,24 @@ filters_query(
 		put(f, "label", json_incref(l), &ok);
 	if (ok && type != NULL)
 		put(f, "type", json_pack("[s]", type), &ok);
+	for (size_t i = 0; ok && i < n_containers; i++) {
+		if (containers[i] == NULL || containers[i][0] == '\0') {
+			*rv = ORCH_EINVAL;
+			ok = false;
+		} else if (json_array_append_new(
+		               cl, json_string(containers[i])) != 0) {
+			ok = utf8 = false;
+		}
+	}
+	if (ok && n_containers > 0)
+		put(f, "container", json_incref(cl), &ok);
 	if (!utf8)
 		*rv = ORCH_EINVAL; /* a label that is not UTF-8 */
 	if (ok && (s = json_dumps(f, JSON_COMPACT)) != NULL &&
 	    (esc = curl_easy_escape(NULL, s, 0)) != NULL)
 		*rv = ORCH_OK;
 	free(s);
+	json_decref(cl);
 	json_decref(l);
 	json_decref(f);
 	return esc;
@@ -1013,7 +1025,8 @@ orch_docker_list(orch_docker *d, const orch_rt_kv *match, size_t n_match,
 	if (d == NULL || out == NULL || n_out == NULL ||
 	    (n_match > 0 && match == NULL))
 		goto out;
-	if ((filters = filters_query(match, n_match, NULL, &rv)) == NULL) {
+	if ((filters = filters_query(match, n_match, NULL, NULL, 0, &rv)) ==
+	    NULL) {
 		orch_diag_set(diag, "list: bad label filter");
 		goto out;
 	}
@@ -1359,7 +1372,8 @@ orch_docker_events_open(
 	*out = NULL;
 	if (d == NULL || opts == NULL || opts->on_event == NULL ||
 	    opts->backoff_min_ms < 0 || opts->backoff_max_ms < 0 ||
-	    (opts->n_labels > 0 && opts->labels == NULL))
+	    (opts->n_labels > 0 && opts->labels == NULL) ||
+	    (opts->n_containers > 0 && opts->containers == NULL))
 		goto out;
 	if ((ev = calloc(1, sizeof(*ev))) == NULL) {
 		rv = ORCH_ENOMEM;
@@ -1383,8 +1397,9 @@ orch_docker_events_open(
 		    !filter_sayable(&opts->labels[i]))
 			goto out; /* ORCH_EINVAL */
 	}
-	if ((ev->filters = filters_query(
-	         opts->labels, opts->n_labels, opts->type, &rv)) == NULL)
+	if ((ev->filters = filters_query(opts->labels, opts->n_labels,
+	         opts->type, opts->containers, opts->n_containers, &rv)) ==
+	    NULL)
 		goto out;
 	rv = ORCH_ENOMEM;
 	if ((ev->multi = curl_multi_init()) == NULL)

@@ -439,6 +439,33 @@ load(const char *buf, size_t len, orch_diag *diag)
 /* ------------------------------------------------------------------------ */
 /* Replies. */
 
+/* State.Health.Status ("" without a healthcheck) and State.StartedAt
+ * (Docker writes 0001-01-01T00:00:00Z for a container never started). */
+static orch_err
+get_state_extras(json_t *state, orch_rt_container *c, orch_diag *diag)
+{
+	json_t *health = field(state, "Health");
+	char *started = NULL;
+	orch_err rv;
+
+	if (health != NULL && !json_is_object(health)) {
+		orch_diag_set(diag, "State.Health is not an object");
+		return ORCH_EINTERNAL;
+	}
+	if ((rv = get_str(health, "Status", false, &c->health, diag)) !=
+	        ORCH_OK ||
+	    (rv = get_str(state, "StartedAt", false, &started, diag)) !=
+	        ORCH_OK)
+		goto out;
+	if (orch_rfc3339_parse(started, strlen(started), &c->started_us) !=
+	        0 ||
+	    c->started_us < 0)
+		c->started_us = 0;
+out:
+	free(started);
+	return rv;
+}
+
 orch_err
 orch_docker_parse_inspect(
     const char *buf, size_t len, orch_rt_container *out, orch_diag *diag)
@@ -502,7 +529,8 @@ orch_docker_parse_inspect(
 		c.created_us = 0;
 	if ((rv = get_str(hostcfg, "NetworkMode", false, &c.network_mode,
 	         diag)) != ORCH_OK ||
-	    (rv = get_networks(netset, &c, diag)) != ORCH_OK)
+	    (rv = get_networks(netset, &c, diag)) != ORCH_OK ||
+	    (rv = get_state_extras(state, &c, diag)) != ORCH_OK)
 		goto out;
 	/* Live bindings while it runs, the configured ones otherwise. */
 	ports = field(netset, "Ports");
@@ -572,7 +600,8 @@ parse_list_entry(json_t *e, orch_rt_container *c, orch_diag *diag)
 	             strcmp(c->state, "restarting") == 0 ||
 	             strcmp(c->state, "paused") == 0;
 	/* Inspect's alone; never NULL in what an op returns. */
-	if ((rv = dup_cstr("", &c->network_mode)) != ORCH_OK)
+	if ((rv = dup_cstr("", &c->network_mode)) != ORCH_OK ||
+	    (rv = dup_cstr("", &c->health)) != ORCH_OK)
 		return rv;
 	return dup_cstr(ts, &c->created);
 }

@@ -42,6 +42,7 @@ orch_rt_container_fini(orch_rt_container *c)
 	free(c->image);
 	free(c->created);
 	free(c->state);
+	free(c->health);
 	kv_free(c->labels, c->n_labels);
 	ports_free(c->ports, c->n_ports);
 	for (size_t i = 0; i < c->n_env; i++)

@@ -132,6 +132,10 @@ typedef struct orch_rt_container {
 	char *network_mode;
 	orch_rt_kv *networks;
 	size_t n_networks;
+	char *health; /* inspect: the healthcheck's "healthy", "unhealthy"
+	                 or "starting"; "" without one (and in a list) */
+	int64_t started_us; /* inspect: when it last started (State.
+	                       StartedAt); 0 never or unknown */
 } orch_rt_container;
 
 /* Frees what c owns and zeroes it. Safe on a zeroed struct; NULL no-op. */
@@ -181,6 +185,10 @@ typedef void (*orch_rt_events_state_fn)(
 typedef struct orch_rt_events_opts {
 	const orch_rt_kv *labels; /* label filter pairs, all must match */
 	size_t n_labels;
+	/* Containers (names or ids), any of them; none: every container.
+	 * With labels too, an event must pass both. */
+	const char *const *containers;
+	size_t n_containers;
 	const char *type;          /* "container" etc., NULL: every type */
 	orch_rt_event_fn on_event; /* required */
 	orch_rt_events_state_fn on_state; /* may be NULL */

@@ -91,6 +91,7 @@ orch_pb_engine(orch_arena *a, const orch_engine *e, Orch__Engine *m)
 	m->host = e->host;
 	m->port = e->port;
 	m->forwarded = e->forwarded;
+	m->vpn = e->vpn;
 	m->health_status = (char *) orch_health_name(e->health);
 	m->first_seen = orch_pb_ts(a, e->first_seen_us, &ok);
 	m->last_seen = orch_pb_ts(a, e->last_seen_us, &ok);
@@ -197,7 +198,9 @@ orch_pb_refusal(const orch_refusal *r, Orch__ProvisioningRefusal *m)
 	orch__provisioning_refusal__init(m);
 	m->error = "provisioning_blocked";
 	m->code = (char *) orch_refusal_code_name(r->code);
-	m->message = (char *) orch_refusal_message(r->code);
+	m->message =
+	    (char *) (r->message != NULL ? r->message
+	                                 : orch_refusal_message(r->code));
 	m->has_recovery_eta_seconds = r->eta_s >= 0;
 	m->recovery_eta_seconds = r->eta_s;
 	m->can_retry = r->can_retry;

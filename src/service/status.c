@@ -1,5 +1,6 @@
 /* Ping, GetStatus, GetVpnStatus, GetHealth, ResetCircuitBreaker,
  * GetMetrics: what the orchestrator says about itself. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,6 +9,8 @@
 #include "src/base/buf.h"
 #include "src/base/version.h"
 #include "src/core/core.h"
+#include "src/core/vpn.h"
+#include "src/core/vpncfg.h"
 #include "src/service/handlers.h"
 #include "src/service/pb.h"
 #include "src/service/service.h"
@@ -26,6 +29,45 @@ orch_svc_ping(void *arg, orch_call *call, const ProtobufCMessage *req)
 	                                                   : "unknown");
 	rep.build = (char *) orch_build_mode();
 	orch_call_reply(call, &rep.base);
+}
+
+/* Every Gluetun as VpnInfo, from a (the handler's arena). NULL with
+ * *n 0 without VPN; NULL with *n 1 when out of memory. */
+static Orch__VpnInfo **
+vpn_infos(orch_arena *a, const orch_core *core, size_t *n)
+{
+	size_t k = orch_core_vpn_count(core);
+	Orch__VpnInfo **pp;
+	Orch__VpnInfo *m;
+	bool ok = true;
+
+	*n = k;
+	if (k == 0)
+		return NULL;
+	pp = orch_arena_alloc(a, k * sizeof(*pp));
+	m = orch_arena_alloc(a, k * sizeof(*m));
+	if (pp == NULL || m == NULL)
+		return NULL;
+	for (size_t i = 0; i < k; i++) {
+		const orch_vpn *v = orch_core_vpn_at_locked(core, i);
+
+		orch__vpn_info__init(&m[i]);
+		m[i].name = v->cfg->name;
+		m[i].status = (char *) v->status;
+		m[i].health = (char *) v->health;
+		m[i].connected = v->connected;
+		m[i].has_forwarded_port =
+		    v->connected && v->forwarded_port > 0;
+		m[i].forwarded_port = v->forwarded_port;
+		m[i].engines = v->engines;
+		m[i].last_check_at = orch_pb_ts(a, v->last_check_us, &ok);
+		m[i].control = (char *) orch_vpn_control_name(v->control);
+		m[i].error = v->error[0] != '\0' ? (char *) v->error : NULL;
+		m[i].ports_total = (int32_t) v->n_pool;
+		m[i].ports_free = orch_core_vpn_free_ports_locked(core, i);
+		pp[i] = &m[i];
+	}
+	return ok ? pp : NULL;
 }
 
 void
@@ -47,8 +89,11 @@ orch_svc_get_status(void *arg, orch_call *call, const ProtobufCMessage *req)
 	const orch_state_counts *c;
 	bool allowed;
 	int64_t now;
+	char stack[ORCH_PB_ARENA_STACK];
+	orch_arena a;
 
 	(void) req;
+	orch_arena_init(&a, stack, sizeof(stack));
 	orch_core_lock(core);
 	now = orch_core_now(core);
 	c = &core->state.counts;
@@ -66,13 +111,14 @@ orch_svc_get_status(void *arg, orch_call *call, const ProtobufCMessage *req)
 	cap.available = c->engines - c->used;
 	cap.max_replicas = cfg->max_replicas;
 	cap.min_replicas = cfg->min_replicas;
-	vpn.enabled = cfg->gluetun_container_name != NULL;
+	vpn.enabled = orch_vpn_enabled(cfg);
 	vpn.connected = vpn.enabled && core->env.vpn_connected;
 	vpn.health = vpn.enabled ? core->env.vpn_health : "unknown";
-	vpn.container = cfg->gluetun_container_name;
+	vpn.container = vpn.enabled ? cfg->vpns[0].name : NULL;
 	vpn.has_forwarded_port =
 	    vpn.enabled && core->env.vpn_forwarded_port != 0;
 	vpn.forwarded_port = core->env.vpn_forwarded_port;
+	vpn.vpns = vpn_infos(&a, core, &vpn.n_vpns);
 	prov.can_provision = allowed;
 	prov.circuit_breaker_state = (char *) orch_breaker_state_name(
 	    orch_breaker_state_at(&core->general, now));
@@ -95,8 +141,12 @@ orch_svc_get_status(void *arg, orch_call *call, const ProtobufCMessage *req)
 	rep.provisioning = &prov;
 	rep.config = &cs;
 	rep.version = (char *) orch_version();
-	orch_call_reply(call, &rep.base);
+	if (vpn.n_vpns > 0 && vpn.vpns == NULL)
+		orch_svc_fail_nomem(call);
+	else
+		orch_call_reply(call, &rep.base);
 	orch_core_unlock(core);
+	orch_arena_fini(&a);
 }
 
 void
@@ -107,28 +157,39 @@ orch_svc_get_vpn_status(
 	orch_core *core = svc->core;
 	const orch_config *cfg = core->cfg;
 	Orch__VpnStatus rep = ORCH__VPN_STATUS__INIT;
-	Orch__Timestamp last = ORCH__TIMESTAMP__INIT;
+	char stack[ORCH_PB_ARENA_STACK];
+	orch_arena a;
 
 	(void) req;
+	orch_arena_init(&a, stack, sizeof(stack));
 	orch_core_lock(core);
-	rep.enabled = cfg->gluetun_container_name != NULL;
-	rep.container = cfg->gluetun_container_name;
+	rep.enabled = orch_vpn_enabled(cfg);
 	if (!rep.enabled) {
 		rep.status = "disabled";
 		rep.health = "unknown";
 	} else {
-		rep.status = core->env.vpn_status;
-		rep.health = core->env.vpn_health;
-		rep.connected = core->env.vpn_connected;
-		rep.has_forwarded_port = core->env.vpn_forwarded_port != 0;
-		rep.forwarded_port = core->env.vpn_forwarded_port;
-		if (core->env.vpn_last_check_us != 0) {
-			last.unix_micros = core->env.vpn_last_check_us;
-			rep.last_check_at = &last;
-		}
+		/* The contract's single-VPN shape is the first Gluetun's. */
+		const orch_vpn *v = orch_core_vpn_at_locked(core, 0);
+		bool ok = true;
+
+		rep.container = v->cfg->name;
+		rep.status = (char *) v->status;
+		rep.health = (char *) v->health;
+		rep.connected = v->connected;
+		rep.has_forwarded_port = v->connected && v->forwarded_port > 0;
+		rep.forwarded_port = v->forwarded_port;
+		rep.last_check_at = orch_pb_ts(&a, v->last_check_us, &ok);
+		rep.error = v->error[0] != '\0' ? (char *) v->error : NULL;
+		rep.vpns = vpn_infos(&a, core, &rep.n_vpns);
+		if (!ok)
+			rep.vpns = NULL;
 	}
-	orch_call_reply(call, &rep.base);
+	if (rep.n_vpns > 0 && rep.vpns == NULL)
+		orch_svc_fail_nomem(call);
+	else
+		orch_call_reply(call, &rep.base);
 	orch_core_unlock(core);
+	orch_arena_fini(&a);
 }
 
 void

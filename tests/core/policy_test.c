@@ -27,6 +27,7 @@
 #include "src/core/config.h"
 #include "src/core/policy.h"
 #include "src/core/state.h"
+#include "src/core/vpncfg.h"
 
 #define S(x) ((int64_t) (x) *INT64_C(1000000))
 #define T0 S(1700000000)
@@ -256,6 +257,7 @@ test_can_provision_table(void **state)
 		free(cfg.gluetun_container_name);
 		cfg.gluetun_container_name =
 		    cases[i].vpn_on ? strdup("gluetun") : NULL;
+		assert_int_equal(orch_vpncfg_split(&cfg, NULL), ORCH_OK);
 		orch_breaker_init(
 		    &b, cfg.cb_failure_threshold, cfg.cb_recovery_timeout_s);
 		if (cases[i].brk != B_CLOSED) {

@@ -77,7 +77,7 @@ fx_free(fixture *f)
 static orch_slot_opts
 opts(fixture *f, int host_port)
 {
-	orch_slot_opts o = {host_port, false, probe, f};
+	orch_slot_opts o = {host_port, false, probe, f, NULL, false};
 
 	return o;
 }

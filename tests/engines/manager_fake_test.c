@@ -432,7 +432,7 @@ test_provision_shape(void **state)
 	fx *f = *state;
 	orch_label labels[] = {{"x.custom", "yes"}};
 	orch_label env[] = {{"FOO", "bar"}, {"HTTP_PORT", "1"}};
-	orch_engine_request req = {labels, 1, env, 2, NULL, 0};
+	orch_engine_request req = {labels, 1, env, 2, NULL, NULL, false, 0};
 	orch_provision_result r;
 	orch_rt_container c;
 	const orch_rt_port *p;
@@ -552,8 +552,8 @@ test_bad_requests(void **state)
 	f->cfg.cb_failure_threshold = 1;
 	fx_start(f, false);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		orch_engine_request req = {
-		    &cases[i].label, 1, NULL, 0, cases[i].image, 0};
+		orch_engine_request req = {&cases[i].label, 1, NULL, 0,
+		    cases[i].image, NULL, false, 0};
 
 		assert_int_equal(
 		    provision(f, &req, 0, &r, &ref, &diag), ORCH_EINVAL);
@@ -566,8 +566,8 @@ test_bad_requests(void **state)
 	/* Valid references still go through. */
 	{
 		orch_label ok = {"x.custom", "1"};
-		orch_engine_request req = {
-		    &ok, 1, NULL, 0, "localhost:5000/acestream-sim:latest", 0};
+		orch_engine_request req = {&ok, 1, NULL, 0,
+		    "localhost:5000/acestream-sim:latest", NULL, false, 0};
 
 		assert_int_equal(
 		    provision(f, &req, 0, &r, &ref, &diag), ORCH_EPRECOND);
@@ -583,7 +583,7 @@ static void
 test_provision_deadline(void **state)
 {
 	fx *f = *state;
-	orch_engine_request req = {NULL, 0, NULL, 0, NULL, 0};
+	orch_engine_request req = {NULL, 0, NULL, 0, NULL, NULL, false, 0};
 	orch_provision_result r;
 	orch_refusal ref;
 	orch_diag diag;
@@ -767,7 +767,8 @@ static void
 test_image_missing(void **state)
 {
 	fx *f = *state;
-	orch_engine_request custom = {NULL, 0, NULL, 0, "other/image:1"};
+	orch_engine_request custom = {
+	    NULL, 0, NULL, 0, "other/image:1", NULL, false, 0};
 	orch_provision_result r;
 	orch_refusal ref;
 	orch_diag diag;

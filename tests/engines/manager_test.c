@@ -1073,7 +1073,7 @@ test_provision(void **state)
 
 		for (size_t i = 0; i < 3; i++) {
 			orch_engine_request req = {
-			    &bad[i], 1, NULL, 0, NULL, 0};
+			    &bad[i], 1, NULL, 0, NULL, NULL, false, 0};
 
 			assert_int_equal(orch_mgr_provision(f->mgr, &req, 0,
 			                     &res, &ref, &diag),
@@ -1088,7 +1088,8 @@ test_provision(void **state)
 		orch_label labels[] = {{"x.custom", "v1"}};
 		orch_label env[] = {{"CONF", "--custom-conf"},
 		    {"HTTP_PORT", "1"}, {"EXTRA", "e=1"}};
-		orch_engine_request req = {labels, 1, env, 3, NULL, 0};
+		orch_engine_request req = {
+		    labels, 1, env, 3, NULL, NULL, false, 0};
 
 		r2 = provision_ok(f, &req, &ms2);
 		printf("provision latency (2nd): %lld ms\n", (long long) ms2);
@@ -1769,7 +1770,7 @@ test_startup_timeout(void **state)
 {
 	fx *f = *state;
 	orch_label env[] = {{"SIM_STARTUP_DELAY_MS", "600000"}};
-	orch_engine_request req = {NULL, 0, env, 1, NULL};
+	orch_engine_request req = {NULL, 0, env, 1, NULL, NULL, false, 0};
 	orch_engine_request dflt = {0};
 	orch_provision_result r, res;
 	orch_refusal ref;

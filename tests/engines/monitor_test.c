@@ -137,7 +137,8 @@ static void
 provision(const char *env_key, const char *env_val, char id[80], int *port)
 {
 	orch_label env = {(char *) env_key, (char *) env_val};
-	orch_engine_request req = {NULL, 0, &env, env_key != NULL, NULL};
+	orch_engine_request req = {
+	    NULL, 0, &env, env_key != NULL, NULL, NULL, false, 0};
 	orch_provision_result res;
 	orch_refusal refusal;
 	orch_diag why;

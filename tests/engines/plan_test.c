@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "src/core/vpncfg.h"
 #include "src/engines/plan.h"
 
 static orch_config cfg;
@@ -66,7 +67,7 @@ static void
 test_default_plan(void **state)
 {
 	orch_engine_request req = {0};
-	orch_engine_slot slot = {3, 19003, 45003, false, 0};
+	orch_engine_slot slot = {3, 19003, 45003, false, 0, NULL, 0, 0};
 	orch_engine_plan p;
 	orch_diag why;
 
@@ -114,8 +115,9 @@ test_caller_parts(void **state)
 	    {"HTTP_PORT", "1"},   /* ours wins */
 	    {"TZ", "UTC"},
 	};
-	orch_engine_request req = {labels, 1, env, 3, "my/engine:2", 0};
-	orch_engine_slot slot = {1, 19001, 45001, false, 0};
+	orch_engine_request req = {
+	    labels, 1, env, 3, "my/engine:2", NULL, false, 0};
+	orch_engine_slot slot = {1, 19001, 45001, false, 0, NULL, 0, 0};
 	orch_engine_plan p;
 	orch_diag why;
 
@@ -145,10 +147,10 @@ test_bad_caller_names(void **state)
 	orch_label bad_env[] = {{"A=B", "x"}};
 	orch_label empty_env[] = {{"", "x"}};
 	orch_label bad_label[] = {{"", "x"}};
-	orch_engine_slot slot = {1, 19001, 45001, false, 0};
-	orch_engine_request r1 = {NULL, 0, bad_env, 1, NULL};
-	orch_engine_request r2 = {NULL, 0, empty_env, 1, NULL};
-	orch_engine_request r3 = {bad_label, 1, NULL, 0, NULL};
+	orch_engine_slot slot = {1, 19001, 45001, false, 0, NULL, 0, 0};
+	orch_engine_request r1 = {NULL, 0, bad_env, 1, NULL, NULL, false, 0};
+	orch_engine_request r2 = {NULL, 0, empty_env, 1, NULL, NULL, false, 0};
+	orch_engine_request r3 = {bad_label, 1, NULL, 0, NULL, NULL, false, 0};
 	orch_engine_plan p;
 	orch_diag why;
 
@@ -170,7 +172,7 @@ static void
 test_https_network_and_vpn(void **state)
 {
 	orch_engine_request req = {0};
-	orch_engine_slot slot = {2, 19002, 45002, true, 54321};
+	orch_engine_slot slot = {2, 19002, 45002, true, 54321, NULL, 0, 0};
 	orch_engine_plan p;
 	orch_diag why;
 
@@ -187,18 +189,87 @@ test_https_network_and_vpn(void **state)
 	assert_string_equal(p.network, "acenet");
 	orch_engine_plan_fini(&p);
 
-	/* VPN: the engine lives in Gluetun's network namespace. */
-	set_str(&cfg.gluetun_container_name, "gluetun");
+	/* VPN: the engine lives in Gluetun's network namespace, listens on
+	 * the container port and is reached on the host port Gluetun
+	 * publishes it on; the labels say both, its VPN and its forwarded
+	 * port (adoption reads them back). */
+	slot.vpn = "gluetun-b";
+	slot.host_http_port = 39002;
+	slot.host_https_port = 39003;
 	assert_int_equal(
 	    orch_engine_plan_build(&cfg, &req, &slot, &p, &why), ORCH_OK);
 	assert_int_equal(p.n_publish, 0);
-	assert_string_equal(p.network_mode, "container:gluetun");
+	assert_string_equal(p.network_mode, "container:gluetun-b");
 	assert_null(p.network);
 	assert_string_equal(env_get(&p, "P2P_PORT"), "54321");
+	assert_string_equal(env_get(&p, "HTTP_PORT"), "19002");
+	assert_string_equal(
+	    orch_label_get(p.labels, p.n_labels, "acestream.http_port"),
+	    "19002");
+	assert_string_equal(
+	    orch_label_get(p.labels, p.n_labels, "host.http_port"), "39002");
+	assert_string_equal(
+	    orch_label_get(p.labels, p.n_labels, "host.https_port"), "39003");
+	assert_string_equal(
+	    orch_label_get(p.labels, p.n_labels, "orchestrator.vpn"),
+	    "gluetun-b");
+	assert_string_equal(
+	    orch_label_get(p.labels, p.n_labels, "acestream.p2p_port"),
+	    "54321");
 	orch_engine_plan_fini(&p);
+	/* Not forwarded: no P2P_PORT, no label; HTTPS not published. */
+	slot.forwarded = false;
+	slot.host_https_port = 0;
 	cfg.ace_map_https = false;
+	assert_int_equal(
+	    orch_engine_plan_build(&cfg, &req, &slot, &p, &why), ORCH_OK);
+	assert_null(env_get(&p, "P2P_PORT"));
+	assert_null(
+	    orch_label_get(p.labels, p.n_labels, "acestream.p2p_port"));
+	assert_null(orch_label_get(p.labels, p.n_labels, "host.https_port"));
+	orch_engine_plan_fini(&p);
 	set_str(&cfg.docker_network, NULL);
+}
+
+/* The VPN labels come back from a container (adoption). */
+static void
+test_adopt_vpn_labels(void **state)
+{
+	orch_label labels[] = {
+	    {"orchestrator.managed", "acestream"},
+	    {"acestream.http_port", "19002"},
+	    {"acestream.https_port", "45002"},
+	    {"host.http_port", "39002"},
+	    {"orchestrator.vpn", "gluetun-b"},
+	    {"acestream.p2p_port", "41000"},
+	};
+	orch_container_view v = {"id2", "acestream-2", labels, 6, true};
+	orch_engine_spec spec;
+
+	(void) state;
+	set_str(&cfg.gluetun_container_name, "gluetun-a,gluetun-b");
+	assert_int_equal(orch_vpncfg_split(&cfg, NULL), ORCH_OK);
+	assert_int_equal(orch_engine_adopt(&cfg, &v, &spec), ORCH_OK);
+	assert_string_equal(spec.vpn, "gluetun-b");
+	assert_string_equal(spec.host, "gluetun-b");
+	assert_int_equal(spec.port, 19002);
+	assert_int_equal(spec.host_http_port, 39002);
+	assert_int_equal(spec.container_http_port, 19002);
+	assert_true(spec.forwarded);
+	assert_int_equal(spec.p2p_port, 41000);
+	/* An engine made before the label: the first Gluetun's, not
+	 * forwarded without the p2p label. */
+	v.n_labels = 4;
+	assert_int_equal(orch_engine_adopt(&cfg, &v, &spec), ORCH_OK);
+	assert_string_equal(spec.vpn, "gluetun-a");
+	assert_false(spec.forwarded);
+	/* Without VPN mode a VPN label is kept: the engine is there. */
 	set_str(&cfg.gluetun_container_name, NULL);
+	assert_int_equal(orch_vpncfg_split(&cfg, NULL), ORCH_OK);
+	v.n_labels = 6;
+	assert_int_equal(orch_engine_adopt(&cfg, &v, &spec), ORCH_OK);
+	assert_string_equal(spec.vpn, "gluetun-b");
+	assert_string_equal(spec.host, "gluetun-b");
 }
 
 static void
@@ -223,15 +294,13 @@ test_advertised_address(void **state)
 
 		set_str(&cfg.engine_host, rows[i].engine_host);
 		set_str(&cfg.docker_network, rows[i].network);
-		set_str(&cfg.gluetun_container_name, rows[i].gluetun);
-		orch_engine_advertised(
-		    &cfg, "acestream-5", 6878, 19005, &host, &port);
+		orch_engine_advertised(&cfg, "acestream-5", rows[i].gluetun,
+		    6878, 19005, &host, &port);
 		assert_string_equal(host, rows[i].host);
 		assert_int_equal(port, rows[i].port);
 	}
 	set_str(&cfg.engine_host, NULL);
 	set_str(&cfg.docker_network, NULL);
-	set_str(&cfg.gluetun_container_name, NULL);
 }
 
 static void
@@ -304,6 +373,7 @@ main(void)
 	    cmocka_unit_test(test_https_network_and_vpn),
 	    cmocka_unit_test(test_advertised_address),
 	    cmocka_unit_test(test_adopt_from_labels),
+	    cmocka_unit_test(test_adopt_vpn_labels),
 	    cmocka_unit_test(test_name_numbers),
 	};
 

@@ -123,6 +123,24 @@ check_config(const orch_config *c)
 	    c->cb_recovery_timeout_s >= 1 && c->reservation_ttl_s >= 1 &&
 	    c->collect_interval_s >= 1 && c->stats_history_max >= 1);
 	FUZZ_CHECK(c->gluetun_api_port >= 1 && c->gluetun_api_port <= 65535);
+	/* The VPN variables per Gluetun (vpncfg.h). */
+	FUZZ_CHECK((c->n_vpns == 0) == (c->gluetun_container_name == NULL));
+	FUZZ_CHECK(c->n_vpns <= ORCH_VPN_MAX);
+	for (size_t i = 0; i < c->n_vpns; i++) {
+		const orch_vpn_cfg *v = &c->vpns[i];
+
+		FUZZ_CHECK(v->name != NULL && v->name[0] != '\0' &&
+		           strpbrk(v->name, ", \t") == NULL);
+		for (size_t j = 0; j < i; j++)
+			FUZZ_CHECK(strcmp(v->name, c->vpns[j].name) != 0);
+		FUZZ_CHECK((v->api_user == NULL) == (v->api_password == NULL));
+		FUZZ_CHECK(v->ports.lo == 0 || range_ok(v->ports));
+		FUZZ_CHECK(
+		    v->api_url == NULL || strncmp(v->api_url, "http", 4) == 0);
+	}
+	FUZZ_CHECK(c->vpn_reconnect_stable_s >= 0 &&
+	           c->vpn_reconnect_drain_s >= 0 &&
+	           c->vpn_port_change_drain_s >= 0);
 	FUZZ_CHECK(c->cors_origins != NULL && c->db_path != NULL &&
 	           c->db_path[0] != '\0');
 	FUZZ_CHECK(

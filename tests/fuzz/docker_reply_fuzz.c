@@ -48,7 +48,10 @@ static void
 check_container(const orch_rt_container *c, bool from_list)
 {
 	FUZZ_CHECK(c->id != NULL && c->name != NULL && c->image != NULL &&
-	           c->created != NULL && c->state != NULL);
+	           c->created != NULL && c->state != NULL &&
+	           c->health != NULL && c->started_us >= 0);
+	if (from_list)
+		FUZZ_CHECK(c->health[0] == '\0' && c->started_us == 0);
 	if (from_list) {
 		FUZZ_CHECK(c->running == (strcmp(c->state, "running") == 0));
 		FUZZ_CHECK(c->n_env == 0);

@@ -3,8 +3,9 @@
  * engine or Gluetun answers, and the stat_url a client hands in.
  *
  * Input layout:
- *   byte 0   parser: % 5 -> health, stat, vpn status, forwarded port,
- *            stat_url path
+ *   byte 0   parser: % 7 -> health, stat, vpn status, forwarded port,
+ *            stat_url path, Gluetun's answers as the VPN monitor reads
+ *            them (src/probe/gluetun.h: a status, a port)
  *   byte 1   bit 7 set: HTTP status from a table (500, 404, 0, ...), else
  *            200; bits 3..5: why / out buffer size (a few tiny ones, 0)
  *   the rest the body (or the URL, NUL-terminated at its first NUL)
@@ -13,8 +14,10 @@
  * given; why always NUL-terminated; a good answer only with HTTP 200; a
  * stat snapshot only holds what its `has` bits say (non-negative counters,
  * a short, clean, valid UTF-8 status) and is all zero otherwise; a port is
- * 0..65535 or untouched; an accepted stat_url yields a path under
- * /ace/stat/ of plain printable characters, with no dot segment and no
+ * 0..65535 or untouched; a Gluetun answer reads OK only with 200, as a
+ * configuration error only with 401/403, as a missing route only with
+ * 400/404/405, and says why otherwise; an accepted stat_url yields a path
+ * under /ace/stat/ of plain printable characters, with no dot segment and no
  * fragment, that parses again to itself.
  *
  * The same file links into corpus_driver.c for probe_corpus_test.
@@ -27,6 +30,7 @@
 #include <strings.h>
 
 #include "src/probe/engine.h"
+#include "src/probe/gluetun.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -39,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define BUF 4200 /* > ORCH_PROBE_URL_MAX + room, and > any why */
 #define CANARY 0xa5
 
-static const long statuses[] = {500, 404, 0, 204, 201, 302, 503, -1};
+static const long statuses[] = {500, 404, 0, 401, 403, 302, 400, -1};
 static const size_t sizes[] = {128, 128, 4096, 64, 0, 1, 2, 11};
 
 static uint8_t buf[BUF];
@@ -230,6 +234,53 @@ fuzz_stat_path(long status, const char *body, size_t len, size_t outlen)
 	free(url);
 }
 
+static void
+fuzz_gluetun(
+    long status, const char *body, size_t len, size_t whylen, bool is_port)
+{
+	int value = -77;
+	orch_gluetun_verdict v;
+
+	canary_fill();
+	v = orch_gluetun_classify(
+	    status, body, len, is_port, &value, (char *) buf, whylen);
+	check_bounded(whylen);
+	switch (v) {
+	case ORCH_GLUETUN_OK:
+		FUZZ_CHECK(status == 200);
+		FUZZ_CHECK(is_port ? value >= 0 && value <= 65535
+		                   : value == 0 || value == 1);
+		break;
+	case ORCH_GLUETUN_AUTH:
+		FUZZ_CHECK(status == 401 || status == 403);
+		FUZZ_CHECK(value == -77);
+		break;
+	case ORCH_GLUETUN_MISSING:
+		FUZZ_CHECK(status == 400 || status == 404 || status == 405);
+		FUZZ_CHECK(value == -77);
+		break;
+	case ORCH_GLUETUN_BAD:
+		FUZZ_CHECK(value == -77);
+		break;
+	default:
+		FUZZ_CHECK(false); /* DOWN is for requests without an answer */
+	}
+	if (v != ORCH_GLUETUN_OK)
+		FUZZ_CHECK(whylen <= 1 || buf[0] != '\0');
+}
+
+static void
+fuzz_gluetun_status(long status, const char *body, size_t len, size_t whylen)
+{
+	fuzz_gluetun(status, body, len, whylen, false);
+}
+
+static void
+fuzz_gluetun_port(long status, const char *body, size_t len, size_t whylen)
+{
+	fuzz_gluetun(status, body, len, whylen, true);
+}
+
 /* Indexed by the first byte, modulo its size. */
 static void (*const parsers[])(long, const char *, size_t, size_t) = {
     fuzz_health,
@@ -237,6 +288,8 @@ static void (*const parsers[])(long, const char *, size_t, size_t) = {
     fuzz_vpn,
     fuzz_port,
     fuzz_stat_path,
+    fuzz_gluetun_status,
+    fuzz_gluetun_port,
 };
 
 int

@@ -1095,11 +1095,32 @@ test_delete_and_metrics(void **state)
 	need_daemon();
 	if (F.engine_id[0] == '\0')
 		fail_msg("needs the engine of test_provision");
-	snprintf(body, sizeof(body),
-	    "{\"container_id\":\"%s\",\"stream\":{\"key_type\":\"content_id\","
-	    "\"key\":\"del-%s\"},\"session\":{\"playback_session_id\":\"d1\","
-	    "\"stat_url\":\"http://127.0.0.1:%d/ace/stat/x/d1\"}}",
-	    F.engine_id, F.run, F.engine_port);
+	/* A real session on the engine: a made-up stat URL would be ended
+	 * as session_gone by the next collection, racing the DELETE (seen
+	 * under ASan and on a loaded machine). */
+	{
+		char gpath[256], psid[128], stat_url[512];
+		json_t *gs = NULL;
+		long st = 0;
+
+		snprintf(gpath, sizeof(gpath),
+		    "/ace/getstream?id=de1e7e%s&format=json&pid=del-%s", F.run,
+		    F.run);
+		gs = engine_get(F.engine_port, gpath, &st);
+		assert_int_equal(st, 200);
+		assert_non_null(gs);
+		snprintf(psid, sizeof(psid), "%s",
+		    gwt_str(json_object_get(gs, "response"),
+		        "playback_session_id"));
+		snprintf(stat_url, sizeof(stat_url), "%s",
+		    gwt_str(json_object_get(gs, "response"), "stat_url"));
+		json_decref(gs);
+		snprintf(body, sizeof(body),
+		    "{\"container_id\":\"%s\",\"stream\":{\"key_type\":"
+		    "\"content_id\",\"key\":\"del-%s\"},\"session\":{"
+		    "\"playback_session_id\":\"%s\",\"stat_url\":\"%s\"}}",
+		    F.engine_id, F.run, psid, stat_url);
+	}
 	xpost(NULL, NULL, "/events/stream_started", body, &r);
 	gwt_expect_status(&r, 200);
 	snprintf(sid, sizeof(sid), "%s", gwt_str(r.json, "id"));

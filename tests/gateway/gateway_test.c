@@ -1451,11 +1451,13 @@ test_vpn_status(void **state)
 	xdo(&fx->c, "GET /vpn/status", "VPN disabled", &q, &r);
 	gwt_expect_status(&r, 200);
 	gwt_check_vpn(r.json, "vpn");
-	/* Exactly the contract's disabled object. */
+	/* Exactly the contract's disabled object, and the fields the VPN
+	 * issue added (docs/VPN.md): no error, no Gluetun. */
 	want = json_loads("{\"enabled\":false,\"status\":\"disabled\","
 	                  "\"container\":null,\"health\":\"unknown\","
 	                  "\"connected\":false,\"forwarded_port\":null,"
-	                  "\"last_check_at\":null}",
+	                  "\"last_check_at\":null,\"error\":null,"
+	                  "\"vpns\":[]}",
 	    0, NULL);
 	assert_non_null(want);
 	if (!json_equal(want, r.json))

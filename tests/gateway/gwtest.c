@@ -441,7 +441,7 @@ gwt_check_engine(const json_t *e, const char *where)
 	    "container_id:s container_name:s host:s port:i labels:L "
 	    "forwarded:b health_status:s first_seen:t last_seen:t "
 	    "last_health_check:t? last_stream_usage:t? last_cache_cleanup:n "
-	    "cache_size_bytes:n streams:S");
+	    "cache_size_bytes:n streams:S vpn:s?");
 	one_of(where, "health_status", gwt_str(e, "health_status"), health);
 	port = gwt_int(e, "port");
 	if (port < 1 || port > 65535)
@@ -556,7 +556,10 @@ gwt_check_status(const json_t *st, const char *where)
 		fail_msg("%s: available != total - used", w);
 	snprintf(w, sizeof(w), "%s.vpn", where);
 	gwt_shape(json_object_get(st, "vpn"), w,
-	    "enabled:b connected:b health:s container:s? forwarded_port:i?");
+	    "enabled:b connected:b health:s container:s? forwarded_port:i? "
+	    "vpns:a");
+	gwt_check_vpn_list(
+	    json_object_get(json_object_get(st, "vpn"), "vpns"), w);
 	snprintf(w, sizeof(w), "%s.provisioning", where);
 	p = json_object_get(st, "provisioning");
 	gwt_shape(p, w,
@@ -588,11 +591,32 @@ gwt_check_status(const json_t *st, const char *where)
 }
 
 void
+gwt_check_vpn_list(const json_t *vpns, const char *where)
+{
+	size_t i;
+	json_t *x;
+
+	if (!json_is_array(vpns))
+		fail_msg("%s.vpns: not an array", where);
+	json_array_foreach((json_t *) vpns, i, x)
+	{
+		char w[300];
+
+		snprintf(w, sizeof(w), "%s.vpns[%zu]", where, i);
+		gwt_shape(x, w,
+		    "name:s status:s health:s connected:b forwarded_port:i? "
+		    "engines:i last_check_at:t? control:s error:s? "
+		    "ports_total:i ports_free:i");
+	}
+}
+
+void
 gwt_check_vpn(const json_t *v, const char *where)
 {
 	gwt_shape(v, where,
 	    "enabled:b status:s container:s? health:s connected:b "
-	    "forwarded_port:i? last_check_at:t?");
+	    "forwarded_port:i? last_check_at:t? error:s? vpns:a");
+	gwt_check_vpn_list(json_object_get(v, "vpns"), where);
 }
 
 void

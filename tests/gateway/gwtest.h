@@ -92,6 +92,8 @@ void gwt_check_stream(const json_t *s, const char *where);
 void gwt_check_stat(const json_t *s, const char *where);
 void gwt_check_refusal(const json_t *r, const char *where);
 void gwt_check_status(const json_t *st, const char *where);
+/* Each entry of a "vpns" array (docs/VPN.md). */
+void gwt_check_vpn_list(const json_t *vpns, const char *where);
 void gwt_check_vpn(const json_t *v, const char *where);
 void gwt_check_health(const json_t *h, const char *where);
 void gwt_check_provision_result(const json_t *p, const char *where);

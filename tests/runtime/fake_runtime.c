@@ -40,7 +40,14 @@ typedef struct fcont {
 	char *network;
 	const char *state; /* static: created, running, ... */
 	int64_t created_us;
+	int64_t started_us; /* the last start; 0 never */
+	char health[16];    /* orch_fake_rt_set_health(); "" = none */
 } fcont;
+
+typedef struct strv {
+	char **v;
+	size_t n;
+} strv;
 
 typedef struct fevent {
 	orch_rt_event ev;
@@ -52,6 +59,7 @@ typedef struct fstream {
 	orch_fake_rt *f;
 	orch_rt_kv *labels;
 	size_t n_labels;
+	strv containers; /* names or ids; none = every container */
 	char *type;
 	orch_rt_event_fn on_event;
 	orch_rt_events_state_fn on_state;
@@ -61,11 +69,6 @@ typedef struct fstream {
 	pthread_t thread;
 	struct fstream *next;
 } fstream;
-
-typedef struct strv {
-	char **v;
-	size_t n;
-} strv;
 
 typedef struct fault {
 	int n;
@@ -340,7 +343,16 @@ publish_locked(
 static bool
 stream_wants(const fstream *s, const fevent *e)
 {
-	return (s->type == NULL || strcmp(s->type, e->ev.type) == 0) &&
+	bool named = s->containers.n == 0;
+
+	for (size_t i = 0; !named && i < s->containers.n; i++) {
+		const char *x = s->containers.v[i];
+
+		named = strcmp(x, e->ev.name) == 0 ||
+		        strncmp(e->ev.id, x, strlen(x)) == 0;
+	}
+	return named &&
+	       (s->type == NULL || strcmp(s->type, e->ev.type) == 0) &&
 	       orch_rt_labels_match(
 	           e->labels, e->n_labels, s->labels, s->n_labels);
 }
@@ -668,6 +680,7 @@ start_locked(orch_fake_rt *f, fcont *c, orch_diag *diag)
 		    p->host_port > 0 ? p->host_port : f->next_ephemeral++;
 	}
 	c->state = "running";
+	c->started_us = orch_wall_us();
 	publish_locked(f, c, "start", NULL);
 	ok_status(diag, 204);
 	return ORCH_OK;
@@ -880,6 +893,8 @@ view_locked(const fcont *c, bool list, orch_rt_container *out)
 	out->created_us = us;
 	out->state = xstrdup(c->state);
 	out->running = is_up(c);
+	out->health = xstrdup(list ? "" : c->health);
+	out->started_us = list ? 0 : c->started_us;
 	if (c->n_labels > 0) {
 		out->labels = kv_copy(c->labels, c->n_labels);
 		out->n_labels = c->n_labels;
@@ -1026,8 +1041,13 @@ fk_events_open(
 
 	*out = NULL;
 	if (opts == NULL || opts->on_event == NULL ||
-	    (opts->n_labels > 0 && opts->labels == NULL))
+	    (opts->n_labels > 0 && opts->labels == NULL) ||
+	    (opts->n_containers > 0 && opts->containers == NULL))
 		return ORCH_EINVAL;
+	for (size_t i = 0; i < opts->n_containers; i++) {
+		if (opts->containers[i] == NULL || opts->containers[i][0] == 0)
+			return ORCH_EINVAL;
+	}
 	for (size_t i = 0; i < opts->n_labels; i++) {
 		if (opts->labels[i].key == NULL ||
 		    strchr(opts->labels[i].key, '=') != NULL)
@@ -1052,6 +1072,8 @@ fk_events_open(
 	s->labels = kv_copy(opts->labels, opts->n_labels);
 	s->n_labels = opts->n_labels;
 	s->type = opts->type != NULL ? xstrdup(opts->type) : NULL;
+	for (size_t i = 0; i < opts->n_containers; i++)
+		strv_add(&s->containers, opts->containers[i]);
 	s->on_event = opts->on_event;
 	s->on_state = opts->on_state;
 	s->arg = opts->arg;
@@ -1084,6 +1106,7 @@ fk_events_close(void *impl, orch_rt_events *ev)
 	pthread_mutex_unlock(&f->mu);
 	pthread_join(s->thread, NULL);
 	kv_free(s->labels, s->n_labels);
+	strv_fini(&s->containers);
 	free(s->type);
 	free(s);
 }
@@ -1351,6 +1374,25 @@ orch_err
 orch_fake_rt_pause(orch_fake_rt *f, const char *id, bool paused)
 {
 	return with_cont(f, id, CTL_PAUSE, paused);
+}
+
+orch_err
+orch_fake_rt_set_health(orch_fake_rt *f, const char *id, const char *health)
+{
+	orch_err rv = ORCH_OK;
+	char action[48];
+	fcont *c;
+
+	pthread_mutex_lock(&f->mu);
+	if ((c = find_locked(f, id)) == NULL) {
+		rv = ORCH_ENOTFOUND;
+	} else if (strcmp(c->health, health) != 0) {
+		snprintf(c->health, sizeof(c->health), "%s", health);
+		snprintf(action, sizeof(action), "health_status: %s", health);
+		publish_locked(f, c, action, NULL);
+	}
+	pthread_mutex_unlock(&f->mu);
+	return rv;
 }
 
 orch_err

@@ -25,8 +25,9 @@
  *     and list's running are true for running, restarting and paused; list
  * reports ports of running containers only and no env;
  *   - events: create, start, die (attribute exitCode), stop, kill,
- *     destroy, pause, unpause, with the container's labels, name and image
- *     as attributes, on a thread per stream; on_state(true) on connect;
+ *     destroy, pause, unpause, health_status, with the container's labels,
+ *     name and image as attributes, on a thread per stream, filtered by
+ *     type, labels and container names or ids; on_state(true) on connect;
  *     while down, on_state(false, ORCH_EUNAVAIL) and the events of the gap
  *     are lost (as across a daemon restart), then a reconnect;
  *   - a crash (the process exits by itself) is restarted when the restart
@@ -140,6 +141,12 @@ orch_err orch_fake_rt_destroy(orch_fake_rt *f, const char *id);
 
 /* docker pause / unpause. */
 orch_err orch_fake_rt_pause(orch_fake_rt *f, const char *id, bool paused);
+
+/* Its healthcheck now says health ("healthy", "unhealthy", "starting");
+ * a "health_status: <health>" event when it changed. Inspect reports it
+ * (and the last start time, set by every start). */
+orch_err orch_fake_rt_set_health(
+    orch_fake_rt *f, const char *id, const char *health);
 
 /* ---- looking ------------------------------------------------------------ */
 

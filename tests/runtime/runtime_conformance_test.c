@@ -314,6 +314,7 @@ typedef struct seen {
 	bool exit_code;  /* die carried exitCode */
 	bool label_ok;
 	int connects;
+	int others; /* events of any other container */
 } seen;
 
 static void
@@ -322,6 +323,8 @@ on_event(void *arg, const orch_rt_event *ev)
 	seen *s = arg;
 
 	pthread_mutex_lock(&s->mu);
+	if (s->id[0] != '\0' && strcmp(ev->id, s->id) != 0)
+		s->others++;
 	if (s->id[0] != '\0' && strcmp(ev->id, s->id) == 0 &&
 	    strcmp(ev->type, "container") == 0 &&
 	    (strcmp(ev->action, "create") == 0 ||
@@ -509,6 +512,93 @@ test_networks(void **state)
 	free(id);
 }
 
+/* An events stream for one container by name (the VPN monitor's way of
+ * watching Gluetun), and inspect's start time. */
+static void
+test_events_by_container(void **state)
+{
+	target *t = *state;
+	orch_rt_events_opts o = {0};
+	orch_rt_events *ev = NULL;
+	orch_rt_container c;
+	const char *names[1];
+	char name[64], other_name[64];
+	int64_t deadline, started;
+	char *id, *other;
+	orch_diag d;
+	seen s;
+
+	NEED(t);
+	memset(&s, 0, sizeof(s));
+	pthread_mutex_init(&s.mu, NULL);
+	make_name(name, sizeof(name), "evn");
+	make_name(other_name, sizeof(other_name), "evo");
+	names[0] = name;
+	o.containers = names;
+	o.n_containers = 1;
+	o.type = "container";
+	o.on_event = on_event;
+	o.on_state = on_state;
+	o.arg = &s;
+	assert_int_equal(orch_rt_events_open(&t->rt, &o, &ev), ORCH_OK);
+	deadline = orch_mono_ms() + 5000;
+	while (orch_mono_ms() < deadline) {
+		bool up;
+
+		pthread_mutex_lock(&s.mu);
+		up = s.connects > 0;
+		pthread_mutex_unlock(&s.mu);
+		if (up)
+			break;
+		sleep_ms(10);
+	}
+	/* The other container's life first: none of it may arrive. */
+	pthread_mutex_lock(&s.mu);
+	snprintf(s.id, sizeof(s.id), "pending");
+	pthread_mutex_unlock(&s.mu);
+	other = create(t, other_name, 0, ORCH_OK, &d);
+	assert_int_equal(orch_rt_start(&t->rt, other, &d), ORCH_OK);
+	assert_int_equal(orch_rt_remove(&t->rt, other, true, &d), ORCH_OK);
+	pthread_mutex_lock(&s.mu);
+	id = create(t, name, 0, ORCH_OK, &d);
+	snprintf(s.id, sizeof(s.id), "%s", id);
+	pthread_mutex_unlock(&s.mu);
+	/* Never started: no start time; then one, later after a restart. */
+	assert_int_equal(orch_rt_inspect(&t->rt, id, &c, &d), ORCH_OK);
+	assert_int_equal(c.started_us, 0);
+	assert_non_null(c.health);
+	orch_rt_container_fini(&c);
+	assert_int_equal(orch_rt_start(&t->rt, id, &d), ORCH_OK);
+	assert_int_equal(orch_rt_inspect(&t->rt, id, &c, &d), ORCH_OK);
+	started = c.started_us;
+	assert_true(started > 0);
+	orch_rt_container_fini(&c);
+	assert_int_equal(orch_rt_kill(&t->rt, id, NULL, &d), ORCH_OK);
+	sleep_ms(2); /* a start time that differs at the fake's precision */
+	assert_int_equal(orch_rt_start(&t->rt, id, &d), ORCH_OK);
+	assert_int_equal(orch_rt_inspect(&t->rt, id, &c, &d), ORCH_OK);
+	assert_true(c.started_us > started);
+	orch_rt_container_fini(&c);
+	assert_int_equal(orch_rt_remove(&t->rt, id, true, &d), ORCH_OK);
+	deadline = orch_mono_ms() + 10000;
+	while (orch_mono_ms() < deadline &&
+	       !order_is(&s, "create,start,die,start,die,destroy,"))
+		sleep_ms(20);
+	pthread_mutex_lock(&s.mu);
+	if (strcmp(s.order, "create,start,die,start,die,destroy,") != 0)
+		fail_msg("%s: events %s", t->name, s.order);
+	/* In order: the other one's events, if any came, came before. */
+	assert_int_equal(s.others, 0);
+	pthread_mutex_unlock(&s.mu);
+	orch_rt_events_close(&t->rt, ev);
+	/* An empty name is refused, as Docker's filter cannot say it. */
+	names[0] = "";
+	assert_int_equal(orch_rt_events_open(&t->rt, &o, &ev), ORCH_EINVAL);
+	pthread_mutex_destroy(&s.mu);
+	free(id);
+	free(other);
+}
+
 int
 main(void)
 {
@@ -520,6 +610,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_events, setup_fake, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_networks, setup_fake, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_events_by_container, setup_fake, teardown),
 	};
 	const struct CMUnitTest docker[] = {
 	    cmocka_unit_test_setup_teardown(
@@ -530,6 +622,8 @@ main(void)
 	        test_events, setup_docker, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_networks, setup_docker, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_events_by_container, setup_docker, teardown),
 	};
 	int failed;
 

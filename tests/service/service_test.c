@@ -33,6 +33,8 @@
 #include "src/core/breaker.h"
 #include "src/core/config.h"
 #include "src/core/core.h"
+#include "src/core/vpn.h"
+#include "src/core/vpncfg.h"
 #include "src/rpc/client.h"
 #include "src/rpc/server.h"
 #include "src/service/service.h"
@@ -628,6 +630,7 @@ static void
 tw_vpn(orch_config *c)
 {
 	set_str(&c->gluetun_container_name, "gluetun");
+	assert_int_equal(orch_vpncfg_split(c, NULL), ORCH_OK);
 }
 
 static void
@@ -2098,27 +2101,40 @@ test_vpn_enabled(void **state)
 	const Orch__OrchestratorStatus *st;
 	orch_env env;
 
+	orch_vpn_report rep;
+	orch_vpn_pub pubs[] = {{8000, 31000}, {19001, 39001}};
+
 	/* Before the VPN monitor's first report. */
 	expect(call(fx, "GetVpnStatus", &vreq, NULL, &res), &res, ORCH_OK);
 	v = (const void *) res.reply;
 	assert_true(v->enabled);
-	assert_string_equal(v->status, "not_found");
+	assert_string_equal(v->status, "unknown");
 	assert_string_equal(v->container, "gluetun");
 	assert_string_equal(v->health, "unknown");
 	assert_false(v->connected);
 	assert_false(v->has_forwarded_port);
 	assert_null(v->last_check_at);
+	assert_int_equal(v->n_vpns, 1);
+	assert_string_equal(v->vpns[0]->name, "gluetun");
+	assert_string_equal(v->vpns[0]->control, "unknown");
 	orch_rpc_result_fini(&res);
 
 	/* Tunnel down: provisioning blocked, status degraded. */
 	memset(&env, 0, sizeof(env));
 	env.docker_ok = true;
 	env.image_ok = true;
-	env.vpn_connected = false;
-	snprintf(env.vpn_status, sizeof(env.vpn_status), "running");
-	snprintf(env.vpn_health, sizeof(env.vpn_health), "unhealthy");
-	env.vpn_last_check_us = T0;
 	orch_core_set_env(&fx->core, &env);
+	memset(&rep, 0, sizeof(rep));
+	rep.status = "running";
+	rep.health = "unhealthy";
+	rep.control = ORCH_VPN_CONTROL_OK;
+	rep.tunnel_up = false;
+	rep.forwarded_port = -1;
+	rep.error = "Gluetun says the tunnel is not running";
+	rep.pubs_known = true;
+	rep.pubs = pubs;
+	rep.n_pubs = 2;
+	orch_core_vpn_report(&fx->core, 0, &rep, NULL);
 	put_engine(fx, "e1", "acestream-1", "gluetun", 19001, 0);
 	healthy(fx, "e1");
 	expect_blocked(
@@ -2134,11 +2150,12 @@ test_vpn_enabled(void **state)
 	select_refused(fx, ORCH_EPRECOND, "vpn_disconnected");
 
 	/* Tunnel up with a forwarded port. */
-	env.vpn_connected = true;
-	snprintf(env.vpn_health, sizeof(env.vpn_health), "healthy");
-	env.vpn_forwarded_port = 54321;
-	env.vpn_last_check_us = T0 + 5 * SEC;
-	orch_core_set_env(&fx->core, &env);
+	advance(fx, 5 * SEC);
+	rep.health = "healthy";
+	rep.tunnel_up = true;
+	rep.forwarded_port = 54321;
+	rep.error = NULL;
+	orch_core_vpn_report(&fx->core, 0, &rep, NULL);
 	expect_open(fx, "healthy");
 	st = get_status(fx, &res);
 	assert_true(st->vpn->enabled);
@@ -2159,6 +2176,35 @@ test_vpn_enabled(void **state)
 	assert_true(v->has_forwarded_port);
 	assert_int_equal(v->forwarded_port, 54321);
 	assert_ts(v->last_check_at, T0 + 5 * SEC);
+	assert_null(v->error);
+	assert_int_equal(v->n_vpns, 1);
+	assert_true(v->vpns[0]->connected);
+	assert_string_equal(v->vpns[0]->control, "ok");
+	/* 8000 is the control server's: one port for engines. */
+	assert_int_equal(v->vpns[0]->ports_total, 1);
+	orch_rpc_result_fini(&res);
+
+	/* The control server refuses our credentials: a configuration
+	 * error, not "wait for the VPN". */
+	rep.control = ORCH_VPN_CONTROL_AUTH;
+	rep.tunnel_up = false;
+	rep.error = "control server http://x: HTTP 401";
+	orch_core_vpn_report(&fx->core, 0, &rep, NULL);
+	expect(call(fx, "GetVpnStatus", &vreq, NULL, &res), &res, ORCH_OK);
+	v = (const void *) res.reply;
+	assert_false(v->connected);
+	assert_string_equal(v->status, "running");
+	assert_string_equal(v->error, "control server http://x: HTTP 401");
+	assert_string_equal(v->vpns[0]->control, "unauthorized");
+	orch_rpc_result_fini(&res);
+	expect_blocked(
+	    fx, "degraded", "VPN not connected", "vpn_disconnected", &res);
+	st = (const void *) res.reply;
+	assert_false(st->provisioning->blocked_reason_details->should_wait);
+	assert_false(st->provisioning->blocked_reason_details
+	                 ->has_recovery_eta_seconds);
+	assert_non_null(strstr(
+	    st->provisioning->blocked_reason_details->message, "API_KEY"));
 	orch_rpc_result_fini(&res);
 }
 

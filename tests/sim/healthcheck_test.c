@@ -139,6 +139,58 @@ test_gluetun_follows_vpn(void **state)
 	simtest_stop(&p);
 }
 
+/* Runs `sim healthcheck` in gluetun mode against port with env1, env2. */
+static int
+gluetun_check(int port, const char *env1, const char *env2)
+{
+	const char *argv[] = {simtest_sim_path(), "healthcheck", NULL};
+	char port_env[40];
+	const char *env[] = {"SIM_MODE=gluetun", port_env, env1, env2, NULL};
+
+	snprintf(port_env, sizeof(port_env), "GLUETUN_API_PORT=%d", port);
+	return simtest_run(argv, env, 10000, NULL);
+}
+
+/* A protected control server: the image's healthcheck carries the same
+ * credentials (the container's environment), so it stays healthy. */
+static void
+test_gluetun_with_credentials(void **state)
+{
+	static const char *const key_env[] = {"SIM_API_KEY=k1", NULL};
+	static const char *const basic_env[] = {
+	    "SIM_API_USER=u", "SIM_API_PASSWORD=p", NULL};
+	struct simtest_proc p;
+
+	(void) state;
+	assert_int_equal(simtest_start(&p, "gluetun", key_env, 0, 5000), 0);
+	assert_int_equal(gluetun_check(p.port, "SIM_API_KEY=k1", NULL), 0);
+	assert_int_equal(gluetun_check(p.port, "SIM_API_KEY=k2", NULL), 1);
+	assert_int_equal(gluetun_check(p.port, NULL, NULL), 1);
+	simtest_stop(&p);
+	assert_int_equal(simtest_start(&p, "gluetun", basic_env, 0, 5000), 0);
+	assert_int_equal(
+	    gluetun_check(p.port, "SIM_API_USER=u", "SIM_API_PASSWORD=p"), 0);
+	assert_int_equal(
+	    gluetun_check(p.port, "SIM_API_USER=u", "SIM_API_PASSWORD=q"), 1);
+	simtest_stop(&p);
+}
+
+/* An old Gluetun: the healthcheck asks the route it has. */
+static void
+test_gluetun_old_generation(void **state)
+{
+	static const char *const env[] = {"SIM_GLUETUN_API=old", NULL};
+	struct simtest_proc p;
+
+	(void) state;
+	assert_int_equal(simtest_start(&p, "gluetun", env, 0, 5000), 0);
+	assert_int_equal(
+	    gluetun_check(p.port, "SIM_GLUETUN_API=old", NULL), 0);
+	/* Without the knob it asks /v1/vpn/status, which old Gluetun lacks. */
+	assert_int_equal(gluetun_check(p.port, NULL, NULL), 1);
+	simtest_stop(&p);
+}
+
 static void
 test_unknown_mode_is_usage_error(void **state)
 {
@@ -158,6 +210,8 @@ main(void)
 	    cmocka_unit_test_teardown(test_engine_port_from_conf, teardown),
 	    cmocka_unit_test_teardown(test_nothing_listening, teardown),
 	    cmocka_unit_test_teardown(test_gluetun_follows_vpn, teardown),
+	    cmocka_unit_test_teardown(test_gluetun_with_credentials, teardown),
+	    cmocka_unit_test_teardown(test_gluetun_old_generation, teardown),
 	    cmocka_unit_test_teardown(
 	        test_unknown_mode_is_usage_error, teardown),
 	};

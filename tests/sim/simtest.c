@@ -359,9 +359,24 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 	struct simtest_resp *r = arg;
 	size_t n = size * nmemb;
 	static const char te[] = "transfer-encoding: chunked";
+	static const char wa[] = "www-authenticate:";
 
 	if (n >= sizeof(te) - 1 && strncasecmp(data, te, sizeof(te) - 1) == 0)
 		r->chunked = 1;
+	if (n >= sizeof(wa) - 1 &&
+	    strncasecmp(data, wa, sizeof(wa) - 1) == 0) {
+		size_t k = n - (sizeof(wa) - 1);
+		const char *v = data + sizeof(wa) - 1;
+
+		while (k > 0 && (*v == ' ' || *v == '\t')) {
+			v++;
+			k--;
+		}
+		while (k > 0 && (v[k - 1] == '\r' || v[k - 1] == '\n'))
+			k--;
+		snprintf(r->www_authenticate, sizeof(r->www_authenticate),
+		    "%.*s", (int) k, v);
+	}
 	return n;
 }
 

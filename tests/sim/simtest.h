@@ -73,7 +73,8 @@ struct simtest_resp {
 	char *body; /* NUL-terminated, never NULL after simtest_http */
 	size_t len;
 	char ctype[128];
-	int chunked; /* Transfer-Encoding: chunked seen */
+	int chunked;                /* Transfer-Encoding: chunked seen */
+	char www_authenticate[256]; /* that header's value, "" when none */
 	int connect_count;
 };
 

@@ -39,13 +39,15 @@ wait_fd(int fd, short events, int64_t deadline)
 
 /*
  * GETs path from 127.0.0.1:port into resp (NUL-terminated, truncated to
- * respsz). Returns 0 when a response arrived before the deadline.
+ * respsz), with the extra header lines in extra ("" for none). Returns 0
+ * when a response arrived before the deadline.
  */
 static int
-fetch(int port, const char *path, char *resp, size_t respsz, int64_t deadline)
+fetch(int port, const char *path, const char *extra, char *resp, size_t respsz,
+    int64_t deadline)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
-	char req[512];
+	char req[1536];
 	size_t got = 0;
 	int fd, n, rc = -1, err = 0;
 	socklen_t errlen = sizeof(err);
@@ -54,8 +56,10 @@ fetch(int port, const char *path, char *resp, size_t respsz, int64_t deadline)
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	n = snprintf(req, sizeof(req),
 	    "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-	    "Connection: close\r\n\r\n",
-	    path, port);
+	    "%sConnection: close\r\n\r\n",
+	    path, port, extra);
+	if (n < 0 || (size_t) n >= sizeof(req))
+		return -1;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
@@ -90,6 +94,21 @@ out:
 	return rc;
 }
 
+/* The credentials a protected control server wants (SIM_API_KEY, else
+ * SIM_API_USER/SIM_API_PASSWORD), as header lines into out. */
+static void
+gluetun_credentials(char *out, size_t outsz)
+{
+	const char *key = sim_gluetun_api_key();
+	char basic[700];
+
+	out[0] = '\0';
+	if (key != NULL)
+		snprintf(out, outsz, "X-API-Key: %s\r\n", key);
+	else if (sim_gluetun_basic(basic, sizeof(basic)))
+		snprintf(out, outsz, "Authorization: %s\r\n", basic);
+}
+
 int
 sim_healthcheck_main(void)
 {
@@ -97,10 +116,11 @@ sim_healthcheck_main(void)
 	int64_t deadline = sim_now_ms() + DEADLINE_MS;
 	int gluetun = mode != NULL && strcmp(mode, "gluetun") == 0;
 	int acexy = mode != NULL && strcmp(mode, "acexy") == 0;
-	const char *path = gluetun ? "/v1/vpn/status"
+	const char *path = gluetun ? sim_gluetun_status_path()
 	                   : acexy
 	                       ? "/ace/status"
 	                       : "/server/api?api_version=3&method=get_status";
+	char extra[1024] = "";
 	const char *want = gluetun ? "\"status\":\"running\""
 	                   : acexy ? "\"status\":\"ok\""
 	                           : "\"status\":1";
@@ -113,7 +133,9 @@ sim_healthcheck_main(void)
 		fprintf(stderr, "healthcheck: no usable port\n");
 		return 1;
 	}
-	if (fetch(port, path, resp, sizeof(resp), deadline) != 0) {
+	if (gluetun)
+		gluetun_credentials(extra, sizeof(extra));
+	if (fetch(port, path, extra, resp, sizeof(resp), deadline) != 0) {
 		fprintf(stderr,
 		    "healthcheck: no answer on port %d within %d ms\n", port,
 		    DEADLINE_MS);

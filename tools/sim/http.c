@@ -154,8 +154,14 @@ reason(int status)
 	switch (status) {
 	case 200:
 		return "OK";
+	case 301:
+		return "Moved Permanently";
 	case 400:
 		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
 	case 404:
 		return "Not Found";
 	case 405:
@@ -175,7 +181,14 @@ int
 sim_http_reply(struct sim_conn *c, const struct sim_req *r, int status,
     const char *ctype, const char *body)
 {
-	char head[512];
+	return sim_http_reply_h(c, r, status, ctype, NULL, body);
+}
+
+int
+sim_http_reply_h(struct sim_conn *c, const struct sim_req *r, int status,
+    const char *ctype, const char *headers, const char *body)
+{
+	char head[1024];
 	size_t blen = strlen(body);
 	int n;
 
@@ -186,9 +199,10 @@ sim_http_reply(struct sim_conn *c, const struct sim_req *r, int status,
 	    "Content-Type: %s\r\n"
 	    "Content-Length: %zu\r\n"
 	    "Connection: %s\r\n"
+	    "%s"
 	    "\r\n",
 	    status, reason(status), ctype, blen,
-	    c->close ? "close" : "keep-alive");
+	    c->close ? "close" : "keep-alive", headers != NULL ? headers : "");
 	if (n < 0 || (size_t) n >= sizeof(head))
 		goto fail;
 	if (sim_send_all(c->fd, head, (size_t) n) != 0 ||
@@ -318,6 +332,14 @@ parse_head(struct sim_conn *c, size_t hlen, struct sim_req *r, size_t *clen)
 			if (strlen(val) >= sizeof(r->host))
 				return -1;
 			strcpy(r->host, val);
+		} else if (strcasecmp(line, "X-API-Key") == 0) {
+			if (strlen(val) >= sizeof(r->api_key))
+				return -1;
+			strcpy(r->api_key, val);
+		} else if (strcasecmp(line, "Authorization") == 0) {
+			if (strlen(val) >= sizeof(r->authorization))
+				return -1;
+			strcpy(r->authorization, val);
 		} else if (strcasecmp(line, "Connection") == 0) {
 			conn_close |= has_token(val, "close");
 			conn_keep |= has_token(val, "keep-alive");

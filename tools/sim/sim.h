@@ -35,6 +35,8 @@ struct sim_req {
 	char path[SIM_PATH_MAX];  /* percent-decoded, query stripped */
 	char query[SIM_PATH_MAX]; /* raw, without the '?' */
 	char host[256];           /* Host header, "" when absent */
+	char api_key[256];        /* X-API-Key header, "" when absent */
+	char authorization[512];  /* Authorization header, "" when absent */
 	int minor;                /* HTTP/1.<minor> */
 	int keep_alive;           /* after the protocol default + Connection */
 	char body[SIM_BODY_MAX + 1];
@@ -91,6 +93,11 @@ int sim_pct_decode(
 int sim_http_reply(struct sim_conn *c, const struct sim_req *r, int status,
     const char *ctype, const char *body);
 
+/* As sim_http_reply, with extra header lines (each "Name: value\r\n";
+ * NULL = none). */
+int sim_http_reply_h(struct sim_conn *c, const struct sim_req *r, int status,
+    const char *ctype, const char *headers, const char *body);
+
 /* JSON reply shorthand. */
 int sim_json_reply(
     struct sim_conn *c, const struct sim_req *r, int status, const char *body);
@@ -144,6 +151,14 @@ int sim_acexy_main(void);
 int sim_engine_port(void);
 int sim_gluetun_port(void);
 int sim_acexy_port(void);
+
+/* gluetun.c: the control server's credentials, for the healthcheck. The
+ * X-API-Key value (SIM_API_KEY) or NULL; the Authorization value for
+ * SIM_API_USER/SIM_API_PASSWORD ("Basic ...") into out, or 0 when unset. */
+const char *sim_gluetun_api_key(void);
+int sim_gluetun_basic(char *out, size_t outsz);
+/* The status path the configured API generation answers. */
+const char *sim_gluetun_status_path(void);
 
 /* main.c: small shared helpers. */
 int64_t sim_now_ms(void);
