@@ -115,6 +115,7 @@ struct daemon {
 	orch_mgr *mgr;
 	orch_monitor *mon;
 	orch_vpnmon *vpn;
+	orch_reach reach; /* where probes go, decided at start */
 	orch_service svc;
 	orch_rpc_server *srv;
 	orch_gw *gw;
@@ -195,24 +196,24 @@ check_socket(const char *docker_host)
 	    (int) st.st_gid, (int) st.st_gid);
 }
 
-/* Where the probes go, decided once: on the host, or from inside a
- * container (src/engines/reach.h); said at start, as a warning when the
- * probes cannot work. */
+/* Where the probes go (engines and the Gluetun control servers), decided
+ * once: on the host, or from inside a container (src/engines/reach.h);
+ * said at start, as a warning when the probes cannot work. */
 static void
 set_reach(struct daemon *d, const orch_runtime *rt)
 {
 	orch_rt_self self;
-	orch_reach r;
+	orch_reach *r = &d->reach;
 
 	orch_rt_self_detect(rt, NULL, &self);
-	orch_reach_decide(&d->cfg, &self, &r);
-	if (r.ok)
+	orch_reach_decide(&d->cfg, &self, r);
+	if (r->ok)
 		ORCH_INFO(
-		    "probes: %s: %s", orch_reach_mode_name(r.mode), r.why);
+		    "probes: %s: %s", orch_reach_mode_name(r->mode), r->why);
 	else
 		ORCH_WARN(
-		    "probes: %s: %s", orch_reach_mode_name(r.mode), r.why);
-	orch_monitor_set_reach(d->mon, &r);
+		    "probes: %s: %s", orch_reach_mode_name(r->mode), r->why);
+	orch_monitor_set_reach(d->mon, r);
 	orch_rt_self_fini(&self);
 }
 
@@ -258,6 +259,7 @@ start_engines(struct daemon *d)
 	 * already gated on what Gluetun says. */
 	vo.core = &d->core;
 	vo.mgr = d->mgr;
+	vo.reach = &d->reach;
 	if (orch_vpnmon_open(&vo, &d->vpn) != ORCH_OK ||
 	    orch_vpnmon_start(d->vpn) != ORCH_OK) {
 		fprintf(stderr, "orchestratord: cannot start the VPN "

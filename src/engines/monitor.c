@@ -55,7 +55,7 @@ typedef struct round {
 static void
 probe_base(const round *rd, const orch_engine *e, char *out, size_t len)
 {
-	(void) orch_reach_engine_base(&rd->m->reach, rd->m->cfg, e, out, len);
+	(void) orch_reach_engine_base(&rd->m->reach, e, out, len);
 }
 
 static bool

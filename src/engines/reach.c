@@ -1,5 +1,8 @@
 #include "src/engines/reach.h"
 
+#include "src/core/vpncfg.h"
+#include "src/probe/gluetun.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -122,8 +125,8 @@ orch_reach_decide(
 		          "name on it cannot reach the engines; attach it "
 		          "(docker network connect)",
 		    me, cfg->docker_network, nets);
-	} else if (gw != NULL && (cfg->engine_host != NULL ||
-	                             cfg->gluetun_container_name != NULL)) {
+	} else if (gw != NULL &&
+	           (cfg->engine_host != NULL || orch_vpn_enabled(cfg))) {
 		out->mode = ORCH_REACH_GATEWAY;
 		snprintf(out->gateway, sizeof(out->gateway), "%s", gw);
 		snprintf(out->why, sizeof(out->why),
@@ -151,39 +154,38 @@ orch_reach_decide(
 }
 
 int
-orch_reach_engine_base(const orch_reach *r, const orch_config *cfg,
-    const orch_engine *e, char *out, size_t len)
+orch_reach_engine_base(
+    const orch_reach *r, const orch_engine *e, char *out, size_t len)
 {
 	orch_reach_mode mode = r != NULL ? r->mode : ORCH_REACH_HOST;
-	bool vpn = cfg != NULL && cfg->gluetun_container_name != NULL;
 	int cport = e->container_http_port;
 
+	/* An engine inside a Gluetun listens in Gluetun's namespace: on
+	 * the network it is Gluetun's name that answers, at the port the
+	 * engine listens on there. */
 	if (mode == ORCH_REACH_NETWORK && cport > 0)
 		return snprintf(out, len, "http://%s:%d",
-		    vpn ? cfg->gluetun_container_name : e->container_name,
-		    cport);
-	if (mode == ORCH_REACH_GATEWAY &&
-	    (e->host_http_port > 0 || (vpn && cport > 0)))
-		return snprintf(out, len, "http://%s:%d", r->gateway,
-		    e->host_http_port > 0 ? e->host_http_port : cport);
+		    e->vpn != NULL ? e->vpn : e->container_name, cport);
+	if (mode == ORCH_REACH_GATEWAY && e->host_http_port > 0)
+		return snprintf(
+		    out, len, "http://%s:%d", r->gateway, e->host_http_port);
 	if (e->host_http_port > 0)
 		return snprintf(
 		    out, len, "http://127.0.0.1:%d", e->host_http_port);
 	return snprintf(out, len, "http://%s:%d", e->host, e->port);
 }
 
-int
-orch_reach_gluetun_base(
-    const orch_reach *r, const orch_config *cfg, char *out, size_t len)
+void
+orch_reach_gluetun_base(const orch_reach *r, const orch_vpn_cfg *v,
+    int api_port, int published, char *out, size_t len)
 {
 	orch_reach_mode mode = r != NULL ? r->mode : ORCH_REACH_HOST;
-	const char *host = "127.0.0.1";
 
-	if (cfg->gluetun_container_name == NULL)
-		return snprintf(out, len, "%s", "");
-	if (mode == ORCH_REACH_NETWORK)
-		host = cfg->gluetun_container_name;
-	else if (mode == ORCH_REACH_GATEWAY)
-		host = r->gateway;
-	return snprintf(out, len, "http://%s:%d", host, cfg->gluetun_api_port);
+	if (v->api_url == NULL && mode == ORCH_REACH_NETWORK)
+		snprintf(out, len, "http://%s:%d", v->name, api_port);
+	else if (v->api_url == NULL && mode == ORCH_REACH_GATEWAY &&
+	         published > 0)
+		snprintf(out, len, "http://%s:%d", r->gateway, published);
+	else
+		orch_gluetun_base_url(v, api_port, published, out, len);
 }

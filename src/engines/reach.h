@@ -15,8 +15,8 @@
  *            published).
  *   NETWORK  in a container with DOCKER_NETWORK set (the compose case):
  *            by container name on that network, <name>:<container port>
- *            (in VPN mode <Gluetun>:<container port>; Gluetun's control
- *            server at <Gluetun>:GLUETUN_API_PORT).
+ *            (an engine inside a Gluetun at <its Gluetun>:<container
+ *            port>; a control server at <Gluetun>:GLUETUN_API_PORT).
  *   GATEWAY  in a container that shares no network with the engines,
  *            with ENGINE_HOST set (engines then publish on 0.0.0.0) or
  *            in VPN mode (Gluetun publishes): <host gateway>:<published
@@ -65,12 +65,18 @@ void orch_reach_decide(
  * orchestrator reaches engine e. r NULL: HOST. Returns the length
  * snprintf would write (>= len: cut).
  */
-int orch_reach_engine_base(const orch_reach *r, const orch_config *cfg,
-    const orch_engine *e, char *out, size_t len);
+int orch_reach_engine_base(
+    const orch_reach *r, const orch_engine *e, char *out, size_t len);
 
-/* The base URL of Gluetun's control server (GLUETUN_CONTAINER_NAME,
- * GLUETUN_API_PORT), as above; "" when the VPN is not configured. */
-int orch_reach_gluetun_base(
-    const orch_reach *r, const orch_config *cfg, char *out, size_t len);
+/*
+ * The base URL of Gluetun v's control server (no trailing slash) into
+ * out: GLUETUN_API_URL when set; else NETWORK: <name>:<api_port> on the
+ * shared network; GATEWAY: <gateway>:<published> (the host port published
+ * for api_port, when there is one); otherwise as on the host
+ * (orch_gluetun_base_url: 127.0.0.1:<published>, else <name>:<api_port>).
+ * r NULL: HOST.
+ */
+void orch_reach_gluetun_base(const orch_reach *r, const orch_vpn_cfg *v,
+    int api_port, int published, char *out, size_t len);
 
 #endif

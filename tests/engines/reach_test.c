@@ -5,19 +5,22 @@
  * network, without a shared network with and without ENGINE_HOST, in VPN
  * mode, a container the runtime did not describe), checking the mode,
  * whether probes can work, what the start-up line says, and the URLs of
- * an engine and of Gluetun's control server. The real thing, from inside
- * a container on a real daemon, is tests/deploy:image_test.
+ * an engine and of Gluetun's control server; several Gluetuns. The real
+ * thing, from inside a container on a real daemon, is
+ * tests/deploy:image_test.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "src/core/vpncfg.h"
 #include "src/engines/reach.h"
 
 #define ID "4f9a5e2c1b7d8e3f6a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f"
@@ -68,7 +71,7 @@ static const row rows[] = {
         "http://127.0.0.1:19001", ""},
     {"network_mode: host, VPN", NULL, NULL, "gluetun", 3, "host", {"host", ""},
         ORCH_REACH_HOST, true, "on the host's network",
-        "http://127.0.0.1:19001", "http://127.0.0.1:8000"},
+        "http://127.0.0.1:19001", "http://127.0.0.1:8001"},
     {"no shared network, ENGINE_HOST: the host gateway", NULL, "10.0.0.5",
         NULL, 3, "default", {"bridge", "172.17.0.1"}, ORCH_REACH_GATEWAY, true,
         "through the host gateway at 172.17.0.1", "http://172.17.0.1:19001",
@@ -76,7 +79,7 @@ static const row rows[] = {
     {"no shared network, VPN: the host gateway", NULL, NULL, "gluetun", 3,
         "mynet", {"mynet", "", "other", "172.30.0.1"}, ORCH_REACH_GATEWAY,
         true, "Gluetun publishes", "http://172.30.0.1:19001",
-        "http://172.30.0.1:8000"},
+        "http://172.30.0.1:8001"},
     {"no shared network, ports on 127.0.0.1: cannot work", NULL, NULL, NULL, 3,
         "default", {"bridge", "172.17.0.1"}, ORCH_REACH_HOST, false,
         "which this container cannot reach, so every probe would fail",
@@ -137,12 +140,14 @@ test_rows(void **state)
 		orch_rt_kv kv[2];
 		orch_engine e;
 		orch_reach out;
+		orch_diag diag;
 		char url[256];
 
 		orch_config_defaults(&cfg);
 		set_str(&cfg.docker_network, r->docker_network);
 		set_str(&cfg.engine_host, r->engine_host);
 		set_str(&cfg.gluetun_container_name, r->gluetun);
+		assert_int_equal(orch_vpncfg_split(&cfg, &diag), ORCH_OK);
 		make_self(r, &self, kv);
 		orch_reach_decide(&cfg, r->found > 0 ? &self : NULL, &out);
 		if (out.mode != r->mode || out.ok != r->ok ||
@@ -150,21 +155,25 @@ test_rows(void **state)
 			fail_msg("%s: mode %s ok %d why \"%s\"", r->what,
 			    orch_reach_mode_name(out.mode), out.ok, out.why);
 		/* An engine as the plan makes it: published port = container
-		 * port, except in VPN mode (nothing published). */
+		 * port; in VPN mode inside Gluetun, which publishes the same
+		 * port and is the advertised host. */
 		memset(&e, 0, sizeof(e));
 		e.container_name = (char *) "acestream-1";
 		e.container_http_port = 19001;
-		e.host_http_port = r->gluetun != NULL ? 0 : 19001;
+		e.host_http_port = 19001;
+		e.vpn = (char *) r->gluetun;
 		e.host =
 		    (char *) (r->gluetun != NULL ? r->gluetun : "127.0.0.1");
 		e.port = 19001;
-		if (r->gluetun != NULL && out.mode == ORCH_REACH_HOST)
-			e.host = (char *) "127.0.0.1"; /* ENGINE_HOST-like */
-		orch_reach_engine_base(&out, &cfg, &e, url, sizeof(url));
+		orch_reach_engine_base(&out, &e, url, sizeof(url));
 		if (strcmp(url, r->engine) != 0)
 			fail_msg("%s: engine at %s, want %s", r->what, url,
 			    r->engine);
-		orch_reach_gluetun_base(&out, &cfg, url, sizeof(url));
+		/* Gluetun's control port 8000 published on the host's 8001. */
+		url[0] = '\0';
+		if (cfg.n_vpns > 0)
+			orch_reach_gluetun_base(
+			    &out, &cfg.vpns[0], 8000, 8001, url, sizeof(url));
 		if (strcmp(url, r->gluetun_url) != 0)
 			fail_msg("%s: Gluetun at \"%s\", want \"%s\"", r->what,
 			    url, r->gluetun_url);
@@ -187,12 +196,12 @@ test_edges(void **state)
 	e.container_name = (char *) "acestream-2";
 	e.host = (char *) "10.1.2.3";
 	e.port = 6878;
-	orch_reach_engine_base(NULL, &cfg, &e, url, sizeof(url));
+	orch_reach_engine_base(NULL, &e, url, sizeof(url));
 	assert_string_equal(url, "http://10.1.2.3:6878");
 	e.host_http_port = 19002;
-	orch_reach_engine_base(NULL, &cfg, &e, url, sizeof(url));
+	orch_reach_engine_base(NULL, &e, url, sizeof(url));
 	assert_string_equal(url, "http://127.0.0.1:19002");
-	assert_int_equal(orch_reach_engine_base(NULL, &cfg, &e, url, 8),
+	assert_int_equal(orch_reach_engine_base(NULL, &e, url, 8),
 	    (int) strlen("http://127.0.0.1:19002"));
 	assert_int_equal(strlen(url), 7);
 	assert_string_equal(orch_reach_mode_name(ORCH_REACH_HOST), "host");
@@ -203,12 +212,63 @@ test_edges(void **state)
 	orch_config_fini(&cfg);
 }
 
+/* Several Gluetuns: an engine is reached through its own; a control
+ * server's GLUETUN_API_URL wins in every mode; one that publishes no
+ * control port is asked by name, the only address left. */
+static void
+test_vpns(void **state)
+{
+	orch_reach net = {.mode = ORCH_REACH_NETWORK, .ok = true};
+	orch_reach gw = {.mode = ORCH_REACH_GATEWAY, .ok = true};
+	orch_config cfg;
+	orch_engine e;
+	orch_diag diag;
+	char url[128];
+
+	(void) state;
+	snprintf(gw.gateway, sizeof(gw.gateway), "172.30.0.1");
+	orch_config_defaults(&cfg);
+	set_str(&cfg.gluetun_container_name, "gluetun-a,gluetun-b");
+	set_str(&cfg.gluetun_api_url, ",http://10.0.0.7:9000");
+	assert_int_equal(orch_vpncfg_split(&cfg, &diag), ORCH_OK);
+	assert_int_equal(cfg.n_vpns, 2);
+	memset(&e, 0, sizeof(e));
+	e.container_name = (char *) "acestream-3";
+	e.vpn = (char *) "gluetun-b";
+	e.container_http_port = 19003;
+	e.host_http_port = 29003;
+	e.host = (char *) "gluetun-b";
+	e.port = 19003;
+	orch_reach_engine_base(&net, &e, url, sizeof(url));
+	assert_string_equal(url, "http://gluetun-b:19003");
+	orch_reach_engine_base(&gw, &e, url, sizeof(url));
+	assert_string_equal(url, "http://172.30.0.1:29003");
+	orch_reach_engine_base(NULL, &e, url, sizeof(url));
+	assert_string_equal(url, "http://127.0.0.1:29003");
+
+	orch_reach_gluetun_base(
+	    &net, &cfg.vpns[0], 8000, 8001, url, sizeof(url));
+	assert_string_equal(url, "http://gluetun-a:8000");
+	orch_reach_gluetun_base(&gw, &cfg.vpns[0], 8000, 0, url, sizeof(url));
+	assert_string_equal(url, "http://gluetun-a:8000");
+	orch_reach_gluetun_base(NULL, &cfg.vpns[0], 8000, 0, url, sizeof(url));
+	assert_string_equal(url, "http://gluetun-a:8000");
+	orch_reach_gluetun_base(
+	    &net, &cfg.vpns[1], 8000, 8001, url, sizeof(url));
+	assert_string_equal(url, "http://10.0.0.7:9000");
+	orch_reach_gluetun_base(
+	    &gw, &cfg.vpns[1], 8000, 8001, url, sizeof(url));
+	assert_string_equal(url, "http://10.0.0.7:9000");
+	orch_config_fini(&cfg);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rows),
 	    cmocka_unit_test(test_edges),
+	    cmocka_unit_test(test_vpns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
