@@ -871,10 +871,23 @@ orch_config_load(orch_config *cfg, const char *const *env,
 		/* An engine's HTTP port is its host port (and, inside a
 		 * Gluetun, shares one namespace with every HTTPS port):
 		 * one number in both ranges would be handed out twice. */
-		orch_diag_field(diag, "ACE_HTTPS_RANGE",
-		    "ACE_HTTPS_RANGE (%d-%d) overlaps PORT_RANGE_HOST (%d-%d)",
-		    cfg->ace_https_range.lo, cfg->ace_https_range.hi,
-		    cfg->port_range_host.lo, cfg->port_range_host.hi);
+		/* Named after the one the user set (both: HTTPS). */
+		const char *hv = lookup(env, &d, "ACE_HTTPS_RANGE");
+		bool https_set = hv != NULL && *hv != '\0';
+
+		orch_diag_field(diag,
+		    https_set ? "ACE_HTTPS_RANGE" : "PORT_RANGE_HOST",
+		    "%s (%d-%d) overlaps %s (%d-%d)",
+		    https_set ? "ACE_HTTPS_RANGE" : "PORT_RANGE_HOST",
+		    https_set ? cfg->ace_https_range.lo
+		              : cfg->port_range_host.lo,
+		    https_set ? cfg->ace_https_range.hi
+		              : cfg->port_range_host.hi,
+		    https_set ? "PORT_RANGE_HOST" : "ACE_HTTPS_RANGE",
+		    https_set ? cfg->port_range_host.lo
+		              : cfg->ace_https_range.lo,
+		    https_set ? cfg->port_range_host.hi
+		              : cfg->ace_https_range.hi);
 		rc = ORCH_EINVAL;
 	}
 	if (rc == ORCH_OK)

@@ -438,6 +438,18 @@ orch_core_visit_probe_targets(
 	return n;
 }
 
+int
+orch_core_health_unknown(orch_core *core)
+{
+	int n;
+
+	orch_core_lock(core);
+	n = core->state.counts.running - core->state.counts.healthy -
+	    core->state.counts.unhealthy;
+	orch_core_unlock(core);
+	return n;
+}
+
 size_t
 orch_core_visit_polled_streams(
     orch_core *core, void (*fn)(void *arg, const orch_stream *s), void *arg)

@@ -171,6 +171,12 @@ void orch_core_count(orch_core *core, orch_core_counter c);
 size_t orch_core_visit_probe_targets(
     orch_core *core, void (*fn)(void *arg, const orch_engine *e), void *arg);
 
+/* Managed running engines whose health is still unknown (never probed,
+ * or probed fewer than HEALTH_FAILURE_THRESHOLD times without an
+ * answer): the monitor's fast start-up schedule runs while there are
+ * any. O(1): the state's counters. */
+int orch_core_health_unknown(orch_core *core);
+
 /* Calls fn for every active stream with a stat_url on a managed, running
  * engine, under the lock, as above. */
 size_t orch_core_visit_polled_streams(

@@ -48,6 +48,11 @@ typedef struct round {
 	orch_http_req *r;
 	size_t n, cap;
 	const orch_monitor *m; /* set by each round before its visit */
+	/* A start-up round: only engines whose health is unknown, and only
+	 * answers count (a failure there says nothing yet: an engine's API
+	 * may take seconds to come up, and the health policy's failures are
+	 * the regular rounds' to count). */
+	bool startup;
 } round;
 
 /* The address the orchestrator itself reaches e at (src/engines/reach.h:
@@ -159,6 +164,8 @@ probe_done(void *arg, orch_http_req *req, size_t index)
 	          orch_probe_parse_health(req->status, req->body.data,
 	              req->body.len, why, sizeof(why));
 
+	if (!ok && rd->startup)
+		return;
 	atomic_fetch_add(&m->probes, 1);
 	if (!ok)
 		atomic_fetch_add(&m->probe_failures, 1);
@@ -176,7 +183,8 @@ probe_target(void *arg, const orch_engine *e)
 	round *rd = arg;
 	char base[300];
 
-	if (!round_reserve(rd, rd->n + 1) ||
+	if ((rd->startup && e->health != ORCH_HEALTH_UNKNOWN) ||
+	    !round_reserve(rd, rd->n + 1) ||
 	    !target_set_id(&rd->t[rd->n], e->container_id))
 		return;
 	probe_base(rd, e, base, sizeof(base));
@@ -305,22 +313,57 @@ sleep_until(orch_monitor *m, int64_t deadline_ms)
 	return run;
 }
 
+/*
+ * Regular rounds every HEALTH_CHECK_INTERVAL_S probe every engine. In
+ * between, while some engine's health is unknown (just provisioned or
+ * adopted), start-up rounds probe those alone, STARTUP_STEP_MS after a
+ * new one appears and backing off to STARTUP_STEP_MAX_MS, so that an
+ * engine is healthy in /engines within a fraction of a second of
+ * answering instead of up to a whole period later (proxies that prefer
+ * healthy engines skipped the engine they had just asked for).
+ */
+#define STARTUP_STEP_MS 250
+#define STARTUP_STEP_MAX_MS 1000
+
 static void *
 probe_main(void *arg)
 {
 	orch_monitor *m = arg;
 	int64_t period = (int64_t) m->cfg->health_check_interval_s * 1000;
-	int64_t next = orch_mono_ms();
+	int64_t now = orch_mono_ms(), next = now, next_fast = now;
+	int64_t step = STARTUP_STEP_MS;
+	int unknown_before = 0;
 	round rd;
 
 	memset(&rd, 0, sizeof(rd));
-	while (sleep_until(m, next)) {
-		next += period;
-		probe_round(m, &rd);
-		/* A round longer than the period: start the next one now
-		 * rather than piling rounds up. */
-		if (next < orch_mono_ms())
-			next = orch_mono_ms();
+	while (sleep_until(m, next < next_fast ? next : next_fast)) {
+		int unknown;
+
+		now = orch_mono_ms();
+		rd.startup = now < next;
+		if (rd.startup) {
+			if (orch_core_health_unknown(m->core) > 0)
+				probe_round(m, &rd);
+		} else {
+			next += period;
+			probe_round(m, &rd);
+			/* A round longer than the period: start the next
+			 * one now rather than piling rounds up. */
+			if (next < orch_mono_ms())
+				next = orch_mono_ms();
+		}
+		/* A new engine to wait for restarts the back-off. */
+		unknown = orch_core_health_unknown(m->core);
+		step = unknown > unknown_before
+		           ? STARTUP_STEP_MS
+		           : (step * 2 < STARTUP_STEP_MAX_MS
+		                     ? step * 2
+		                     : STARTUP_STEP_MAX_MS);
+		unknown_before = unknown;
+		/* Polled at the first step even with none unknown: the check
+		 * is a counter read, and a provision may land any time. */
+		next_fast =
+		    orch_mono_ms() + (unknown > 0 ? step : STARTUP_STEP_MS);
 	}
 	round_fini(&rd);
 	return NULL;

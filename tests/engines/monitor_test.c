@@ -178,6 +178,32 @@ last_check(const char *id)
 	return t;
 }
 
+/* Issue 14: a new engine is healthy as soon as it answers, not at the
+ * next regular round: with HEALTH_CHECK_INTERVAL_S=60 and the regular
+ * round already done, the start-up schedule finds it within a deadline
+ * far below the period (the time is printed, not asserted). */
+static void
+test_healthy_at_once(void **state)
+{
+	char id[80];
+	int64_t t0, deadline;
+
+	(void) state;
+	need_docker();
+	cfg.health_check_interval_s = 60;
+	assert_int_equal(orch_monitor_start(mon), ORCH_OK);
+	t0 = orch_mono_ms();
+	provision(NULL, NULL, id, NULL);
+	deadline = orch_mono_ms() + 20000;
+	while (
+	    health_of(id) != ORCH_HEALTH_HEALTHY && orch_mono_ms() < deadline)
+		usleep(20000);
+	printf("provision -> healthy: %lld ms (regular period 60 s)\n",
+	    (long long) (orch_mono_ms() - t0));
+	assert_int_equal(health_of(id), ORCH_HEALTH_HEALTHY);
+	cfg.health_check_interval_s = 1;
+}
+
 /* A sick engine (500) and a hung one are marked unhealthy after
  * HEALTH_FAILURE_THRESHOLD failed probes while the healthy one stays
  * healthy and is probed on schedule; then each is replaced, new engine
@@ -458,6 +484,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(
 	        test_stats_collected_from_the_engine, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_healthy_at_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_unhealthy_marked_and_replaced, setup, teardown),
 	};

@@ -848,13 +848,16 @@ test_numbers(void **state)
 	protobuf_c_message_free_unpacked(&l->base, NULL);
 	check_rewrite(&orch__list_streams_request__descriptor,
 	    "{\"limit\":2147483647}",
-	    "{\"container_id\":null,\"status\":null,\"limit\":2147483647}");
+	    "{\"container_id\":null,\"status\":null,\"limit\":2147483647,"
+	    "\"before\":null}");
 	check_rewrite(&orch__list_streams_request__descriptor,
 	    "{\"limit\":-2147483648}",
-	    "{\"container_id\":null,\"status\":null,\"limit\":-2147483648}");
+	    "{\"container_id\":null,\"status\":null,\"limit\":-2147483648,"
+	    "\"before\":null}");
 	check_rewrite(&orch__list_streams_request__descriptor,
 	    "{\"limit\":-0}",
-	    "{\"container_id\":null,\"status\":null,\"limit\":0}");
+	    "{\"container_id\":null,\"status\":null,\"limit\":0,\"before\":"
+	    "null}");
 	s = (Orch__StatSnapshot *) parse_ok(&orch__stat_snapshot__descriptor,
 	    "{\"peers\":9223372036854775807,\"speed_down\":"
 	    "-9223372036854775808,\"speed_up\":0}");
@@ -941,21 +944,25 @@ test_set_field(void **state)
 {
 	static const struct set_case cases[] = {
 	    {&orch__list_streams_request__descriptor, "limit", "10", ORCH_OK,
-	        "{\"container_id\":null,\"status\":null,\"limit\":10}"},
+	        "{\"container_id\":null,\"status\":null,\"limit\":10,"
+	        "\"before\":null}"},
 	    {&orch__list_streams_request__descriptor, "limit", "-1", ORCH_OK,
-	        "{\"container_id\":null,\"status\":null,\"limit\":-1}"},
+	        "{\"container_id\":null,\"status\":null,\"limit\":-1,"
+	        "\"before\":null}"},
 	    {&orch__list_streams_request__descriptor, "limit", "007", ORCH_OK,
-	        "{\"container_id\":null,\"status\":null,\"limit\":7}"},
+	        "{\"container_id\":null,\"status\":null,\"limit\":7,"
+	        "\"before\":null}"},
 	    {&orch__list_streams_request__descriptor, "limit", "-0", ORCH_OK,
-	        "{\"container_id\":null,\"status\":null,\"limit\":0}"},
+	        "{\"container_id\":null,\"status\":null,\"limit\":0,"
+	        "\"before\":null}"},
 	    {&orch__list_streams_request__descriptor, "limit", "2147483647",
 	        ORCH_OK,
 	        "{\"container_id\":null,\"status\":null,"
-	        "\"limit\":2147483647}"},
+	        "\"limit\":2147483647,\"before\":null}"},
 	    {&orch__list_streams_request__descriptor, "limit", "-2147483648",
 	        ORCH_OK,
 	        "{\"container_id\":null,\"status\":null,"
-	        "\"limit\":-2147483648}"},
+	        "\"limit\":-2147483648,\"before\":null}"},
 	    {&orch__list_streams_request__descriptor, "limit", "2147483648",
 	        ORCH_EINVAL,
 	        "limit: expected int32, got \"2147483648\" (out of range)"},
@@ -991,13 +998,14 @@ test_set_field(void **state)
 	    {&orch__list_streams_request__descriptor, "status", "started",
 	        ORCH_OK,
 	        "{\"container_id\":null,\"status\":\"started\","
-	        "\"limit\":null}"},
+	        "\"limit\":null,\"before\":null}"},
 	    {&orch__list_streams_request__descriptor, "status", "", ORCH_OK,
-	        "{\"container_id\":null,\"status\":\"\",\"limit\":null}"},
+	        "{\"container_id\":null,\"status\":\"\",\"limit\":null,"
+	        "\"before\":null}"},
 	    {&orch__list_streams_request__descriptor, "container_id",
 	        "a\"b \xc3\xa9", ORCH_OK,
 	        "{\"container_id\":\"a\\\"b \xc3\xa9\",\"status\":null,"
-	        "\"limit\":null}"},
+	        "\"limit\":null,\"before\":null}"},
 	    {&orch__list_streams_request__descriptor, "container_id", "\xff",
 	        ORCH_EINVAL,
 	        "container_id: expected UTF-8 text, got other text"},
