@@ -15,8 +15,7 @@
  * - the answer is ORCH_OK or ORCH_EINVAL;
  * - a refusal leaves the configuration zeroed, and its diag says why in
  *   one line; a diag.field names a variable the input sets (or
- *   MIN_REPLICAS, for MIN_REPLICAS > MAX_REPLICAS, or ACE_HTTPS_RANGE
- *   at its default overlapping PORT_RANGE_HOST) and the line starts
+ *   MIN_REPLICAS, for MIN_REPLICAS > MAX_REPLICAS) and the line starts
  *   with it; only a malformed .env line has no field, and its line starts
  *   with the file's name;
  * - an accepted configuration keeps every rule of the table: ranges
@@ -162,13 +161,8 @@ check_refusal(const orch_config *c, const orch_diag *d, const char *text,
 		           strncmp(d->msg, dotenv, strlen(dotenv)) == 0);
 	} else {
 		FUZZ_CHECK(strncmp(d->msg, d->field, fl) == 0);
-		/* Two refusals judge a pair of variables, one possibly at
-		 * its default: MIN_REPLICAS > MAX_REPLICAS, and an
-		 * ACE_HTTPS_RANGE overlapping PORT_RANGE_HOST. */
 		FUZZ_CHECK(strcmp(d->field, "MIN_REPLICAS") == 0 ||
-		           input_sets(text, d->field) ||
-		           (strcmp(d->field, "ACE_HTTPS_RANGE") == 0 &&
-		               input_sets(text, "PORT_RANGE_HOST")));
+		           input_sets(text, d->field));
 	}
 }
 
