@@ -43,7 +43,8 @@ number_used_locked(orch_core *core, int n)
 		if (core->inflight[i] == n)
 			return true;
 	}
-	if (bsearch(&n, core->taken, core->n_taken, sizeof(int), cmp_int))
+	if (core->n_taken > 0 &&
+	    bsearch(&n, core->taken, core->n_taken, sizeof(int), cmp_int))
 		return true;
 	snprintf(
 	    name, sizeof(name), "%s-%d", core->cfg->engine_name_prefix, n);
