@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "src/base/log.h"
+#include "src/base/version.h"
+#include "src/cmd/stamp.h"
 #include "src/core/config.h"
 #include "src/gateway/gateway.h"
 
@@ -51,10 +53,16 @@ main(int argc, char **argv)
 		} else if (strcmp(argv[i], "--http-threads") == 0 &&
 		           i + 1 < argc) {
 			threads = atoi(argv[++i]);
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("orchestrator-gateway %s (revision %s, build "
+			       "%s)\n",
+			    orch_version(), orch_stamp_revision(),
+			    orch_build_mode());
+			return 0;
 		} else {
 			fprintf(stderr,
 			    "usage: orchestrator-gateway --rpc-connect "
-			    "URL [--http-threads N]\n");
+			    "URL [--http-threads N] | --version\n");
 			return 2;
 		}
 	}

@@ -24,7 +24,9 @@
 #include "src/base/buf.h"
 #include "src/base/diag.h"
 #include "src/base/time.h"
+#include "src/base/version.h"
 #include "src/cmd/ctl_args.h"
+#include "src/cmd/stamp.h"
 #include "src/json/pbjson.h"
 #include "src/rpc/client.h"
 
@@ -324,7 +326,9 @@ usage(FILE *f)
 	           "  --json         print the reply as JSON\n"
 	           "  --api-key KEY  sent as \"Bearer KEY\" (default: "
 	           "$API_KEY)\n"
-	           "  --timeout MS   deadline of the call (default 10000)\n\n"
+	           "  --timeout MS   deadline of the call (default 10000)\n"
+	           "  --version      print orchctl's version and exit (the "
+	           "server's: orchctl ping)\n\n"
 	           "any method of the service, by its name:\n"
 	           "  METHOD [--FIELD VALUE]... [--json BODY|@FILE|-]\n"
 	           "                 FIELD a dotted path (engine.port, "
@@ -540,6 +544,12 @@ parse_globals(int argc, char **argv, struct globals *g, int *exit_code)
 				*exit_code = 2;
 				return -1;
 			}
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("orchctl %s (revision %s, build %s)\n",
+			    orch_version(), orch_stamp_revision(),
+			    orch_build_mode());
+			*exit_code = 0;
+			return -1;
 		} else if (strcmp(argv[i], "--help") == 0 ||
 		           strcmp(argv[i], "-h") == 0) {
 			usage(stdout);

@@ -4,7 +4,11 @@
  * the VPN monitor (GLUETUN_CONTAINER_NAME),
  * the RPC server with the service's method table (src/service; on
  * inproc://orchestrator and every RPC_LISTEN / --rpc-listen URL) and the
- * REST gateway, which calls the same table in-process.
+ * REST gateway, which calls the same table in-process. At start it finds
+ * out whether it runs in a container and tells the monitor where probes
+ * go from there (src/engines/reach.h). `orchestratord healthcheck` is the
+ * image's HEALTHCHECK (src/cmd/healthcheck.h); --version prints the
+ * version, git revision and build mode.
  *
  * The SQLite store (src/store, DB_PATH) comes first: a database that
  * cannot be used stops the process with one line and exit status 2
@@ -24,19 +28,25 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/bounded.h"
 #include "src/base/log.h"
+#include "src/base/version.h"
+#include "src/cmd/healthcheck.h"
+#include "src/cmd/stamp.h"
 #include "src/core/config.h"
 #include "src/core/core.h"
 #include "src/engines/manager.h"
 #include "src/engines/monitor.h"
+#include "src/engines/reach.h"
 #include "src/engines/vpn.h"
 #include "src/gateway/gateway.h"
 #include "src/rpc/server.h"
 #include "src/runtime/docker.h"
+#include "src/runtime/self.h"
 #include "src/service/service.h"
 #include "src/store/store.h"
 
@@ -50,6 +60,9 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: orchestratord [--rpc-listen URL]... [--cleanup-on-exit] "
 	    "[--reset-db]\n"
+	    "       orchestratord --version\n"
+	    "       orchestratord healthcheck   (exit 0 when its own "
+	    "/healthz answers)\n"
 	    "\n"
 	    "  --rpc-listen URL   nng URL the RPC server listens on "
 	    "(repeatable;\n"
@@ -71,6 +84,8 @@ usage(FILE *f)
 	    "                     deleted) and a new one made; without it "
 	    "such a\n"
 	    "                     file stops orchestratord (exit status 2)\n"
+	    "  --version          print the version, git revision and build\n"
+	    "                     mode, and exit\n"
 	    "\n"
 	    "Configuration: the environment, then ./.env for variables the\n"
 	    "environment does not set (CONTRACT.md's configuration table).\n");
@@ -120,6 +135,7 @@ struct daemon {
 	orch_mgr *mgr;
 	orch_monitor *mon;
 	orch_vpnmon *vpn;
+	orch_reach reach; /* where probes go, decided at start */
 	orch_service svc;
 	orch_rpc_server *srv;
 	orch_gw *gw;
@@ -147,6 +163,11 @@ parse_args(int argc, char **argv, struct args *a)
 			a->cleanup = true;
 		} else if (strcmp(argv[i], "--reset-db") == 0) {
 			a->reset_db = true;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("orchestratord %s (revision %s, build %s)\n",
+			    orch_version(), orch_stamp_revision(),
+			    orch_build_mode());
+			return 0;
 		} else if (strcmp(argv[i], "--help") == 0 ||
 		           strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
@@ -175,6 +196,49 @@ raise_nofile(void)
 	}
 }
 
+/* A Docker socket this user may not open is the first thing a non-root
+ * container meets: say which group it needs. */
+static void
+check_socket(const char *docker_host)
+{
+	const char *path;
+	struct stat st;
+
+	if (strncmp(docker_host, "unix://", 7) != 0)
+		return;
+	path = docker_host + 7;
+	if (access(path, R_OK | W_OK) == 0 || errno != EACCES)
+		return;
+	if (stat(path, &st) != 0)
+		st.st_gid = (gid_t) -1;
+	ORCH_WARN("DOCKER_HOST %s: permission denied for uid %d gid %d; the "
+	          "socket's group is %d: run with that group added "
+	          "(docker run --group-add %d; compose: DOCKER_GID=%d)",
+	    path, (int) getuid(), (int) getgid(), (int) st.st_gid,
+	    (int) st.st_gid, (int) st.st_gid);
+}
+
+/* Where the probes go (engines and the Gluetun control servers), decided
+ * once: on the host, or from inside a container (src/engines/reach.h);
+ * said at start, as a warning when the probes cannot work. */
+static void
+set_reach(struct daemon *d, const orch_runtime *rt)
+{
+	orch_rt_self self;
+	orch_reach *r = &d->reach;
+
+	orch_rt_self_detect(rt, NULL, &self);
+	orch_reach_decide(&d->cfg, &self, r);
+	if (r->ok)
+		ORCH_INFO(
+		    "probes: %s: %s", orch_reach_mode_name(r->mode), r->why);
+	else
+		ORCH_WARN(
+		    "probes: %s: %s", orch_reach_mode_name(r->mode), r->why);
+	orch_monitor_set_reach(d->mon, r);
+	orch_rt_self_fini(&self);
+}
+
 /* Docker, the manager and the monitor. The manager adopts the running
  * engines before the RPC server answers, so the first /engines already
  * lists them. Docker being down is not fatal: reads are answered and
@@ -186,6 +250,7 @@ start_engines(struct daemon *d)
 	orch_vpnmon_opts vo = {0};
 	orch_runtime rt;
 
+	check_socket(d->cfg.docker_host);
 	if (orch_docker_open(d->cfg.docker_host, 0, &d->docker) != ORCH_OK) {
 		fprintf(stderr, "orchestratord: DOCKER_HOST %s: cannot open\n",
 		    d->cfg.docker_host);
@@ -201,8 +266,13 @@ start_engines(struct daemon *d)
 		                "manager\n");
 		return false;
 	}
-	if (orch_monitor_open(&d->core, &d->mon) != ORCH_OK ||
-	    orch_monitor_start(d->mon) != ORCH_OK) {
+	if (orch_monitor_open(&d->core, &d->mon) != ORCH_OK) {
+		fprintf(stderr, "orchestratord: cannot start the health "
+		                "monitor\n");
+		return false;
+	}
+	set_reach(d, &rt);
+	if (orch_monitor_start(d->mon) != ORCH_OK) {
 		fprintf(stderr, "orchestratord: cannot start the health "
 		                "monitor\n");
 		return false;
@@ -211,6 +281,7 @@ start_engines(struct daemon *d)
 	 * already gated on what Gluetun says. */
 	vo.core = &d->core;
 	vo.mgr = d->mgr;
+	vo.reach = &d->reach;
 	if (orch_vpnmon_open(&vo, &d->vpn) != ORCH_OK ||
 	    orch_vpnmon_start(d->vpn) != ORCH_OK) {
 		fprintf(stderr, "orchestratord: cannot start the VPN "
@@ -229,6 +300,7 @@ start_rpc(struct daemon *d, const struct args *a)
 	d->svc.core = &d->core;
 	d->svc.mgr = d->mgr;
 	d->svc.store = d->store;
+	d->svc.revision = orch_stamp_revision();
 	opts.service = &orch__orchestrator__descriptor;
 	opts.methods = orch_service_methods(&opts.n_methods);
 	opts.arg = &d->svc;
@@ -268,6 +340,14 @@ start_gateway(struct daemon *d, const struct args *a)
 		    d->cfg.app_host, d->cfg.app_port);
 		return false;
 	}
+	/* Once listening, so that APP_PORT=0 shows the port it took. */
+	if (d->cfg.api_key == NULL)
+		ORCH_WARN(
+		    "API_KEY is not set: the mutating API (provision, "
+		    "scale, gc, delete, stream events, breaker reset) is "
+		    "open to every client that can reach %s:%d "
+		    "(APP_HOST:APP_PORT) or the RPC listeners",
+		    d->cfg.app_host, orch_gw_port(d->gw));
 	if (a->port_file != NULL) {
 		FILE *f = fopen(a->port_file, "w");
 
@@ -411,6 +491,9 @@ main(int argc, char **argv)
 	orch_diag diag;
 	sigset_t set;
 
+	/* The image's HEALTHCHECK: a process of its own, never the daemon. */
+	if (argc == 2 && strcmp(argv[1], "healthcheck") == 0)
+		return orch_cmd_healthcheck();
 	if ((rv = parse_args(argc, argv, &a)) >= 0)
 		return rv;
 	/* A bad value stops the process with one line naming it. */
@@ -426,9 +509,6 @@ main(int argc, char **argv)
 		orch_config_fini(&d.cfg);
 		return 2;
 	}
-	if (d.cfg.api_key == NULL)
-		ORCH_WARN("API_KEY is not set: mutating calls are not "
-		          "authenticated");
 	if (a.nurls == 0) {
 		for (size_t i = 0; i < d.cfg.rpc_listen_n && i < MAX_URLS; i++)
 			a.urls[a.nurls++] = d.cfg.rpc_listen[i];

@@ -39,29 +39,29 @@ struct orch_monitor {
 
 	atomic_uint_fast64_t probes, probe_failures, collections,
 	    collector_errors, sessions_gone;
+	orch_reach reach; /* set before start; read-only after */
 };
-
-/* The address the orchestrator itself reaches e at. */
-static void
-probe_base(const orch_engine *e, char *out, size_t len)
-{
-	if (e->host_http_port > 0)
-		snprintf(out, len, "http://127.0.0.1:%d", e->host_http_port);
-	else
-		snprintf(out, len, "http://%s:%d", e->host, e->port);
-}
 
 /* Round buffers: targets and requests, grown as needed. */
 typedef struct round {
 	target *t;
 	orch_http_req *r;
 	size_t n, cap;
+	const orch_monitor *m; /* set by each round before its visit */
 	/* A start-up round: only engines whose health is unknown, and only
 	 * answers count (a failure there says nothing yet: an engine's API
 	 * may take seconds to come up, and the health policy's failures are
 	 * the regular rounds' to count). */
 	bool startup;
 } round;
+
+/* The address the orchestrator itself reaches e at (src/engines/reach.h:
+ * on the host, or from inside a container). */
+static void
+probe_base(const round *rd, const orch_engine *e, char *out, size_t len)
+{
+	(void) orch_reach_engine_base(&rd->m->reach, e, out, len);
+}
 
 static bool
 round_reserve(round *rd, size_t need)
@@ -187,7 +187,7 @@ probe_target(void *arg, const orch_engine *e)
 	    !round_reserve(rd, rd->n + 1) ||
 	    !target_set_id(&rd->t[rd->n], e->container_id))
 		return;
-	probe_base(e, base, sizeof(base));
+	probe_base(rd, e, base, sizeof(base));
 	snprintf(rd->t[rd->n].url, URL_MAX,
 	    "%s/server/api?api_version=3&method=get_status", base);
 	rd->n++;
@@ -197,6 +197,7 @@ static size_t
 probe_round(orch_monitor *m, round *rd)
 {
 	rd->n = 0;
+	rd->m = m;
 	(void) orch_core_visit_probe_targets(m->core, probe_target, rd);
 	for (size_t i = 0; i < rd->n; i++) {
 		round_set(rd, i,
@@ -261,7 +262,7 @@ stat_target(void *arg, const orch_stream *s)
 	    !round_reserve(rd, rd->n + 1) ||
 	    !target_set_id(&rd->t[rd->n], s->id))
 		return;
-	probe_base(s->engine, base, sizeof(base));
+	probe_base(rd, s->engine, base, sizeof(base));
 	snprintf(rd->t[rd->n].url, URL_MAX, "%s%s", base, path);
 	rd->n++;
 }
@@ -270,6 +271,7 @@ static size_t
 stat_round(orch_monitor *m, round *rd)
 {
 	rd->n = 0;
+	rd->m = m;
 	(void) orch_core_visit_polled_streams(m->core, stat_target, rd);
 	for (size_t i = 0; i < rd->n; i++) {
 		round_set(
@@ -397,6 +399,8 @@ orch_monitor_open(orch_core *core, orch_monitor **out)
 		return ORCH_ENOMEM;
 	m->core = core;
 	m->cfg = orch_core_config(core);
+	/* On the host until told otherwise (orch_monitor_set_reach). */
+	orch_reach_decide(m->cfg, NULL, &m->reach);
 	rv = orch_http_batch_open(&m->probe_batch, NULL);
 	if (rv == ORCH_OK)
 		rv = orch_http_batch_open(&m->stat_batch, NULL);
@@ -409,6 +413,12 @@ orch_monitor_open(orch_core *core, orch_monitor **out)
 	orch_cond_init_mono(&m->cv);
 	*out = m;
 	return ORCH_OK;
+}
+
+void
+orch_monitor_set_reach(orch_monitor *m, const orch_reach *r)
+{
+	m->reach = *r;
 }
 
 orch_err

@@ -9,8 +9,10 @@
  * HEALTH_CHECK_INTERVAL_S / COLLECT_INTERVAL_S from the previous round's
  * start), so a slow engine does not push the others' probes back.
  *
- * Probe address: 127.0.0.1:<published host port> when the engine's port
- * is published on the host, else its advertised host:port. The stats
+ * Probe address (src/engines/reach.h): on a host, 127.0.0.1:<published
+ * host port> when the engine's port is published, else its advertised
+ * host:port; in a container, by name on DOCKER_NETWORK or through the
+ * host gateway, as orch_monitor_set_reach() says. The stats
  * collector fetches the *path* of a stream's stat_url from that stream's
  * engine at the probe address, never the host the event named. Streams
  * on unmanaged engines are not polled.
@@ -23,6 +25,7 @@
 
 #include "src/base/err.h"
 #include "src/core/core.h"
+#include "src/engines/reach.h"
 
 typedef struct orch_monitor orch_monitor;
 
@@ -37,6 +40,10 @@ typedef struct orch_monitor_stats {
 } orch_monitor_stats;
 
 orch_err orch_monitor_open(orch_core *core, orch_monitor **out);
+
+/* Where probes go (copied); before orch_monitor_start(). Until called:
+ * on the host (ORCH_REACH_HOST). */
+void orch_monitor_set_reach(orch_monitor *m, const orch_reach *r);
 
 /* Starts the probe and collector threads. */
 orch_err orch_monitor_start(orch_monitor *m);

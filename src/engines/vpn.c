@@ -60,6 +60,7 @@ struct orch_vpnmon {
 	orch_http_batch *batch;
 	int timeout_ms;
 	bool no_thread;
+	orch_reach reach; /* where the control servers are (copied) */
 
 	pthread_mutex_t mu; /* the fields below */
 	pthread_cond_t cv;
@@ -136,8 +137,8 @@ inspect_one(orch_vpnmon *m, mon_vpn *v)
 		snprintf(v->health, sizeof(v->health), "%s", c.health);
 	v->started_us = c.started_us;
 	read_pubs(m, v, &c, &api);
-	orch_gluetun_base_url(
-	    v->cfg, m->cfg->gluetun_api_port, api, v->base, sizeof(v->base));
+	orch_reach_gluetun_base(&m->reach, v->cfg, m->cfg->gluetun_api_port,
+	    api, v->base, sizeof(v->base));
 	orch_rt_container_fini(&c);
 	if (strcmp(v->status, "running") != 0) {
 		snprintf(v->error, sizeof(v->error), "container %s is %s",
@@ -591,6 +592,10 @@ orch_vpnmon_open(const orch_vpnmon_opts *opts, orch_vpnmon **out)
 	m->mgr = opts->mgr;
 	m->rt = *orch_mgr_runtime(opts->mgr);
 	m->no_thread = opts->no_thread;
+	if (opts->reach != NULL)
+		m->reach = *opts->reach;
+	else
+		orch_reach_decide(cfg, NULL, &m->reach);
 	m->n = orch_core_vpn_count(opts->core);
 	cap = cfg->gluetun_health_check_interval_s * 900;
 	m->timeout_ms = cap < CONTROL_TIMEOUT_MS ? cap : CONTROL_TIMEOUT_MS;

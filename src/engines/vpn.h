@@ -33,6 +33,7 @@
 #include "src/base/err.h"
 #include "src/core/core.h"
 #include "src/engines/manager.h"
+#include "src/engines/reach.h"
 
 typedef struct orch_vpnmon orch_vpnmon;
 
@@ -42,6 +43,9 @@ typedef struct orch_vpnmon_opts {
 	                    asked about the Gluetun containers */
 	bool no_thread;  /* tests: no thread and no events stream; they call
 	                    orch_vpnmon_check() and orch_vpnmon_act() */
+	const orch_reach *reach; /* where this process reaches the control
+	                            servers (reach.h; copied); NULL: as on
+	                            the host */
 } orch_vpnmon_opts;
 
 /* Creates the monitor (no thread yet). ORCH_OK with *out NULL when VPN

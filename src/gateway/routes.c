@@ -2,8 +2,11 @@
 
 #include <string.h>
 
-/* While the process serves; CONTRACT.md: always open. */
-#define HEALTHZ "{\"status\":\"ok\"}"
+#include "src/base/version.h"
+
+/* While the process serves; CONTRACT.md: always open. The version lets a
+ * deployment check what answers without a key (CHANGELOG.md). */
+#define HEALTHZ "{\"status\":\"ok\",\"version\":\"" ORCH_VERSION "\"}"
 
 const orch_route orch_routes[] = {
     {"GET", "/engines", "ListEngines", false, false, {NULL}, NULL},

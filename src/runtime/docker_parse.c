@@ -183,6 +183,65 @@ out:
 	return rv;
 }
 
+/*
+ * NetworkSettings.Networks: {"<name>": {"Gateway": "172.18.0.1", ...}}
+ * -> name/gateway pairs ("" when Gateway is absent or null).
+ */
+static orch_err
+get_networks(json_t *netset, orch_rt_container *c, orch_diag *diag)
+{
+	json_t *v = field(netset, "Networks"), *net, *gw;
+	const char *name;
+	orch_rt_kv *kv = NULL;
+	size_t n = 0;
+	orch_err rv = ORCH_OK;
+
+	if (v == NULL || json_object_size(v) == 0) {
+		if (v != NULL && !json_is_object(v))
+			goto bad;
+		goto out;
+	}
+	if (!json_is_object(v))
+		goto bad;
+	kv = calloc(json_object_size(v), sizeof(*kv));
+	if (kv == NULL) {
+		rv = ORCH_ENOMEM;
+		goto out;
+	}
+	json_object_foreach(v, name, net)
+	{
+		gw = field(net, "Gateway");
+		if (!json_is_object(net) ||
+		    (gw != NULL && !json_is_string(gw))) {
+			orch_diag_set(diag,
+			    "NetworkSettings.Networks.%s is not an object "
+			    "with a string Gateway",
+			    name);
+			rv = ORCH_EINTERNAL;
+			goto out;
+		}
+		kv[n].key = strdup(name);
+		kv[n].value = strdup(gw != NULL ? json_string_value(gw) : "");
+		n++;
+		if (kv[n - 1].key == NULL || kv[n - 1].value == NULL) {
+			rv = ORCH_ENOMEM;
+			goto out;
+		}
+	}
+	goto out;
+bad:
+	orch_diag_set(diag, "NetworkSettings.Networks is not an object");
+	rv = ORCH_EINTERNAL;
+out:
+	if (rv == ORCH_OK) {
+		c->networks = kv;
+		c->n_networks = n;
+	} else {
+		kv_free(kv, n);
+	}
+	return rv;
+}
+
 /* Strips one leading '/' (Docker's container names carry it). */
 static orch_err
 dup_name(const char *s, char **out)
@@ -468,7 +527,10 @@ orch_docker_parse_inspect(
 	if (orch_rfc3339_parse(c.created, strlen(c.created), &c.created_us) !=
 	    0)
 		c.created_us = 0;
-	if ((rv = get_state_extras(state, &c, diag)) != ORCH_OK)
+	if ((rv = get_str(hostcfg, "NetworkMode", false, &c.network_mode,
+	         diag)) != ORCH_OK ||
+	    (rv = get_networks(netset, &c, diag)) != ORCH_OK ||
+	    (rv = get_state_extras(state, &c, diag)) != ORCH_OK)
 		goto out;
 	/* Live bindings while it runs, the configured ones otherwise. */
 	ports = field(netset, "Ports");
@@ -537,7 +599,9 @@ parse_list_entry(json_t *e, orch_rt_container *c, orch_diag *diag)
 	c->running = strcmp(c->state, "running") == 0 ||
 	             strcmp(c->state, "restarting") == 0 ||
 	             strcmp(c->state, "paused") == 0;
-	if ((rv = dup_cstr("", &c->health)) != ORCH_OK)
+	/* Inspect's alone; never NULL in what an op returns. */
+	if ((rv = dup_cstr("", &c->network_mode)) != ORCH_OK ||
+	    (rv = dup_cstr("", &c->health)) != ORCH_OK)
 		return rv;
 	return dup_cstr(ts, &c->created);
 }

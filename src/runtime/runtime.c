@@ -48,6 +48,8 @@ orch_rt_container_fini(orch_rt_container *c)
 	for (size_t i = 0; i < c->n_env; i++)
 		free(c->env[i]);
 	free(c->env);
+	free(c->network_mode);
+	kv_free(c->networks, c->n_networks);
 	memset(c, 0, sizeof(*c));
 }
 

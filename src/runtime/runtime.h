@@ -123,6 +123,15 @@ typedef struct orch_rt_container {
 	size_t n_ports;
 	char **env; /* "K=V"; inspect only (list leaves it empty) */
 	size_t n_env;
+	/* inspect only (list leaves them empty): HostConfig.NetworkMode
+	 * ("default", "bridge", "host", "none", "container:<id>" or a
+	 * network's name), and the networks the container is attached to,
+	 * each as name -> its gateway's IPv4 address ("" when it has none,
+	 * e.g. "host"). How the orchestrator, run in a container, learns
+	 * how it can reach the engines (src/engines/reach.h). */
+	char *network_mode;
+	orch_rt_kv *networks;
+	size_t n_networks;
 	char *health; /* inspect: the healthcheck's "healthy", "unhealthy"
 	                 or "starting"; "" without one (and in a list) */
 	int64_t started_us; /* inspect: when it last started (State.

@@ -35,11 +35,14 @@ struct orch_store;
  * process runs without a runtime, and the methods that need one answer
  * UNAVAILABLE. store NULL: persistence is off, GetEventLog answers
  * UNAVAILABLE and GetMetrics has no store section.
+ * revision: the git revision Ping reports (the binary's
+ * stamp, src/cmd/stamp.h); NULL reads "unknown".
  */
 typedef struct orch_service {
 	struct orch_core *core;
 	struct orch_mgr *mgr;
 	struct orch_store *store;
+	const char *revision;
 } orch_service;
 
 /* The method table, one row per method of the service; rows valid for

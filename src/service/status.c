@@ -7,6 +7,7 @@
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/arena.h"
 #include "src/base/buf.h"
+#include "src/base/version.h"
 #include "src/core/core.h"
 #include "src/core/vpn.h"
 #include "src/core/vpncfg.h"
@@ -17,11 +18,16 @@
 void
 orch_svc_ping(void *arg, orch_call *call, const ProtobufCMessage *req)
 {
+	orch_service *svc = arg;
 	Orch__PingReply rep = ORCH__PING_REPLY__INIT;
 
-	(void) arg;
 	(void) req;
 	rep.status = "ok";
+	rep.version = (char *) orch_version();
+	rep.revision =
+	    (char *) (svc != NULL && svc->revision != NULL ? svc->revision
+	                                                   : "unknown");
+	rep.build = (char *) orch_build_mode();
 	orch_call_reply(call, &rep.base);
 }
 
@@ -134,6 +140,7 @@ orch_svc_get_status(void *arg, orch_call *call, const ProtobufCMessage *req)
 	rep.vpn = &vpn;
 	rep.provisioning = &prov;
 	rep.config = &cs;
+	rep.version = (char *) orch_version();
 	if (vpn.n_vpns > 0 && vpn.vpns == NULL)
 		orch_svc_fail_nomem(call);
 	else

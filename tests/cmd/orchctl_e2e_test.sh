@@ -51,6 +51,11 @@ for _ in $(seq 1 100); do
 done
 
 check "ping answers" "$ctl" --rpc "$url" ping
+# The daemon's version, revision and build, as its --version says them.
+check "ping: version, revision and build of the daemon's --version" bash -c \
+	"want=\$('$daemon' --version) && '$ctl' --rpc '$url' --json ping | python3 -c 'import json,sys; d=json.load(sys.stdin); w=sys.argv[1]; assert w == \"orchestratord %s (revision %s, build %s)\" % (d[\"version\"], d[\"revision\"], d[\"build\"]), (w, d)' \"\$want\""
+check "/healthz and /orchestrator/status carry the version" bash -c \
+	"for i in \$(seq 100); do test -s '$dir/http.port' && break; sleep 0.05; done; p=\$(cat '$dir/http.port'); v=\$('$ctl' --rpc '$url' --json ping | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"version\"])') && curl -fsS http://127.0.0.1:\$p/healthz | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d == {\"status\": \"ok\", \"version\": sys.argv[1]}, d' \"\$v\" && curl -fsS http://127.0.0.1:\$p/orchestrator/status | python3 -c 'import json,sys; assert json.load(sys.stdin)[\"version\"] == sys.argv[1]' \"\$v\""
 # The REST gateway in the same process (APP_PORT=0: the port it picked).
 check "gateway: /healthz and /engines over HTTP" bash -c \
 	"for i in \$(seq 100); do test -s '$dir/http.port' && break; sleep 0.05; done; p=\$(cat '$dir/http.port') && curl -fsS http://127.0.0.1:\$p/healthz | grep -q '\"status\":\"ok\"' && test \"\$(curl -fsS http://127.0.0.1:\$p/engines)\" = '[]'"
@@ -159,6 +164,15 @@ check "unknown method, exit 2" bash -c \
 check "bad usage exits 2" bash -c "'$ctl' --rpc '$url' scale notanumber; test \$? -eq 2"
 check "no daemon: deadline exceeded, exit 1" bash -c \
 	"'$ctl' --rpc 'ipc://$dir/none.sock' --timeout 200 ping 2>&1 | grep -q DEADLINE_EXCEEDED"
+# The image's HEALTHCHECK: the binary asks its own /healthz.
+check "healthcheck: 0 when /healthz answers (wildcard APP_HOST -> 127.0.0.1)" bash -c \
+	"out=\$(APP_PORT=\$(cat '$dir/http.port') '$daemon' healthcheck) && echo \"\$out\" | grep -q '^healthy: http://127.0.0.1:'"
+check "healthcheck: 1 and why when nothing answers" bash -c \
+	"out=\$(APP_PORT=1 '$daemon' healthcheck); test \$? -eq 1 && echo \"\$out\" | grep -q '^unhealthy: http://127.0.0.1:1/healthz: '"
+check "healthcheck: 1 for a bad configuration, naming it" bash -c \
+	"out=\$(APP_PORT=x '$daemon' healthcheck); test \$? -eq 1 && echo \"\$out\" | grep -q '^unhealthy: configuration: .*APP_PORT'"
+check "API_KEY unset: the warning names APP_HOST:APP_PORT" \
+	grep -q "API_KEY is not set: the mutating API .* is open to every client that can reach 0\.0\.0\.0:$(cat "$dir/http.port") (APP_HOST:APP_PORT)" "$dir/daemon.log"
 # A restart keeps the ledger: an active stream (on an unmanaged address,
 # Docker being down here) is back, and the log tells both lives.
 "$ctl" --rpc "$url" start content_id kept --host 10.9.9.7 --port 6878 --session s1 --stat-url http://10.9.9.7:6878/ace/stat/k >/dev/null
@@ -201,6 +215,24 @@ if unshare -m true 2>/dev/null; then
 else
 	echo "skip read-only directory (no private mount namespace here)"
 fi
+
+# APP_HOST is where the gateway listens: 127.0.0.2 answers, 127.0.0.1 (the
+# same port) does not; the warning names that address.
+APP_HOST=127.0.0.2 APP_PORT=0 RPC_LISTEN="ipc://$dir/host.sock" TARGET_IMAGE=example/engine:1 \
+	DOCKER_HOST="unix://$dir/no-docker.sock" \
+	"$daemon" --port-file "$dir/host.port" >"$dir/host.log" 2>&1 &
+pid=$!
+check "APP_HOST=127.0.0.2: answers there" bash -c \
+	"for i in \$(seq 200); do test -s '$dir/host.port' && break; sleep 0.05; done; curl -fsS http://127.0.0.2:\$(cat '$dir/host.port')/healthz | grep -q '\"status\":\"ok\"'"
+check "APP_HOST=127.0.0.2: not on 127.0.0.1" bash -c \
+	"! curl -sS --max-time 2 http://127.0.0.1:\$(cat '$dir/host.port')/healthz >/dev/null 2>&1"
+check "APP_HOST=127.0.0.2: healthcheck asks it there" bash -c \
+	"APP_HOST=127.0.0.2 APP_PORT=\$(cat '$dir/host.port') '$daemon' healthcheck | grep -q '^healthy: http://127.0.0.2:'"
+check "APP_HOST=127.0.0.2: the warning names it" \
+	grep -q "can reach 127\.0\.0\.2:$(cat "$dir/host.port") (APP_HOST:APP_PORT)" "$dir/host.log"
+kill -TERM "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+pid=""
 
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

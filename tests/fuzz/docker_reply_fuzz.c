@@ -61,8 +61,12 @@ check_container(const orch_rt_container *c, bool from_list)
 		                      strcmp(c->state, "paused") == 0));
 		FUZZ_CHECK(c->n_env == 0);
 		FUZZ_CHECK(c->created_us % 1000000 == 0);
+		FUZZ_CHECK(c->n_networks == 0);
 	}
 	check_kv(c->labels, c->n_labels);
+	/* Never NULL in what an op returns; networks as pairs. */
+	FUZZ_CHECK(c->network_mode != NULL);
+	check_kv(c->networks, c->n_networks);
 	FUZZ_CHECK((c->n_ports == 0) == (c->ports == NULL));
 	for (size_t i = 0; i < c->n_ports; i++) {
 		const orch_rt_port *p = &c->ports[i];
@@ -94,7 +98,8 @@ fuzz_inspect(const char *buf, size_t len)
 	rv = orch_docker_parse_inspect(buf, len, &c, &why);
 	if (rv != ORCH_OK) {
 		FUZZ_CHECK(c.id == NULL && c.labels == NULL &&
-		           c.ports == NULL && c.env == NULL);
+		           c.ports == NULL && c.env == NULL &&
+		           c.network_mode == NULL && c.networks == NULL);
 		check_why(rv, &why);
 		return;
 	}

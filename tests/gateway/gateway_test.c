@@ -51,6 +51,7 @@
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/bounded.h"
 #include "src/base/err.h"
+#include "src/base/version.h"
 #include "src/core/breaker.h"
 #include "src/core/config.h"
 #include "src/core/core.h"
@@ -563,8 +564,10 @@ test_healthz(void **state)
 	    "Liveness (open even with READ_API_KEY set)", &q, &r);
 	gwt_expect_status(&r, 200);
 	assert_non_null(r.json);
-	assert_int_equal(json_object_size(r.json), 1);
+	assert_int_equal(json_object_size(r.json), 2);
 	expect_str(r.json, "status", "ok");
+	/* The release version (CHANGELOG.md), for a deployment's checks. */
+	expect_str(r.json, "version", ORCH_VERSION);
 	gwt_resp_fini(&r);
 }
 

@@ -31,7 +31,10 @@
 	"\"running\",\"Running\":true},\"Config\":{\"Image\":\"img:1\","      \
 	"\"Labels\":{\"a\":\"b\"},\"Env\":[\"X=1\"]},\"NetworkSettings\":"    \
 	"{\"Ports\":{\"6878/tcp\":[{\"HostIp\":\"127.0.0.1\",\"HostPort\":"   \
-	"\"29001\"}],\"8080/tcp\":null}}}"
+	"\"29001\"}],\"8080/tcp\":null},\"Networks\":{\"orch-net\":"          \
+	"{\"Gateway\":\"172.18.0.1\",\"IPAddress\":\"172.18.0.2\"},"          \
+	"\"other\":{\"Gateway\":null}}},\"HostConfig\":{\"NetworkMode\":"     \
+	"\"orch-net\"}}"
 
 static orch_docker *
 open_unix(const char *path, int timeout_ms)
@@ -760,6 +763,12 @@ test_malformed_inspect(void **state)
 	    "{\"Id\":\"x\",\"HostConfig\":{\"PortBindings\":{\"1/tcp\":"
 	    "[{\"HostPort\":80}]}}}",
 	    "{\"Id\":\"x\",\"HostConfig\":\"y\"}",
+	    "{\"Id\":\"x\",\"HostConfig\":{\"NetworkMode\":3}}",
+	    "{\"Id\":\"x\",\"NetworkSettings\":{\"Networks\":[]}}",
+	    "{\"Id\":\"x\",\"NetworkSettings\":{\"Networks\":5}}",
+	    "{\"Id\":\"x\",\"NetworkSettings\":{\"Networks\":{\"n\":5}}}",
+	    "{\"Id\":\"x\",\"NetworkSettings\":{\"Networks\":{\"n\":"
+	    "{\"Gateway\":1}}}}",
 	    "{\"Id\":\"\xff\xfe\"}",
 	    "{\"Id\":\"a\\u0000b\"}",
 	    "{\"Id\":\"x\"} trailing",
@@ -803,6 +812,16 @@ test_malformed_inspect(void **state)
 	    orch_rt_container_port(&c, "6878/tcp")->bindings[0].host_port,
 	    "29001");
 	assert_int_equal(c.created_us, 1704164645123456LL);
+	/* The network answer: mode, and each network's gateway ("" for
+	 * a null one). */
+	assert_string_equal(c.network_mode, "orch-net");
+	assert_int_equal(c.n_networks, 2);
+	for (size_t i = 0; i < c.n_networks; i++) {
+		if (strcmp(c.networks[i].key, "orch-net") == 0)
+			assert_string_equal(c.networks[i].value, "172.18.0.1");
+		else
+			assert_string_equal(c.networks[i].value, "");
+	}
 	orch_rt_container_fini(&c);
 	orch_docker_close(d);
 	fake_stop(&f);

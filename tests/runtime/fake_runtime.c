@@ -850,6 +850,33 @@ add_binding(orch_rt_port *p, const char *ip, const char *port)
 }
 
 /* c as inspect (list false) or list (true) reports it. */
+/*
+ * Docker's network answer in inspect: NetworkMode "default" on the
+ * default bridge (attached to "bridge", gateway 172.17.0.1), "host"
+ * (attached to "host", no gateway), "container:<id>" (attached to none),
+ * a network's name (attached to it; the fake's gateway 172.31.0.1).
+ * Addresses, the gateway's too, exist only while it runs: "" before.
+ */
+static void
+net_view(const fcont *c, bool list, orch_rt_container *out)
+{
+	const char *net = c->network, *gw = "172.31.0.1";
+
+	out->network_mode = xstrdup(list ? "" : net != NULL ? net : "default");
+	if (list || (net != NULL && strncmp(net, "container:", 10) == 0))
+		return;
+	if (net == NULL || strcmp(net, "bridge") == 0) {
+		net = "bridge";
+		gw = "172.17.0.1";
+	}
+	if (strcmp(net, "host") == 0 || !is_up(c))
+		gw = "";
+	out->networks = xrealloc(NULL, sizeof(*out->networks));
+	out->networks[0].key = xstrdup(net);
+	out->networks[0].value = xstrdup(gw);
+	out->n_networks = 1;
+}
+
 static void
 view_locked(const fcont *c, bool list, orch_rt_container *out)
 {
@@ -898,6 +925,7 @@ view_locked(const fcont *c, bool list, orch_rt_container *out)
 		    xrealloc(out->env, (out->n_env + 1) * sizeof(*out->env));
 		out->env[out->n_env++] = xstrdup(c->env[i]);
 	}
+	net_view(c, list, out);
 }
 
 static orch_err

@@ -427,6 +427,91 @@ test_events(void **state)
 	free(id);
 }
 
+/* The value of network name in c's networks, or NULL. */
+static const char *
+network_gateway(const orch_rt_container *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_networks; i++) {
+		if (strcmp(c->networks[i].key, name) == 0)
+			return c->networks[i].value;
+	}
+	return NULL;
+}
+
+/* A created container's network answer in inspect, for each kind of
+ * network a self-inspecting orchestrator may find itself on
+ * (src/engines/reach.h): the default bridge (mode "default", attached to
+ * "bridge" with a gateway), the host's (mode "host", attached to "host",
+ * no gateway), another container's (attached to nothing); list leaves it
+ * all empty. */
+static void
+test_networks(void **state)
+{
+	target *t = *state;
+	orch_rt_kv l = {LKEY, label_val};
+	orch_rt_container c, *v = NULL;
+	char name[64], host[64], shared[64], mode[80];
+	const char *gw;
+	orch_rt_create_spec spec = {.image = IMAGE,
+	    .labels = &l,
+	    .n_labels = 1,
+	    .restart_policy = "no",
+	    .cmd = (const char *const[]){"/sim", "engine", NULL}};
+	orch_diag d;
+	size_t n = 0;
+	char *id, *hid, *sid;
+
+	NEED(t);
+	make_name(name, sizeof(name), "net");
+	id = create(t, name, 0, ORCH_OK, &d);
+	assert_int_equal(orch_rt_inspect(&t->rt, id, &c, &d), ORCH_OK);
+	assert_string_equal(c.network_mode, "default");
+	/* Attached before it runs, its addresses only once it does. */
+	gw = network_gateway(&c, "bridge");
+	assert_non_null(gw);
+	assert_string_equal(gw, "");
+	orch_rt_container_fini(&c);
+	assert_int_equal(orch_rt_start(&t->rt, id, &d), ORCH_OK);
+	assert_int_equal(orch_rt_inspect(&t->rt, id, &c, &d), ORCH_OK);
+	gw = network_gateway(&c, "bridge");
+	assert_non_null(gw);
+	assert_true(strlen(gw) >= 7); /* an IPv4 address */
+	orch_rt_container_fini(&c);
+	assert_int_equal(orch_rt_list(&t->rt, &l, 1, &v, &n, &d), ORCH_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].network_mode, "");
+	assert_int_equal(v[0].n_networks, 0);
+	orch_rt_container_list_free(v, n);
+
+	make_name(host, sizeof(host), "nethost");
+	spec.name = host;
+	spec.network = "host";
+	assert_int_equal(orch_rt_create(&t->rt, &spec, &hid, &d), ORCH_OK);
+	assert_int_equal(orch_rt_inspect(&t->rt, hid, &c, &d), ORCH_OK);
+	assert_string_equal(c.network_mode, "host");
+	gw = network_gateway(&c, "host");
+	assert_non_null(gw);
+	assert_string_equal(gw, "");
+	orch_rt_container_fini(&c);
+
+	make_name(shared, sizeof(shared), "netshared");
+	snprintf(mode, sizeof(mode), "container:%s", id);
+	spec.name = shared;
+	spec.network = mode;
+	assert_int_equal(orch_rt_create(&t->rt, &spec, &sid, &d), ORCH_OK);
+	assert_int_equal(orch_rt_inspect(&t->rt, sid, &c, &d), ORCH_OK);
+	assert_string_equal(c.network_mode, mode);
+	assert_int_equal(c.n_networks, 0);
+	orch_rt_container_fini(&c);
+
+	assert_int_equal(orch_rt_remove(&t->rt, sid, true, &d), ORCH_OK);
+	assert_int_equal(orch_rt_remove(&t->rt, hid, true, &d), ORCH_OK);
+	assert_int_equal(orch_rt_remove(&t->rt, id, true, &d), ORCH_OK);
+	free(sid);
+	free(hid);
+	free(id);
+}
+
 /* An events stream for one container by name (the VPN monitor's way of
  * watching Gluetun), and inspect's start time. */
 static void
@@ -524,6 +609,8 @@ main(void)
 	        test_port_conflict, setup_fake, teardown),
 	    cmocka_unit_test_setup_teardown(test_events, setup_fake, teardown),
 	    cmocka_unit_test_setup_teardown(
+	        test_networks, setup_fake, teardown),
+	    cmocka_unit_test_setup_teardown(
 	        test_events_by_container, setup_fake, teardown),
 	};
 	const struct CMUnitTest docker[] = {
@@ -533,6 +620,8 @@ main(void)
 	        test_port_conflict, setup_docker, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_events, setup_docker, teardown),
+	    cmocka_unit_test_setup_teardown(
+	        test_networks, setup_docker, teardown),
 	    cmocka_unit_test_setup_teardown(
 	        test_events_by_container, setup_docker, teardown),
 	};

@@ -29,6 +29,7 @@
 
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/err.h"
+#include "src/base/version.h"
 #include "src/core/breaker.h"
 #include "src/core/config.h"
 #include "src/core/core.h"
@@ -397,6 +398,8 @@ get_status(struct fx *fx, orch_rpc_result *res)
 	assert_non_null(st->vpn);
 	assert_non_null(st->provisioning);
 	assert_non_null(st->config);
+	assert_non_null(st->version);
+	assert_string_equal(st->version, ORCH_VERSION);
 	return st;
 }
 
@@ -674,10 +677,20 @@ test_ping(void **state)
 
 	/* Always open, whatever is sent, keys configured or not. */
 	for (size_t i = 0; i < sizeof(auths) / sizeof(auths[0]); i++) {
+		const Orch__PingReply *rep;
+
 		expect(call(fx, "Ping", &req, auths[i], &res), &res, ORCH_OK);
-		assert_non_null(res.reply);
-		assert_string_equal(
-		    ((const Orch__PingReply *) res.reply)->status, "ok");
+		rep = (const Orch__PingReply *) res.reply;
+		assert_non_null(rep);
+		assert_string_equal(rep->status, "ok");
+		/* The version and build of this library; this fixture's
+		 * service carries no revision. */
+		assert_non_null(rep->version);
+		assert_string_equal(rep->version, ORCH_VERSION);
+		assert_non_null(rep->build);
+		assert_string_equal(rep->build, orch_build_mode());
+		assert_non_null(rep->revision);
+		assert_string_equal(rep->revision, "unknown");
 		orch_rpc_result_fini(&res);
 	}
 }

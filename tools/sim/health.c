@@ -115,12 +115,18 @@ sim_healthcheck_main(void)
 	const char *mode = getenv("SIM_MODE");
 	int64_t deadline = sim_now_ms() + DEADLINE_MS;
 	int gluetun = mode != NULL && strcmp(mode, "gluetun") == 0;
-	const char *path = gluetun
-	                       ? sim_gluetun_status_path()
+	int acexy = mode != NULL && strcmp(mode, "acexy") == 0;
+	const char *path = gluetun ? sim_gluetun_status_path()
+	                   : acexy
+	                       ? "/ace/status"
 	                       : "/server/api?api_version=3&method=get_status";
 	char extra[1024] = "";
-	const char *want = gluetun ? "\"status\":\"running\"" : "\"status\":1";
-	int port = gluetun ? sim_gluetun_port() : sim_engine_port();
+	const char *want = gluetun ? "\"status\":\"running\""
+	                   : acexy ? "\"status\":\"ok\""
+	                           : "\"status\":1";
+	int port = gluetun ? sim_gluetun_port()
+	           : acexy ? sim_acexy_port()
+	                   : sim_engine_port();
 	char resp[4096];
 
 	if (port <= 0) {

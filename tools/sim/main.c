@@ -93,8 +93,9 @@ static const struct {
 } modes[] = {
     {"engine", sim_engine_main, "AceStream engine HTTP API"},
     {"gluetun", sim_gluetun_main, "Gluetun control server"},
+    {"acexy", sim_acexy_main, "Acexy stand-in (the orchestrator's calls)"},
     {"healthcheck", sim_healthcheck_main,
-        "probe the local server (SIM_MODE=engine|gluetun)"},
+        "probe the local server (SIM_MODE=engine|gluetun|acexy)"},
 };
 
 static int

@@ -9,9 +9,14 @@
  * keep answering while one connection hangs on purpose, and a blocking
  * thread is the simplest way to get that.
  *
+ * It also stands in for Acexy (acexy.c) in the simulator compose stack
+ * (deploy/docker-compose.sim.yml), where the real proxy's image cannot be
+ * pulled: a proxy's calls to the orchestrator, not its streaming.
+ *
  * Modules: http.c (request parsing, replies), server.c (listener, threads,
- * route dispatch), engine.c, gluetun.c, health.c (the healthcheck client),
- * main.c (signals, mode table).
+ * route dispatch), client.c (outgoing calls), engine.c, gluetun.c,
+ * acexy.c, health.c (the healthcheck client), main.c (signals, mode
+ * table).
  */
 #ifndef SIM_H
 #define SIM_H
@@ -118,14 +123,34 @@ int sim_hang(struct sim_conn *c);
 int sim_serve(const struct sim_route *routes, int port);
 extern int sim_bound_port; /* the port sim_serve listens on, once bound */
 
+/* client.c: one blocking HTTP/1.0 call under a deadline. */
+struct sim_call {
+	const char *host; /* a name (getaddrinfo) or an IPv4 address */
+	int port;
+	const char *method; /* "GET", "POST" */
+	const char *path;   /* with its query */
+	const char *auth;   /* Authorization value, or NULL */
+	const char *body;   /* JSON, or NULL */
+	int timeout_ms;
+};
+struct sim_resp {
+	int status;       /* of the status line */
+	const char *body; /* into raw */
+	char raw[16384];  /* the response as it came, cut at the size */
+};
+/* 0 when a response arrived (any status) before the deadline. */
+int sim_http_call(const struct sim_call *call, struct sim_resp *resp);
+
 /* Modes, each returning a process exit code. */
 int sim_engine_main(void);
 int sim_gluetun_main(void);
 int sim_healthcheck_main(void);
+int sim_acexy_main(void);
 
 /* Ports the modes listen on, from their environment. -1 when invalid. */
 int sim_engine_port(void);
 int sim_gluetun_port(void);
+int sim_acexy_port(void);
 
 /* gluetun.c: the control server's credentials, for the healthcheck. The
  * X-API-Key value (SIM_API_KEY) or NULL; the Authorization value for
