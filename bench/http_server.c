@@ -35,9 +35,9 @@
 #include "src/core/config.h"
 #include "src/core/core.h"
 #include "src/core/state.h"
-#include "src/service/service.h"
 #include "src/gateway/gateway.h"
 #include "src/rpc/server.h"
+#include "src/service/service.h"
 
 #define INPROC_URL "inproc://bench-http"
 #define CONTAINER_HTTP_PORT 6878
@@ -201,6 +201,8 @@ main(int argc, char **argv)
 	go.port = 0;
 	go.threads = threads;
 	go.direct = srv;
+	go.generation = orch_core_generation_cb; /* as orchestratord */
+	go.generation_arg = &core;
 	if (orch_gw_start(&go, &gw) != ORCH_OK) {
 		fprintf(stderr, "http_server: cannot start the gateway\n");
 		goto out;

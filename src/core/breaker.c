@@ -137,3 +137,18 @@ orch_breaker_retry_after_s(const orch_breaker *b, int64_t now_us)
 		return 0;
 	return (rem + US_PER_S - 1) / US_PER_S;
 }
+
+int64_t
+orch_breaker_next_change_us(const orch_breaker *b, int64_t now_us)
+{
+	int64_t rem;
+
+	if (b->state != ORCH_BREAKER_OPEN)
+		return INT64_MAX;
+	rem = open_remaining_us(b, now_us);
+	if (rem <= 0)
+		return INT64_MAX; /* half-open at now_us already */
+	/* retry_after_s is ceil(rem / 1 s): it drops when rem reaches the
+	 * multiple of a second below it, and the state flips at rem 0. */
+	return now_us + (rem - 1) % US_PER_S + 1;
+}

@@ -98,4 +98,13 @@ void orch_breaker_reset(orch_breaker *b);
  * recovery_eta_seconds. */
 int64_t orch_breaker_retry_after_s(const orch_breaker *b, int64_t now_us);
 
+/*
+ * The first instant after now_us at which what the clock alone changes
+ * about b (orch_breaker_state_at, orch_breaker_retry_after_s) changes:
+ * while OPEN, the next whole second of its countdown or its end;
+ * INT64_MAX otherwise (only a call changes the breaker then). The core
+ * treats that instant as a change of state (orch_core_generation).
+ */
+int64_t orch_breaker_next_change_us(const orch_breaker *b, int64_t now_us);
+
 #endif

@@ -129,7 +129,7 @@ orch_core_engine_resolve(
 	orch_err rv = ORCH_ENOTFOUND;
 
 	full[0] = '\0';
-	orch_core_lock(core);
+	orch_core_read_lock(core);
 	e = orch_state_engine_get(&core->state, id_or_name);
 	if (e == NULL)
 		e = orch_state_engine_by_name(&core->state, id_or_name);
@@ -137,7 +137,7 @@ orch_core_engine_resolve(
 		copy_id(full, e->container_id);
 		rv = ORCH_OK;
 	}
-	orch_core_unlock(core);
+	orch_core_read_unlock(core);
 	return rv;
 }
 
@@ -146,9 +146,9 @@ orch_core_engine_count(orch_core *core)
 {
 	int n;
 
-	orch_core_lock(core);
+	orch_core_read_lock(core);
 	n = core->state.counts.engines;
-	orch_core_unlock(core);
+	orch_core_read_unlock(core);
 	return n;
 }
 
@@ -278,13 +278,13 @@ orch_core_autoscale_need(orch_core *core)
 	orch_state_counts c;
 	int start;
 
-	orch_core_lock(core);
+	orch_core_read_lock(core);
 	c = core->state.counts;
 	c.engines += core->provisioning;
 	c.free += core->provisioning;
 	/* Restoring: the free count is not known yet (restore.h). */
 	start = core->restoring ? 0 : orch_policy_autoscale(&c, core->cfg);
-	orch_core_unlock(core);
+	orch_core_read_unlock(core);
 	return start;
 }
 
@@ -465,14 +465,14 @@ orch_core_visit_probe_targets(
 	orch_engine *e;
 	size_t cur = 0, n = 0;
 
-	orch_core_lock(core);
+	orch_core_read_lock(core);
 	while ((e = orch_state_engine_next(&core->state, &cur)) != NULL) {
 		if (!e->managed || !e->running)
 			continue;
 		fn(arg, e);
 		n++;
 	}
-	orch_core_unlock(core);
+	orch_core_read_unlock(core);
 	return n;
 }
 
@@ -481,10 +481,10 @@ orch_core_health_unknown(orch_core *core)
 {
 	int n;
 
-	orch_core_lock(core);
+	orch_core_read_lock(core);
 	n = core->state.counts.running - core->state.counts.healthy -
 	    core->state.counts.unhealthy;
-	orch_core_unlock(core);
+	orch_core_read_unlock(core);
 	return n;
 }
 
@@ -495,7 +495,7 @@ orch_core_visit_polled_streams(
 	orch_state *st = &core->state;
 	size_t n = 0;
 
-	orch_core_lock(core);
+	orch_core_read_lock(core);
 	for (orch_list *l = st->streams_active.next; l != &st->streams_active;
 	     l = l->next) {
 		const orch_stream *s =
@@ -507,7 +507,7 @@ orch_core_visit_polled_streams(
 		fn(arg, s);
 		n++;
 	}
-	orch_core_unlock(core);
+	orch_core_read_unlock(core);
 	return n;
 }
 

@@ -43,6 +43,8 @@ orch_core_init(orch_core *core, const orch_config *cfg, orch_clock clock,
 		return rv;
 	}
 	pthread_mutex_init(&core->mu, NULL);
+	atomic_init(&core->generation, 1);
+	atomic_init(&core->stable_until_us, INT64_MAX);
 	core->cfg = cfg;
 	core->clock = clock;
 	orch_breaker_init(&core->general, cfg->cb_failure_threshold,
@@ -83,12 +85,51 @@ void
 orch_core_lock(orch_core *core)
 {
 	pthread_mutex_lock(&core->mu);
+	atomic_fetch_add(&core->generation, 1);
+}
+
+/* The next instant the clock alone changes a reply: the breakers'. */
+static int64_t
+stable_until_locked(const orch_core *core)
+{
+	int64_t now = orch_core_now(core);
+	int64_t g = orch_breaker_next_change_us(&core->general, now);
+	int64_t r = orch_breaker_next_change_us(&core->replacement, now);
+
+	return g < r ? g : r;
 }
 
 void
 orch_core_unlock(orch_core *core)
 {
+	atomic_store(&core->stable_until_us, stable_until_locked(core));
 	pthread_mutex_unlock(&core->mu);
+}
+
+void
+orch_core_read_lock(orch_core *core)
+{
+	pthread_mutex_lock(&core->mu);
+}
+
+void
+orch_core_read_unlock(orch_core *core)
+{
+	pthread_mutex_unlock(&core->mu);
+}
+
+uint64_t
+orch_core_generation(orch_core *core)
+{
+	int64_t until = atomic_load(&core->stable_until_us);
+
+	if (until != INT64_MAX && orch_core_now(core) >= until) {
+		/* The clock changed a reply: a change like any other (the
+		 * unlock finds the next such instant). */
+		orch_core_lock(core);
+		orch_core_unlock(core);
+	}
+	return atomic_load(&core->generation);
 }
 
 /* The VPN's changes that are events: the tunnel up or down, another

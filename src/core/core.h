@@ -17,6 +17,7 @@
 #define ORCH_CORE_CORE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -81,6 +82,13 @@ typedef struct orch_core {
 	bool restoring;
 	struct orch_core_pending *pending; /* restore.c's */
 	char replacing[ORCH_CORE_ID_MAX]; /* the health replacement's engine */
+	/* The state's version (orch_core_generation): bumped by every
+	 * orch_core_lock(), read without the lock. */
+	atomic_uint_fast64_t generation;
+	/* When a value read off the clock next changes (breaker.h
+	 * orch_breaker_next_change_us); INT64_MAX: none. Written by
+	 * orch_core_unlock(), read without the lock. */
+	_Atomic int64_t stable_until_us;
 } orch_core;
 
 typedef struct orch_core_opts {
@@ -96,8 +104,39 @@ orch_err orch_core_init(orch_core *core, const orch_config *cfg,
     orch_clock clock, const orch_core_opts *opts);
 void orch_core_fini(orch_core *core);
 
+/*
+ * The lock, for a holder that may change the state: orch_core_lock()
+ * bumps the generation as it takes the lock, so that from then on no
+ * reply rendered before passes for current (a change is visible to the
+ * very next read, even one that arrives while the changer still holds
+ * the lock: that read waits for it). Every holder that is not known to
+ * only read takes it this way; a needless bump costs one re-render.
+ */
 void orch_core_lock(orch_core *core);
 void orch_core_unlock(orch_core *core);
+
+/* The same lock for a holder that only reads (the read handlers of
+ * src/service): the generation stays. */
+void orch_core_read_lock(orch_core *core);
+void orch_core_read_unlock(orch_core *core);
+
+/*
+ * The state's version, for replies rendered once and served many times
+ * (the gateway's pre-rendered reads, docs/PERFORMANCE.md): a reply built
+ * under the lock while this returned g is still exactly what a new call
+ * would build while this returns g. It changes with every orch_core_lock()
+ * and when the clock crosses an instant at which a value computed from it
+ * changes (a breaker's open countdown): such a crossing takes and
+ * releases the lock once, like a change. No lock otherwise; any thread.
+ */
+uint64_t orch_core_generation(orch_core *core);
+
+/* The same as a callback (orch_gw_opts.generation, arg = the core). */
+static inline uint64_t
+orch_core_generation_cb(void *core)
+{
+	return orch_core_generation((orch_core *) core);
+}
 
 static inline int64_t
 orch_core_now(const orch_core *core)

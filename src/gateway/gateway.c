@@ -22,6 +22,7 @@
 #include "src/base/time.h"
 #include "src/gateway/query.h"
 #include "src/gateway/routes.h"
+#include "src/gateway/snap.h"
 #include "src/json/pbjson.h"
 #include "src/json/pbparse.h"
 
@@ -71,6 +72,9 @@ struct orch_gw {
 	/* Loop threads inside the request handler: quiesce waits for none,
 	 * so that no direct call into the server races its close. */
 	atomic_int in_handler;
+	/* Each snap route's current body (unused for the others). */
+	orch_snap_slot snaps[MAX_ROUTES];
+	bool snaps_init;
 };
 
 struct loop {
@@ -112,6 +116,10 @@ typedef struct pending {
 	int http;
 	orch_buf body;
 	const char *ctype;
+	/* A pre-rendered read's miss: a 200 fills this slot, tagged with
+	 * the generation read before the call. NULL otherwise. */
+	orch_snap_slot *fill;
+	uint64_t fill_gen;
 } pending;
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -210,6 +218,34 @@ respond(orch_gw *gw, h2o_req_t *req, int http, const char *ctype,
 	h2o_send_inline(req, body, len);
 }
 
+static void
+on_snap_disposed(void *ref)
+{
+	orch_snap_unref(*(orch_snap **) ref);
+}
+
+/* 200 with s's bytes, sent from s itself (no copy): the request holds
+ * the reference it is given until h2o disposes its pool, after the last
+ * byte is written or the client is gone. */
+static void
+respond_snap(orch_gw *gw, h2o_req_t *req, orch_snap *s)
+{
+	static h2o_generator_t generator = {NULL, NULL};
+	orch_snap **ref =
+	    h2o_mem_alloc_shared(&req->pool, sizeof(*ref), on_snap_disposed);
+	h2o_iovec_t body = h2o_iovec_init(s->data, s->len);
+
+	*ref = s;
+	req->res.status = 200;
+	req->res.reason = orch_http_reason(200);
+	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE,
+	    NULL, H2O_STRLIT("application/json"));
+	add_cors(gw, req);
+	req->res.content_length = s->len;
+	h2o_start_response(req, &generator);
+	h2o_send(req, &body, 1, H2O_SEND_STATE_FINAL);
+}
+
 /* {"detail": "<text>"} */
 static void
 detail_text(orch_buf *b, const char *text)
@@ -301,6 +337,32 @@ render_gateway_metrics(orch_gw *gw, orch_buf *out)
 		}
 	}
 	orch_buf_printf(out,
+	    "# HELP orch_http_snapshot_hits_total Reads answered from "
+	    "pre-rendered bytes\n# TYPE orch_http_snapshot_hits_total "
+	    "counter\n");
+	for (size_t r = 0; r < orch_n_routes; r++) {
+		if (orch_routes[r].snap != NULL)
+			orch_buf_printf(out,
+			    "orch_http_snapshot_hits_total{route=\"%s\"} "
+			    "%llu\n",
+			    orch_routes[r].pattern,
+			    (unsigned long long) atomic_load(
+			        &gw->snaps[r].hits));
+	}
+	orch_buf_printf(out,
+	    "# HELP orch_http_snapshot_renders_total Bodies rendered for "
+	    "the pre-rendered reads (one per state version read)\n"
+	    "# TYPE orch_http_snapshot_renders_total counter\n");
+	for (size_t r = 0; r < orch_n_routes; r++) {
+		if (orch_routes[r].snap != NULL)
+			orch_buf_printf(out,
+			    "orch_http_snapshot_renders_total{route=\"%s\"} "
+			    "%llu\n",
+			    orch_routes[r].pattern,
+			    (unsigned long long) atomic_load(
+			        &gw->snaps[r].renders));
+	}
+	orch_buf_printf(out,
 	    "# HELP orch_rpc_seconds RPC call latency as the "
 	    "gateway sees it\n# TYPE orch_rpc_seconds histogram\n");
 	for (int i = 0; i < N_LAT; i++)
@@ -321,6 +383,7 @@ static void
 finish(pending *p)
 {
 	loop *lp = p->lp;
+	orch_snap *snap;
 
 	observe_latency(lp->gw, orch_mono_ns() - p->t0_ns);
 	if (!p->gone) {
@@ -332,6 +395,16 @@ finish(pending *p)
 		    (int) p->req->method.len, p->req->method.base,
 		    (int) p->req->path.len, p->req->path.base, p->http,
 		    (double) (orch_mono_ns() - p->t0_ns) / 1e6);
+	}
+	if (p->fill != NULL && p->http == 200 &&
+	    (snap = orch_snap_new(p->fill_gen, &p->body)) != NULL) {
+		/* Installed even for a client gone: the body is right. */
+		orch_snap_slot_put(p->fill, snap);
+		if (!p->gone)
+			respond_snap(lp->gw, p->req, snap);
+		else
+			orch_snap_unref(snap);
+	} else if (!p->gone) {
 		respond(lp->gw, p->req, p->http, p->ctype, p->body.data,
 		    p->body.len);
 	}
@@ -519,7 +592,7 @@ request_auth(h2o_req_t *req)
  * client through finish(), inline or from another thread. */
 static void
 start_call(loop *lp, h2o_req_t *req, int route_idx, ProtobufCMessage *msg,
-    const char *auth)
+    const char *auth, orch_snap_slot *fill, uint64_t fill_gen)
 {
 	orch_gw *gw = lp->gw;
 	const orch_route *route = &orch_routes[route_idx];
@@ -537,6 +610,8 @@ start_call(loop *lp, h2o_req_t *req, int route_idx, ProtobufCMessage *msg,
 	p->text = route->text;
 	p->t0_ns = orch_mono_ns();
 	p->loop_thread = pthread_self();
+	p->fill = fill;
+	p->fill_gen = fill_gen;
 	slot =
 	    h2o_mem_alloc_shared(&req->pool, sizeof(*slot), on_req_disposed);
 	*slot = p;
@@ -560,6 +635,38 @@ start_call(loop *lp, h2o_req_t *req, int route_idx, ProtobufCMessage *msg,
 	}
 }
 
+/*
+ * Whether req may be answered from route's pre-rendered body: a snap
+ * route with its exact query, the in-process backend with a generation,
+ * and a caller the server would let call (a refused one calls, for the
+ * refusal's answer). Sets *gen to the version the body must have.
+ */
+static bool
+snap_read(orch_gw *gw, h2o_req_t *req, const orch_route *route,
+    const char *auth, uint64_t *gen)
+{
+	size_t qlen;
+	const char *q;
+
+	if (route->snap == NULL || gw->opts.generation == NULL ||
+	    gw->opts.direct == NULL)
+		return false;
+	if (req->query_at == SIZE_MAX) {
+		q = "";
+		qlen = 0;
+	} else {
+		q = req->path.base + req->query_at + 1;
+		qlen = req->path.len - req->query_at - 1;
+	}
+	if (qlen != strlen(route->snap) || memcmp(q, route->snap, qlen) != 0)
+		return false;
+	if (orch_rpc_server_authorize(gw->opts.direct, route->rpc, auth) !=
+	    ORCH_OK)
+		return false;
+	*gen = gw->opts.generation(gw->opts.generation_arg);
+	return true;
+}
+
 static int
 handle_req(h2o_req_t *req)
 {
@@ -574,6 +681,9 @@ handle_req(h2o_req_t *req)
 	ProtobufCMessage *msg = NULL;
 	orch_diag diag;
 	int route_idx, http;
+	const char *auth;
+	orch_snap_slot *fill = NULL;
+	uint64_t fill_gen = 0;
 
 	if (h2o_memis(
 	        req->method.base, req->method.len, H2O_STRLIT("OPTIONS"))) {
@@ -599,13 +709,25 @@ handle_req(h2o_req_t *req)
 		    strlen(route->fixed));
 		return 0;
 	}
+	auth = request_auth(req);
+	if (snap_read(gw, req, route, auth, &fill_gen)) {
+		orch_snap *snap =
+		    orch_snap_slot_get(&gw->snaps[route_idx], fill_gen);
+
+		if (snap != NULL) {
+			count(gw, route_idx, 200);
+			respond_snap(gw, req, snap);
+			return 0;
+		}
+		fill = &gw->snaps[route_idx]; /* a miss: this call renders */
+	}
 	http = build_request(req, route, gw->route_md[route_idx], params,
 	    n_params, &msg, &diag);
 	if (http != 0) {
 		respond_detail(lp, req, route_idx, http, diag.msg);
 		return 0;
 	}
-	start_call(lp, req, route_idx, msg, request_auth(req));
+	start_call(lp, req, route_idx, msg, auth, fill, fill_gen);
 	protobuf_c_message_free_unpacked(msg, NULL);
 	return 0;
 }
@@ -830,6 +952,9 @@ orch_gw_start(const orch_gw_opts *opts, orch_gw **out)
 			return ORCH_EINVAL;
 		}
 	}
+	for (size_t i = 0; i < MAX_ROUTES; i++)
+		orch_snap_slot_init(&gw->snaps[i]);
+	gw->snaps_init = true;
 	h2o_config_init(&gw->config);
 	gw->config.max_request_entity_size = H2O_MAX_BODY;
 	host = h2o_config_register_host(
@@ -964,6 +1089,10 @@ orch_gw_stop(orch_gw *gw)
 		orch_buf_fini(&lp->scratch);
 	}
 	h2o_config_dispose(&gw->config);
+	/* The loops are gone, and every response with them: the slots
+	 * hold the last references. */
+	for (size_t i = 0; gw->snaps_init && i < MAX_ROUTES; i++)
+		orch_snap_slot_fini(&gw->snaps[i]);
 	free(gw->loops);
 	free(gw->cors);
 	free(gw);

@@ -15,6 +15,12 @@
  * multithread queue; the loop never waits for a reply. A client that
  * leaves before its reply is detected through the request pool's dispose
  * callback, and the late reply is dropped.
+ *
+ * Reads the proxies and dashboards poll (GET /engines, /orchestrator/status,
+ * /health/status, /vpn/status, /streams?status=started) are pre-rendered
+ * with the in-process backend: the first request after a change of state
+ * calls and renders; later ones are answered from that body, after the
+ * same auth check, with no call and no copy (snap.h).
  */
 #ifndef ORCH_GATEWAY_GATEWAY_H
 #define ORCH_GATEWAY_GATEWAY_H
@@ -36,6 +42,15 @@ typedef struct orch_gw_opts {
 	orch_rpc_server *direct; /* in-process */
 	const char *rpc_connect; /* remote nng URL */
 	uint32_t timeout_ms;     /* per call; 0 = 30 s */
+	/*
+	 * Pre-rendered reads (routes.h `snap`, snap.h), with the in-process
+	 * backend only: the state's version (orch_core_generation; any
+	 * thread, never blocks for long). A snap route's 200 rendered while
+	 * this returned g is served, from the same bytes, to every
+	 * authorized request while it returns g. NULL: every read calls.
+	 */
+	uint64_t (*generation)(void *arg);
+	void *generation_arg;
 } orch_gw_opts;
 
 /* Binds, starts the loops. *out is the caller's (orch_gw_stop). */

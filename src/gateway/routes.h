@@ -14,6 +14,10 @@
  *                     not the reply as JSON;
  *   fixed             a body the gateway answers itself, 200, with no
  *                     call (rpc NULL): /healthz says the process serves.
+ *   snap              pre-rendered (snap.h): with this exact query string
+ *                     ("" = none), a 200 is rendered once per state
+ *                     version and served from those bytes until the
+ *                     state changes; NULL = every request calls.
  *
  * And the one table mapping RPC statuses to HTTP (CONTRACT.md).
  */
@@ -36,6 +40,7 @@ typedef struct orch_route {
 	bool text;
 	const char *query[ORCH_ROUTE_MAX_QUERY];
 	const char *fixed;
+	const char *snap;
 } orch_route;
 
 extern const orch_route orch_routes[];

@@ -700,6 +700,24 @@ out:
 	return rv;
 }
 
+orch_err
+orch_rpc_server_authorize(
+    orch_rpc_server *srv, const char *method, const char *authorization)
+{
+	const ProtobufCMethodDescriptor *md =
+	    protobuf_c_service_descriptor_get_method_by_name(
+	        srv->service, method);
+	const orch_method *row;
+	orch_diag why;
+
+	if (md == NULL || srv->by_index[md - srv->service->methods] == NULL)
+		return ORCH_ENOTSUP;
+	row = srv->by_index[md - srv->service->methods];
+	if (row->auth == ORCH_AUTH_OPEN)
+		return ORCH_OK;
+	return srv->authorize(srv->arg, row->auth, authorization, &why);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Workers. */
 

@@ -100,4 +100,16 @@ orch_err orch_rpc_server_call(orch_rpc_server *srv, const char *method,
     const char *authorization, uint32_t timeout_ms,
     const ProtobufCMessage *req, orch_rpc_direct_fn done, void *arg);
 
+/*
+ * Judges authorization for method exactly as a call would (the row's auth
+ * class, opts.authorize) without calling anything: ORCH_OK, ORCH_EUNAUTH
+ * or ORCH_EPERM, ORCH_ENOTSUP for a method the table does not serve. For
+ * an in-process client that answers some reads from bytes it rendered
+ * before (the gateway's pre-rendered reads): a refused caller is then
+ * sent through orch_rpc_server_call() for the refusal's answer. Any
+ * thread; never blocks.
+ */
+orch_err orch_rpc_server_authorize(
+    orch_rpc_server *srv, const char *method, const char *authorization);
+
 #endif

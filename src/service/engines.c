@@ -23,7 +23,7 @@ orch_svc_list_engines(void *arg, orch_call *call, const ProtobufCMessage *req)
 
 	(void) req;
 	orch_arena_init(&a, stack, sizeof(stack));
-	orch_core_lock(core);
+	orch_core_read_lock(core);
 	v = orch_state_engines_sorted(&core->state, &n);
 	if (n > 0) {
 		Orch__Engine *ms = orch_arena_alloc(&a, n * sizeof(*ms));
@@ -37,11 +37,12 @@ orch_svc_list_engines(void *arg, orch_call *call, const ProtobufCMessage *req)
 		rep.engines = pp;
 		rep.n_engines = n;
 	}
+	/* The engines are copies: packed or rendered outside the lock. */
+	orch_core_read_unlock(core);
 	if (ok)
 		orch_call_reply(call, &rep.base);
 	else
 		orch_svc_fail_nomem(call);
-	orch_core_unlock(core);
 	orch_arena_fini(&a);
 }
 
@@ -64,7 +65,7 @@ orch_svc_get_engine(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		return;
 	}
 	orch_arena_init(&a, stack, sizeof(stack));
-	orch_core_lock(core);
+	orch_core_read_lock(core);
 	e = orch_state_engine_get(&core->state, req->container_id);
 	if (e == NULL) {
 		orch_call_fail(call, ORCH_ENOTFOUND, "engine %s not found",
@@ -90,7 +91,7 @@ orch_svc_get_engine(void *arg, orch_call *call, const ProtobufCMessage *msg)
 		else
 			orch_svc_fail_nomem(call);
 	}
-	orch_core_unlock(core);
+	orch_core_read_unlock(core);
 	orch_arena_fini(&a);
 }
 

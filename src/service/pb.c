@@ -59,9 +59,11 @@ _Static_assert(offsetof(orch_rt_kv, key) == offsetof(struct pair, key) &&
                    offsetof(orch_rt_kv, value) == offsetof(struct pair, value),
     "orch_rt_kv is not a key/value pair");
 
-void **
-orch_pb_str_map(orch_arena *a, const ProtobufCMessageDescriptor *entry,
-    const void *pairs, size_t stride, size_t n)
+/* orch_pb_str_map's and orch_pb_str_map_dup's work: dup copies the
+ * strings into a. */
+static void **
+str_map(orch_arena *a, const ProtobufCMessageDescriptor *entry,
+    const void *pairs, size_t stride, size_t n, bool dup)
 {
 	const ProtobufCFieldDescriptor *k =
 	    protobuf_c_message_descriptor_get_field_by_name(entry, "key");
@@ -76,10 +78,26 @@ orch_pb_str_map(orch_arena *a, const ProtobufCMessageDescriptor *entry,
 		char **key = (char **) (void *) ((char *) pp[i] + k->offset);
 		char **value = (char **) (void *) ((char *) pp[i] + v->offset);
 
-		*key = p->key;
-		*value = p->value;
+		*key = dup ? orch_arena_strdup(a, p->key) : p->key;
+		*value = dup ? orch_arena_strdup(a, p->value) : p->value;
+		if (dup && (*key == NULL || *value == NULL))
+			return NULL;
 	}
 	return pp;
+}
+
+void **
+orch_pb_str_map(orch_arena *a, const ProtobufCMessageDescriptor *entry,
+    const void *pairs, size_t stride, size_t n)
+{
+	return str_map(a, entry, pairs, stride, n, false);
+}
+
+void **
+orch_pb_str_map_dup(orch_arena *a, const ProtobufCMessageDescriptor *entry,
+    const void *pairs, size_t stride, size_t n)
+{
+	return str_map(a, entry, pairs, stride, n, true);
 }
 
 bool
@@ -88,21 +106,27 @@ orch_pb_engine(orch_arena *a, const orch_engine *e, Orch__Engine *m)
 	bool ok = true;
 	size_t i = 0;
 
+	/* Copies, like orch_pb_stream: ListEngines renders after the lock
+	 * (the gateway serves the bytes to many; docs/PERFORMANCE.md). */
 	orch__engine__init(m);
-	m->container_id = e->container_id;
-	m->container_name = e->container_name;
-	m->host = e->host;
+	m->container_id = orch_arena_strdup(a, e->container_id);
+	m->container_name = orch_arena_strdup(a, e->container_name);
+	m->host = orch_arena_strdup(a, e->host);
 	m->port = e->port;
 	m->forwarded = e->forwarded;
-	m->vpn = e->vpn;
+	m->vpn = orch_arena_strdup(a, e->vpn);
+	ok = m->container_id != NULL &&
+	     (e->container_name == NULL || m->container_name != NULL) &&
+	     (e->host == NULL || m->host != NULL) &&
+	     (e->vpn == NULL || m->vpn != NULL);
 	m->health_status = (char *) orch_health_name(e->health);
 	m->first_seen = orch_pb_ts(a, e->first_seen_us, &ok);
 	m->last_seen = orch_pb_ts(a, e->last_seen_us, &ok);
 	m->last_health_check = orch_pb_ts(a, e->last_health_check_us, &ok);
 	m->last_stream_usage = orch_pb_ts(a, e->last_stream_usage_us, &ok);
 	if (e->n_labels > 0) {
-		m->labels = (Orch__Engine__LabelsEntry **) orch_pb_str_map(a,
-		    &orch__engine__labels_entry__descriptor, e->labels,
+		m->labels = (Orch__Engine__LabelsEntry **) orch_pb_str_map_dup(
+		    a, &orch__engine__labels_entry__descriptor, e->labels,
 		    sizeof(e->labels[0]), e->n_labels);
 		if (m->labels == NULL)
 			return false;
@@ -116,8 +140,10 @@ orch_pb_engine(orch_arena *a, const orch_engine *e, Orch__Engine *m)
 			return false;
 		for (const orch_list *n = e->active.next; n != &e->active;
 		     n = n->next)
-			ids[i++] =
-			    ORCH_CONTAINER_OF(n, orch_stream, eng_active)->id;
+			if ((ids[i++] = orch_arena_strdup(a,
+			         ORCH_CONTAINER_OF(n, orch_stream, eng_active)
+			             ->id)) == NULL)
+				return false;
 		m->streams = ids;
 		m->n_streams = i;
 	}

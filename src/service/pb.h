@@ -1,9 +1,11 @@
 /*
  * State -> protobuf: every reply message the handlers build from the
- * core's objects, in one place. The messages point into the state (no
- * string is copied), so a reply must be packed or written before the
- * core's lock is released; what the mappers allocate (timestamps, arrays,
- * nested messages) comes from the call's arena.
+ * core's objects, in one place. What the mappers allocate (timestamps,
+ * arrays, nested messages) comes from the call's arena. Engines and
+ * streams are copied into it, so their replies may be packed or rendered
+ * after the core's lock is released (the read paths do: a large reply's
+ * rendering never holds the lock); the other mappers point into their
+ * source, which must then stay alive until the reply is packed.
  *
  * Each returns false when the arena is out of memory (the message is then
  * incomplete and must not be sent).
@@ -46,7 +48,15 @@ void **orch_pb_map_new(
 void **orch_pb_str_map(orch_arena *a, const ProtobufCMessageDescriptor *entry,
     const void *pairs, size_t stride, size_t n);
 
+/* The same with the strings copied into a. */
+void **orch_pb_str_map_dup(orch_arena *a,
+    const ProtobufCMessageDescriptor *entry, const void *pairs, size_t stride,
+    size_t n);
+
+/* An engine with its strings copied into a: valid after the lock. */
+
 bool orch_pb_engine(orch_arena *a, const orch_engine *e, Orch__Engine *m);
+
 bool orch_pb_stat(orch_arena *a, const orch_stat *s, Orch__StatSnapshot *m);
 bool orch_pb_stream(orch_arena *a, const orch_stream *s, Orch__Stream *m);
 

@@ -52,9 +52,11 @@ vpn_infos(orch_arena *a, const orch_core *core, size_t *n)
 		const orch_vpn *v = orch_core_vpn_at_locked(core, i);
 
 		orch__vpn_info__init(&m[i]);
+		/* Copies of what the VPN monitor rewrites: the reply is
+		 * rendered after the lock. */
 		m[i].name = v->cfg->name;
-		m[i].status = (char *) v->status;
-		m[i].health = (char *) v->health;
+		m[i].status = orch_arena_strdup(a, v->status);
+		m[i].health = orch_arena_strdup(a, v->health);
 		m[i].connected = v->connected;
 		m[i].has_forwarded_port =
 		    v->connected && v->forwarded_port > 0;
@@ -62,9 +64,13 @@ vpn_infos(orch_arena *a, const orch_core *core, size_t *n)
 		m[i].engines = v->engines;
 		m[i].last_check_at = orch_pb_ts(a, v->last_check_us, &ok);
 		m[i].control = (char *) orch_vpn_control_name(v->control);
-		m[i].error = v->error[0] != '\0' ? (char *) v->error : NULL;
+		m[i].error = v->error[0] != '\0'
+		                 ? orch_arena_strdup(a, v->error)
+		                 : NULL;
 		m[i].ports_total = (int32_t) v->n_pool;
 		m[i].ports_free = orch_core_vpn_free_ports_locked(core, i);
+		ok = ok && m[i].status != NULL && m[i].health != NULL &&
+		     (v->error[0] == '\0' || m[i].error != NULL);
 		pp[i] = &m[i];
 	}
 	return ok ? pp : NULL;
@@ -94,7 +100,7 @@ orch_svc_get_status(void *arg, orch_call *call, const ProtobufCMessage *req)
 
 	(void) req;
 	orch_arena_init(&a, stack, sizeof(stack));
-	orch_core_lock(core);
+	orch_core_read_lock(core);
 	now = orch_core_now(core);
 	c = &core->state.counts;
 	allowed = orch_core_can_provision_locked(core, &why);
@@ -113,7 +119,8 @@ orch_svc_get_status(void *arg, orch_call *call, const ProtobufCMessage *req)
 	cap.min_replicas = cfg->min_replicas;
 	vpn.enabled = orch_vpn_enabled(cfg);
 	vpn.connected = vpn.enabled && core->env.vpn_connected;
-	vpn.health = vpn.enabled ? core->env.vpn_health : "unknown";
+	vpn.health = vpn.enabled ? orch_arena_strdup(&a, core->env.vpn_health)
+	                         : "unknown";
 	vpn.container = vpn.enabled ? cfg->vpns[0].name : NULL;
 	vpn.has_forwarded_port =
 	    vpn.enabled && core->env.vpn_forwarded_port != 0;
@@ -141,11 +148,13 @@ orch_svc_get_status(void *arg, orch_call *call, const ProtobufCMessage *req)
 	rep.provisioning = &prov;
 	rep.config = &cs;
 	rep.version = (char *) orch_version();
-	if (vpn.n_vpns > 0 && vpn.vpns == NULL)
+	/* Every string is constant, configuration or a copy: rendered
+	 * outside the lock. */
+	orch_core_read_unlock(core);
+	if ((vpn.n_vpns > 0 && vpn.vpns == NULL) || vpn.health == NULL)
 		orch_svc_fail_nomem(call);
 	else
 		orch_call_reply(call, &rep.base);
-	orch_core_unlock(core);
 	orch_arena_fini(&a);
 }
 
@@ -162,7 +171,9 @@ orch_svc_get_vpn_status(
 
 	(void) req;
 	orch_arena_init(&a, stack, sizeof(stack));
-	orch_core_lock(core);
+	bool ok = true;
+
+	orch_core_read_lock(core);
 	rep.enabled = orch_vpn_enabled(cfg);
 	if (!rep.enabled) {
 		rep.status = "disabled";
@@ -170,25 +181,27 @@ orch_svc_get_vpn_status(
 	} else {
 		/* The contract's single-VPN shape is the first Gluetun's. */
 		const orch_vpn *v = orch_core_vpn_at_locked(core, 0);
-		bool ok = true;
 
 		rep.container = v->cfg->name;
-		rep.status = (char *) v->status;
-		rep.health = (char *) v->health;
+		rep.status = orch_arena_strdup(&a, v->status);
+		rep.health = orch_arena_strdup(&a, v->health);
 		rep.connected = v->connected;
 		rep.has_forwarded_port = v->connected && v->forwarded_port > 0;
 		rep.forwarded_port = v->forwarded_port;
 		rep.last_check_at = orch_pb_ts(&a, v->last_check_us, &ok);
-		rep.error = v->error[0] != '\0' ? (char *) v->error : NULL;
+		rep.error = v->error[0] != '\0'
+		                ? orch_arena_strdup(&a, v->error)
+		                : NULL;
 		rep.vpns = vpn_infos(&a, core, &rep.n_vpns);
-		if (!ok)
-			rep.vpns = NULL;
+		ok = ok && rep.status != NULL && rep.health != NULL &&
+		     (v->error[0] == '\0' || rep.error != NULL);
 	}
-	if (rep.n_vpns > 0 && rep.vpns == NULL)
+	/* Copies (vpn_infos too): rendered outside the lock. */
+	orch_core_read_unlock(core);
+	if (!ok || (rep.n_vpns > 0 && rep.vpns == NULL))
 		orch_svc_fail_nomem(call);
 	else
 		orch_call_reply(call, &rep.base);
-	orch_core_unlock(core);
 	orch_arena_fini(&a);
 }
 
@@ -205,7 +218,7 @@ orch_svc_get_health(void *arg, orch_call *call, const ProtobufCMessage *req)
 	int64_t now;
 
 	(void) req;
-	orch_core_lock(core);
+	orch_core_read_lock(core);
 	now = orch_core_now(core);
 	c = &core->state.counts;
 	rep.total_engines = c->engines;
@@ -219,8 +232,8 @@ orch_svc_get_health(void *arg, orch_call *call, const ProtobufCMessage *req)
 	cbs.general = &g;
 	cbs.replacement = &r;
 	rep.circuit_breakers = &cbs;
+	orch_core_read_unlock(core); /* numbers and constants only */
 	orch_call_reply(call, &rep.base);
-	orch_core_unlock(core);
 }
 
 void
@@ -261,9 +274,9 @@ orch_svc_get_metrics(void *arg, orch_call *call, const ProtobufCMessage *req)
 	orch_buf text = ORCH_BUF_INIT;
 
 	(void) req;
-	orch_core_lock(core);
+	orch_core_read_lock(core);
 	orch_metrics_render_locked(core, &text);
-	orch_core_unlock(core);
+	orch_core_read_unlock(core);
 	/* The store's counters are its own (no core lock, no disk). */
 	if (svc->store != NULL)
 		orch_store_metrics_render(svc->store, &text);

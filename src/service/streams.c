@@ -134,14 +134,14 @@ orch_svc_list_streams(void *arg, orch_call *call, const ProtobufCMessage *msg)
 	 * stream" belongs to the first. */
 	explicit_limit = explicit_limit || req->before != NULL;
 	orch_arena_init(&a, stack, sizeof(stack));
-	orch_core_lock(core);
+	orch_core_read_lock(core);
 	if (req->container_id != NULL) {
 		g = orch_state_group_get(st, req->container_id);
 		e = g != NULL ? g->engine : NULL;
 	}
 	if (req->before != NULL &&
 	    !cursor_of(&p, st, req->before, req->container_id)) {
-		orch_core_unlock(core);
+		orch_core_read_unlock(core);
 		orch_call_fail_field(call, "before",
 		    "before: no stream \"%.64s\" in this listing",
 		    req->before);
@@ -198,7 +198,7 @@ orch_svc_list_streams(void *arg, orch_call *call, const ProtobufCMessage *msg)
 	/* Copied out (pb.c copies every string): packed after the lock. */
 	rep.streams = orch_pb_streams(&a, p.v, p.n);
 	rep.n_streams = p.n;
-	orch_core_unlock(core);
+	orch_core_read_unlock(core);
 	if (rep.streams != NULL)
 		orch_call_reply(call, &rep.base);
 	else
@@ -206,7 +206,7 @@ orch_svc_list_streams(void *arg, orch_call *call, const ProtobufCMessage *msg)
 	orch_arena_fini(&a);
 	return;
 out:
-	orch_core_unlock(core);
+	orch_core_read_unlock(core);
 	orch_arena_fini(&a);
 }
 
@@ -229,7 +229,7 @@ orch_svc_get_stream_stats(
 		return;
 	}
 	orch_arena_init(&a, stack, sizeof(stack));
-	orch_core_lock(core);
+	orch_core_read_lock(core);
 	s = orch_state_stream_get(&core->state, req->stream_id);
 	if (s == NULL) {
 		orch_call_fail(call, ORCH_ENOTFOUND, "stream %.256s not found",
@@ -260,6 +260,6 @@ orch_svc_get_stream_stats(
 		else
 			orch_svc_fail_nomem(call);
 	}
-	orch_core_unlock(core);
+	orch_core_read_unlock(core);
 	orch_arena_fini(&a);
 }

@@ -200,6 +200,10 @@ fx_open(void **state, const fx_opts *o)
 	go.threads = 2;
 	go.cors_origins = fx->cfg.cors_origins;
 	go.direct = fx->srv;
+	/* Pre-rendered reads on, as orchestratord runs: every test below
+	 * also proves that a change is seen by the next read. */
+	go.generation = orch_core_generation_cb;
+	go.generation_arg = &fx->core;
 	if (orch_gw_start(&go, &fx->gw) != ORCH_OK)
 		return -1;
 	gwt_client_init(&fx->c, orch_gw_port(fx->gw));
