@@ -12,7 +12,9 @@ system_now(void *arg)
 static int64_t
 manual_now(void *arg)
 {
-	return *(const int64_t *) arg;
+	/* Atomic: a test may move it while another thread reads the time
+	 * without the core's lock (orch_core_generation). */
+	return __atomic_load_n((const int64_t *) arg, __ATOMIC_RELAXED);
 }
 
 orch_clock

@@ -21,7 +21,9 @@ typedef struct orch_clock {
 /* The system's wall clock (orch_wall_us). */
 orch_clock orch_clock_system(void);
 
-/* A hand-driven clock for tests: reads *value. */
+/* A hand-driven clock for tests: reads *value (atomically; a test that
+ * moves it while other threads run stores it with __atomic_store_n or
+ * __atomic_fetch_add). */
 orch_clock orch_clock_manual(int64_t *value);
 
 static inline int64_t

@@ -330,6 +330,37 @@ test_names(void **state)
 		    orch_breaker_state_name(rows[i].s), rows[i].name);
 }
 
+/* The instants the clock alone changes what a breaker reads. */
+static void
+test_next_change(void **state)
+{
+	orch_breaker b;
+
+	(void) state;
+	orch_breaker_init(&b, 1, 3);
+	assert_true(orch_breaker_next_change_us(&b, T0) == INT64_MAX);
+	orch_breaker_record_failure(&b, T0);
+	assert_int_equal(b.state, ORCH_BREAKER_OPEN);
+	/* 3 s left: the ETA reads 3 until 2 s are left. */
+	assert_true(orch_breaker_retry_after_s(&b, T0) == 3);
+	assert_true(orch_breaker_next_change_us(&b, T0) == T0 + S(1));
+	/* 2.5 s left: it reads 3 until 2 s are left, half a second on. */
+	assert_true(
+	    orch_breaker_next_change_us(&b, T0 + S(1) / 2) == T0 + S(1));
+	assert_true(orch_breaker_retry_after_s(&b, T0 + S(1) - 1) == 3);
+	assert_true(orch_breaker_retry_after_s(&b, T0 + S(1)) == 2);
+	/* The last second ends with the flip to half-open. */
+	assert_true(orch_breaker_next_change_us(&b, T0 + S(2)) == T0 + S(3));
+	assert_int_equal(
+	    orch_breaker_state_at(&b, T0 + S(3) - 1), ORCH_BREAKER_OPEN);
+	assert_int_equal(
+	    orch_breaker_state_at(&b, T0 + S(3)), ORCH_BREAKER_HALF_OPEN);
+	assert_true(orch_breaker_next_change_us(&b, T0 + S(3)) == INT64_MAX);
+	/* A clock stepped back counts no time as elapsed. */
+	assert_true(
+	    orch_breaker_next_change_us(&b, T0 - S(10)) == T0 - S(10) + S(1));
+}
+
 int
 main(void)
 {
@@ -344,6 +375,7 @@ main(void)
 	    cmocka_unit_test(test_release_frees_trial),
 	    cmocka_unit_test(test_reset),
 	    cmocka_unit_test(test_retry_after),
+	    cmocka_unit_test(test_next_change),
 	    cmocka_unit_test(test_clock_backwards),
 	    cmocka_unit_test(test_outcomes_while_open),
 	    cmocka_unit_test(test_names),

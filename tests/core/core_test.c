@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "src/core/control.h"
 #include "src/core/core.h"
 
 #define S(x) ((int64_t) (x) *INT64_C(1000000))
@@ -636,6 +637,80 @@ test_select_race_one_free_slot(void **state)
 	fixture_free(f);
 }
 
+/* The generation: every lock bumps it, a read lock never does, and a
+ * reply rendered at g stays current exactly while it reads g. */
+static void
+test_generation_follows_locks(void **state)
+{
+	fixture *f = fixture_new(1);
+	uint64_t g0 = orch_core_generation(&f->core), g1;
+
+	(void) state;
+	assert_true(g0 != 0);
+	orch_core_read_lock(&f->core);
+	orch_core_read_unlock(&f->core);
+	assert_true(orch_core_generation(&f->core) == g0);
+	orch_core_lock(&f->core);
+	/* Bumped as the lock is taken: a read arriving while a change is
+	 * under way already sees the new version (and waits for the lock
+	 * to render it). */
+	g1 = orch_core_generation(&f->core);
+	assert_true(g1 == g0 + 1);
+	put(f, "e1", "acestream-1", 19001, 45001);
+	orch_core_unlock(&f->core);
+	assert_true(orch_core_generation(&f->core) == g1);
+	/* A controller's read-only query keeps it. */
+	assert_int_equal(orch_core_engine_count(&f->core), 1);
+	assert_true(orch_core_generation(&f->core) == g1);
+	/* Time alone changes nothing while no breaker counts down. */
+	f->now += S(3600);
+	assert_true(orch_core_generation(&f->core) == g1);
+	fixture_free(f);
+}
+
+/* A breaker's open countdown is state the clock changes: each whole
+ * second of its retry ETA and its end bump the generation once, with no
+ * lock taken by the caller. */
+static void
+test_generation_follows_breaker_clock(void **state)
+{
+	fixture *f = fixture_new(1);
+	int64_t timeout = S(f->cfg.cb_recovery_timeout_s);
+	uint64_t g, prev;
+	int changes = 0;
+
+	(void) state;
+	assert_true(f->cfg.cb_recovery_timeout_s >= 2);
+	orch_core_lock(&f->core);
+	for (int i = 0; i < f->cfg.cb_failure_threshold; i++)
+		orch_breaker_record_failure(&f->core.general, f->now);
+	assert_int_equal(f->core.general.state, ORCH_BREAKER_OPEN);
+	orch_core_unlock(&f->core);
+	g = orch_core_generation(&f->core);
+	/* Half a second in: the ETA still reads the same whole seconds. */
+	f->now += S(1) / 2;
+	assert_true(orch_core_generation(&f->core) == g);
+	prev = g;
+	for (int64_t t = S(1) / 2; t <= timeout + S(2); t += S(1) / 4) {
+		uint64_t now_g;
+
+		f->now = T0 + t;
+		now_g = orch_core_generation(&f->core);
+		assert_true(now_g >= prev);
+		if (now_g != prev)
+			changes++;
+		prev = now_g;
+	}
+	/* One change per whole second of the countdown, the last being the
+	 * flip to half-open; none after it. */
+	assert_int_equal(changes, (int) (timeout / S(1)));
+	assert_int_equal(orch_breaker_state_at(&f->core.general, f->now),
+	    ORCH_BREAKER_HALF_OPEN);
+	f->now += S(60);
+	assert_true(orch_core_generation(&f->core) == prev);
+	fixture_free(f);
+}
+
 int
 main(void)
 {
@@ -648,6 +723,8 @@ main(void)
 	    cmocka_unit_test(test_reservation_expires_after_ttl),
 	    cmocka_unit_test(test_reset_breaker_by_name),
 	    cmocka_unit_test(test_select_race_one_free_slot),
+	    cmocka_unit_test(test_generation_follows_locks),
+	    cmocka_unit_test(test_generation_follows_breaker_clock),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
