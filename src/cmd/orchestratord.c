@@ -333,7 +333,7 @@ start_gateway(struct daemon *d, const struct args *a)
 	go.threads = a->gw_threads;
 	go.cors_origins = d->cfg.cors_origins;
 	go.direct = d->srv;
-	/* Polled reads are rendered once per change (docs/PERFORMANCE.md). */
+	/* Polled reads are rendered once per change (docs/GATEWAY.md). */
 	go.generation = orch_core_generation_cb;
 	go.generation_arg = &d->core;
 	if (orch_gw_start(&go, &d->gw) != ORCH_OK) {

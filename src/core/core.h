@@ -122,7 +122,7 @@ void orch_core_read_unlock(orch_core *core);
 
 /*
  * The state's version, for replies rendered once and served many times
- * (the gateway's pre-rendered reads, docs/PERFORMANCE.md): a reply built
+ * (the gateway's pre-rendered reads, docs/GATEWAY.md): a reply built
  * under the lock while this returned g is still exactly what a new call
  * would build while this returns g. It changes with every orch_core_lock()
  * and when the clock crosses an instant at which a value computed from it

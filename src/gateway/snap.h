@@ -1,7 +1,7 @@
 /*
  * Pre-rendered reads: a reply's bytes rendered once per state version and
  * served, as the same immutable buffer, to every request until the state
- * changes (docs/PERFORMANCE.md "Pre-rendered reads").
+ * changes (docs/GATEWAY.md "Pre-rendered reads").
  *
  * An orch_snap is one rendered body, tagged with the generation it was
  * rendered at, and reference-counted: the slot holds one reference and

@@ -107,7 +107,7 @@ orch_pb_engine(orch_arena *a, const orch_engine *e, Orch__Engine *m)
 	size_t i = 0;
 
 	/* Copies, like orch_pb_stream: ListEngines renders after the lock
-	 * (the gateway serves the bytes to many; docs/PERFORMANCE.md). */
+	 * (the gateway serves the bytes to many; docs/GATEWAY.md). */
 	orch__engine__init(m);
 	m->container_id = orch_arena_strdup(a, e->container_id);
 	m->container_name = orch_arena_strdup(a, e->container_name);

@@ -1,5 +1,5 @@
 /*
- * Pre-rendered reads over real HTTP (docs/PERFORMANCE.md): the core
+ * Pre-rendered reads over real HTTP (docs/GATEWAY.md): the core
  * (manual clock), the RPC server and the gateway in one process, as
  * orchestratord wires them, with libcurl and raw sockets on 127.0.0.1.
  *
