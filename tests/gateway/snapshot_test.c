@@ -670,7 +670,7 @@ test_slow_reader_blocks_nothing(void **state)
 
 	(void) state;
 	put_engines(f, 0, 2000);
-	before = get_body(f, "/engines"); /* renders and caches */
+	before = get_body(f, "/engines");     /* renders and caches */
 	assert_true(strlen(before) > 500000); /* >> socket buffers */
 
 	/* The slow client asks for the same body and reads only its
