@@ -89,6 +89,20 @@ port_conflict(const orch_diag *d)
 	       strstr(d->msg, "address already in use") != NULL;
 }
 
+/*
+ * Points out[i] at the strings of pairs[i], for i < n: the core's
+ * orch_label and the runtime's orch_rt_kv are both (key, value), and each
+ * layer takes only its own, so an engine's labels cross as views. out has
+ * room for n; the strings stay pairs'.
+ */
+#define LABEL_VIEWS(out, pairs, n)                                            \
+	do {                                                                  \
+		for (size_t lv_ = 0; lv_ < (n); lv_++) {                      \
+			(out)[lv_].key = (pairs)[lv_].key;                    \
+			(out)[lv_].value = (pairs)[lv_].value;                \
+		}                                                             \
+	} while (0)
+
 static bool
 is_managed(const orch_mgr *m, const orch_rt_container *c)
 {
@@ -109,10 +123,7 @@ engine_spec_of(const orch_mgr *m, const orch_rt_container *c,
 	*labels = calloc(c->n_labels + 1, sizeof(**labels));
 	if (*labels == NULL)
 		return false;
-	for (size_t i = 0; i < c->n_labels; i++) {
-		(*labels)[i].key = c->labels[i].key;
-		(*labels)[i].value = c->labels[i].value;
-	}
+	LABEL_VIEWS(*labels, c->labels, c->n_labels);
 	view.id = c->id;
 	view.name = c->name;
 	view.labels = *labels;
@@ -164,10 +175,7 @@ create_and_start(
 	if (labels == NULL || env == NULL)
 		goto out;
 	/* Views of the plan's strings: the plan owns them. */
-	for (size_t i = 0; i < p->n_labels; i++) {
-		labels[i].key = p->labels[i].key;
-		labels[i].value = p->labels[i].value;
-	}
+	LABEL_VIEWS(labels, p->labels, p->n_labels);
 	for (size_t i = 0; i < p->n_env; i++)
 		env[i] = p->env[i];
 	for (size_t i = 0; i < p->n_publish; i++) {

@@ -1,12 +1,15 @@
 /*
  * One record -> its SQL, on the writer's connection, with statements
- * prepared once. A record that is an event in itself (a stream started,
- * an engine died, a breaker opened) also writes its log entry here, so
- * the core tells each thing once; a replayed record writes none.
+ * prepared once; which field of a record binds which parameter is a
+ * table (cols) beside the SQL, so a record kind is data, not code. A record
+ * that is an event in itself (a stream started, an engine died, a breaker
+ * opened) also writes its log entry here, so the core tells each thing once; a
+ * replayed record writes none.
  *
  * Every write is idempotent (upserts, INSERT OR REPLACE), so a record
  * applied twice, or after a replay, leaves the same rows.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +83,77 @@ static const char *const sql[S_COUNT] = {
                 "data) VALUES (?1, ?2, ?3, ?4, ?5)",
 };
 
+/*
+ * Where each statement's parameters come from: entry i binds ?(i + 1)
+ * from the record's field at off; a record kind's function binds the
+ * COL_HAND ones (values it computes). The first COL_END ends the list.
+ */
+typedef enum col_type {
+	COL_END,
+	COL_HAND,
+	COL_TEXT,  /* const char * (NULL binds NULL) */
+	COL_CHARS, /* a char array in the record */
+	COL_BOOL,
+	COL_INT,
+	COL_I64,
+} col_type;
+
+typedef struct col {
+	col_type type;
+	size_t off;        /* offsetof(rec, ...) */
+	unsigned stat_bit; /* a stat's field: NULL unless snap.has holds it */
+} col;
+
+#define AT(f) offsetof(rec, f)
+#define COLS_MAX 13
+
+static const col cols[S_COUNT][COLS_MAX + 1] = {
+    /* ended_at and end_reason (12, 13) are NULL while it is active. */
+    [S_STREAM] = {{COL_TEXT, AT(u.stream.id)},
+        {COL_TEXT, AT(u.stream.key_type)}, {COL_TEXT, AT(u.stream.key)},
+        {COL_TEXT, AT(u.stream.container_id)},
+        {COL_BOOL, AT(u.stream.managed)}, {COL_TEXT, AT(u.stream.psid)},
+        {COL_TEXT, AT(u.stream.stat_url)},
+        {COL_TEXT, AT(u.stream.command_url)}, {COL_BOOL, AT(u.stream.is_live)},
+        {COL_BOOL, AT(u.stream.active)}, {COL_I64, AT(u.stream.started_us)},
+        {COL_HAND}, {COL_HAND}},
+    [S_STATS_CLEAR] = {{COL_TEXT, AT(u.stream.id)},
+        {COL_I64, AT(u.stream.started_us)}},
+    /* The usage is the start or the end, as the stream is. */
+    [S_ENGINE_USAGE] = {{COL_TEXT, AT(u.stream.container_id)}, {COL_HAND}},
+    [S_STAT] = {{COL_TEXT, AT(u.stat.stream_id)},
+        {COL_I64, AT(u.stat.snap.ts_us)},
+        {COL_I64, AT(u.stat.snap.peers), ORCH_STAT_PEERS},
+        {COL_I64, AT(u.stat.snap.speed_down), ORCH_STAT_SPEED_DOWN},
+        {COL_I64, AT(u.stat.snap.speed_up), ORCH_STAT_SPEED_UP},
+        {COL_I64, AT(u.stat.snap.downloaded), ORCH_STAT_DOWNLOADED},
+        {COL_I64, AT(u.stat.snap.uploaded), ORCH_STAT_UPLOADED},
+        {COL_CHARS, AT(u.stat.snap.status), ORCH_STAT_STATUS}},
+    /* The health's name and the VPN (8, 9). */
+    [S_ENGINE_PUT] = {{COL_TEXT, AT(u.engine.id)},
+        {COL_TEXT, AT(u.engine.name)}, {COL_I64, AT(u.engine.first_seen_us)},
+        {COL_I64, AT(u.engine.last_seen_us)},
+        {COL_I64, AT(u.engine.last_usage_us)},
+        {COL_BOOL, AT(u.engine.forwarded)}, {COL_BOOL, AT(u.engine.running)},
+        {COL_HAND}, {COL_HAND}},
+    [S_ENGINE_GONE] = {{COL_TEXT, AT(u.engine.id)}, {COL_I64, AT(ts_us)},
+        {COL_TEXT, AT(u.engine.reason)}},
+    [S_RES_PUT] = {{COL_TEXT, AT(u.res.id)},
+        {COL_TEXT, AT(u.res.container_id)}, {COL_I64, AT(u.res.expires_us)}},
+    [S_RES_DEL] = {{COL_TEXT, AT(u.res.id)}},
+    [S_BREAKER] = {{COL_TEXT, AT(u.breaker.name)},
+        {COL_INT, AT(u.breaker.state)}, {COL_INT, AT(u.breaker.failure_count)},
+        {COL_I64, AT(u.breaker.opened_us)},
+        {COL_I64, AT(u.breaker.last_failure_us)},
+        {COL_I64, AT(u.breaker.last_success_us)}},
+    /* The type's name (2). */
+    [S_EVENT] = {{COL_I64, AT(ts_us)}, {COL_HAND},
+        {COL_TEXT, AT(u.log.container_id)}, {COL_TEXT, AT(u.log.stream_id)},
+        {COL_TEXT, AT(u.log.data)}},
+};
+
+#undef AT
+
 struct apply_stmts {
 	sqlite3 *db;
 	const char *vpn; /* GLUETUN_CONTAINER_NAME, or NULL */
@@ -137,6 +211,47 @@ bind_opt(sqlite3_stmt *st, int i, bool has, int64_t v)
 		sqlite3_bind_null(st, i);
 }
 
+/* Statement `which` with its parameters bound from r as cols says (the
+ * COL_HAND ones are the caller's to bind). */
+static sqlite3_stmt *
+bound(struct apply_stmts *s, int which, const rec *r)
+{
+	sqlite3_stmt *st = s->st[which];
+	const char *base = (const char *) r;
+
+	for (int i = 0; i < COLS_MAX && cols[which][i].type != COL_END; i++) {
+		const col *c = &cols[which][i];
+		const char *p = base + c->off;
+
+		if (c->stat_bit != 0 &&
+		    (r->u.stat.snap.has & c->stat_bit) == 0) {
+			sqlite3_bind_null(st, i + 1);
+			continue;
+		}
+		switch (c->type) {
+		case COL_TEXT:
+			bind_text(st, i + 1, *(const char *const *) p);
+			break;
+		case COL_CHARS:
+			bind_text(st, i + 1, p);
+			break;
+		case COL_BOOL:
+			sqlite3_bind_int(st, i + 1, *(const bool *) p);
+			break;
+		case COL_INT:
+			sqlite3_bind_int(st, i + 1, *(const int *) p);
+			break;
+		case COL_I64:
+			sqlite3_bind_int64(st, i + 1, *(const int64_t *) p);
+			break;
+		case COL_END:
+		case COL_HAND:
+			break;
+		}
+	}
+	return st;
+}
+
 /* Steps a statement that returns no row, and resets it. */
 static int
 run(sqlite3_stmt *st)
@@ -153,16 +268,13 @@ run(sqlite3_stmt *st)
 static int
 put_event(struct apply_stmts *s, const rec *r)
 {
-	sqlite3_stmt *st = s->st[S_EVENT];
 	const char *type = orch_log_type_name((orch_log_type) r->u.log.type);
+	sqlite3_stmt *st;
 
 	if (type == NULL)
 		return SQLITE_OK;
-	sqlite3_bind_int64(st, 1, r->ts_us);
+	st = bound(s, S_EVENT, r);
 	bind_text(st, 2, type);
-	bind_text(st, 3, r->u.log.container_id);
-	bind_text(st, 4, r->u.log.stream_id);
-	bind_text(st, 5, r->u.log.data);
 	return run(st);
 }
 
@@ -186,35 +298,19 @@ derived(struct apply_stmts *s, int64_t ts, orch_log_type type, const char *cid,
 static int
 apply_stream(struct apply_stmts *s, const rec *r)
 {
-	sqlite3_stmt *st = s->st[S_STREAM];
+	sqlite3_stmt *st = bound(s, S_STREAM, r);
 	int64_t usage;
 	int rc;
 
-	bind_text(st, 1, r->u.stream.id);
-	bind_text(st, 2, r->u.stream.key_type);
-	bind_text(st, 3, r->u.stream.key);
-	bind_text(st, 4, r->u.stream.container_id);
-	sqlite3_bind_int(st, 5, r->u.stream.managed);
-	bind_text(st, 6, r->u.stream.psid);
-	bind_text(st, 7, r->u.stream.stat_url);
-	bind_text(st, 8, r->u.stream.command_url);
-	sqlite3_bind_int(st, 9, r->u.stream.is_live);
-	sqlite3_bind_int(st, 10, r->u.stream.active);
-	sqlite3_bind_int64(st, 11, r->u.stream.started_us);
 	bind_opt(st, 12, !r->u.stream.active, r->u.stream.ended_us);
 	bind_text(st, 13, r->u.stream.active ? NULL : r->u.stream.end_reason);
 	rc = run(st);
-	if (rc == SQLITE_OK && r->u.stream.active && !r->replay) {
-		st = s->st[S_STATS_CLEAR];
-		bind_text(st, 1, r->u.stream.id);
-		sqlite3_bind_int64(st, 2, r->u.stream.started_us);
-		rc = run(st);
-	}
+	if (rc == SQLITE_OK && r->u.stream.active && !r->replay)
+		rc = run(bound(s, S_STATS_CLEAR, r));
 	usage =
 	    r->u.stream.active ? r->u.stream.started_us : r->u.stream.ended_us;
 	if (rc == SQLITE_OK && r->u.stream.managed) {
-		st = s->st[S_ENGINE_USAGE];
-		bind_text(st, 1, r->u.stream.container_id);
+		st = bound(s, S_ENGINE_USAGE, r);
 		sqlite3_bind_int64(st, 2, usage);
 		rc = run(st);
 	}
@@ -237,18 +333,7 @@ apply_stream(struct apply_stmts *s, const rec *r)
 static int
 apply_stat(struct apply_stmts *s, const rec *r)
 {
-	sqlite3_stmt *st = s->st[S_STAT];
-	const orch_stat *v = &r->u.stat.snap;
-
-	bind_text(st, 1, r->u.stat.stream_id);
-	sqlite3_bind_int64(st, 2, v->ts_us);
-	bind_opt(st, 3, v->has & ORCH_STAT_PEERS, v->peers);
-	bind_opt(st, 4, v->has & ORCH_STAT_SPEED_DOWN, v->speed_down);
-	bind_opt(st, 5, v->has & ORCH_STAT_SPEED_UP, v->speed_up);
-	bind_opt(st, 6, v->has & ORCH_STAT_DOWNLOADED, v->downloaded);
-	bind_opt(st, 7, v->has & ORCH_STAT_UPLOADED, v->uploaded);
-	bind_text(st, 8, (v->has & ORCH_STAT_STATUS) ? v->status : NULL);
-	return run(st);
+	return run(bound(s, S_STAT, r));
 }
 
 /* The log entry an engine record stands for; NONE for none. */
@@ -277,23 +362,13 @@ apply_engine(struct apply_stmts *s, const rec *r)
 {
 	bool gone = r->u.engine.change == ORCH_SINK_REMOVED ||
 	            r->u.engine.change == ORCH_SINK_LOST;
-	sqlite3_stmt *st = s->st[gone ? S_ENGINE_GONE : S_ENGINE_PUT];
+	sqlite3_stmt *st = bound(s, gone ? S_ENGINE_GONE : S_ENGINE_PUT, r);
 	orch_log_type ev = engine_event(r);
 	orch_kv kv[2];
 	size_t n = 0;
 	int rc;
 
-	bind_text(st, 1, r->u.engine.id);
-	if (gone) {
-		sqlite3_bind_int64(st, 2, r->ts_us);
-		bind_text(st, 3, r->u.engine.reason);
-	} else {
-		bind_text(st, 2, r->u.engine.name);
-		sqlite3_bind_int64(st, 3, r->u.engine.first_seen_us);
-		sqlite3_bind_int64(st, 4, r->u.engine.last_seen_us);
-		sqlite3_bind_int64(st, 5, r->u.engine.last_usage_us);
-		sqlite3_bind_int(st, 6, r->u.engine.forwarded);
-		sqlite3_bind_int(st, 7, r->u.engine.running);
+	if (!gone) {
 		bind_text(
 		    st, 8, orch_health_name((orch_health) r->u.engine.health));
 		bind_text(st, 9, s->vpn);
@@ -311,29 +386,13 @@ apply_engine(struct apply_stmts *s, const rec *r)
 static int
 apply_reservation(struct apply_stmts *s, const rec *r)
 {
-	sqlite3_stmt *st = s->st[r->u.res.live ? S_RES_PUT : S_RES_DEL];
-
-	bind_text(st, 1, r->u.res.id);
-	if (r->u.res.live) {
-		bind_text(st, 2, r->u.res.container_id);
-		sqlite3_bind_int64(st, 3, r->u.res.expires_us);
-	}
-	return run(st);
+	return run(bound(s, r->u.res.live ? S_RES_PUT : S_RES_DEL, r));
 }
 
 static int
 apply_breaker(struct apply_stmts *s, const rec *r)
 {
-	sqlite3_stmt *st = s->st[S_BREAKER];
-	int rc;
-
-	bind_text(st, 1, r->u.breaker.name);
-	sqlite3_bind_int(st, 2, r->u.breaker.state);
-	sqlite3_bind_int(st, 3, r->u.breaker.failure_count);
-	sqlite3_bind_int64(st, 4, r->u.breaker.opened_us);
-	sqlite3_bind_int64(st, 5, r->u.breaker.last_failure_us);
-	sqlite3_bind_int64(st, 6, r->u.breaker.last_success_us);
-	rc = run(st);
+	int rc = run(bound(s, S_BREAKER, r));
 	if (rc == SQLITE_OK && !r->replay &&
 	    r->u.breaker.from != r->u.breaker.state) {
 		orch_kv kv[] = {{"name", r->u.breaker.name},

@@ -21,14 +21,13 @@
 #include "src/core/core.h"
 #include "src/core/restore.h"
 #include "src/core/sink.h"
+#include "tests/core/fx.h"
 
 #define S(x) ((int64_t) (x) *INT64_C(1000000))
 #define T0 S(1700000000)
 
 typedef struct fixture {
-	orch_config cfg;
-	int64_t now;
-	orch_core core;
+	fx_core c;
 	int streams_ended, streams_started, lost, res_gone, logs, restored;
 	char last_end_reason[64];
 	char last_log[64];
@@ -96,47 +95,22 @@ static fixture *
 fx_new(void)
 {
 	fixture *f = calloc(1, sizeof(*f));
-	orch_sink sink = {&ops, NULL};
 
 	assert_non_null(f);
-	orch_config_defaults(&f->cfg);
-	f->cfg.min_replicas = 2;
-	f->cfg.max_replicas = 4;
-	f->cfg.engine_grace_period_s = 0;
-	f->cfg.stats_history_max = 4;
-	f->cfg.stats_ended_max = 2;
-	f->now = T0;
-	assert_int_equal(orch_core_init(&f->core, &f->cfg,
-	                     orch_clock_manual(&f->now), NULL),
-	    ORCH_OK);
-	sink.arg = f;
-	orch_core_set_sink(&f->core, &sink);
+	fx_core_config(&f->c, 2, 4);
+	f->c.cfg.engine_grace_period_s = 0;
+	f->c.cfg.stats_history_max = 4;
+	f->c.cfg.stats_ended_max = 2;
+	f->c.now = T0;
+	fx_core_start(&f->c, &ops, f);
 	return f;
 }
 
 static void
 fx_free(fixture *f)
 {
-	orch_core_fini(&f->core);
-	orch_config_fini(&f->cfg);
+	fx_core_fini(&f->c);
 	free(f);
-}
-
-static orch_engine_spec
-spec_of(const char *id, const char *name, int http)
-{
-	orch_engine_spec sp;
-
-	memset(&sp, 0, sizeof(sp));
-	sp.container_id = id;
-	sp.container_name = name;
-	sp.host = "127.0.0.1";
-	sp.port = http;
-	sp.host_http_port = http;
-	sp.container_http_port = http;
-	sp.container_https_port = http + 26000;
-	sp.running = true;
-	return sp;
 }
 
 static orch_stream_record
@@ -165,7 +139,7 @@ rec(const char *id, const char *cid, bool active, int64_t started)
 static orch_stream *
 get_stream(fixture *f, const char *id)
 {
-	return orch_state_stream_get(&f->core.state, id);
+	return orch_state_stream_get(&f->c.core.state, id);
 }
 
 /* The reconcile's verdict on a list that holds ids. */
@@ -178,7 +152,8 @@ verdict(fixture *f, const char *const *ids, size_t n)
 		seen[i].id = ids[i];
 		seen[i].running = true;
 	}
-	(void) orch_core_drop_unlisted(&f->core, f->now, seen, n, NULL, NULL);
+	(void) orch_core_drop_unlisted(
+	    &f->c.core, f->c.now, seen, n, NULL, NULL);
 }
 
 static void
@@ -189,9 +164,9 @@ test_streams_wait_for_their_engine(void **state)
 	orch_stream_record r[4];
 	orch_restore rs;
 	orch_restore_counts c;
-	orch_engine_spec a = spec_of("aaa", "acestream-1", 19000);
-	orch_engine_spec b = spec_of("bbb", "acestream-2", 19001);
-	orch_engine_spec d = spec_of("ddd", "acestream-3", 19002);
+	orch_engine_spec a = fx_spec("aaa", "acestream-1", 19000, true);
+	orch_engine_spec b = fx_spec("bbb", "acestream-2", 19001, true);
+	orch_engine_spec d = fx_spec("ddd", "acestream-3", 19002, true);
 	const char *ids[] = {"aaa", "bbb", "ddd"};
 	char gc[4][ORCH_CORE_ID_MAX];
 	orch_stream *s;
@@ -214,10 +189,10 @@ test_streams_wait_for_their_engine(void **state)
 	memset(&rs, 0, sizeof(rs));
 	rs.streams = r;
 	rs.n_streams = 4;
-	assert_int_equal(orch_core_restore(&f->core, &rs, &c), ORCH_OK);
+	assert_int_equal(orch_core_restore(&f->c.core, &rs, &c), ORCH_OK);
 	assert_int_equal(c.streams_ended, 1);
 	assert_int_equal(c.streams_pending, 3);
-	assert_true(orch_core_restoring(&f->core));
+	assert_true(orch_core_restoring(&f->c.core));
 	/* Not told again what the store has. */
 	assert_int_equal(f->streams_started + f->streams_ended, 0);
 	assert_null(get_stream(f, "s1"));
@@ -229,12 +204,12 @@ test_streams_wait_for_their_engine(void **state)
 
 	/* Adoption: the engine comes back with its stream on it, active,
 	 * with its history (the newest STATS_HISTORY_MAX), never idle. */
-	assert_true(orch_core_adopt(&f->core, &a));
+	assert_true(orch_core_adopt(&f->c.core, &a));
 	s = get_stream(f, "s1");
 	assert_non_null(s);
 	assert_true(s->active);
 	assert_ptr_equal(
-	    s->engine, orch_state_engine_get(&f->core.state, "aaa"));
+	    s->engine, orch_state_engine_get(&f->c.core.state, "aaa"));
 	assert_int_equal(s->started_at_us, T0 - S(120));
 	assert_int_equal(s->stats_count, 4);
 	assert_int_equal(orch_stream_stat_at(s, 0)->peers, 2);
@@ -244,46 +219,47 @@ test_streams_wait_for_their_engine(void **state)
 	assert_int_equal(f->restored, 1);
 	/* While restoring, nothing is stopped or started: not even an
 	 * engine that has no stream to wait for (ddd), past its grace. */
-	assert_true(orch_core_adopt(&f->core, &d));
-	f->now += S(3600);
-	f->cfg.min_replicas = 0;
-	assert_int_equal(orch_core_gc_candidates(&f->core, true, gc, 4), 0);
-	f->cfg.min_replicas = 4;
-	assert_int_equal(orch_core_autoscale_need(&f->core), 0);
-	assert_true(orch_core_scale_candidates(&f->core, 4, gc, 4).deferred);
-	f->cfg.min_replicas = 0;
-	assert_true(orch_core_adopt(&f->core, &b));
+	assert_true(orch_core_adopt(&f->c.core, &d));
+	f->c.now += S(3600);
+	f->c.cfg.min_replicas = 0;
+	assert_int_equal(orch_core_gc_candidates(&f->c.core, true, gc, 4), 0);
+	f->c.cfg.min_replicas = 4;
+	assert_int_equal(orch_core_autoscale_need(&f->c.core), 0);
+	assert_true(orch_core_scale_candidates(&f->c.core, 4, gc, 4).deferred);
+	f->c.cfg.min_replicas = 0;
+	assert_true(orch_core_adopt(&f->c.core, &b));
 	assert_true(get_stream(f, "s2")->active);
 
 	/* The verdict: ccc is not listed, its stream ends engine_gone and
 	 * the store is told. */
 	verdict(f, ids, 3);
-	assert_false(orch_core_restoring(&f->core));
+	assert_false(orch_core_restoring(&f->c.core));
 	s = get_stream(f, "s3");
 	assert_non_null(s);
 	assert_false(s->active);
 	assert_string_equal(s->end_reason, "engine_gone");
-	assert_int_equal(s->ended_at_us, f->now);
+	assert_int_equal(s->ended_at_us, f->c.now);
 	assert_int_equal(f->streams_ended, 1);
 	assert_string_equal(f->last_end_reason, "engine_gone");
 	assert_string_equal(f->last_log, "restored");
-	assert_int_equal(f->core.state.counts.streams_active, 2);
-	assert_int_equal(f->core.state.counts.streams_total, 4);
+	assert_int_equal(f->c.core.state.counts.streams_active, 2);
+	assert_int_equal(f->c.core.state.counts.streams_total, 4);
 	/* GC works again: ddd goes (once probed healthy: the GC stops only
 	 * healthy idle engines), aaa and bbb carry their streams. */
-	for (int i = 0; i < f->cfg.health_failure_threshold; i++) {
+	for (int i = 0; i < f->c.cfg.health_failure_threshold; i++) {
 		(void) orch_core_apply_probe(
-		    &f->core, "aaa", true, NULL, 0, NULL);
+		    &f->c.core, "aaa", true, NULL, 0, NULL);
 		(void) orch_core_apply_probe(
-		    &f->core, "bbb", true, NULL, 0, NULL);
+		    &f->c.core, "bbb", true, NULL, 0, NULL);
 		(void) orch_core_apply_probe(
-		    &f->core, "ddd", true, NULL, 0, NULL);
+		    &f->c.core, "ddd", true, NULL, 0, NULL);
 	}
 	/* One healthy free engine, none kept free. */
-	f->cfg.min_replicas = 0;
-	assert_int_equal(orch_core_gc_candidates(&f->core, true, gc, 4), 1);
+	f->c.cfg.min_replicas = 0;
+	assert_int_equal(orch_core_gc_candidates(&f->c.core, true, gc, 4), 1);
 	assert_string_equal(gc[0], "ddd");
-	assert_false(orch_core_scale_candidates(&f->core, 4, gc, 4).deferred);
+	assert_false(
+	    orch_core_scale_candidates(&f->c.core, 4, gc, 4).deferred);
 	fx_free(f);
 }
 
@@ -306,7 +282,7 @@ test_reservations_engines_breakers(void **state)
 	};
 	orch_restore rs;
 	orch_restore_counts c;
-	orch_engine_spec a = spec_of("aaa", "acestream-1", 19000);
+	orch_engine_spec a = fx_spec("aaa", "acestream-1", 19000, true);
 	const char *ids[] = {"aaa"};
 	orch_engine *e;
 
@@ -318,19 +294,19 @@ test_reservations_engines_breakers(void **state)
 	rs.n_engines = 2;
 	rs.breakers = br;
 	rs.n_breakers = 2;
-	assert_int_equal(orch_core_restore(&f->core, &rs, &c), ORCH_OK);
+	assert_int_equal(orch_core_restore(&f->c.core, &rs, &c), ORCH_OK);
 	assert_int_equal(c.reservations_pending, 2);
 	assert_int_equal(c.skipped, 1);
 	assert_int_equal(c.engines_pending, 2);
-	assert_int_equal(f->core.general.state, ORCH_BREAKER_OPEN);
-	assert_int_equal(f->core.general.failure_count, 5);
-	assert_int_equal(f->core.general.opened_at_us, T0 - S(10));
+	assert_int_equal(f->c.core.general.state, ORCH_BREAKER_OPEN);
+	assert_int_equal(f->c.core.general.failure_count, 5);
+	assert_int_equal(f->c.core.general.opened_at_us, T0 - S(10));
 
-	assert_true(orch_core_adopt(&f->core, &a));
-	e = orch_state_engine_get(&f->core.state, "aaa");
+	assert_true(orch_core_adopt(&f->c.core, &a));
+	e = orch_state_engine_get(&f->c.core.state, "aaa");
 	assert_int_equal(e->n_reserved, 1);
 	assert_non_null(
-	    orch_strmap_get(&f->core.state.reservations_by_id, "r1"));
+	    orch_strmap_get(&f->c.core.state.reservations_by_id, "r1"));
 	assert_int_equal(e->first_seen_us, T0 - S(86400));
 	assert_int_equal(e->last_stream_usage_us, T0 - S(30));
 	assert_true(e->forwarded);
@@ -338,7 +314,7 @@ test_reservations_engines_breakers(void **state)
 	/* zzz: its reservation lapses and its record is closed. */
 	assert_int_equal(f->res_gone, 1);
 	assert_int_equal(f->lost, 1);
-	assert_null(f->core.pending);
+	assert_null(f->c.core.pending);
 	fx_free(f);
 }
 
@@ -362,19 +338,19 @@ test_unmanaged_and_duplicates(void **state)
 	memset(&rs, 0, sizeof(rs));
 	rs.streams = r;
 	rs.n_streams = 4;
-	assert_int_equal(orch_core_restore(&f->core, &rs, &c), ORCH_OK);
+	assert_int_equal(orch_core_restore(&f->c.core, &rs, &c), ORCH_OK);
 	assert_int_equal(c.streams_active, 1);
 	assert_int_equal(c.streams_ended, 1);
 	assert_int_equal(c.skipped, 2);
 	/* The unmanaged entry is made again, not managed, not counted. */
-	u = orch_state_engine_get(&f->core.state, "10.0.0.9:6878");
+	u = orch_state_engine_get(&f->c.core.state, "10.0.0.9:6878");
 	assert_non_null(u);
 	assert_false(u->managed);
 	assert_int_equal(u->n_active, 1);
-	assert_int_equal(f->core.state.counts.engines, 0);
-	assert_null(orch_state_engine_get(&f->core.state, "no-address"));
+	assert_int_equal(f->c.core.state.counts.engines, 0);
+	assert_null(orch_state_engine_get(&f->c.core.state, "no-address"));
 	/* The ended stream's history is kept under its container id. */
-	assert_non_null(orch_state_group_get(&f->core.state, "gone"));
+	assert_non_null(orch_state_group_get(&f->c.core.state, "gone"));
 	verdict(f, NULL, 0);
 	assert_int_equal(f->streams_ended, 0);
 	fx_free(f);
@@ -387,8 +363,8 @@ test_restarted_stream_wins(void **state)
 {
 	fixture *f = fx_new();
 	orch_stream_record r = rec("s1", "aaa", true, T0 - S(100));
-	orch_engine_spec b = spec_of("bbb", "acestream-2", 19001);
-	orch_engine_spec a = spec_of("aaa", "acestream-1", 19000);
+	orch_engine_spec b = fx_spec("bbb", "acestream-2", 19001, true);
+	orch_engine_spec a = fx_spec("aaa", "acestream-1", 19000, true);
 	orch_stream_start ev;
 	orch_restore rs;
 	orch_stream *s;
@@ -397,23 +373,24 @@ test_restarted_stream_wins(void **state)
 	memset(&rs, 0, sizeof(rs));
 	rs.streams = &r;
 	rs.n_streams = 1;
-	assert_int_equal(orch_core_restore(&f->core, &rs, NULL), ORCH_OK);
-	assert_true(orch_core_adopt(&f->core, &b));
+	assert_int_equal(orch_core_restore(&f->c.core, &rs, NULL), ORCH_OK);
+	assert_true(orch_core_adopt(&f->c.core, &b));
 	memset(&ev, 0, sizeof(ev));
 	ev.container_id = "bbb";
 	ev.key_type = "content_id";
 	ev.key = "s1";
 	ev.stream_id = "s1";
-	orch_core_lock(&f->core);
+	orch_core_lock(&f->c.core);
 	assert_int_equal(
-	    orch_state_stream_start(&f->core.state, &ev, f->now, &s), ORCH_OK);
-	orch_core_unlock(&f->core);
-	assert_true(orch_core_adopt(&f->core, &a));
+	    orch_state_stream_start(&f->c.core.state, &ev, f->c.now, &s),
+	    ORCH_OK);
+	orch_core_unlock(&f->c.core);
+	assert_true(orch_core_adopt(&f->c.core, &a));
 	s = get_stream(f, "s1");
 	assert_string_equal(s->container_id, "bbb");
-	assert_int_equal(s->started_at_us, f->now);
+	assert_int_equal(s->started_at_us, f->c.now);
 	assert_int_equal(
-	    orch_state_engine_get(&f->core.state, "aaa")->n_active, 0);
+	    orch_state_engine_get(&f->c.core.state, "aaa")->n_active, 0);
 	fx_free(f);
 }
 
@@ -423,16 +400,16 @@ test_restore_after_adoption(void **state)
 {
 	fixture *f = fx_new();
 	orch_stream_record r = rec("s1", "aaa", true, T0 - S(100));
-	orch_engine_spec a = spec_of("aaa", "acestream-1", 19000);
+	orch_engine_spec a = fx_spec("aaa", "acestream-1", 19000, true);
 	orch_restore rs;
 	orch_restore_counts c;
 
 	(void) state;
-	assert_true(orch_core_adopt(&f->core, &a));
+	assert_true(orch_core_adopt(&f->c.core, &a));
 	memset(&rs, 0, sizeof(rs));
 	rs.streams = &r;
 	rs.n_streams = 1;
-	assert_int_equal(orch_core_restore(&f->core, &rs, &c), ORCH_OK);
+	assert_int_equal(orch_core_restore(&f->c.core, &rs, &c), ORCH_OK);
 	assert_true(get_stream(f, "s1")->active);
 	assert_int_equal(f->restored, 1);
 	fx_free(f);
@@ -444,36 +421,37 @@ static void
 test_ended_stats_bounded(void **state)
 {
 	fixture *f = fx_new();
-	orch_engine_spec a = spec_of("aaa", "acestream-1", 19000);
+	orch_engine_spec a = fx_spec("aaa", "acestream-1", 19000, true);
 	orch_stream_start ev;
 	orch_stream *s, *ended = NULL;
 
 	(void) state;
-	assert_true(orch_core_adopt(&f->core, &a));
+	assert_true(orch_core_adopt(&f->c.core, &a));
 	memset(&ev, 0, sizeof(ev));
 	ev.container_id = "aaa";
 	ev.key_type = "content_id";
 	ev.key = "s1";
 	ev.stream_id = "s1";
-	orch_core_lock(&f->core);
+	orch_core_lock(&f->c.core);
 	assert_int_equal(
-	    orch_state_stream_start(&f->core.state, &ev, f->now, &s), ORCH_OK);
-	orch_core_unlock(&f->core);
+	    orch_state_stream_start(&f->c.core.state, &ev, f->c.now, &s),
+	    ORCH_OK);
+	orch_core_unlock(&f->c.core);
 	for (int i = 0; i < 6; i++) {
 		orch_stat st = {0};
 
-		st.ts_us = f->now + S(i);
+		st.ts_us = f->c.now + S(i);
 		st.peers = i;
 		st.has = ORCH_STAT_PEERS;
 		assert_int_equal(
-		    orch_core_apply_stat(&f->core, "s1", &st), ORCH_OK);
+		    orch_core_apply_stat(&f->c.core, "s1", &st), ORCH_OK);
 	}
 	assert_int_equal(s->stats_count, 4);
-	orch_core_lock(&f->core);
-	assert_int_equal(orch_state_stream_end(
-	                     &f->core.state, "s1", NULL, NULL, f->now, &ended),
+	orch_core_lock(&f->c.core);
+	assert_int_equal(orch_state_stream_end(&f->c.core.state, "s1", NULL,
+	                     NULL, f->c.now, &ended),
 	    ORCH_OK);
-	orch_core_unlock(&f->core);
+	orch_core_unlock(&f->c.core);
 	assert_ptr_equal(ended, s);
 	assert_int_equal(s->stats_count, 2);
 	assert_int_equal(orch_stream_stat_at(s, 0)->peers, 4);

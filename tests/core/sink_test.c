@@ -21,15 +21,14 @@
 #include "src/core/core.h"
 #include "src/core/provision.h"
 #include "src/core/sink.h"
+#include "tests/core/fx.h"
 
 #define S(x) ((int64_t) (x) *INT64_C(1000000))
 #define T0 S(1700000000)
 #define MAX_LINES 256
 
 typedef struct fixture {
-	orch_config cfg;
-	int64_t now;
-	orch_core core;
+	fx_core c;
 	char lines[MAX_LINES][256];
 	int n;
 } fixture;
@@ -117,28 +116,19 @@ static fixture *
 fx_new(void)
 {
 	fixture *f = calloc(1, sizeof(*f));
-	orch_sink sink;
 
 	assert_non_null(f);
-	orch_config_defaults(&f->cfg);
-	f->cfg.min_replicas = 0;
-	f->cfg.max_replicas = 4;
-	f->cfg.cb_failure_threshold = 2;
-	f->now = T0;
-	assert_int_equal(orch_core_init(&f->core, &f->cfg,
-	                     orch_clock_manual(&f->now), NULL),
-	    ORCH_OK);
-	sink.ops = &rec_ops;
-	sink.arg = f;
-	orch_core_set_sink(&f->core, &sink);
+	fx_core_config(&f->c, 0, 4);
+	f->c.cfg.cb_failure_threshold = 2;
+	f->c.now = T0;
+	fx_core_start(&f->c, &rec_ops, f);
 	return f;
 }
 
 static void
 fx_free(fixture *f)
 {
-	orch_core_fini(&f->core);
-	orch_config_fini(&f->cfg);
+	fx_core_fini(&f->c);
 	free(f);
 }
 
@@ -174,23 +164,6 @@ expect(fixture *f, const char *line)
 	expect_at(f, &at, line);
 }
 
-static orch_engine_spec
-spec_of(const char *id, const char *name, int http)
-{
-	orch_engine_spec sp;
-
-	memset(&sp, 0, sizeof(sp));
-	sp.container_id = id;
-	sp.container_name = name;
-	sp.host = "127.0.0.1";
-	sp.port = http;
-	sp.host_http_port = http;
-	sp.container_http_port = http;
-	sp.container_https_port = http + 26000;
-	sp.running = true;
-	return sp;
-}
-
 static orch_stream *
 start(fixture *f, const char *cid, const char *sid, const char *res)
 {
@@ -206,10 +179,11 @@ start(fixture *f, const char *cid, const char *sid, const char *res)
 	ev.stream_id = sid;
 	ev.reservation_id = res;
 	ev.stat_url = "http://127.0.0.1:19000/ace/stat/x";
-	orch_core_lock(&f->core);
+	orch_core_lock(&f->c.core);
 	assert_int_equal(
-	    orch_state_stream_start(&f->core.state, &ev, f->now, &s), ORCH_OK);
-	orch_core_unlock(&f->core);
+	    orch_state_stream_start(&f->c.core.state, &ev, f->c.now, &s),
+	    ORCH_OK);
+	orch_core_unlock(&f->c.core);
 	return s;
 }
 
@@ -218,11 +192,11 @@ end(fixture *f, const char *sid, const char *reason)
 {
 	orch_stream *s = NULL;
 
-	orch_core_lock(&f->core);
-	assert_int_equal(orch_state_stream_end(
-	                     &f->core.state, sid, NULL, reason, f->now, &s),
+	orch_core_lock(&f->c.core);
+	assert_int_equal(orch_state_stream_end(&f->c.core.state, sid, NULL,
+	                     reason, f->c.now, &s),
 	    ORCH_OK);
-	orch_core_unlock(&f->core);
+	orch_core_unlock(&f->c.core);
 	assert_non_null(s);
 }
 
@@ -230,17 +204,18 @@ static void
 test_streams_and_stats(void **state)
 {
 	fixture *f = fx_new();
-	orch_engine_spec a = spec_of("aaa", "acestream-1", 19000);
+	orch_engine_spec a = fx_spec("aaa", "acestream-1", 19000, true);
 	orch_stat snap = {0};
 	int at = 0;
 
 	(void) state;
-	assert_true(orch_core_adopt(&f->core, &a));
+	assert_true(orch_core_adopt(&f->c.core, &a));
 	start(f, "aaa", "s1", NULL);
-	snap.ts_us = f->now;
+	snap.ts_us = f->c.now;
 	snap.peers = 7;
 	snap.has = ORCH_STAT_PEERS;
-	assert_int_equal(orch_core_apply_stat(&f->core, "s1", &snap), ORCH_OK);
+	assert_int_equal(
+	    orch_core_apply_stat(&f->c.core, "s1", &snap), ORCH_OK);
 	end(f, "s1", "done");
 	/* An unmanaged address: its stream is recorded, its entry is not an
 	 * engine record. */
@@ -256,7 +231,7 @@ test_streams_and_stats(void **state)
 	assert_int_equal(at, f->n); /* and nothing else */
 	/* A stat for a stream that is not active is no record. */
 	assert_int_equal(
-	    orch_core_apply_stat(&f->core, "s1", &snap), ORCH_ENOTFOUND);
+	    orch_core_apply_stat(&f->c.core, "s1", &snap), ORCH_ENOTFOUND);
 	assert_int_equal(at, f->n);
 	fx_free(f);
 }
@@ -265,31 +240,31 @@ static void
 test_engine_changes(void **state)
 {
 	fixture *f = fx_new();
-	orch_engine_spec a = spec_of("aaa", "acestream-1", 19000);
+	orch_engine_spec a = fx_spec("aaa", "acestream-1", 19000, true);
 	bool changed;
 	int at = 0;
 
 	(void) state;
-	assert_true(orch_core_adopt(&f->core, &a));
+	assert_true(orch_core_adopt(&f->c.core, &a));
 	start(f, "aaa", "s1", NULL);
 	/* Probes: healthy, then unhealthy after the threshold. */
 	assert_true(
-	    orch_core_apply_probe(&f->core, "aaa", true, NULL, 0, NULL));
-	for (int i = 0; i < f->cfg.health_failure_threshold; i++)
+	    orch_core_apply_probe(&f->c.core, "aaa", true, NULL, 0, NULL));
+	for (int i = 0; i < f->c.cfg.health_failure_threshold; i++)
 		(void) orch_core_apply_probe(
-		    &f->core, "aaa", false, NULL, 0, NULL);
+		    &f->c.core, "aaa", false, NULL, 0, NULL);
 	/* Docker's die ends the stream (engine_gone), start brings it back. */
 	assert_int_equal(orch_core_engine_set_running(
-	                     &f->core, "aaa", false, &changed, NULL, 0),
+	                     &f->c.core, "aaa", false, &changed, NULL, 0),
 	    ORCH_OK);
 	assert_int_equal(orch_core_engine_set_running(
-	                     &f->core, "aaa", true, &changed, NULL, 0),
+	                     &f->c.core, "aaa", true, &changed, NULL, 0),
 	    ORCH_OK);
-	orch_core_lock(&f->core);
-	orch_state_engine_set_forwarded(&f->core.state,
-	    orch_state_engine_get(&f->core.state, "aaa"), true);
-	orch_core_unlock(&f->core);
-	assert_true(orch_core_engine_drop(&f->core, "aaa", "idle"));
+	orch_core_lock(&f->c.core);
+	orch_state_engine_set_forwarded(&f->c.core.state,
+	    orch_state_engine_get(&f->c.core.state, "aaa"), true);
+	orch_core_unlock(&f->c.core);
+	assert_true(orch_core_engine_drop(&f->c.core, "aaa", "idle"));
 	expect_at(f, &at, "engine health aaa healthy -");
 	expect_at(f, &at, "engine health aaa unhealthy -");
 	expect_at(f, &at, "stream s1 ended on aaa reason engine_gone");
@@ -305,40 +280,40 @@ static void
 test_reservations(void **state)
 {
 	fixture *f = fx_new();
-	orch_engine_spec a = spec_of("aaa", "acestream-1", 19000);
+	orch_engine_spec a = fx_spec("aaa", "acestream-1", 19000, true);
 	char rid[ORCH_RESERVATION_ID_LEN + 1];
 	orch_engine *e;
 	int at;
 
 	(void) state;
-	f->cfg.max_streams_per_engine = 1;
-	assert_true(orch_core_adopt(&f->core, &a));
+	f->c.cfg.max_streams_per_engine = 1;
+	assert_true(orch_core_adopt(&f->c.core, &a));
 	at = f->n;
 	/* Made, then consumed by a start. */
-	orch_core_lock(&f->core);
+	orch_core_lock(&f->c.core);
 	assert_int_equal(
-	    orch_core_select_locked(&f->core, true, &e, rid), ORCH_OK);
-	orch_core_unlock(&f->core);
+	    orch_core_select_locked(&f->c.core, true, &e, rid), ORCH_OK);
+	orch_core_unlock(&f->c.core);
 	expect_at(f, &at, "reservation live aaa id");
 	start(f, "aaa", "s1", rid);
 	expect_at(f, &at, "reservation gone aaa id");
 	end(f, "s1", NULL);
 	/* Made, then lapsed. */
-	orch_core_lock(&f->core);
+	orch_core_lock(&f->c.core);
 	assert_int_equal(
-	    orch_core_select_locked(&f->core, true, &e, rid), ORCH_OK);
-	orch_core_unlock(&f->core);
+	    orch_core_select_locked(&f->c.core, true, &e, rid), ORCH_OK);
+	orch_core_unlock(&f->c.core);
 	expect_at(f, &at, "reservation live aaa id");
-	f->now += S(f->cfg.reservation_ttl_s + 1);
-	orch_core_expire_reservations(&f->core);
+	f->c.now += S(f->c.cfg.reservation_ttl_s + 1);
+	orch_core_expire_reservations(&f->c.core);
 	expect_at(f, &at, "reservation gone aaa id");
 	/* Made, then its engine left. */
-	orch_core_lock(&f->core);
+	orch_core_lock(&f->c.core);
 	assert_int_equal(
-	    orch_core_select_locked(&f->core, true, &e, rid), ORCH_OK);
-	orch_core_unlock(&f->core);
+	    orch_core_select_locked(&f->c.core, true, &e, rid), ORCH_OK);
+	orch_core_unlock(&f->c.core);
 	expect_at(f, &at, "reservation live aaa id");
-	assert_true(orch_core_engine_drop(&f->core, "aaa", NULL));
+	assert_true(orch_core_engine_drop(&f->c.core, "aaa", NULL));
 	expect_at(f, &at, "reservation gone aaa id");
 	expect_at(f, &at, "engine removed aaa unknown engine_gone");
 	fx_free(f);
@@ -356,48 +331,53 @@ test_provisioning_and_breakers(void **state)
 
 	(void) state;
 	memset(&so, 0, sizeof(so));
-	orch_core_set_docker_ok(&f->core, true);
-	orch_core_set_image_present(&f->core, true);
+	orch_core_set_docker_ok(&f->c.core, true);
+	orch_core_set_image_present(&f->c.core, true);
 	/* Two failures open the general breaker (threshold 2). */
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(
-		    orch_core_slot_reserve(&f->core, &so, &slot, &why, NULL),
+		    orch_core_slot_reserve(&f->c.core, &so, &slot, &why, NULL),
 		    ORCH_OK);
-		orch_core_slot_abort(&f->core, &slot, ORCH_SLOT_FAILED, NULL);
+		orch_core_slot_abort(
+		    &f->c.core, &slot, ORCH_SLOT_FAILED, NULL);
 	}
 	expect_at(f, &at, "breaker general closed->closed count 1");
 	expect_at(f, &at, "breaker general closed->open count 2");
 	/* Refused while open: the refusal is logged. */
 	assert_int_not_equal(
-	    orch_core_slot_reserve(&f->core, &so, &slot, &why, NULL), ORCH_OK);
+	    orch_core_slot_reserve(&f->c.core, &so, &slot, &why, NULL),
+	    ORCH_OK);
 	expect_at(f, &at, "log provision_refused - - code=circuit_breaker");
 	/* After the timeout, a trial: half-open, then its success closes. */
-	f->now += S(f->cfg.cb_recovery_timeout_s + 1);
+	f->c.now += S(f->c.cfg.cb_recovery_timeout_s + 1);
 	assert_int_equal(
-	    orch_core_slot_reserve(&f->core, &so, &slot, &why, NULL), ORCH_OK);
+	    orch_core_slot_reserve(&f->c.core, &so, &slot, &why, NULL),
+	    ORCH_OK);
 	expect_at(f, &at, "breaker general open->half_open count 2");
-	sp = spec_of("ccc", "acestream-1", slot.http_port);
+	sp = fx_spec("ccc", "acestream-1", slot.http_port, true);
 	assert_int_equal(
-	    orch_core_slot_commit(&f->core, &slot, &sp, 0.1, NULL), ORCH_OK);
+	    orch_core_slot_commit(&f->c.core, &slot, &sp, 0.1, NULL), ORCH_OK);
 	expect_at(f, &at, "engine put ccc unknown -");
 	expect_at(f, &at, "log engine_provisioned ccc - name=acestream-1");
 	/* The trial is decided by the engine's first healthy probe. */
-	for (int i = 0; i < f->cfg.health_failure_threshold; i++)
+	for (int i = 0; i < f->c.cfg.health_failure_threshold; i++)
 		(void) orch_core_apply_probe(
-		    &f->core, "ccc", true, NULL, 0, NULL);
+		    &f->c.core, "ccc", true, NULL, 0, NULL);
 	expect_at(f, &at, "breaker general half_open->closed count 0");
 	/* Docker down mid-way: a refusal too. */
 	assert_int_equal(
-	    orch_core_slot_reserve(&f->core, &so, &slot, &why, NULL), ORCH_OK);
-	orch_core_slot_abort(&f->core, &slot, ORCH_SLOT_DOCKER_DOWN, NULL);
+	    orch_core_slot_reserve(&f->c.core, &so, &slot, &why, NULL),
+	    ORCH_OK);
+	orch_core_slot_abort(&f->c.core, &slot, ORCH_SLOT_DOCKER_DOWN, NULL);
 	expect_at(f, &at, "log provision_refused - - code=docker_unavailable");
 	/* A manual reset of an open breaker is a transition. */
-	orch_core_lock(&f->core);
-	f->core.replacement.state = ORCH_BREAKER_OPEN;
-	f->core.replacement.opened_at_us = f->now;
+	orch_core_lock(&f->c.core);
+	f->c.core.replacement.state = ORCH_BREAKER_OPEN;
+	f->c.core.replacement.opened_at_us = f->c.now;
 	assert_int_equal(
-	    orch_core_reset_breaker_locked(&f->core, "replacement"), ORCH_OK);
-	orch_core_unlock(&f->core);
+	    orch_core_reset_breaker_locked(&f->c.core, "replacement"),
+	    ORCH_OK);
+	orch_core_unlock(&f->c.core);
 	expect_at(f, &at, "breaker replacement open->closed count 0");
 	fx_free(f);
 }
@@ -406,7 +386,7 @@ static void
 test_replacement_vpn_and_log(void **state)
 {
 	fixture *f = fx_new();
-	orch_engine_spec a = spec_of("aaa", "acestream-1", 19000);
+	orch_engine_spec a = fx_spec("aaa", "acestream-1", 19000, true);
 	char sick[ORCH_CORE_ID_MAX];
 	orch_kv kv[] = {{"MIN_REPLICAS", "0"}};
 	orch_env env;
@@ -414,33 +394,33 @@ test_replacement_vpn_and_log(void **state)
 	int at = 0;
 
 	(void) state;
-	free(f->cfg.gluetun_container_name);
-	f->cfg.gluetun_container_name = strdup("gluetun");
-	f->cfg.health_unhealthy_grace_period_s = 0;
-	assert_true(orch_core_adopt(&f->core, &a));
-	for (int i = 0; i < f->cfg.health_failure_threshold; i++)
+	free(f->c.cfg.gluetun_container_name);
+	f->c.cfg.gluetun_container_name = strdup("gluetun");
+	f->c.cfg.health_unhealthy_grace_period_s = 0;
+	assert_true(orch_core_adopt(&f->c.core, &a));
+	for (int i = 0; i < f->c.cfg.health_failure_threshold; i++)
 		(void) orch_core_apply_probe(
-		    &f->core, "aaa", false, NULL, 0, NULL);
-	assert_true(orch_core_replacement_begin(&f->core, sick, &first));
-	orch_core_replacement_end(&f->core, true);
+		    &f->c.core, "aaa", false, NULL, 0, NULL);
+	assert_true(orch_core_replacement_begin(&f->c.core, sick, &first));
+	orch_core_replacement_end(&f->c.core, true);
 	expect_at(f, &at, "log engine_replaced aaa - outcome=replaced");
 	/* The VPN's tunnel and forwarded port, from the controllers' env. */
-	orch_core_lock(&f->core);
-	env = f->core.env;
-	orch_core_unlock(&f->core);
+	orch_core_lock(&f->c.core);
+	env = f->c.core.env;
+	orch_core_unlock(&f->c.core);
 	env.vpn_connected = true;
 	env.vpn_forwarded_port = 54321;
-	orch_core_set_env(&f->core, &env);
+	orch_core_set_env(&f->c.core, &env);
 	env.vpn_connected = false;
 	env.vpn_forwarded_port = 0;
-	orch_core_set_env(&f->core, &env);
-	orch_core_set_env(&f->core, &env); /* no change: nothing */
+	orch_core_set_env(&f->c.core, &env);
+	orch_core_set_env(&f->c.core, &env); /* no change: nothing */
 	expect_at(f, &at, "log vpn_up - -");
 	expect_at(f, &at, "log vpn_forwarded_port - - from=0 to=54321");
 	expect_at(f, &at, "log vpn_down - -");
 	expect_at(f, &at, "log vpn_forwarded_port - - from=54321 to=0");
 	assert_int_equal(at, f->n);
-	orch_core_log(&f->core, ORCH_LOG_CONFIG, NULL, NULL, kv, 1);
+	orch_core_log(&f->c.core, ORCH_LOG_CONFIG, NULL, NULL, kv, 1);
 	expect(f, "log config - - MIN_REPLICAS=0");
 	fx_free(f);
 }
@@ -449,15 +429,15 @@ static void
 test_no_sink_calls_nothing(void **state)
 {
 	fixture *f = fx_new();
-	orch_engine_spec a = spec_of("aaa", "acestream-1", 19000);
+	orch_engine_spec a = fx_spec("aaa", "acestream-1", 19000, true);
 
 	(void) state;
-	orch_core_set_sink(&f->core, NULL);
-	assert_true(orch_core_adopt(&f->core, &a));
+	orch_core_set_sink(&f->c.core, NULL);
+	assert_true(orch_core_adopt(&f->c.core, &a));
 	start(f, "aaa", "s1", NULL);
 	end(f, "s1", NULL);
-	orch_core_log(&f->core, ORCH_LOG_STARTED, NULL, NULL, NULL, 0);
-	assert_true(orch_core_engine_drop(&f->core, "aaa", NULL));
+	orch_core_log(&f->c.core, ORCH_LOG_STARTED, NULL, NULL, NULL, 0);
+	assert_true(orch_core_engine_drop(&f->c.core, "aaa", NULL));
 	assert_int_equal(f->n, 0);
 	fx_free(f);
 }

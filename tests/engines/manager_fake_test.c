@@ -32,59 +32,26 @@
 #include "src/core/core.h"
 #include "src/engines/manager.h"
 #include "src/engines/plan.h"
+#include "tests/engines/fx.h"
 #include "tests/runtime/fake_runtime.h"
 
-#define IMAGE "acestream-sim:latest"
+#define IMAGE FX_IMAGE
 #define LKEY "orchestrator.managed"
 #define LVAL "acestream"
 #define HTTP_LO 19000
 #define HTTP_HI 19009
 #define HTTPS_LO 45000
-#define HTTPS_HI 45009
 #define S(x) ((int64_t) (x) *INT64_C(1000000))
 #define T0 S(1700000000)
 
 typedef struct fx {
-	orch_config cfg;
-	int64_t now; /* the core's manual clock */
-	orch_core core;
-	bool core_ok;
+	fx_mgr m; /* config, core (manual clock), manager over the fake */
 	orch_fake_rt *fake;
-	orch_runtime rt;
-	orch_mgr *mgr;
 	pthread_mutex_t taken_mu;
 	bool taken[65536]; /* host ports held by "another process" */
 } fx;
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-/* Polls cond every 5 ms until it holds or ms have passed; ok gets it. */
-#define WAIT_FOR(ok, cond, ms)                                                \
-	do {                                                                  \
-		int64_t wf_deadline_ = orch_mono_ms() + (ms);                 \
-		for (;;) {                                                    \
-			if (((ok) = (cond)))                                  \
-				break;                                        \
-			if (orch_mono_ms() >= wf_deadline_)                   \
-				break;                                        \
-			sleep_ms(5);                                          \
-		}                                                             \
-	} while (0)
-
-static void
-set_str(char **field, const char *v)
-{
-	free(*field);
-	*field = v != NULL ? strdup(v) : NULL;
-}
 
 static bool
 probe_free(void *arg, int port)
@@ -106,28 +73,16 @@ setup(void **state)
 	if (f == NULL)
 		return -1;
 	pthread_mutex_init(&f->taken_mu, NULL);
-	orch_config_defaults(&f->cfg);
-	set_str(&f->cfg.target_image, IMAGE);
-	set_str(&f->cfg.container_label_key, LKEY);
-	set_str(&f->cfg.container_label_value, LVAL);
-	set_str(&f->cfg.engine_name_prefix, "acestream");
-	f->cfg.image_pull = ORCH_IMAGE_PULL_NEVER;
-	f->cfg.port_range_host.lo = HTTP_LO;
-	f->cfg.port_range_host.hi = HTTP_HI;
-	f->cfg.ace_https_range.lo = HTTPS_LO;
-	f->cfg.ace_https_range.hi = HTTPS_HI;
-	f->cfg.min_replicas = 0;
-	f->cfg.max_replicas = 5;
-	f->cfg.auto_delete = false;
-	/* The control thread (cases with loops) must not act on its own
-	 * schedule: its first pass runs at start, then not for an hour. */
-	f->cfg.autoscale_interval_s = 3600;
-	f->cfg.monitor_interval_s = 3600;
-	f->now = T0;
+	fx_config(&f->m, LKEY, LVAL, "acestream", HTTP_LO, HTTPS_LO,
+	    HTTP_HI - HTTP_LO + 1);
+	f->m.cfg.min_replicas = 0;
+	f->m.cfg.max_replicas = 5;
+	f->m.cfg.auto_delete = false;
+	f->m.now = T0;
 	if (orch_fake_rt_open(&f->fake) != ORCH_OK)
 		return -1;
 	orch_fake_rt_image_add(f->fake, IMAGE);
-	orch_fake_rt_runtime(f->fake, &f->rt);
+	orch_fake_rt_runtime(f->fake, &f->m.rt);
 	*state = f;
 	return 0;
 }
@@ -137,11 +92,8 @@ teardown(void **state)
 {
 	fx *f = *state;
 
-	orch_mgr_close(f->mgr);
-	if (f->core_ok)
-		orch_core_fini(&f->core);
+	fx_fini(&f->m);
 	orch_fake_rt_close(f->fake);
-	orch_config_fini(&f->cfg);
 	pthread_mutex_destroy(&f->taken_mu);
 	free(f);
 	return 0;
@@ -149,22 +101,15 @@ teardown(void **state)
 
 /* Core + manager over the fake (after the case set its config). */
 static void
-fx_start(fx *f, bool loops)
+start_mgr(fx *f, bool loops)
 {
-	orch_mgr_opts o;
+	orch_mgr_opts o = {
+	    .port_probe = probe_free,
+	    .port_probe_arg = f,
+	    .no_loops = !loops,
+	};
 
-	assert_int_equal(orch_core_init(&f->core, &f->cfg,
-	                     orch_clock_manual(&f->now), NULL),
-	    ORCH_OK);
-	f->core_ok = true;
-	memset(&o, 0, sizeof(o));
-	o.core = &f->core;
-	o.rt = &f->rt;
-	o.port_probe = probe_free;
-	o.port_probe_arg = f;
-	o.no_loops = !loops;
-	assert_int_equal(orch_mgr_open(&o, &f->mgr), ORCH_OK);
-	assert_int_equal(orch_mgr_start(f->mgr), ORCH_OK);
+	fx_start(&f->m, orch_clock_manual(&f->m.now), &o);
 }
 
 static void
@@ -190,22 +135,22 @@ account(fx *f)
 {
 	acct a;
 
-	orch_core_lock(&f->core);
-	a.engines = f->core.state.counts.engines;
-	a.running = f->core.state.counts.running;
-	a.http_used = orch_ports_used(&f->core.http_ports);
-	a.https_used = orch_ports_used(&f->core.https_ports);
-	a.provisioning = f->core.provisioning;
-	a.inflight = f->core.n_inflight;
-	a.failures = f->core.general.failure_count;
-	a.breaker = orch_breaker_state_at(&f->core.general, f->now);
-	a.trial = f->core.general.trial_in_flight;
-	a.docker_ok = f->core.env.docker_ok;
-	a.image_ok = f->core.env.image_ok;
-	a.ok = f->core.metrics.provision_engine_ok;
-	a.failed = f->core.metrics.provision_engine_failed;
-	a.refused = f->core.metrics.provision_engine_refused;
-	orch_core_unlock(&f->core);
+	orch_core_lock(&f->m.core);
+	a.engines = f->m.core.state.counts.engines;
+	a.running = f->m.core.state.counts.running;
+	a.http_used = orch_ports_used(&f->m.core.http_ports);
+	a.https_used = orch_ports_used(&f->m.core.https_ports);
+	a.provisioning = f->m.core.provisioning;
+	a.inflight = f->m.core.n_inflight;
+	a.failures = f->m.core.general.failure_count;
+	a.breaker = orch_breaker_state_at(&f->m.core.general, f->m.now);
+	a.trial = f->m.core.general.trial_in_flight;
+	a.docker_ok = f->m.core.env.docker_ok;
+	a.image_ok = f->m.core.env.image_ok;
+	a.ok = f->m.core.metrics.provision_engine_ok;
+	a.failed = f->m.core.metrics.provision_engine_failed;
+	a.refused = f->m.core.metrics.provision_engine_refused;
+	orch_core_unlock(&f->m.core);
 	return a;
 }
 
@@ -229,7 +174,7 @@ provision(fx *f, const orch_engine_request *req, int host_port,
 	orch_engine_request dflt = {0};
 
 	return orch_mgr_provision(
-	    f->mgr, req != NULL ? req : &dflt, host_port, res, ref, diag);
+	    f->m.mgr, req != NULL ? req : &dflt, host_port, res, ref, diag);
 }
 
 static orch_provision_result
@@ -248,100 +193,6 @@ provision_ok(fx *f, const orch_engine_request *req)
 		    orch_refusal_code_name(ref.code), log);
 	}
 	return res;
-}
-
-typedef struct esnap {
-	bool found, managed, running;
-	char name[128];
-	int host_http_port, container_http_port, container_https_port;
-	orch_health health;
-	int restarts;
-} esnap;
-
-static esnap
-eget(fx *f, const char *id)
-{
-	esnap s;
-	orch_engine *e;
-
-	memset(&s, 0, sizeof(s));
-	orch_core_lock(&f->core);
-	e = orch_state_engine_get(&f->core.state, id);
-	if (e != NULL) {
-		s.found = true;
-		s.managed = e->managed;
-		s.running = e->running;
-		s.restarts = e->restarts;
-		snprintf(s.name, sizeof(s.name), "%s", e->container_name);
-		s.host_http_port = e->host_http_port;
-		s.container_http_port = e->container_http_port;
-		s.container_https_port = e->container_https_port;
-		s.health = e->health;
-	}
-	orch_core_unlock(&f->core);
-	return s;
-}
-
-static bool
-http_in_use(fx *f, int port)
-{
-	bool r;
-
-	orch_core_lock(&f->core);
-	r = orch_ports_in_use(&f->core.http_ports, port);
-	orch_core_unlock(&f->core);
-	return r;
-}
-
-static void
-stream_on(fx *f, const char *id, const char *stream_id)
-{
-	orch_stream_start ev;
-	orch_stream *s = NULL;
-	orch_err rv;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.container_id = id;
-	ev.key_type = "content_id";
-	ev.key = stream_id;
-	ev.playback_session_id = "psid";
-	ev.is_live = true;
-	ev.stream_id = stream_id;
-	orch_core_lock(&f->core);
-	rv = orch_state_stream_start(
-	    &f->core.state, &ev, orch_core_now(&f->core), &s);
-	orch_core_unlock(&f->core);
-	assert_int_equal(rv, ORCH_OK);
-}
-
-/* 0 unknown, 1 active, 2 ended (reason copied). */
-static int
-stream_status(fx *f, const char *id, char *reason, size_t len)
-{
-	orch_stream *s;
-	int r = 0;
-
-	orch_core_lock(&f->core);
-	s = orch_state_stream_get(&f->core.state, id);
-	if (s != NULL) {
-		r = s->active ? 1 : 2;
-		snprintf(reason, len, "%s",
-		    s->end_reason != NULL ? s->end_reason : "");
-	}
-	orch_core_unlock(&f->core);
-	return r;
-}
-
-static const char *
-env_value(const orch_rt_container *c, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (size_t i = 0; i < c->n_env; i++) {
-		if (strncmp(c->env[i], name, n) == 0 && c->env[i][n] == '=')
-			return c->env[i] + n + 1;
-	}
-	return NULL;
 }
 
 /* Position of the first log line starting with prefix, or -1. */
@@ -391,11 +242,11 @@ add_container(fx *f, const char *name, const orch_rt_kv *labels, size_t n,
 static void
 make_unhealthy(fx *f, const char *id)
 {
-	(void) orch_core_apply_probe(&f->core, id, true, NULL, 0, NULL);
-	for (int i = 0; i < f->cfg.health_failure_threshold; i++)
+	(void) orch_core_apply_probe(&f->m.core, id, true, NULL, 0, NULL);
+	for (int i = 0; i < f->m.cfg.health_failure_threshold; i++)
 		(void) orch_core_apply_probe(
-		    &f->core, id, false, NULL, 0, NULL);
-	assert_int_equal(eget(f, id).health, ORCH_HEALTH_UNHEALTHY);
+		    &f->m.core, id, false, NULL, 0, NULL);
+	assert_int_equal(fx_eget(&f->m, id).health, ORCH_HEALTH_UNHEALTHY);
 }
 
 static void
@@ -417,10 +268,10 @@ all_healthy(fx *f)
 	char ids[16][ORCH_CORE_ID_MAX];
 
 	memset(ids, 0, sizeof(ids));
-	(void) orch_core_visit_probe_targets(&f->core, note_id, ids);
+	(void) orch_core_visit_probe_targets(&f->m.core, note_id, ids);
 	for (size_t i = 0; ids[i][0] != '\0'; i++)
 		(void) orch_core_apply_probe(
-		    &f->core, ids[i], true, NULL, 0, NULL);
+		    &f->m.core, ids[i], true, NULL, 0, NULL);
 }
 
 /* ---- provisioning ---------------------------------------------------------
@@ -437,10 +288,10 @@ test_provision_shape(void **state)
 	orch_rt_container c;
 	const orch_rt_port *p;
 	char want[160];
-	esnap e;
+	fx_esnap e;
 	acct a;
 
-	fx_start(f, false);
+	start_mgr(f, false);
 	r = provision_ok(f, &req);
 	assert_string_equal(r.container_name, "acestream-1");
 	assert_int_equal(strlen(r.container_id), 64);
@@ -464,13 +315,13 @@ test_provision_shape(void **state)
 	assert_null(orch_rt_container_label(&c, "host.https_port"));
 	assert_string_equal(orch_rt_container_label(&c, "x.custom"), "yes");
 	assert_int_equal(c.n_labels, 5);
-	assert_string_equal(env_value(&c, "CONF"),
+	assert_string_equal(fx_env_value(&c, "CONF"),
 	    "--http-port=19000\n--https-port=45000\n--bind-all");
-	assert_string_equal(env_value(&c, "HTTP_PORT"), "19000");
-	assert_string_equal(env_value(&c, "HTTPS_PORT"), "45000");
-	assert_string_equal(env_value(&c, "BIND_ALL"), "true");
-	assert_string_equal(env_value(&c, "FOO"), "bar");
-	assert_null(env_value(&c, "P2P_PORT"));
+	assert_string_equal(fx_env_value(&c, "HTTP_PORT"), "19000");
+	assert_string_equal(fx_env_value(&c, "HTTPS_PORT"), "45000");
+	assert_string_equal(fx_env_value(&c, "BIND_ALL"), "true");
+	assert_string_equal(fx_env_value(&c, "FOO"), "bar");
+	assert_null(fx_env_value(&c, "P2P_PORT"));
 	snprintf(want, sizeof(want), "%d/tcp", HTTP_LO);
 	p = orch_rt_container_port(&c, want);
 	assert_non_null(p);
@@ -481,22 +332,22 @@ test_provision_shape(void **state)
 	orch_rt_container_fini(&c);
 
 	/* In state at once, ports accounted, the breaker and metrics told. */
-	e = eget(f, r.container_id);
+	e = fx_eget(&f->m, r.container_id);
 	assert_true(e.found && e.managed && e.running);
 	assert_string_equal(e.name, "acestream-1");
 	assert_int_equal(e.host_http_port, HTTP_LO);
 	assert_int_equal(e.container_https_port, HTTPS_LO);
-	assert_true(http_in_use(f, HTTP_LO));
+	assert_true(fx_http_in_use(&f->m, HTTP_LO));
 	a = account(f);
 	assert_int_equal(a.engines, 1);
 	assert_int_equal(a.failures, 0);
 	assert_int_equal(a.ok, 1);
 	/* Started is not yet a breaker success: its first healthy probe
 	 * is (defect 1). */
-	assert_true(f->core.general.last_success_us == 0);
+	assert_true(f->m.core.general.last_success_us == 0);
 	(void) orch_core_apply_probe(
-	    &f->core, r.container_id, true, NULL, 0, NULL);
-	assert_true(f->core.general.last_success_us == T0);
+	    &f->m.core, r.container_id, true, NULL, 0, NULL);
+	assert_true(f->m.core.general.last_success_us == T0);
 	assert_settled(f);
 	/* One create and one start, nothing else. */
 	assert_int_equal(
@@ -549,8 +400,8 @@ test_bad_requests(void **state)
 	orch_refusal ref;
 	orch_diag diag;
 
-	f->cfg.cb_failure_threshold = 1;
-	fx_start(f, false);
+	f->m.cfg.cb_failure_threshold = 1;
+	start_mgr(f, false);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		orch_engine_request req = {&cases[i].label, 1, NULL, 0,
 		    cases[i].image, NULL, false, 0};
@@ -588,7 +439,7 @@ test_provision_deadline(void **state)
 	orch_refusal ref;
 	orch_diag diag;
 
-	fx_start(f, false);
+	start_mgr(f, false);
 	req.deadline_ms = orch_mono_ms() - 1;
 	assert_int_equal(
 	    provision(f, &req, 0, &r, &ref, &diag), ORCH_ETIMEDOUT);
@@ -610,7 +461,7 @@ test_explicit_host_port(void **state)
 	orch_refusal ref;
 	orch_diag diag;
 
-	fx_start(f, false);
+	start_mgr(f, false);
 	/* Outside PORT_RANGE_HOST: refused naming the field (defect 15:
 	 * {"host_port":1} used to publish an engine on port 1). */
 	assert_int_equal(provision(f, NULL, 1, &r, &ref, &diag), ORCH_EINVAL);
@@ -632,7 +483,7 @@ test_explicit_host_port(void **state)
 	/* Inside the pool, then taken there. */
 	assert_int_equal(
 	    provision(f, NULL, HTTP_LO + 3, &r, &ref, &diag), ORCH_OK);
-	assert_true(http_in_use(f, HTTP_LO + 3));
+	assert_true(fx_http_in_use(&f->m, HTTP_LO + 3));
 	assert_int_equal(
 	    provision(f, NULL, HTTP_LO + 3, &r, &ref, &diag), ORCH_EEXIST);
 	assert_int_equal(account(f).failures, 0);
@@ -648,7 +499,7 @@ test_name_taken_retry(void **state)
 	orch_provision_result r;
 	char *left;
 
-	fx_start(f, false);
+	start_mgr(f, false);
 	/* A leftover holds acestream-1 on the runtime (not ours, so the
 	 * reconcile never adopts it and the core does not know the name). */
 	left = add_container(f, "acestream-1", other, 1, 0, false);
@@ -678,15 +529,15 @@ test_port_conflict_retry(void **state)
 	orch_provision_result r;
 	acct a;
 
-	fx_start(f, false);
+	start_mgr(f, false);
 	/* Someone binds 19000 between the probe and the start: the probe
 	 * said free, the runtime says "port is already allocated". */
 	orch_fake_rt_block_port(f->fake, HTTP_LO, true);
 	r = provision_ok(f, NULL);
 	assert_int_equal(r.host_http_port, HTTP_LO + 1);
 	assert_string_equal(r.container_name, "acestream-1");
-	assert_false(http_in_use(f, HTTP_LO)); /* released, once */
-	assert_true(http_in_use(f, HTTP_LO + 1));
+	assert_false(fx_http_in_use(&f->m, HTTP_LO)); /* released, once */
+	assert_true(fx_http_in_use(&f->m, HTTP_LO + 1));
 	/* The failed container was removed: one container, running. */
 	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 1);
 	assert_int_equal(orch_fake_rt_count(f->fake, "running"), 1);
@@ -728,7 +579,7 @@ test_docker_down(void **state)
 	acct a;
 	int creates;
 
-	fx_start(f, false);
+	start_mgr(f, false);
 	assert_true(account(f).docker_ok);
 	orch_fake_rt_set_down(f->fake, true);
 	assert_int_equal(
@@ -757,7 +608,7 @@ test_docker_down(void **state)
 
 	/* Back up: the reconcile says so, and provisioning works again. */
 	orch_fake_rt_set_down(f->fake, false);
-	orch_mgr_reconcile(f->mgr);
+	orch_mgr_reconcile(f->m.mgr);
 	assert_true(account(f).docker_ok);
 	(void) provision_ok(f, NULL);
 	assert_settled(f);
@@ -774,7 +625,7 @@ test_image_missing(void **state)
 	orch_diag diag;
 	acct a;
 
-	fx_start(f, false);
+	start_mgr(f, false);
 	assert_true(account(f).image_ok);
 	/* A request naming a missing image: refused, TARGET_IMAGE still
 	 * fine. */
@@ -800,7 +651,7 @@ test_image_missing(void **state)
 	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 2);
 	/* The image back: the reconcile sees it. */
 	orch_fake_rt_image_add(f->fake, IMAGE);
-	orch_mgr_reconcile(f->mgr);
+	orch_mgr_reconcile(f->m.mgr);
 	assert_true(account(f).image_ok);
 }
 
@@ -813,8 +664,8 @@ test_create_fails(void **state)
 	orch_diag diag;
 	acct a;
 
-	f->cfg.cb_failure_threshold = 2;
-	fx_start(f, false);
+	f->m.cfg.cb_failure_threshold = 2;
+	start_mgr(f, false);
 	orch_fake_rt_fail(f->fake, ORCH_FAKE_CREATE, 1, ORCH_EINTERNAL, 500,
 	    "HTTP 500: something broke");
 	assert_int_equal(
@@ -825,7 +676,7 @@ test_create_fails(void **state)
 	assert_int_equal(a.failures, 1);
 	assert_int_equal(a.failed, 1);
 	assert_int_equal(a.http_used, 0);
-	assert_false(http_in_use(f, HTTP_LO));
+	assert_false(fx_http_in_use(&f->m, HTTP_LO));
 	assert_settled(f);
 
 	/* Created but the start fails: removed, nothing left behind; the
@@ -849,7 +700,7 @@ test_create_fails(void **state)
 
 	/* Half-open after the timeout: one trial, whose engine's first
 	 * healthy probe closes it; until then others are refused. */
-	f->now += S(f->cfg.cb_recovery_timeout_s + 1);
+	f->m.now += S(f->m.cfg.cb_recovery_timeout_s + 1);
 	r = provision_ok(f, NULL);
 	a = account(f);
 	assert_int_equal(a.breaker, ORCH_BREAKER_HALF_OPEN);
@@ -857,7 +708,7 @@ test_create_fails(void **state)
 	    provision(f, NULL, 0, &r2, &ref, &diag), ORCH_EPRECOND);
 	assert_int_equal(ref.code, ORCH_REFUSE_BREAKER);
 	(void) orch_core_apply_probe(
-	    &f->core, r.container_id, true, NULL, 0, NULL);
+	    &f->m.core, r.container_id, true, NULL, 0, NULL);
 	a = account(f);
 	assert_int_equal(a.breaker, ORCH_BREAKER_CLOSED);
 	assert_int_equal(a.failures, 0);
@@ -879,7 +730,7 @@ par_main(void *arg)
 	orch_diag diag;
 
 	p->rv =
-	    orch_mgr_provision(p->f->mgr, &req, 0, &p->res, &p->ref, &diag);
+	    orch_mgr_provision(p->f->m.mgr, &req, 0, &p->res, &p->ref, &diag);
 	return NULL;
 }
 
@@ -892,8 +743,8 @@ test_max_replicas_concurrent(void **state)
 	int ok = 0, full = 0;
 	bool names[4] = {false};
 
-	f->cfg.max_replicas = 3;
-	fx_start(f, false);
+	f->m.cfg.max_replicas = 3;
+	start_mgr(f, false);
 	/* Slow creates: all eight are in flight together. */
 	orch_fake_rt_delay(f->fake, ORCH_FAKE_CREATE, 100);
 	for (int i = 0; i < 8; i++) {
@@ -936,39 +787,40 @@ test_delete(void **state)
 	char deleted[80], reason[64], *left, *stopped;
 	orch_diag diag;
 
-	fx_start(f, false);
+	start_mgr(f, false);
 	r = provision_ok(f, NULL);
-	stream_on(f, r.container_id, "s1");
-	assert_int_equal(orch_mgr_delete(f->mgr, r.container_id, deleted,
+	fx_stream_on(&f->m, r.container_id, "s1");
+	assert_int_equal(orch_mgr_delete(f->m.mgr, r.container_id, deleted,
 	                     sizeof(deleted), &diag),
 	    ORCH_OK);
 	assert_string_equal(deleted, r.container_id);
-	assert_false(eget(f, r.container_id).found);
+	assert_false(fx_eget(&f->m, r.container_id).found);
 	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 0);
-	assert_false(http_in_use(f, r.host_http_port));
-	assert_int_equal(stream_status(f, "s1", reason, sizeof(reason)), 2);
+	assert_false(fx_http_in_use(&f->m, r.host_http_port));
+	assert_int_equal(
+	    fx_stream_status(&f->m, "s1", reason, sizeof(reason)), 2);
 	assert_string_equal(reason, "engine_gone");
 	assert_int_equal(orch_fake_rt_log_count(f->fake, "stop "), 1);
 
 	/* By name; unknown; not managed (left alone). */
 	r2 = provision_ok(f, NULL);
-	assert_int_equal(orch_mgr_delete(f->mgr, r2.container_name, deleted,
+	assert_int_equal(orch_mgr_delete(f->m.mgr, r2.container_name, deleted,
 	                     sizeof(deleted), &diag),
 	    ORCH_OK);
 	assert_string_equal(deleted, r2.container_id);
 	assert_int_equal(
-	    orch_mgr_delete(f->mgr, "nope", deleted, sizeof(deleted), &diag),
+	    orch_mgr_delete(f->m.mgr, "nope", deleted, sizeof(deleted), &diag),
 	    ORCH_ENOTFOUND);
 	assert_string_equal(diag.msg, "no such container");
 	left = add_container(f, "someone-else", other, 1, 0, true);
 	assert_int_equal(
-	    orch_mgr_delete(f->mgr, left, deleted, sizeof(deleted), &diag),
+	    orch_mgr_delete(f->m.mgr, left, deleted, sizeof(deleted), &diag),
 	    ORCH_ENOTFOUND);
 	assert_non_null(strstr(diag.msg, "not managed"));
 	assert_int_equal(orch_fake_rt_count(f->fake, "running"), 1);
 	/* A managed container that is no engine in state (stopped). */
 	stopped = add_container(f, "generic-1", ours, 1, 0, false);
-	assert_int_equal(orch_mgr_delete(f->mgr, "generic-1", deleted,
+	assert_int_equal(orch_mgr_delete(f->m.mgr, "generic-1", deleted,
 	                     sizeof(deleted), &diag),
 	    ORCH_OK);
 	assert_string_equal(deleted, stopped);
@@ -996,20 +848,20 @@ test_reconcile_adoption(void **state)
 	orch_rt_kv stop[] = ENGINE_LABELS("19006", "45006");
 	orch_rt_kv generic[] = {{LKEY, LVAL}};
 	char *a, *b, *g;
-	esnap e;
+	fx_esnap e;
 
 	a = add_container(f, "acestream-7", run, 4, 19005, true);
 	b = add_container(f, "acestream-8", stop, 4, 19006, false);
 	g = add_container(f, "generic-1", generic, 1, 0, true);
-	fx_start(f, false); /* the first reconcile adopts */
-	e = eget(f, a);
+	start_mgr(f, false); /* the first reconcile adopts */
+	e = fx_eget(&f->m, a);
 	assert_true(e.found && e.running && e.managed);
 	assert_string_equal(e.name, "acestream-7");
 	assert_int_equal(e.host_http_port, 19005);
 	assert_int_equal(e.container_https_port, 45005);
-	assert_true(http_in_use(f, 19005));
-	assert_false(eget(f, b).found); /* stopped: not adopted */
-	assert_false(eget(f, g).found); /* no engine labels */
+	assert_true(fx_http_in_use(&f->m, 19005));
+	assert_false(fx_eget(&f->m, b).found); /* stopped: not adopted */
+	assert_false(fx_eget(&f->m, g).found); /* no engine labels */
 	assert_int_equal(account(f).engines, 1);
 	assert_settled(f);
 	/* Numbers are the smallest free ones; ports skip the adopted one. */
@@ -1026,30 +878,30 @@ test_reconcile_adoption(void **state)
 	assert_int_equal(orch_fake_rt_crash(f->fake, a, true), ORCH_OK);
 	/* (A reconcile judges only engines seen before its list: time must
 	 * move on the manual clock.) */
-	f->now += S(1);
-	orch_mgr_reconcile(f->mgr);
-	assert_true(eget(f, a).found);
-	assert_true(http_in_use(f, 19005));
+	f->m.now += S(1);
+	orch_mgr_reconcile(f->m.mgr);
+	assert_true(fx_eget(&f->m, a).found);
+	assert_true(fx_http_in_use(&f->m, 19005));
 	assert_int_equal(orch_fake_rt_start(f->fake, a), ORCH_OK);
-	f->now += S(1);
-	orch_mgr_reconcile(f->mgr);
-	e = eget(f, a);
+	f->m.now += S(1);
+	orch_mgr_reconcile(f->m.mgr);
+	e = fx_eget(&f->m, a);
 	assert_true(e.found && e.running);
 	assert_int_equal(e.host_http_port, 19005);
-	assert_true(http_in_use(f, 19005));
+	assert_true(fx_http_in_use(&f->m, 19005));
 
 	/* Gone from the runtime (no events here): the reconcile drops it. */
 	assert_int_equal(orch_fake_rt_destroy(f->fake, a), ORCH_OK);
-	f->now += S(1);
-	orch_mgr_reconcile(f->mgr);
-	assert_false(eget(f, a).found);
-	assert_false(http_in_use(f, 19005));
+	f->m.now += S(1);
+	orch_mgr_reconcile(f->m.mgr);
+	assert_false(fx_eget(&f->m, a).found);
+	assert_false(fx_http_in_use(&f->m, 19005));
 	assert_int_equal(account(f).engines, 1);
 	assert_settled(f);
 
 	/* Docker down: the reconcile says so and drops nothing. */
 	orch_fake_rt_set_down(f->fake, true);
-	orch_mgr_reconcile(f->mgr);
+	orch_mgr_reconcile(f->m.mgr);
 	assert_false(account(f).docker_ok);
 	assert_int_equal(account(f).engines, 1);
 	free(a);
@@ -1069,68 +921,70 @@ test_events(void **state)
 	char reason[64], *x;
 	bool ok;
 
-	fx_start(f, true);
+	start_mgr(f, true);
 	/* The stream connects and asks for a reconcile; wait for it. */
-	WAIT_FOR(ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) >= 2, 2000);
+	FX_WAIT_FOR(
+	    ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) >= 2, 2000);
 	assert_true(ok);
 	r = provision_ok(f, NULL);
-	stream_on(f, r.container_id, "s1");
+	fx_stream_on(&f->m, r.container_id, "s1");
 
 	/* die: the engine is down, its streams end. */
 	assert_int_equal(
 	    orch_fake_rt_die(f->fake, r.container_id, 1), ORCH_OK);
-	WAIT_FOR(ok, !eget(f, r.container_id).running, 2000);
+	FX_WAIT_FOR(ok, !fx_eget(&f->m, r.container_id).running, 2000);
 	assert_true(ok);
-	assert_true(eget(f, r.container_id).found);
-	assert_int_equal(stream_status(f, "s1", reason, sizeof(reason)), 2);
+	assert_true(fx_eget(&f->m, r.container_id).found);
+	assert_int_equal(
+	    fx_stream_status(&f->m, "s1", reason, sizeof(reason)), 2);
 	assert_string_equal(reason, "engine_gone");
 	assert_int_equal(account(f).running, 0);
 
 	/* start: the same engine is back, same ports. */
 	assert_int_equal(orch_fake_rt_start(f->fake, r.container_id), ORCH_OK);
-	WAIT_FOR(ok, eget(f, r.container_id).running, 2000);
+	FX_WAIT_FOR(ok, fx_eget(&f->m, r.container_id).running, 2000);
 	assert_true(ok);
 	assert_int_equal(
-	    eget(f, r.container_id).host_http_port, r.host_http_port);
+	    fx_eget(&f->m, r.container_id).host_http_port, r.host_http_port);
 
 	/* A crash loop: every die ends the streams, every start brings the
 	 * same engine back; it ends up running. */
-	stream_on(f, r.container_id, "s2");
+	fx_stream_on(&f->m, r.container_id, "s2");
 	assert_int_equal(
 	    orch_fake_rt_crash_loop(f->fake, r.container_id, 3), ORCH_OK);
-	WAIT_FOR(ok,
-	    stream_status(f, "s2", reason, sizeof(reason)) == 2 &&
-	        eget(f, r.container_id).running,
+	FX_WAIT_FOR(ok,
+	    fx_stream_status(&f->m, "s2", reason, sizeof(reason)) == 2 &&
+	        fx_eget(&f->m, r.container_id).running,
 	    2000);
 	assert_true(ok);
 	assert_int_equal(
-	    eget(f, r.container_id).host_http_port, r.host_http_port);
+	    fx_eget(&f->m, r.container_id).host_http_port, r.host_http_port);
 
 	/* destroy: gone, ports released. */
 	assert_int_equal(
 	    orch_fake_rt_destroy(f->fake, r.container_id), ORCH_OK);
-	WAIT_FOR(ok, !eget(f, r.container_id).found, 2000);
+	FX_WAIT_FOR(ok, !fx_eget(&f->m, r.container_id).found, 2000);
 	assert_true(ok);
-	assert_false(http_in_use(f, r.host_http_port));
+	assert_false(fx_http_in_use(&f->m, r.host_http_port));
 	assert_settled(f);
 
 	/* A managed container we did not know starts: adopted by inspect. */
 	x = add_container(f, "acestream-9", run, 4, 19008, false);
 	assert_int_equal(orch_fake_rt_start(f->fake, x), ORCH_OK);
-	WAIT_FOR(ok, eget(f, x).found, 2000);
+	FX_WAIT_FOR(ok, fx_eget(&f->m, x).found, 2000);
 	assert_true(ok);
-	assert_true(http_in_use(f, 19008));
+	assert_true(fx_http_in_use(&f->m, 19008));
 
 	/* Lost events (kill, die, destroy of a removal): the engine stays
 	 * in state until the next reconcile heals it. */
 	orch_fake_rt_drop_events(f->fake, 3);
 	assert_int_equal(orch_fake_rt_destroy(f->fake, x), ORCH_OK);
-	sleep_ms(100);
-	assert_true(eget(f, x).found);
-	f->now += S(1);
-	orch_mgr_reconcile(f->mgr);
-	assert_false(eget(f, x).found);
-	assert_false(http_in_use(f, 19008));
+	fx_sleep_ms(100);
+	assert_true(fx_eget(&f->m, x).found);
+	f->m.now += S(1);
+	orch_mgr_reconcile(f->m.mgr);
+	assert_false(fx_eget(&f->m, x).found);
+	assert_false(fx_http_in_use(&f->m, 19008));
 	assert_settled(f);
 	free(x);
 }
@@ -1143,22 +997,23 @@ test_events_reconnect(void **state)
 	int lists;
 	bool ok;
 
-	fx_start(f, true);
-	WAIT_FOR(ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) >= 2, 2000);
+	start_mgr(f, true);
+	FX_WAIT_FOR(
+	    ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) >= 2, 2000);
 	assert_true(ok);
 	r = provision_ok(f, NULL);
 	/* Down: the stream drops; what happens meanwhile is not seen. */
 	orch_fake_rt_set_down(f->fake, true);
-	sleep_ms(50);
+	fx_sleep_ms(50);
 	lists = orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST);
 	assert_int_equal(
 	    orch_fake_rt_destroy(f->fake, r.container_id), ORCH_OK);
-	sleep_ms(50);
-	assert_true(eget(f, r.container_id).found);
+	fx_sleep_ms(50);
+	assert_true(fx_eget(&f->m, r.container_id).found);
 	/* Up: the reconnect triggers a reconcile, which heals it. */
-	f->now += S(1);
+	f->m.now += S(1);
 	orch_fake_rt_set_down(f->fake, false);
-	WAIT_FOR(ok, !eget(f, r.container_id).found, 2000);
+	FX_WAIT_FOR(ok, !fx_eget(&f->m, r.container_id).found, 2000);
 	assert_true(ok);
 	assert_true(orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) > lists);
 	assert_settled(f);
@@ -1173,21 +1028,21 @@ test_startup_timeout(void **state)
 	orch_provision_result r, r2;
 	acct a;
 
-	fx_start(f, false);
+	start_mgr(f, false);
 	r = provision_ok(f, NULL);
-	f->now += S(10);
+	f->m.now += S(10);
 	r2 = provision_ok(f, NULL);
 	(void) orch_core_apply_probe(
-	    &f->core, r2.container_id, true, NULL, 0, NULL);
+	    &f->m.core, r2.container_id, true, NULL, 0, NULL);
 	/* Before the timeout: nothing. */
-	f->now += S(f->cfg.startup_timeout_s - 11);
-	orch_mgr_control_pass(f->mgr);
-	assert_true(eget(f, r.container_id).found);
+	f->m.now += S(f->m.cfg.startup_timeout_s - 11);
+	orch_mgr_control_pass(f->m.mgr);
+	assert_true(fx_eget(&f->m, r.container_id).found);
 	/* After: the one never healthy is removed, a breaker failure. */
-	f->now += S(2);
-	orch_mgr_control_pass(f->mgr);
-	assert_false(eget(f, r.container_id).found);
-	assert_true(eget(f, r2.container_id).found);
+	f->m.now += S(2);
+	orch_mgr_control_pass(f->m.mgr);
+	assert_false(fx_eget(&f->m, r.container_id).found);
+	assert_true(fx_eget(&f->m, r2.container_id).found);
 	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 1);
 	assert_int_equal(orch_fake_rt_log_count(f->fake, "remove "), 1);
 	a = account(f);
@@ -1203,31 +1058,31 @@ test_replacement_new_first(void **state)
 	orch_provision_result sick, ok;
 	int created, stopped;
 
-	f->cfg.max_replicas = 3;
-	fx_start(f, false);
+	f->m.cfg.max_replicas = 3;
+	start_mgr(f, false);
 	sick = provision_ok(f, NULL);
 	ok = provision_ok(f, NULL);
 	(void) orch_core_apply_probe(
-	    &f->core, ok.container_id, true, NULL, 0, NULL);
+	    &f->m.core, ok.container_id, true, NULL, 0, NULL);
 	make_unhealthy(f, sick.container_id);
 	orch_fake_rt_log_clear(f->fake);
 	/* Not yet: the grace period. */
-	orch_mgr_control_pass(f->mgr);
+	orch_mgr_control_pass(f->m.mgr);
 	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 0);
-	f->now += S(f->cfg.health_unhealthy_grace_period_s + 1);
-	orch_mgr_control_pass(f->mgr);
+	f->m.now += S(f->m.cfg.health_unhealthy_grace_period_s + 1);
+	orch_mgr_control_pass(f->m.mgr);
 	/* Below MAX_REPLICAS: the new one started before the sick one
 	 * stopped. */
 	created = log_index(f, "create acestream-");
 	stopped = log_index(f, "stop ");
 	assert_true(created >= 0 && stopped >= 0);
 	assert_true(created < stopped);
-	assert_false(eget(f, sick.container_id).found);
+	assert_false(fx_eget(&f->m, sick.container_id).found);
 	assert_int_equal(account(f).engines, 2);
-	assert_int_equal(f->core.replacement.failure_count, 0);
-	assert_true(f->core.replacement.last_success_us == f->now);
-	assert_false(f->core.replacement_in_progress);
-	assert_true(f->core.last_replacement_us == f->now);
+	assert_int_equal(f->m.core.replacement.failure_count, 0);
+	assert_true(f->m.core.replacement.last_success_us == f->m.now);
+	assert_false(f->m.core.replacement_in_progress);
+	assert_true(f->m.core.last_replacement_us == f->m.now);
 	assert_settled(f);
 }
 
@@ -1238,19 +1093,19 @@ test_replacement_at_max(void **state)
 	orch_provision_result sick;
 	int created, stopped;
 
-	f->cfg.max_replicas = 1;
-	fx_start(f, false);
+	f->m.cfg.max_replicas = 1;
+	start_mgr(f, false);
 	sick = provision_ok(f, NULL);
 	make_unhealthy(f, sick.container_id);
-	f->now += S(f->cfg.health_unhealthy_grace_period_s + 1);
+	f->m.now += S(f->m.cfg.health_unhealthy_grace_period_s + 1);
 	orch_fake_rt_log_clear(f->fake);
-	orch_mgr_control_pass(f->mgr);
+	orch_mgr_control_pass(f->m.mgr);
 	/* At MAX_REPLICAS: the sick one stops first. */
 	created = log_index(f, "create acestream-");
 	stopped = log_index(f, "stop ");
 	assert_true(created >= 0 && stopped >= 0);
 	assert_true(stopped < created);
-	assert_false(eget(f, sick.container_id).found);
+	assert_false(fx_eget(&f->m, sick.container_id).found);
 	assert_int_equal(account(f).engines, 1);
 	assert_settled(f);
 
@@ -1261,17 +1116,17 @@ test_replacement_at_max(void **state)
 		size_t cur = 0;
 		orch_engine *e;
 
-		orch_core_lock(&f->core);
-		e = orch_state_engine_next(&f->core.state, &cur);
+		orch_core_lock(&f->m.core);
+		e = orch_state_engine_next(&f->m.core.state, &cur);
 		snprintf(id, sizeof(id), "%s", e->container_id);
-		orch_core_unlock(&f->core);
+		orch_core_unlock(&f->m.core);
 		make_unhealthy(f, id);
-		f->now += S(f->cfg.health_replacement_cooldown_s +
-		            f->cfg.health_unhealthy_grace_period_s + 1);
+		f->m.now += S(f->m.cfg.health_replacement_cooldown_s +
+		              f->m.cfg.health_unhealthy_grace_period_s + 1);
 		orch_fake_rt_fail(f->fake, ORCH_FAKE_CREATE, 1, ORCH_EINTERNAL,
 		    500, "HTTP 500: no");
-		orch_mgr_control_pass(f->mgr);
-		assert_int_equal(f->core.replacement.failure_count, 1);
+		orch_mgr_control_pass(f->m.mgr);
+		assert_int_equal(f->m.core.replacement.failure_count, 1);
 		assert_int_equal(account(f).engines, 0);
 	}
 	assert_settled(f);
@@ -1286,23 +1141,23 @@ test_replacement_stop_fails(void **state)
 	fx *f = *state;
 	orch_provision_result sick;
 
-	f->cfg.max_replicas = 1;
-	fx_start(f, false);
+	f->m.cfg.max_replicas = 1;
+	start_mgr(f, false);
 	sick = provision_ok(f, NULL);
 	make_unhealthy(f, sick.container_id);
-	f->now += S(f->cfg.health_unhealthy_grace_period_s + 1);
+	f->m.now += S(f->m.cfg.health_unhealthy_grace_period_s + 1);
 	orch_fake_rt_fail(
 	    f->fake, ORCH_FAKE_STOP, 1, ORCH_EINTERNAL, 500, "HTTP 500: no");
-	orch_mgr_control_pass(f->mgr);
-	assert_true(eget(f, sick.container_id).found);
-	orch_core_lock(&f->core);
-	assert_false(orch_state_engine_get(&f->core.state, sick.container_id)
+	orch_mgr_control_pass(f->m.mgr);
+	assert_true(fx_eget(&f->m, sick.container_id).found);
+	orch_core_lock(&f->m.core);
+	assert_false(orch_state_engine_get(&f->m.core.state, sick.container_id)
 	                 ->marked_for_replacement);
-	orch_core_unlock(&f->core);
+	orch_core_unlock(&f->m.core);
 	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 1);
-	f->now += S(f->cfg.health_replacement_cooldown_s + 1);
-	orch_mgr_control_pass(f->mgr);
-	assert_false(eget(f, sick.container_id).found);
+	f->m.now += S(f->m.cfg.health_replacement_cooldown_s + 1);
+	orch_mgr_control_pass(f->m.mgr);
+	assert_false(fx_eget(&f->m, sick.container_id).found);
 	assert_int_equal(account(f).engines, 1);
 	assert_settled(f);
 }
@@ -1312,13 +1167,13 @@ test_autoscale(void **state)
 {
 	fx *f = *state;
 
-	f->cfg.min_replicas = 2;
-	fx_start(f, false);
-	orch_mgr_control_pass(f->mgr);
+	f->m.cfg.min_replicas = 2;
+	start_mgr(f, false);
+	orch_mgr_control_pass(f->m.mgr);
 	assert_int_equal(account(f).engines, 2);
 	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 2);
 	/* Enough: nothing more. */
-	orch_mgr_control_pass(f->mgr);
+	orch_mgr_control_pass(f->m.mgr);
 	assert_int_equal(account(f).engines, 2);
 	/* A busy engine is not free: one more. */
 	{
@@ -1326,22 +1181,22 @@ test_autoscale(void **state)
 		orch_engine *e;
 		char id[80];
 
-		orch_core_lock(&f->core);
-		e = orch_state_engine_next(&f->core.state, &cur);
+		orch_core_lock(&f->m.core);
+		e = orch_state_engine_next(&f->m.core.state, &cur);
 		snprintf(id, sizeof(id), "%s", e->container_id);
-		orch_core_unlock(&f->core);
-		stream_on(f, id, "busy");
+		orch_core_unlock(&f->m.core);
+		fx_stream_on(&f->m, id, "busy");
 	}
-	orch_mgr_control_pass(f->mgr);
+	orch_mgr_control_pass(f->m.mgr);
 	assert_int_equal(account(f).engines, 3);
-	assert_int_equal(f->core.state.counts.free, 2);
+	assert_int_equal(f->m.core.state.counts.free, 2);
 	/* MAX_REPLICAS caps the autoscaler. */
-	f->cfg.min_replicas = 10;
-	orch_mgr_control_pass(f->mgr);
-	assert_int_equal(account(f).engines, f->cfg.max_replicas);
-	orch_mgr_control_pass(f->mgr);
+	f->m.cfg.min_replicas = 10;
+	orch_mgr_control_pass(f->m.mgr);
+	assert_int_equal(account(f).engines, f->m.cfg.max_replicas);
+	orch_mgr_control_pass(f->m.mgr);
 	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE),
-	    f->cfg.max_replicas);
+	    f->m.cfg.max_replicas);
 	assert_settled(f);
 }
 
@@ -1351,26 +1206,26 @@ test_idle_gc(void **state)
 	fx *f = *state;
 	orch_provision_result a, b;
 
-	f->cfg.auto_delete = true;
-	f->cfg.engine_grace_period_s = 30;
-	f->cfg.min_replicas = 1;
-	fx_start(f, false);
+	f->m.cfg.auto_delete = true;
+	f->m.cfg.engine_grace_period_s = 30;
+	f->m.cfg.min_replicas = 1;
+	start_mgr(f, false);
 	a = provision_ok(f, NULL);
 	b = provision_ok(f, NULL);
 	(void) orch_core_apply_probe(
-	    &f->core, a.container_id, true, NULL, 0, NULL);
+	    &f->m.core, a.container_id, true, NULL, 0, NULL);
 	(void) orch_core_apply_probe(
-	    &f->core, b.container_id, true, NULL, 0, NULL);
-	orch_mgr_control_pass(f->mgr);
+	    &f->m.core, b.container_id, true, NULL, 0, NULL);
+	orch_mgr_control_pass(f->m.mgr);
 	assert_int_equal(account(f).engines, 2); /* within the grace */
-	f->now += S(31);
-	orch_mgr_control_pass(f->mgr);
+	f->m.now += S(31);
+	orch_mgr_control_pass(f->m.mgr);
 	/* One stops; MIN_REPLICAS keeps the other. */
 	assert_int_equal(account(f).engines, 1);
 	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 1);
 	assert_int_equal(orch_fake_rt_log_count(f->fake, "stop "), 1);
-	f->now += S(31);
-	orch_mgr_control_pass(f->mgr);
+	f->m.now += S(31);
+	orch_mgr_control_pass(f->m.mgr);
 	assert_int_equal(account(f).engines, 1);
 	assert_settled(f);
 }
@@ -1383,28 +1238,29 @@ test_scale_and_gc(void **state)
 	orch_diag diag;
 	int to = 0;
 
-	fx_start(f, false);
-	assert_int_equal(orch_mgr_scale(f->mgr, 3, &to, &diag), ORCH_OK);
+	start_mgr(f, false);
+	assert_int_equal(orch_mgr_scale(f->m.mgr, 3, &to, &diag), ORCH_OK);
 	assert_int_equal(to, 3);
 	assert_int_equal(account(f).engines, 3);
-	assert_int_equal(orch_mgr_scale(f->mgr, 99, &to, &diag), ORCH_OK);
-	assert_int_equal(to, f->cfg.max_replicas);
-	assert_int_equal(account(f).engines, f->cfg.max_replicas);
-	assert_int_equal(orch_mgr_scale(f->mgr, 1, &to, &diag), ORCH_OK);
+	assert_int_equal(orch_mgr_scale(f->m.mgr, 99, &to, &diag), ORCH_OK);
+	assert_int_equal(to, f->m.cfg.max_replicas);
+	assert_int_equal(account(f).engines, f->m.cfg.max_replicas);
+	assert_int_equal(orch_mgr_scale(f->m.mgr, 1, &to, &diag), ORCH_OK);
 	assert_int_equal(account(f).engines, 1);
 	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 1);
 	/* POST /gc: past the grace period, down to MIN_REPLICAS (0); only
 	 * a healthy engine is collected (defect 13). */
 	all_healthy(f);
-	assert_int_equal(orch_mgr_gc(f->mgr, ids, 8), 0);
-	f->now += S(f->cfg.engine_grace_period_s + 1);
-	assert_int_equal(orch_mgr_gc(f->mgr, ids, 8), 1);
+	assert_int_equal(orch_mgr_gc(f->m.mgr, ids, 8), 0);
+	f->m.now += S(f->m.cfg.engine_grace_period_s + 1);
+	assert_int_equal(orch_mgr_gc(f->m.mgr, ids, 8), 1);
 	assert_int_equal(strlen(ids[0]), 64);
 	assert_int_equal(account(f).engines, 0);
 	/* A scale whose provisions fail says how many started. */
 	orch_fake_rt_fail(f->fake, ORCH_FAKE_CREATE, 99, ORCH_EINTERNAL, 500,
 	    "HTTP 500: no");
-	assert_int_equal(orch_mgr_scale(f->mgr, 2, &to, &diag), ORCH_EUNAVAIL);
+	assert_int_equal(
+	    orch_mgr_scale(f->m.mgr, 2, &to, &diag), ORCH_EUNAVAIL);
 	assert_non_null(strstr(diag.msg, "started 0 of 2"));
 	assert_settled(f);
 }
@@ -1423,19 +1279,20 @@ test_slow_runtime_off_lock(void **state)
 	memset(&p, 0, sizeof(p));
 	p.f = f;
 	p.rv = ORCH_EINTERNAL;
-	fx_start(f, false);
+	start_mgr(f, false);
 	orch_fake_rt_delay(f->fake, ORCH_FAKE_CREATE, 800);
 	assert_int_equal(pthread_create(&t, NULL, par_main, &p), 0);
 	/* The provision is inside the runtime's create now. */
-	WAIT_FOR(ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE) == 1, 2000);
+	FX_WAIT_FOR(
+	    ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE) == 1, 2000);
 	assert_true(ok);
 	/* A read under the core's lock is not held up by it. */
 	t0 = orch_mono_ms();
-	orch_core_lock(&f->core);
-	assert_int_equal(f->core.provisioning, 1);
-	assert_int_equal(f->core.state.counts.engines, 0);
-	orch_core_unlock(&f->core);
-	assert_int_equal(orch_core_engine_count(&f->core), 0);
+	orch_core_lock(&f->m.core);
+	assert_int_equal(f->m.core.provisioning, 1);
+	assert_int_equal(f->m.core.state.counts.engines, 0);
+	orch_core_unlock(&f->m.core);
+	assert_int_equal(orch_core_engine_count(&f->m.core), 0);
 	took = orch_mono_ms() - t0;
 	assert_true(took < 200);
 	pthread_join(t, NULL);
@@ -1459,21 +1316,21 @@ test_never_healthy_opens_breaker(void **state)
 	fx *f = *state;
 	int creates;
 
-	f->cfg.min_replicas = 1;
-	f->cfg.cb_failure_threshold = 3;
-	fx_start(f, false);
+	f->m.cfg.min_replicas = 1;
+	f->m.cfg.cb_failure_threshold = 3;
+	start_mgr(f, false);
 	for (int i = 0; i < 3; i++) {
-		orch_mgr_control_pass(f->mgr); /* provisions one */
+		orch_mgr_control_pass(f->m.mgr); /* provisions one */
 		assert_int_equal(account(f).engines, 1);
-		f->now += S(f->cfg.startup_timeout_s);
-		orch_mgr_control_pass(f->mgr); /* removes it (+ maybe one) */
+		f->m.now += S(f->m.cfg.startup_timeout_s);
+		orch_mgr_control_pass(f->m.mgr); /* removes it (+ maybe one) */
 		assert_int_equal(account(f).failures, i + 1);
 		if (i < 2) {
 			/* The same pass started the next one: remove it
 			 * at its own timeout on the next round. */
 			assert_int_equal(account(f).engines, 1);
-			f->now += S(f->cfg.startup_timeout_s);
-			orch_mgr_control_pass(f->mgr);
+			f->m.now += S(f->m.cfg.startup_timeout_s);
+			orch_mgr_control_pass(f->m.mgr);
 			i++;
 			assert_int_equal(account(f).failures, i + 1);
 		}
@@ -1481,8 +1338,8 @@ test_never_healthy_opens_breaker(void **state)
 	assert_int_equal(account(f).breaker, ORCH_BREAKER_OPEN);
 	creates = orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE);
 	for (int i = 0; i < 5; i++) {
-		f->now += S(f->cfg.startup_timeout_s);
-		orch_mgr_control_pass(f->mgr);
+		f->m.now += S(f->m.cfg.startup_timeout_s);
+		orch_mgr_control_pass(f->m.mgr);
 	}
 	assert_int_equal(
 	    orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), creates);
@@ -1500,25 +1357,26 @@ test_crash_loop_removed(void **state)
 	orch_provision_result r;
 	bool ok;
 
-	f->cfg.crash_loop_restarts = 3;
-	fx_start(f, true);
-	WAIT_FOR(ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) >= 2, 2000);
+	f->m.cfg.crash_loop_restarts = 3;
+	start_mgr(f, true);
+	FX_WAIT_FOR(
+	    ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) >= 2, 2000);
 	assert_true(ok);
 	r = provision_ok(f, NULL);
 	(void) orch_core_apply_probe(
-	    &f->core, r.container_id, true, NULL, 0, NULL);
+	    &f->m.core, r.container_id, true, NULL, 0, NULL);
 	assert_int_equal(
 	    orch_fake_rt_crash_loop(f->fake, r.container_id, 3), ORCH_OK);
-	WAIT_FOR(ok, eget(f, r.container_id).restarts >= 3, 2000);
+	FX_WAIT_FOR(ok, fx_eget(&f->m, r.container_id).restarts >= 3, 2000);
 	assert_true(ok);
-	assert_true(http_in_use(f, r.host_http_port));
-	orch_mgr_control_pass(f->mgr);
-	WAIT_FOR(ok, !eget(f, r.container_id).found, 2000);
+	assert_true(fx_http_in_use(&f->m, r.host_http_port));
+	orch_mgr_control_pass(f->m.mgr);
+	FX_WAIT_FOR(ok, !fx_eget(&f->m, r.container_id).found, 2000);
 	assert_true(ok);
 	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 0);
-	assert_false(http_in_use(f, r.host_http_port));
+	assert_false(fx_http_in_use(&f->m, r.host_http_port));
 	assert_int_equal(account(f).failures, 1);
-	orch_mgr_control_pass(f->mgr);
+	orch_mgr_control_pass(f->m.mgr);
 	assert_int_equal(account(f).failures, 1);
 	assert_settled(f);
 }
@@ -1532,20 +1390,22 @@ test_paused_kept(void **state)
 	orch_provision_result r;
 	char reason[64];
 
-	fx_start(f, false);
+	start_mgr(f, false);
 	r = provision_ok(f, NULL);
-	stream_on(f, r.container_id, "s1");
+	fx_stream_on(&f->m, r.container_id, "s1");
 	assert_int_equal(
 	    orch_fake_rt_pause(f->fake, r.container_id, true), ORCH_OK);
-	f->now += S(1);
-	orch_mgr_reconcile(f->mgr);
-	assert_true(eget(f, r.container_id).found);
-	assert_int_equal(stream_status(f, "s1", reason, sizeof(reason)), 1);
+	f->m.now += S(1);
+	orch_mgr_reconcile(f->m.mgr);
+	assert_true(fx_eget(&f->m, r.container_id).found);
+	assert_int_equal(
+	    fx_stream_status(&f->m, "s1", reason, sizeof(reason)), 1);
 	assert_int_equal(
 	    orch_fake_rt_pause(f->fake, r.container_id, false), ORCH_OK);
-	f->now += S(1);
-	orch_mgr_reconcile(f->mgr);
-	assert_int_equal(stream_status(f, "s1", reason, sizeof(reason)), 1);
+	f->m.now += S(1);
+	orch_mgr_reconcile(f->m.mgr);
+	assert_int_equal(
+	    fx_stream_status(&f->m, "s1", reason, sizeof(reason)), 1);
 	assert_int_equal(account(f).engines, 1);
 	assert_settled(f);
 }
@@ -1562,7 +1422,7 @@ test_leftovers(void **state)
 	char *ids[40];
 	orch_provision_result r;
 
-	fx_start(f, false);
+	start_mgr(f, false);
 	for (int i = 0; i < 40; i++) {
 		char name[32];
 
@@ -1577,8 +1437,8 @@ test_leftovers(void **state)
 			ids[i] = add_container(f, name, other, 1, 0, false);
 		}
 	}
-	f->now += S(1);
-	orch_mgr_reconcile(f->mgr);
+	f->m.now += S(1);
+	orch_mgr_reconcile(f->m.mgr);
 	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 20);
 	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE), 0);
 	r = provision_ok(f, NULL);
@@ -1603,23 +1463,23 @@ test_gc_race(void **state)
 	orch_provision_result a, b;
 	char ids[4][80];
 
-	f->cfg.min_replicas = 1;
-	fx_start(f, false);
+	f->m.cfg.min_replicas = 1;
+	start_mgr(f, false);
 	a = provision_ok(f, NULL);
 	b = provision_ok(f, NULL);
 	all_healthy(f);
-	f->now += S(f->cfg.engine_grace_period_s + 1);
+	f->m.now += S(f->m.cfg.engine_grace_period_s + 1);
 	/* Chosen and drained; a proxy that had chosen it starts a stream
 	 * before the manager confirms the stop. */
-	assert_int_equal(orch_core_gc_candidates(&f->core, true, ids, 4), 1);
-	stream_on(f, ids[0], "late");
-	assert_false(orch_core_drain_confirm(&f->core, ids[0]));
-	assert_true(eget(f, ids[0]).found);
+	assert_int_equal(orch_core_gc_candidates(&f->m.core, true, ids, 4), 1);
+	fx_stream_on(&f->m, ids[0], "late");
+	assert_false(orch_core_drain_confirm(&f->m.core, ids[0]));
+	assert_true(fx_eget(&f->m, ids[0]).found);
 	assert_int_equal(orch_fake_rt_calls(f->fake, ORCH_FAKE_STOP), 0);
-	assert_int_equal(f->core.state.counts.draining, 0);
+	assert_int_equal(f->m.core.state.counts.draining, 0);
 	/* Through the manager: the other one is the last free healthy
 	 * engine, so nothing is stopped. */
-	assert_int_equal(orch_mgr_gc(f->mgr, ids, 4), 0);
+	assert_int_equal(orch_mgr_gc(f->m.mgr, ids, 4), 0);
 	assert_int_equal(account(f).engines, 2);
 	(void) a;
 	(void) b;
@@ -1641,34 +1501,34 @@ test_generic_containers(void **state)
 	orch_diag diag;
 	size_t n = 0;
 
-	fx_start(f, false);
+	start_mgr(f, false);
 	assert_int_equal(
-	    orch_mgr_provision_container(f->mgr, &req, &res, &ref, &diag),
+	    orch_mgr_provision_container(f->m.mgr, &req, &res, &ref, &diag),
 	    ORCH_OK);
 	assert_int_equal(strncmp(res.container_name, "web-", 4), 0);
 	assert_int_equal(strlen(res.container_name), 12);
 	assert_int_equal(
-	    orch_mgr_inspect(f->mgr, res.container_id, &c, &diag), ORCH_OK);
+	    orch_mgr_inspect(f->m.mgr, res.container_id, &c, &diag), ORCH_OK);
 	assert_string_equal(c.state, "running");
 	assert_string_equal(orch_rt_container_label(&c, LKEY), LVAL);
 	assert_string_equal(orch_rt_container_label(&c, "k=v"), "w");
-	assert_string_equal(env_value(&c, "A"), "1");
+	assert_string_equal(fx_env_value(&c, "A"), "1");
 	assert_non_null(orch_rt_container_port(&c, "80/tcp"));
 	orch_rt_container_fini(&c);
-	assert_int_equal(f->core.metrics.provision_container_ok, 1);
+	assert_int_equal(f->m.core.metrics.provision_container_ok, 1);
 	/* Not an engine: the reconcile leaves it alone. */
-	orch_mgr_reconcile(f->mgr);
+	orch_mgr_reconcile(f->m.mgr);
 	assert_int_equal(account(f).engines, 0);
 
 	/* Find by label, a key with '=' included. */
 	assert_int_equal(
-	    orch_mgr_find_by_label(f->mgr, "k=v", "w", &v, &n, &diag),
+	    orch_mgr_find_by_label(f->m.mgr, "k=v", "w", &v, &n, &diag),
 	    ORCH_OK);
 	assert_int_equal(n, 1);
 	assert_string_equal(v[0].id, res.container_id);
 	orch_rt_container_list_free(v, n);
 	assert_int_equal(
-	    orch_mgr_find_by_label(f->mgr, "app", "y", &v, &n, &diag),
+	    orch_mgr_find_by_label(f->m.mgr, "app", "y", &v, &n, &diag),
 	    ORCH_OK);
 	assert_int_equal(n, 0);
 	assert_null(v);
@@ -1679,10 +1539,10 @@ test_generic_containers(void **state)
 		char *x = add_container(f, "other", other, 1, 0, true);
 
 		assert_int_equal(
-		    orch_mgr_inspect(f->mgr, x, &c, &diag), ORCH_ENOTFOUND);
+		    orch_mgr_inspect(f->m.mgr, x, &c, &diag), ORCH_ENOTFOUND);
 		assert_non_null(strstr(diag.msg, "not found"));
-		assert_int_equal(
-		    orch_mgr_find_by_label(f->mgr, "app", "x", &v, &n, &diag),
+		assert_int_equal(orch_mgr_find_by_label(
+		                     f->m.mgr, "app", "x", &v, &n, &diag),
 		    ORCH_OK);
 		assert_int_equal(n, 1); /* only ours */
 		orch_rt_container_list_free(v, n);
@@ -1693,14 +1553,14 @@ test_generic_containers(void **state)
 	orch_fake_rt_fail(
 	    f->fake, ORCH_FAKE_START, 1, ORCH_EINTERNAL, 500, "HTTP 500: no");
 	assert_int_equal(
-	    orch_mgr_provision_container(f->mgr, &req, &res, &ref, &diag),
+	    orch_mgr_provision_container(f->m.mgr, &req, &res, &ref, &diag),
 	    ORCH_EINTERNAL);
-	assert_int_equal(f->core.metrics.provision_container_failed, 1);
+	assert_int_equal(f->m.core.metrics.provision_container_failed, 1);
 	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 2);
 	/* Down: UNAVAILABLE. */
 	orch_fake_rt_set_down(f->fake, true);
 	assert_int_equal(
-	    orch_mgr_provision_container(f->mgr, &req, &res, &ref, &diag),
+	    orch_mgr_provision_container(f->m.mgr, &req, &res, &ref, &diag),
 	    ORCH_EUNAVAIL);
 }
 

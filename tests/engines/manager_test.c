@@ -47,8 +47,9 @@
 #include "src/engines/manager.h"
 #include "src/engines/plan.h"
 #include "src/runtime/docker.h"
+#include "tests/engines/fx.h"
 
-#define IMAGE "acestream-sim:latest"
+#define IMAGE FX_IMAGE
 #define MISSING_IMAGE "orch-test-missing/none:latest"
 #define LABEL_KEY "orchestrator.test"
 #define HTTP_BASE 29300
@@ -81,39 +82,14 @@ static char left_val[64];  /* the test's own containers: mgr-<run>-x */
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-/* Polls cond every 50 ms until it holds or ms have passed; ok gets it. */
-#define WAIT_FOR(ok, cond, ms)                                                \
-	do {                                                                  \
-		int64_t wf_deadline_ = orch_mono_ms() + (ms);                 \
-		for (;;) {                                                    \
-			if (((ok) = (cond)))                                  \
-				break;                                        \
-			if (orch_mono_ms() >= wf_deadline_)                   \
-				break;                                        \
-			sleep_ms(50);                                         \
-		}                                                             \
-	} while (0)
+/* Docker takes its time: conditions are polled every 50 ms. */
+#define WAIT_FOR(ok, cond, ms) FX_WAIT_EVERY(ok, cond, ms, 50)
 
 static void
 need_docker(void)
 {
 	if (getenv("ORCH_TEST_DOCKER") == NULL)
 		skip();
-}
-
-static void
-set_str(char **field, const char *v)
-{
-	free(*field);
-	*field = v != NULL ? strdup(v) : NULL;
 }
 
 static size_t
@@ -260,18 +236,6 @@ docker_running(const char *id)
 	r = c.running ? 1 : 0;
 	orch_rt_container_fini(&c);
 	return r;
-}
-
-static const char *
-env_value(const orch_rt_container *c, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (size_t i = 0; i < c->n_env; i++) {
-		if (strncmp(c->env[i], name, n) == 0 && c->env[i][n] == '=')
-			return c->env[i] + n + 1;
-	}
-	return NULL;
 }
 
 /* Containers carrying label value v (count, or -1 on error). */
@@ -622,14 +586,9 @@ proxy_off(proxy *px)
 /* ---- the fixture: config, core, Docker handle, manager ---------------- */
 
 typedef struct fx {
-	orch_config cfg;
-	bool cfg_ok;
-	int64_t manual_now;
-	bool manual;
-	orch_core core;
-	bool core_ok;
+	fx_mgr m;            /* config, core, manager over Docker */
+	bool manual;         /* the core on the manual clock f->m.now */
 	orch_docker *docker; /* the manager's handle */
-	orch_mgr *mgr;
 	proxy *px;
 	bool probe_all_free; /* a port probe that sees every port free */
 	char prefix[48];
@@ -660,23 +619,12 @@ setup(void **state)
 	return 0;
 }
 
-static void
-fx_stop_mgr(fx *f)
-{
-	orch_mgr_close(f->mgr);
-	f->mgr = NULL;
-	if (f->core_ok) {
-		orch_core_fini(&f->core);
-		f->core_ok = false;
-	}
-}
-
 static int
 teardown(void **state)
 {
 	fx *f = *state;
 
-	fx_stop_mgr(f);
+	fx_stop(&f->m);
 	if (f->px != NULL)
 		proxy_off(f->px);
 	orch_docker_close(f->docker);
@@ -685,8 +633,7 @@ teardown(void **state)
 		pthread_mutex_destroy(&f->px->mu);
 		free(f->px);
 	}
-	if (f->cfg_ok)
-		orch_config_fini(&f->cfg);
+	fx_fini(&f->m);
 	for (int i = 0; i < f->n_owned; i++)
 		free(f->owned[i]);
 	if (getenv("ORCH_TEST_DOCKER") != NULL) {
@@ -700,30 +647,15 @@ teardown(void **state)
 	return 0;
 }
 
-/* Defaults, then the case's isolation: label, prefix, port slice, the
- * simulator image, no pulls. */
+/* The configuration of case group: fx_config with the run's label, the
+ * case's name prefix and port slice, on the test's Docker socket. */
 static void
-fx_config(fx *f, int group)
+isolate(fx *f, int group)
 {
-	orch_config *c = &f->cfg;
-
-	orch_config_defaults(c);
-	f->cfg_ok = true;
-	set_str(&c->target_image, IMAGE);
-	c->image_pull = ORCH_IMAGE_PULL_NEVER;
-	set_str(&c->container_label_key, LABEL_KEY);
-	set_str(&c->container_label_value, label_val);
 	snprintf(f->prefix, sizeof(f->prefix), "tmgr%sg%d", run_id, group);
-	set_str(&c->engine_name_prefix, f->prefix);
-	set_str(&c->docker_host, docker_host);
-	c->port_range_host.lo = HTTP_BASE + SLICE * group;
-	c->port_range_host.hi = HTTP_BASE + SLICE * group + SLICE - 1;
-	c->ace_https_range.lo = HTTPS_BASE + SLICE * group;
-	c->ace_https_range.hi = HTTPS_BASE + SLICE * group + SLICE - 1;
-	/* The control thread (when a case runs it) acts at start, then
-	 * only when the case says so. */
-	c->autoscale_interval_s = 3600;
-	c->monitor_interval_s = 3600;
+	fx_config(&f->m, LABEL_KEY, label_val, f->prefix,
+	    HTTP_BASE + SLICE * group, HTTPS_BASE + SLICE * group, SLICE);
+	fx_set_str(&f->m.cfg.docker_host, docker_host);
 }
 
 /* Stands for a port taken between the probe and Docker's start. */
@@ -735,71 +667,23 @@ probe_all_free(void *arg, int port)
 	return true;
 }
 
-/* Core + manager over f->cfg (and f->docker, opened on DOCKER_HOST when
+/* Core + manager over f->m.cfg (and f->docker, opened on DOCKER_HOST when
  * the case set none); orch_mgr_start. */
 static void
-fx_start(fx *f, bool no_loops)
+start_mgr(fx *f, bool no_loops)
 {
-	orch_mgr_opts o;
-	orch_clock clk = f->manual ? orch_clock_manual(&f->manual_now)
-	                           : orch_clock_system();
-	orch_runtime rt;
+	orch_mgr_opts o = {.no_loops = no_loops};
+	orch_clock clk =
+	    f->manual ? orch_clock_manual(&f->m.now) : orch_clock_system();
 
 	if (f->docker == NULL)
-		assert_int_equal(orch_docker_open(f->cfg.docker_host,
+		assert_int_equal(orch_docker_open(f->m.cfg.docker_host,
 		                     DOCKER_TIMEOUT_MS, &f->docker),
 		    ORCH_OK);
-	assert_int_equal(
-	    orch_core_init(&f->core, &f->cfg, clk, NULL), ORCH_OK);
-	f->core_ok = true;
-	memset(&o, 0, sizeof(o));
-	orch_docker_runtime(f->docker, &rt);
-	o.core = &f->core;
-	o.rt = &rt;
-	o.no_loops = no_loops;
+	orch_docker_runtime(f->docker, &f->m.rt);
 	if (f->probe_all_free)
 		o.port_probe = probe_all_free;
-	assert_int_equal(orch_mgr_open(&o, &f->mgr), ORCH_OK);
-	assert_int_equal(orch_mgr_start(f->mgr), ORCH_OK);
-}
-
-/* A copy of what the state says about one engine. */
-typedef struct esnap {
-	bool found;
-	bool managed;
-	bool running;
-	char name[128];
-	char host[64];
-	int port;
-	int host_http_port;
-	int host_https_port;
-	int container_http_port;
-	int container_https_port;
-} esnap;
-
-static esnap
-eget(fx *f, const char *id)
-{
-	esnap s;
-	orch_engine *e;
-
-	memset(&s, 0, sizeof(s));
-	orch_core_lock(&f->core);
-	e = orch_state_engine_get(&f->core.state, id);
-	if (e != NULL) {
-		s.found = true;
-		s.managed = e->managed;
-		s.running = e->running;
-		snprintf(s.name, sizeof(s.name), "%s", e->container_name);
-		snprintf(s.host, sizeof(s.host), "%s", e->host);
-		s.port = e->port;
-		s.host_http_port = e->host_http_port;
-		s.host_https_port = e->host_https_port;
-		s.container_http_port = e->container_http_port;
-		s.container_https_port = e->container_https_port;
-	}
-	orch_core_unlock(&f->core);
-	return s;
+	fx_start(&f->m, clk, &o);
 }
 
 static orch_state_counts
@@ -807,21 +691,10 @@ counts(fx *f)
 {
 	orch_state_counts c;
 
-	orch_core_lock(&f->core);
-	c = f->core.state.counts;
-	orch_core_unlock(&f->core);
+	orch_core_lock(&f->m.core);
+	c = f->m.core.state.counts;
+	orch_core_unlock(&f->m.core);
 	return c;
-}
-
-static bool
-http_in_use(fx *f, int port)
-{
-	bool r;
-
-	orch_core_lock(&f->core);
-	r = orch_ports_in_use(&f->core.http_ports, port);
-	orch_core_unlock(&f->core);
-	return r;
 }
 
 static bool
@@ -829,9 +702,9 @@ https_in_use(fx *f, int port)
 {
 	bool r;
 
-	orch_core_lock(&f->core);
-	r = orch_ports_in_use(&f->core.https_ports, port);
-	orch_core_unlock(&f->core);
+	orch_core_lock(&f->m.core);
+	r = orch_ports_in_use(&f->m.core.https_ports, port);
+	orch_core_unlock(&f->m.core);
 	return r;
 }
 
@@ -840,9 +713,9 @@ http_used(fx *f)
 {
 	int r;
 
-	orch_core_lock(&f->core);
-	r = orch_ports_used(&f->core.http_ports);
-	orch_core_unlock(&f->core);
+	orch_core_lock(&f->m.core);
+	r = orch_ports_used(&f->m.core.http_ports);
+	orch_core_unlock(&f->m.core);
 	return r;
 }
 
@@ -851,9 +724,9 @@ https_used(fx *f)
 {
 	int r;
 
-	orch_core_lock(&f->core);
-	r = orch_ports_used(&f->core.https_ports);
-	orch_core_unlock(&f->core);
+	orch_core_lock(&f->m.core);
+	r = orch_ports_used(&f->m.core.https_ports);
+	orch_core_unlock(&f->m.core);
 	return r;
 }
 
@@ -862,9 +735,9 @@ docker_ok(fx *f)
 {
 	bool r;
 
-	orch_core_lock(&f->core);
-	r = f->core.env.docker_ok;
-	orch_core_unlock(&f->core);
+	orch_core_lock(&f->m.core);
+	r = f->m.core.env.docker_ok;
+	orch_core_unlock(&f->m.core);
 	return r;
 }
 
@@ -878,7 +751,7 @@ provision_ok(fx *f, const orch_engine_request *req, int64_t *ms)
 	orch_diag why;
 	int64_t t0 = orch_mono_ms();
 	orch_err rv = orch_mgr_provision(
-	    f->mgr, req != NULL ? req : &dflt, 0, &res, &ref, &why);
+	    f->m.mgr, req != NULL ? req : &dflt, 0, &res, &ref, &why);
 
 	if (ms != NULL)
 		*ms = orch_mono_ms() - t0;
@@ -887,51 +760,6 @@ provision_ok(fx *f, const orch_engine_request *req, int64_t *ms)
 		    why.msg, orch_refusal_code_name(ref.code));
 	assert_int_equal(ref.code, ORCH_REFUSE_NONE);
 	return res;
-}
-
-/* Starts a stream on engine id (under the lock; asserts outside it). */
-static void
-stream_on(fx *f, const char *id, const char *stream_id)
-{
-	orch_stream_start ev;
-	orch_stream *s = NULL;
-	char on[80] = "";
-	orch_err rv;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.container_id = id;
-	ev.key_type = "content_id";
-	ev.key = stream_id;
-	ev.playback_session_id = "psid";
-	ev.is_live = true;
-	ev.stream_id = stream_id;
-	orch_core_lock(&f->core);
-	rv = orch_state_stream_start(
-	    &f->core.state, &ev, orch_core_now(&f->core), &s);
-	if (rv == ORCH_OK && s->engine != NULL)
-		snprintf(on, sizeof(on), "%s", s->engine->container_id);
-	orch_core_unlock(&f->core);
-	assert_int_equal(rv, ORCH_OK);
-	assert_string_equal(on, id);
-}
-
-/* A stream's status: 0 unknown, 1 active, 2 ended (reason copied). */
-static int
-stream_status(fx *f, const char *stream_id, char *reason, size_t len)
-{
-	orch_stream *s;
-	int r = 0;
-
-	reason[0] = '\0';
-	orch_core_lock(&f->core);
-	s = orch_state_stream_get(&f->core.state, stream_id);
-	if (s != NULL) {
-		r = s->active ? 1 : 2;
-		if (s->end_reason != NULL)
-			snprintf(reason, len, "%s", s->end_reason);
-	}
-	orch_core_unlock(&f->core);
-	return r;
 }
 
 /* Every managed engine in state agrees with Docker (exists; running when
@@ -948,8 +776,8 @@ ledger_check(fx *f)
 
 	bool held = true;
 
-	orch_core_lock(&f->core);
-	while ((e = orch_state_engine_next(&f->core.state, &cur)) != NULL &&
+	orch_core_lock(&f->m.core);
+	while ((e = orch_state_engine_next(&f->m.core.state, &cur)) != NULL &&
 	       n < 64) {
 		if (!e->managed)
 			continue;
@@ -958,11 +786,11 @@ ledger_check(fx *f)
 		ports[n] = e->host_http_port;
 		n++;
 	}
-	used = orch_ports_used(&f->core.http_ports);
+	used = orch_ports_used(&f->m.core.http_ports);
 	for (size_t i = 0; i < n; i++)
 		held =
-		    held && orch_ports_in_use(&f->core.http_ports, ports[i]);
-	orch_core_unlock(&f->core);
+		    held && orch_ports_in_use(&f->m.core.http_ports, ports[i]);
+	orch_core_unlock(&f->m.core);
 	assert_true(held);
 	assert_int_equal(used, (int) n);
 	for (size_t i = 0; i < n; i++) {
@@ -986,30 +814,30 @@ test_provision(void **state)
 	const orch_rt_port *dp;
 	char name[96], buf[256], pstr[16];
 	int64_t ms, ms2;
-	esnap s;
+	fx_esnap s;
 	bool ok;
 	int p, sp;
 
 	need_docker();
-	fx_config(f, G_PROVISION);
-	fx_start(f, true);
+	isolate(f, G_PROVISION);
+	start_mgr(f, true);
 	assert_true(docker_ok(f));
 
 	r = provision_ok(f, NULL, &ms);
 	printf("provision latency: %lld ms\n", (long long) ms);
-	check_latency(f->prefix, ms, f->cfg.port_range_host.hi);
+	check_latency(f->prefix, ms, f->m.cfg.port_range_host.hi);
 	p = r.host_http_port;
 	sp = r.container_https_port;
 	snprintf(name, sizeof(name), "%s-1", f->prefix);
 	assert_string_equal(r.container_name, name);
-	assert_true(
-	    p >= f->cfg.port_range_host.lo && p <= f->cfg.port_range_host.hi);
+	assert_true(p >= f->m.cfg.port_range_host.lo &&
+	            p <= f->m.cfg.port_range_host.hi);
 	assert_int_equal(r.container_http_port, p); /* decision: same port */
-	assert_true(sp >= f->cfg.ace_https_range.lo &&
-	            sp <= f->cfg.ace_https_range.hi);
+	assert_true(sp >= f->m.cfg.ace_https_range.lo &&
+	            sp <= f->m.cfg.ace_https_range.hi);
 
 	/* Listed at once. */
-	s = eget(f, r.container_id);
+	s = fx_eget(&f->m, r.container_id);
 	assert_true(s.found);
 	assert_true(s.managed);
 	assert_true(s.running);
@@ -1018,7 +846,7 @@ test_provision(void **state)
 	assert_int_equal(s.port, p);
 	assert_int_equal(s.host_http_port, p);
 	assert_int_equal(s.container_https_port, sp);
-	assert_true(http_in_use(f, p));
+	assert_true(fx_http_in_use(&f->m, p));
 	assert_true(https_in_use(f, sp));
 	assert_int_equal(counts(f).engines, 1);
 
@@ -1040,13 +868,13 @@ test_provision(void **state)
 	    orch_rt_container_label(&c, ORCH_LABEL_HTTPS_PORT), buf);
 	snprintf(buf, sizeof(buf),
 	    "--http-port=%d\n--https-port=%d\n--bind-all", p, sp);
-	assert_non_null(env_value(&c, "CONF"));
-	assert_string_equal(env_value(&c, "CONF"), buf);
-	assert_string_equal(env_value(&c, "HTTP_PORT"), pstr);
+	assert_non_null(fx_env_value(&c, "CONF"));
+	assert_string_equal(fx_env_value(&c, "CONF"), buf);
+	assert_string_equal(fx_env_value(&c, "HTTP_PORT"), pstr);
 	snprintf(buf, sizeof(buf), "%d", sp);
-	assert_string_equal(env_value(&c, "HTTPS_PORT"), buf);
-	assert_string_equal(env_value(&c, "BIND_ALL"), "true");
-	assert_null(env_value(&c, "P2P_PORT"));
+	assert_string_equal(fx_env_value(&c, "HTTPS_PORT"), buf);
+	assert_string_equal(fx_env_value(&c, "BIND_ALL"), "true");
+	assert_null(fx_env_value(&c, "P2P_PORT"));
 	snprintf(buf, sizeof(buf), "%d/tcp", p);
 	dp = orch_rt_container_port(&c, buf);
 	assert_non_null(dp);
@@ -1075,7 +903,7 @@ test_provision(void **state)
 			orch_engine_request req = {
 			    &bad[i], 1, NULL, 0, NULL, NULL, false, 0};
 
-			assert_int_equal(orch_mgr_provision(f->mgr, &req, 0,
+			assert_int_equal(orch_mgr_provision(f->m.mgr, &req, 0,
 			                     &res, &ref, &diag),
 			    ORCH_EINVAL);
 			assert_string_equal(diag.field, "labels");
@@ -1093,7 +921,7 @@ test_provision(void **state)
 
 		r2 = provision_ok(f, &req, &ms2);
 		printf("provision latency (2nd): %lld ms\n", (long long) ms2);
-		check_latency(f->prefix, ms2, f->cfg.port_range_host.hi);
+		check_latency(f->prefix, ms2, f->m.cfg.port_range_host.hi);
 		snprintf(name, sizeof(name), "%s-2", f->prefix);
 		assert_string_equal(r2.container_name, name);
 		assert_int_not_equal(r2.host_http_port, p);
@@ -1108,9 +936,9 @@ test_provision(void **state)
 		    orch_rt_container_label(&c, ORCH_LABEL_HTTP_PORT), pstr);
 		assert_string_equal(
 		    orch_rt_container_label(&c, LABEL_KEY), label_val);
-		assert_string_equal(env_value(&c, "CONF"), "--custom-conf");
-		assert_string_equal(env_value(&c, "HTTP_PORT"), pstr);
-		assert_string_equal(env_value(&c, "EXTRA"), "e=1");
+		assert_string_equal(fx_env_value(&c, "CONF"), "--custom-conf");
+		assert_string_equal(fx_env_value(&c, "HTTP_PORT"), pstr);
+		assert_string_equal(fx_env_value(&c, "EXTRA"), "e=1");
 		orch_rt_container_fini(&c);
 		WAIT_FOR(ok, get_status(r2.host_http_port) == 200, 20000);
 		assert_true(ok);
@@ -1132,44 +960,45 @@ test_delete(void **state)
 	int p, sp;
 
 	need_docker();
-	fx_config(f, G_DELETE);
-	fx_start(f, true);
+	isolate(f, G_DELETE);
+	start_mgr(f, true);
 
 	r = provision_ok(f, NULL, NULL);
 	p = r.host_http_port;
 	sp = r.container_https_port;
-	assert_true(http_in_use(f, p));
+	assert_true(fx_http_in_use(&f->m, p));
 	assert_true(https_in_use(f, sp));
-	stream_on(f, r.container_id, "del-stream");
+	fx_stream_on(&f->m, r.container_id, "del-stream");
 
-	assert_int_equal(orch_mgr_delete(f->mgr, r.container_id, deleted,
+	assert_int_equal(orch_mgr_delete(f->m.mgr, r.container_id, deleted,
 	                     sizeof(deleted), &diag),
 	    ORCH_OK);
 	assert_string_equal(deleted, r.container_id);
 	/* Gone from Docker and from state at once; its stream ended. */
 	assert_int_equal(docker_running(r.container_id), -1);
-	assert_false(eget(f, r.container_id).found);
-	assert_false(http_in_use(f, p));
-	assert_int_equal(stream_status(f, "del-stream", why, sizeof(why)), 2);
+	assert_false(fx_eget(&f->m, r.container_id).found);
+	assert_false(fx_http_in_use(&f->m, p));
+	assert_int_equal(
+	    fx_stream_status(&f->m, "del-stream", why, sizeof(why)), 2);
 	assert_string_equal(why, "engine_gone");
 
 	/* By name, short of the full id. */
 	r2 = provision_ok(f, NULL, NULL);
-	assert_int_equal(orch_mgr_delete(f->mgr, r2.container_name, deleted,
+	assert_int_equal(orch_mgr_delete(f->m.mgr, r2.container_name, deleted,
 	                     sizeof(deleted), &diag),
 	    ORCH_OK);
 	assert_string_equal(deleted, r2.container_id);
 	assert_int_equal(docker_running(r2.container_id), -1);
-	assert_false(eget(f, r2.container_id).found);
+	assert_false(fx_eget(&f->m, r2.container_id).found);
 
 	/* Unknown id; and a container that exists but is not managed. */
-	assert_int_equal(orch_mgr_delete(f->mgr, "no-such-container-xyz",
+	assert_int_equal(orch_mgr_delete(f->m.mgr, "no-such-container-xyz",
 	                     deleted, sizeof(deleted), &diag),
 	    ORCH_ENOTFOUND);
 	snprintf(lname, sizeof(lname), "%s-unmanaged", f->prefix);
 	left = owned(f, make_leftover(lname, 0, false));
 	assert_int_equal(
-	    orch_mgr_delete(f->mgr, left, deleted, sizeof(deleted), &diag),
+	    orch_mgr_delete(f->m.mgr, left, deleted, sizeof(deleted), &diag),
 	    ORCH_ENOTFOUND);
 	assert_int_equal(docker_running(left), 0); /* untouched */
 
@@ -1207,8 +1036,8 @@ conc_main(void *arg)
 	orch_engine_request req = {0};
 	int64_t t0 = orch_mono_ms();
 
-	a->rv =
-	    orch_mgr_provision(a->f->mgr, &req, 0, &a->res, &a->ref, &a->why);
+	a->rv = orch_mgr_provision(
+	    a->f->m.mgr, &req, 0, &a->res, &a->ref, &a->why);
 
 	a->ms = orch_mono_ms() - t0;
 	return NULL;
@@ -1224,8 +1053,8 @@ test_concurrent(void **state)
 	int64_t worst = 0;
 
 	need_docker();
-	fx_config(f, G_CONCURRENT);
-	fx_start(f, true);
+	isolate(f, G_CONCURRENT);
+	start_mgr(f, true);
 	memset(a, 0, sizeof(a));
 	for (int i = 0; i < NCONC; i++) {
 		a[i].f = f;
@@ -1255,7 +1084,7 @@ test_concurrent(void **state)
 			assert_string_not_equal(
 			    a[i].res.container_id, a[j].res.container_id);
 		}
-		assert_true(eget(f, a[i].res.container_id).found);
+		assert_true(fx_eget(&f->m, a[i].res.container_id).found);
 		assert_int_equal(docker_running(a[i].res.container_id), 1);
 	}
 	printf("%d concurrent provisions: slowest %lld ms\n", NCONC,
@@ -1285,11 +1114,11 @@ test_leftovers(void **state)
 	bool ok;
 
 	need_docker();
-	fx_config(f, G_LEFTOVER);
+	isolate(f, G_LEFTOVER);
 	/* The first port of the range, or the first free one after it when
 	 * something else holds it (another run of this test). */
-	for (lo = f->cfg.port_range_host.lo;
-	     lo < f->cfg.port_range_host.hi && !host_port_free(lo); lo++)
+	for (lo = f->m.cfg.port_range_host.lo;
+	     lo < f->m.cfg.port_range_host.hi && !host_port_free(lo); lo++)
 		;
 	/* Not managed (not our CONTAINER_LABEL): never adopted. */
 	snprintf(name, sizeof(name), "%s-1", f->prefix);
@@ -1299,21 +1128,21 @@ test_leftovers(void **state)
 	WAIT_FOR(ok, get_status(lo) == 200, 20000);
 	assert_true(ok);
 
-	fx_start(f, true);
+	start_mgr(f, true);
 	assert_int_equal(counts(f).engines, 0);
 	r = provision_ok(f, NULL, NULL);
 	snprintf(name, sizeof(name), "%s-2", f->prefix);
 	assert_string_equal(r.container_name, name);
 	assert_int_not_equal(r.host_http_port, lo);
 	assert_true(r.host_http_port > lo &&
-	            r.host_http_port <= f->cfg.port_range_host.hi);
+	            r.host_http_port <= f->m.cfg.port_range_host.hi);
 	assert_int_equal(docker_running(r.container_id), 1);
 	WAIT_FOR(ok, get_status(r.host_http_port) == 200, 20000);
 	assert_true(ok);
 	/* The leftovers are left alone. */
 	assert_int_equal(docker_running(left), 0);
 	assert_int_equal(docker_running(blocker), 1);
-	assert_false(http_in_use(f, lo));
+	assert_false(fx_http_in_use(&f->m, lo));
 	assert_int_equal(counts(f).engines, 1);
 	ledger_check(f);
 
@@ -1321,9 +1150,9 @@ test_leftovers(void **state)
 	 * port between the probe and Docker's start): Docker's failed bind
 	 * must move the provision on to the next port (CONTRACT.md "Ports"),
 	 * leaving no container behind and counting no failure. */
-	fx_stop_mgr(f);
+	fx_stop(&f->m);
 	f->probe_all_free = true;
-	fx_start(f, true);
+	start_mgr(f, true);
 	assert_int_equal(counts(f).engines, 1); /* the engine above, adopted */
 	{
 		orch_engine_request req = {0};
@@ -1331,7 +1160,7 @@ test_leftovers(void **state)
 		orch_refusal ref;
 		orch_diag why;
 		orch_err rv =
-		    orch_mgr_provision(f->mgr, &req, 0, &r2, &ref, &why);
+		    orch_mgr_provision(f->m.mgr, &req, 0, &r2, &ref, &why);
 
 		/* Regression: manager.c port_conflict() finds "port is
 		 * already allocated" in orch_diag.msg; the message was
@@ -1347,7 +1176,7 @@ test_leftovers(void **state)
 		WAIT_FOR(ok, get_status(r2.host_http_port) == 200, 20000);
 		assert_true(ok);
 		assert_int_equal(count_labelled(label_val), 2);
-		assert_int_equal(f->core.general.failure_count, 0);
+		assert_int_equal(f->m.core.general.failure_count, 0);
 		ledger_check(f);
 	}
 }
@@ -1357,7 +1186,7 @@ test_leftovers(void **state)
 static bool
 gone_or_down(fx *f, const char *id)
 {
-	esnap s = eget(f, id);
+	fx_esnap s = fx_eget(&f->m, id);
 
 	return !s.found || !s.running;
 }
@@ -1369,11 +1198,11 @@ settled(fx *f, bool want_free)
 {
 	bool r;
 
-	orch_core_lock(&f->core);
-	r = f->core.provisioning == 0 &&
-	    (want_free ? f->core.state.counts.free >= 1
-	               : f->core.state.counts.engines >= 1);
-	orch_core_unlock(&f->core);
+	orch_core_lock(&f->m.core);
+	r = f->m.core.provisioning == 0 &&
+	    (want_free ? f->m.core.state.counts.free >= 1
+	               : f->m.core.state.counts.engines >= 1);
+	orch_core_unlock(&f->m.core);
 	return r;
 }
 
@@ -1385,21 +1214,22 @@ test_kill(void **state)
 	orch_diag diag;
 	orch_state_counts c;
 	int64_t t0, dt;
-	esnap s, killed;
+	fx_esnap s, killed;
 	bool ok, back = false;
 
 	need_docker();
-	fx_config(f, G_KILL);
-	f->cfg.min_replicas = 1;
-	fx_start(f, false);
+	isolate(f, G_KILL);
+	f->m.cfg.min_replicas = 1;
+	start_mgr(f, false);
 
 	/* The control thread's first pass starts MIN_REPLICAS engine(s). */
 	WAIT_FOR(ok, settled(f, false), 15000);
 	assert_true(ok);
-	orch_core_lock(&f->core);
+	orch_core_lock(&f->m.core);
 	{
 		size_t cur = 0;
-		orch_engine *e = orch_state_engine_next(&f->core.state, &cur);
+		orch_engine *e =
+		    orch_state_engine_next(&f->m.core.state, &cur);
 
 		if (e != NULL) {
 			snprintf(id, sizeof(id), "%s", e->container_id);
@@ -1407,13 +1237,13 @@ test_kill(void **state)
 			    e->container_name);
 		}
 	}
-	orch_core_unlock(&f->core);
+	orch_core_unlock(&f->m.core);
 	assert_true(id[0] != '\0');
 	assert_int_equal(counts(f).engines, 1);
 	assert_int_equal(docker_running(id), 1);
-	killed = eget(f, id);
+	killed = fx_eget(&f->m, id);
 	assert_true(killed.found);
-	stream_on(f, id, "kill-stream");
+	fx_stream_on(&f->m, id, "kill-stream");
 
 	t0 = orch_mono_ms();
 	assert_int_equal(orch_docker_kill(dk, id, NULL, &diag), ORCH_OK);
@@ -1429,8 +1259,8 @@ test_kill(void **state)
 	{
 		char reason[64];
 
-		assert_int_equal(
-		    stream_status(f, "kill-stream", reason, sizeof(reason)),
+		assert_int_equal(fx_stream_status(&f->m, "kill-stream", reason,
+		                     sizeof(reason)),
 		    2);
 		assert_string_equal(reason, "engine_gone");
 	}
@@ -1438,27 +1268,27 @@ test_kill(void **state)
 	/* Docker may restart it (unless-stopped; docker kill usually counts
 	 * as a manual stop): a start brings the same engine back. Either way
 	 * the control pass then keeps MIN_REPLICAS free engines. */
-	orch_mgr_control_pass(f->mgr);
+	orch_mgr_control_pass(f->m.mgr);
 	WAIT_FOR(ok, settled(f, true), 15000);
 	assert_true(ok);
-	s = eget(f, id);
+	s = fx_eget(&f->m, id);
 	back = s.found && s.running && docker_running(id) == 1;
 	printf("killed engine %s: %s\n", path_name,
 	    back ? "back running (Docker restarted it)"
 	         : "down; replaced by a new engine");
 	c = counts(f);
-	assert_true(c.free >= f->cfg.min_replicas);
+	assert_true(c.free >= f->m.cfg.min_replicas);
 	if (!back)
 		assert_true(c.engines >= 2 || !s.found);
 
 	/* A reconcile drops the engine stopped for good (its port back in
 	 * the pool); the ledger agrees with Docker. */
-	orch_mgr_reconcile(f->mgr);
-	s = eget(f, id);
+	orch_mgr_reconcile(f->m.mgr);
+	s = fx_eget(&f->m, id);
 	if (docker_running(id) != 1)
 		assert_false(s.found);
 	c = counts(f);
-	assert_true(c.free >= f->cfg.min_replicas);
+	assert_true(c.free >= f->m.cfg.min_replicas);
 	assert_int_equal(c.running, c.engines);
 	ledger_check(f);
 
@@ -1466,8 +1296,8 @@ test_kill(void **state)
 	 * reconcile removed it (issue 10: an exited engine container is a
 	 * leftover that holds a name and is outside every count). */
 	if (!back) {
-		assert_false(eget(f, id).found);
-		assert_false(http_in_use(f, killed.host_http_port));
+		assert_false(fx_eget(&f->m, id).found);
+		assert_false(fx_http_in_use(&f->m, killed.host_http_port));
 		assert_int_equal(docker_running(id), -1);
 		ledger_check(f);
 	}
@@ -1477,12 +1307,12 @@ test_kill(void **state)
 	 * streams, the start brings the same engine back on the same ports. */
 	{
 		char id2[80] = "", reason[64];
-		esnap before, after;
+		fx_esnap before, after;
 		size_t cur = 0;
 		orch_engine *e;
 
-		orch_core_lock(&f->core);
-		while ((e = orch_state_engine_next(&f->core.state, &cur)) !=
+		orch_core_lock(&f->m.core);
+		while ((e = orch_state_engine_next(&f->m.core.state, &cur)) !=
 		       NULL) {
 			if (e->managed && e->running) {
 				snprintf(
@@ -1490,36 +1320,36 @@ test_kill(void **state)
 				break;
 			}
 		}
-		orch_core_unlock(&f->core);
+		orch_core_unlock(&f->m.core);
 		assert_true(id2[0] != '\0');
-		before = eget(f, id2);
-		stream_on(f, id2, "restart-stream");
+		before = fx_eget(&f->m, id2);
+		fx_stream_on(&f->m, id2, "restart-stream");
 		t0 = orch_mono_ms();
 		assert_int_equal(orch_docker_stop(dk, id2, 2, &diag), ORCH_OK);
 		WAIT_FOR(ok, gone_or_down(f, id2), 15000);
 		printf("stop -> down in state: %lld ms\n",
 		    (long long) (orch_mono_ms() - t0));
 		assert_true(ok);
-		assert_int_equal(
-		    stream_status(f, "restart-stream", reason, sizeof(reason)),
+		assert_int_equal(fx_stream_status(&f->m, "restart-stream",
+		                     reason, sizeof(reason)),
 		    2);
 		assert_string_equal(reason, "engine_gone");
-		assert_true(eget(f, id2).found); /* down, not gone */
-		assert_true(http_in_use(f, before.host_http_port));
+		assert_true(fx_eget(&f->m, id2).found); /* down, not gone */
+		assert_true(fx_http_in_use(&f->m, before.host_http_port));
 		t0 = orch_mono_ms();
 		assert_int_equal(orch_docker_start(dk, id2, &diag), ORCH_OK);
-		WAIT_FOR(ok, eget(f, id2).running, 15000);
+		WAIT_FOR(ok, fx_eget(&f->m, id2).running, 15000);
 		printf("start -> back in state: %lld ms\n",
 		    (long long) (orch_mono_ms() - t0));
 		assert_true(ok);
-		after = eget(f, id2);
+		after = fx_eget(&f->m, id2);
 		assert_true(after.found);
 		assert_string_equal(after.name, before.name);
 		assert_int_equal(after.host_http_port, before.host_http_port);
 		assert_int_equal(after.port, before.port);
 		assert_int_equal(
 		    after.container_https_port, before.container_https_port);
-		assert_true(http_in_use(f, after.host_http_port));
+		assert_true(fx_http_in_use(&f->m, after.host_http_port));
 		WAIT_FOR(ok, get_status(after.host_http_port) == 200, 20000);
 		assert_true(ok);
 		ledger_check(f);
@@ -1529,11 +1359,11 @@ test_kill(void **state)
 		t0 = orch_mono_ms();
 		assert_int_equal(
 		    orch_docker_remove(dk, id2, true, &diag), ORCH_OK);
-		WAIT_FOR(ok, !eget(f, id2).found, 15000);
+		WAIT_FOR(ok, !fx_eget(&f->m, id2).found, 15000);
 		printf("rm -f -> gone from state: %lld ms\n",
 		    (long long) (orch_mono_ms() - t0));
 		assert_true(ok);
-		assert_false(http_in_use(f, after.host_http_port));
+		assert_false(fx_http_in_use(&f->m, after.host_http_port));
 		ledger_check(f);
 	}
 }
@@ -1547,11 +1377,11 @@ test_adopt(void **state)
 	orch_provision_result r[2], r3;
 	char started[2][64], now_started[64];
 	bool https_reserved[2];
-	esnap s;
+	fx_esnap s;
 
 	need_docker();
-	fx_config(f, G_ADOPT);
-	fx_start(f, true);
+	isolate(f, G_ADOPT);
+	start_mgr(f, true);
 	r[0] = provision_ok(f, NULL, NULL);
 	r[1] = provision_ok(f, NULL, NULL);
 	for (int i = 0; i < 2; i++) {
@@ -1561,17 +1391,17 @@ test_adopt(void **state)
 
 	/* The orchestrator goes away (engines keep running) and comes back
 	 * with the same configuration. */
-	orch_mgr_close(f->mgr);
-	f->mgr = NULL;
-	orch_core_fini(&f->core);
-	f->core_ok = false;
+	orch_mgr_close(f->m.mgr);
+	f->m.mgr = NULL;
+	orch_core_fini(&f->m.core);
+	f->m.core_ok = false;
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(docker_running(r[i].container_id), 1);
-	fx_start(f, true);
+	start_mgr(f, true);
 
 	assert_int_equal(counts(f).engines, 2);
 	for (int i = 0; i < 2; i++) {
-		s = eget(f, r[i].container_id);
+		s = fx_eget(&f->m, r[i].container_id);
 		assert_true(s.found);
 		assert_true(s.managed);
 		assert_true(s.running);
@@ -1583,7 +1413,7 @@ test_adopt(void **state)
 		    s.container_http_port, r[i].container_http_port);
 		assert_int_equal(
 		    s.container_https_port, r[i].container_https_port);
-		assert_true(http_in_use(f, r[i].host_http_port));
+		assert_true(fx_http_in_use(&f->m, r[i].host_http_port));
 		https_reserved[i] = https_in_use(f, r[i].container_https_port);
 		/* Nothing was stopped or restarted. */
 		assert_int_equal(docker_running(r[i].container_id), 1);
@@ -1631,10 +1461,10 @@ test_docker_down(void **state)
 	orch_diag why;
 	int64_t t0, ms;
 	orch_err rv;
-	esnap s;
+	fx_esnap s;
 
 	need_docker();
-	fx_config(f, G_PROXY);
+	isolate(f, G_PROXY);
 	f->px = calloc(1, sizeof(*f->px));
 	assert_non_null(f->px);
 	pthread_mutex_init(&f->px->mu, NULL);
@@ -1644,18 +1474,18 @@ test_docker_down(void **state)
 	assert_true(strlen(docker_host + 7) < sizeof(f->px->upstream));
 	memcpy(f->px->upstream, docker_host + 7, strlen(docker_host + 7) + 1);
 	snprintf(host, sizeof(host), "unix://%s", f->px->path);
-	set_str(&f->cfg.docker_host, host);
+	fx_set_str(&f->m.cfg.docker_host, host);
 	proxy_on(f->px);
 	assert_int_equal(
 	    orch_docker_open(host, DOCKER_TIMEOUT_MS, &f->docker), ORCH_OK);
-	fx_start(f, true);
+	start_mgr(f, true);
 	assert_true(docker_ok(f));
 	r = provision_ok(f, NULL, NULL);
 
 	/* Docker goes away. */
 	proxy_off(f->px);
 	t0 = orch_mono_ms();
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
+	rv = orch_mgr_provision(f->m.mgr, &req, 0, &res, &ref, &why);
 	ms = orch_mono_ms() - t0;
 	printf("provision with Docker down: %lld ms -> %s / %s (%s)\n",
 	    (long long) ms, orch_strerror(rv),
@@ -1665,23 +1495,23 @@ test_docker_down(void **state)
 	assert_true(ms < 3000);
 	assert_int_equal(http_used(f), 1); /* only r's */
 
-	orch_mgr_reconcile(f->mgr);
+	orch_mgr_reconcile(f->m.mgr);
 	assert_false(docker_ok(f));
 	/* The state still reads; the engine is not dropped for an outage. */
-	s = eget(f, r.container_id);
+	s = fx_eget(&f->m, r.container_id);
 	assert_true(s.found);
 	assert_true(s.running);
 	assert_int_equal(counts(f).engines, 1);
 	{
 		size_t n = 0;
 
-		orch_core_lock(&f->core);
-		(void) orch_state_engines_sorted(&f->core.state, &n);
-		orch_core_unlock(&f->core);
+		orch_core_lock(&f->m.core);
+		(void) orch_state_engines_sorted(&f->m.core.state, &n);
+		orch_core_unlock(&f->m.core);
 		assert_int_equal(n, 1);
 	}
 	t0 = orch_mono_ms();
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
+	rv = orch_mgr_provision(f->m.mgr, &req, 0, &res, &ref, &why);
 	ms = orch_mono_ms() - t0;
 	assert_int_equal(ref.code, ORCH_REFUSE_DOCKER);
 	assert_int_equal(rv, ORCH_EUNAVAIL);
@@ -1690,9 +1520,9 @@ test_docker_down(void **state)
 
 	/* Docker is back. */
 	proxy_on(f->px);
-	orch_mgr_reconcile(f->mgr);
+	orch_mgr_reconcile(f->m.mgr);
 	assert_true(docker_ok(f));
-	assert_true(eget(f, r.container_id).found);
+	assert_true(fx_eget(&f->m, r.container_id).found);
 	res = provision_ok(f, NULL, NULL);
 	assert_int_equal(docker_running(res.container_id), 1);
 	assert_int_equal(counts(f).engines, 2);
@@ -1712,10 +1542,10 @@ test_image_missing_request(void **state)
 	orch_err rv;
 
 	need_docker();
-	fx_config(f, G_IMAGE_REQ);
-	fx_start(f, true);
+	isolate(f, G_IMAGE_REQ);
+	start_mgr(f, true);
 	req.image = MISSING_IMAGE;
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
+	rv = orch_mgr_provision(f->m.mgr, &req, 0, &res, &ref, &why);
 	assert_int_equal(ref.code, ORCH_REFUSE_IMAGE);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_IMAGE));
 	assert_int_equal(count_labelled(label_val), 0);
@@ -1738,11 +1568,11 @@ test_image_missing_target(void **state)
 	orch_err rv;
 
 	need_docker();
-	fx_config(f, G_IMAGE_TARGET);
-	set_str(&f->cfg.target_image, MISSING_IMAGE);
-	f->cfg.min_replicas = 0;
-	fx_start(f, true);
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
+	isolate(f, G_IMAGE_TARGET);
+	fx_set_str(&f->m.cfg.target_image, MISSING_IMAGE);
+	f->m.cfg.min_replicas = 0;
+	start_mgr(f, true);
+	rv = orch_mgr_provision(f->m.mgr, &req, 0, &res, &ref, &why);
 	assert_int_equal(ref.code, ORCH_REFUSE_IMAGE);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_IMAGE));
 	assert_false(ref.can_retry); /* IMAGE_PULL=never: nothing comes */
@@ -1752,14 +1582,14 @@ test_image_missing_target(void **state)
 	{
 		orch_env env;
 
-		orch_core_lock(&f->core);
-		env = f->core.env;
-		orch_core_unlock(&f->core);
+		orch_core_lock(&f->m.core);
+		env = f->m.core.env;
+		orch_core_unlock(&f->m.core);
 		assert_true(env.docker_ok);
 		assert_false(env.image_ok);
 	}
 	/* The autoscaler (MIN_REPLICAS 0 here) starts nothing either. */
-	orch_mgr_control_pass(f->mgr);
+	orch_mgr_control_pass(f->m.mgr);
 	assert_int_equal(count_labelled(label_val), 0);
 }
 
@@ -1778,36 +1608,36 @@ test_startup_timeout(void **state)
 	orch_err rv;
 
 	need_docker();
-	fx_config(f, G_STARTUP);
-	f->cfg.startup_timeout_s = 1;
-	f->cfg.cb_failure_threshold = 1;
-	f->cfg.min_replicas = 0;
+	isolate(f, G_STARTUP);
+	f->m.cfg.startup_timeout_s = 1;
+	f->m.cfg.cb_failure_threshold = 1;
+	f->m.cfg.min_replicas = 0;
 	f->manual = true;
-	f->manual_now = orch_wall_us();
-	fx_start(f, true);
+	f->m.now = orch_wall_us();
+	start_mgr(f, true);
 
 	/* An engine that never answers (the simulator waits 10 minutes). */
 	r = provision_ok(f, &req, NULL);
 	assert_int_equal(docker_running(r.container_id), 1);
 	/* Not yet expired: kept. */
-	f->manual_now += 500000;
-	orch_mgr_control_pass(f->mgr);
-	assert_true(eget(f, r.container_id).found);
-	assert_int_equal(f->core.general.failure_count, 0);
+	f->m.now += 500000;
+	orch_mgr_control_pass(f->m.mgr);
+	assert_true(fx_eget(&f->m, r.container_id).found);
+	assert_int_equal(f->m.core.general.failure_count, 0);
 
-	f->manual_now += 1000000; /* 1.5 s after its start */
-	orch_mgr_control_pass(f->mgr);
-	assert_false(eget(f, r.container_id).found);
+	f->m.now += 1000000; /* 1.5 s after its start */
+	orch_mgr_control_pass(f->m.mgr);
+	assert_false(fx_eget(&f->m, r.container_id).found);
 	assert_int_equal(docker_running(r.container_id), -1);
 	assert_int_equal(http_used(f), 0);
 	/* no thread but ours: the breaker reads without the lock */
-	assert_int_equal(f->core.general.failure_count, 1);
-	assert_int_equal(
-	    orch_breaker_state_at(&f->core.general, orch_core_now(&f->core)),
+	assert_int_equal(f->m.core.general.failure_count, 1);
+	assert_int_equal(orch_breaker_state_at(
+	                     &f->m.core.general, orch_core_now(&f->m.core)),
 	    ORCH_BREAKER_OPEN);
 
 	/* Threshold 1: the breaker is open; the next provision is refused. */
-	rv = orch_mgr_provision(f->mgr, &dflt, 0, &res, &ref, &why);
+	rv = orch_mgr_provision(f->m.mgr, &dflt, 0, &res, &ref, &why);
 	assert_int_equal(ref.code, ORCH_REFUSE_BREAKER);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_BREAKER));
 	assert_true(ref.eta_s > 0);
@@ -1831,38 +1661,38 @@ test_max_scale_gc(void **state)
 	orch_err rv;
 
 	need_docker();
-	fx_config(f, G_MAX);
-	f->cfg.max_replicas = 2;
-	f->cfg.min_replicas = 1;
-	f->cfg.engine_grace_period_s = 0;
-	fx_start(f, true);
+	isolate(f, G_MAX);
+	f->m.cfg.max_replicas = 2;
+	f->m.cfg.min_replicas = 1;
+	f->m.cfg.engine_grace_period_s = 0;
+	start_mgr(f, true);
 
 	a = provision_ok(f, NULL, NULL);
 	b = provision_ok(f, NULL, NULL);
 	/* GC stops only healthy engines (issue 10): as the monitor would. */
 	(void) orch_core_apply_probe(
-	    &f->core, a.container_id, true, NULL, 0, NULL);
+	    &f->m.core, a.container_id, true, NULL, 0, NULL);
 	(void) orch_core_apply_probe(
-	    &f->core, b.container_id, true, NULL, 0, NULL);
-	rv = orch_mgr_provision(f->mgr, &req, 0, &res, &ref, &why);
+	    &f->m.core, b.container_id, true, NULL, 0, NULL);
+	rv = orch_mgr_provision(f->m.mgr, &req, 0, &res, &ref, &why);
 	assert_int_equal(ref.code, ORCH_REFUSE_MAX);
 	assert_int_equal(rv, orch_refusal_status(ORCH_REFUSE_MAX));
 	assert_int_equal(count_labelled(label_val), 2);
 	assert_int_equal(http_used(f), 2);
 
 	/* Scale(5): clamped to MAX_REPLICAS, nothing more started. */
-	assert_int_equal(orch_mgr_scale(f->mgr, 5, &to, &why), ORCH_OK);
+	assert_int_equal(orch_mgr_scale(f->m.mgr, 5, &to, &why), ORCH_OK);
 	assert_int_equal(to, 2);
 	assert_int_equal(counts(f).engines, 2);
 	assert_int_equal(count_labelled(label_val), 2);
 
 	/* GC (grace 0): idle engines above MIN_REPLICAS (=1) stop. */
-	n = orch_mgr_gc(f->mgr, ids, 8);
+	n = orch_mgr_gc(f->m.mgr, ids, 8);
 	assert_int_equal(n, 1);
 	assert_true(strcmp(ids[0], a.container_id) == 0 ||
 	            strcmp(ids[0], b.container_id) == 0);
 	assert_int_equal(docker_running(ids[0]), -1);
-	assert_false(eget(f, ids[0]).found);
+	assert_false(fx_eget(&f->m, ids[0]).found);
 	assert_int_equal(counts(f).engines, 1);
 	assert_int_equal(http_used(f), 1);
 	snprintf(keep, sizeof(keep), "%s",
@@ -1870,10 +1700,10 @@ test_max_scale_gc(void **state)
 	                                        : a.container_id);
 	assert_int_equal(docker_running(keep), 1);
 	/* At the minimum: a second GC stops nothing. */
-	assert_int_equal(orch_mgr_gc(f->mgr, ids, 8), 0);
+	assert_int_equal(orch_mgr_gc(f->m.mgr, ids, 8), 0);
 
 	/* Scale(2) starts one engine now. */
-	assert_int_equal(orch_mgr_scale(f->mgr, 2, &to, &why), ORCH_OK);
+	assert_int_equal(orch_mgr_scale(f->m.mgr, 2, &to, &why), ORCH_OK);
 	assert_int_equal(to, 2);
 	assert_int_equal(counts(f).engines, 2);
 	assert_int_equal(count_labelled(label_val), 2);
@@ -1882,27 +1712,27 @@ test_max_scale_gc(void **state)
 		size_t cur = 0;
 		orch_engine *e;
 
-		orch_core_lock(&f->core);
-		while ((e = orch_state_engine_next(&f->core.state, &cur)) !=
+		orch_core_lock(&f->m.core);
+		while ((e = orch_state_engine_next(&f->m.core.state, &cur)) !=
 		       NULL) {
 			if (strcmp(e->container_id, keep) != 0)
 				snprintf(other, sizeof(other), "%s",
 				    e->container_id);
 		}
-		orch_core_unlock(&f->core);
+		orch_core_unlock(&f->m.core);
 	}
 	assert_true(other[0] != '\0');
 	assert_int_equal(docker_running(other), 1);
 
 	/* Scale(0) with MIN_REPLICAS=0: idle engines stop, a busy one stays.
 	 */
-	stream_on(f, keep, "busy-stream");
-	f->cfg.min_replicas = 0;
-	assert_int_equal(orch_mgr_scale(f->mgr, 0, &to, &why), ORCH_OK);
+	fx_stream_on(&f->m, keep, "busy-stream");
+	f->m.cfg.min_replicas = 0;
+	assert_int_equal(orch_mgr_scale(f->m.mgr, 0, &to, &why), ORCH_OK);
 	assert_int_equal(to, 0);
-	assert_false(eget(f, other).found);
+	assert_false(fx_eget(&f->m, other).found);
 	assert_int_equal(docker_running(other), -1);
-	assert_true(eget(f, keep).found);
+	assert_true(fx_eget(&f->m, keep).found);
 	assert_int_equal(docker_running(keep), 1);
 	assert_int_equal(counts(f).engines, 1);
 	ledger_check(f);
@@ -1911,14 +1741,14 @@ test_max_scale_gc(void **state)
 	{
 		orch_stream *s = NULL;
 
-		orch_core_lock(&f->core);
-		rv = orch_state_stream_end(&f->core.state, "busy-stream", NULL,
-		    "done", orch_core_now(&f->core), &s);
-		orch_core_unlock(&f->core);
+		orch_core_lock(&f->m.core);
+		rv = orch_state_stream_end(&f->m.core.state, "busy-stream",
+		    NULL, "done", orch_core_now(&f->m.core), &s);
+		orch_core_unlock(&f->m.core);
 		assert_int_equal(rv, ORCH_OK);
 		assert_non_null(s);
 	}
-	assert_int_equal(orch_mgr_scale(f->mgr, 0, &to, &why), ORCH_OK);
+	assert_int_equal(orch_mgr_scale(f->m.mgr, 0, &to, &why), ORCH_OK);
 	assert_int_equal(counts(f).engines, 0);
 	assert_int_equal(count_labelled(label_val), 0);
 	assert_int_equal(http_used(f), 0);

@@ -31,47 +31,23 @@
 #include "src/core/vpn.h"
 #include "src/engines/manager.h"
 #include "src/engines/vpn.h"
+#include "tests/engines/fx.h"
 #include "tests/probe/probe_sim.h"
 #include "tests/runtime/fake_runtime.h"
 
-#define IMAGE "acestream-sim:latest"
+#define IMAGE FX_IMAGE
 #define S(x) ((int64_t) (x) *INT64_C(1000000))
 #define T0 S(1700000000)
 #define NPORTS 4 /* engine ports each Gluetun publishes */
 
 typedef struct fx {
-	orch_config cfg;
-	int64_t now;
-	orch_core core;
-	bool core_ok;
+	fx_mgr m; /* config, core (manual clock), manager over the fake */
 	orch_fake_rt *fake;
-	orch_runtime rt;
-	orch_mgr *mgr;
 	orch_vpnmon *mon;
 	psim sim[2];
 	size_t n;
 	char gid[2][80]; /* the fake Gluetun containers' ids */
 } fx;
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-#define WAIT_FOR(ok, cond, ms)                                                \
-	do {                                                                  \
-		int64_t wf_deadline_ = orch_mono_ms() + (ms);                 \
-		for (;;) {                                                    \
-			if (((ok) = (cond)))                                  \
-				break;                                        \
-			if (orch_mono_ms() >= wf_deadline_)                   \
-				break;                                        \
-			sleep_ms(5);                                          \
-		}                                                             \
-	} while (0)
 
 /* A Gluetun container in the fake: the control port and NPORTS engine
  * ports published, running, healthy. */
@@ -111,7 +87,7 @@ fx_open(size_t n, const char *const *sim_env, const char *const *extra,
 	fx *f = calloc(1, sizeof(*f));
 	char urls[256], *env[32];
 	size_t k = 0;
-	orch_mgr_opts mo;
+	orch_mgr_opts mo = {.no_loops = true};
 	orch_vpnmon_opts vo;
 	orch_diag d;
 
@@ -140,29 +116,21 @@ fx_open(size_t n, const char *const *sim_env, const char *const *extra,
 	for (size_t i = 0; extra != NULL && extra[i] != NULL; i++)
 		env[k++] = (char *) extra[i];
 	env[k] = NULL;
-	if (orch_config_load(&f->cfg, (const char *const *) env, NULL, &d) !=
+	if (orch_config_load(&f->m.cfg, (const char *const *) env, NULL, &d) !=
 	    ORCH_OK)
 		fail_msg("config: %s", d.msg);
-	f->now = T0;
-	assert_int_equal(orch_core_init(&f->core, &f->cfg,
-	                     orch_clock_manual(&f->now), NULL),
-	    ORCH_OK);
-	f->core_ok = true;
+	f->m.cfg_ok = true;
+	f->m.now = T0;
 	assert_int_equal(orch_fake_rt_open(&f->fake), ORCH_OK);
 	orch_fake_rt_image_add(f->fake, IMAGE);
 	orch_fake_rt_image_add(f->fake, "gluetun-sim:latest");
-	orch_fake_rt_runtime(f->fake, &f->rt);
+	orch_fake_rt_runtime(f->fake, &f->m.rt);
 	for (size_t i = 0; i < n; i++)
 		add_gluetun(f, i, i == 0 ? "ga" : "gb");
-	memset(&mo, 0, sizeof(mo));
-	mo.core = &f->core;
-	mo.rt = &f->rt;
-	mo.no_loops = true;
-	assert_int_equal(orch_mgr_open(&mo, &f->mgr), ORCH_OK);
-	assert_int_equal(orch_mgr_start(f->mgr), ORCH_OK);
+	fx_start(&f->m, orch_clock_manual(&f->m.now), &mo);
 	memset(&vo, 0, sizeof(vo));
-	vo.core = &f->core;
-	vo.mgr = f->mgr;
+	vo.core = &f->m.core;
+	vo.mgr = f->m.mgr;
 	vo.no_thread = !thread;
 	assert_int_equal(orch_vpnmon_open(&vo, &f->mon), ORCH_OK);
 	assert_non_null(f->mon);
@@ -174,11 +142,8 @@ static void
 fx_close(fx *f)
 {
 	orch_vpnmon_close(f->mon);
-	orch_mgr_close(f->mgr);
+	fx_fini(&f->m);
 	orch_fake_rt_close(f->fake);
-	if (f->core_ok)
-		orch_core_fini(&f->core);
-	orch_config_fini(&f->cfg);
 	for (size_t i = 0; i < f->n; i++)
 		psim_stop(&f->sim[i]);
 	free(f);
@@ -240,7 +205,7 @@ provision(fx *f, orch_provision_result *res, orch_refusal *ref)
 	orch_diag d;
 
 	memset(&req, 0, sizeof(req));
-	return orch_mgr_provision(f->mgr, &req, 0, res, ref, &d);
+	return orch_mgr_provision(f->m.mgr, &req, 0, res, ref, &d);
 }
 
 /* A copy of VPN i's ledger entry (the strings of interest). */
@@ -257,8 +222,8 @@ vpn(fx *f, size_t i)
 	const orch_vpn *v;
 	vview w;
 
-	orch_core_lock(&f->core);
-	v = orch_core_vpn_at_locked(&f->core, i);
+	orch_core_lock(&f->m.core);
+	v = orch_core_vpn_at_locked(&f->m.core, i);
 	snprintf(w.status, sizeof(w.status), "%s", v->status);
 	snprintf(w.health, sizeof(w.health), "%s", v->health);
 	snprintf(w.error, sizeof(w.error), "%s", v->error);
@@ -266,8 +231,8 @@ vpn(fx *f, size_t i)
 	w.control = v->control;
 	w.forwarded_port = v->forwarded_port;
 	w.engines = v->engines;
-	w.free = orch_core_vpn_free_ports_locked(&f->core, i);
-	orch_core_unlock(&f->core);
+	w.free = orch_core_vpn_free_ports_locked(&f->m.core, i);
+	orch_core_unlock(&f->m.core);
 	return w;
 }
 
@@ -279,8 +244,8 @@ count_engines(fx *f, const char *name, bool forwarded_only, int *p2p)
 	size_t cur = 0;
 	int n = 0;
 
-	orch_core_lock(&f->core);
-	while ((e = orch_state_engine_next(&f->core.state, &cur)) != NULL) {
+	orch_core_lock(&f->m.core);
+	while ((e = orch_state_engine_next(&f->m.core.state, &cur)) != NULL) {
 		if (e->vpn == NULL || strcmp(e->vpn, name) != 0)
 			continue;
 		if (forwarded_only && !e->forwarded)
@@ -289,20 +254,8 @@ count_engines(fx *f, const char *name, bool forwarded_only, int *p2p)
 		if (p2p != NULL && e->forwarded)
 			*p2p = e->p2p_port;
 	}
-	orch_core_unlock(&f->core);
+	orch_core_unlock(&f->m.core);
 	return n;
-}
-
-static const char *
-env_value(const orch_rt_container *c, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (size_t i = 0; i < c->n_env; i++) {
-		if (strncmp(c->env[i], name, n) == 0 && c->env[i][n] == '=')
-			return c->env[i] + n + 1;
-	}
-	return NULL;
 }
 
 /* A stream on engine id, so that it is busy. */
@@ -317,10 +270,11 @@ busy(fx *f, const char *id, const char *stream)
 	ev.key_type = "infohash";
 	ev.key = "k";
 	ev.stream_id = stream;
-	orch_core_lock(&f->core);
+	orch_core_lock(&f->m.core);
 	assert_int_equal(
-	    orch_state_stream_start(&f->core.state, &ev, f->now, &s), ORCH_OK);
-	orch_core_unlock(&f->core);
+	    orch_state_stream_start(&f->m.core.state, &ev, f->m.now, &s),
+	    ORCH_OK);
+	orch_core_unlock(&f->m.core);
 }
 
 /* ---- cases -------------------------------------------------------------- */
@@ -358,22 +312,22 @@ test_engines_inside_gluetun(void **state)
 	assert_int_equal(
 	    orch_fake_rt_get(f->fake, r.container_id, &c), ORCH_OK);
 	assert_int_equal(c.n_ports, 0);
-	assert_string_equal(env_value(&c, "HTTP_PORT"), "19001");
-	assert_null(env_value(&c, "P2P_PORT")); /* one forwarded per VPN */
+	assert_string_equal(fx_env_value(&c, "HTTP_PORT"), "19001");
+	assert_null(fx_env_value(&c, "P2P_PORT")); /* one forwarded per VPN */
 	assert_string_equal(
 	    orch_rt_container_label(&c, "orchestrator.vpn"), "ga");
 	orch_rt_container_fini(&c);
-	orch_core_lock(&f->core);
+	orch_core_lock(&f->m.core);
 	{
 		orch_engine *e =
-		    orch_state_engine_get(&f->core.state, r.container_id);
+		    orch_state_engine_get(&f->m.core.state, r.container_id);
 
 		assert_string_equal(e->host, "ga");
 		assert_int_equal(e->port, 19001);
 		assert_int_equal(e->host_http_port, 39001);
 		assert_false(e->forwarded);
 	}
-	orch_core_unlock(&f->core);
+	orch_core_unlock(&f->m.core);
 	assert_int_equal(count_engines(f, "ga", true, NULL), 1);
 	assert_int_equal(vpn(f, 0).engines, 2);
 	assert_int_equal(vpn(f, 0).free, NPORTS - 2);
@@ -416,12 +370,12 @@ test_reconnect_replaces_once(void **state)
 	assert_int_equal(provision(f, &idle, &ref), ORCH_OK);
 	assert_int_equal(provision(f, &loaded, &ref), ORCH_OK);
 	busy(f, loaded.container_id, "s1");
-	assert_int_equal(orch_core_engine_count(&f->core), 3);
+	assert_int_equal(orch_core_engine_count(&f->m.core), 3);
 
 	/* A bounce under VPN_RECONNECT_STABLE_S: nothing replaced. */
 	tunnel(f, 0, false);
 	orch_vpnmon_check(f->mon);
-	f->now += S(5);
+	f->m.now += S(5);
 	tunnel(f, 0, true);
 	orch_vpnmon_check(f->mon);
 	assert_int_equal(orch_vpnmon_act(f->mon), 0);
@@ -431,7 +385,7 @@ test_reconnect_replaces_once(void **state)
 	 * drains until its stream ends. */
 	tunnel(f, 0, false);
 	orch_vpnmon_check(f->mon);
-	f->now += S(12);
+	f->m.now += S(12);
 	tunnel(f, 0, true);
 	orch_vpnmon_check(f->mon);
 	orch_fake_rt_log_clear(f->fake);
@@ -441,20 +395,23 @@ test_reconnect_replaces_once(void **state)
 	assert_int_equal(orch_fake_rt_log_count(f->fake, "create"), 2);
 	assert_int_equal(orch_fake_rt_log_count(f->fake, "remove"), 2);
 	assert_int_equal(count_engines(f, "ga", true, NULL), 1);
-	orch_core_lock(&f->core);
-	assert_null(orch_state_engine_get(&f->core.state, idle.container_id));
-	assert_true(orch_state_engine_get(&f->core.state, loaded.container_id)
-	                ->marked_for_replacement);
-	orch_core_unlock(&f->core);
+	orch_core_lock(&f->m.core);
+	assert_null(
+	    orch_state_engine_get(&f->m.core.state, idle.container_id));
+	assert_true(
+	    orch_state_engine_get(&f->m.core.state, loaded.container_id)
+	        ->marked_for_replacement);
+	orch_core_unlock(&f->m.core);
 	/* Once: nothing more to do while it carries its stream. */
 	assert_int_equal(orch_vpnmon_act(f->mon), 0);
-	orch_core_lock(&f->core);
-	assert_int_equal(orch_state_stream_end(&f->core.state, "s1", NULL,
-	                     "client_disconnect", f->now, &(orch_stream *){0}),
+	orch_core_lock(&f->m.core);
+	assert_int_equal(
+	    orch_state_stream_end(&f->m.core.state, "s1", NULL,
+	        "client_disconnect", f->m.now, &(orch_stream *){0}),
 	    ORCH_OK);
-	orch_core_unlock(&f->core);
+	orch_core_unlock(&f->m.core);
 	assert_int_equal(orch_vpnmon_act(f->mon), 1);
-	assert_int_equal(orch_core_engine_count(&f->core), 2);
+	assert_int_equal(orch_core_engine_count(&f->m.core), 2);
 	assert_int_equal(orch_vpnmon_act(f->mon), 0);
 	/* Every port the stopped ones had is back. */
 	assert_int_equal(vpn(f, 0).free, NPORTS - 2);
@@ -494,32 +451,32 @@ test_forwarded_port_change(void **state)
 		size_t cur = 0;
 		char id[80] = "";
 
-		orch_core_lock(&f->core);
-		while ((e = orch_state_engine_next(&f->core.state, &cur)))
+		orch_core_lock(&f->m.core);
+		while ((e = orch_state_engine_next(&f->m.core.state, &cur)))
 			if (e->forwarded)
 				snprintf(
 				    id, sizeof(id), "%s", e->container_id);
-		orch_core_unlock(&f->core);
+		orch_core_unlock(&f->m.core);
 		assert_int_equal(orch_fake_rt_get(f->fake, id, &c), ORCH_OK);
-		assert_string_equal(env_value(&c, "P2P_PORT"), "41000");
+		assert_string_equal(fx_env_value(&c, "P2P_PORT"), "41000");
 		assert_string_equal(
 		    orch_rt_container_label(&c, "acestream.p2p_port"),
 		    "41000");
 		orch_rt_container_fini(&c);
 	}
 	/* Again, while the old owner carries a stream: it drains. */
-	orch_core_lock(&f->core);
+	orch_core_lock(&f->m.core);
 	{
 		orch_engine *e;
 		size_t cur = 0;
 
-		while ((e = orch_state_engine_next(&f->core.state, &cur)))
+		while ((e = orch_state_engine_next(&f->m.core.state, &cur)))
 			if (e->forwarded)
 				snprintf(r.container_id,
 				    sizeof(r.container_id), "%s",
 				    e->container_id);
 	}
-	orch_core_unlock(&f->core);
+	orch_core_unlock(&f->m.core);
 	busy(f, r.container_id, "s1");
 	forward(f, 0, 42000);
 	orch_vpnmon_check(f->mon);
@@ -529,7 +486,7 @@ test_forwarded_port_change(void **state)
 	assert_int_equal(p2p, 42000);
 	assert_int_equal(count_engines(f, "ga", false, NULL), 3);
 	/* After VPN_PORT_CHANGE_DRAIN_S it stops, stream or not. */
-	f->now += S(f->cfg.vpn_port_change_drain_s);
+	f->m.now += S(f->m.cfg.vpn_port_change_drain_s);
 	assert_int_equal(orch_vpnmon_act(f->mon), 1);
 	assert_int_equal(count_engines(f, "ga", false, NULL), 2);
 	fx_close(f);
@@ -552,7 +509,7 @@ test_max_replicas_stops_first(void **state)
 	while (orch_vpnmon_act(f->mon) > 0)
 		;
 	/* At the cap the old forwarded one made room: still two. */
-	assert_int_equal(orch_core_engine_count(&f->core), 2);
+	assert_int_equal(orch_core_engine_count(&f->m.core), 2);
 	assert_int_equal(count_engines(f, "ga", true, &p2p), 1);
 	assert_int_equal(p2p, 43000);
 	fx_close(f);
@@ -577,7 +534,7 @@ test_full_pool_stops_first(void **state)
 	orch_vpnmon_check(f->mon);
 	while (orch_vpnmon_act(f->mon) > 0)
 		;
-	assert_int_equal(orch_core_engine_count(&f->core), NPORTS);
+	assert_int_equal(orch_core_engine_count(&f->m.core), NPORTS);
 	assert_int_equal(count_engines(f, "ga", true, &p2p), 1);
 	assert_int_equal(p2p, 44000);
 	assert_int_equal(vpn(f, 0).free, 0);
@@ -603,8 +560,8 @@ test_container_stops_and_starts(void **state)
 	assert_int_equal(ref.code, ORCH_REFUSE_VPN);
 	/* Back after a second: connected; a new start means its engines'
 	 * namespace is gone, so they are replaced, however short it was. */
-	f->now += S(1);
-	sleep_ms(2); /* a start time the fake can tell apart */
+	f->m.now += S(1);
+	fx_sleep_ms(2); /* a start time the fake can tell apart */
 	assert_int_equal(orch_fake_rt_start(f->fake, f->gid[0]), ORCH_OK);
 	orch_vpnmon_check(f->mon);
 	assert_true(vpn(f, 0).connected);
@@ -612,7 +569,7 @@ test_container_stops_and_starts(void **state)
 	while (orch_vpnmon_act(f->mon) > 0)
 		;
 	assert_int_equal(orch_fake_rt_log_count(f->fake, "remove"), 2);
-	assert_int_equal(orch_core_engine_count(&f->core), 2);
+	assert_int_equal(orch_core_engine_count(&f->m.core), 2);
 	assert_int_equal(count_engines(f, "ga", true, NULL), 1);
 
 	/* Removed altogether: not_found. */
@@ -715,13 +672,13 @@ test_cycles_leave_no_port(void **state)
 	(void) state;
 	for (int k = 0; k < 200; k++) {
 		assert_int_equal(provision(f, &r, &ref), ORCH_OK);
-		assert_int_equal(orch_mgr_delete(f->mgr, r.container_id, gone,
-		                     sizeof(gone), NULL),
+		assert_int_equal(orch_mgr_delete(f->m.mgr, r.container_id,
+		                     gone, sizeof(gone), NULL),
 		    ORCH_OK);
 	}
 	assert_int_equal(vpn(f, 0).free, NPORTS);
 	assert_int_equal(vpn(f, 0).engines, 0);
-	assert_int_equal(orch_ports_used(&f->core.https_ports), 0);
+	assert_int_equal(orch_ports_used(&f->m.core.https_ports), 0);
 	fx_close(f);
 }
 
@@ -734,13 +691,13 @@ test_events_wake_the_monitor(void **state)
 	bool ok;
 
 	(void) state;
-	WAIT_FOR(ok, vpn(f, 0).connected, 5000);
+	FX_WAIT_FOR(ok, vpn(f, 0).connected, 5000);
 	assert_true(ok);
 	assert_int_equal(orch_fake_rt_die(f->fake, f->gid[0], 0), ORCH_OK);
-	WAIT_FOR(ok, strcmp(vpn(f, 0).status, "exited") == 0, 5000);
+	FX_WAIT_FOR(ok, strcmp(vpn(f, 0).status, "exited") == 0, 5000);
 	assert_true(ok);
 	assert_int_equal(orch_fake_rt_start(f->fake, f->gid[0]), ORCH_OK);
-	WAIT_FOR(ok, vpn(f, 0).connected, 5000);
+	FX_WAIT_FOR(ok, vpn(f, 0).connected, 5000);
 	assert_true(ok);
 	fx_close(f);
 }

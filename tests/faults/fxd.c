@@ -214,22 +214,45 @@ remove_ours(fxd *f)
 /* ---- the daemon -------------------------------------------------------- */
 
 void
-fxd_init(fxd *f, int slot, const char *name)
+fxd_init_iso(fxd *f, const char *name, const fxd_iso *iso)
 {
 	memset(f, 0, sizeof(*f));
 	f->pid = -1;
-	f->slot = slot;
+	f->slot = -1;
 	snprintf(f->name, sizeof(f->name), "%s", name);
-	snprintf(
-	    f->label_val, sizeof(f->label_val), "faults-%s-%d", G.run, slot);
+	snprintf(f->label_val, sizeof(f->label_val), "%s", iso->label_val);
 	snprintf(
 	    f->label, sizeof(f->label), "%s=%s", FXD_LABEL_KEY, f->label_val);
-	snprintf(f->prefix, sizeof(f->prefix), "tflt%.6s%d",
-	    strchr(G.run, '-') + 1, slot);
-	f->http_lo = FXD_HTTP_BASE + slot * FXD_SLICE;
-	f->http_hi = f->http_lo + FXD_SLICE - 1;
-	f->https_lo = FXD_HTTPS_BASE + slot * FXD_SLICE;
-	f->https_hi = f->https_lo + FXD_SLICE - 1;
+	snprintf(f->prefix, sizeof(f->prefix), "%s", iso->prefix);
+	f->http_lo = iso->http_lo;
+	f->http_hi = iso->http_hi;
+	f->https_lo = iso->https_lo;
+	f->https_hi = iso->https_hi;
+	snprintf(f->api_key, sizeof(f->api_key), "%s", iso->api_key);
+	snprintf(f->bearer, sizeof(f->bearer), "Bearer %s", f->api_key);
+	snprintf(f->dir_tag, sizeof(f->dir_tag), "%s", iso->dir_tag);
+}
+
+void
+fxd_init(fxd *f, int slot, const char *name)
+{
+	char label_val[80], prefix[32];
+	fxd_iso iso = {
+	    .label_val = label_val,
+	    .prefix = prefix,
+	    .http_lo = FXD_HTTP_BASE + slot * FXD_SLICE,
+	    .http_hi = FXD_HTTP_BASE + slot * FXD_SLICE + FXD_SLICE - 1,
+	    .https_lo = FXD_HTTPS_BASE + slot * FXD_SLICE,
+	    .https_hi = FXD_HTTPS_BASE + slot * FXD_SLICE + FXD_SLICE - 1,
+	    .api_key = FXD_API_KEY,
+	    .dir_tag = "faults",
+	};
+
+	snprintf(label_val, sizeof(label_val), "faults-%s-%d", G.run, slot);
+	snprintf(prefix, sizeof(prefix), "tflt%.6s%d", strchr(G.run, '-') + 1,
+	    slot);
+	fxd_init_iso(f, name, &iso);
+	f->slot = slot;
 }
 
 static bool
@@ -249,13 +272,15 @@ read_port_file(fxd *f)
 	return f->port > 0 && strchr(buf, '\n') != NULL;
 }
 
+/* Whether env names kv's variable, as "K=V" or as a bare "K". */
 static bool
 env_has(const char *const *env, const char *kv)
 {
 	size_t n = strcspn(kv, "=");
 
 	for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
-		if (strncmp(env[i], kv, n + 1) == 0)
+		if (strncmp(env[i], kv, n) == 0 &&
+		    (env[i][n] == '=' || env[i][n] == '\0'))
 			return true;
 	}
 	return false;
@@ -274,7 +299,7 @@ fill_env(fxd *f, const char *const *env, char (*e)[512], char **envp)
 	ENV("APP_HOST=127.0.0.1");
 	ENV("APP_PORT=0");
 	ENV("RPC_LISTEN=ipc://%s/rpc.sock", f->dir);
-	ENV("API_KEY=%s", FXD_API_KEY);
+	ENV("API_KEY=%s", f->api_key);
 	ENV("DOCKER_HOST=%s", G.host);
 	ENV("TARGET_IMAGE=%s", FXD_IMAGE);
 	ENV("IMAGE_PULL=never");
@@ -293,6 +318,8 @@ fill_env(fxd *f, const char *const *env, char (*e)[512], char **envp)
 	ENV("LOG_LEVEL=info");
 #undef ENV
 	for (int i = 0; env != NULL && env[i] != NULL && k < 40; i++) {
+		if (strchr(env[i], '=') == NULL)
+			continue; /* a default dropped */
 		snprintf(e[k], 512, "%s", env[i]);
 		envp[k] = e[k];
 		k++;
@@ -373,7 +400,7 @@ void
 fxd_start(fxd *f, const char *const *env, bool ready)
 {
 	if (f->dir[0] == '\0') {
-		snprintf(f->dir, sizeof(f->dir), "/tmp/faults-XXXXXX");
+		snprintf(f->dir, sizeof(f->dir), "/tmp/%s-XXXXXX", f->dir_tag);
 		if (mkdtemp(f->dir) == NULL)
 			fail_msg("mkdtemp: %s", strerror(errno));
 	}
@@ -476,7 +503,7 @@ fxd_fini(fxd *f)
 long
 fxd_get(fxd *f, const char *path, gwt_resp *r)
 {
-	gwt_req q = {.method = "GET", .path = path, .auth = FXD_BEARER};
+	gwt_req q = {.method = "GET", .path = path, .auth = f->bearer};
 
 	return gwt_do(&f->c, &q, r);
 }
@@ -485,7 +512,7 @@ long
 fxd_post(fxd *f, const char *path, const char *body, gwt_resp *r)
 {
 	gwt_req q = {
-	    .method = "POST", .path = path, .auth = FXD_BEARER, .body = body};
+	    .method = "POST", .path = path, .auth = f->bearer, .body = body};
 
 	return gwt_do(&f->c, &q, r);
 }
@@ -493,7 +520,7 @@ fxd_post(fxd *f, const char *path, const char *body, gwt_resp *r)
 long
 fxd_delete(fxd *f, const char *path, gwt_resp *r)
 {
-	gwt_req q = {.method = "DELETE", .path = path, .auth = FXD_BEARER};
+	gwt_req q = {.method = "DELETE", .path = path, .auth = f->bearer};
 
 	return gwt_do(&f->c, &q, r);
 }

@@ -11,6 +11,10 @@
  * case. A case owns one fxd (fxd_init in setup, fxd_fini in teardown);
  * fxd_fini removes every container carrying the case's label and nothing
  * else.
+ *
+ * The launcher serves other suites that run the real daemon too
+ * (tests/gateway/acexy_flow_test): fxd_init_iso gives their daemon an
+ * isolation of their own instead of one of the fault suite's slots.
  */
 #ifndef ORCH_TESTS_FAULTS_FXD_H
 #define ORCH_TESTS_FAULTS_FXD_H
@@ -34,9 +38,12 @@
 #define FXD_SLICE 12
 
 typedef struct fxd {
-	int slot; /* 0..7: which slice of the port ranges */
+	int slot; /* 0..7: which slice of the port ranges (-1: fxd_init_iso) */
 	char name[24];
+	char dir_tag[16]; /* the directory is /tmp/<dir_tag>-XXXXXX */
 	char dir[64];
+	char api_key[48];
+	char bearer[64]; /* "Bearer <api_key>", for the REST calls below */
 	char label_val[80];
 	char label[128];
 	char prefix[32];
@@ -56,8 +63,23 @@ const char *fxd_run(void); /* "<pid>-<random>", unique per run */
 orch_docker *fxd_docker(void);
 
 void fxd_init(fxd *f, int slot, const char *name);
+
+/* A daemon's isolation outside the fault suite's slots (strings copied):
+ * CONTAINER_LABEL orchestrator.test=<label_val>, ENGINE_NAME_PREFIX, the
+ * two port ranges, API_KEY, and the tag of its temporary directory (keep
+ * it short: the ipc:// path there must fit sun_path). */
+typedef struct fxd_iso {
+	const char *label_val;
+	const char *prefix;
+	int http_lo, http_hi, https_lo, https_hi;
+	const char *api_key;
+	const char *dir_tag;
+} fxd_iso;
+void fxd_init_iso(fxd *f, const char *name, const fxd_iso *iso);
+
 /* Starts the daemon with env (NULL-terminated "K=V", these win over the
- * defaults) and waits for /healthz; with ready, also for can_provision. */
+ * defaults; a bare "K" drops the default K, leaving the daemon's own) and
+ * waits for /healthz; with ready, also for can_provision. */
 void fxd_start(fxd *f, const char *const *env, bool ready);
 /* SIGTERM and the exit status (-1: it did not exit within ms). */
 int fxd_stop(fxd *f, int ms);

@@ -5,7 +5,8 @@
  * ORCH_TEST_DOCKER is set.
  *
  * The daemon is the binary itself (argv[1], Bazel's
- * $(location //src/cmd:orchestratord)), started as a subprocess in a
+ * $(location //src/cmd:orchestratord)), started by the fault suite's
+ * launcher (tests/faults/fxd.h, fxd_init_iso) as a subprocess in a
  * private temporary directory (so no stray .env is read) with APP_PORT=0
  * and --port-file, RPC_LISTEN on an ipc:// path there, and its own
  * isolation: CONTAINER_LABEL orchestrator.test=gwflow-<pid>-<random>,
@@ -37,9 +38,6 @@
  * the first probe and stats collection); nothing sleeps as an assertion.
  * With ORCH_API_DOC=<file> the exchanges are appended to <file>.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -49,11 +47,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -61,10 +54,11 @@
 #include <jansson.h>
 
 #include "src/runtime/docker.h"
+#include "tests/faults/fxd.h"
 #include "tests/gateway/gwtest.h"
 
-#define IMAGE "acestream-sim:latest"
-#define LABEL_KEY "orchestrator.test"
+#define IMAGE FXD_IMAGE
+#define LABEL_KEY FXD_LABEL_KEY
 #define API_KEY "acexy-flow-key"
 #define BEARER "Bearer " API_KEY
 #define HTTP_LO 30000
@@ -76,18 +70,7 @@
 static const char *daemon_arg; /* argv[1] */
 
 static struct {
-	char daemon[PATH_MAX];
-	char dir[64];
-	char run[32];
-	char label_val[64];
-	char label[128];
-	char prefix[32];
-	char docker_host[256];
-	orch_docker *dk;
-	pid_t pid;
-	int port;
-	gwt_client c;
-	bool up;
+	fxd d; /* the daemon (tests/faults/fxd.h) */
 	/* what the flow made */
 	char engine_id[128];
 	char engine_name[128];
@@ -100,253 +83,51 @@ need_daemon(void)
 {
 	if (getenv("ORCH_TEST_DOCKER") == NULL)
 		skip();
-	if (!F.up)
+	if (!F.d.up)
 		fail_msg("the daemon is not running (see the group setup)");
-}
-
-static void
-print_log_tail(void)
-{
-	char path[128], cmd[256];
-
-	snprintf(path, sizeof(path), "%s/daemon.log", F.dir);
-	snprintf(cmd, sizeof(cmd), "tail -n 40 %s >&2", path);
-	fprintf(stderr, "---- orchestratord log (last lines) ----\n");
-	(void) system(cmd);
-}
-
-/* ---- Docker: counting and removing the run's containers ----------------- */
-
-static int
-count_ours(void)
-{
-	orch_rt_kv labels[] = {{LABEL_KEY, F.label_val}};
-	orch_rt_container *v = NULL;
-	size_t n = 0;
-
-	if (F.dk == NULL ||
-	    orch_docker_list(F.dk, labels, 1, &v, &n, NULL) != ORCH_OK)
-		return -1;
-	orch_rt_container_list_free(v, n);
-	return (int) n;
-}
-
-static int
-remove_ours(void)
-{
-	orch_rt_kv labels[] = {{LABEL_KEY, F.label_val}};
-	orch_rt_container *v = NULL;
-	size_t n = 0;
-	int removed = 0;
-
-	if (F.dk == NULL ||
-	    orch_docker_list(F.dk, labels, 1, &v, &n, NULL) != ORCH_OK)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (orch_docker_remove(F.dk, v[i].id, true, NULL) == ORCH_OK)
-			removed++;
-	}
-	orch_rt_container_list_free(v, n);
-	return removed;
-}
-
-/* ---- the daemon ----------------------------------------------------------
- */
-
-static bool
-read_port_file(int *port)
-{
-	char path[128], buf[32] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/http.port", F.dir);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return false;
-	if (fgets(buf, sizeof(buf), f) == NULL)
-		buf[0] = '\0';
-	fclose(f);
-	*port = atoi(buf);
-	return *port > 0 && strchr(buf, '\n') != NULL;
-}
-
-static pid_t
-spawn_daemon(void)
-{
-	char e[24][512];
-	char *envp[25];
-	char portfile[128], logpath[128];
-	char *argv[] = {
-	    F.daemon, "--port-file", portfile, "--http-threads", "2", NULL};
-	int n = 0;
-	pid_t pid;
-
-	snprintf(portfile, sizeof(portfile), "%s/http.port", F.dir);
-	snprintf(logpath, sizeof(logpath), "%s/daemon.log", F.dir);
-#define ENV(...) snprintf(e[n], sizeof(e[n]), __VA_ARGS__), envp[n] = e[n], n++
-	ENV("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/"
-	    "bin");
-	ENV("APP_HOST=127.0.0.1");
-	ENV("APP_PORT=0");
-	ENV("RPC_LISTEN=ipc://%s/rpc.sock", F.dir);
-	ENV("API_KEY=%s", API_KEY);
-	ENV("DOCKER_HOST=%s", F.docker_host);
-	ENV("TARGET_IMAGE=%s", IMAGE);
-	ENV("IMAGE_PULL=never");
-	ENV("MIN_REPLICAS=0");
-	ENV("MAX_REPLICAS=%d", MAX_REPLICAS);
-	ENV("CONTAINER_LABEL=%s", F.label);
-	ENV("ENGINE_NAME_PREFIX=%s", F.prefix);
-	ENV("PORT_RANGE_HOST=%d-%d", HTTP_LO, HTTP_HI);
-	ENV("ACE_HTTPS_RANGE=%d-%d", HTTPS_LO, HTTPS_HI);
-	/* Idle engines stay until the test removes them. */
-	ENV("ENGINE_GRACE_PERIOD_S=600");
-	ENV("HEALTH_CHECK_INTERVAL_S=1");
-	ENV("COLLECT_INTERVAL_S=1");
-	ENV("DB_PATH=%s/orch.db", F.dir);
-	ENV("LOG_LEVEL=info");
-#undef ENV
-	envp[n] = NULL;
-	pid = fork();
-	if (pid == 0) {
-		int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		if (chdir(F.dir) != 0)
-			_exit(126);
-		execve(F.daemon, argv, envp);
-		_exit(127);
-	}
-	return pid;
-}
-
-/* Waits (bounded) for the daemon to exit; its status or -1. */
-static int
-wait_exit(pid_t pid, int ms)
-{
-	int64_t end = gwt_mono_ms() + ms;
-	int st;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st)
-			                     : 128 + WTERMSIG(st);
-		if (r < 0 || gwt_mono_ms() > end)
-			return -1;
-		usleep(20000);
-	}
 }
 
 static int
 group_setup(void **state)
 {
-	const char *host = getenv("DOCKER_HOST");
-	unsigned r = 0;
-	int64_t deadline;
-	orch_diag diag;
+	char label_val[64], prefix[32], max[32];
+	fxd_iso iso = {
+	    .label_val = label_val,
+	    .prefix = prefix,
+	    .http_lo = HTTP_LO,
+	    .http_hi = HTTP_HI,
+	    .https_lo = HTTPS_LO,
+	    .https_hi = HTTPS_HI,
+	    .api_key = API_KEY,
+	    .dir_tag = "gwflow",
+	};
+	/* The fault suite's 1 s autoscale and monitor passes are its own:
+	 * this flow runs on the daemon's. */
+	const char *env[] = {
+	    max, "AUTOSCALE_INTERVAL_S", "MONITOR_INTERVAL_S", NULL};
 
 	(void) state;
 	if (getenv("ORCH_TEST_DOCKER") == NULL)
 		return 0;
-	if (getrandom(&r, sizeof(r), 0) != (ssize_t) sizeof(r))
-		r = (unsigned) time(NULL) ^ (unsigned) getpid();
-	r &= 0xffffffu;
-	snprintf(F.run, sizeof(F.run), "%d-%06x", (int) getpid(), r);
-	snprintf(F.label_val, sizeof(F.label_val), "gwflow-%s", F.run);
-	snprintf(F.label, sizeof(F.label), "%s=%s", LABEL_KEY, F.label_val);
-	snprintf(F.prefix, sizeof(F.prefix), "tgwf%06x", r);
-	snprintf(F.docker_host, sizeof(F.docker_host), "%s",
-	    host != NULL && strncmp(host, "unix://", 7) == 0
-	        ? host
-	        : ORCH_DOCKER_DEFAULT_HOST);
-	if (daemon_arg == NULL || realpath(daemon_arg, F.daemon) == NULL) {
-		fprintf(stderr,
-		    "orchestratord binary not found (argv[1] %s)\n",
-		    daemon_arg != NULL ? daemon_arg : "missing");
+	fxd_global(daemon_arg);
+	if (!fxd_enabled())
 		return -1;
-	}
-	if (orch_docker_open(F.docker_host, 60000, &F.dk) != ORCH_OK)
-		return -1;
-	if (orch_docker_image_inspect(F.dk, IMAGE, &diag) != ORCH_OK) {
-		fprintf(stderr, "%s is missing (run tools/build-images): %s\n",
-		    IMAGE, diag.msg);
-		return -1;
-	}
-	(void) remove_ours();
-	/* A short private directory: the ipc path must fit sun_path. */
-	snprintf(F.dir, sizeof(F.dir), "/tmp/gwflow-XXXXXX");
-	if (mkdtemp(F.dir) == NULL)
-		return -1;
-	F.pid = spawn_daemon();
-	if (F.pid < 0)
-		return -1;
-	/* Up when the port file is written and /healthz answers. */
-	deadline = gwt_mono_ms() + 30000;
-	while (gwt_mono_ms() < deadline && !read_port_file(&F.port)) {
-		if (waitpid(F.pid, NULL, WNOHANG) == F.pid) {
-			F.pid = -1;
-			print_log_tail();
-			return -1;
-		}
-		usleep(20000);
-	}
-	if (F.port <= 0) {
-		print_log_tail();
-		return -1;
-	}
-	gwt_client_init(&F.c, F.port);
-	while (gwt_mono_ms() < deadline) {
-		gwt_resp rr;
-		long st = gwt_get(&F.c, "/healthz", NULL, &rr);
-
-		gwt_resp_fini(&rr);
-		if (st == 200) {
-			F.up = true;
-			break;
-		}
-		usleep(20000);
-	}
-	printf("orchestratord pid %d on 127.0.0.1:%d, label %s, prefix %s\n",
-	    (int) F.pid, F.port, F.label, F.prefix);
-	return F.up ? 0 : -1;
+	snprintf(label_val, sizeof(label_val), "gwflow-%s", fxd_run());
+	snprintf(prefix, sizeof(prefix), "tgwf%s", strchr(fxd_run(), '-') + 1);
+	snprintf(max, sizeof(max), "MAX_REPLICAS=%d", MAX_REPLICAS);
+	fxd_init_iso(&F.d, "acexy_flow", &iso);
+	fxd_start(&F.d, env, false);
+	return 0;
 }
 
 static int
 group_teardown(void **state)
 {
-	char cmd[128];
-
 	(void) state;
-	if (F.c.h != NULL)
-		gwt_client_fini(&F.c);
-	if (F.pid > 0) {
-		kill(F.pid, SIGTERM);
-		if (wait_exit(F.pid, 15000) < 0) {
-			kill(F.pid, SIGKILL);
-			(void) wait_exit(F.pid, 5000);
-		}
-		F.pid = -1;
-	}
-	if (F.dk != NULL) {
-		int n = remove_ours();
-
-		if (n > 0)
-			fprintf(stderr,
-			    "teardown removed %d container(s) of %s\n", n,
-			    F.label);
-		orch_docker_close(F.dk);
-		F.dk = NULL;
-	}
-	if (F.dir[0] != '\0') {
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", F.dir);
-		(void) system(cmd);
-	}
+	/* Only a daemon fxd_init_iso named: an empty label would match
+	 * others' containers. */
+	if (F.d.label_val[0] != '\0')
+		fxd_fini(&F.d);
 	return 0;
 }
 
@@ -356,7 +137,7 @@ group_teardown(void **state)
 static long
 xdo(const char *key, const char *title, const gwt_req *q, gwt_resp *r)
 {
-	long st = gwt_do(&F.c, q, r);
+	long st = gwt_do(&F.d.c, q, r);
 
 	if (key != NULL)
 		gwt_doc(key, title, q, r);
@@ -577,7 +358,7 @@ test_provision(void **state)
 	printf("POST /provision/acestream answered in %lld ms (HTTP %ld)\n",
 	    (long long) ms, r.status);
 	if (r.status != 200)
-		print_log_tail();
+		fxd_log_tail(&F.d);
 	gwt_expect_status(&r, 200);
 	/* Acexy gives up after 3 s and retries, provisioning extra engines. */
 	if (ms >= 3000)
@@ -596,7 +377,7 @@ test_provision(void **state)
 	assert_int_equal(gwt_int(r.json, "container_http_port"), hp);
 	assert_in_range(
 	    gwt_int(r.json, "container_https_port"), HTTPS_LO, HTTPS_HI);
-	snprintf(want, sizeof(want), "%s-", F.prefix);
+	snprintf(want, sizeof(want), "%s-", F.d.prefix);
 	if (strncmp(F.engine_name, want, strlen(want)) != 0)
 		fail_msg("container_name %s, want %sN", F.engine_name, want);
 	gwt_resp_fini(&r);
@@ -615,7 +396,7 @@ test_provision(void **state)
 	assert_non_null(label(e, "source"));
 	assert_string_equal(label(e, "source"), "acexy");
 	assert_non_null(label(e, LABEL_KEY));
-	assert_string_equal(label(e, LABEL_KEY), F.label_val);
+	assert_string_equal(label(e, LABEL_KEY), F.d.label_val);
 	snprintf(want, sizeof(want), "%d", hp);
 	assert_non_null(label(e, "acestream.http_port"));
 	assert_string_equal(label(e, "acestream.http_port"), want);
@@ -656,7 +437,7 @@ test_stream_events(void **state)
 		fail_msg("needs the engine of test_provision");
 	snprintf(cid, sizeof(cid), "%08x%08x%08x%08x%08x", 0x0123abcdu,
 	    (unsigned) getpid(), 0x5eed0000u, 0xacec0001u, 0x00f10e00u);
-	snprintf(pid, sizeof(pid), "acexy-%s", F.run);
+	snprintf(pid, sizeof(pid), "acexy-%s", fxd_run());
 	snprintf(path, sizeof(path), "/ace/getstream?id=%s&format=json&pid=%s",
 	    cid, pid);
 	/* The engine's API comes up shortly after the container starts
@@ -873,7 +654,7 @@ test_select_reserve(void **state)
 	    "\"session\":{\"playback_session_id\":\"r1\",\"is_live\":0,"
 	    "\"stat_url\":\"http://127.0.0.1:%d/ace/stat/x/r1\"},"
 	    "\"labels\":{\"reservation_id\":\"%s\"}}",
-	    F.engine_port, F.run, F.engine_port, rid);
+	    F.engine_port, fxd_run(), F.engine_port, rid);
 	xpost("POST /events/stream_started",
 	    "A start carrying the reservation from /engines/select (found by "
 	    "127.0.0.1 and the published port)",
@@ -881,7 +662,7 @@ test_select_reserve(void **state)
 	gwt_expect_status(&r, 200);
 	expect_str(r.json, "container_id", F.engine_id);
 	gwt_resp_fini(&r);
-	gwt_get(&F.c, "/metrics", NULL, &r);
+	gwt_get(&F.d.c, "/metrics", NULL, &r);
 	gwt_expect_status(&r, 200);
 	if (!gwt_prom_parse(r.body, r.len, &p, err, sizeof(err)))
 		fail_msg("/metrics: %s", err);
@@ -932,7 +713,7 @@ test_containers(void **state)
 	expect_str(r.json, "image", IMAGE);
 	expect_str(r.json, "status", "running");
 	assert_non_null(label(r.json, LABEL_KEY));
-	assert_string_equal(label(r.json, LABEL_KEY), F.label_val);
+	assert_string_equal(label(r.json, LABEL_KEY), F.d.label_val);
 	snprintf(want, sizeof(want), "%d/tcp", F.engine_port);
 	ports = json_object_get(json_object_get(r.json, "ports"), want);
 	if (!json_is_array(ports) || json_array_size(ports) < 1)
@@ -970,7 +751,7 @@ test_containers(void **state)
 	    "{\"image\":\"%s\",\"env\":{\"GWFLOW\":\"1\"},"
 	    "\"labels\":{\"role\":\"generic\"},\"ports\":{},"
 	    "\"name_prefix\":\"%sx\"}",
-	    IMAGE, F.prefix);
+	    IMAGE, F.d.prefix);
 	xpost(
 	    "POST /provision", "A generic container", "/provision", body, &r);
 	gwt_expect_status(&r, 200);
@@ -978,7 +759,7 @@ test_containers(void **state)
 	snprintf(gid, sizeof(gid), "%s", gwt_str(r.json, "container_id"));
 	snprintf(
 	    gname, sizeof(gname), "%s", gwt_str(r.json, "container_name"));
-	snprintf(want, sizeof(want), "%sx-", F.prefix);
+	snprintf(want, sizeof(want), "%sx-", F.d.prefix);
 	assert_int_equal(strncmp(gname, want, strlen(want)), 0);
 	gwt_resp_fini(&r);
 	xpost("POST /provision", "image is required", "/provision",
@@ -1104,8 +885,8 @@ test_delete_and_metrics(void **state)
 		long st = 0;
 
 		snprintf(gpath, sizeof(gpath),
-		    "/ace/getstream?id=de1e7e%s&format=json&pid=del-%s", F.run,
-		    F.run);
+		    "/ace/getstream?id=de1e7e%s&format=json&pid=del-%s",
+		    fxd_run(), fxd_run());
 		gs = engine_get(F.engine_port, gpath, &st);
 		assert_int_equal(st, 200);
 		assert_non_null(gs);
@@ -1119,7 +900,7 @@ test_delete_and_metrics(void **state)
 		    "{\"container_id\":\"%s\",\"stream\":{\"key_type\":"
 		    "\"content_id\",\"key\":\"del-%s\"},\"session\":{"
 		    "\"playback_session_id\":\"%s\",\"stat_url\":\"%s\"}}",
-		    F.engine_id, F.run, psid, stat_url);
+		    F.engine_id, fxd_run(), psid, stat_url);
 	}
 	xpost(NULL, NULL, "/events/stream_started", body, &r);
 	gwt_expect_status(&r, 200);
@@ -1217,17 +998,15 @@ test_sigterm(void **state)
 
 	(void) state;
 	need_daemon();
-	assert_int_equal(kill(F.pid, SIGTERM), 0);
-	st = wait_exit(F.pid, 15000);
+	assert_true(F.d.pid > 0);
+	st = fxd_stop(&F.d, 15000);
 	if (st != 0) {
 		printf("orchestratord exit status %d after SIGTERM\n", st);
-		print_log_tail();
+		fxd_log_tail(&F.d);
 	}
-	F.pid = -1;
-	F.up = false;
 	assert_int_equal(st, 0);
 	/* Scaled to zero and the generic container deleted: nothing left. */
-	left = count_ours();
+	left = fxd_count(&F.d, NULL);
 	assert_int_equal(left, 0);
 }
 
