@@ -42,15 +42,13 @@ orch_core_set_image_pulling(orch_core *core, bool pulling)
 /* ---- engines as the runtime reports them ---------------------------- */
 
 bool
-orch_core_provision_allowed(orch_core *core, orch_refusal *out)
+orch_core_container_allowed(orch_core *core, orch_refusal *out)
 {
 	bool ok;
 
-	orch_core_lock(core);
-	ok = orch_core_can_provision_locked(core, out);
-	if (!ok)
-		core->metrics.provision_engine_refused++;
-	orch_core_unlock(core);
+	orch_core_read_lock(core);
+	ok = orch_policy_can_provision_container(core->cfg, &core->env, out);
+	orch_core_read_unlock(core);
 	return ok;
 }
 

@@ -36,11 +36,11 @@ void orch_core_set_docker_ok(orch_core *core, bool ok);
 void orch_core_set_image_present(orch_core *core, bool present);
 void orch_core_set_image_pulling(orch_core *core, bool pulling);
 
-/* Whether a provision may start now by the refusal policy alone (no
- * breaker trial taken, nothing reserved): for containers that are not
- * engines (POST /provision), gated like engines. *out is filled when
- * not. */
-bool orch_core_provision_allowed(orch_core *core, orch_refusal *out);
+/* Whether a container that is not an engine (POST /provision) may be
+ * created now: orch_policy_can_provision_container (only Docker down
+ * refuses it; the engines' image, count, VPN and breaker are theirs).
+ * *out is filled when not. Nothing is reserved or counted. */
+bool orch_core_container_allowed(orch_core *core, orch_refusal *out);
 
 /* ---- engines as the runtime reports them ---------------------------- */
 

@@ -136,6 +136,17 @@ orch_policy_refusal(orch_refusal_code code, const orch_config *cfg,
 }
 
 bool
+orch_policy_can_provision_container(
+    const orch_config *cfg, const orch_env *env, orch_refusal *out)
+{
+	orch_refusal_code code =
+	    env->docker_ok ? ORCH_REFUSE_NONE : ORCH_REFUSE_DOCKER;
+
+	orch_policy_refusal(code, cfg, env, NULL, 0, out);
+	return code == ORCH_REFUSE_NONE;
+}
+
+bool
 orch_policy_can_provision(const orch_state_counts *c, const orch_config *cfg,
     const orch_env *env, const orch_breaker *general, int64_t now_us,
     orch_refusal *out)

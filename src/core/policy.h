@@ -83,6 +83,18 @@ bool orch_policy_can_provision(const orch_state_counts *c,
     int64_t now_us, orch_refusal *out);
 
 /*
+ * The same for a container that is not an engine (POST /provision): it
+ * needs Docker, and none of the engines' own gates applies. Not their
+ * image (TARGET_IMAGE; the container names its own, checked by the
+ * request), not their count (MAX_REPLICAS counts engines), not the VPN
+ * (the container is not placed behind Gluetun) and not the general
+ * breaker (it counts engines that failed to become engines, and its
+ * half-open trial is an engine's). Refuses only DOCKER.
+ */
+bool orch_policy_can_provision_container(
+    const orch_config *cfg, const orch_env *env, orch_refusal *out);
+
+/*
  * CONTRACT.md "Status": "unavailable" when Docker is unreachable; else
  * "degraded" when provisioning is blocked or fewer than MIN_REPLICAS
  * engines are healthy; else "healthy".

@@ -978,7 +978,7 @@ orch_mgr_provision_container(orch_mgr *m, const orch_container_request *req,
 	refusal->code = ORCH_REFUSE_NONE;
 	if ((rv = generic_build(m, req, &g, diag)) != ORCH_OK)
 		goto out;
-	if (!orch_core_provision_allowed(m->core, refusal)) {
+	if (!orch_core_container_allowed(m->core, refusal)) {
 		rv = orch_refusal_status(refusal->code);
 		orch_diag_set(diag, "%s", orch_refusal_reason(refusal->code));
 		goto out;

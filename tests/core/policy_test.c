@@ -866,10 +866,35 @@ test_replacement_next_and_tie(void **state)
 	orch_config_fini(&cfg);
 }
 
+/* A container that is not an engine: only Docker down refuses it. */
+static void
+test_container_refusals(void **state)
+{
+	orch_config cfg;
+	orch_env env;
+	orch_refusal r;
+
+	(void) state;
+	orch_config_defaults(&cfg);
+	memset(&env, 0, sizeof(env));
+	/* The engines' image missing and the VPN down change nothing. */
+	env.docker_ok = true;
+	env.image_ok = false;
+	env.vpn_connected = false;
+	assert_true(orch_policy_can_provision_container(&cfg, &env, &r));
+	assert_int_equal(r.code, ORCH_REFUSE_NONE);
+	env.docker_ok = false;
+	assert_false(orch_policy_can_provision_container(&cfg, &env, &r));
+	assert_int_equal(r.code, ORCH_REFUSE_DOCKER);
+	assert_int_equal(r.eta_s, cfg.monitor_interval_s);
+	orch_config_fini(&cfg);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_container_refusals),
 	    cmocka_unit_test(test_refusal_names_and_status),
 	    cmocka_unit_test(test_can_provision_table),
 	    cmocka_unit_test(test_status_table),

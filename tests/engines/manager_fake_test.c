@@ -1557,11 +1557,35 @@ test_generic_containers(void **state)
 	    ORCH_EINTERNAL);
 	assert_int_equal(f->m.core.metrics.provision_container_failed, 1);
 	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 2);
-	/* Down: UNAVAILABLE. */
+	/* Not an engine: none of the engines' gates holds it. Their image
+	 * missing, their breaker open and their MAX_REPLICAS reached refuse
+	 * an engine, and a generic container is still created. */
+	orch_core_set_image_present(&f->m.core, false);
+	orch_core_lock(&f->m.core);
+	for (int i = 0; i < f->m.cfg.cb_failure_threshold; i++)
+		orch_breaker_record_failure(&f->m.core.general, f->m.now);
+	orch_core_unlock(&f->m.core);
+	f->m.cfg.max_replicas = 0;
+	ports[0].host_port = 18081; /* the first one holds 18080 */
+	{
+		orch_provision_result pres;
+
+		assert_int_not_equal(
+		    provision(f, NULL, 0, &pres, &ref, &diag), ORCH_OK);
+		assert_int_not_equal(ref.code, ORCH_REFUSE_NONE);
+	}
+	if (orch_mgr_provision_container(f->m.mgr, &req, &res, &ref, &diag) !=
+	    ORCH_OK)
+		fail_msg("generic provision: %s", diag.msg);
+	assert_int_equal(ref.code, ORCH_REFUSE_NONE);
+	assert_int_equal(f->m.core.metrics.provision_container_ok, 2);
+	/* Down: UNAVAILABLE, the one refusal a generic container meets. */
 	orch_fake_rt_set_down(f->fake, true);
+	orch_core_set_docker_ok(&f->m.core, false);
 	assert_int_equal(
 	    orch_mgr_provision_container(f->m.mgr, &req, &res, &ref, &diag),
 	    ORCH_EUNAVAIL);
+	assert_int_equal(ref.code, ORCH_REFUSE_DOCKER);
 }
 
 int
