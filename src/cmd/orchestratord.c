@@ -93,6 +93,13 @@ usage(FILE *f)
 
 /* The store's flush at exit: part of SIGTERM's 2 s. */
 #define STORE_FLUSH_MS 1000
+/* How long the RPC server's close may take: it waits for the handlers
+ * running, and a DELETE of an engine that ignores SIGTERM waits out the
+ * engine's stop timeout, then its kill and removal. The bound exists for
+ * nng #1543 (a close that never returns), not for them: at 5 s a DELETE
+ * taking 5.1 s lost its answer to the _exit. Within compose's 10 s
+ * stop_grace_period and the unit's TimeoutStopSec=15. */
+#define CLOSE_BOUND_MS (ORCH_MGR_STOP_TIMEOUT_S * 1000 + 3000)
 
 static void
 close_server(void *srv)
@@ -459,9 +466,10 @@ stop_all(struct daemon *d, const struct args *a, int rv)
 	 * workers are joined, every answer reaching a gateway loop that
 	 * still runs; only then are the loops freed. (The other order let a
 	 * slow DELETE answer into freed loops.) nng #1543: give the close
-	 * 5 s, then leave it to process exit. */
+	 * CLOSE_BOUND_MS, then leave it to process exit. */
 	orch_gw_quiesce(d->gw);
-	if (d->srv != NULL && !orch_run_bounded(close_server, d->srv, 5000)) {
+	if (d->srv != NULL &&
+	    !orch_run_bounded(close_server, d->srv, CLOSE_BOUND_MS)) {
 		ORCH_WARN("rpc: close timed out; exiting");
 		_exit(rv);
 	}

@@ -22,8 +22,7 @@
 #define NAME_ATTEMPTS 32
 /* Times a start may fail on a host port someone else took meanwhile. */
 #define PORT_ATTEMPTS 4
-/* Seconds the runtime waits for an engine to stop before killing it. */
-#define STOP_TIMEOUT_S 5
+#define STOP_TIMEOUT_S ORCH_MGR_STOP_TIMEOUT_S
 /* Engines one control step acts on at most (the next pass does more). */
 #define STEP_MAX 16
 #define SCALE_MAX 64

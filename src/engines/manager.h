@@ -45,6 +45,11 @@
 #include "src/engines/plan.h"
 #include "src/runtime/runtime.h"
 
+/* Seconds the runtime waits for an engine to stop before killing it: the
+ * longest a DELETE, a GC or a Scale step waits on one engine. The
+ * process's own stop waits for a handler in such a wait (orchestratord). */
+#define ORCH_MGR_STOP_TIMEOUT_S 5
+
 typedef struct orch_mgr orch_mgr;
 
 typedef struct orch_mgr_opts {
