@@ -64,9 +64,6 @@ void fx_fini(fx_mgr *m);
 
 void fx_sleep_ms(long ms);
 
-/* Replaces a configuration string by a copy of v (NULL: none). */
-void fx_set_str(char **field, const char *v);
-
 /* Polls cond every step_ms until it holds or ms have passed; ok gets
  * it. */
 #define FX_WAIT_EVERY(ok, cond, ms, step_ms)                                  \
