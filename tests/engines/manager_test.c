@@ -84,7 +84,7 @@ static char left_val[64];  /* the test's own containers: mgr-<run>-x */
 /* ---- small helpers ---------------------------------------------------- */
 
 /* Docker takes its time: conditions are polled every 50 ms. */
-#define WAIT_FOR(ok, cond, ms) FX_WAIT_EVERY(ok, cond, ms, 50)
+#define WAIT_FOR(ok, cond, ms) TL_WAIT_EVERY(ok, cond, ms, 50)
 
 static void
 need_docker(void)
