@@ -22,64 +22,42 @@
 
 #include "src/core/control.h"
 #include "src/core/core.h"
+#include "tests/core/fx.h"
 
 #define S(x) ((int64_t) (x) *INT64_C(1000000))
 #define T0 S(1700000000)
 
-typedef struct fixture {
-	orch_config cfg;
-	int64_t now;
-	orch_core core;
-} fixture;
+/* The core's own cases keep nothing beside the shared fixture. */
+typedef fx_core fixture;
 
-/* Defaults (ports 19000-19999 and 45000-49999, 1 stream per engine,
- * reservations for 15 s), with max_streams set. */
+/* Defaults (ports 19000-19999 and 45000-49999, 1..10 replicas, 1 stream
+ * per engine, reservations for 15 s), with max_streams set. */
 static fixture *
 fixture_new(int max_streams)
 {
 	fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-	orch_config_defaults(&f->cfg);
+	fx_core_config(f, 1, 10);
 	f->cfg.max_streams_per_engine = max_streams;
 	f->now = T0;
-	assert_int_equal(orch_core_init(&f->core, &f->cfg,
-	                     orch_clock_manual(&f->now), NULL),
-	    ORCH_OK);
+	fx_core_start(f, NULL, NULL);
 	return f;
 }
 
 static void
 fixture_free(fixture *f)
 {
-	orch_core_fini(&f->core);
-	orch_core_fini(&f->core); /* safe twice */
-	orch_config_fini(&f->cfg);
+	orch_core_fini(&f->core); /* fx_core_fini finis it again: safe */
+	fx_core_fini(f);
 	free(f);
-}
-
-static orch_engine_spec
-spec_of(const char *id, const char *name, int http, int https)
-{
-	orch_engine_spec sp;
-
-	memset(&sp, 0, sizeof(sp));
-	sp.container_id = id;
-	sp.container_name = name;
-	sp.host = "127.0.0.1";
-	sp.port = http;
-	sp.host_http_port = http;
-	sp.host_https_port = https;
-	sp.container_http_port = http;
-	sp.container_https_port = https;
-	sp.running = true;
-	return sp;
 }
 
 static orch_engine *
 put(fixture *f, const char *id, const char *name, int http, int https)
 {
-	orch_engine_spec sp = spec_of(id, name, http, https);
+	orch_engine_spec sp =
+	    fx_spec_ports(id, name, http, https, https, true);
 	orch_engine *e = NULL;
 
 	assert_int_equal(
@@ -150,14 +128,10 @@ static void
 test_can_provision_follows_env(void **state)
 {
 	fixture *f = fixture_new(1);
-	orch_env env;
 	orch_refusal r;
 
 	(void) state;
-	memset(&env, 0, sizeof(env));
-	env.docker_ok = true;
-	env.image_ok = true;
-	orch_core_set_env(&f->core, &env);
+	fx_core_env_up(f);
 	orch_core_lock(&f->core);
 	assert_true(orch_core_can_provision_locked(&f->core, &r));
 	assert_int_equal(r.code, ORCH_REFUSE_NONE);
@@ -223,7 +197,7 @@ test_engine_put_and_remove_track_ports(void **state)
 	assert_int_equal(orch_ports_used(&f->core.https_ports), 0);
 
 	/* A refused put (port held by another engine) reserves nothing. */
-	sp = spec_of("bbbb", "acestream-2", 19006, 45007);
+	sp = fx_spec_ports("bbbb", "acestream-2", 19006, 45007, 45007, true);
 	sp.host = "10.0.0.2";
 	o = (orch_engine *) 1;
 	assert_int_equal(
@@ -235,8 +209,7 @@ test_engine_put_and_remove_track_ports(void **state)
 	/* HTTPS not published (ACE_MAP_HTTPS=false): the engine's HTTPS
 	 * port still came from the pool, so it is reserved and released
 	 * (this once leaked: only the published port was accounted). */
-	sp = spec_of("cccc", "acestream-3", 19008, 45009);
-	sp.host_https_port = 0;
+	sp = fx_spec_ports("cccc", "acestream-3", 19008, 0, 45009, true);
 	o = NULL;
 	assert_int_equal(
 	    orch_core_engine_put_locked(&f->core, &sp, &o), ORCH_OK);
@@ -329,7 +302,8 @@ test_add_remove_cycles_release_every_port(void **state)
 			/* The ports move around the ranges over time. */
 			int http = 19000 + (k * 15 + i) % 1000;
 			int https = 45000 + (http - 19000) * 5 + k % 5;
-			orch_engine_spec sp = spec_of(id, name, http, https);
+			orch_engine_spec sp =
+			    fx_spec_ports(id, name, http, https, https, true);
 			orch_engine *out;
 			orch_err rv;
 

@@ -1,8 +1,8 @@
 /*
  * The fixture of the core's tests that run a whole core over a manual
- * clock and no runtime (control_test, restore_test, sink_test): the
- * configuration, the clock's value and the core, and the engine spec
- * the cases adopt.
+ * clock and no runtime (control_test, core_test, provision_test,
+ * restore_test, sink_test, vpn_test): the configuration, the clock's
+ * value and the core, and the engine specs the cases adopt.
  *
  * A test's own fixture embeds an fx_core and keeps beside it what only
  * it records (a sink's lines or counts). Everything asserts with cmocka,
@@ -28,9 +28,18 @@ typedef struct fx_core {
  * before fx_core_start. */
 void fx_core_config(fx_core *c, int min_replicas, int max_replicas);
 
+/* The configuration orch_config_load makes of env ("NAME=value",
+ * NULL-terminated; borrowed) and no .env file; fails the case when it
+ * does not load. Like fx_core_config, before fx_core_start. */
+void fx_core_load(fx_core *c, const char *const *env);
+
 /* The core over c->cfg on the manual clock c->now; with ops (not NULL),
  * a sink of ops and arg (copied by the core). */
 void fx_core_start(fx_core *c, const orch_sink_ops *ops, void *arg);
+
+/* Tells the started core that Docker and the image are there, as a
+ * runtime that answers would: neither refuses a slot. */
+void fx_core_env_up(fx_core *c);
 
 /* Releases the core and the configuration. */
 void fx_core_fini(fx_core *c);
@@ -39,5 +48,11 @@ void fx_core_fini(fx_core *c);
  * the strings are borrowed. */
 orch_engine_spec fx_spec(
     const char *id, const char *name, int http, bool running);
+
+/* The same with the HTTPS ports given: host_https published on the host
+ * (0: none, so the core's HTTPS pool holds nothing for it) and
+ * container_https inside. */
+orch_engine_spec fx_spec_ports(const char *id, const char *name, int http,
+    int host_https, int container_https, bool running);
 
 #endif

@@ -27,14 +27,13 @@
 #include "src/core/provision.h"
 #include "src/core/vpn.h"
 #include "src/core/vpncfg.h"
+#include "tests/core/fx.h"
 
 #define S(x) ((int64_t) (x) *INT64_C(1000000))
 #define T0 S(1700000000)
 
 typedef struct fixture {
-	orch_config cfg;
-	int64_t now;
-	orch_core core;
+	fx_core c;
 	int seq; /* container ids */
 } fixture;
 
@@ -52,31 +51,22 @@ fx_new(const char *const *extra_env)
 	const char *env[32] = {"GLUETUN_CONTAINER_NAME=ga,gb",
 	    "ACE_HTTPS_RANGE=45000-45999", "MAX_REPLICAS=50", NULL};
 	size_t n = 3;
-	orch_diag d;
-	orch_env e;
 
 	assert_non_null(f);
 	for (size_t i = 0; extra_env != NULL && extra_env[i] != NULL; i++)
 		env[n++] = extra_env[i];
 	env[n] = NULL;
-	if (orch_config_load(&f->cfg, env, NULL, &d) != ORCH_OK)
-		fail_msg("config: %s", d.msg);
-	f->now = T0;
-	assert_int_equal(orch_core_init(&f->core, &f->cfg,
-	                     orch_clock_manual(&f->now), NULL),
-	    ORCH_OK);
-	memset(&e, 0, sizeof(e));
-	e.docker_ok = true;
-	e.image_ok = true;
-	orch_core_set_env(&f->core, &e);
+	fx_core_load(&f->c, env);
+	f->c.now = T0;
+	fx_core_start(&f->c, NULL, NULL);
+	fx_core_env_up(&f->c);
 	return f;
 }
 
 static void
 fx_free(fixture *f)
 {
-	orch_core_fini(&f->core);
-	orch_config_fini(&f->cfg);
+	fx_core_fini(&f->c);
 	free(f);
 }
 
@@ -100,7 +90,7 @@ report(fixture *f, size_t i, bool up, int fwd)
 	r.pubs = i == 0 ? pubs_a : pubs_b;
 	r.n_pubs = i == 0 ? sizeof(pubs_a) / sizeof(pubs_a[0])
 	                  : sizeof(pubs_b) / sizeof(pubs_b[0]);
-	orch_core_vpn_report(&f->core, i, &r, &ch);
+	orch_core_vpn_report(&f->c.core, i, &r, &ch);
 	return ch;
 }
 
@@ -121,7 +111,7 @@ static orch_err
 reserve(fixture *f, const orch_slot_opts *o, orch_slot *slot,
     orch_refusal *ref, orch_diag *d)
 {
-	return orch_core_slot_reserve(&f->core, o, slot, ref, d);
+	return orch_core_slot_reserve(&f->c.core, o, slot, ref, d);
 }
 
 /* Commits slot as a running engine; its id into id. */
@@ -130,7 +120,7 @@ commit(fixture *f, orch_slot *slot, char id[ORCH_CORE_ID_MAX])
 {
 	char name[64];
 	orch_engine_spec spec;
-	const char *vpn = f->cfg.vpns[slot->vpn].name;
+	const char *vpn = f->c.cfg.vpns[slot->vpn].name;
 
 	snprintf(id, ORCH_CORE_ID_MAX, "id-%d", ++f->seq);
 	snprintf(name, sizeof(name), "acestream-%d", slot->number);
@@ -148,7 +138,8 @@ commit(fixture *f, orch_slot *slot, char id[ORCH_CORE_ID_MAX])
 	spec.forwarded = slot->p2p_port != 0;
 	spec.running = true;
 	assert_int_equal(
-	    orch_core_slot_commit(&f->core, slot, &spec, 0.1, NULL), ORCH_OK);
+	    orch_core_slot_commit(&f->c.core, slot, &spec, 0.1, NULL),
+	    ORCH_OK);
 }
 
 /* Reserves and commits one engine (on vpn, NULL: the core's choice). */
@@ -168,7 +159,7 @@ start_engine(fixture *f, const char *vpn, char id[ORCH_CORE_ID_MAX])
 static orch_engine *
 engine(fixture *f, const char *id)
 {
-	return orch_state_engine_get(&f->core.state, id);
+	return orch_state_engine_get(&f->c.core.state, id);
 }
 
 static int
@@ -176,9 +167,9 @@ free_ports(fixture *f, size_t i)
 {
 	int n;
 
-	orch_core_lock(&f->core);
-	n = orch_core_vpn_free_ports_locked(&f->core, i);
-	orch_core_unlock(&f->core);
+	orch_core_lock(&f->c.core);
+	n = orch_core_vpn_free_ports_locked(&f->c.core, i);
+	orch_core_unlock(&f->c.core);
 	return n;
 }
 
@@ -187,9 +178,9 @@ can_provision(fixture *f, orch_refusal *why)
 {
 	bool ok;
 
-	orch_core_lock(&f->core);
-	ok = orch_core_can_provision_locked(&f->core, why);
-	orch_core_unlock(&f->core);
+	orch_core_lock(&f->c.core);
+	ok = orch_core_can_provision_locked(&f->c.core, why);
+	orch_core_unlock(&f->c.core);
 	return ok;
 }
 
@@ -208,7 +199,7 @@ test_pool_from_published_ports(void **state)
 	f = fx_new(NULL);
 	/* Before any report: no port, and "unknown". */
 	assert_int_equal(free_ports(f, 0), 0);
-	v = orch_core_vpn_at_locked(&f->core, 0);
+	v = orch_core_vpn_at_locked(&f->c.core, 0);
 	assert_string_equal(v->status, "unknown");
 	report(f, 0, true, 0);
 	/* Not the control server's 8000, not Gluetun's 8888/8388, not one
@@ -221,7 +212,7 @@ test_pool_from_published_ports(void **state)
 	r.control = ORCH_VPN_CONTROL_OK;
 	r.tunnel_up = true;
 	r.forwarded_port = -1;
-	orch_core_vpn_report(&f->core, 0, &r, NULL);
+	orch_core_vpn_report(&f->c.core, 0, &r, NULL);
 	assert_int_equal(v->n_pool, 3);
 	fx_free(f);
 
@@ -230,10 +221,10 @@ test_pool_from_published_ports(void **state)
 	f = fx_new(ranged);
 	report(f, 0, true, 0);
 	report(f, 1, true, 0);
-	v = orch_core_vpn_at_locked(&f->core, 0);
+	v = orch_core_vpn_at_locked(&f->c.core, 0);
 	assert_int_equal(v->n_pool, 3); /* 8888, 19000, 19001 */
 	assert_int_equal(v->pool[0].port, 8888);
-	v = orch_core_vpn_at_locked(&f->core, 1);
+	v = orch_core_vpn_at_locked(&f->c.core, 1);
 	assert_int_equal(v->n_pool, 1); /* 19002 */
 	assert_int_equal(v->pool[0].host_port, 49002);
 	fx_free(f);
@@ -255,7 +246,7 @@ test_gate_and_choice(void **state)
 	assert_false(can_provision(f, &ref));
 	assert_int_equal(ref.code, ORCH_REFUSE_VPN);
 	assert_true(ref.should_wait);
-	assert_int_equal(ref.eta_s, f->cfg.gluetun_health_check_interval_s);
+	assert_int_equal(ref.eta_s, f->c.cfg.gluetun_health_check_interval_s);
 	assert_int_equal(reserve(f, &any, &s1, &ref, &d), ORCH_EPRECOND);
 	assert_int_equal(ref.code, ORCH_REFUSE_VPN);
 	report(f, 0, false, -1);
@@ -280,17 +271,17 @@ test_gate_and_choice(void **state)
 	assert_int_equal(s2.vpn, 0);
 	assert_int_equal(reserve(f, &any, &s3, &ref, &d), ORCH_OK);
 	assert_int_equal(s3.vpn, 0); /* 1 + 0 in flight vs 1 + 1: a tie */
-	orch_core_slot_abort(&f->core, &s3, ORCH_SLOT_FAILED, NULL);
+	orch_core_slot_abort(&f->c.core, &s3, ORCH_SLOT_FAILED, NULL);
 	commit(f, &s2, id);
-	assert_int_equal(orch_core_vpn_at_locked(&f->core, 0)->engines, 1);
-	assert_int_equal(orch_core_vpn_at_locked(&f->core, 1)->engines, 1);
+	assert_int_equal(orch_core_vpn_at_locked(&f->c.core, 0)->engines, 1);
+	assert_int_equal(orch_core_vpn_at_locked(&f->c.core, 1)->engines, 1);
 
 	/* gb drops: open while ga is up; new engines go to ga. */
 	report(f, 1, false, -1);
 	assert_true(can_provision(f, &ref));
 	assert_int_equal(reserve(f, &any, &s3, &ref, &d), ORCH_OK);
 	assert_int_equal(s3.vpn, 0);
-	orch_core_slot_abort(&f->core, &s3, ORCH_SLOT_FAILED, NULL);
+	orch_core_slot_abort(&f->c.core, &s3, ORCH_SLOT_FAILED, NULL);
 	/* Both down: refused again. */
 	report(f, 0, false, -1);
 	assert_false(can_provision(f, &ref));
@@ -316,24 +307,24 @@ test_ports_back_on_every_path(void **state)
 		/* reserve, commit, remove */
 		assert_int_equal(reserve(f, &any, &s, &ref, &d), ORCH_OK);
 		commit(f, &s, id);
-		assert_true(orch_core_engine_drop(&f->core, id, NULL));
+		assert_true(orch_core_engine_drop(&f->c.core, id, NULL));
 		/* reserve, every abort outcome (and the world put right
 		 * again: Docker back, the image there, the breaker reset) */
 		assert_int_equal(reserve(f, &any, &s, &ref, &d), ORCH_OK);
 		orch_core_slot_abort(
-		    &f->core, &s, (orch_slot_outcome) (1 + k % 4), NULL);
-		orch_core_set_docker_ok(&f->core, true);
-		orch_core_set_image_present(&f->core, true);
-		orch_core_lock(&f->core);
-		(void) orch_core_reset_breaker_locked(&f->core, NULL);
-		orch_core_unlock(&f->core);
+		    &f->c.core, &s, (orch_slot_outcome) (1 + k % 4), NULL);
+		orch_core_set_docker_ok(&f->c.core, true);
+		orch_core_set_image_present(&f->c.core, true);
+		orch_core_lock(&f->c.core);
+		(void) orch_core_reset_breaker_locked(&f->c.core, NULL);
+		orch_core_unlock(&f->c.core);
 	}
 	assert_int_equal(free_ports(f, 0), 3);
 	assert_int_equal(free_ports(f, 1), 3);
-	assert_int_equal(orch_ports_used(&f->core.https_ports), 0);
-	assert_int_equal(orch_core_vpn_at_locked(&f->core, 0)->engines, 0);
-	assert_int_equal(orch_core_vpn_at_locked(&f->core, 0)->inflight, 0);
-	assert_int_equal(f->core.provisioning, 0);
+	assert_int_equal(orch_ports_used(&f->c.core.https_ports), 0);
+	assert_int_equal(orch_core_vpn_at_locked(&f->c.core, 0)->engines, 0);
+	assert_int_equal(orch_core_vpn_at_locked(&f->c.core, 0)->inflight, 0);
+	assert_int_equal(f->c.core.provisioning, 0);
 	fx_free(f);
 }
 
@@ -360,7 +351,7 @@ test_explicit_host_port_and_exhaustion(void **state)
 	o = opts_for(NULL, false, 40404);
 	assert_int_equal(reserve(f, &o, &held[0], &ref, &d), ORCH_EEXIST);
 	assert_string_equal(d.field, "host_port");
-	orch_core_slot_abort(&f->core, &s, ORCH_SLOT_FAILED, NULL);
+	orch_core_slot_abort(&f->c.core, &s, ORCH_SLOT_FAILED, NULL);
 
 	/* Every port of both in use: exhausted, saying which has what. */
 	o = opts_for(NULL, false, 0);
@@ -378,7 +369,7 @@ test_explicit_host_port_and_exhaustion(void **state)
 	assert_non_null(strstr(d.msg, "gb: 0 of 3 free"));
 	for (int k = 0; k < 3; k++)
 		orch_core_slot_abort(
-		    &f->core, &held[k], ORCH_SLOT_FAILED, NULL);
+		    &f->c.core, &held[k], ORCH_SLOT_FAILED, NULL);
 	assert_int_equal(free_ports(f, 0) + free_ports(f, 1), 3);
 	fx_free(f);
 }
@@ -401,24 +392,24 @@ test_one_forwarded_per_vpn(void **state)
 	(void) state;
 	report(f, 0, true, 54321);
 	/* Known and fresh, no owner: needed. */
-	assert_true(orch_core_vpn_forward_need(&f->core, 0, &port));
+	assert_true(orch_core_vpn_forward_need(&f->c.core, 0, &port));
 	assert_int_equal(port, 54321);
 	/* The first provision takes it; one in flight is enough. */
 	assert_int_equal(reserve(f, &on_a, &s1, &ref, &d), ORCH_OK);
 	assert_int_equal(s1.p2p_port, 54321);
-	assert_false(orch_core_vpn_forward_need(&f->core, 0, &port));
+	assert_false(orch_core_vpn_forward_need(&f->c.core, 0, &port));
 	assert_int_equal(reserve(f, &on_a, &s2, &ref, &d), ORCH_OK);
 	assert_int_equal(s2.p2p_port, 0);
 	commit(f, &s1, id1);
 	commit(f, &s2, id2);
 	assert_true(engine(f, id1)->forwarded);
 	assert_false(engine(f, id2)->forwarded);
-	assert_false(orch_core_vpn_forward_need(&f->core, 0, &port));
+	assert_false(orch_core_vpn_forward_need(&f->c.core, 0, &port));
 
 	/* The port changes: needed again; the taker is forced. */
-	f->now += S(60);
+	f->c.now += S(60);
 	report(f, 0, true, 41000);
-	assert_true(orch_core_vpn_forward_need(&f->core, 0, &port));
+	assert_true(orch_core_vpn_forward_need(&f->c.core, 0, &port));
 	assert_int_equal(port, 41000);
 	assert_int_equal(reserve(f, &fwd_a, &s3, &ref, &d), ORCH_OK);
 	assert_int_equal(s3.p2p_port, 41000);
@@ -428,16 +419,16 @@ test_one_forwarded_per_vpn(void **state)
 	assert_true(engine(f, id3)->forwarded);
 	assert_false(engine(f, id1)->forwarded);
 	assert_true(engine(f, id1)->marked_for_replacement);
-	assert_false(orch_core_vpn_forward_need(&f->core, 0, &port));
+	assert_false(orch_core_vpn_forward_need(&f->c.core, 0, &port));
 	/* The old one is idle: due to stop at once. */
-	assert_int_equal(orch_core_vpn_retire_due(&f->core, due, 4), 1);
+	assert_int_equal(orch_core_vpn_retire_due(&f->c.core, due, 4), 1);
 	assert_string_equal(due[0], id1);
-	assert_true(orch_core_engine_drop(&f->core, id1, NULL));
-	assert_int_equal(orch_core_vpn_retire_due(&f->core, due, 4), 0);
+	assert_true(orch_core_engine_drop(&f->c.core, id1, NULL));
+	assert_int_equal(orch_core_vpn_retire_due(&f->c.core, due, 4), 0);
 
 	/* A tunnel that is down has no port to give. */
 	report(f, 0, false, -1);
-	assert_false(orch_core_vpn_forward_need(&f->core, 0, &port));
+	assert_false(orch_core_vpn_forward_need(&f->c.core, 0, &port));
 	fx_free(f);
 }
 
@@ -465,7 +456,7 @@ test_adopted_forwarded_engines(void **state)
 	spec.p2p_port = 54321;
 	spec.forwarded = true;
 	spec.running = true;
-	assert_true(orch_core_adopt(&f->core, &spec));
+	assert_true(orch_core_adopt(&f->c.core, &spec));
 	spec.container_name = "acestream-2";
 	spec.container_id = "new";
 	spec.port = 19001;
@@ -473,13 +464,13 @@ test_adopted_forwarded_engines(void **state)
 	spec.container_http_port = 19001;
 	spec.container_https_port = 45001;
 	spec.p2p_port = 41000;
-	assert_true(orch_core_adopt(&f->core, &spec));
+	assert_true(orch_core_adopt(&f->c.core, &spec));
 	assert_true(engine(f, "new")->forwarded);
 	assert_false(engine(f, "old")->forwarded);
 	assert_true(engine(f, "old")->marked_for_replacement);
 	/* Adopted ports are taken in the pool. */
 	assert_int_equal(free_ports(f, 0), 1);
-	assert_int_equal(orch_core_vpn_at_locked(&f->core, 0)->engines, 2);
+	assert_int_equal(orch_core_vpn_at_locked(&f->c.core, 0)->engines, 2);
 	fx_free(f);
 }
 
@@ -497,11 +488,11 @@ busy(fixture *f, const char *id)
 	ev.key_type = "infohash";
 	ev.key = "k";
 	ev.playback_session_id = id;
-	orch_core_lock(&f->core);
+	orch_core_lock(&f->c.core);
 	assert_int_equal(
-	    orch_state_stream_start(&f->core.state, &ev, f->now, &st),
+	    orch_state_stream_start(&f->c.core.state, &ev, f->c.now, &st),
 	    ORCH_OK);
-	orch_core_unlock(&f->core);
+	orch_core_unlock(&f->c.core);
 }
 
 static void
@@ -522,49 +513,49 @@ test_reconnect_window(void **state)
 	busy(f, loaded);
 
 	/* A bounce shorter than VPN_RECONNECT_STABLE_S (10 s): nothing. */
-	f->now += S(1);
+	f->c.now += S(1);
 	ch = report(f, 0, false, -1);
 	assert_true(ch.down);
-	f->now += S(9);
+	f->c.now += S(9);
 	ch = report(f, 0, true, 0);
 	assert_true(ch.up);
 	assert_int_equal(ch.down_ms, 9000);
 	assert_false(ch.reconnect);
 	assert_false(
-	    orch_core_vpn_reconnect_next(&f->core, 0, id, &is_idle, &fwd));
+	    orch_core_vpn_reconnect_next(&f->c.core, 0, id, &is_idle, &fwd));
 
 	/* Down 10 s: every engine from before is due once, idle first. */
 	ch = report(f, 0, false, -1);
-	f->now += S(10);
+	f->c.now += S(10);
 	ch = report(f, 0, true, 0);
 	assert_true(ch.reconnect);
-	f->now += S(1);
+	f->c.now += S(1);
 	start_engine(f, "ga", later); /* after the reconnect: not due */
 	assert_true(
-	    orch_core_vpn_reconnect_next(&f->core, 0, id, &is_idle, &fwd));
+	    orch_core_vpn_reconnect_next(&f->c.core, 0, id, &is_idle, &fwd));
 	assert_string_equal(id, idle);
 	assert_true(is_idle);
-	assert_int_equal(orch_core_vpn_retire(&f->core, id, 0), ORCH_OK);
+	assert_int_equal(orch_core_vpn_retire(&f->c.core, id, 0), ORCH_OK);
 	assert_true(
-	    orch_core_vpn_reconnect_next(&f->core, 0, id, &is_idle, &fwd));
+	    orch_core_vpn_reconnect_next(&f->c.core, 0, id, &is_idle, &fwd));
 	assert_string_equal(id, loaded);
 	assert_false(is_idle);
-	assert_int_equal(orch_core_vpn_retire(&f->core, id, 300), ORCH_OK);
+	assert_int_equal(orch_core_vpn_retire(&f->c.core, id, 300), ORCH_OK);
 	/* Done: the reconnect is cleared. */
 	assert_false(
-	    orch_core_vpn_reconnect_next(&f->core, 0, id, &is_idle, &fwd));
+	    orch_core_vpn_reconnect_next(&f->c.core, 0, id, &is_idle, &fwd));
 	assert_int_equal(
-	    orch_core_vpn_at_locked(&f->core, 0)->reconnect_cutoff_us, 0);
+	    orch_core_vpn_at_locked(&f->c.core, 0)->reconnect_cutoff_us, 0);
 	/* The loaded one drains: due only after VPN_RECONNECT_DRAIN_S. */
 	{
 		char due[4][ORCH_CORE_ID_MAX];
 
 		assert_int_equal(
-		    orch_core_vpn_retire_due(&f->core, due, 4), 1);
+		    orch_core_vpn_retire_due(&f->c.core, due, 4), 1);
 		assert_string_equal(due[0], idle);
-		f->now += S(300);
+		f->c.now += S(300);
 		assert_int_equal(
-		    orch_core_vpn_retire_due(&f->core, due, 4), 2);
+		    orch_core_vpn_retire_due(&f->c.core, due, 4), 2);
 	}
 	fx_free(f);
 }
@@ -585,7 +576,7 @@ test_restarted_container_and_option_off(void **state)
 	start_engine(f, "ga", id);
 	/* Started anew between two rounds: its engines' namespace is
 	 * gone, whatever the window. */
-	f->now += S(2);
+	f->c.now += S(2);
 	memset(&r, 0, sizeof(r));
 	r.status = "running";
 	r.health = "healthy";
@@ -593,11 +584,11 @@ test_restarted_container_and_option_off(void **state)
 	r.control = ORCH_VPN_CONTROL_OK;
 	r.tunnel_up = true;
 	r.forwarded_port = -1;
-	orch_core_vpn_report(&f->core, 0, &r, &ch);
+	orch_core_vpn_report(&f->c.core, 0, &r, &ch);
 	assert_true(ch.restarted);
 	assert_true(ch.reconnect);
 	assert_true(
-	    orch_core_vpn_reconnect_next(&f->core, 0, due, &is_idle, &fwd));
+	    orch_core_vpn_reconnect_next(&f->c.core, 0, due, &is_idle, &fwd));
 	assert_string_equal(due, id);
 	fx_free(f);
 
@@ -606,12 +597,12 @@ test_restarted_container_and_option_off(void **state)
 	report(f, 0, true, 0);
 	start_engine(f, "ga", id);
 	report(f, 0, false, -1);
-	f->now += S(60);
+	f->c.now += S(60);
 	ch = report(f, 0, true, 0);
 	assert_true(ch.up);
 	assert_false(ch.reconnect);
 	assert_false(
-	    orch_core_vpn_reconnect_next(&f->core, 0, due, &is_idle, &fwd));
+	    orch_core_vpn_reconnect_next(&f->c.core, 0, due, &is_idle, &fwd));
 	fx_free(f);
 }
 
@@ -620,7 +611,8 @@ test_restarted_container_and_option_off(void **state)
 static void
 healthy(fixture *f, const char *id)
 {
-	assert_true(orch_core_apply_probe(&f->core, id, true, NULL, 0, NULL));
+	assert_true(
+	    orch_core_apply_probe(&f->c.core, id, true, NULL, 0, NULL));
 }
 
 static void
@@ -640,29 +632,29 @@ test_down_vpn_marks_its_engines(void **state)
 	start_engine(f, "gb", on_b);
 	healthy(f, on_a);
 	healthy(f, on_b);
-	assert_int_equal(f->core.state.counts.free, 2);
+	assert_int_equal(f->c.core.state.counts.free, 2);
 
 	/* ga drops: its engine stays listed and selectable, but after
 	 * gb's and no longer free (the autoscaler starts others). */
 	report(f, 0, false, -1);
 	assert_true(engine(f, on_a)->vpn_down);
 	assert_false(engine(f, on_b)->vpn_down);
-	assert_int_equal(f->core.state.counts.free, 1);
-	assert_int_equal(f->core.state.counts.healthy, 2);
-	orch_core_lock(&f->core);
-	v = orch_state_engines_sorted(&f->core.state, &n);
+	assert_int_equal(f->c.core.state.counts.free, 1);
+	assert_int_equal(f->c.core.state.counts.healthy, 2);
+	orch_core_lock(&f->c.core);
+	v = orch_state_engines_sorted(&f->c.core.state, &n);
 	assert_int_equal(n, 2);
 	/* ga's port (19000... 39000) is lower, yet it is listed last. */
 	assert_string_equal(v[0]->container_id, on_b);
 	assert_string_equal(v[1]->container_id, on_a);
 	assert_int_equal(
-	    orch_core_select_locked(&f->core, true, &e, rid), ORCH_OK);
+	    orch_core_select_locked(&f->c.core, true, &e, rid), ORCH_OK);
 	assert_string_equal(e->container_id, on_b);
 	/* With gb's engine taken, ga's still serves. */
 	assert_int_equal(
-	    orch_core_select_locked(&f->core, true, &e, rid), ORCH_OK);
+	    orch_core_select_locked(&f->c.core, true, &e, rid), ORCH_OK);
 	assert_string_equal(e->container_id, on_a);
-	orch_core_unlock(&f->core);
+	orch_core_unlock(&f->c.core);
 
 	/* Back: unmarked. */
 	report(f, 0, true, 0);
@@ -687,7 +679,7 @@ test_auth_error_is_not_a_drop(void **state)
 	r.control = ORCH_VPN_CONTROL_AUTH;
 	r.forwarded_port = -1;
 	r.error = "control server http://x/v1/vpn/status: HTTP 401";
-	orch_core_vpn_report(&f->core, 0, &r, NULL);
+	orch_core_vpn_report(&f->c.core, 0, &r, NULL);
 	report(f, 1, false, -1);
 	assert_false(can_provision(f, &ref));
 	assert_int_equal(ref.code, ORCH_REFUSE_VPN);
@@ -697,7 +689,7 @@ test_auth_error_is_not_a_drop(void **state)
 	assert_int_equal(ref.eta_s, -1);
 	assert_non_null(ref.message);
 	assert_non_null(strstr(ref.message, "GLUETUN_API_KEY"));
-	assert_string_equal(orch_core_vpn_at_locked(&f->core, 0)->error,
+	assert_string_equal(orch_core_vpn_at_locked(&f->c.core, 0)->error,
 	    "control server http://x/v1/vpn/status: HTTP 401");
 	/* A plain drop on every VPN is the usual refusal. */
 	report(f, 0, false, -1);
@@ -705,13 +697,13 @@ test_auth_error_is_not_a_drop(void **state)
 	assert_true(ref.should_wait);
 	assert_null(ref.message);
 	/* Another VPN connected: open. */
-	orch_core_vpn_report(&f->core, 0, &r, NULL);
+	orch_core_vpn_report(&f->c.core, 0, &r, NULL);
 	report(f, 1, true, 7000);
 	assert_true(can_provision(f, &ref));
 
-	orch_core_lock(&f->core);
-	orch_metrics_render_locked(&f->core, &out);
-	orch_core_unlock(&f->core);
+	orch_core_lock(&f->c.core);
+	orch_metrics_render_locked(&f->c.core, &out);
+	orch_core_unlock(&f->c.core);
 	assert_non_null(
 	    strstr(orch_buf_cstr(&out), "orch_vpn_connected{vpn=\"ga\"} 0\n"));
 	assert_non_null(
@@ -734,19 +726,19 @@ test_idle_victim(void **state)
 
 	(void) state;
 	report(f, 0, true, 54321);
-	assert_false(orch_core_vpn_idle_victim(&f->core, 0, v));
+	assert_false(orch_core_vpn_idle_victim(&f->c.core, 0, v));
 	start_engine(f, "ga", a1); /* takes the forwarded port */
 	start_engine(f, "ga", a2);
 	assert_true(engine(f, a1)->forwarded);
 	/* The forwarded one first: it is the one being replaced. */
-	assert_true(orch_core_vpn_idle_victim(&f->core, 0, v));
+	assert_true(orch_core_vpn_idle_victim(&f->c.core, 0, v));
 	assert_string_equal(v, a1);
 	busy(f, a1);
-	assert_true(orch_core_vpn_idle_victim(&f->core, 0, v));
+	assert_true(orch_core_vpn_idle_victim(&f->c.core, 0, v));
 	assert_string_equal(v, a2);
 	busy(f, a2);
-	assert_false(orch_core_vpn_idle_victim(&f->core, 0, v));
-	assert_false(orch_core_vpn_idle_victim(&f->core, 1, v));
+	assert_false(orch_core_vpn_idle_victim(&f->c.core, 0, v));
+	assert_false(orch_core_vpn_idle_victim(&f->c.core, 1, v));
 	fx_free(f);
 }
 

@@ -8,24 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
-void
-fx_sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-void
-fx_set_str(char **field, const char *v)
-{
-	free(*field);
-	*field = v != NULL ? strdup(v) : NULL;
-}
+#include "tests/testlib/testlib.h"
 
 void
 fx_config(fx_mgr *m, const char *label_key, const char *label_value,
@@ -35,11 +21,11 @@ fx_config(fx_mgr *m, const char *label_key, const char *label_value,
 
 	orch_config_defaults(c);
 	m->cfg_ok = true;
-	fx_set_str(&c->target_image, FX_IMAGE);
+	tl_set_str(&c->target_image, FX_IMAGE);
 	c->image_pull = ORCH_IMAGE_PULL_NEVER;
-	fx_set_str(&c->container_label_key, label_key);
-	fx_set_str(&c->container_label_value, label_value);
-	fx_set_str(&c->engine_name_prefix, prefix);
+	tl_set_str(&c->container_label_key, label_key);
+	tl_set_str(&c->container_label_value, label_value);
+	tl_set_str(&c->engine_name_prefix, prefix);
 	c->port_range_host.lo = http_lo;
 	c->port_range_host.hi = http_lo + n_ports - 1;
 	c->ace_https_range.lo = https_lo;

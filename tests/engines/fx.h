@@ -2,9 +2,9 @@
  * The fixture the manager's tests share (manager_fake_test and
  * vpn_fake_test over the fake runtime, manager_test over Docker): a
  * configuration, a core on the clock the case picks (fx_mgr.now for a
- * manual one) and a manager over the case's runtime ops; waiting on a
- * condition with a deadline; copies of what the core's state says, taken
- * under its lock.
+ * manual one) and a manager over the case's runtime ops; the value of a
+ * container's variable; copies of what the core's state says, taken
+ * under its lock. Waiting with a deadline is tests/testlib's.
  *
  * A test's own fixture embeds an fx_mgr and keeps beside it what only it
  * has (the fake's handle, the Docker handle, the VPN monitor). The
@@ -21,7 +21,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "src/base/time.h"
 #include "src/core/clock.h"
 #include "src/core/config.h"
 #include "src/core/core.h"
@@ -61,28 +60,6 @@ void fx_stop(fx_mgr *m);
 void fx_fini(fx_mgr *m);
 
 /* ---- small helpers ---------------------------------------------------- */
-
-void fx_sleep_ms(long ms);
-
-/* Replaces a configuration string by a copy of v (NULL: none). */
-void fx_set_str(char **field, const char *v);
-
-/* Polls cond every step_ms until it holds or ms have passed; ok gets
- * it. */
-#define FX_WAIT_EVERY(ok, cond, ms, step_ms)                                  \
-	do {                                                                  \
-		int64_t wf_deadline_ = orch_mono_ms() + (ms);                 \
-		for (;;) {                                                    \
-			if (((ok) = (cond)))                                  \
-				break;                                        \
-			if (orch_mono_ms() >= wf_deadline_)                   \
-				break;                                        \
-			fx_sleep_ms(step_ms);                                 \
-		}                                                             \
-	} while (0)
-
-/* The same every 5 ms (the fake runtime answers at once). */
-#define FX_WAIT_FOR(ok, cond, ms) FX_WAIT_EVERY(ok, cond, ms, 5)
 
 /* The value of NAME in a container's environment, or NULL. Points into
  * c. */

@@ -34,6 +34,7 @@
 #include "src/engines/plan.h"
 #include "tests/engines/fx.h"
 #include "tests/runtime/fake_runtime.h"
+#include "tests/testlib/testlib.h"
 
 #define IMAGE FX_IMAGE
 #define LKEY "orchestrator.managed"
@@ -923,7 +924,7 @@ test_events(void **state)
 
 	start_mgr(f, true);
 	/* The stream connects and asks for a reconcile; wait for it. */
-	FX_WAIT_FOR(
+	TL_WAIT_FOR(
 	    ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) >= 2, 2000);
 	assert_true(ok);
 	r = provision_ok(f, NULL);
@@ -932,7 +933,7 @@ test_events(void **state)
 	/* die: the engine is down, its streams end. */
 	assert_int_equal(
 	    orch_fake_rt_die(f->fake, r.container_id, 1), ORCH_OK);
-	FX_WAIT_FOR(ok, !fx_eget(&f->m, r.container_id).running, 2000);
+	TL_WAIT_FOR(ok, !fx_eget(&f->m, r.container_id).running, 2000);
 	assert_true(ok);
 	assert_true(fx_eget(&f->m, r.container_id).found);
 	assert_int_equal(
@@ -942,7 +943,7 @@ test_events(void **state)
 
 	/* start: the same engine is back, same ports. */
 	assert_int_equal(orch_fake_rt_start(f->fake, r.container_id), ORCH_OK);
-	FX_WAIT_FOR(ok, fx_eget(&f->m, r.container_id).running, 2000);
+	TL_WAIT_FOR(ok, fx_eget(&f->m, r.container_id).running, 2000);
 	assert_true(ok);
 	assert_int_equal(
 	    fx_eget(&f->m, r.container_id).host_http_port, r.host_http_port);
@@ -952,7 +953,7 @@ test_events(void **state)
 	fx_stream_on(&f->m, r.container_id, "s2");
 	assert_int_equal(
 	    orch_fake_rt_crash_loop(f->fake, r.container_id, 3), ORCH_OK);
-	FX_WAIT_FOR(ok,
+	TL_WAIT_FOR(ok,
 	    fx_stream_status(&f->m, "s2", reason, sizeof(reason)) == 2 &&
 	        fx_eget(&f->m, r.container_id).running,
 	    2000);
@@ -963,7 +964,7 @@ test_events(void **state)
 	/* destroy: gone, ports released. */
 	assert_int_equal(
 	    orch_fake_rt_destroy(f->fake, r.container_id), ORCH_OK);
-	FX_WAIT_FOR(ok, !fx_eget(&f->m, r.container_id).found, 2000);
+	TL_WAIT_FOR(ok, !fx_eget(&f->m, r.container_id).found, 2000);
 	assert_true(ok);
 	assert_false(fx_http_in_use(&f->m, r.host_http_port));
 	assert_settled(f);
@@ -971,7 +972,7 @@ test_events(void **state)
 	/* A managed container we did not know starts: adopted by inspect. */
 	x = add_container(f, "acestream-9", run, 4, 19008, false);
 	assert_int_equal(orch_fake_rt_start(f->fake, x), ORCH_OK);
-	FX_WAIT_FOR(ok, fx_eget(&f->m, x).found, 2000);
+	TL_WAIT_FOR(ok, fx_eget(&f->m, x).found, 2000);
 	assert_true(ok);
 	assert_true(fx_http_in_use(&f->m, 19008));
 
@@ -979,7 +980,7 @@ test_events(void **state)
 	 * in state until the next reconcile heals it. */
 	orch_fake_rt_drop_events(f->fake, 3);
 	assert_int_equal(orch_fake_rt_destroy(f->fake, x), ORCH_OK);
-	fx_sleep_ms(100);
+	tl_sleep_ms(100);
 	assert_true(fx_eget(&f->m, x).found);
 	f->m.now += S(1);
 	orch_mgr_reconcile(f->m.mgr);
@@ -998,22 +999,22 @@ test_events_reconnect(void **state)
 	bool ok;
 
 	start_mgr(f, true);
-	FX_WAIT_FOR(
+	TL_WAIT_FOR(
 	    ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) >= 2, 2000);
 	assert_true(ok);
 	r = provision_ok(f, NULL);
 	/* Down: the stream drops; what happens meanwhile is not seen. */
 	orch_fake_rt_set_down(f->fake, true);
-	fx_sleep_ms(50);
+	tl_sleep_ms(50);
 	lists = orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST);
 	assert_int_equal(
 	    orch_fake_rt_destroy(f->fake, r.container_id), ORCH_OK);
-	fx_sleep_ms(50);
+	tl_sleep_ms(50);
 	assert_true(fx_eget(&f->m, r.container_id).found);
 	/* Up: the reconnect triggers a reconcile, which heals it. */
 	f->m.now += S(1);
 	orch_fake_rt_set_down(f->fake, false);
-	FX_WAIT_FOR(ok, !fx_eget(&f->m, r.container_id).found, 2000);
+	TL_WAIT_FOR(ok, !fx_eget(&f->m, r.container_id).found, 2000);
 	assert_true(ok);
 	assert_true(orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) > lists);
 	assert_settled(f);
@@ -1283,7 +1284,7 @@ test_slow_runtime_off_lock(void **state)
 	orch_fake_rt_delay(f->fake, ORCH_FAKE_CREATE, 800);
 	assert_int_equal(pthread_create(&t, NULL, par_main, &p), 0);
 	/* The provision is inside the runtime's create now. */
-	FX_WAIT_FOR(
+	TL_WAIT_FOR(
 	    ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_CREATE) == 1, 2000);
 	assert_true(ok);
 	/* A read under the core's lock is not held up by it. */
@@ -1359,7 +1360,7 @@ test_crash_loop_removed(void **state)
 
 	f->m.cfg.crash_loop_restarts = 3;
 	start_mgr(f, true);
-	FX_WAIT_FOR(
+	TL_WAIT_FOR(
 	    ok, orch_fake_rt_calls(f->fake, ORCH_FAKE_LIST) >= 2, 2000);
 	assert_true(ok);
 	r = provision_ok(f, NULL);
@@ -1367,11 +1368,11 @@ test_crash_loop_removed(void **state)
 	    &f->m.core, r.container_id, true, NULL, 0, NULL);
 	assert_int_equal(
 	    orch_fake_rt_crash_loop(f->fake, r.container_id, 3), ORCH_OK);
-	FX_WAIT_FOR(ok, fx_eget(&f->m, r.container_id).restarts >= 3, 2000);
+	TL_WAIT_FOR(ok, fx_eget(&f->m, r.container_id).restarts >= 3, 2000);
 	assert_true(ok);
 	assert_true(fx_http_in_use(&f->m, r.host_http_port));
 	orch_mgr_control_pass(f->m.mgr);
-	FX_WAIT_FOR(ok, !fx_eget(&f->m, r.container_id).found, 2000);
+	TL_WAIT_FOR(ok, !fx_eget(&f->m, r.container_id).found, 2000);
 	assert_true(ok);
 	assert_int_equal(orch_fake_rt_count(f->fake, NULL), 0);
 	assert_false(fx_http_in_use(&f->m, r.host_http_port));

@@ -48,6 +48,7 @@
 #include "src/engines/plan.h"
 #include "src/runtime/docker.h"
 #include "tests/engines/fx.h"
+#include "tests/testlib/testlib.h"
 
 #define IMAGE FX_IMAGE
 #define MISSING_IMAGE "orch-test-missing/none:latest"
@@ -83,7 +84,7 @@ static char left_val[64];  /* the test's own containers: mgr-<run>-x */
 /* ---- small helpers ---------------------------------------------------- */
 
 /* Docker takes its time: conditions are polled every 50 ms. */
-#define WAIT_FOR(ok, cond, ms) FX_WAIT_EVERY(ok, cond, ms, 50)
+#define WAIT_FOR(ok, cond, ms) TL_WAIT_EVERY(ok, cond, ms, 50)
 
 static void
 need_docker(void)
@@ -655,7 +656,7 @@ isolate(fx *f, int group)
 	snprintf(f->prefix, sizeof(f->prefix), "tmgr%sg%d", run_id, group);
 	fx_config(&f->m, LABEL_KEY, label_val, f->prefix,
 	    HTTP_BASE + SLICE * group, HTTPS_BASE + SLICE * group, SLICE);
-	fx_set_str(&f->m.cfg.docker_host, docker_host);
+	tl_set_str(&f->m.cfg.docker_host, docker_host);
 }
 
 /* Stands for a port taken between the probe and Docker's start. */
@@ -1474,7 +1475,7 @@ test_docker_down(void **state)
 	assert_true(strlen(docker_host + 7) < sizeof(f->px->upstream));
 	memcpy(f->px->upstream, docker_host + 7, strlen(docker_host + 7) + 1);
 	snprintf(host, sizeof(host), "unix://%s", f->px->path);
-	fx_set_str(&f->m.cfg.docker_host, host);
+	tl_set_str(&f->m.cfg.docker_host, host);
 	proxy_on(f->px);
 	assert_int_equal(
 	    orch_docker_open(host, DOCKER_TIMEOUT_MS, &f->docker), ORCH_OK);
@@ -1569,7 +1570,7 @@ test_image_missing_target(void **state)
 
 	need_docker();
 	isolate(f, G_IMAGE_TARGET);
-	fx_set_str(&f->m.cfg.target_image, MISSING_IMAGE);
+	tl_set_str(&f->m.cfg.target_image, MISSING_IMAGE);
 	f->m.cfg.min_replicas = 0;
 	start_mgr(f, true);
 	rv = orch_mgr_provision(f->m.mgr, &req, 0, &res, &ref, &why);

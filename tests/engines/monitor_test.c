@@ -25,6 +25,7 @@
 #include "src/engines/manager.h"
 #include "src/engines/monitor.h"
 #include "src/runtime/docker.h"
+#include "tests/testlib/testlib.h"
 
 static char label_kv[64];
 static orch_config cfg;
@@ -48,13 +49,6 @@ remove_ours(void)
 	orch_rt_container_list_free(v, n);
 }
 
-static void
-set_str(char **f, const char *v)
-{
-	free(*f);
-	*f = strdup(v);
-}
-
 static int
 setup(void **state)
 {
@@ -74,13 +68,13 @@ setup(void **state)
 		    r & 0xffff);
 	}
 	orch_config_defaults(&cfg);
-	set_str(&cfg.container_label_key, "orchestrator.test");
-	set_str(&cfg.container_label_value, strchr(label_kv, '=') + 1);
+	tl_set_str(&cfg.container_label_key, "orchestrator.test");
+	tl_set_str(&cfg.container_label_value, strchr(label_kv, '=') + 1);
 	free(cfg.engine_name_prefix);
 	if (asprintf(&cfg.engine_name_prefix, "tmon%s",
 	        strchr(label_kv, '-') + 1) < 0)
 		return -1;
-	set_str(&cfg.target_image, "acestream-sim:latest");
+	tl_set_str(&cfg.target_image, "acestream-sim:latest");
 	cfg.image_pull = ORCH_IMAGE_PULL_NEVER;
 	cfg.port_range_host.lo = 29600;
 	cfg.port_range_host.hi = 29699;

@@ -14,6 +14,7 @@
 
 #include "src/core/vpncfg.h"
 #include "src/engines/plan.h"
+#include "tests/testlib/testlib.h"
 
 static orch_config cfg;
 
@@ -31,13 +32,6 @@ teardown(void **state)
 	(void) state;
 	orch_config_fini(&cfg);
 	return 0;
-}
-
-static void
-set_str(char **field, const char *v)
-{
-	free(*field);
-	*field = v != NULL ? strdup(v) : NULL;
 }
 
 static const char *
@@ -178,7 +172,7 @@ test_https_network_and_vpn(void **state)
 
 	(void) state;
 	cfg.ace_map_https = true;
-	set_str(&cfg.docker_network, "acenet");
+	tl_set_str(&cfg.docker_network, "acenet");
 	assert_int_equal(
 	    orch_engine_plan_build(&cfg, &req, &slot, &p, &why), ORCH_OK);
 	assert_int_equal(p.n_publish, 2);
@@ -228,7 +222,7 @@ test_https_network_and_vpn(void **state)
 	    orch_label_get(p.labels, p.n_labels, "acestream.p2p_port"));
 	assert_null(orch_label_get(p.labels, p.n_labels, "host.https_port"));
 	orch_engine_plan_fini(&p);
-	set_str(&cfg.docker_network, NULL);
+	tl_set_str(&cfg.docker_network, NULL);
 }
 
 /* The VPN labels come back from a container (adoption). */
@@ -247,7 +241,7 @@ test_adopt_vpn_labels(void **state)
 	orch_engine_spec spec;
 
 	(void) state;
-	set_str(&cfg.gluetun_container_name, "gluetun-a,gluetun-b");
+	tl_set_str(&cfg.gluetun_container_name, "gluetun-a,gluetun-b");
 	assert_int_equal(orch_vpncfg_split(&cfg, NULL), ORCH_OK);
 	assert_int_equal(orch_engine_adopt(&cfg, &v, &spec), ORCH_OK);
 	assert_string_equal(spec.vpn, "gluetun-b");
@@ -264,7 +258,7 @@ test_adopt_vpn_labels(void **state)
 	assert_string_equal(spec.vpn, "gluetun-a");
 	assert_false(spec.forwarded);
 	/* Without VPN mode a VPN label is kept: the engine is there. */
-	set_str(&cfg.gluetun_container_name, NULL);
+	tl_set_str(&cfg.gluetun_container_name, NULL);
 	assert_int_equal(orch_vpncfg_split(&cfg, NULL), ORCH_OK);
 	v.n_labels = 6;
 	assert_int_equal(orch_engine_adopt(&cfg, &v, &spec), ORCH_OK);
@@ -292,15 +286,15 @@ test_advertised_address(void **state)
 		const char *host;
 		int port;
 
-		set_str(&cfg.engine_host, rows[i].engine_host);
-		set_str(&cfg.docker_network, rows[i].network);
+		tl_set_str(&cfg.engine_host, rows[i].engine_host);
+		tl_set_str(&cfg.docker_network, rows[i].network);
 		orch_engine_advertised(&cfg, "acestream-5", rows[i].gluetun,
 		    6878, 19005, &host, &port);
 		assert_string_equal(host, rows[i].host);
 		assert_int_equal(port, rows[i].port);
 	}
-	set_str(&cfg.engine_host, NULL);
-	set_str(&cfg.docker_network, NULL);
+	tl_set_str(&cfg.engine_host, NULL);
+	tl_set_str(&cfg.docker_network, NULL);
 }
 
 static void

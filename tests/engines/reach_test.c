@@ -22,6 +22,7 @@
 
 #include "src/core/vpncfg.h"
 #include "src/engines/reach.h"
+#include "tests/testlib/testlib.h"
 
 #define ID "4f9a5e2c1b7d8e3f6a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f"
 
@@ -92,13 +93,6 @@ static const row rows[] = {
         "http://127.0.0.1:19001", ""},
 };
 
-static void
-set_str(char **field, const char *v)
-{
-	free(*field);
-	*field = v != NULL ? strdup(v) : NULL;
-}
-
 /* The detection result a row describes (c's strings point into the row;
  * never finalized). */
 static void
@@ -144,9 +138,9 @@ test_rows(void **state)
 		char url[256];
 
 		orch_config_defaults(&cfg);
-		set_str(&cfg.docker_network, r->docker_network);
-		set_str(&cfg.engine_host, r->engine_host);
-		set_str(&cfg.gluetun_container_name, r->gluetun);
+		tl_set_str(&cfg.docker_network, r->docker_network);
+		tl_set_str(&cfg.engine_host, r->engine_host);
+		tl_set_str(&cfg.gluetun_container_name, r->gluetun);
 		assert_int_equal(orch_vpncfg_split(&cfg, &diag), ORCH_OK);
 		make_self(r, &self, kv);
 		orch_reach_decide(&cfg, r->found > 0 ? &self : NULL, &out);
@@ -228,8 +222,8 @@ test_vpns(void **state)
 	(void) state;
 	snprintf(gw.gateway, sizeof(gw.gateway), "172.30.0.1");
 	orch_config_defaults(&cfg);
-	set_str(&cfg.gluetun_container_name, "gluetun-a,gluetun-b");
-	set_str(&cfg.gluetun_api_url, ",http://10.0.0.7:9000");
+	tl_set_str(&cfg.gluetun_container_name, "gluetun-a,gluetun-b");
+	tl_set_str(&cfg.gluetun_api_url, ",http://10.0.0.7:9000");
 	assert_int_equal(orch_vpncfg_split(&cfg, &diag), ORCH_OK);
 	assert_int_equal(cfg.n_vpns, 2);
 	memset(&e, 0, sizeof(e));

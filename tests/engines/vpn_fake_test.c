@@ -34,6 +34,7 @@
 #include "tests/engines/fx.h"
 #include "tests/probe/probe_sim.h"
 #include "tests/runtime/fake_runtime.h"
+#include "tests/testlib/testlib.h"
 
 #define IMAGE FX_IMAGE
 #define S(x) ((int64_t) (x) *INT64_C(1000000))
@@ -561,7 +562,7 @@ test_container_stops_and_starts(void **state)
 	/* Back after a second: connected; a new start means its engines'
 	 * namespace is gone, so they are replaced, however short it was. */
 	f->m.now += S(1);
-	fx_sleep_ms(2); /* a start time the fake can tell apart */
+	tl_sleep_ms(2); /* a start time the fake can tell apart */
 	assert_int_equal(orch_fake_rt_start(f->fake, f->gid[0]), ORCH_OK);
 	orch_vpnmon_check(f->mon);
 	assert_true(vpn(f, 0).connected);
@@ -691,13 +692,13 @@ test_events_wake_the_monitor(void **state)
 	bool ok;
 
 	(void) state;
-	FX_WAIT_FOR(ok, vpn(f, 0).connected, 5000);
+	TL_WAIT_FOR(ok, vpn(f, 0).connected, 5000);
 	assert_true(ok);
 	assert_int_equal(orch_fake_rt_die(f->fake, f->gid[0], 0), ORCH_OK);
-	FX_WAIT_FOR(ok, strcmp(vpn(f, 0).status, "exited") == 0, 5000);
+	TL_WAIT_FOR(ok, strcmp(vpn(f, 0).status, "exited") == 0, 5000);
 	assert_true(ok);
 	assert_int_equal(orch_fake_rt_start(f->fake, f->gid[0]), ORCH_OK);
-	FX_WAIT_FOR(ok, vpn(f, 0).connected, 5000);
+	TL_WAIT_FOR(ok, vpn(f, 0).connected, 5000);
 	assert_true(ok);
 	fx_close(f);
 }

@@ -32,6 +32,7 @@
 #include "src/core/core.h"
 #include "src/store/store.h"
 #include "tests/store/storetest.h"
+#include "tests/testlib/testlib.h"
 
 #define T0 ST_S(1700000000)
 
@@ -340,7 +341,7 @@ test_full_disk(void **state)
 	assert_int_equal(orch_store_flush(st, 200), ORCH_ETIMEDOUT);
 	/* Space returns: the store catches up. */
 	assert_int_equal(unlink(filler), 0);
-	ST_WAIT_FOR(ok, orch_store_flush(st, 100) == ORCH_OK, 20000);
+	TL_WAIT_FOR(ok, orch_store_flush(st, 100) == ORCH_OK, 20000);
 	assert_true(ok);
 	orch_store_get_stats(st, &s);
 	assert_false(s.failing);

@@ -24,6 +24,7 @@
 #include "src/core/core.h"
 #include "src/store/store.h"
 #include "tests/store/storetest.h"
+#include "tests/testlib/testlib.h"
 
 #define RATE 50000 /* changes per second */
 #define SECONDS 10
@@ -45,7 +46,7 @@ sleep_until_ms(int64_t at)
 	int64_t left = at - orch_mono_ms();
 
 	if (left > 0)
-		st_sleep_ms((long) left);
+		tl_sleep_ms((long) left);
 }
 
 static void

@@ -39,6 +39,7 @@
 #include "src/store/store.h"
 #include "tests/runtime/fake_runtime.h"
 #include "tests/store/storetest.h"
+#include "tests/testlib/testlib.h"
 
 #define IMAGE "acestream-sim:latest"
 #define T0 ST_S(1700000000)
@@ -380,7 +381,7 @@ test_restart(void **state)
 	gen_down(f);
 	gen_up(f, &c, 0);
 	assert_int_equal(c.streams_pending, 2);
-	ST_WAIT_FOR(
+	TL_WAIT_FOR(
 	    ok, stream(f, "s0") != NULL && stream(f, "s0")->active, 1000);
 	assert_true(ok);
 	assert_int_equal(f->g.core.state.counts.streams_active, 2);
@@ -509,7 +510,7 @@ test_overflow_resync(void **state)
 		if (i % 2 == 0)
 			end(f, sid, "done");
 	}
-	ST_WAIT_FOR(ok,
+	TL_WAIT_FOR(ok,
 	    (orch_store_get_stats(f->g.store, &s), s.dropped > 0 && s.failing),
 	    10000);
 	assert_true(ok);

@@ -1,9 +1,9 @@
 /*
  * Helpers of the store's tests: a private temporary directory, counting
  * rows of a real database file on a connection of the test's own, a
- * database made from a fixture's SQL, waiting on a condition with a
- * deadline, and a private mount namespace for the cases that need a
- * real full or read-only file system (tmpfs).
+ * database made from a fixture's SQL, and a private mount namespace for
+ * the cases that need a real full or read-only file system (tmpfs).
+ * Waiting on a condition with a deadline is tests/testlib's TL_WAIT_FOR.
  */
 #ifndef ORCH_TESTS_STORE_STORETEST_H
 #define ORCH_TESTS_STORE_STORETEST_H
@@ -38,20 +38,5 @@ bool st_tmpfs(const char *dir, int size_kb);
 
 /* Remounts the tmpfs at dir read-only (ro) or read-write. */
 bool st_tmpfs_ro(const char *dir, bool ro);
-
-void st_sleep_ms(long ms);
-
-/* Polls cond every 5 ms until it holds or ms have passed; ok gets it. */
-#define ST_WAIT_FOR(ok, cond, ms)                                             \
-	do {                                                                  \
-		int64_t wf_deadline_ = orch_mono_ms() + (ms);                 \
-		for (;;) {                                                    \
-			if (((ok) = (cond)))                                  \
-				break;                                        \
-			if (orch_mono_ms() >= wf_deadline_)                   \
-				break;                                        \
-			st_sleep_ms(5);                                       \
-		}                                                             \
-	} while (0)
 
 #endif
