@@ -30,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bench/engines.h"
 #include "proto/orchestrator.pb-c.h"
 #include "src/core/clock.h"
 #include "src/core/config.h"
@@ -40,30 +41,6 @@
 #include "src/service/service.h"
 
 #define INPROC_URL "inproc://bench-http"
-#define CONTAINER_HTTP_PORT 6878
-#define CONTAINER_HTTPS_PORT 6879
-
-/* splitmix64's finalizer (as in core_events.c): distinct ids. */
-static uint64_t
-mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-/* A Docker-like container id: 64 hex digits. */
-static void
-engine_id(int n, char out[65])
-{
-	uint64_t b = (uint64_t) n * 4;
-
-	snprintf(out, 65, "%016llx%016llx%016llx%016llx",
-	    (unsigned long long) mix64(b), (unsigned long long) mix64(b + 1),
-	    (unsigned long long) mix64(b + 2),
-	    (unsigned long long) mix64(b + 3));
-}
 
 static int
 put_engines(orch_core *core, const orch_config *cfg, int n, int port_base)
@@ -75,35 +52,10 @@ put_engines(orch_core *core, const orch_config *cfg, int n, int port_base)
 	orch_core_lock(core);
 	now = orch_core_now(core);
 	for (int i = 0; i < n && !bad; i++) {
-		char id[65], name[32], http[16], https[16], host_http[16];
-		/* The labels the engine manager gives a container it
-		 * provisions (src/engines/plan.c). */
-		orch_label labels[4] = {
-		    {cfg->container_label_key, cfg->container_label_value},
-		    {"acestream.http_port", http},
-		    {"acestream.https_port", https},
-		    {"host.http_port", host_http},
-		};
-		orch_engine_spec spec = {0};
-		orch_engine *e = NULL;
+		orch_engine *e = bench_put_engine_locked(
+		    core, (uint64_t) i, i + 1, port_base + i);
 
-		engine_id(i, id);
-		snprintf(name, sizeof(name), "acestream-%d", i + 1);
-		snprintf(http, sizeof(http), "%d", CONTAINER_HTTP_PORT);
-		snprintf(https, sizeof(https), "%d", CONTAINER_HTTPS_PORT);
-		snprintf(host_http, sizeof(host_http), "%d", port_base + i);
-		spec.container_id = id;
-		spec.container_name = name;
-		spec.host = "127.0.0.1";
-		spec.port = port_base + i;
-		spec.host_http_port = port_base + i;
-		spec.container_http_port = CONTAINER_HTTP_PORT;
-		spec.container_https_port = CONTAINER_HTTPS_PORT;
-		spec.labels = labels;
-		spec.n_labels = 4;
-		spec.running = true;
-		if (orch_core_engine_put_locked(core, &spec, &e) != ORCH_OK ||
-		    e == NULL)
+		if (e == NULL)
 			bad = 1;
 		else
 			(void) orch_state_engine_probe(

@@ -54,6 +54,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "bench/engines.h"
 #include "proto/orchestrator.pb-c.h"
 #include "src/base/log.h"
 #include "src/base/time.h"
@@ -66,8 +67,6 @@
 #include "src/rpc/server.h"
 #include "src/service/service.h"
 
-#define CONTAINER_HTTP_PORT 6878
-#define CONTAINER_HTTPS_PORT 6879
 #define RESP_CONN_MAX 8192
 #define RESP_BUF 2048
 #define IV_CAP (1u << 20)
@@ -75,16 +74,6 @@
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers. */
-
-/* splitmix64's finalizer (as in core_events.c): distinct ids. */
-static uint64_t
-mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
 
 static int64_t
 now_us(void)
@@ -495,41 +484,8 @@ stack_put_engines(struct stack *s, int n, int port0)
 	s->port0 = port0;
 	orch_core_lock(&s->core);
 	for (int i = 0; i < n && !bad; i++) {
-		char id[65], name[32], http[16], https[16], host_http[16];
-		uint64_t b = (uint64_t) (port0 + i) * 4;
-		/* The labels the engine manager gives a container it
-		 * provisions (src/engines/plan.c), as http_server.c. */
-		orch_label labels[4] = {
-		    {s->cfg.container_label_key, s->cfg.container_label_value},
-		    {"acestream.http_port", http},
-		    {"acestream.https_port", https},
-		    {"host.http_port", host_http},
-		};
-		orch_engine_spec spec = {0};
-		orch_engine *e = NULL;
-
-		snprintf(id, sizeof(id), "%016llx%016llx%016llx%016llx",
-		    (unsigned long long) mix64(b),
-		    (unsigned long long) mix64(b + 1),
-		    (unsigned long long) mix64(b + 2),
-		    (unsigned long long) mix64(b + 3));
-		snprintf(name, sizeof(name), "acestream-%d", i + 1);
-		snprintf(http, sizeof(http), "%d", CONTAINER_HTTP_PORT);
-		snprintf(https, sizeof(https), "%d", CONTAINER_HTTPS_PORT);
-		snprintf(host_http, sizeof(host_http), "%d", port0 + i);
-		spec.container_id = id;
-		spec.container_name = name;
-		spec.host = "127.0.0.1";
-		spec.port = port0 + i;
-		spec.host_http_port = port0 + i;
-		spec.container_http_port = CONTAINER_HTTP_PORT;
-		spec.container_https_port = CONTAINER_HTTPS_PORT;
-		spec.labels = labels;
-		spec.n_labels = 4;
-		spec.running = true;
-		if (orch_core_engine_put_locked(&s->core, &spec, &e) !=
-		        ORCH_OK ||
-		    e == NULL)
+		if (bench_put_engine_locked(&s->core, (uint64_t) (port0 + i),
+		        i + 1, port0 + i) == NULL)
 			bad = 1;
 	}
 	if (!bad && s->core.state.counts.engines != n)
@@ -575,7 +531,8 @@ stream_body(struct stack *s, uint64_t n, char *key, char *session,
 {
 	*port = s->port0 + (int) (n % (uint64_t) s->n_engines);
 	snprintf(key, 48, "%016llx%016llx%08llx",
-	    (unsigned long long) mix64(n), (unsigned long long) mix64(~n),
+	    (unsigned long long) bench_mix64(n),
+	    (unsigned long long) bench_mix64(~n),
 	    (unsigned long long) (n & 0xffffffffu));
 	snprintf(session, 48, "%s-%llx", s->name, (unsigned long long) n);
 	snprintf(stat_url, 160, "http://127.0.0.1:%d/ace/stat/%s/%s", *port,
